@@ -1,0 +1,61 @@
+// Output modes (as types, so sl::start can check them at compile time), triggers and
+// query options.
+#pragma once
+#include <chrono>
+#include <cstddef>
+#include <string>
+
+#include "../pipeline.hpp"
+#include "../time.hpp"
+
+namespace sluice {
+
+template <output_mode_kind K>
+struct output_mode_tag {
+  static constexpr output_mode_kind value = K;
+};
+
+namespace output_mode {
+inline constexpr output_mode_tag<output_mode_kind::append> append{};
+inline constexpr output_mode_tag<output_mode_kind::update> update{};
+inline constexpr output_mode_tag<output_mode_kind::complete> complete{};
+}  // namespace output_mode
+
+enum class trigger_kind {
+  micro_batch,      // default: the next batch as soon as the previous one ends
+  processing_time,  // a batch every interval (at once when the previous one overran)
+  once,             // one batch with everything available, then stop
+  available_now,    // everything available at start, in batches within source limits, then stop
+};
+
+struct trigger_spec {
+  trigger_kind kind = trigger_kind::micro_batch;
+  duration interval{0};
+};
+
+namespace trigger {
+inline constexpr trigger_spec micro_batch() { return {}; }
+template <class Rep, class Period>
+constexpr trigger_spec processing_time(std::chrono::duration<Rep, Period> interval) {
+  return {trigger_kind::processing_time, std::chrono::duration_cast<duration>(interval)};
+}
+inline constexpr trigger_spec once() { return {trigger_kind::once, {}}; }
+inline constexpr trigger_spec available_now() { return {trigger_kind::available_now, {}}; }
+}  // namespace trigger
+
+// How the query's watermark is chosen when several inputs carry one
+// (spark.sql.streaming.multipleWatermarkPolicy).
+enum class watermark_policy { min, max };
+
+struct query_options {
+  std::string name;
+  trigger_spec trigger{};
+  watermark_policy multiple_watermark_policy = watermark_policy::min;
+  // After a batch that moved the watermark, run a batch without data so windows close
+  // (spark.sql.streaming.noDataMicroBatches.enabled).
+  bool no_data_micro_batches = true;
+  std::size_t progress_retention = 100;           // recent_progress() length
+  std::chrono::milliseconds polling_delay{10};    // idle wait of the default trigger
+};
+
+}  // namespace sluice

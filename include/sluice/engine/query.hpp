@@ -1,0 +1,432 @@
+// A running query: the micro-batch loop on its own thread, and the handle users hold.
+//
+// One batch:  plan end offsets (or a no-data batch) -> run the fused graph into a buffer ->
+//             sink.add_batch(id, rows) -> commit source offsets -> advance watermarks ->
+//             record progress.
+#pragma once
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <exception>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <random>
+#include <span>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "../pipeline.hpp"
+#include "../sinks/sink.hpp"
+#include "options.hpp"
+#include "progress.hpp"
+
+namespace sluice {
+
+// Why a query stopped: the cause's message, with the query and batch it happened in.
+class streaming_query_error : public std::runtime_error {
+ public:
+  streaming_query_error(const std::string& message, std::exception_ptr cause, std::int64_t batch_id)
+      : std::runtime_error(message), cause_(std::move(cause)), batch_id_(batch_id) {}
+  std::exception_ptr cause() const noexcept { return cause_; }
+  std::int64_t batch_id() const noexcept { return batch_id_; }
+
+ private:
+  std::exception_ptr cause_;
+  std::int64_t batch_id_;
+};
+
+namespace detail {
+
+inline std::string random_uuid() {
+  static thread_local std::mt19937_64 rng{std::random_device{}() ^
+                                          static_cast<std::uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count())};
+  const std::uint64_t a = rng(), b = rng();
+  char buf[37];
+  std::snprintf(buf, sizeof buf, "%08x-%04x-4%03x-%04x-%012llx", static_cast<unsigned>(a >> 32),
+                static_cast<unsigned>((a >> 16) & 0xffff), static_cast<unsigned>(a & 0x0fff),
+                static_cast<unsigned>(((b >> 48) & 0x3fff) | 0x8000), static_cast<unsigned long long>(b & 0xffffffffffffULL));
+  return buf;
+}
+
+// The part of a query that outlives one run: the graph with its state, offsets and
+// watermarks. (Checkpoints persist the same things to disk.)
+class runner_base {
+ public:
+  virtual ~runner_base() = default;
+  virtual void start_sink(const sink_context& ctx) = 0;
+  virtual std::int64_t run_batch(batch_context& ctx) = 0;  // returns rows given to the sink
+  virtual std::string sink_description() const = 0;
+
+  graph_controls controls;
+  output_mode_kind mode = output_mode_kind::append;
+  std::string query_id = random_uuid();
+  std::int64_t next_batch_id = 0;
+  std::int64_t watermark = 0;  // the next batch's watermark
+  std::vector<std::optional<std::int64_t>> operator_watermarks;
+};
+
+template <class Plan>
+class plan_runner final : public runner_base {
+ public:
+  using row_type = typename Plan::row_type;
+  plan_runner(Plan p, output_mode_kind m) : plan_(std::move(p)) {
+    mode = m;
+    plan_.node.visit(controls);
+    operator_watermarks.resize(controls.watermarks.size());
+  }
+  plan_runner(const plan_runner&) = delete;
+  plan_runner& operator=(const plan_runner&) = delete;
+
+  void start_sink(const sink_context& ctx) override {
+    if constexpr (requires { plan_.sink.start(ctx); }) plan_.sink.start(ctx);
+  }
+  std::int64_t run_batch(batch_context& ctx) override {
+    out_.clear();
+    auto collect = [this](auto&& r) { out_.emplace_back(std::forward<decltype(r)>(r)); };
+    plan_.node.run(ctx, collect);
+    plan_.sink.add_batch(ctx.batch_id, std::span<const row_type>(out_.data(), out_.size()));
+    return static_cast<std::int64_t>(out_.size());
+  }
+  std::string sink_description() const override { return plan_.sink.description(); }
+
+ private:
+  Plan plan_;
+  std::vector<row_type> out_;  // reused: no allocation per batch once warm
+};
+
+class query_core {
+ public:
+  query_core(std::shared_ptr<runner_base> runner, query_options options)
+      : runner_(std::move(runner)), options_(std::move(options)), run_id_(random_uuid()) {}
+
+  ~query_core() {
+    request_stop();
+    join();
+  }
+
+  void launch() {
+    thread_ = std::thread([this] { loop(); });  // the destructor stops and joins it
+  }
+
+  void request_stop() {
+    {
+      std::lock_guard lock(mutex_);
+      stop_requested_ = true;
+    }
+    cv_.notify_all();
+  }
+  void join() {
+    if (thread_.joinable() && thread_.get_id() != std::this_thread::get_id()) thread_.join();
+  }
+
+  bool wait_terminated(std::optional<std::chrono::steady_clock::duration> timeout) {
+    std::unique_lock lock(mutex_);
+    auto done = [&] { return terminated_; };
+    if (timeout) return cv_.wait_for(lock, *timeout, done);
+    cv_.wait(lock, done);
+    return true;
+  }
+
+  // Blocks until every row available when called has been processed and committed.
+  void process_all_available() {
+    std::unique_lock lock(mutex_);
+    const std::uint64_t mine = ++drain_requested_;
+    cv_.notify_all();
+    cv_.wait(lock, [&] { return terminated_ || drained_ >= mine; });
+    if (error_) throw *error_;
+    if (terminated_ && drained_ < mine && !stopped_by_user_)
+      throw std::logic_error("sluice: process_all_available on a query that has terminated");
+  }
+
+  std::optional<streaming_query_error> error() const {
+    std::lock_guard lock(mutex_);
+    return error_;
+  }
+  bool active() const {
+    std::lock_guard lock(mutex_);
+    return !terminated_;
+  }
+  query_status status() const {
+    std::lock_guard lock(mutex_);
+    return status_;
+  }
+  std::vector<query_progress> recent_progress() const {
+    std::lock_guard lock(mutex_);
+    return {progress_.begin(), progress_.end()};
+  }
+  std::optional<query_progress> last_progress() const {
+    std::lock_guard lock(mutex_);
+    if (progress_.empty()) return std::nullopt;
+    return progress_.back();
+  }
+  const std::string& id() const { return runner_->query_id; }
+  const std::string& run_id() const { return run_id_; }
+  const std::string& name() const { return options_.name; }
+  std::int64_t current_watermark() const {
+    std::lock_guard lock(mutex_);
+    return runner_->watermark;
+  }
+  const std::shared_ptr<runner_base>& runner() const { return runner_; }
+
+ private:
+  using clock = std::chrono::steady_clock;
+
+  void set_status(std::string message, bool data_available, bool trigger_active) {
+    std::lock_guard lock(mutex_);
+    status_ = {std::move(message), data_available, trigger_active};
+  }
+
+  // Sleeps until `until`, a stop request or a drain request; true when stopping.
+  bool sleep_until(clock::time_point until) {
+    std::unique_lock lock(mutex_);
+    const auto requested = drain_requested_;
+    cv_.wait_until(lock, until, [&] { return stop_requested_ || drain_requested_ != requested; });
+    return stop_requested_;
+  }
+
+  void loop() {
+    std::int64_t failed_batch = runner_->next_batch_id;
+    try {
+      runner_->start_sink({id(), name(), runner_->mode});
+      if (options_.trigger.kind == trigger_kind::available_now)
+        for (auto* s : runner_->controls.sources) s->prepare_available_now();
+      while (true) {
+        std::uint64_t drain_seen;
+        {
+          std::lock_guard lock(mutex_);
+          if (stop_requested_) break;
+          drain_seen = drain_requested_;
+        }
+        const auto trigger_start = clock::now();
+        failed_batch = runner_->next_batch_id;
+        const bool ran = run_one_batch(trigger_start);
+        if (!ran) {
+          std::lock_guard lock(mutex_);
+          drained_ = std::max(drained_, drain_seen);
+          status_ = {"Waiting for data to arrive", false, false};
+        }
+        cv_.notify_all();
+        if (options_.trigger.kind == trigger_kind::once) break;
+        if (options_.trigger.kind == trigger_kind::available_now && !ran) break;
+        if (options_.trigger.kind == trigger_kind::processing_time) {
+          if (sleep_until(trigger_start + options_.trigger.interval)) break;
+        } else if (!ran && options_.trigger.kind == trigger_kind::micro_batch) {
+          if (sleep_until(clock::now() + options_.polling_delay)) break;
+        }
+      }
+    } catch (...) {
+      std::string what = "unknown error";
+      try {
+        throw;
+      } catch (const std::exception& e) {
+        what = e.what();
+      } catch (...) {
+      }
+      std::lock_guard lock(mutex_);
+      error_.emplace("Query " + (name().empty() ? std::string() : name() + " ") + "[id = " + id() +
+                         ", runId = " + run_id_ + "] terminated with exception in batch " +
+                         std::to_string(failed_batch) + ": " + what,
+                     std::current_exception(), failed_batch);
+    }
+    for (auto* s : runner_->controls.sources) {
+      try {
+        s->stop();
+      } catch (...) {
+      }
+    }
+    {
+      std::lock_guard lock(mutex_);
+      if (stop_requested_ && !error_) stopped_by_user_ = true;
+      terminated_ = true;
+      status_ = {"Stopped", false, false};
+    }
+    cv_.notify_all();
+  }
+
+  bool run_one_batch(clock::time_point trigger_start) {
+    auto& r = *runner_;
+    set_status("Getting offsets from sources", false, true);
+    const auto t_plan = clock::now();
+    const read_limit limit =
+        options_.trigger.kind == trigger_kind::once ? read_limit::all_available() : read_limit::source_default();
+    bool has_data = false;
+    for (auto* s : r.controls.sources) has_data |= s->plan_batch(limit);
+    bool no_data = false;
+    if (!has_data) {
+      bool wanted = false;
+      if (options_.no_data_micro_batches)
+        for (auto* st : r.controls.stateful) wanted |= st->needs_no_data_batch(r.mode, r.watermark);
+      if (!wanted) return false;
+      for (auto* s : r.controls.sources) s->plan_empty_batch();
+      no_data = true;
+    }
+    const auto t_run = clock::now();
+    set_status("Processing new data", has_data, true);
+
+    batch_context ctx;
+    ctx.batch_id = r.next_batch_id;
+    ctx.watermark = r.watermark;
+    ctx.has_watermark = !r.controls.watermarks.empty();
+    ctx.batch_timestamp = timestamp::now();
+    ctx.mode = r.mode;
+    ctx.no_data = no_data;
+
+    const std::int64_t output_rows = r.run_batch(ctx);
+    const auto t_sink = clock::now();
+    std::vector<boost::json::value> start_offsets;
+    for (auto* s : r.controls.sources) start_offsets.push_back(s->start_offset_json());
+    for (auto* s : r.controls.sources) s->commit_batch();
+
+    // Watermarks: per stage max(event time) - delay, never decreasing; then the policy.
+    event_time_stats all;
+    for (std::size_t i = 0; i < r.controls.watermarks.size(); ++i) {
+      auto* w = r.controls.watermarks[i];
+      const auto stats = w->take_batch_stats();
+      auto& op = r.operator_watermarks[i];
+      if (stats.count > 0) {
+        const std::int64_t candidate = stats.max - w->delay().count();
+        if (!op || candidate > *op) op = candidate;
+        all.count += stats.count;
+        all.sum += stats.sum;
+        all.min = all.count == stats.count ? stats.min : std::min(all.min, stats.min);
+        all.max = all.count == stats.count ? stats.max : std::max(all.max, stats.max);
+      } else if (!op) {
+        op = 0;  // an input with no data yet counts as 0
+      }
+    }
+    if (!r.operator_watermarks.empty()) {
+      std::int64_t chosen = *r.operator_watermarks.front();
+      for (const auto& op : r.operator_watermarks)
+        chosen = options_.multiple_watermark_policy == watermark_policy::min ? std::min(chosen, *op)
+                                                                               : std::max(chosen, *op);
+      std::lock_guard lock(mutex_);
+      if (chosen > r.watermark) r.watermark = chosen;
+    }
+    const auto t_end = clock::now();
+
+    query_progress p;
+    p.id = id();
+    p.run_id = run_id_;
+    p.name = name();
+    p.timestamp = ctx.batch_timestamp;
+    p.batch_id = ctx.batch_id;
+    auto ms = [](clock::duration d) { return std::chrono::duration_cast<std::chrono::milliseconds>(d).count(); };
+    const double batch_seconds = std::chrono::duration<double>(t_end - trigger_start).count();
+    // Input rate: rows over the time since the previous batch's trigger (this batch's own
+    // duration for the first one).
+    const double since_last = last_trigger_start_ ? std::chrono::duration<double>(trigger_start - *last_trigger_start_).count()
+                                                  : batch_seconds;
+    last_trigger_start_ = trigger_start;
+    for (std::size_t i = 0; i < r.controls.sources.size(); ++i) {
+      auto* s = r.controls.sources[i];
+      source_progress sp;
+      sp.description = s->description();
+      sp.start_offset = std::move(start_offsets[i]);
+      sp.end_offset = s->end_offset_json();
+      sp.num_input_rows = s->rows_in_batch();
+      sp.input_rows_per_second = since_last > 0 ? static_cast<double>(sp.num_input_rows) / since_last : 0;
+      sp.processed_rows_per_second = batch_seconds > 0 ? static_cast<double>(sp.num_input_rows) / batch_seconds : 0;
+      p.num_input_rows += sp.num_input_rows;
+      p.sources.push_back(std::move(sp));
+    }
+    p.input_rows_per_second = since_last > 0 ? static_cast<double>(p.num_input_rows) / since_last : 0;
+    p.processed_rows_per_second = batch_seconds > 0 ? static_cast<double>(p.num_input_rows) / batch_seconds : 0;
+    p.duration_ms = {{"latestOffset", ms(t_run - t_plan)},
+                     {"addBatch", ms(t_sink - t_run)},
+                     {"triggerExecution", ms(t_end - trigger_start)}};
+    if (ctx.has_watermark) {
+      p.event_time.watermark = timestamp{ctx.watermark};
+      if (all.count > 0) {
+        p.event_time.min = timestamp{all.min};
+        p.event_time.max = timestamp{all.max};
+        p.event_time.avg = timestamp{static_cast<std::int64_t>(all.sum / static_cast<long double>(all.count))};
+      }
+    }
+    for (auto* st : r.controls.stateful) p.state_operators.push_back(st->metrics());
+    p.sink = {r.sink_description(), output_rows};
+    {
+      std::lock_guard lock(mutex_);
+      progress_.push_back(std::move(p));
+      while (progress_.size() > options_.progress_retention) progress_.pop_front();
+      r.next_batch_id = ctx.batch_id + 1;
+    }
+    return true;
+  }
+
+  std::shared_ptr<runner_base> runner_;
+  query_options options_;
+  std::string run_id_;
+  std::thread thread_;
+  mutable std::mutex mutex_;
+  std::condition_variable cv_;
+  bool stop_requested_ = false;
+  bool terminated_ = false;
+  bool stopped_by_user_ = false;
+  std::uint64_t drain_requested_ = 0, drained_ = 0;
+  std::optional<streaming_query_error> error_;
+  query_status status_;
+  std::deque<query_progress> progress_;
+  std::optional<clock::time_point> last_trigger_start_;
+};
+}  // namespace detail
+
+// The handle of a started query (Spark's StreamingQuery). Destroying the last handle stops
+// the query.
+class streaming_query {
+ public:
+  explicit streaming_query(std::shared_ptr<detail::query_core> core) : core_(std::move(core)) {}
+
+  const std::string& id() const { return core_->id(); }
+  const std::string& run_id() const { return core_->run_id(); }
+  const std::string& name() const { return core_->name(); }
+  bool is_active() const { return core_->active(); }
+  query_status status() const { return core_->status(); }
+  std::optional<query_progress> last_progress() const { return core_->last_progress(); }
+  std::vector<query_progress> recent_progress() const { return core_->recent_progress(); }
+  // The watermark the next batch will use (microseconds of event time).
+  std::int64_t current_watermark() const { return core_->current_watermark(); }
+
+  // Stops the query and waits for its thread; a batch under way finishes first.
+  void stop() {
+    core_->request_stop();
+    core_->join();
+  }
+  // Waits for the query to end; throws streaming_query_error if it failed.
+  void await_termination() {
+    core_->wait_terminated(std::nullopt);
+    core_->join();
+    if (auto e = core_->error()) throw *e;
+  }
+  // Returns false when the timeout passed first; throws streaming_query_error if it failed.
+  template <class Rep, class Period>
+  bool await_termination(std::chrono::duration<Rep, Period> timeout) {
+    if (!core_->wait_terminated(std::chrono::duration_cast<std::chrono::steady_clock::duration>(timeout))) return false;
+    core_->join();
+    if (auto e = core_->error()) throw *e;
+    return true;
+  }
+  void process_all_available() { core_->process_all_available(); }
+  std::optional<streaming_query_error> exception() const { return core_->error(); }
+
+  const std::shared_ptr<detail::query_core>& core() const { return core_; }
+
+ private:
+  std::shared_ptr<detail::query_core> core_;
+};
+
+namespace detail {
+inline streaming_query launch(std::shared_ptr<runner_base> runner, query_options options) {
+  auto core = std::make_shared<query_core>(std::move(runner), std::move(options));
+  core->launch();
+  return streaming_query(std::move(core));
+}
+}  // namespace detail
+
+}  // namespace sluice

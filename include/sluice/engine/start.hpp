@@ -1,0 +1,57 @@
+// sl::start(source | ... | sink, sl::output_mode::X, options): checks Spark's
+// UnsupportedOperationChecker rules that depend only on the graph and the output mode at
+// compile time, then runs the query.
+#pragma once
+#include <memory>
+#include <type_traits>
+#include <utility>
+
+#include "../detail/traits.hpp"
+#include "../sinks/sink.hpp"
+#include "options.hpp"
+#include "query.hpp"
+
+namespace sluice {
+namespace detail {
+template <class T>
+inline constexpr bool is_query_plan_v = false;
+template <class N, class S>
+inline constexpr bool is_query_plan_v<query_plan<N, S>> = true;
+
+template <class Plan, output_mode_kind Mode>
+constexpr bool check_rules() {
+  constexpr graph_props p = Plan::props;
+  static_assert(!(Mode == output_mode_kind::append && p.aggregated && !p.aggregation_watermarked),
+                "sluice rule [append-aggregation-needs-watermark]: append output mode on an aggregation needs "
+                "sl::with_watermark on the event-time column and a group_by key on sl::window over that column (or "
+                "on the column itself); add the watermark, or use output_mode::update or output_mode::complete");
+  static_assert(!(Mode == output_mode_kind::complete && !p.aggregated),
+                "sluice rule [complete-needs-aggregation]: complete output mode needs an aggregation "
+                "(group_by | aggregate); use output_mode::append for a query without one");
+  static_assert(!p.sort_or_limit_on_stream,
+                "sluice rule [sort-limit-on-stream]: sort_by and limit are not supported on a stream; use them "
+                "after an aggregation in output_mode::complete");
+  static_assert(!(p.sort_or_limit_after_aggregation && Mode != output_mode_kind::complete),
+                "sluice rule [sort-limit-needs-complete]: sort_by and limit after an aggregation need "
+                "output_mode::complete");
+  static_assert(sink_supports<typename Plan::sink_type>(Mode),
+                "sluice rule [sink-output-mode]: this sink does not support the chosen output mode");
+  return true;
+}
+}  // namespace detail
+
+template <class Plan, output_mode_kind Mode>
+streaming_query start(Plan plan, output_mode_tag<Mode>, query_options options = {}) {
+  static_assert(detail::is_query_plan_v<Plan>,
+                "sluice::start: the query has no sink; end the pipeline with | sl::console(), | "
+                "sl::memory_sink<T>(), | sl::foreach_batch(f) or another sink");
+  if constexpr (detail::is_query_plan_v<Plan>) {
+    static_assert(detail::check_rules<Plan, Mode>());
+    auto runner = std::make_shared<detail::plan_runner<Plan>>(std::move(plan), Mode);
+    return detail::launch(std::move(runner), std::move(options));
+  } else {
+    return detail::launch(nullptr, std::move(options));  // unreachable: the assertion above fired
+  }
+}
+
+}  // namespace sluice

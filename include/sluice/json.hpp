@@ -1,0 +1,201 @@
+// JSON for every schema type: described structs, generated rows, timestamps, windows,
+// optionals and vectors. Errors name the field path, so a bad record says where it is bad.
+#pragma once
+#include <boost/json.hpp>
+#include <cmath>
+#include <concepts>
+#include <cstdint>
+#include <limits>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <type_traits>
+#include <vector>
+
+#include "detail/traits.hpp"
+#include "schema.hpp"
+#include "time.hpp"
+
+namespace sluice {
+
+// Thrown when a JSON value does not fit a schema type; what() names the field path.
+class schema_error : public std::runtime_error {
+ public:
+  schema_error(std::string path, const std::string& message)
+      : std::runtime_error(path.empty() ? message : "field '" + path + "': " + message), path_(std::move(path)) {}
+  const std::string& path() const noexcept { return path_; }
+
+ private:
+  std::string path_;
+};
+
+namespace detail {
+inline const char* json_kind_name(const boost::json::value& v) {
+  switch (v.kind()) {
+    case boost::json::kind::null: return "null";
+    case boost::json::kind::bool_: return "a boolean";
+    case boost::json::kind::int64:
+    case boost::json::kind::uint64: return "an integer";
+    case boost::json::kind::double_: return "a number";
+    case boost::json::kind::string: return "a string";
+    case boost::json::kind::array: return "an array";
+    case boost::json::kind::object: return "an object";
+  }
+  return "a value";
+}
+inline std::string join_path(const std::string& base, std::string_view name) {
+  return base.empty() ? std::string(name) : base + "." + std::string(name);
+}
+}  // namespace detail
+
+// ---------------------------------------------------------------- to JSON
+template <class T>
+boost::json::value to_json(const T& v);
+
+namespace detail {
+template <class T>
+void to_json_into(boost::json::value& out, const T& v) {
+  if constexpr (std::is_same_v<T, boost::json::value>) {
+    out = v;
+  } else if constexpr (std::is_same_v<T, boost::json::object>) {
+    out = v;
+  } else if constexpr (std::is_same_v<T, bool>) {
+    out = v;
+  } else if constexpr (std::is_integral_v<T> && std::is_signed_v<T>) {
+    out = static_cast<std::int64_t>(v);
+  } else if constexpr (std::is_integral_v<T>) {
+    out = static_cast<std::uint64_t>(v);
+  } else if constexpr (std::is_floating_point_v<T>) {
+    out = static_cast<double>(v);
+  } else if constexpr (std::is_convertible_v<const T&, std::string_view>) {
+    out = std::string_view(v);
+  } else if constexpr (std::is_same_v<T, timestamp>) {
+    out = format_timestamp(v);
+  } else if constexpr (is_optional_v<T>) {
+    if (v) to_json_into(out, *v);
+    else out = nullptr;
+  } else if constexpr (is_vector_v<T>) {
+    auto& arr = out.emplace_array();
+    arr.reserve(v.size());
+    for (const auto& e : v) {
+      arr.emplace_back(nullptr);
+      to_json_into(arr.back(), e);
+    }
+  } else if constexpr (record<T>) {
+    auto& obj = out.emplace_object();
+    for_each_field(v, [&](std::string_view name, const auto& value) { to_json_into(obj[name], value); });
+  } else {
+    static_assert(sizeof(T) == 0, "sluice::to_json: unsupported field type (use numbers, bool, std::string, "
+                                  "sl::timestamp, sl::window, std::optional, std::vector or a described struct)");
+  }
+}
+}  // namespace detail
+
+template <class T>
+boost::json::value to_json(const T& v) {
+  boost::json::value out;
+  detail::to_json_into(out, v);
+  return out;
+}
+
+template <class T>
+std::string to_json_string(const T& v) {
+  return boost::json::serialize(to_json(v));
+}
+
+// ---------------------------------------------------------------- from JSON
+namespace detail {
+template <class T>
+void from_json_into(const boost::json::value& v, T& out, const std::string& path);
+
+template <class T>
+void number_from_json(const boost::json::value& v, T& out, const std::string& path) {
+  if constexpr (std::is_integral_v<T>) {
+    if (v.is_int64()) {
+      const auto x = v.get_int64();
+      if (x < static_cast<std::int64_t>(std::numeric_limits<T>::min()) ||
+          (x > 0 && static_cast<std::uint64_t>(x) > static_cast<std::uint64_t>(std::numeric_limits<T>::max())))
+        throw schema_error(path, "integer " + std::to_string(x) + " out of range");
+      out = static_cast<T>(x);
+    } else if (v.is_uint64()) {
+      const auto x = v.get_uint64();
+      if (x > static_cast<std::uint64_t>(std::numeric_limits<T>::max()))
+        throw schema_error(path, "integer " + std::to_string(x) + " out of range");
+      out = static_cast<T>(x);
+    } else if (v.is_double() && std::trunc(v.get_double()) == v.get_double() &&
+               std::abs(v.get_double()) < 9.007199254740992e15) {
+      out = static_cast<T>(v.get_double());
+    } else {
+      throw schema_error(path, std::string("expected an integer, got ") + json_kind_name(v));
+    }
+  } else {
+    if (v.is_double()) out = static_cast<T>(v.get_double());
+    else if (v.is_int64()) out = static_cast<T>(v.get_int64());
+    else if (v.is_uint64()) out = static_cast<T>(v.get_uint64());
+    else throw schema_error(path, std::string("expected a number, got ") + json_kind_name(v));
+  }
+}
+
+template <class T>
+void from_json_into(const boost::json::value& v, T& out, const std::string& path) {
+  if constexpr (std::is_same_v<T, boost::json::value>) {
+    out = v;
+  } else if constexpr (std::is_same_v<T, bool>) {
+    if (!v.is_bool()) throw schema_error(path, std::string("expected a boolean, got ") + json_kind_name(v));
+    out = v.get_bool();
+  } else if constexpr (std::is_arithmetic_v<T>) {
+    number_from_json(v, out, path);
+  } else if constexpr (std::is_same_v<T, std::string>) {
+    if (!v.is_string()) throw schema_error(path, std::string("expected a string, got ") + json_kind_name(v));
+    out.assign(v.get_string().data(), v.get_string().size());
+  } else if constexpr (std::is_same_v<T, timestamp>) {
+    if (v.is_string()) {
+      auto t = parse_timestamp(v.get_string());
+      if (!t) throw schema_error(path, "'" + std::string(v.get_string()) + "' is not an ISO-8601 timestamp");
+      out = *t;
+    } else if (v.is_number()) {  // numbers are seconds since the epoch, as Spark casts them
+      out = timestamp{static_cast<std::int64_t>(std::llround(v.to_number<double>() * 1e6))};
+    } else {
+      throw schema_error(path, std::string("expected a timestamp, got ") + json_kind_name(v));
+    }
+  } else if constexpr (is_optional_v<T>) {
+    if (v.is_null()) out.reset();
+    else from_json_into(v, out.emplace(), path);
+  } else if constexpr (is_vector_v<T>) {
+    if (!v.is_array()) throw schema_error(path, std::string("expected an array, got ") + json_kind_name(v));
+    const auto& arr = v.get_array();
+    out.clear();
+    out.resize(arr.size());
+    for (std::size_t i = 0; i < arr.size(); ++i) from_json_into(arr[i], out[i], path + "[" + std::to_string(i) + "]");
+  } else if constexpr (record<T>) {
+    if (!v.is_object()) throw schema_error(path, std::string("expected an object, got ") + json_kind_name(v));
+    const auto& obj = v.get_object();
+    for_each_field(out, [&](std::string_view name, auto& value) {
+      using F = std::remove_cvref_t<decltype(value)>;
+      const auto* found = obj.if_contains(name);
+      if (!found || (found->is_null() && !is_optional_v<F>)) {
+        if constexpr (is_optional_v<F>) {
+          value.reset();
+        } else {
+          throw schema_error(join_path(path, name), found ? "null for a required field" : "missing required field");
+        }
+      } else {
+        from_json_into(*found, value, join_path(path, name));
+      }
+    });
+  } else {
+    static_assert(sizeof(T) == 0, "sluice::from_json: unsupported field type");
+  }
+}
+}  // namespace detail
+
+// Converts a JSON value to T; throws schema_error naming the field on a mismatch.
+// Fields absent from T are ignored; optional fields may be absent or null.
+template <class T>
+T from_json(const boost::json::value& v) {
+  T out{};
+  detail::from_json_into(v, out, "");
+  return out;
+}
+
+}  // namespace sluice

@@ -1,0 +1,92 @@
+// sl::select(columns...): a projection into a generated row (sl::col<"name"> keeps a column,
+// sl::expr<"name">(f) computes one). sl::as<T>(): converts rows to the user struct T by field
+// name, checked at compile time.
+#pragma once
+#include <functional>
+#include <type_traits>
+#include <utility>
+
+#include "../pipeline.hpp"
+#include "../schema.hpp"
+#include "column.hpp"
+#include "expr.hpp"
+
+namespace sluice {
+namespace detail {
+template <class In, class C>
+struct projected;
+template <class In, fixed_string N>
+struct projected<In, col_t<N>> {
+  static_assert(has_column<In, N>, "sluice::select: sl::col<\"name\">: the row type has no column of this name");
+  using column_type = column<N, column_type_t<In, N>>;
+  static decltype(auto) value(const col_t<N>&, const In& r) { return get<N>(r); }
+};
+template <class In, fixed_string N, class F>
+struct projected<In, expr_t<N, F>> {
+  static_assert(std::is_invocable_v<const F&, const In&>,
+                "sluice::select: sl::expr<\"name\">(f): f must be callable with the row type (const Row&)");
+  using column_type = column<N, std::remove_cvref_t<std::invoke_result_t<const F&, const In&>>>;
+  static decltype(auto) value(const expr_t<N, F>& e, const In& r) { return std::invoke(e.f, r); }
+};
+
+template <class In, class... Cols>
+struct select_stage {
+  static constexpr stage_kind kind = stage_kind::stateless;
+  using columns = boost::mp11::mp_list<typename projected<In, Cols>::column_type...>;
+  static_assert(unique_names<columns>::value, "sluice::select: two output columns have the same name");
+  using output_row = row_from_columns<columns>;
+  static constexpr graph_props transform(graph_props p) { return p; }
+  std::tuple<Cols...> cols;
+  template <class R, class Down>
+  void push(R&& r, Down& down) {
+    std::apply([&](const auto&... c) { down(output_row{{projected<In, Cols>::value(c, r)}...}); }, cols);
+  }
+};
+
+template <class Target>
+struct as_stage {
+  static constexpr stage_kind kind = stage_kind::stateless;
+  using output_row = Target;
+  static constexpr graph_props transform(graph_props p) { return p; }
+  template <class R, class Down>
+  void push(R&& r, Down& down) {
+    down(convert_to<Target>(std::forward<R>(r)));
+  }
+};
+}  // namespace detail
+
+template <class... Cols>
+struct select_t {
+  using is_stage_descriptor = void;
+  std::tuple<Cols...> cols;
+  template <class In>
+  auto bind() && {
+    static_assert(record<In>, "sluice::select: the row type must be a described struct or a generated row");
+    return detail::select_stage<In, Cols...>{std::move(cols)};
+  }
+};
+
+template <class... Cols>
+select_t<std::decay_t<Cols>...> select(Cols&&... cols) {
+  return {{std::forward<Cols>(cols)...}};
+}
+
+template <class Target>
+struct as_t {
+  using is_stage_descriptor = void;
+  template <class In>
+  auto bind() && {
+    static_assert(described_struct<Target>, "sluice::as<T>: T must be a struct described with BOOST_DESCRIBE_STRUCT");
+    static_assert(record<In>, "sluice::as<T>: the row type must be a described struct or a generated row");
+    static_assert(convertible_by_name<In, Target>,
+                  "sluice::as<T>: every field of T needs a field of the same name and a convertible type in the row");
+    return detail::as_stage<Target>{};
+  }
+};
+
+template <class Target>
+as_t<Target> as() {
+  return {};
+}
+
+}  // namespace sluice

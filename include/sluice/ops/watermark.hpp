@@ -1,0 +1,69 @@
+// sl::with_watermark(column, delay): declares the event-time column and how late rows may be.
+// After each batch the stage's watermark becomes max(event time seen) - delay, never
+// decreasing; the query's watermark is the min (or max) over all watermark stages.
+// The stage itself drops nothing: stateful stages downstream drop rows older than it.
+#pragma once
+#include <chrono>
+#include <string>
+#include <type_traits>
+#include <utility>
+
+#include "../pipeline.hpp"
+#include "column.hpp"
+
+namespace sluice {
+namespace detail {
+template <class In, class Sel>
+struct watermark_stage : watermark_control {
+  static constexpr stage_kind kind = stage_kind::stateless;
+  using output_row = In;
+  using selector = bound_selector<In, Sel>;
+  static_assert(std::is_same_v<std::remove_cvref_t<typename selector::value_type>, timestamp>,
+                "sluice::with_watermark: the event-time column must be of type sluice::timestamp");
+  static constexpr graph_props transform(graph_props p) {
+    p.has_watermark = true;
+    p.watermark_column = selector::name;
+    return p;
+  }
+
+  selector sel;
+  duration delay_;
+  event_time_stats stats_;
+
+  watermark_stage(Sel s, duration d) : sel(std::move(s)), delay_(d) {}
+
+  void visit(graph_controls& c) { c.watermarks.push_back(this); }
+
+  template <class R, class Down>
+  void push(R&& r, Down& down) {
+    stats_.add(sel(r).micros);
+    down(std::forward<R>(r));
+  }
+
+  std::string column_description() const override {
+    return selector::named ? std::string(selector::name) : std::string("<event time>");
+  }
+  duration delay() const override { return delay_; }
+  event_time_stats take_batch_stats() override { return std::exchange(stats_, event_time_stats{}); }
+};
+}  // namespace detail
+
+template <class Sel>
+struct with_watermark_t {
+  using is_stage_descriptor = void;
+  Sel sel;
+  duration delay;
+  template <class In>
+  auto bind() && {
+    return detail::watermark_stage<In, Sel>(std::move(sel), delay);
+  }
+};
+
+// column: sl::col<"timestamp">, &Event::timestamp, or a function returning sl::timestamp.
+template <class Sel, class Rep, class Period>
+with_watermark_t<std::decay_t<Sel>> with_watermark(Sel&& column, std::chrono::duration<Rep, Period> delay) {
+  const auto d = std::chrono::duration_cast<duration>(delay);
+  if (d.count() < 0) throw std::invalid_argument("sluice::with_watermark: the delay must not be negative");
+  return {std::forward<Sel>(column), d};
+}
+}  // namespace sluice

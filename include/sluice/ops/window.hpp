@@ -1,0 +1,67 @@
+// sl::window(column, duration[, slide[, start_offset]]): a grouping key that puts each row in
+// the windows [k*slide + start_offset, + duration) containing its event time (Spark's
+// window()). Tumbling when slide == duration, sliding when slide < duration.
+#pragma once
+#include <chrono>
+#include <stdexcept>
+#include <string>
+#include <type_traits>
+
+#include "../time.hpp"
+#include "column.hpp"
+
+namespace sluice {
+
+template <class Sel>
+struct window_spec {
+  Sel column;
+  duration length;
+  duration slide;
+  duration start_offset;
+
+  // Calls f(time_window) for every window containing t, latest first.
+  template <class F>
+  void for_each_window(std::int64_t t, F&& f) const {
+    const std::int64_t len = length.count(), step = slide.count();
+    const std::int64_t last_start = t - detail::floor_mod(t - start_offset.count(), step);
+    for (std::int64_t s = last_start; s > t - len; s -= step) f(time_window{timestamp{s}, timestamp{s + len}});
+  }
+};
+
+namespace detail {
+inline void validate_window(duration length, duration slide, duration start_offset) {
+  if (length.count() <= 0)
+    throw std::invalid_argument("sluice::window: the window duration must be positive, got " + format_duration(length));
+  if (slide.count() <= 0)
+    throw std::invalid_argument("sluice::window: the slide duration must be positive, got " + format_duration(slide));
+  if (slide > length)
+    throw std::invalid_argument("sluice::window: the slide duration (" + format_duration(slide) +
+                                ") must be less than or equal to the window duration (" + format_duration(length) + ")");
+  if ((start_offset.count() < 0 ? -start_offset : start_offset) >= slide)
+    throw std::invalid_argument("sluice::window: the absolute value of the start offset (" +
+                                format_duration(start_offset) + ") must be less than the slide duration (" +
+                                format_duration(slide) + ")");
+}
+}  // namespace detail
+
+// Tumbling window.
+template <class Sel, class R1, class P1>
+window_spec<std::decay_t<Sel>> window(Sel&& column, std::chrono::duration<R1, P1> length) {
+  const auto l = std::chrono::duration_cast<duration>(length);
+  detail::validate_window(l, l, duration{0});
+  return {std::forward<Sel>(column), l, l, duration{0}};
+}
+
+// Sliding window (tumbling when slide == length), optionally shifted by start_offset.
+template <class Sel, class R1, class P1, class R2, class P2, class R3 = std::int64_t, class P3 = std::micro>
+window_spec<std::decay_t<Sel>> window(Sel&& column, std::chrono::duration<R1, P1> length,
+                                      std::chrono::duration<R2, P2> slide,
+                                      std::chrono::duration<R3, P3> start_offset = duration{0}) {
+  const auto l = std::chrono::duration_cast<duration>(length);
+  const auto s = std::chrono::duration_cast<duration>(slide);
+  const auto o = std::chrono::duration_cast<duration>(start_offset);
+  detail::validate_window(l, s, o);
+  return {std::forward<Sel>(column), l, s, o};
+}
+
+}  // namespace sluice

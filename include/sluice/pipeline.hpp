@@ -1,0 +1,186 @@
+// The typed graph. `source | stage | ... | sink` builds one type: each `|` binds a stage
+// descriptor (what the user wrote, e.g. sl::map(f)) to the row type flowing into it, yielding
+// a bound stage that knows its output row type and how it changes the graph's compile-time
+// properties. Stateless stages run fused in the producer's loop (nested lambdas the compiler
+// inlines); stateful stages split a batch into an accept phase and a finish phase.
+#pragma once
+#include <boost/json/value.hpp>
+#include <concepts>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include "schema.hpp"
+#include "time.hpp"
+
+namespace sluice {
+
+enum class output_mode_kind { append, update, complete };
+
+inline constexpr std::string_view to_string(output_mode_kind m) {
+  switch (m) {
+    case output_mode_kind::append: return "append";
+    case output_mode_kind::update: return "update";
+    case output_mode_kind::complete: return "complete";
+  }
+  return "?";
+}
+
+// What one micro-batch runs with. The watermark is the one computed at the end of the
+// previous batch (Spark's rule), in microseconds of event time.
+struct batch_context {
+  std::int64_t batch_id = 0;
+  std::int64_t watermark = 0;
+  bool has_watermark = false;
+  timestamp batch_timestamp{};
+  output_mode_kind mode = output_mode_kind::append;
+  bool no_data = false;
+};
+
+// Compile-time facts about a graph, used by the rules checked in sl::start and by stages.
+struct graph_props {
+  bool has_watermark = false;
+  // Name of the column the nearest upstream with_watermark is on; empty when unknown
+  // (a member pointer or a function) or lost behind an opaque map.
+  std::string_view watermark_column{};
+  bool aggregated = false;
+  bool aggregation_watermarked = false;  // grouped on a window/event time that carries a watermark
+  bool session_window = false;
+  int stateful_stages = 0;
+  bool sort_or_limit_on_stream = false;  // a sort or limit with no aggregation before it
+  bool sort_or_limit_after_aggregation = false;
+};
+
+// ---------------------------------------------------------------- runtime controls
+// Per-batch hooks the engine calls through a virtual interface: once per batch, never per row.
+
+struct read_limit {
+  // Upper bounds a source may apply to one batch; a source with its own limits
+  // (max_files_per_trigger...) uses them unless `all` asks for everything available.
+  bool all = false;
+  static constexpr read_limit all_available() { return {true}; }
+  static constexpr read_limit source_default() { return {false}; }
+};
+
+class source_control {
+ public:
+  virtual ~source_control() = default;
+  virtual std::string description() const = 0;
+  // Decides the end offset of the next batch; returns true when it holds new data.
+  virtual bool plan_batch(read_limit limit) = 0;
+  // Next batch reads nothing (a no-data batch).
+  virtual void plan_empty_batch() = 0;
+  // Available-now: remember what is available now; later batches never go past it.
+  virtual void prepare_available_now() = 0;
+  virtual void commit_batch() = 0;
+  virtual boost::json::value start_offset_json() const = 0;
+  virtual boost::json::value end_offset_json() const = 0;
+  virtual std::int64_t rows_in_batch() const = 0;
+  virtual void stop() = 0;
+};
+
+struct event_time_stats {
+  std::int64_t count = 0, min = 0, max = 0;
+  long double sum = 0;
+  void add(std::int64_t t) {
+    if (count == 0 || t < min) min = t;
+    if (count == 0 || t > max) max = t;
+    sum += t;
+    ++count;
+  }
+};
+
+class watermark_control {
+ public:
+  virtual ~watermark_control() = default;
+  virtual std::string column_description() const = 0;
+  virtual duration delay() const = 0;
+  virtual event_time_stats take_batch_stats() = 0;  // and reset for the next batch
+};
+
+struct state_operator_metrics {
+  std::string operator_name;
+  std::int64_t num_rows_total = 0;
+  std::int64_t num_rows_updated = 0;
+  std::int64_t num_rows_removed = 0;
+  std::int64_t num_rows_dropped_by_watermark = 0;
+  std::int64_t memory_used_bytes = 0;
+};
+
+class stateful_control {
+ public:
+  virtual ~stateful_control() = default;
+  // Spark's shouldRunAnotherBatch: would a batch with this new watermark emit or evict?
+  virtual bool needs_no_data_batch(output_mode_kind mode, std::int64_t new_watermark) const = 0;
+  virtual state_operator_metrics metrics() const = 0;  // of the last batch
+};
+
+struct graph_controls {
+  std::vector<source_control*> sources;
+  std::vector<watermark_control*> watermarks;
+  std::vector<stateful_control*> stateful;
+};
+
+// ---------------------------------------------------------------- stage protocol
+enum class stage_kind {
+  stateless,  // push(row, down): fused into the producer's loop
+  stateful,   // accept(ctx, row) for every row, then finish(ctx, down) once per batch
+};
+
+// A stage descriptor binds to its input row type: d.template bind<In>() yields a bound stage.
+template <class D, class In>
+concept stage_descriptor_for = requires(D&& d) { std::forward<D>(d).template bind<In>(); };
+
+template <class D>
+concept stage_descriptor = requires { typename std::remove_cvref_t<D>::is_stage_descriptor; };
+
+// ---------------------------------------------------------------- nodes
+template <class N>
+concept stream_node = requires {
+  typename std::remove_cvref_t<N>::row_type;
+  { std::remove_cvref_t<N>::props } -> std::convertible_to<graph_props>;
+};
+
+// A source, as the leaf of a graph. Sources are objects meeting sluice::source (sources/source.hpp);
+// the node adapts them to the engine's per-batch protocol.
+template <class Source>
+struct source_node;
+
+template <class Up, class Stage>
+struct stage_node {
+  using row_type = typename Stage::output_row;
+  static constexpr graph_props props = Stage::transform(Up::props);
+
+  Up up;
+  Stage stage;
+
+  void visit(graph_controls& c) {
+    up.visit(c);
+    if constexpr (requires { stage.visit(c); }) stage.visit(c);
+  }
+
+  template <class Down>
+  void run(batch_context& ctx, Down& down) {
+    if constexpr (Stage::kind == stage_kind::stateless) {
+      auto fused = [this, &down](auto&& r) { stage.push(std::forward<decltype(r)>(r), down); };
+      up.run(ctx, fused);
+    } else {
+      auto into_state = [this, &ctx](auto&& r) { stage.accept(ctx, std::forward<decltype(r)>(r)); };
+      up.run(ctx, into_state);
+      stage.finish(ctx, down);
+    }
+  }
+};
+
+namespace detail {
+template <class T>
+struct is_source_node : std::false_type {};
+template <class S>
+struct is_source_node<source_node<S>> : std::true_type {};
+}  // namespace detail
+
+}  // namespace sluice

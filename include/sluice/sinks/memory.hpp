@@ -1,0 +1,92 @@
+// sl::memory_sink<T>(): keeps the output in memory, for tests (Spark's memory sink). The
+// handle is shared: keep a copy to read the rows while or after the query runs. In complete
+// mode it holds the last batch's result; otherwise every batch's rows. A batch id it already
+// holds is skipped, so a re-run batch is not stored twice.
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <span>
+#include <string>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include "sink.hpp"
+
+namespace sluice {
+
+template <class T>
+class memory_sink {
+ public:
+  using is_sink_descriptor = void;
+
+  struct batch {
+    std::int64_t batch_id;
+    std::vector<T> rows;
+  };
+
+  memory_sink() : state_(std::make_shared<state>()) {}
+
+  // Every row currently in the result table (complete mode: the last batch's).
+  std::vector<T> rows() const {
+    std::lock_guard lock(state_->mutex);
+    std::vector<T> out;
+    for (const auto& b : state_->batches) out.insert(out.end(), b.rows.begin(), b.rows.end());
+    return out;
+  }
+  std::vector<batch> batches() const {
+    std::lock_guard lock(state_->mutex);
+    return state_->batches;
+  }
+  // Rows of the most recent batch that delivered any (Spark's CheckLastBatch).
+  std::vector<T> last_batch_rows() const {
+    std::lock_guard lock(state_->mutex);
+    return state_->batches.empty() ? std::vector<T>{} : state_->batches.back().rows;
+  }
+  std::int64_t last_batch_id() const {
+    std::lock_guard lock(state_->mutex);
+    return state_->last_batch_id;
+  }
+  void clear() {
+    std::lock_guard lock(state_->mutex);
+    state_->batches.clear();
+  }
+
+  template <class Row>
+  memory_sink bind() && {
+    static_assert(std::is_same_v<Row, T>,
+                  "sluice::memory_sink<T>: the pipeline's row type is not T; convert it first with | sl::as<T>() "
+                  "or use memory_sink<decltype(stream)::row_type>");
+    return std::move(*this);
+  }
+  template <class Row>
+  memory_sink bind() const& {
+    return memory_sink(*this).template bind<Row>();
+  }
+
+  void start(const sink_context& ctx) {
+    std::lock_guard lock(state_->mutex);
+    state_->mode = ctx.mode;
+  }
+  void add_batch(std::int64_t batch_id, std::span<const T> rows) {
+    std::lock_guard lock(state_->mutex);
+    if (batch_id <= state_->last_batch_id) return;  // already holds it
+    state_->last_batch_id = batch_id;
+    if (state_->mode == output_mode_kind::complete) state_->batches.clear();
+    if (!rows.empty() || state_->mode == output_mode_kind::complete)
+      state_->batches.push_back({batch_id, std::vector<T>(rows.begin(), rows.end())});
+  }
+  std::string description() const { return "MemorySink"; }
+
+ private:
+  struct state {
+    mutable std::mutex mutex;
+    std::vector<batch> batches;
+    std::int64_t last_batch_id = -1;
+    output_mode_kind mode = output_mode_kind::append;
+  };
+  std::shared_ptr<state> state_;
+};
+
+}  // namespace sluice

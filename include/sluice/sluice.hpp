@@ -1,0 +1,41 @@
+// sluice: Spark Structured Streaming for C++20 -- umbrella header.
+//
+//   auto q = sl::start(events | sl::with_watermark(sl::col<"timestamp">, 10min)
+//                             | sl::group_by(sl::window(sl::col<"timestamp">, 5min), sl::col<"event_type">)
+//                             | sl::aggregate(sl::count().as<"event_count">())
+//                             | sl::console(),
+//                      sl::output_mode::update);
+#pragma once
+
+#include "time.hpp"
+#include "schema.hpp"
+#include "json.hpp"
+#include "pipeline.hpp"
+#include "compose.hpp"
+
+#include "ops/column.hpp"
+#include "ops/expr.hpp"
+#include "ops/map.hpp"
+#include "ops/filter.hpp"
+#include "ops/flat_map.hpp"
+#include "ops/watermark.hpp"
+#include "ops/window.hpp"
+#include "ops/aggregates.hpp"
+#include "ops/aggregate.hpp"
+#include "ops/union.hpp"
+#include "ops/sort.hpp"
+#include "ops/select.hpp"
+
+#include "sources/source.hpp"
+#include "sources/memory.hpp"
+#include "sources/rate.hpp"
+
+#include "sinks/sink.hpp"
+#include "sinks/memory.hpp"
+#include "sinks/console.hpp"
+#include "sinks/foreach_batch.hpp"
+
+#include "engine/options.hpp"
+#include "engine/progress.hpp"
+#include "engine/query.hpp"
+#include "engine/start.hpp"

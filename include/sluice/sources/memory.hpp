@@ -1,0 +1,73 @@
+// sl::memory_stream<T>(): rows pushed from code, for tests (Spark's MemoryStream). Each
+// add_data call is one unit of offset; a batch takes everything added since the last one.
+// The handle is shared: keep a copy to add data while the query runs.
+#pragma once
+#include <boost/describe.hpp>
+#include <cstdint>
+#include <deque>
+#include <initializer_list>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "source.hpp"
+
+namespace sluice {
+
+struct memory_offset {
+  std::int64_t batches = 0;  // add_data calls taken
+};
+BOOST_DESCRIBE_STRUCT(memory_offset, (), (batches))
+
+struct memory_partition {
+  std::int64_t from = 0, to = 0;  // add_data calls (from, to]
+};
+
+template <class T>
+class memory_stream {
+ public:
+  using row_type = T;
+  using offset_type = memory_offset;
+  using partition_type = memory_partition;
+
+  memory_stream() : state_(std::make_shared<state>()) {}
+
+  // Appends rows as one unit; returns the offset that includes them.
+  memory_offset add_data(std::vector<T> rows) {
+    std::lock_guard lock(state_->mutex);
+    state_->added.push_back(std::move(rows));
+    return {static_cast<std::int64_t>(state_->added.size())};
+  }
+  memory_offset add_data(std::initializer_list<T> rows) { return add_data(std::vector<T>(rows)); }
+
+  memory_offset initial_offset() { return {0}; }
+  memory_offset latest_offset(const memory_offset&, read_limit) {
+    std::lock_guard lock(state_->mutex);
+    return {static_cast<std::int64_t>(state_->added.size())};
+  }
+  std::vector<memory_partition> partitions(const memory_offset& start, const memory_offset& end) {
+    return {{start.batches, end.batches}};
+  }
+  template <class Emit>
+  void read(const memory_partition& p, Emit&& emit) {
+    std::vector<const std::vector<T>*> units;
+    {
+      std::lock_guard lock(state_->mutex);  // deque growth keeps element addresses
+      for (auto i = p.from; i < p.to; ++i) units.push_back(&state_->added[static_cast<std::size_t>(i)]);
+    }
+    for (const auto* unit : units)
+      for (const T& r : *unit) emit(r);
+  }
+  void commit(const memory_offset&) {}
+  std::string description() const { return "MemoryStream"; }
+
+ private:
+  struct state {
+    std::mutex mutex;
+    std::deque<std::vector<T>> added;
+  };
+  std::shared_ptr<state> state_;
+};
+
+}  // namespace sluice

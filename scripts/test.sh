@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# THE test command: installs what it needs, builds everything (release preset,
+# -O2), runs all tests (unit, compile-fail, examples), then installs sluice to a
+# temporary prefix and builds and runs tests/consumer against it.
+# Extra arguments are passed to ctest (e.g. `-R fail.` or `-L unit`).
+# Environment: SLUICE_JOBS (default 2), SLUICE_SKIP_DEPS=1 (skip install-deps).
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+jobs="${SLUICE_JOBS:-2}"
+
+bash scripts/install-deps.sh
+
+echo "==> configure (release preset)"
+cmake --preset release -DSLUICE_BUILD_TESTS=ON -DSLUICE_BUILD_EXAMPLES=ON
+
+echo "==> build"
+cmake --build --preset release -j "$jobs"
+
+echo "==> test"
+ctest --preset release --output-on-failure -j "$jobs" "$@"
+
+echo "==> install + external consumer (find_package(sluice CONFIG))"
+tmp="$(mktemp -d "${TMPDIR:-/tmp}/sluice-consumer.XXXXXX")"
+trap 'rm -rf "$tmp"' EXIT
+cmake --install build/release --prefix "$tmp/prefix"
+
+launcher=()
+if command -v ccache >/dev/null 2>&1; then
+  launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
+fi
+cmake -S tests/consumer -B "$tmp/build" -G Ninja -DCMAKE_BUILD_TYPE=Release \
+  -DCMAKE_CXX_FLAGS_RELEASE="-O2 -DNDEBUG" \
+  -DCMAKE_PREFIX_PATH="$tmp/prefix" "${launcher[@]}"
+cmake --build "$tmp/build" -j "$jobs"
+"$tmp/build/sluice_consumer"
+
+echo "==> all tests passed"
