@@ -35,10 +35,11 @@ auto operator|(L&& left, D&& d) {
   auto node = as_node(std::forward<L>(left));
   using N = decltype(node);
   using DT = std::remove_cvref_t<D>;
+  // Descriptors bind as rvalues; an lvalue descriptor (one reused for several streams) is copied.
   if constexpr (requires { DT::apply_to_node; }) {
-    return std::forward<D>(d).apply(std::move(node));
+    return DT(std::forward<D>(d)).apply(std::move(node));
   } else {
-    auto bound = std::forward<D>(d).template bind<typename N::row_type>();
+    auto bound = DT(std::forward<D>(d)).template bind<typename N::row_type>();
     return stage_node<N, decltype(bound)>{std::move(node), std::move(bound)};
   }
 }

@@ -12,6 +12,7 @@
 #include <type_traits>
 #include <vector>
 
+#include "detail/format.hpp"
 #include "detail/traits.hpp"
 #include "schema.hpp"
 #include "time.hpp"
@@ -98,9 +99,59 @@ boost::json::value to_json(const T& v) {
   return out;
 }
 
+namespace detail {
+inline void append_json_text(std::string& out, const boost::json::value& v) {
+  switch (v.kind()) {
+    case boost::json::kind::double_: {
+      const double d = v.get_double();
+      if (!std::isfinite(d)) {  // JSON has no NaN or infinity; Jackson writes them as strings
+        out += d != d ? "\"NaN\"" : (d > 0 ? "\"Infinity\"" : "\"-Infinity\"");
+      } else {
+        out += java_floating_string(d);
+      }
+      return;
+    }
+    case boost::json::kind::array: {
+      out += '[';
+      bool first = true;
+      for (const auto& e : v.get_array()) {
+        if (!first) out += ',';
+        first = false;
+        append_json_text(out, e);
+      }
+      out += ']';
+      return;
+    }
+    case boost::json::kind::object: {
+      out += '{';
+      bool first = true;
+      for (const auto& [k, e] : v.get_object()) {
+        if (!first) out += ',';
+        first = false;
+        out += boost::json::serialize(boost::json::string_view(k));
+        out += ':';
+        append_json_text(out, e);
+      }
+      out += '}';
+      return;
+    }
+    default:
+      out += boost::json::serialize(v);
+  }
+}
+}  // namespace detail
+
+// JSON text as Spark (Jackson) writes it: doubles in Java's form ("86.0", "1.0E7"), not
+// Boost.JSON's ("8.6E1").
+inline std::string json_text(const boost::json::value& v) {
+  std::string out;
+  detail::append_json_text(out, v);
+  return out;
+}
+
 template <class T>
 std::string to_json_string(const T& v) {
-  return boost::json::serialize(to_json(v));
+  return json_text(to_json(v));
 }
 
 // ---------------------------------------------------------------- from JSON

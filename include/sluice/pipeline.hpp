@@ -39,6 +39,9 @@ struct batch_context {
   timestamp batch_timestamp{};
   output_mode_kind mode = output_mode_kind::append;
   bool no_data = false;
+  // Distinct for every run of a batch: a batch that failed runs again, after a restart, with
+  // the same batch_id and a new attempt, and stages first undo what the failed run did.
+  std::uint64_t attempt = 0;
 };
 
 // Compile-time facts about a graph, used by the rules checked in sl::start and by stages.
@@ -117,6 +120,10 @@ class stateful_control {
   // Spark's shouldRunAnotherBatch: would a batch with this new watermark emit or evict?
   virtual bool needs_no_data_batch(output_mode_kind mode, std::int64_t new_watermark) const = 0;
   virtual state_operator_metrics metrics() const = 0;  // of the last batch
+  // Called before every run of a batch. When ctx.batch_id is the id of the batch run before,
+  // that run failed: restore the state it started from (Spark reloads the state store's
+  // previous version), so the batch's rows count once.
+  virtual void begin_batch(const batch_context& ctx) { (void)ctx; }
 };
 
 struct graph_controls {

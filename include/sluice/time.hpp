@@ -99,6 +99,11 @@ inline std::optional<timestamp> parse_timestamp(std::string_view s) {
   std::int64_t y, mo, d, h = 0, mi = 0, sec = 0, frac = 0;
   if (!digits(4, y) || !expect('-') || !digits(2, mo) || !expect('-') || !digits(2, d)) return std::nullopt;
   if (mo < 1 || mo > 12 || d < 1 || d > 31) return std::nullopt;
+  {  // the day must exist in that month ("2023-02-29" and "2024-04-31" are not dates)
+    constexpr int month_days[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    const bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+    if (d > month_days[mo - 1] + (mo == 2 && leap)) return std::nullopt;
+  }
   if (i < s.size() && (s[i] == 'T' || s[i] == ' ')) {
     ++i;
     if (!digits(2, h) || !expect(':') || !digits(2, mi)) return std::nullopt;
@@ -130,6 +135,7 @@ inline std::optional<timestamp> parse_timestamp(std::string_view s) {
       } else if (i < s.size()) {
         if (!digits(2, om)) return std::nullopt;
       }
+      if (om > 59 || oh * 60 + om > 18 * 60) return std::nullopt;  // java.time's range: -18:00 .. +18:00
       offset_minutes = sign * (oh * 60 + om);
     }
   }

@@ -1,10 +1,56 @@
 // Built against an installed sluice (find_package(sluice CONFIG), sluice::sluice).
-// Must exit with 0.
+// Runs a tiny real pipeline, memory_stream -> map -> filter -> memory_sink, and exits with 0
+// only if its output is right.
 #include <sluice/sluice.hpp>
 
+#include <cstdint>
 #include <iostream>
+#include <string>
+#include <vector>
+
+namespace sl = sluice;
+
+struct Reading {
+  std::string sensor;
+  std::int64_t celsius;
+};
+BOOST_DESCRIBE_STRUCT(Reading, (), (sensor, celsius))
+
+struct Fahrenheit {
+  std::string sensor;
+  double fahrenheit;
+};
+BOOST_DESCRIBE_STRUCT(Fahrenheit, (), (sensor, fahrenheit))
 
 int main() {
-  std::cout << "sluice consumer ok\n";
+  sl::memory_stream<Reading> readings;
+  readings.add_data({{"a", 10}, {"b", 30}});
+  readings.add_data({{"c", 40}, {"d", -5}});
+
+  sl::memory_sink<Fahrenheit> out;
+  auto query = sl::start(readings
+                             | sl::map([](const Reading& r) { return Fahrenheit{r.sensor, r.celsius * 9.0 / 5.0 + 32}; })
+                             | sl::filter([](const Fahrenheit& f) { return f.fahrenheit > 80; })
+                             | out,
+                         sl::output_mode::append, {.name = "consumer", .trigger = sl::trigger::available_now()});
+  try {
+    query.await_termination();
+  } catch (const sl::streaming_query_error& e) {
+    std::cerr << "sluice consumer: query failed: " << e.what() << "\n";
+    return 1;
+  }
+
+  const std::vector<Fahrenheit> rows = out.rows();
+  std::string got;
+  for (const auto& r : rows) got += sl::to_json_string(r) + "\n";
+  const auto progress = query.last_progress();
+  const bool ok = rows.size() == 2 && rows[0].sensor == "b" && rows[0].fahrenheit == 86.0 && rows[1].sensor == "c" &&
+                  rows[1].fahrenheit == 104.0 && progress && progress->num_input_rows == 4;
+  if (!ok) {
+    std::cerr << "sluice consumer: wrong output\n  got:\n" << got << "  expected: b at 86 F, c at 104 F (4 input rows)\n"
+              << "  last progress: " << (progress ? progress->json() : std::string("none")) << "\n";
+    return 1;
+  }
+  std::cout << "sluice consumer ok: " << rows.size() << " rows\n" << got;
   return 0;
 }

@@ -13,8 +13,11 @@
 
 namespace sluice::detail {
 
-// Java's Double.toString: shortest round-trip digits; "1.0", "0.001", "1.0E7", "1.234E-4".
-inline std::string java_double_string(double v) {
+// Java's Double.toString (Float.toString for a float): shortest round-trip digits of the
+// value's own type; "1.0", "0.001", "1.0E7", "1.234E-4"; a float 1.1f is "1.1".
+template <class F>
+  requires std::is_floating_point_v<F>
+std::string java_floating_string(F v) {
   if (std::isnan(v)) return "NaN";
   if (std::isinf(v)) return v > 0 ? "Infinity" : "-Infinity";
   if (v == 0) return std::signbit(v) ? "-0.0" : "0.0";
@@ -34,11 +37,12 @@ inline std::string java_double_string(double v) {
   int exponent = std::stoi(s.substr(e + 1));
   return mantissa + "E" + std::to_string(exponent);
 }
+inline std::string java_double_string(double v) { return java_floating_string(v); }
 
 template <class T>
 std::string cell_text(const T& v) {
   if constexpr (std::is_same_v<T, bool>) return v ? "true" : "false";
-  else if constexpr (std::is_floating_point_v<T>) return java_double_string(static_cast<double>(v));
+  else if constexpr (std::is_floating_point_v<T>) return java_floating_string(v);
   else if constexpr (std::is_arithmetic_v<T>) return std::to_string(v);
   else if constexpr (std::is_convertible_v<const T&, std::string_view>) return std::string(std::string_view(v));
   else if constexpr (std::is_same_v<T, timestamp>) return format_timestamp(v, true);

@@ -1,4 +1,4 @@
-// HyperLogLog distinct counting (Flajolet et al.) with linear counting for small cardinalities.
+// HyperLogLog distinct counting (Flajolet et al.), estimated with Ertl's improved raw estimator.
 // Precision follows Spark's approx_count_distinct: p = ceil(2 * log2(1.106 / rsd)).
 #pragma once
 #include <algorithm>
@@ -32,18 +32,22 @@ class hyperloglog {
     for (std::size_t i = 0; i < registers_.size(); ++i) registers_[i] = std::max(registers_[i], other.registers_[i]);
   }
 
+  // Ertl's improved raw estimator ("New cardinality estimation algorithms for HyperLogLog
+  // sketches", 2017): unbiased over the whole range from the register histogram, without the
+  // jump (about +1.5 sigma on average, 4 sigma at worst at p = 14) that switching from linear
+  // counting to the raw HLL estimate at 2.5 m causes, and without empirical bias tables.
   std::int64_t estimate() const {
+    if (registers_.empty()) return 0;
+    const int q = 64 - p_;  // register values are 0 .. q + 1
+    std::vector<double> histogram(static_cast<std::size_t>(q) + 2, 0.0);
+    for (auto r : registers_) histogram[r] += 1;
     const double m = static_cast<double>(registers_.size());
-    double sum = 0;
-    std::size_t zeros = 0;
-    for (auto r : registers_) {
-      sum += std::ldexp(1.0, -r);
-      zeros += r == 0;
-    }
-    const double alpha = 0.7213 / (1.0 + 1.079 / m);
-    double e = alpha * m * m / sum;
-    if (e <= 2.5 * m && zeros > 0) e = m * std::log(m / static_cast<double>(zeros));
-    return static_cast<std::int64_t>(std::llround(e));
+    if (histogram[0] == m) return 0;
+    double z = m * tau(1.0 - histogram[static_cast<std::size_t>(q) + 1] / m);
+    for (int k = q; k >= 1; --k) z = 0.5 * (z + histogram[static_cast<std::size_t>(k)]);
+    z += m * sigma(histogram[0] / m);
+    const double alpha_inf = 1.0 / (2.0 * std::log(2.0));
+    return static_cast<std::int64_t>(std::llround(alpha_inf * m * m / z));
   }
 
   std::size_t memory_bytes() const { return registers_.size(); }
@@ -51,6 +55,30 @@ class hyperloglog {
   const std::vector<std::uint8_t>& registers() const { return registers_; }
 
  private:
+  // sigma(x) = x + sum_k x^(2^k) 2^(k-1), for x in [0, 1).
+  static double sigma(double x) {
+    double y = 1, z = x, previous;
+    do {
+      x *= x;
+      previous = z;
+      z += x * y;
+      y += y;
+    } while (z != previous);
+    return z;
+  }
+  // tau(x) = (1 - x - sum_k (1 - x^(2^-k))^2 2^-k) / 3, for x in [0, 1].
+  static double tau(double x) {
+    if (x == 0 || x == 1) return 0;
+    double y = 1, z = 1 - x, previous;
+    do {
+      x = std::sqrt(x);
+      previous = z;
+      y *= 0.5;
+      z -= (1 - x) * (1 - x) * y;
+    } while (z != previous);
+    return z / 3;
+  }
+
   int p_ = 0;
   std::vector<std::uint8_t> registers_;
 };

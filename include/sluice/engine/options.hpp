@@ -48,7 +48,7 @@ inline constexpr trigger_spec available_now() { return {trigger_kind::available_
 enum class watermark_policy { min, max };
 
 struct query_options {
-  std::string name;
+  std::string name{};  // {}: designated initializers may leave it out without a -Wextra warning
   trigger_spec trigger{};
   watermark_policy multiple_watermark_policy = watermark_policy::min;
   // After a batch that moved the watermark, run a batch without data so windows close

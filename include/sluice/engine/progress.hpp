@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "../json.hpp"
 #include "../pipeline.hpp"
 #include "../time.hpp"
 
@@ -89,7 +90,7 @@ struct query_progress {
     o["sink"] = boost::json::object{{"description", sink.description}, {"numOutputRows", sink.num_output_rows}};
     return o;
   }
-  std::string json() const { return boost::json::serialize(to_json()); }
+  std::string json() const { return json_text(to_json()); }
 };
 
 struct query_status {
@@ -100,7 +101,7 @@ struct query_status {
   boost::json::object to_json() const {
     return {{"message", message}, {"isDataAvailable", is_data_available}, {"isTriggerActive", is_trigger_active}};
   }
-  std::string json() const { return boost::json::serialize(to_json()); }
+  std::string json() const { return json_text(to_json()); }
 };
 
 }  // namespace sluice

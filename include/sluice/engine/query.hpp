@@ -68,6 +68,8 @@ class runner_base {
   output_mode_kind mode = output_mode_kind::append;
   std::string query_id = random_uuid();
   std::int64_t next_batch_id = 0;
+  std::uint64_t attempts = 0;  // runs of batches, failed ones included
+  bool batch_pending = false;  // batch next_batch_id started and failed: it runs again first
   std::int64_t watermark = 0;  // the next batch's watermark
   std::vector<std::optional<std::int64_t>> operator_watermarks;
 };
@@ -122,7 +124,9 @@ class query_core {
     }
     cv_.notify_all();
   }
+  // Safe from several threads at once (stop() in one, await_termination() in another).
   void join() {
+    std::lock_guard lock(join_mutex_);
     if (thread_.joinable() && thread_.get_id() != std::this_thread::get_id()) thread_.join();
   }
 
@@ -134,15 +138,15 @@ class query_core {
     return true;
   }
 
-  // Blocks until every row available when called has been processed and committed.
+  // Blocks until every row available when called has been processed and committed. As in
+  // Spark, returns at once when the query is no longer active (stopped, or ended by a trigger
+  // once / available-now), and throws the error of a query that failed.
   void process_all_available() {
     std::unique_lock lock(mutex_);
     const std::uint64_t mine = ++drain_requested_;
     cv_.notify_all();
     cv_.wait(lock, [&] { return terminated_ || drained_ >= mine; });
     if (error_) throw *error_;
-    if (terminated_ && drained_ < mine && !stopped_by_user_)
-      throw std::logic_error("sluice: process_all_available on a query that has terminated");
   }
 
   std::optional<streaming_query_error> error() const {
@@ -243,7 +247,6 @@ class query_core {
     }
     {
       std::lock_guard lock(mutex_);
-      if (stop_requested_ && !error_) stopped_by_user_ = true;
       terminated_ = true;
       status_ = {"Stopped", false, false};
     }
@@ -260,8 +263,9 @@ class query_core {
     for (auto* s : r.controls.sources) has_data |= s->plan_batch(limit);
     bool no_data = false;
     if (!has_data) {
-      bool wanted = false;
-      if (options_.no_data_micro_batches)
+      bool wanted = r.batch_pending;  // a failed batch runs again, even as a no-data batch
+      // Trigger once runs one batch with data or nothing: never a no-data batch.
+      if (options_.no_data_micro_batches && options_.trigger.kind != trigger_kind::once)
         for (auto* st : r.controls.stateful) wanted |= st->needs_no_data_batch(r.mode, r.watermark);
       if (!wanted) return false;
       for (auto* s : r.controls.sources) s->plan_empty_batch();
@@ -277,7 +281,12 @@ class query_core {
     ctx.batch_timestamp = timestamp::now();
     ctx.mode = r.mode;
     ctx.no_data = no_data;
+    ctx.attempt = ++r.attempts;
 
+    // A failed run of this batch may have left event-time statistics and state behind.
+    for (auto* w : r.controls.watermarks) w->take_batch_stats();
+    r.batch_pending = true;
+    for (auto* st : r.controls.stateful) st->begin_batch(ctx);
     const std::int64_t output_rows = r.run_batch(ctx);
     const auto t_sink = clock::now();
     std::vector<boost::json::value> start_offsets;
@@ -356,6 +365,7 @@ class query_core {
       progress_.push_back(std::move(p));
       while (progress_.size() > options_.progress_retention) progress_.pop_front();
       r.next_batch_id = ctx.batch_id + 1;
+      r.batch_pending = false;
     }
     return true;
   }
@@ -365,10 +375,10 @@ class query_core {
   std::string run_id_;
   std::thread thread_;
   mutable std::mutex mutex_;
+  std::mutex join_mutex_;
   std::condition_variable cv_;
   bool stop_requested_ = false;
   bool terminated_ = false;
-  bool stopped_by_user_ = false;
   std::uint64_t drain_requested_ = 0, drained_ = 0;
   std::optional<streaming_query_error> error_;
   query_status status_;

@@ -34,6 +34,9 @@ constexpr bool check_rules() {
   static_assert(!(p.sort_or_limit_after_aggregation && Mode != output_mode_kind::complete),
                 "sluice rule [sort-limit-needs-complete]: sort_by and limit after an aggregation need "
                 "output_mode::complete");
+  static_assert(p.stateful_stages <= 1,
+                "sluice rule [multiple-aggregations]: a query may hold one streaming aggregation; chained "
+                "aggregations are not supported (as in Spark before 3.4); split the query in two");
   static_assert(sink_supports<typename Plan::sink_type>(Mode),
                 "sluice rule [sink-output-mode]: this sink does not support the chosen output mode");
   return true;

@@ -9,10 +9,12 @@
 #pragma once
 #include <boost/unordered/unordered_flat_map.hpp>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <tuple>
 #include <type_traits>
 #include <utility>
+#include <vector>
 
 #include "../detail/hash.hpp"
 #include "../detail/traits.hpp"
@@ -136,6 +138,11 @@ struct aggregate_stage<In, std::tuple<Keys...>, std::tuple<Aggs...>> : stateful_
   state_operator_metrics last_metrics{"stateStoreSave"};
   std::int64_t updated_ = 0, dropped_ = 0;
   std::int64_t last_watermark_ = std::numeric_limits<std::int64_t>::min();
+  // Undo log of the batch under way: each group as it was before the batch first changed or
+  // evicted it (nullopt: the batch created it); one entry per group and batch, not per row.
+  std::vector<std::pair<key_type, std::optional<group_state>>> undo_;
+  std::int64_t undo_batch_ = -1;
+  std::int64_t undo_last_watermark_ = std::numeric_limits<std::int64_t>::min();
 
   aggregate_stage(std::tuple<Keys...> k, std::tuple<typename Aggs::bound_type...> a)
       : keys(std::move(k)), aggs(std::move(a)) {}
@@ -178,13 +185,14 @@ struct aggregate_stage<In, std::tuple<Keys...>, std::tuple<Aggs...>> : stateful_
       }
       auto [it, inserted] = groups.try_emplace(key_type{key_values...});
       group_state& g = it->second;
-      [&]<std::size_t... I>(std::index_sequence<I...>) {
-        (std::get<I>(aggs).update(std::get<I>(g.states), r), ...);
-      }(std::index_sequence_for<Aggs...>{});
       if (g.updated_in_batch != ctx.batch_id) {
+        undo_.emplace_back(it->first, inserted ? std::nullopt : std::optional<group_state>(g));
         g.updated_in_batch = ctx.batch_id;
         ++updated_;
       }
+      [&]<std::size_t... I>(std::index_sequence<I...>) {
+        (std::get<I>(aggs).update(std::get<I>(g.states), r), ...);
+      }(std::index_sequence_for<Aggs...>{});
     };
     for_each_key<0>(r, update_group);
   }
@@ -207,7 +215,9 @@ struct aggregate_stage<In, std::tuple<Keys...>, std::tuple<Aggs...>> : stateful_
         for (const auto& [k, g] : groups)
           if (g.updated_in_batch == ctx.batch_id) down(make_row(k, g));
         if (evict) removed = static_cast<std::int64_t>(boost::unordered::erase_if(groups, [&](const auto& kv) {
-          return event_time_end(kv.first) <= ctx.watermark;
+          if (event_time_end(kv.first) > ctx.watermark) return false;
+          remember_evicted(ctx, kv);
+          return true;
         }));
         break;
       case output_mode_kind::append:
@@ -215,6 +225,7 @@ struct aggregate_stage<In, std::tuple<Keys...>, std::tuple<Aggs...>> : stateful_
           removed = static_cast<std::int64_t>(boost::unordered::erase_if(groups, [&](const auto& kv) {
             if (event_time_end(kv.first) > ctx.watermark) return false;
             down(make_row(kv.first, kv.second));
+            remember_evicted(ctx, kv);
             return true;
           }));
         }
@@ -235,8 +246,30 @@ struct aggregate_stage<In, std::tuple<Keys...>, std::tuple<Aggs...>> : stateful_
     last_metrics.memory_used_bytes = bytes;
   }
 
+  // Spark's StateStoreSaveExec.shouldRunAnotherBatch: only after a batch has run (its eviction
+  // watermark is defined), so a query that has seen no batch yet runs no empty batch at start.
+  template <class KV>
+  void remember_evicted(const batch_context& ctx, const KV& kv) {
+    if (kv.second.updated_in_batch != ctx.batch_id) undo_.emplace_back(kv.first, kv.second);
+  }
+
+  void begin_batch(const batch_context& ctx) override {
+    if (ctx.batch_id == undo_batch_) {  // the previous run of this batch failed: undo it
+      for (auto it = undo_.rbegin(); it != undo_.rend(); ++it) {
+        if (it->second) groups.insert_or_assign(it->first, std::move(*it->second));
+        else groups.erase(it->first);
+      }
+      last_watermark_ = undo_last_watermark_;
+    }
+    undo_.clear();
+    undo_batch_ = ctx.batch_id;
+    undo_last_watermark_ = last_watermark_;
+    updated_ = dropped_ = 0;
+  }
+
   bool needs_no_data_batch(output_mode_kind mode, std::int64_t new_watermark) const override {
-    return has_event_time_key && mode != output_mode_kind::complete && new_watermark > last_watermark_;
+    return has_event_time_key && mode != output_mode_kind::complete &&
+           last_watermark_ != std::numeric_limits<std::int64_t>::min() && new_watermark > last_watermark_;
   }
   state_operator_metrics metrics() const override { return last_metrics; }
 };
@@ -295,18 +328,22 @@ struct group_by_t {
   }
 };
 
+// (auto: the body, and so the key check, is instantiated at the call, before any use of the
+// result can fail first.)
 template <class... Keys>
-group_by_t<std::decay_t<Keys>...> group_by(Keys&&... keys) {
+auto group_by(Keys&&... keys) {
   static_assert((detail::valid_key<std::decay_t<Keys>>() && ...),
                 "sluice::group_by: a member pointer key has no name for the output row; write sl::col<\"field\"> "
                 "(or sl::expr<\"name\">(f) for a computed key)");
-  return {{std::forward<Keys>(keys)...}};
+  return group_by_t<std::decay_t<Keys>...>{{std::forward<Keys>(keys)...}};
 }
 
 template <class Up, class... Keys, class... Aggs>
-auto operator|(grouped_node<Up, Keys...>&& g, aggregate_t<Aggs...>&& a) {
-  auto stage = detail::make_aggregate_stage<typename Up::row_type, Up>(g.keys, a.aggs);
-  return stage_node<Up, decltype(stage)>{std::move(g.up), std::move(stage)};
+auto operator|(grouped_node<Up, Keys...>&& g, const aggregate_t<Aggs...>& a) {  // also a reused sl::aggregate(...)
+  if constexpr ((detail::valid_key<Keys>() && ...)) {  // else group_by has already said why
+    auto stage = detail::make_aggregate_stage<typename Up::row_type, Up>(g.keys, a.aggs);
+    return stage_node<Up, decltype(stage)>{std::move(g.up), std::move(stage)};
+  }
 }
 
 namespace detail {
@@ -316,9 +353,11 @@ template <class... A>
 inline constexpr bool is_aggregate_v<aggregate_t<A...>> = true;
 }  // namespace detail
 
+// (auto, not void: a deduced return type instantiates the body, so this assertion is the
+// first error rather than one about using the void result.)
 template <class Up, class... Keys, class Next>
   requires(!detail::is_aggregate_v<std::remove_cvref_t<Next>>)
-void operator|(grouped_node<Up, Keys...>&&, Next&&) {
+auto operator|(grouped_node<Up, Keys...>&&, Next&&) {
   static_assert(detail::always_false_v<Next>,
                 "sluice::group_by must be followed by sl::aggregate(...): a grouped stream is not a stream yet");
 }

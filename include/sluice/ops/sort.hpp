@@ -29,12 +29,15 @@ struct sort_stage {
   static constexpr graph_props transform(graph_props p) { return mark_sort_or_limit(p); }
   Less less;
   std::vector<In> rows;
+  std::uint64_t attempt = 0;  // rows belong to this run of a batch (a failed run leaves some)
   template <class R>
-  void accept(batch_context&, R&& r) {
+  void accept(batch_context& ctx, R&& r) {
+    if (ctx.attempt != attempt) rows.clear(), attempt = ctx.attempt;
     rows.emplace_back(std::forward<R>(r));
   }
   template <class Down>
-  void finish(batch_context&, Down& down) {
+  void finish(batch_context& ctx, Down& down) {
+    if (ctx.attempt != attempt) rows.clear(), attempt = ctx.attempt;
     std::stable_sort(rows.begin(), rows.end(), less);
     for (auto& r : rows) down(std::move(r));
     rows.clear();
@@ -48,13 +51,16 @@ struct limit_stage {
   static constexpr graph_props transform(graph_props p) { return mark_sort_or_limit(p); }
   std::size_t n;
   std::size_t seen = 0;
-  std::vector<In> rows;
+  std::vector<In> rows{};  // {}: limit_stage<In>{n} leaves it out without a -Wextra warning
+  std::uint64_t attempt = 0;  // rows belong to this run of a batch (a failed run leaves some)
   template <class R>
-  void accept(batch_context&, R&& r) {
+  void accept(batch_context& ctx, R&& r) {
+    if (ctx.attempt != attempt) rows.clear(), attempt = ctx.attempt;
     if (rows.size() < n) rows.emplace_back(std::forward<R>(r));
   }
   template <class Down>
-  void finish(batch_context&, Down& down) {
+  void finish(batch_context& ctx, Down& down) {
+    if (ctx.attempt != attempt) rows.clear(), attempt = ctx.attempt;
     for (auto& r : rows) down(std::move(r));
     rows.clear();
   }

@@ -53,15 +53,17 @@ class memory_sink {
     state_->batches.clear();
   }
 
+  // (auto: deducing the return type instantiates the body at the `|`, so the assertion below
+  // is the first error, before any about the sink's add_batch signature.)
   template <class Row>
-  memory_sink bind() && {
+  auto bind() && {
     static_assert(std::is_same_v<Row, T>,
                   "sluice::memory_sink<T>: the pipeline's row type is not T; convert it first with | sl::as<T>() "
                   "or use memory_sink<decltype(stream)::row_type>");
     return std::move(*this);
   }
   template <class Row>
-  memory_sink bind() const& {
+  auto bind() const& {
     return memory_sink(*this).template bind<Row>();
   }
 

@@ -63,7 +63,8 @@ auto operator|(L&& left, S&& sink) {
   auto node = as_node(std::forward<L>(left));
   using N = decltype(node);
   using Row = typename N::row_type;
-  auto bound = std::forward<S>(sink).template bind<Row>();
+  // Bound as an rvalue; an lvalue sink descriptor is copied (memory_sink copies share their rows).
+  auto bound = std::remove_cvref_t<S>(std::forward<S>(sink)).template bind<Row>();
   static_assert(bound_sink_for<decltype(bound), Row>,
                 "sluice sink: the bound sink needs add_batch(std::int64_t batch_id, std::span<const Row>) and "
                 "std::string description() const");

@@ -29,8 +29,8 @@ struct rate_options {
   duration ramp_up_time{0};
   int num_partitions = 1;
   std::int64_t max_rows_per_trigger = 0;  // 0: no limit
-  std::optional<timestamp> start_time;     // when row 0 is due; default: first use
-  std::function<timestamp()> clock;        // default: the system clock
+  std::optional<timestamp> start_time{};   // when row 0 is due; default: first use
+  std::function<timestamp()> clock{};      // default: the system clock
 };
 
 struct rate_offset {

@@ -159,12 +159,16 @@ struct source_node : source_control {
   template <class Down>
   void run(batch_context&, Down& down) {
     if (!start_ || !end_ || offset_equal(*start_, *end_)) return;
+    // Count in a local: a member store per row would alias the sink buffer's writes and
+    // keep the counter out of a register.
+    std::int64_t rows = 0;
     for (const auto& part : src.partitions(*start_, *end_)) {
-      src.read(part, [this, &down](auto&& r) {
-        ++rows_;
+      src.read(part, [&rows, &down](auto&& r) {
+        ++rows;
         down(std::forward<decltype(r)>(r));
       });
     }
+    rows_ += rows;
   }
 };
 
