@@ -7,6 +7,7 @@
 #include <boost/json/value.hpp>
 #include <concepts>
 #include <cstdint>
+#include <filesystem>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -58,6 +59,9 @@ struct graph_props {
   bool sort_or_limit_after_aggregation = false;
 };
 
+class binary_writer;
+class binary_reader;
+
 // ---------------------------------------------------------------- runtime controls
 // Per-batch hooks the engine calls through a virtual interface: once per batch, never per row.
 
@@ -69,10 +73,25 @@ struct read_limit {
   static constexpr read_limit source_default() { return {false}; }
 };
 
+// What a source learns when its query starts (the optional `open(const source_context&)`).
+struct source_context {
+  std::string query_id;
+  std::size_t index = 0;  // position among the query's sources, in graph order
+  // `<checkpoint>/sources/<index>`: where a source keeps logs of its own (the files a file
+  // source took per batch). Empty without a checkpoint: keep them in memory.
+  std::filesystem::path checkpoint_dir;
+};
+
 class source_control {
  public:
   virtual ~source_control() = default;
   virtual std::string description() const = 0;
+  virtual void open(const source_context& ctx) = 0;
+  // Restart: the next batch starts after `committed_end` (an offset from the offset log).
+  virtual void restore(const boost::json::value& committed_end) = 0;
+  // Restart: batch N had offsets logged but no commit; it runs again up to exactly `end`.
+  // Returns true when the batch holds data.
+  virtual bool plan_logged_batch(const boost::json::value& end) = 0;
   // Decides the end offset of the next batch; returns true when it holds new data.
   virtual bool plan_batch(read_limit limit) = 0;
   // Next batch reads nothing (a no-data batch).
@@ -80,6 +99,8 @@ class source_control {
   // Available-now: remember what is available now; later batches never go past it.
   virtual void prepare_available_now() = 0;
   virtual void commit_batch() = 0;
+  // The offset type's schema: part of the checkpoint fingerprint.
+  virtual std::string offset_signature() const = 0;
   virtual boost::json::value start_offset_json() const = 0;
   virtual boost::json::value end_offset_json() const = 0;
   virtual std::int64_t rows_in_batch() const = 0;
@@ -124,6 +145,18 @@ class stateful_control {
   // that run failed: restore the state it started from (Spark reloads the state store's
   // previous version), so the batch's rows count once.
   virtual void begin_batch(const batch_context& ctx) { (void)ctx; }
+
+  // ---- checkpoints: the state after a batch, as a delta (what the batch changed) or a
+  // snapshot (everything), in the binary form generated from the state types.
+  // Names the state's types; part of the checkpoint fingerprint.
+  virtual std::string state_signature() const = 0;
+  // After finish(): the groups the batch changed (updated or removed).
+  virtual void write_delta(binary_writer& out) const = 0;
+  virtual void write_snapshot(binary_writer& out) const = 0;
+  virtual void load_snapshot(binary_reader& in) = 0;
+  virtual void apply_delta(binary_reader& in) = 0;
+  // Restart: the watermark the last committed batch ran with (for no-data batch decisions).
+  virtual void restore_last_batch_watermark(std::int64_t watermark) = 0;
 };
 
 struct graph_controls {

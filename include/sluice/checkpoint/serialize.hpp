@@ -155,8 +155,12 @@ class binary_reader {
     } else if constexpr (std::is_same_v<T, detail::hyperloglog>) {
       const auto p = get_raw<std::int32_t>();
       if (p < 0 || p > 24) fail("invalid HyperLogLog precision " + std::to_string(p));
+      if (p == 0) {  // an empty (never updated) sketch
+        v = detail::hyperloglog{};
+        return;
+      }
       detail::hyperloglog h(p);
-      if (p > 0) {
+      {
         need(h.registers().size());
         std::memcpy(const_cast<std::uint8_t*>(h.registers().data()), data_.data() + pos_, h.registers().size());
         pos_ += h.registers().size();

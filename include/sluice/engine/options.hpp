@@ -54,6 +54,11 @@ struct query_options {
   // After a batch that moved the watermark, run a batch without data so windows close
   // (spark.sql.streaming.noDataMicroBatches.enabled).
   bool no_data_micro_batches = true;
+  // A directory for the offset and commit logs and the state: a query started on an existing
+  // checkpoint resumes where it stopped (see docs/checkpoints.md). Empty: no checkpoint.
+  std::string checkpoint{};
+  std::int64_t min_batches_to_retain = 100;       // log entries and state versions kept
+  std::int64_t state_snapshot_interval = 10;      // a full state snapshot every N batches
   std::size_t progress_retention = 100;           // recent_progress() length
   std::chrono::milliseconds polling_delay{10};    // idle wait of the default trigger
 };

@@ -19,11 +19,15 @@
 #include <stdexcept>
 #include <string>
 #include <thread>
+#include <typeinfo>
 #include <utility>
 #include <vector>
 
+#include "../checkpoint/checkpoint.hpp"
+#include "../checkpoint/state_store.hpp"
 #include "../pipeline.hpp"
 #include "../sinks/sink.hpp"
+#include "../spark_schema.hpp"
 #include "options.hpp"
 #include "progress.hpp"
 
@@ -63,13 +67,35 @@ class runner_base {
   virtual void start_sink(const sink_context& ctx) = 0;
   virtual std::int64_t run_batch(batch_context& ctx) = 0;  // returns rows given to the sink
   virtual std::string sink_description() const = 0;
+  virtual std::string row_signature() const = 0;
+
+  // What a checkpoint must match: the output mode, the row, offset and state types, and the
+  // graph's shape (sources, watermark and stateful stages in order).
+  std::string fingerprint_text() const {
+    std::string text = "mode=" + std::string(to_string(mode)) + ";row=" + row_signature() + ";sources=[";
+    for (auto* s : controls.sources) text += s->offset_signature() + ",";
+    text += "];watermarks=" + std::to_string(controls.watermarks.size()) + ";stateful=[";
+    for (auto* st : controls.stateful) text += st->state_signature() + ",";
+    return text + "]";
+  }
+  std::string fingerprint() const {
+    std::uint64_t h = 14695981039346656037ULL;  // FNV-1a, 64 bits
+    for (unsigned char c : fingerprint_text()) h = (h ^ c) * 1099511628211ULL;
+    char buf[17];
+    std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(h));
+    return buf;
+  }
 
   graph_controls controls;
   output_mode_kind mode = output_mode_kind::append;
   std::string query_id = random_uuid();
   std::int64_t next_batch_id = 0;
   std::uint64_t attempts = 0;  // runs of batches, failed ones included
-  bool batch_pending = false;  // batch next_batch_id started and failed: it runs again first
+  // A batch that was planned (offsets logged) but not committed: the next run executes it
+  // again with exactly these offsets, watermark and timestamp.
+  std::optional<offset_log_entry> pending;
+  bool opened = false;  // sources opened and checkpoint restored (once per runner)
+  std::optional<checkpoint_dir> checkpoint;
   std::int64_t watermark = 0;  // the next batch's watermark
   std::vector<std::optional<std::int64_t>> operator_watermarks;
 };
@@ -97,6 +123,10 @@ class plan_runner final : public runner_base {
     return static_cast<std::int64_t>(out_.size());
   }
   std::string sink_description() const override { return plan_.sink.description(); }
+  std::string row_signature() const override {
+    if constexpr (record<row_type>) return boost::json::serialize(spark_struct_type<row_type>());
+    else return typeid(row_type).name();
+  }
 
  private:
   Plan plan_;
@@ -198,6 +228,7 @@ class query_core {
   void loop() {
     std::int64_t failed_batch = runner_->next_batch_id;
     try {
+      open_and_restore();
       runner_->start_sink({id(), name(), runner_->mode});
       if (options_.trigger.kind == trigger_kind::available_now)
         for (auto* s : runner_->controls.sources) s->prepare_available_now();
@@ -253,6 +284,60 @@ class query_core {
     cv_.notify_all();
   }
 
+  // Once per runner (the checkpoint's metadata was checked by launch): opens the sources, and
+  // restores offsets, watermarks and state of the last committed batch; a batch logged but
+  // not committed becomes pending, to run again exactly as logged.
+  void open_and_restore() {
+    auto& r = *runner_;
+    if (r.opened) return;
+    for (std::size_t i = 0; i < r.controls.sources.size(); ++i) {
+      source_context ctx{r.query_id, i, {}};
+      if (r.checkpoint) ctx.checkpoint_dir = r.checkpoint->root() / "sources" / std::to_string(i);
+      r.controls.sources[i]->open(ctx);
+    }
+    r.opened = true;
+    if (!r.checkpoint) return;
+    const auto& cp = *r.checkpoint;
+    const auto last_commit = cp.latest_commit();
+    const auto last_offsets = cp.latest_offsets();
+    const std::size_t n_sources = r.controls.sources.size();
+    if (last_commit) {
+      if (!last_offsets || *last_offsets < *last_commit)
+        throw checkpoint_error(cp.commits_path(*last_commit).string() + ": commit without offsets; the checkpoint "
+                                                                        "is corrupt");
+      const auto committed = cp.read_offsets(*last_commit, n_sources);
+      const auto commit = cp.read_commit(*last_commit);
+      if (commit.operator_watermarks_us.size() != r.operator_watermarks.size())
+        throw checkpoint_error(cp.commits_path(*last_commit).string() + ": holds " +
+                               std::to_string(commit.operator_watermarks_us.size()) + " watermarks, the query has " +
+                               std::to_string(r.operator_watermarks.size()));
+      for (std::size_t i = 0; i < n_sources; ++i) {
+        try {
+          r.controls.sources[i]->restore(committed.source_offsets[i]);
+        } catch (const std::exception& e) {
+          throw checkpoint_error(cp.offsets_path(*last_commit).string() + ": offset of source " + std::to_string(i) +
+                                 ": " + e.what());
+        }
+      }
+      for (std::size_t i = 0; i < r.controls.stateful.size(); ++i) {
+        load_state(cp, i, *last_commit, *r.controls.stateful[i]);
+        r.controls.stateful[i]->restore_last_batch_watermark(committed.batch_watermark_us);
+      }
+      r.watermark = commit.next_batch_watermark_us;
+      r.operator_watermarks = commit.operator_watermarks_us;
+      r.next_batch_id = *last_commit + 1;
+    }
+    if (last_offsets && (!last_commit || *last_offsets > *last_commit)) {
+      const std::int64_t expected = last_commit ? *last_commit + 1 : 0;
+      if (*last_offsets != expected)
+        throw checkpoint_error(cp.offsets_path(*last_offsets).string() + ": batch " + std::to_string(*last_offsets) +
+                               " was planned but batch " + std::to_string(expected) +
+                               " never committed; the checkpoint is corrupt");
+      r.pending = cp.read_offsets(*last_offsets, n_sources);
+      r.next_batch_id = *last_offsets;
+    }
+  }
+
   bool run_one_batch(clock::time_point trigger_start) {
     auto& r = *runner_;
     set_status("Getting offsets from sources", false, true);
@@ -260,38 +345,60 @@ class query_core {
     const read_limit limit =
         options_.trigger.kind == trigger_kind::once ? read_limit::all_available() : read_limit::source_default();
     bool has_data = false;
-    for (auto* s : r.controls.sources) has_data |= s->plan_batch(limit);
     bool no_data = false;
-    if (!has_data) {
-      bool wanted = r.batch_pending;  // a failed batch runs again, even as a no-data batch
-      // Trigger once runs one batch with data or nothing: never a no-data batch.
-      if (options_.no_data_micro_batches && options_.trigger.kind != trigger_kind::once)
-        for (auto* st : r.controls.stateful) wanted |= st->needs_no_data_batch(r.mode, r.watermark);
-      if (!wanted) return false;
-      for (auto* s : r.controls.sources) s->plan_empty_batch();
-      no_data = true;
+    if (r.pending) {
+      // Planned before but not committed (a failure or a crash): run it again as logged.
+      for (std::size_t i = 0; i < r.controls.sources.size(); ++i) {
+        try {
+          has_data |= r.controls.sources[i]->plan_logged_batch(r.pending->source_offsets[i]);
+        } catch (const schema_error& e) {
+          const std::string where = r.checkpoint ? r.checkpoint->offsets_path(r.pending->batch_id).string()
+                                                  : "batch " + std::to_string(r.pending->batch_id);
+          throw checkpoint_error(where + ": offset of source " + std::to_string(i) + ": " + e.what());
+        }
+      }
+      no_data = !has_data;
+    } else {
+      for (auto* s : r.controls.sources) has_data |= s->plan_batch(limit);
+      if (!has_data) {
+        bool wanted = false;
+        // Trigger once runs one batch with data or nothing: never a no-data batch.
+        if (options_.no_data_micro_batches && options_.trigger.kind != trigger_kind::once)
+          for (auto* st : r.controls.stateful) wanted |= st->needs_no_data_batch(r.mode, r.watermark);
+        if (!wanted) return false;
+        for (auto* s : r.controls.sources) s->plan_empty_batch();
+        no_data = true;
+      }
+      offset_log_entry planned;
+      planned.batch_id = r.next_batch_id;
+      planned.batch_watermark_us = r.watermark;
+      planned.batch_timestamp_us = timestamp::now().micros;
+      for (auto* s : r.controls.sources) planned.source_offsets.push_back(s->end_offset_json());
+      if (r.checkpoint) r.checkpoint->write_offsets(planned);  // durable before the batch runs
+      r.pending = std::move(planned);
     }
     const auto t_run = clock::now();
     set_status("Processing new data", has_data, true);
 
     batch_context ctx;
-    ctx.batch_id = r.next_batch_id;
-    ctx.watermark = r.watermark;
+    ctx.batch_id = r.pending->batch_id;
+    ctx.watermark = r.pending->batch_watermark_us;
     ctx.has_watermark = !r.controls.watermarks.empty();
-    ctx.batch_timestamp = timestamp::now();
+    ctx.batch_timestamp = timestamp{r.pending->batch_timestamp_us};
     ctx.mode = r.mode;
     ctx.no_data = no_data;
     ctx.attempt = ++r.attempts;
 
     // A failed run of this batch may have left event-time statistics and state behind.
     for (auto* w : r.controls.watermarks) w->take_batch_stats();
-    r.batch_pending = true;
     for (auto* st : r.controls.stateful) st->begin_batch(ctx);
     const std::int64_t output_rows = r.run_batch(ctx);
     const auto t_sink = clock::now();
+    if (r.checkpoint)
+      for (std::size_t i = 0; i < r.controls.stateful.size(); ++i)
+        save_state(*r.checkpoint, i, ctx.batch_id, *r.controls.stateful[i], options_.state_snapshot_interval);
     std::vector<boost::json::value> start_offsets;
     for (auto* s : r.controls.sources) start_offsets.push_back(s->start_offset_json());
-    for (auto* s : r.controls.sources) s->commit_batch();
 
     // Watermarks: per stage max(event time) - delay, never decreasing; then the policy.
     event_time_stats all;
@@ -318,6 +425,20 @@ class query_core {
       std::lock_guard lock(mutex_);
       if (chosen > r.watermark) r.watermark = chosen;
     }
+    if (r.checkpoint) {
+      commit_log_entry c;
+      c.batch_id = ctx.batch_id;
+      c.next_batch_watermark_us = r.watermark;
+      c.operator_watermarks_us = r.operator_watermarks;
+      r.checkpoint->write_commit(c);
+      const std::int64_t keep_from = ctx.batch_id - options_.min_batches_to_retain + 1;
+      if (keep_from > 0) {
+        r.checkpoint->purge(ctx.batch_id, options_.min_batches_to_retain);
+        for (std::size_t i = 0; i < r.controls.stateful.size(); ++i) purge_state(*r.checkpoint, i, keep_from);
+      }
+    }
+    // Only now may sources release what the batch read.
+    for (auto* s : r.controls.sources) s->commit_batch();
     const auto t_end = clock::now();
 
     query_progress p;
@@ -365,7 +486,7 @@ class query_core {
       progress_.push_back(std::move(p));
       while (progress_.size() > options_.progress_retention) progress_.pop_front();
       r.next_batch_id = ctx.batch_id + 1;
-      r.batch_pending = false;
+      r.pending.reset();
     }
     return true;
   }
@@ -433,6 +554,12 @@ class streaming_query {
 
 namespace detail {
 inline streaming_query launch(std::shared_ptr<runner_base> runner, query_options options) {
+  // The checkpoint's metadata is read before start returns: the query id is the stored one,
+  // and another query's checkpoint is refused here (streaming_query_error is not involved).
+  if (!runner->opened && !options.checkpoint.empty() && !runner->checkpoint) {
+    runner->checkpoint.emplace(options.checkpoint);
+    runner->query_id = runner->checkpoint->open(runner->query_id, runner->fingerprint());
+  }
   auto core = std::make_shared<query_core>(std::move(runner), std::move(options));
   core->launch();
   return streaming_query(std::move(core));

@@ -12,10 +12,12 @@
 #include <optional>
 #include <string>
 #include <tuple>
+#include <typeinfo>
 #include <type_traits>
 #include <utility>
 #include <vector>
 
+#include "../checkpoint/serialize.hpp"
 #include "../detail/hash.hpp"
 #include "../detail/traits.hpp"
 #include <limits>
@@ -246,8 +248,6 @@ struct aggregate_stage<In, std::tuple<Keys...>, std::tuple<Aggs...>> : stateful_
     last_metrics.memory_used_bytes = bytes;
   }
 
-  // Spark's StateStoreSaveExec.shouldRunAnotherBatch: only after a batch has run (its eviction
-  // watermark is defined), so a query that has seen no batch yet runs no empty batch at start.
   template <class KV>
   void remember_evicted(const batch_context& ctx, const KV& kv) {
     if (kv.second.updated_in_batch != ctx.batch_id) undo_.emplace_back(kv.first, kv.second);
@@ -267,11 +267,71 @@ struct aggregate_stage<In, std::tuple<Keys...>, std::tuple<Aggs...>> : stateful_
     updated_ = dropped_ = 0;
   }
 
+  // Spark's StateStoreSaveExec.shouldRunAnotherBatch: only after a batch has run (its eviction
+  // watermark is defined), so a query that has seen no batch yet runs no empty batch at start.
   bool needs_no_data_batch(output_mode_kind mode, std::int64_t new_watermark) const override {
     return has_event_time_key && mode != output_mode_kind::complete &&
            last_watermark_ != std::numeric_limits<std::int64_t>::min() && new_watermark > last_watermark_;
   }
   state_operator_metrics metrics() const override { return last_metrics; }
+
+  // ---- checkpoints. The undo log lists, once each, the groups this batch changed or
+  // evicted: the delta is those still present (upserts) and those gone (removals).
+  std::string state_signature() const override {
+    return std::string("aggregate<") + typeid(key_type).name() + "," + typeid(state_type).name() + ">";
+  }
+  void write_delta(binary_writer& out) const override {
+    std::size_t upserts = 0;
+    for (const auto& entry : undo_) upserts += groups.contains(entry.first);
+    out.write_size(upserts);
+    for (const auto& entry : undo_) {
+      if (auto it = groups.find(entry.first); it != groups.end()) {
+        out.write(it->first);
+        out.write(it->second.states);
+      }
+    }
+    out.write_size(undo_.size() - upserts);
+    for (const auto& entry : undo_)
+      if (!groups.contains(entry.first)) out.write(entry.first);
+  }
+  void write_snapshot(binary_writer& out) const override {
+    out.write_size(groups.size());
+    for (const auto& [k, g] : groups) {
+      out.write(k);
+      out.write(g.states);
+    }
+  }
+  void load_snapshot(binary_reader& in) override {
+    groups.clear();
+    read_upserts(in);
+    undo_.clear();
+    undo_batch_ = -1;
+  }
+  void apply_delta(binary_reader& in) override {
+    read_upserts(in);
+    const auto removals = in.read_size(1);
+    for (std::size_t i = 0; i < removals; ++i) {
+      key_type k{};
+      in.read(k);
+      groups.erase(k);
+    }
+    undo_.clear();
+    undo_batch_ = -1;
+  }
+  void restore_last_batch_watermark(std::int64_t watermark) override { last_watermark_ = watermark; }
+
+ private:
+  void read_upserts(binary_reader& in) {
+    const auto n = in.read_size(1);
+    groups.reserve(groups.size() + n);
+    for (std::size_t i = 0; i < n; ++i) {
+      key_type k{};
+      group_state g{};
+      in.read(k);
+      in.read(g.states);
+      groups.insert_or_assign(std::move(k), std::move(g));
+    }
+  }
 };
 
 template <fixed_string Name, class Bound>

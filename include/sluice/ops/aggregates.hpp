@@ -83,6 +83,16 @@ struct avg_spec {
     struct state_type {
       double sum = 0;
       std::int64_t count = 0;
+      template <class Writer>
+      void serialize(Writer& w) const {
+        w.write(sum);
+        w.write(count);
+      }
+      template <class Reader>
+      void deserialize(Reader& r) {
+        r.read(sum);
+        r.read(count);
+      }
     };
     using result_type = double;
     void update(state_type& s, const In& r) const {
@@ -167,6 +177,14 @@ struct approx_count_distinct_spec {
     using value_type = std::remove_cvref_t<typename bound_selector<In, Sel>::value_type>;
     struct state_type {
       hyperloglog hll;
+      template <class Writer>
+      void serialize(Writer& w) const {
+        w.write(hll);
+      }
+      template <class Reader>
+      void deserialize(Reader& r) {
+        r.read(hll);
+      }
     };
     using result_type = std::int64_t;
     void update(state_type& s, const In& r) const {

@@ -11,6 +11,8 @@
 //     template <class Emit> void read(const my_partition& p, Emit&& emit);  // emit(row) per row
 //     void commit(const my_offset& end);    // end is durable: data before it may be released
 //     std::string description() const;
+//     void open(const sluice::source_context&);  // optional: query id, checkpoint dir
+//     void prepare_for_available_now();     // optional: snapshot what is available now
 //     void stop();                          // optional
 //   };
 #pragma once
@@ -23,6 +25,7 @@
 #include "../json.hpp"
 #include "../pipeline.hpp"
 #include "../schema.hpp"
+#include "../spark_schema.hpp"
 
 namespace sluice {
 
@@ -126,6 +129,20 @@ struct source_node : source_control {
 
   std::string description() const override { return src.description(); }
 
+  void open(const source_context& ctx) override {
+    if constexpr (requires { src.open(ctx); }) src.open(ctx);
+  }
+  void restore(const boost::json::value& committed_end) override {
+    start_ = from_json<offset_type>(committed_end);
+    end_.reset();
+  }
+  bool plan_logged_batch(const boost::json::value& end) override {
+    if (!start_) start_ = src.initial_offset();
+    end_ = from_json<offset_type>(end);
+    rows_ = 0;
+    return !offset_equal(*end_, *start_);
+  }
+
   bool plan_batch(read_limit limit) override {
     if (!start_) start_ = src.initial_offset();
     offset_type latest = src.latest_offset(*start_, limit);
@@ -140,15 +157,23 @@ struct source_node : source_control {
     end_ = start_;
     rows_ = 0;
   }
+  // Spark's SupportsTriggerAvailableNow: a source that can snapshot what is available
+  // (prepare_for_available_now) bounds its own later offsets; for others, the engine caps
+  // every batch at the latest offset seen now.
   void prepare_available_now() override {
     if (!start_) start_ = src.initial_offset();
-    available_now_end_ = src.latest_offset(*start_, read_limit::all_available());
+    if constexpr (requires { src.prepare_for_available_now(); }) {
+      src.prepare_for_available_now();
+    } else {
+      available_now_end_ = src.latest_offset(*start_, read_limit::all_available());
+    }
   }
   void commit_batch() override {
     if (!end_) return;
     src.commit(*end_);
     start_ = end_;
   }
+  std::string offset_signature() const override { return boost::json::serialize(spark_struct_type<offset_type>()); }
   boost::json::value start_offset_json() const override { return start_ ? to_json(*start_) : boost::json::value(nullptr); }
   boost::json::value end_offset_json() const override { return end_ ? to_json(*end_) : boost::json::value(nullptr); }
   std::int64_t rows_in_batch() const override { return rows_; }
