@@ -4,6 +4,8 @@
 // recent_progress() with Spark's field names.
 #include <catch2/catch.hpp>
 
+#include <filesystem>
+
 #include <atomic>
 #include <memory>
 #include <mutex>
@@ -323,14 +325,17 @@ TEST_CASE("query: a failed batch that closed windows runs again after a restart,
     std::lock_guard lock(m);
     for (const auto& r : rows) delivered.emplace_back(id, r);
   });
-  auto q = sl::start(std::move(counts) | sink, sl::output_mode::append);
+  // The state of the failed batch's predecessor comes back from the checkpoint.
+  const auto checkpoint = std::filesystem::temp_directory_path() / ("sluice-rerun-" + sl::detail::random_uuid());
+  const sl::query_options options{.checkpoint = checkpoint.string()};
+  auto q = sl::start(std::move(counts) | sink, sl::output_mode::append, options);
   in.add_data({ev(10s), ev(11s), ev(12s)});
   q.process_all_available();
   in.add_data({ev(25s)});  // watermark -> 15s: the no-data batch 3 emits [10,15), the sink fails
   CHECK_THROWS_WITH(q.process_all_available(), Catch::Contains("sink down"));
   REQUIRE(q.exception()->batch_id() == 3);
   // Restart the same query (what st::start_stream does).
-  auto again = sl::detail::launch(q.core()->runner(), {});
+  auto again = sl::detail::launch(q.core()->runner(), options);
   again.process_all_available();
   REQUIRE_FALSE(again.exception());
   again.stop();
@@ -343,6 +348,24 @@ TEST_CASE("query: a failed batch that closed windows runs again after a restart,
   CHECK(p.front().batch_id == 3);
   CHECK(p.front().state_operators.at(0).num_rows_removed == 1);
   CHECK(p.front().state_operators.at(0).num_rows_total == 1);  // [25,30)
+  std::filesystem::remove_all(checkpoint);
+}
+
+TEST_CASE("query: a failed stateful query without a checkpoint refuses to run the batch again",
+          "[semantics][query]") {
+  auto in = sl::memory_stream<Event>();
+  auto fail_once = std::make_shared<std::atomic<bool>>(true);
+  auto counts = in | sl::group_by(sl::col<"key">) | sl::aggregate(sl::count());
+  using Row = decltype(counts)::row_type;
+  auto sink = sl::foreach_batch([fail_once](std::span<const Row>, std::int64_t) {
+    if (fail_once->exchange(false)) throw std::runtime_error("sink down");
+  });
+  auto q = sl::start(std::move(counts) | sink, sl::output_mode::update);
+  in.add_data({ev(10s)});
+  CHECK_THROWS_WITH(q.process_all_available(), Catch::Contains("sink down"));
+  // Its state may hold half of the failed batch: without a checkpoint it cannot be restored.
+  auto again = sl::detail::launch(q.core()->runner(), {});
+  CHECK_THROWS_WITH(again.await_termination(), Catch::Contains("no checkpoint"));
 }
 
 TEST_CASE("query: a re-run batch reports its own event-time statistics, not the failed run's too",

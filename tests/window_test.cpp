@@ -7,6 +7,8 @@
 #include <chrono>
 #include <map>
 #include <cstdint>
+#include <limits>
+#include <random>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -140,4 +142,21 @@ TEST_CASE("windows in a query: the window column of the result", "[window]") {
   }
   // 0 -> [-9,1) [-4,6); 6 -> [1,11) [6,16); -1 -> [-9,1) [-4,6)
   CHECK(by_start == std::map<std::int64_t, std::int64_t>{{-9, 2}, {-4, 2}, {1, 1}, {6, 1}});
+}
+
+TEST_CASE("fast_modulus equals the floor modulo for any dividend and divisor", "[window]") {
+  std::mt19937_64 rng(20261121);
+  const std::int64_t divisors[] = {1, 2, 3, 7, 1000, 1'000'000, 60'000'000, 3'600'000'000, 86'400'000'000,
+                                   (std::int64_t{1} << 40) + 17, std::numeric_limits<std::int64_t>::max()};
+  for (std::int64_t d : divisors) {
+    const sl::detail::fast_modulus m(d);
+    const std::int64_t edges[] = {0, 1, -1, d - 1, d, d + 1, -d, -d - 1, -d + 1, std::numeric_limits<std::int64_t>::max(),
+                                  std::numeric_limits<std::int64_t>::min() + 1};
+    for (std::int64_t a : edges) REQUIRE(m.floor_mod(a) == sl::detail::floor_mod(a, d));
+    for (int i = 0; i < 20000; ++i) {
+      const auto a = static_cast<std::int64_t>(rng() >> (rng() % 64));
+      const std::int64_t signed_a = (rng() & 1) ? a : -a;
+      REQUIRE(m.floor_mod(signed_a) == sl::detail::floor_mod(signed_a, d));
+    }
+  }
 }

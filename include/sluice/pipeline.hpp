@@ -7,6 +7,7 @@
 #include <boost/json/value.hpp>
 #include <concepts>
 #include <cstdint>
+#include <limits>
 #include <filesystem>
 #include <optional>
 #include <string>
@@ -87,6 +88,9 @@ class source_control {
   virtual ~source_control() = default;
   virtual std::string description() const = 0;
   virtual void open(const source_context& ctx) = 0;
+  // False for a source declaring `replayable = false` (it cannot read a batch again): such a
+  // source refuses a checkpoint in open().
+  virtual bool replayable() const { return true; }
   // Restart: the next batch starts after `committed_end` (an offset from the offset log).
   virtual void restore(const boost::json::value& committed_end) = 0;
   // Restart: batch N had offsets logged but no commit; it runs again up to exactly `end`.
@@ -107,14 +111,24 @@ class source_control {
   virtual void stop() = 0;
 };
 
+// Event times a watermark stage saw in a batch; min and max are meaningful when count > 0.
+// Per row: branch-free, in registers (no first-row test, no x87 long double).
 struct event_time_stats {
-  std::int64_t count = 0, min = 0, max = 0;
-  long double sum = 0;
+  std::int64_t count = 0;
+  std::int64_t min = std::numeric_limits<std::int64_t>::max();
+  std::int64_t max = std::numeric_limits<std::int64_t>::min();
+  __int128 sum = 0;  // exact
   void add(std::int64_t t) {
-    if (count == 0 || t < min) min = t;
-    if (count == 0 || t > max) max = t;
+    min = t < min ? t : min;
+    max = t > max ? t : max;
     sum += t;
     ++count;
+  }
+  void merge(const event_time_stats& o) {
+    min = o.min < min ? o.min : min;
+    max = o.max > max ? o.max : max;
+    sum += o.sum;
+    count += o.count;
   }
 };
 
@@ -141,9 +155,8 @@ class stateful_control {
   // Spark's shouldRunAnotherBatch: would a batch with this new watermark emit or evict?
   virtual bool needs_no_data_batch(output_mode_kind mode, std::int64_t new_watermark) const = 0;
   virtual state_operator_metrics metrics() const = 0;  // of the last batch
-  // Called before every run of a batch. When ctx.batch_id is the id of the batch run before,
-  // that run failed: restore the state it started from (Spark reloads the state store's
-  // previous version), so the batch's rows count once.
+  // Called before every run of a batch. (After a failed run the engine has reloaded the
+  // state of the last committed batch first, as Spark reloads its state store's version.)
   virtual void begin_batch(const batch_context& ctx) { (void)ctx; }
 
   // ---- checkpoints: the state after a batch, as a delta (what the batch changed) or a
@@ -203,14 +216,31 @@ struct stage_node {
     if constexpr (requires { stage.visit(c); }) stage.visit(c);
   }
 
+  // A stage with open_batch(ctx) keeps what it counts per row in a local of this frame, which
+  // the compiler can hold in registers; a member written per row could alias the stores of
+  // the stages after it and would be reloaded and stored every row.
   template <class Down>
   void run(batch_context& ctx, Down& down) {
     if constexpr (Stage::kind == stage_kind::stateless) {
-      auto fused = [this, &down](auto&& r) { stage.push(std::forward<decltype(r)>(r), down); };
-      up.run(ctx, fused);
+      if constexpr (requires { stage.open_batch(ctx); }) {
+        auto local = stage.open_batch(ctx);
+        auto fused = [this, &down, &local](auto&& r) { stage.push(std::forward<decltype(r)>(r), down, local); };
+        up.run(ctx, fused);
+        stage.close_batch(local);
+      } else {
+        auto fused = [this, &down](auto&& r) { stage.push(std::forward<decltype(r)>(r), down); };
+        up.run(ctx, fused);
+      }
     } else {
-      auto into_state = [this, &ctx](auto&& r) { stage.accept(ctx, std::forward<decltype(r)>(r)); };
-      up.run(ctx, into_state);
+      if constexpr (requires { stage.open_batch(ctx); }) {
+        auto local = stage.open_batch(ctx);
+        auto into_state = [this, &ctx, &local](auto&& r) { stage.accept(ctx, std::forward<decltype(r)>(r), local); };
+        up.run(ctx, into_state);
+        stage.close_batch(local);
+      } else {
+        auto into_state = [this, &ctx](auto&& r) { stage.accept(ctx, std::forward<decltype(r)>(r)); };
+        up.run(ctx, into_state);
+      }
       stage.finish(ctx, down);
     }
   }

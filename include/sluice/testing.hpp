@@ -58,6 +58,7 @@
 // small relative tolerance (1e-6), integers and doubles with each other.
 #pragma once
 #include <boost/core/demangle.hpp>
+#include <filesystem>
 #include <boost/json.hpp>
 #include <algorithm>
 #include <chrono>
@@ -672,8 +673,12 @@ class tester final : public typed_context<typename Plan::row_type> {
   output_mode_kind mode() const override { return Mode; }
   std::chrono::milliseconds timeout() const override { return default_timeout; }
 
-  void start(const query_options& options) override {
+  void start(const query_options& given) override {
     if (!runs_.empty() && runs_.back().is_active()) fail("start_stream: the query is already running");
+    // As Spark's StreamTest: a checkpoint of the test's own unless the test names one, so a
+    // restart after a failure recovers the state as a real one does.
+    query_options options = given;
+    if (options.checkpoint.empty()) options.checkpoint = checkpoint_.path.string();
     options_ = options;
     if (runs_.empty()) {
       runs_.push_back(sluice::start(std::move(*plan_), output_mode_tag<Mode>{}, options));
@@ -775,6 +780,14 @@ class tester final : public typed_context<typename Plan::row_type> {
     }
   }
 
+  struct temp_checkpoint {
+    std::filesystem::path path = std::filesystem::temp_directory_path() / ("sluice-test-" + sluice::detail::random_uuid());
+    ~temp_checkpoint() {
+      std::error_code ec;
+      std::filesystem::remove_all(path, ec);
+    }
+  };
+  temp_checkpoint checkpoint_;
   std::optional<Plan> plan_;
   recording_sink<Row> sink_;
   std::vector<std::string> descriptions_;

@@ -5,6 +5,7 @@
 //             record progress.
 #pragma once
 #include <algorithm>
+#include <limits>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -25,6 +26,7 @@
 
 #include "../checkpoint/checkpoint.hpp"
 #include "../checkpoint/state_store.hpp"
+#include "../detail/crash_point.hpp"
 #include "../pipeline.hpp"
 #include "../sinks/sink.hpp"
 #include "../spark_schema.hpp"
@@ -95,6 +97,7 @@ class runner_base {
   // again with exactly these offsets, watermark and timestamp.
   std::optional<offset_log_entry> pending;
   bool opened = false;  // sources opened and checkpoint restored (once per runner)
+  bool failed = false;  // the last run ended in an error: state must be reloaded before a re-run
   std::optional<checkpoint_dir> checkpoint;
   std::int64_t watermark = 0;  // the next batch's watermark
   std::vector<std::optional<std::int64_t>> operator_watermarks;
@@ -229,6 +232,7 @@ class query_core {
     std::int64_t failed_batch = runner_->next_batch_id;
     try {
       open_and_restore();
+      recover_after_failure();
       runner_->start_sink({id(), name(), runner_->mode});
       if (options_.trigger.kind == trigger_kind::available_now)
         for (auto* s : runner_->controls.sources) s->prepare_available_now();
@@ -264,6 +268,7 @@ class query_core {
         what = e.what();
       } catch (...) {
       }
+      runner_->failed = true;
       std::lock_guard lock(mutex_);
       error_.emplace("Query " + (name().empty() ? std::string() : name() + " ") + "[id = " + id() +
                          ", runId = " + run_id_ + "] terminated with exception in batch " +
@@ -338,6 +343,28 @@ class query_core {
     }
   }
 
+  // After a failed run, stateful operators may hold half a batch: reload the state of the
+  // last committed batch from the checkpoint so the batch runs again from where it started.
+  void recover_after_failure() {
+    auto& r = *runner_;
+    if (!r.failed) return;
+    if (!r.controls.stateful.empty()) {
+      if (!r.checkpoint)
+        throw std::logic_error("sluice: this query failed and has no checkpoint: its state cannot be restored to run "
+                               "the failed batch again; start queries with query_options.checkpoint to restart them");
+      const auto last = r.checkpoint->latest_commit();
+      const std::int64_t version = last ? *last : -1;
+      const std::int64_t last_watermark =
+          last ? r.checkpoint->read_offsets(*last, r.controls.sources.size()).batch_watermark_us
+               : std::numeric_limits<std::int64_t>::min();
+      for (std::size_t i = 0; i < r.controls.stateful.size(); ++i) {
+        load_state(*r.checkpoint, i, version, *r.controls.stateful[i]);
+        r.controls.stateful[i]->restore_last_batch_watermark(last_watermark);
+      }
+    }
+    r.failed = false;
+  }
+
   bool run_one_batch(clock::time_point trigger_start) {
     auto& r = *runner_;
     set_status("Getting offsets from sources", false, true);
@@ -374,7 +401,10 @@ class query_core {
       planned.batch_watermark_us = r.watermark;
       planned.batch_timestamp_us = timestamp::now().micros;
       for (auto* s : r.controls.sources) planned.source_offsets.push_back(s->end_offset_json());
-      if (r.checkpoint) r.checkpoint->write_offsets(planned);  // durable before the batch runs
+      if (r.checkpoint) {
+        r.checkpoint->write_offsets(planned);  // durable before the batch runs
+        crash_point("after_offsets");
+      }
       r.pending = std::move(planned);
     }
     const auto t_run = clock::now();
@@ -394,9 +424,12 @@ class query_core {
     for (auto* st : r.controls.stateful) st->begin_batch(ctx);
     const std::int64_t output_rows = r.run_batch(ctx);
     const auto t_sink = clock::now();
-    if (r.checkpoint)
+    if (r.checkpoint) {
+      crash_point("after_sink");
       for (std::size_t i = 0; i < r.controls.stateful.size(); ++i)
         save_state(*r.checkpoint, i, ctx.batch_id, *r.controls.stateful[i], options_.state_snapshot_interval);
+      crash_point("after_state");
+    }
     std::vector<boost::json::value> start_offsets;
     for (auto* s : r.controls.sources) start_offsets.push_back(s->start_offset_json());
 
@@ -409,10 +442,7 @@ class query_core {
       if (stats.count > 0) {
         const std::int64_t candidate = stats.max - w->delay().count();
         if (!op || candidate > *op) op = candidate;
-        all.count += stats.count;
-        all.sum += stats.sum;
-        all.min = all.count == stats.count ? stats.min : std::min(all.min, stats.min);
-        all.max = all.count == stats.count ? stats.max : std::max(all.max, stats.max);
+        all.merge(stats);
       } else if (!op) {
         op = 0;  // an input with no data yet counts as 0
       }
@@ -431,6 +461,7 @@ class query_core {
       c.next_batch_watermark_us = r.watermark;
       c.operator_watermarks_us = r.operator_watermarks;
       r.checkpoint->write_commit(c);
+      crash_point("after_commit");
       const std::int64_t keep_from = ctx.batch_id - options_.min_batches_to_retain + 1;
       if (keep_from > 0) {
         r.checkpoint->purge(ctx.batch_id, options_.min_batches_to_retain);
@@ -476,7 +507,7 @@ class query_core {
       if (all.count > 0) {
         p.event_time.min = timestamp{all.min};
         p.event_time.max = timestamp{all.max};
-        p.event_time.avg = timestamp{static_cast<std::int64_t>(all.sum / static_cast<long double>(all.count))};
+        p.event_time.avg = timestamp{static_cast<std::int64_t>(all.sum / all.count)};
       }
     }
     for (auto* st : r.controls.stateful) p.state_operators.push_back(st->metrics());

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "../checkpoint/serialize.hpp"
+#include "../detail/config.hpp"
 #include "../detail/hash.hpp"
 #include "../detail/traits.hpp"
 #include <limits>
@@ -32,6 +33,8 @@ namespace detail {
 
 // ---------------------------------------------------------------- bound grouping keys
 // Up is the upstream node: its compile-time properties say whether a key carries event time.
+// A key is kept in the group table as `stored_type` (a window as its start alone) and turned
+// into the output column's `value_type` when the group is emitted.
 template <class In, class K, class Up>
 struct bound_key;
 
@@ -42,15 +45,17 @@ template <class In, fixed_string N, class Up>
 struct bound_key<In, col_t<N>, Up> {
   static_assert(has_column<In, N>, "sluice::group_by: sl::col<\"name\">: the row type has no column of this name");
   using value_type = column_type_t<In, N>;
+  using stored_type = value_type;
   static constexpr auto name = N;
   static constexpr bool is_event_time = std::is_same_v<value_type, timestamp> && Up::props.has_watermark &&
                                         Up::props.watermark_column == N.view();
   explicit bound_key(col_t<N>) {}
   template <class F>
-  void for_each(const In& r, F&& f) const {
+  SLUICE_ALWAYS_INLINE void for_each(const In& r, F&& f) const {
     f(get<N>(r));
   }
-  static std::int64_t event_time_end(const value_type& v) {
+  const value_type& output(const stored_type& v) const { return v; }
+  std::int64_t event_time_end(const stored_type& v) const {
     if constexpr (std::is_same_v<value_type, timestamp>) return v.micros;
     else return 0;
   }
@@ -62,6 +67,7 @@ struct bound_key<In, window_spec<Sel>, Up> {
   static_assert(std::is_same_v<std::remove_cvref_t<typename selector::value_type>, timestamp>,
                 "sluice::window: the time column must be of type sluice::timestamp");
   using value_type = time_window;
+  using stored_type = std::int64_t;  // the window's start: its end follows from the length
   static constexpr fixed_string name{"window"};
   // Carries the watermark when a watermark is upstream on this column (or on a column we
   // cannot name, such as a member pointer, which the engine cannot tell apart).
@@ -71,10 +77,13 @@ struct bound_key<In, window_spec<Sel>, Up> {
   window_spec<Sel> spec;
   explicit bound_key(window_spec<Sel> s) : sel(s.column), spec(std::move(s)) {}
   template <class F>
-  void for_each(const In& r, F&& f) const {
-    spec.for_each_window(sel(r).micros, f);
+  SLUICE_ALWAYS_INLINE void for_each(const In& r, F&& f) const {
+    spec.for_each_window_start(sel(r).micros, f);
   }
-  static std::int64_t event_time_end(const time_window& w) { return w.end.micros; }
+  time_window output(std::int64_t start) const {
+    return {timestamp{start}, timestamp{start + spec.length.count()}};
+  }
+  std::int64_t event_time_end(std::int64_t start) const { return start + spec.length.count(); }
 };
 
 template <class In, fixed_string N, class Fn, class Up>
@@ -82,15 +91,17 @@ struct bound_key<In, expr_t<N, Fn>, Up> {
   static_assert(std::is_invocable_v<const Fn&, const In&>,
                 "sluice::expr<\"name\">(f): f must be callable with the row type (const Row&)");
   using value_type = std::remove_cvref_t<std::invoke_result_t<const Fn&, const In&>>;
+  using stored_type = value_type;
   static constexpr auto name = N;
   static constexpr bool is_event_time = false;
   Fn f;
   explicit bound_key(expr_t<N, Fn> e) : f(std::move(e.f)) {}
   template <class F>
-  void for_each(const In& r, F&& fn) const {
+  SLUICE_ALWAYS_INLINE void for_each(const In& r, F&& fn) const {
     fn(std::invoke(f, r));
   }
-  static std::int64_t event_time_end(const value_type&) { return 0; }
+  const value_type& output(const stored_type& v) const { return v; }
+  std::int64_t event_time_end(const stored_type&) const { return 0; }
 };
 
 template <class K>
@@ -106,7 +117,7 @@ template <class In, class... Keys, class... Aggs>
 struct aggregate_stage<In, std::tuple<Keys...>, std::tuple<Aggs...>> : stateful_control {
   static constexpr stage_kind kind = stage_kind::stateful;
 
-  using key_type = std::tuple<typename Keys::value_type...>;
+  using key_type = std::tuple<typename Keys::stored_type...>;
   using state_type = std::tuple<typename Aggs::bound_type::state_type...>;
   using output_row = row<field<Keys::name, typename Keys::value_type>...,
                          field<Aggs::name, typename Aggs::bound_type::result_type>...>;
@@ -138,59 +149,63 @@ struct aggregate_stage<In, std::tuple<Keys...>, std::tuple<Aggs...>> : stateful_
   std::tuple<typename Aggs::bound_type...> aggs;
   boost::unordered_flat_map<key_type, group_state, key_hash> groups;
   state_operator_metrics last_metrics{"stateStoreSave"};
+  std::int64_t batch_ = -1;  // the batch under way (or last run)
   std::int64_t updated_ = 0, dropped_ = 0;
   std::int64_t last_watermark_ = std::numeric_limits<std::int64_t>::min();
-  // Undo log of the batch under way: each group as it was before the batch first changed or
-  // evicted it (nullopt: the batch created it); one entry per group and batch, not per row.
-  std::vector<std::pair<key_type, std::optional<group_state>>> undo_;
-  std::int64_t undo_batch_ = -1;
-  std::int64_t undo_last_watermark_ = std::numeric_limits<std::int64_t>::min();
+  // Groups the batch evicted: with the groups it updated, the batch's checkpoint delta.
+  std::vector<key_type> evicted_;
 
   aggregate_stage(std::tuple<Keys...> k, std::tuple<typename Aggs::bound_type...> a)
       : keys(std::move(k)), aggs(std::move(a)) {}
 
   void visit(graph_controls& c) { c.stateful.push_back(this); }
 
-  static std::int64_t event_time_end(const key_type& k) {
-    if constexpr (has_event_time_key) {
-      using K = std::tuple_element_t<event_time_key, std::tuple<Keys...>>;
-      return K::event_time_end(std::get<event_time_key>(k));
-    } else {
-      return 0;
-    }
+  std::int64_t event_time_end(const key_type& k) const {
+    if constexpr (has_event_time_key) return std::get<event_time_key>(keys).event_time_end(std::get<event_time_key>(k));
+    else return 0;
   }
 
   template <std::size_t I, class F, class... Vs>
-  void for_each_key(const In& r, F& f, const Vs&... vs) {
+  SLUICE_ALWAYS_INLINE void for_each_key(const In& r, F& f, const Vs&... vs) {
     if constexpr (I == sizeof...(Keys)) {
       f(vs...);
     } else {
-      std::get<I>(keys).for_each(r, [&](const auto& v) { for_each_key<I + 1>(r, f, vs..., v); });
+      std::get<I>(keys).for_each(r, [&](const auto& v) SLUICE_ALWAYS_INLINE { for_each_key<I + 1>(r, f, vs..., v); });
     }
   }
 
+  // The batch's constants and counters, in a local the compiler can keep in registers (see
+  // stage_node::run): read through ctx, they would be reloaded after every group update.
+  struct batch_counters {
+    std::int64_t batch_id = 0, watermark = 0;
+    bool drop_late = false;
+    std::int64_t updated = 0, dropped = 0;
+  };
+  batch_counters open_batch(const batch_context& ctx) const {
+    return {ctx.batch_id, ctx.watermark, ctx.mode != output_mode_kind::complete && ctx.has_watermark, 0, 0};
+  }
+  void close_batch(const batch_counters& c) {
+    updated_ += c.updated;
+    dropped_ += c.dropped;
+  }
+
   template <class R>
-  void accept(batch_context& ctx, const R& r) {
-    auto update_group = [&](const auto&... key_values) {
+  void accept(batch_context&, const R& r, batch_counters& counters) {
+    auto update_group = [&](const auto&... key_values) SLUICE_ALWAYS_INLINE {
       if constexpr (has_event_time_key) {
-        if (ctx.mode != output_mode_kind::complete && ctx.has_watermark) {
-          const std::int64_t end = [&] {
-            const auto& kv = std::get<event_time_key>(std::forward_as_tuple(key_values...));
-            using K = std::tuple_element_t<event_time_key, std::tuple<Keys...>>;
-            return K::event_time_end(kv);
-          }();
-          if (end <= ctx.watermark) {
-            ++dropped_;
+        if (counters.drop_late) {
+          const auto& kv = std::get<event_time_key>(std::forward_as_tuple(key_values...));
+          if (std::get<event_time_key>(keys).event_time_end(kv) <= counters.watermark) {
+            ++counters.dropped;
             return;
           }
         }
       }
       auto [it, inserted] = groups.try_emplace(key_type{key_values...});
       group_state& g = it->second;
-      if (g.updated_in_batch != ctx.batch_id) {
-        undo_.emplace_back(it->first, inserted ? std::nullopt : std::optional<group_state>(g));
-        g.updated_in_batch = ctx.batch_id;
-        ++updated_;
+      if (g.updated_in_batch != counters.batch_id) {
+        g.updated_in_batch = counters.batch_id;
+        ++counters.updated;
       }
       [&]<std::size_t... I>(std::index_sequence<I...>) {
         (std::get<I>(aggs).update(std::get<I>(g.states), r), ...);
@@ -198,10 +213,17 @@ struct aggregate_stage<In, std::tuple<Keys...>, std::tuple<Aggs...>> : stateful_
     };
     for_each_key<0>(r, update_group);
   }
+  template <class R>
+  void accept(batch_context& ctx, const R& r) {
+    batch_counters c = open_batch(ctx);
+    accept(ctx, r, c);
+    close_batch(c);
+  }
 
   output_row make_row(const key_type& k, const group_state& g) const {
     return [&]<std::size_t... KI, std::size_t... AI>(std::index_sequence<KI...>, std::index_sequence<AI...>) {
-      return output_row{{std::get<KI>(k)}..., {std::get<AI>(aggs).result(std::get<AI>(g.states))}...};
+      return output_row{{std::get<KI>(keys).output(std::get<KI>(k))}...,
+                        {std::get<AI>(aggs).result(std::get<AI>(g.states))}...};
     }(std::index_sequence_for<Keys...>{}, std::index_sequence_for<Aggs...>{});
   }
 
@@ -209,6 +231,14 @@ struct aggregate_stage<In, std::tuple<Keys...>, std::tuple<Aggs...>> : stateful_
   void finish(batch_context& ctx, Down& down) {
     std::int64_t removed = 0;
     const bool evict = has_event_time_key && ctx.has_watermark && ctx.mode != output_mode_kind::complete;
+    auto evict_closed = [&](bool emit) {
+      removed = static_cast<std::int64_t>(boost::unordered::erase_if(groups, [&](const auto& kv) {
+        if (event_time_end(kv.first) > ctx.watermark) return false;
+        if (emit) down(make_row(kv.first, kv.second));
+        evicted_.push_back(kv.first);
+        return true;
+      }));
+    };
     switch (ctx.mode) {
       case output_mode_kind::complete:
         for (const auto& [k, g] : groups) down(make_row(k, g));
@@ -216,21 +246,10 @@ struct aggregate_stage<In, std::tuple<Keys...>, std::tuple<Aggs...>> : stateful_
       case output_mode_kind::update:
         for (const auto& [k, g] : groups)
           if (g.updated_in_batch == ctx.batch_id) down(make_row(k, g));
-        if (evict) removed = static_cast<std::int64_t>(boost::unordered::erase_if(groups, [&](const auto& kv) {
-          if (event_time_end(kv.first) > ctx.watermark) return false;
-          remember_evicted(ctx, kv);
-          return true;
-        }));
+        if (evict) evict_closed(false);
         break;
       case output_mode_kind::append:
-        if (evict) {
-          removed = static_cast<std::int64_t>(boost::unordered::erase_if(groups, [&](const auto& kv) {
-            if (event_time_end(kv.first) > ctx.watermark) return false;
-            down(make_row(kv.first, kv.second));
-            remember_evicted(ctx, kv);
-            return true;
-          }));
-        }
+        if (evict) evict_closed(true);
         break;
     }
     last_watermark_ = ctx.watermark;
@@ -248,22 +267,12 @@ struct aggregate_stage<In, std::tuple<Keys...>, std::tuple<Aggs...>> : stateful_
     last_metrics.memory_used_bytes = bytes;
   }
 
-  template <class KV>
-  void remember_evicted(const batch_context& ctx, const KV& kv) {
-    if (kv.second.updated_in_batch != ctx.batch_id) undo_.emplace_back(kv.first, kv.second);
-  }
-
+  // A run of a batch starts. A failed run of the same batch is not undone here: the engine
+  // reloads the state of the previous batch from the checkpoint first (as Spark reloads its
+  // state store's previous version).
   void begin_batch(const batch_context& ctx) override {
-    if (ctx.batch_id == undo_batch_) {  // the previous run of this batch failed: undo it
-      for (auto it = undo_.rbegin(); it != undo_.rend(); ++it) {
-        if (it->second) groups.insert_or_assign(it->first, std::move(*it->second));
-        else groups.erase(it->first);
-      }
-      last_watermark_ = undo_last_watermark_;
-    }
-    undo_.clear();
-    undo_batch_ = ctx.batch_id;
-    undo_last_watermark_ = last_watermark_;
+    batch_ = ctx.batch_id;
+    evicted_.clear();
     updated_ = dropped_ = 0;
   }
 
@@ -275,24 +284,22 @@ struct aggregate_stage<In, std::tuple<Keys...>, std::tuple<Aggs...>> : stateful_
   }
   state_operator_metrics metrics() const override { return last_metrics; }
 
-  // ---- checkpoints. The undo log lists, once each, the groups this batch changed or
-  // evicted: the delta is those still present (upserts) and those gone (removals).
+  // ---- checkpoints: the delta of a batch is the groups it updated (still present) and the
+  // groups it evicted.
   std::string state_signature() const override {
     return std::string("aggregate<") + typeid(key_type).name() + "," + typeid(state_type).name() + ">";
   }
   void write_delta(binary_writer& out) const override {
     std::size_t upserts = 0;
-    for (const auto& entry : undo_) upserts += groups.contains(entry.first);
+    for (const auto& [k, g] : groups) upserts += g.updated_in_batch == batch_;
     out.write_size(upserts);
-    for (const auto& entry : undo_) {
-      if (auto it = groups.find(entry.first); it != groups.end()) {
-        out.write(it->first);
-        out.write(it->second.states);
-      }
+    for (const auto& [k, g] : groups) {
+      if (g.updated_in_batch != batch_) continue;
+      out.write(k);
+      out.write(g.states);
     }
-    out.write_size(undo_.size() - upserts);
-    for (const auto& entry : undo_)
-      if (!groups.contains(entry.first)) out.write(entry.first);
+    out.write_size(evicted_.size());
+    for (const auto& k : evicted_) out.write(k);
   }
   void write_snapshot(binary_writer& out) const override {
     out.write_size(groups.size());
@@ -304,8 +311,7 @@ struct aggregate_stage<In, std::tuple<Keys...>, std::tuple<Aggs...>> : stateful_
   void load_snapshot(binary_reader& in) override {
     groups.clear();
     read_upserts(in);
-    undo_.clear();
-    undo_batch_ = -1;
+    evicted_.clear();
   }
   void apply_delta(binary_reader& in) override {
     read_upserts(in);
@@ -315,8 +321,7 @@ struct aggregate_stage<In, std::tuple<Keys...>, std::tuple<Aggs...>> : stateful_
       in.read(k);
       groups.erase(k);
     }
-    undo_.clear();
-    undo_batch_ = -1;
+    evicted_.clear();
   }
   void restore_last_batch_watermark(std::int64_t watermark) override { last_watermark_ = watermark; }
 

@@ -34,6 +34,13 @@ struct watermark_stage : watermark_control {
 
   void visit(graph_controls& c) { c.watermarks.push_back(this); }
 
+  event_time_stats open_batch(const batch_context&) const { return {}; }
+  void close_batch(const event_time_stats& local) { stats_.merge(local); }
+  template <class R, class Down>
+  void push(R&& r, Down& down, event_time_stats& local) {
+    local.add(sel(r).micros);
+    down(std::forward<R>(r));
+  }
   template <class R, class Down>
   void push(R&& r, Down& down) {
     stats_.add(sel(r).micros);

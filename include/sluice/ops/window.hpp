@@ -7,6 +7,8 @@
 #include <string>
 #include <type_traits>
 
+#include "../detail/config.hpp"
+#include "../detail/fastmod.hpp"
 #include "../time.hpp"
 #include "column.hpp"
 
@@ -18,13 +20,24 @@ struct window_spec {
   duration length;
   duration slide;
   duration start_offset;
+  detail::fast_modulus slide_mod{slide.count() > 0 ? slide.count() : 1};
 
+  // Calls f(start) for the start of every window containing t, latest first.
+  template <class F>
+  SLUICE_ALWAYS_INLINE void for_each_window_start(std::int64_t t, F&& f) const {
+    const std::int64_t len = length.count(), step = slide.count();
+    const std::int64_t last_start = t - slide_mod.floor_mod(t - start_offset.count());
+    if (len == step) {  // tumbling: exactly one window
+      f(last_start);
+      return;
+    }
+    for (std::int64_t s = last_start; s > t - len; s -= step) f(s);
+  }
   // Calls f(time_window) for every window containing t, latest first.
   template <class F>
   void for_each_window(std::int64_t t, F&& f) const {
-    const std::int64_t len = length.count(), step = slide.count();
-    const std::int64_t last_start = t - detail::floor_mod(t - start_offset.count(), step);
-    for (std::int64_t s = last_start; s > t - len; s -= step) f(time_window{timestamp{s}, timestamp{s + len}});
+    const std::int64_t len = length.count();
+    for_each_window_start(t, [&](std::int64_t s) { f(time_window{timestamp{s}, timestamp{s + len}}); });
   }
 };
 
