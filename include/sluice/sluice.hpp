@@ -29,11 +29,13 @@
 #include "sources/source.hpp"
 #include "sources/memory.hpp"
 #include "sources/rate.hpp"
+#include "sources/files.hpp"
 
 #include "sinks/sink.hpp"
 #include "sinks/memory.hpp"
 #include "sinks/console.hpp"
 #include "sinks/foreach_batch.hpp"
+#include "sinks/files.hpp"
 
 #include "engine/options.hpp"
 #include "engine/progress.hpp"

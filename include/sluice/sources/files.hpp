@@ -1,0 +1,903 @@
+// sl::files::json_lines<T>(dir, options) and sl::files::csv<T>(dir, options): streaming
+// sources over a directory, after Spark's FileStreamSource.
+//
+//   auto events = sl::files::json_lines<Event>("input/", {.max_files_per_trigger = 1});
+//   auto people = sl::files::csv<Person>("people/", {.header = true,
+//                                                    .on_bad_record = sl::files::dead_letter("bad/")});
+//
+// Files. Each batch lists the directory (not its subdirectories) and takes the regular files
+// whose names match `glob` and that it has not taken before, oldest first (modification
+// time, then name; newest first with `latest_first`), at most `max_files_per_trigger` of
+// them. Names starting with '.' or '_' and names ending in "._COPYING_" are never taken:
+// they are how writers hide files in progress. The files of each batch are recorded in the
+// source's log before the batch runs (the offset is the number of that log entry, Spark's
+// logOffset); a logged file batch never changes, and a file, once taken, is never taken
+// again, across restarts too when the query has a checkpoint.
+//
+// Files must be complete when they appear: write them elsewhere (or under a hidden name) and
+// rename them into the directory, as Spark requires. A file is read up to the size it had
+// when it was taken; bytes appended later are not read, and a file that shrank or vanished
+// fails the batch.
+//
+// Records. JSON lines: one JSON object per line; blank lines are skipped (as Spark does);
+// fields of the row type are matched by name, fields the row type lacks are ignored,
+// std::optional fields may be absent or null. CSV (RFC 4180): columns by position, or by
+// name from each file's first line with `header`. A last line without a newline is still a
+// record; an empty file has none. Lines longer than `max_line_bytes` and lines that are not
+// valid UTF-8 are bad records.
+//
+// Bad records: `fail` (the default) throws sl::files::bad_record_error, whose message is
+// `file:line: reason`; `skip` drops them and counts them (metrics()); `dead_letter(dir)`
+// copies each bad line byte for byte into `<dir>/<file name>.bad`, with one JSON line
+// {file, line, reason} per bad record in `<dir>/<file name>.bad.reasons`. Both are written
+// under temporary names and renamed into place when the file has been read, so a file read
+// again after a failure replaces its dead letters rather than adding to them.
+#pragma once
+#include <fcntl.h>
+#include <fnmatch.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <boost/describe.hpp>
+#include <boost/json.hpp>
+#include <boost/mp11.hpp>
+#include <cerrno>
+#include <chrono>
+#include <cstdint>
+#include <cstring>
+#include <filesystem>
+#include <limits>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include "../checkpoint/file_io.hpp"
+#include "../detail/csv.hpp"
+#include "../detail/utf8.hpp"
+#include "../json.hpp"
+#include "../schema.hpp"
+#include "../time.hpp"
+#include "source.hpp"
+
+namespace sluice::files {
+
+// ---------------------------------------------------------------- options
+enum class bad_record { fail, skip };
+
+// What happens to a record that cannot be read: fail (default), skip, or dead_letter(dir).
+class bad_record_policy {
+ public:
+  enum class kind { fail, skip, dead_letter };
+  bad_record_policy(bad_record b = bad_record::fail)  // NOLINT: implicit on purpose
+      : kind_(b == bad_record::fail ? kind::fail : kind::skip) {}
+  static bad_record_policy dead_letter(std::filesystem::path dir) {
+    bad_record_policy p;
+    p.kind_ = kind::dead_letter;
+    p.dir_ = std::move(dir);
+    return p;
+  }
+  kind which() const { return kind_; }
+  const std::filesystem::path& dir() const { return dir_; }
+
+ private:
+  kind kind_ = kind::fail;
+  std::filesystem::path dir_;
+};
+
+// Bad records go to `<dir>/<file name>.bad` (the lines, byte for byte) and
+// `<dir>/<file name>.bad.reasons` (JSON lines {file, line, reason}).
+inline bad_record_policy dead_letter(std::filesystem::path dir) { return bad_record_policy::dead_letter(std::move(dir)); }
+
+inline constexpr std::size_t default_max_line_bytes = 16u << 20;  // 16 MiB
+
+struct json_lines_options {
+  std::string glob = "*";                  // file names to take (fnmatch syntax: "*.json")
+  std::int64_t max_files_per_trigger = 0;  // 0: no limit (Spark's maxFilesPerTrigger)
+  bool latest_first = false;               // newest files first (Spark's latestFirst)
+  // Files older than this, relative to the newest file taken so far, are ignored (Spark's
+  // maxFileAge); not on the first batch, and not when latest_first and a file limit are set.
+  duration max_file_age = std::chrono::days{7};
+  bad_record_policy on_bad_record = bad_record::fail;
+  std::size_t max_line_bytes = default_max_line_bytes;  // a longer line is a bad record
+};
+
+struct csv_options {
+  std::string glob = "*";
+  std::int64_t max_files_per_trigger = 0;
+  bool latest_first = false;
+  duration max_file_age = std::chrono::days{7};
+  bad_record_policy on_bad_record = bad_record::fail;
+  std::size_t max_line_bytes = default_max_line_bytes;  // bytes of one record (quoted newlines included)
+  bool header = false;   // true: each file's first line names its columns, matched to fields by name
+  char delimiter = ',';
+  char quote = '"';      // doubled inside a quoted field for a literal quote (RFC 4180)
+};
+
+// ---------------------------------------------------------------- errors, offsets, metrics
+// A bad record under bad_record::fail; what() is "file:line: reason".
+class bad_record_error : public std::runtime_error {
+ public:
+  bad_record_error(std::string file, std::int64_t line, std::string reason)
+      : std::runtime_error(file + ":" + std::to_string(line) + ": " + reason),
+        file_(std::move(file)),
+        line_(line),
+        reason_(std::move(reason)) {}
+  const std::string& file() const noexcept { return file_; }
+  std::int64_t line() const noexcept { return line_; }
+  const std::string& reason() const noexcept { return reason_; }
+
+ private:
+  std::string file_;
+  std::int64_t line_;
+  std::string reason_;
+};
+
+// The number of the last file batch taken (Spark's FileStreamSourceOffset.logOffset).
+struct offset {
+  std::int64_t batch = -1;
+};
+BOOST_DESCRIBE_STRUCT(offset, (), (batch))
+
+// One file of a logged file batch.
+struct partition {
+  std::filesystem::path path;
+  std::int64_t size = 0;   // bytes read: the size the file had when it was taken
+  std::int64_t mtime = 0;  // microseconds since the epoch
+  std::int64_t batch = 0;  // the file batch it belongs to
+};
+
+// Counters since the source was created (a file read again after a failure counts again).
+struct source_metrics {
+  std::int64_t files_read = 0;
+  std::int64_t rows = 0;
+  std::int64_t bad_records_skipped = 0;
+  std::int64_t bad_records_dead_lettered = 0;
+};
+
+namespace detail {
+namespace csvd = sluice::detail::csv;
+
+struct file_entry {
+  std::string name;  // the file's name in the directory: what "taken" is keyed on
+  std::int64_t size = 0;
+  std::int64_t mtime = 0;  // microseconds since the epoch
+};
+
+inline bool hidden_name(std::string_view name) {
+  constexpr std::string_view copying = "._COPYING_";
+  return name.empty() || name[0] == '.' || name[0] == '_' ||
+         (name.size() >= copying.size() && name.substr(name.size() - copying.size()) == copying);
+}
+
+// Regular files of `dir` (not recursive) whose names match `glob`, hidden names and names
+// `skip(name)` rejects excluded (before their stat). A missing directory has no files (yet).
+template <class Skip>
+std::vector<file_entry> list_directory(const std::filesystem::path& dir, const std::string& glob, Skip&& skip) {
+  namespace fs = std::filesystem;
+  std::vector<file_entry> out;
+  std::error_code ec;
+  fs::directory_iterator it(dir, ec);
+  if (ec) {
+    if (ec == std::errc::no_such_file_or_directory) return out;
+    throw std::runtime_error("sluice::files: cannot list " + dir.string() + ": " + ec.message());
+  }
+  for (const fs::directory_iterator end; it != end; it.increment(ec)) {
+    if (ec) throw std::runtime_error("sluice::files: cannot list " + dir.string() + ": " + ec.message());
+    std::string name = it->path().filename().string();
+    if (hidden_name(name) || ::fnmatch(glob.c_str(), name.c_str(), FNM_PERIOD) != 0 || skip(name)) continue;
+    struct ::stat st {};
+    if (::stat(it->path().c_str(), &st) != 0 || !S_ISREG(st.st_mode)) continue;  // gone, or not a file
+    out.push_back({std::move(name), static_cast<std::int64_t>(st.st_size),
+                   static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1'000'000 + st.st_mtim.tv_nsec / 1000});
+  }
+  return out;
+}
+
+// Reads a file's first `size` bytes as records: lines, or CSV records (a newline inside a
+// quoted field does not end one). Large reads into one buffer that grows to hold the longest
+// record, up to max_record + 1 bytes; a longer record is reported as oversize and its
+// remaining bytes streamed (finish_oversize) rather than held.
+class record_reader {
+ public:
+  struct record {
+    std::string_view bytes;  // without the '\n'
+    std::int64_t line = 0;   // the line it starts on, from 1
+    bool oversize = false;   // then `bytes` is only its start when !terminated: call finish_oversize
+    bool terminated = false; // ended by '\n' (not by the end of the file)
+  };
+
+  record_reader(const std::filesystem::path& path, std::int64_t size, std::size_t max_record,
+                std::optional<csvd::dialect> csv)
+      : path_(path), remaining_(size), max_(std::min(max_record, std::numeric_limits<std::size_t>::max() / 4)), csv_(csv) {
+    fd_ = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd_ < 0)
+      throw std::runtime_error("sluice::files: cannot open " + path.string() + ": " + std::strerror(errno) +
+                               " (files must stay in the directory until the query has read them)");
+    ::posix_fadvise(fd_, 0, 0, POSIX_FADV_SEQUENTIAL);
+    constexpr std::size_t chunk = 1u << 20;
+    cap_ = static_cast<std::size_t>(std::clamp<std::int64_t>(size + 1, 64, chunk));
+    if (cap_ > max_ + 1) cap_ = std::max<std::size_t>(max_ + 1, 64);
+    buf_ = std::make_unique_for_overwrite<char[]>(cap_);
+    eof_ = remaining_ == 0;
+    bom_pending_ = true;
+  }
+  ~record_reader() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  record_reader(const record_reader&) = delete;
+  record_reader& operator=(const record_reader&) = delete;
+
+  bool next(record& r) {
+    while (true) {
+      if (bom_pending_) skip_bom();
+      if (const char* t = find_end(buf_.get() + scan_, buf_.get() + end_)) {
+        const std::size_t len = static_cast<std::size_t>(t - (buf_.get() + begin_));
+        r = {{buf_.get() + begin_, len}, line_, len > max_, true};
+        end_record();
+        begin_ = scan_ = static_cast<std::size_t>(t - buf_.get()) + 1;
+        return true;
+      }
+      scan_ = end_;
+      if (end_ - begin_ > max_) {  // too long, and not over yet
+        r = {{buf_.get() + begin_, end_ - begin_}, line_, true, false};
+        begin_ = scan_ = end_;
+        oversize_pending_ = true;
+        return true;
+      }
+      if (eof_) {
+        if (begin_ == end_) return false;
+        r = {{buf_.get() + begin_, end_ - begin_}, line_, false, false};
+        end_record();
+        begin_ = scan_ = end_;
+        return true;
+      }
+      refill();
+    }
+  }
+
+  // After next() returned an unterminated oversize record: passes the rest of its bytes to
+  // sink(std::string_view), up to its end. A no-op otherwise.
+  template <class Sink>
+  void finish_oversize(Sink&& sink) {
+    if (!oversize_pending_) return;
+    oversize_pending_ = false;
+    while (true) {
+      begin_ = scan_ = end_ = 0;
+      if (eof_) break;
+      refill();
+      if (const char* t = find_end(buf_.get(), buf_.get() + end_)) {
+        sink(std::string_view(buf_.get(), static_cast<std::size_t>(t - buf_.get())));
+        begin_ = scan_ = static_cast<std::size_t>(t - buf_.get()) + 1;
+        break;
+      }
+      sink(std::string_view(buf_.get(), end_));
+    }
+    end_record();
+  }
+
+ private:
+  const char* find_end(const char* p, const char* e) {
+    if (p >= e) return nullptr;
+    if (csv_) return scanner_.scan(p, e, *csv_, inner_newlines_);
+    return static_cast<const char*>(std::memchr(p, '\n', static_cast<std::size_t>(e - p)));
+  }
+  void end_record() {
+    line_ += 1 + inner_newlines_;
+    inner_newlines_ = 0;
+    scanner_.reset();
+  }
+  // A UTF-8 byte order mark starts the file, not its first record.
+  void skip_bom() {
+    while (end_ < 3 && !eof_) refill();
+    bom_pending_ = false;
+    if (end_ >= 3 && std::memcmp(buf_.get(), "\xEF\xBB\xBF", 3) == 0) begin_ = scan_ = 3;
+  }
+  void refill() {
+    if (begin_ > 0) {
+      std::memmove(buf_.get(), buf_.get() + begin_, end_ - begin_);
+      end_ -= begin_;
+      scan_ -= begin_;
+      begin_ = 0;
+    }
+    if (end_ == cap_) {  // one record fills the buffer: grow it, up to max_ + 1 bytes
+      const std::size_t cap = std::min(cap_ * 2, max_ + 1);
+      auto bigger = std::make_unique_for_overwrite<char[]>(cap);
+      std::memcpy(bigger.get(), buf_.get(), end_);
+      buf_ = std::move(bigger);
+      cap_ = cap;
+    }
+    const auto want = static_cast<std::size_t>(std::min<std::int64_t>(static_cast<std::int64_t>(cap_ - end_), remaining_));
+    while (true) {
+      const auto n = ::read(fd_, buf_.get() + end_, want);
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        throw std::runtime_error("sluice::files: cannot read " + path_.string() + ": " + std::strerror(errno));
+      }
+      if (n == 0)
+        throw std::runtime_error("sluice::files: " + path_.string() + " is shorter than when it was listed (" +
+                                 std::to_string(remaining_) + " bytes missing); files must not change once they " +
+                                 "are in the directory");
+      end_ += static_cast<std::size_t>(n);
+      remaining_ -= n;
+      break;
+    }
+    eof_ = remaining_ == 0;
+  }
+
+  std::filesystem::path path_;
+  int fd_ = -1;
+  std::int64_t remaining_;
+  std::size_t max_;
+  std::optional<csvd::dialect> csv_;
+  csvd::record_scanner scanner_;
+  std::unique_ptr<char[]> buf_;
+  std::size_t cap_ = 0, begin_ = 0, end_ = 0, scan_ = 0;
+  std::int64_t line_ = 1, inner_newlines_ = 0;
+  bool eof_ = false, oversize_pending_ = false, bom_pending_ = false;
+};
+
+// A file written under a hidden temporary name and renamed into place by commit().
+class staged_output {
+ public:
+  explicit staged_output(std::filesystem::path target) : target_(std::move(target)) {}
+  ~staged_output() { abandon(); }
+  staged_output(const staged_output&) = delete;
+  staged_output& operator=(const staged_output&) = delete;
+
+  void write(std::string_view bytes) {
+    if (fd_ < 0) open();
+    if (buf_.size() + bytes.size() > flush_at) {
+      flush();
+      if (bytes.size() > flush_at) {
+        sluice::detail::write_all(fd_, bytes, tmp_);
+        return;
+      }
+    }
+    buf_.append(bytes);
+  }
+  bool opened() const { return fd_ >= 0; }
+  // Syncs and renames into place (replacing an earlier copy); the caller syncs the directory.
+  void commit() {
+    if (fd_ < 0) return;
+    flush();
+    if (::fsync(fd_) != 0) throw checkpoint_error("fsync of " + tmp_.string() + " failed: " + std::strerror(errno));
+    ::close(fd_);
+    fd_ = -1;
+    if (::rename(tmp_.c_str(), target_.c_str()) != 0) {
+      const int err = errno;
+      ::unlink(tmp_.c_str());
+      throw checkpoint_error("cannot rename " + tmp_.string() + " to " + target_.string() + ": " + std::strerror(err));
+    }
+  }
+  void abandon() noexcept {
+    if (fd_ < 0) return;
+    ::close(fd_);
+    fd_ = -1;
+    ::unlink(tmp_.c_str());
+  }
+
+ private:
+  static constexpr std::size_t flush_at = 1u << 20;
+  void open() {
+    std::filesystem::create_directories(target_.parent_path());
+    tmp_ = target_.parent_path() / ("." + target_.filename().string() + "." + std::to_string(::getpid()) + "." +
+                                    std::to_string(reinterpret_cast<std::uintptr_t>(this)) + ".tmp");
+    fd_ = ::open(tmp_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd_ < 0) throw checkpoint_error("cannot create " + tmp_.string() + ": " + std::strerror(errno));
+  }
+  void flush() {
+    if (!buf_.empty()) sluice::detail::write_all(fd_, buf_, tmp_);
+    buf_.clear();
+  }
+  std::filesystem::path target_, tmp_;
+  int fd_ = -1;
+  std::string buf_;
+};
+
+// The dead letters of one source file.
+class dead_letters {
+ public:
+  dead_letters(const std::filesystem::path& dir, const std::string& file_name, std::string display)
+      : dir_(dir), bad_(dir / (file_name + ".bad")), reasons_(dir / (file_name + ".bad.reasons")),
+        display_(std::move(display)) {}
+  void bytes(std::string_view b) { bad_.write(b); }
+  void end_record(std::int64_t line, const std::string& reason) {
+    bad_.write("\n");
+    boost::json::object o;
+    o["file"] = display_;
+    o["line"] = line;
+    o["reason"] = reason;
+    reasons_.write(boost::json::serialize(o));
+    reasons_.write("\n");
+    ++count_;
+  }
+  std::int64_t count() const { return count_; }
+  void commit() {
+    if (!bad_.opened()) return;
+    bad_.commit();
+    reasons_.commit();
+    sluice::detail::fsync_path(dir_, true);
+  }
+
+ private:
+  std::filesystem::path dir_;
+  staged_output bad_, reasons_;
+  std::string display_;
+  std::int64_t count_ = 0;
+};
+
+enum class parse_result { row, ignored, bad };
+
+inline bool blank_line(std::string_view s) {
+  return std::all_of(s.begin(), s.end(), [](char c) { return c == ' ' || c == '\t' || c == '\r'; });
+}
+
+// Keeps reasons (which may quote a value) to a readable size, cut at a UTF-8 boundary.
+inline void shorten(std::string& reason) {
+  constexpr std::size_t max = 1024;
+  if (reason.size() <= max) return;
+  std::size_t cut = max;
+  while (cut > 0 && (static_cast<unsigned char>(reason[cut]) & 0xC0) == 0x80) --cut;
+  reason.resize(cut);
+  reason += "...";
+}
+
+inline bool check_utf8(std::string_view s, std::string& reason) {
+  const auto at = sluice::detail::find_invalid_utf8(s);
+  if (at == std::string_view::npos) return true;
+  static constexpr char hex[] = "0123456789ABCDEF";
+  const auto b = static_cast<unsigned char>(s[at]);
+  reason = std::string("invalid UTF-8 (byte 0x") + hex[b >> 4] + hex[b & 15] + " at column " + std::to_string(at + 1) + ")";
+  return false;
+}
+
+// One JSON object per line, into T with sl::from_json (fields by name, extra fields ignored).
+template <class T>
+class json_lines_parser {
+ public:
+  json_lines_parser() : resource_(initial_, sizeof initial_) {}
+  json_lines_parser(const json_lines_parser&) = delete;
+  json_lines_parser& operator=(const json_lines_parser&) = delete;
+
+  parse_result parse(std::string_view rec, std::int64_t /*line*/, T& out, std::string& reason) {
+    if (blank_line(rec)) return parse_result::ignored;  // Spark skips blank lines
+    if (!check_utf8(rec, reason)) return parse_result::bad;
+    parse_result result = parse_result::row;
+    {
+      parser_.reset(boost::json::storage_ptr(&resource_));
+      boost::system::error_code ec;
+      const std::size_t at = parser_.write(rec.data(), rec.size(), ec);
+      if (ec == boost::json::error::incomplete) {
+        reason = "malformed JSON: incomplete JSON (the line ends inside a value)";
+        result = parse_result::bad;
+      } else if (ec) {
+        reason = "malformed JSON: " + ec.message() + " at column " + std::to_string(at + 1);
+        result = parse_result::bad;
+      } else {
+        const boost::json::value v = parser_.release();
+        if (!v.is_object()) {
+          reason = std::string("expected a JSON object, got ") + sluice::detail::json_kind_name(v);
+          result = parse_result::bad;
+        } else {
+          try {
+            out = from_json<T>(v);
+          } catch (const schema_error& e) {
+            reason = e.what();
+            result = parse_result::bad;
+          }
+        }
+      }
+      parser_.reset();  // drops what it held in resource_ before the release below
+    }
+    resource_.release();
+    return result;
+  }
+
+ private:
+  unsigned char initial_[8192];
+  boost::json::monotonic_resource resource_;
+  boost::json::parser parser_;
+};
+
+// CSV records into T: by position, or by name from each file's header line.
+template <class T>
+class csv_parser {
+ public:
+  csv_parser(csvd::dialect d, bool header) : dialect_(d), header_(header) {}
+
+  parse_result parse(std::string_view rec, std::int64_t line, T& out, std::string& reason) {
+    if (rec.empty() || rec == "\r") return parse_result::ignored;  // Spark skips empty lines
+    const bool is_header = header_ && !header_seen_;
+    if (is_header) {
+      header_seen_ = true;
+      header_line_ = line;
+    }
+    auto bad = [&] {
+      if (is_header) {
+        header_bad_ = true;
+        header_reason_ = reason;
+      }
+      return parse_result::bad;
+    };
+    if (!is_header && header_bad_) {
+      reason = "not read: the file's header (line " + std::to_string(header_line_) + ") is bad: " + header_reason_;
+      return parse_result::bad;
+    }
+    if (!check_utf8(rec, reason)) return bad();
+    if (!csvd::split_record(rec, dialect_, fields_, scratch_, reason)) return bad();
+    if (is_header) {
+      if (!mapping_.from_header(fields_, reason)) return bad();
+      return parse_result::ignored;
+    }
+    try {
+      if (!mapping_.convert(fields_, out, reason)) return parse_result::bad;
+    } catch (const schema_error& e) {
+      reason = e.what();
+      return parse_result::bad;
+    }
+    return parse_result::row;
+  }
+
+ private:
+  csvd::dialect dialect_;
+  bool header_;
+  bool header_seen_ = false, header_bad_ = false;
+  std::int64_t header_line_ = 0;
+  std::string header_reason_;
+  std::vector<csvd::field> fields_;
+  std::string scratch_;
+  csvd::column_mapping<T> mapping_;
+};
+
+struct json_lines_format {
+  static constexpr std::string_view name = "json";
+  std::optional<csvd::dialect> scanner_dialect() const { return std::nullopt; }
+  template <class T>
+  std::unique_ptr<json_lines_parser<T>> make_parser() const {
+    return std::make_unique<json_lines_parser<T>>();
+  }
+};
+
+struct csv_format {
+  static constexpr std::string_view name = "csv";
+  csvd::dialect dialect;
+  bool header = false;
+  std::optional<csvd::dialect> scanner_dialect() const { return dialect; }
+  template <class T>
+  std::unique_ptr<csv_parser<T>> make_parser() const {
+    return std::make_unique<csv_parser<T>>(dialect, header);
+  }
+};
+
+struct settings {
+  std::filesystem::path dir;
+  std::string glob;
+  std::int64_t max_files_per_trigger = 0;
+  bool latest_first = false;
+  duration max_file_age{};
+  bad_record_policy on_bad_record;
+  std::size_t max_line_bytes = default_max_line_bytes;
+};
+
+template <class Options>
+settings make_settings(std::string_view what, std::filesystem::path dir, const Options& o) {
+  auto fail = [&](const std::string& m) { throw std::invalid_argument("sluice::files::" + std::string(what) + ": " + m); };
+  if (dir.empty()) fail("the directory is empty");
+  if (o.glob.empty()) fail("glob is empty (use \"*\" for every file)");
+  if (o.max_files_per_trigger < 0) fail("max_files_per_trigger must be >= 0 (0: no limit)");
+  if (o.max_line_bytes == 0) fail("max_line_bytes must be positive");
+  if (o.max_file_age.count() <= 0) fail("max_file_age must be positive");
+  if (o.on_bad_record.which() == bad_record_policy::kind::dead_letter) {
+    if (o.on_bad_record.dir().empty()) fail("dead_letter needs a directory");
+    auto normal = [](const std::filesystem::path& p, std::error_code& ec) {
+      auto n = std::filesystem::weakly_canonical(p, ec);
+      return n.has_filename() ? n : n.parent_path();  // "in/" names the same directory as "in"
+    };
+    std::error_code ec1, ec2;
+    const auto a = normal(dir, ec1), b = normal(o.on_bad_record.dir(), ec2);
+    if (!ec1 && !ec2 && a == b) fail("the dead-letter directory must not be the input directory");
+  }
+  return {std::move(dir), o.glob, o.max_files_per_trigger, o.latest_first, o.max_file_age, o.on_bad_record,
+          o.max_line_bytes};
+}
+
+template <class T>
+consteval bool csv_columns_supported() {
+  return []<class... C>(boost::mp11::mp_list<C...>) { return (csvd::column_type_v<typename C::type> && ...); }(
+             columns_of<T>{});
+}
+}  // namespace detail
+
+// ---------------------------------------------------------------- the source
+// A shared handle (like sl::memory_stream): keep a copy to read metrics() while the query
+// runs. Use one source object per query; open() (called by the engine when a query starts)
+// resets it to the query's own source log.
+template <class T, class Format>
+class file_source {
+ public:
+  using row_type = T;
+  using offset_type = offset;
+  using partition_type = partition;
+
+  file_source(detail::settings s, Format f) : state_(std::make_shared<state>(std::move(s), std::move(f))) {}
+
+  // The query's source log: `<checkpoint_dir>/<N>` holds the files of file batch N (JSON lines
+  // {path, size, mtime}); without a checkpoint dir the log is kept in memory. Loads an
+  // existing log, so files it names are not taken again.
+  void open(const source_context& ctx) {
+    auto& s = *state_;
+    std::lock_guard lock(s.mutex);
+    s.log_dir = ctx.checkpoint_dir;
+    s.batches.clear();
+    s.seen.clear();
+    s.last_logged = -1;
+    s.latest_mtime = std::numeric_limits<std::int64_t>::min();
+    s.purge_threshold = std::numeric_limits<std::int64_t>::min();
+    s.available_now.reset();
+    if (s.log_dir.empty()) return;
+    const auto ids = list_log_entries(s.log_dir);
+    for (std::size_t i = 0; i < ids.size(); ++i) {
+      if (ids[i] != static_cast<std::int64_t>(i))
+        throw checkpoint_error("source log " + s.log_dir.string() + " lacks entry " + std::to_string(i) +
+                               " (it holds entries up to " + std::to_string(ids.back()) + ")");
+      for (const auto& f : load_entry(s, ids[i])) s.seen_add(f);
+    }
+    s.last_logged = ids.empty() ? -1 : ids.back();
+    s.purge();
+  }
+
+  offset initial_offset() { return {-1}; }
+
+  offset latest_offset(const offset& start, read_limit limit) {
+    auto& s = *state_;
+    std::lock_guard lock(s.mutex);
+    if (start.batch > s.last_logged)
+      throw checkpoint_error(description() + ": the query's offset is file batch " + std::to_string(start.batch) +
+                             " but the source log " + (s.log_dir.empty() ? std::string("(in memory)") : s.log_dir.string()) +
+                             " ends at " + std::to_string(s.last_logged));
+    // Logged before (a batch planned again, or after a restart): never listed again.
+    if (start.batch < s.last_logged) return {start.batch + 1};
+
+    std::vector<detail::file_entry> files =
+        s.available_now ? *s.available_now : s.list_directory();
+    std::erase_if(files, [&](const detail::file_entry& f) { return !s.is_new(f); });
+    if (files.empty()) return start;
+    std::sort(files.begin(), files.end(), [latest = s.cfg.latest_first](const auto& a, const auto& b) {
+      if (a.mtime != b.mtime) return latest ? a.mtime > b.mtime : a.mtime < b.mtime;
+      return latest ? a.name > b.name : a.name < b.name;
+    });
+    const auto cap = s.cfg.max_files_per_trigger;
+    if (!limit.all && cap > 0 && files.size() > static_cast<std::size_t>(cap)) files.resize(static_cast<std::size_t>(cap));
+
+    const std::int64_t n = s.last_logged + 1;
+    if (!s.log_dir.empty()) {
+      std::string text;
+      for (const auto& f : files) {
+        boost::json::object o;
+        o["path"] = (s.cfg.dir / f.name).string();
+        o["size"] = f.size;
+        o["mtime"] = f.mtime;
+        text += boost::json::serialize(o);
+        text += '\n';
+      }
+      write_file_atomically(s.log_dir / std::to_string(n), text);
+    }
+    for (const auto& f : files) s.seen_add(f);
+    s.purge();
+    s.batches[n] = std::move(files);
+    s.last_logged = n;
+    return {n};
+  }
+
+  // One partition per file of file batches start+1 .. end.
+  std::vector<partition> partitions(const offset& start, const offset& end) {
+    auto& s = *state_;
+    std::lock_guard lock(s.mutex);
+    std::vector<partition> parts;
+    for (std::int64_t b = start.batch + 1; b <= end.batch; ++b) {
+      auto it = s.batches.find(b);
+      if (it == s.batches.end()) {
+        if (s.log_dir.empty() || b > s.last_logged)
+          throw checkpoint_error(description() + ": file batch " + std::to_string(b) +
+                                 " is not in the source log (use one source object per query)");
+        it = s.batches.emplace(b, load_entry(s, b)).first;
+      }
+      for (const auto& f : it->second) parts.push_back({s.cfg.dir / f.name, f.size, f.mtime, b});
+    }
+    return parts;
+  }
+
+  // Reads one file; may run concurrently for different partitions.
+  template <class Emit>
+  void read(const partition& p, Emit&& emit) {
+    const auto& cfg = state_->cfg;
+    const std::string display = p.path.string();
+    const auto policy = cfg.on_bad_record.which();
+    detail::record_reader reader(p.path, p.size, cfg.max_line_bytes, state_->format.scanner_dialect());
+    auto parser = state_->format.template make_parser<T>();
+    std::optional<detail::dead_letters> dlq;
+    if (policy == bad_record_policy::kind::dead_letter)
+      dlq.emplace(cfg.on_bad_record.dir(), p.path.filename().string(), display);
+
+    std::int64_t rows = 0, skipped = 0;
+    auto bad = [&](std::int64_t line, std::string reason, std::string_view bytes) {
+      detail::shorten(reason);
+      if (policy == bad_record_policy::kind::fail) throw bad_record_error(display, line, std::move(reason));
+      if (dlq) {
+        dlq->bytes(bytes);
+        dlq->end_record(line, reason);
+      } else {
+        ++skipped;
+      }
+    };
+
+    detail::record_reader::record r;
+    std::string reason;
+    T row{};
+    while (reader.next(r)) {
+      if (r.oversize) {
+        const std::string limit = "max_line_bytes (" + std::to_string(cfg.max_line_bytes) + ")";
+        if (policy == bad_record_policy::kind::fail)
+          throw bad_record_error(display, r.line, "line longer than " + limit);
+        std::size_t total = r.bytes.size();
+        if (dlq) dlq->bytes(r.bytes);
+        reader.finish_oversize([&](std::string_view chunk) {
+          total += chunk.size();
+          if (dlq) dlq->bytes(chunk);
+        });
+        bad(r.line, "line of " + std::to_string(total) + " bytes is longer than " + limit, {});
+        continue;
+      }
+      switch (parser->parse(r.bytes, r.line, row, reason)) {
+        case detail::parse_result::row:
+          ++rows;
+          emit(std::move(row));
+          break;
+        case detail::parse_result::ignored: break;
+        case detail::parse_result::bad: bad(r.line, std::move(reason), r.bytes); break;
+      }
+    }
+    if (dlq) dlq->commit();
+    auto& m = state_->metrics;
+    m.files_read.fetch_add(1, std::memory_order_relaxed);
+    m.rows.fetch_add(rows, std::memory_order_relaxed);
+    m.skipped.fetch_add(skipped, std::memory_order_relaxed);
+    m.dead_lettered.fetch_add(dlq ? dlq->count() : 0, std::memory_order_relaxed);
+  }
+
+  // Files of committed batches are not read again: forget their lists (the log on disk,
+  // and the set of taken files, stay).
+  void commit(const offset& end) {
+    auto& s = *state_;
+    std::lock_guard lock(s.mutex);
+    s.batches.erase(s.batches.begin(), s.batches.upper_bound(end.batch));
+  }
+
+  // Trigger available-now: later batches take only files listed now (in
+  // max_files_per_trigger slices), as Spark's FileStreamSource does.
+  void prepare_for_available_now() {
+    auto& s = *state_;
+    std::lock_guard lock(s.mutex);
+    s.available_now = s.list_directory();
+  }
+
+  std::string description() const { return "FileStreamSource[" + state_->cfg.dir.string() + "]"; }
+
+  source_metrics metrics() const {
+    const auto& m = state_->metrics;
+    return {m.files_read.load(), m.rows.load(), m.skipped.load(), m.dead_lettered.load()};
+  }
+  const std::filesystem::path& directory() const { return state_->cfg.dir; }
+
+ private:
+  struct atomic_metrics {
+    std::atomic<std::int64_t> files_read{0}, rows{0}, skipped{0}, dead_lettered{0};
+  };
+  struct state {
+    state(detail::settings s, Format f) : cfg(std::move(s)), format(std::move(f)) {
+      // Spark: with latestFirst and maxFilesPerTrigger, old files may still be due: no age limit.
+      max_age = cfg.latest_first && cfg.max_files_per_trigger > 0 ? std::numeric_limits<std::int64_t>::max()
+                                                                  : cfg.max_file_age.count();
+    }
+    detail::settings cfg;
+    Format format;
+    std::int64_t max_age;
+    std::mutex mutex;
+    std::filesystem::path log_dir;
+    std::map<std::int64_t, std::vector<detail::file_entry>> batches;  // logged, not committed
+    std::int64_t last_logged = -1;
+    // Spark's SeenFilesMap: taken files by name, forgotten once older than the age limit
+    // (files that old are not new anyway).
+    std::unordered_map<std::string, std::int64_t> seen;
+    std::int64_t latest_mtime = std::numeric_limits<std::int64_t>::min();
+    std::int64_t purge_threshold = std::numeric_limits<std::int64_t>::min();
+    std::optional<std::vector<detail::file_entry>> available_now;
+    atomic_metrics metrics;
+
+    // Names taken already are not new: no need to stat them.
+    std::vector<detail::file_entry> list_directory() const {
+      return detail::list_directory(cfg.dir, cfg.glob, [&](const std::string& name) { return seen.contains(name); });
+    }
+    bool is_new(const detail::file_entry& f) const { return f.mtime >= purge_threshold && !seen.contains(f.name); }
+    void seen_add(const detail::file_entry& f) {
+      seen[f.name] = f.mtime;
+      latest_mtime = std::max(latest_mtime, f.mtime);
+    }
+    void purge() {
+      if (latest_mtime == std::numeric_limits<std::int64_t>::min()) return;
+      if (max_age == std::numeric_limits<std::int64_t>::max() ||
+          latest_mtime < std::numeric_limits<std::int64_t>::min() + max_age)
+        return;
+      purge_threshold = latest_mtime - max_age;
+      std::erase_if(seen, [&](const auto& kv) { return kv.second < purge_threshold; });
+    }
+  };
+
+  static std::vector<detail::file_entry> load_entry(const state& s, std::int64_t id) {
+    const auto path = s.log_dir / std::to_string(id);
+    const std::string text = read_whole_file(path);
+    std::vector<detail::file_entry> files;
+    std::size_t pos = 0;
+    std::int64_t line = 0;
+    while (pos < text.size()) {
+      const auto nl = text.find('\n', pos);
+      const std::string_view l =
+          std::string_view(text).substr(pos, nl == std::string::npos ? std::string::npos : nl - pos);
+      pos = nl == std::string::npos ? text.size() : nl + 1;
+      ++line;
+      if (l.empty()) continue;
+      try {
+        const auto v = boost::json::parse(l);
+        const auto& o = v.as_object();
+        const std::string p(o.at("path").as_string());
+        files.push_back({std::filesystem::path(p).filename().string(), o.at("size").to_number<std::int64_t>(),
+                         o.at("mtime").to_number<std::int64_t>()});
+      } catch (const std::exception& e) {
+        throw checkpoint_error(path.string() + ":" + std::to_string(line) + ": corrupt source log entry (" + e.what() +
+                               ")");
+      }
+    }
+    return files;
+  }
+
+  std::shared_ptr<state> state_;
+};
+
+template <class T>
+using json_lines_source = file_source<T, detail::json_lines_format>;
+template <class T>
+using csv_source = file_source<T, detail::csv_format>;
+
+// JSON lines files in `dir`, one T per line (sl::from_json: fields by name).
+template <class T>
+json_lines_source<T> json_lines(std::filesystem::path dir, json_lines_options options = {}) {
+  static_assert(record<T>, "sluice::files::json_lines<T>: T must be a struct described with BOOST_DESCRIBE_STRUCT");
+  return {detail::make_settings("json_lines", std::move(dir), options), {}};
+}
+
+// CSV files in `dir`, one T per record: columns by position, or by name with `header`.
+template <class T>
+csv_source<T> csv(std::filesystem::path dir, csv_options options = {}) {
+  static_assert(record<T>, "sluice::files::csv<T>: T must be a struct described with BOOST_DESCRIBE_STRUCT");
+  if constexpr (record<T>) {
+    static_assert(detail::csv_columns_supported<T>(),
+                  "sluice::files::csv<T>: CSV columns must be numbers, bool, std::string, sl::timestamp or "
+                  "std::optional of those (CSV has no nested values)");
+  }
+  if (options.delimiter == options.quote) throw std::invalid_argument("sluice::files::csv: delimiter and quote must differ");
+  for (char c : {options.delimiter, options.quote})
+    if (c == '\n' || c == '\r') throw std::invalid_argument("sluice::files::csv: delimiter and quote cannot be newlines");
+  return {detail::make_settings("csv", std::move(dir), options), {{options.delimiter, options.quote}, options.header}};
+}
+
+}  // namespace sluice::files
