@@ -103,7 +103,11 @@ class checkpoint_dir {
     boost::json::array ops;
     for (const auto& w : e.operator_watermarks_us) ops.push_back(w ? boost::json::value(*w) : boost::json::value(nullptr));
     boost::json::object meta{{"nextBatchWatermarkUs", e.next_batch_watermark_us}, {"operatorWatermarksUs", ops}};
-    write_file_atomically(commits_path(e.batch_id), "v1\n" + boost::json::serialize(meta) + "\n");
+    // Not synced: a commit lost in a crash only makes batch N run again from its logged
+    // offsets and the state of N-1, which every sink skips or rewrites identically. (Offsets
+    // and state are synced: the sink's own commit and this one rely on them.)
+    write_file_atomically(commits_path(e.batch_id), "v1\n" + boost::json::serialize(meta) + "\n", false,
+                          /*durable=*/false);
   }
 
   commit_log_entry read_commit(std::int64_t n) const {

@@ -47,9 +47,11 @@ inline void write_all(int fd, std::string_view bytes, const std::filesystem::pat
 }
 }  // namespace detail
 
-// Writes `bytes` to `target` atomically and durably. With `overwrite` false an existing
+// Writes `bytes` to `target` atomically (readers see all of it or none) and, with `durable`,
+// durably (file and directory synced before returning). With `overwrite` false an existing
 // target is an error (put-if-absent, via link(2), so two writers cannot both succeed).
-inline void write_file_atomically(const std::filesystem::path& target, std::string_view bytes, bool overwrite = false) {
+inline void write_file_atomically(const std::filesystem::path& target, std::string_view bytes, bool overwrite = false,
+                                  bool durable = true) {
   namespace fs = std::filesystem;
   const fs::path dir = target.parent_path().empty() ? fs::path(".") : target.parent_path();
   fs::create_directories(dir);
@@ -58,7 +60,8 @@ inline void write_file_atomically(const std::filesystem::path& target, std::stri
   if (fd < 0) throw checkpoint_error("cannot create " + tmp.string() + ": " + std::strerror(errno));
   try {
     detail::write_all(fd, bytes, tmp);
-    if (::fsync(fd) != 0) throw checkpoint_error("fsync of " + tmp.string() + " failed: " + std::strerror(errno));
+    if (durable && ::fsync(fd) != 0)
+      throw checkpoint_error("fsync of " + tmp.string() + " failed: " + std::strerror(errno));
   } catch (...) {
     ::close(fd);
     ::unlink(tmp.c_str());
@@ -80,7 +83,7 @@ inline void write_file_atomically(const std::filesystem::path& target, std::stri
     }
     ::unlink(tmp.c_str());
   }
-  detail::fsync_path(dir, true);
+  if (durable) detail::fsync_path(dir, true);
 }
 
 inline std::string read_whole_file(const std::filesystem::path& p) {
