@@ -103,11 +103,9 @@ class checkpoint_dir {
     boost::json::array ops;
     for (const auto& w : e.operator_watermarks_us) ops.push_back(w ? boost::json::value(*w) : boost::json::value(nullptr));
     boost::json::object meta{{"nextBatchWatermarkUs", e.next_batch_watermark_us}, {"operatorWatermarksUs", ops}};
-    // Not synced: a commit lost in a crash only makes batch N run again from its logged
-    // offsets and the state of N-1, which every sink skips or rewrites identically. (Offsets
-    // and state are synced: the sink's own commit and this one rely on them.)
-    write_file_atomically(commits_path(e.batch_id), "v1\n" + boost::json::serialize(meta) + "\n", false,
-                          /*durable=*/false);
+    // Synced like every log entry: sources release data in commit(end) after this returns, so a
+    // commit must not be lost once they have.
+    write_file_atomically(commits_path(e.batch_id), "v1\n" + boost::json::serialize(meta) + "\n");
   }
 
   commit_log_entry read_commit(std::int64_t n) const {
