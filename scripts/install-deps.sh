@@ -14,6 +14,7 @@ packages=(
   catch2
   librange-v3-dev
   libbenchmark-dev
+  libsqlite3-dev
 )
 
 if [[ "${SLUICE_SKIP_DEPS:-0}" == "1" ]]; then

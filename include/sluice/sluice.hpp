@@ -36,6 +36,7 @@
 #include "sinks/console.hpp"
 #include "sinks/foreach_batch.hpp"
 #include "sinks/files.hpp"
+#include "sinks/two_phase.hpp"
 
 #include "engine/options.hpp"
 #include "engine/progress.hpp"

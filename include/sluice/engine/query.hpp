@@ -588,6 +588,12 @@ inline streaming_query launch(std::shared_ptr<runner_base> runner, query_options
   // The checkpoint's metadata is read before start returns: the query id is the stored one,
   // and another query's checkpoint is refused here (streaming_query_error is not involved).
   if (!runner->opened && !options.checkpoint.empty() && !runner->checkpoint) {
+    // Exactly-once needs every batch to be readable again: refuse before writing anything.
+    for (auto* s : runner->controls.sources)
+      if (!s->replayable())
+        throw std::invalid_argument("sluice: source '" + s->description() +
+                                    "' is not replayable and cannot be used with a checkpoint (a batch re-run after "
+                                    "a failure could not read its rows again); start the query without one");
     runner->checkpoint.emplace(options.checkpoint);
     runner->query_id = runner->checkpoint->open(runner->query_id, runner->fingerprint());
   }

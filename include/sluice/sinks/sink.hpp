@@ -13,6 +13,8 @@
 //   };
 //
 // add_batch must be idempotent per batch id: after a failure a batch may be offered again.
+// sinks/two_phase.hpp adapts a sink written in two phases (writers, then commit or abort),
+// after Spark's DataSource V2 writers, to this protocol, and makes it exactly once.
 #pragma once
 #include <concepts>
 #include <cstdint>

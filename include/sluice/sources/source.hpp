@@ -14,9 +14,19 @@
 //     void open(const sluice::source_context&);  // optional: query id, checkpoint dir
 //     void prepare_for_available_now();     // optional: snapshot what is available now
 //     void stop();                          // optional
+//     static constexpr bool replayable = false;  // optional, default true: see below
 //   };
+//
+// A source is replayable when read() of a partition gives the same rows every time, also after
+// a restart: the offsets of a batch are logged before it runs, and a batch re-run after a
+// failure reads exactly that range again. A source that cannot (sl::socket_text keeps lines
+// only in memory until they are committed) declares `replayable = false`; a query with a
+// checkpoint refuses it when it starts (exactly-once needs a replayable source).
+//
+// Helpers for partitions: sources/ranges.hpp (split_time_range, split_id_range).
 #pragma once
 #include <concepts>
+#include <stdexcept>
 #include <string>
 #include <type_traits>
 #include <utility>
@@ -26,6 +36,7 @@
 #include "../pipeline.hpp"
 #include "../schema.hpp"
 #include "../spark_schema.hpp"
+#include "ranges.hpp"
 
 namespace sluice {
 
@@ -54,6 +65,14 @@ template <offset_struct O>
 bool offset_less(const O& a, const O& b) { return detail::compare_values(a, b) < 0; }
 template <offset_struct O>
 bool offset_equal(const O& a, const O& b) { return detail::compare_values(a, b) == 0; }
+
+// ---------------------------------------------------------------- replayable sources
+// `static constexpr bool replayable = false;` on a source that cannot read a range again.
+template <class S>
+constexpr bool source_replayable() {
+  if constexpr (requires { S::replayable; }) return static_cast<bool>(S::replayable);
+  else return true;
+}
 
 // ---------------------------------------------------------------- the concept
 namespace detail {
@@ -108,6 +127,9 @@ constexpr bool check_source() {
                   "sluice source: missing `void commit(const offset_type& end)`");
     static_assert(requires(const S& s) { { s.description() } -> std::convertible_to<std::string>; },
                   "sluice source: missing `std::string description() const`");
+    if constexpr (requires { S::replayable; })
+      static_assert(std::is_same_v<std::remove_cv_t<decltype(S::replayable)>, bool>,
+                    "sluice source: `replayable` must be declared `static constexpr bool replayable = false;`");
   }
   return true;
 }
@@ -131,7 +153,16 @@ struct source_node : source_control {
 
   void open(const source_context& ctx) override {
     if constexpr (requires { src.open(ctx); }) src.open(ctx);
+    // The source's own open may refuse with a message of its own; this is the generic refusal.
+    if constexpr (!source_replayable<Source>()) {
+      if (!ctx.checkpoint_dir.empty())
+        throw std::invalid_argument(src.description() +
+                                    " is not replayable (replayable = false) and cannot be used with a checkpoint: "
+                                    "a batch re-run after a restart could not read its rows again; remove "
+                                    "query_options::checkpoint");
+    }
   }
+  bool replayable() const override { return source_replayable<Source>(); }
   void restore(const boost::json::value& committed_end) override {
     start_ = from_json<offset_type>(committed_end);
     end_.reset();
