@@ -191,3 +191,29 @@ TEST_CASE("checkpoint: corrupt files and another query's checkpoint are refused"
   }
   fs::remove_all(dir);
 }
+
+TEST_CASE("checkpoint: a purge stopped half-way never leaves a commit without its offsets", "[checkpoint]") {
+  // The crash tests kill the process at random moments, purges included. Commits are purged
+  // before offsets, so whatever step a purge stops at, every remaining commits/N still has its
+  // offsets/N (the engine takes a commit without offsets for a corrupt checkpoint). Here
+  // commits/0 cannot be removed (a non-empty directory stands in its place): the purge stops
+  // there, and offsets/0 must still exist.
+  const auto dir = fresh_dir("purge-order");
+  sl::checkpoint_dir cp(dir);
+  for (std::int64_t n = 0; n < 3; ++n) {
+    cp.write_offsets({n, 0, 0, {}});
+    if (n > 0) cp.write_commit({n, 0, {}});
+  }
+  fs::create_directories(cp.commits_path(0) / "blocker");
+  CHECK_THROWS(cp.purge(2, 1));
+  CHECK(fs::exists(cp.offsets_path(0)));
+  fs::remove_all(cp.commits_path(0));
+  cp.purge(2, 1);
+  CHECK(!fs::exists(cp.commits_path(0)));
+  CHECK(!fs::exists(cp.offsets_path(0)));
+  CHECK(!fs::exists(cp.commits_path(1)));
+  CHECK(!fs::exists(cp.offsets_path(1)));
+  CHECK(fs::exists(cp.offsets_path(2)));
+  CHECK(fs::exists(cp.commits_path(2)));
+  fs::remove_all(dir);
+}

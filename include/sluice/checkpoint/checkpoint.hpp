@@ -127,10 +127,12 @@ class checkpoint_dir {
     return e;
   }
 
-  // Removes log entries older than the newest `retain` batches.
+  // Removes log entries older than the newest `retain` batches. Commits go first, so that a
+  // process killed half-way leaves at worst old offsets without their commits, never a commit
+  // without its offsets (the state the engine calls a corrupt checkpoint).
   void purge(std::int64_t latest_batch, std::int64_t retain) const {
     const std::int64_t keep_from = latest_batch - retain + 1;
-    for (const char* log : {"offsets", "commits"})
+    for (const char* log : {"commits", "offsets"})
       for (auto n : list_log_entries(root_ / log))
         if (n < keep_from) std::filesystem::remove(root_ / log / std::to_string(n));
   }
