@@ -1,42 +1,53 @@
-// sluice_demo: seed 004's streaming demo, in C++ (run it with ./scripts/demo.sh).
+// sluice_demo: seed 004's streaming demo, end to end with real files (run it with
+// ./scripts/demo.sh). Everything lives under --out DIR (default ./sluice-demo-output):
 //
-//   generator --> memory_stream<Event> --+--> event_aggregates: 5-minute tumbling windows per
-//                                        |    event_type, 10-minute watermark, count + avg(value),
-//                                        |    update mode -> console + <out>/event_aggregates/
-//                                        +--> user_activity: 5-minute windows sliding by 1 minute
-//                                             per user_id, 10-minute watermark, count, append
-//                                             mode -> <out>/user_activity/
+//   data generator --> input/events-NNNNN.jsonl          users.jsonl (the users table)
+//                          |                                 |
+//   Example 1  files::json_lines<Event>(input/, max_files_per_trigger = 1)
+//              -> files::json_lines_sink(data/events)              append, checkpoints/raw
+//   Example 2  watermark 10 min, 5-minute tumbling windows per event_type, count + avg(value)
+//              -> foreach_batch: data/event_aggregates/batch-<id>.jsonl + console
+//                                                                  update, checkpoints/agg
+//   Example 3  watermark 10 min, 5-minute windows sliding by 1 minute per user_id, count
+//              -> files::json_lines_sink(data/user_activity)       append, checkpoints/late
+//   Example 4  stream-static join with users.jsonl on user_id
+//              -> files::json_lines_sink(data/enriched_events)     append, checkpoints/enriched
 //
 // The generator is seed 004's (event_id "<batch>_<i>", user_id 1..1000, event_type
-// click/view/purchase, value 10..1000, timestamps up to 60 s before "now"), with a simulated,
-// deterministic clock: it starts at 2024-01-15T10:01:00Z and advances 3 minutes per generated
-// batch, so a run covers most of an hour of event time in a few seconds. Every fifth batch
-// also carries late events: two 20 minutes old (their windows are behind the watermark: they
-// are dropped and counted) and one 8 minutes old (late, but within the watermark: it updates
-// an older window).
+// click/view/purchase, value 10..1000, timestamps up to 60 s before "now"), deterministic: file
+// N is made from a RNG seeded with N, on a simulated clock at 2024-01-15T10:01:00Z + 3 min * N,
+// so a run covers most of an hour of event time in a few seconds. Every fifth file also holds
+// late events: two 20 minutes old (behind the watermark: the windowed aggregations drop and
+// count them) and one 8 minutes old (late, but within the watermark). Each file is written
+// under a hidden temporary name and renamed into input/, as the file source requires. The
+// users table holds users 1..950, so about 5% of the events have no user (the inner join drops
+// them).
 //
-// Files: one JSON-lines file per batch with rows, <out>/<query>/batch-<id>.jsonl, written to a
-// temporary name and renamed. A batch file that already exists is skipped, so output is
-// written once per batch id (file sinks with a manifest, and checkpoints, come later; a rerun
-// into the same directory regenerates the same batches and skips them all).
+// Every query runs with trigger available-now (everything in input/ now, one file per batch,
+// then stop) and a checkpoint. Run it again in the same folder: the generator adds new files
+// (continuing the numbering and the clock), each query resumes from its checkpoint and reads
+// only the new files, and the sinks skip batches they already hold, so nothing is written
+// twice; the demo checks that data/events holds exactly the events of input/ at the end.
 //
-// Usage: sluice_demo [--out DIR] [--events N] [--events-per-batch N]
+// Usage: sluice_demo [--out DIR] [--events N] [--events-per-batch N] [--no-generate]
 //   --out DIR              output directory (default ./sluice-demo-output)
-//   --events N             events to generate (default 1500)
-//   --events-per-batch N   events per generated batch (default 100, as in seed 004)
-// Exits 1 if a query fails, 2 on bad arguments.
+//   --events N             events to generate in this run (default 1500; 0: none)
+//   --events-per-batch N   events per generated file (default 100, as in seed 004)
+//   --no-generate          generate nothing (same as --events 0): process what is there
+// Exits 1 if a query fails or a check fails, 2 on bad arguments.
 #include <sluice/sluice.hpp>
 
 #include <algorithm>
+#include <charconv>
+#include <cmath>
 #include <cstdint>
 #include <cstdio>
 #include <filesystem>
-#include <fstream>
 #include <iostream>
 #include <optional>
 #include <random>
-#include <stdexcept>
 #include <span>
+#include <stdexcept>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -54,81 +65,135 @@ struct Event {
 };
 BOOST_DESCRIBE_STRUCT(Event, (), (event_id, timestamp, user_id, event_type, value))
 
+struct User {
+  std::int64_t user_id;
+  std::string name;
+  std::string country;
+};
+BOOST_DESCRIBE_STRUCT(User, (), (user_id, name, country))
+
 namespace {
+
+constexpr std::int64_t known_users = 950;  // users.jsonl holds users 1..950; events use 1..1000
 
 // ------------------------------------------------------------------ the generator
 class event_generator {
  public:
   static constexpr auto clock_step = 3min;
 
-  explicit event_generator(std::int64_t events_per_batch) : per_batch_(events_per_batch) {}
-
-  // The next batch of at most `limit` events.
-  std::vector<Event> next_batch(std::int64_t limit) {
-    const std::int64_t n = std::min(limit, per_batch_);
-    const bool with_late = batch_ % 5 == 4 && n >= 3;
+  // The events of file `n` (seed 004's "batch"): the same on every run and platform
+  // (mt19937_64 is specified exactly, and the mappings below are ours).
+  static std::vector<Event> file_events(std::int64_t n, std::int64_t count) {
+    std::mt19937_64 rng(0x5eed0000u + static_cast<std::uint64_t>(n));
+    auto uniform = [&](std::int64_t lo, std::int64_t hi) {
+      return lo + static_cast<std::int64_t>(rng() % static_cast<std::uint64_t>(hi - lo + 1));
+    };
+    auto unit = [&] { return static_cast<double>(rng() >> 11) * 0x1.0p-53; };
+    const sl::timestamp now = start() + clock_step * n;
+    const bool with_late = n % 5 == 4 && count >= 3;
     std::vector<Event> out;
-    out.reserve(static_cast<std::size_t>(n));
-    for (std::int64_t i = 0; i < n; ++i) {
-      sl::timestamp t = now_ - std::chrono::seconds(uniform(0, 60));  // out of order within the batch
-      if (with_late && i == n - 3) t = now_ - 8min;                    // late, within the watermark
-      if (with_late && i >= n - 2) t = now_ - 20min;                   // behind the watermark
+    out.reserve(static_cast<std::size_t>(count));
+    for (std::int64_t i = 0; i < count; ++i) {
+      sl::timestamp t = now - std::chrono::seconds(uniform(0, 60));  // out of order within the file
+      if (with_late && i == count - 3) t = now - 8min;                // late, within the watermark
+      if (with_late && i >= count - 2) t = now - 20min;               // behind the watermark
       static constexpr std::string_view types[] = {"click", "view", "purchase"};
-      out.push_back(Event{std::to_string(batch_) + "_" + std::to_string(i), t, uniform(1, 1000),
-                          std::string(types[uniform(0, 2)]), 10.0 + unit() * 990.0});
+      const auto user = uniform(1, 1000);
+      const auto type = types[uniform(0, 2)];
+      const double value = std::round((10.0 + unit() * 990.0) * 100.0) / 100.0;
+      out.push_back(Event{std::to_string(n) + "_" + std::to_string(i), t, user, std::string(type), value});
     }
-    ++batch_;
-    now_ = now_ + clock_step;
     return out;
   }
-  std::int64_t batches() const { return batch_; }
-
- private:
-  // mt19937_64 is specified exactly by the standard, and these mappings are ours, so the
-  // events are the same on every platform.
-  std::int64_t uniform(std::int64_t lo, std::int64_t hi) {
-    return lo + static_cast<std::int64_t>(rng_() % static_cast<std::uint64_t>(hi - lo + 1));
-  }
-  double unit() { return static_cast<double>(rng_() >> 11) * 0x1.0p-53; }
-
-  std::int64_t per_batch_;
-  std::int64_t batch_ = 0;
-  sl::timestamp now_ = *sl::parse_timestamp("2024-01-15T10:01:00Z");
-  std::mt19937_64 rng_{4};
+  static sl::timestamp start() { return *sl::parse_timestamp("2024-01-15T10:01:00Z"); }
 };
 
-// ------------------------------------------------------------------ JSON-lines files per batch
-// Writes rows to <dir>/batch-<id>.jsonl once: an existing file for the batch id is kept.
+std::string file_name(std::int64_t n) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "events-%05lld.jsonl", static_cast<long long>(n));
+  return buf;
+}
+
+// The next file number: one past the highest events-NNNNN.jsonl in `input` (0 when none).
+std::int64_t next_file_number(const fs::path& input) {
+  std::int64_t next = 0;
+  if (!fs::is_directory(input)) return next;
+  for (const auto& e : fs::directory_iterator(input)) {
+    const std::string name = e.path().filename().string();
+    if (!name.starts_with("events-") || !name.ends_with(".jsonl")) continue;
+    const std::string_view digits = std::string_view(name).substr(7, name.size() - 7 - 6);
+    std::int64_t n = 0;
+    const auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), n);
+    if (ec == std::errc{} && end == digits.data() + digits.size()) next = std::max(next, n + 1);
+  }
+  return next;
+}
+
 template <class Row>
-void write_batch_file(const fs::path& dir, std::span<const Row> rows, std::int64_t batch_id) {
-  if (rows.empty()) return;
-  const fs::path file = dir / ("batch-" + std::to_string(batch_id) + ".jsonl");
-  if (fs::exists(file)) {
-    std::cout << "  " << file.string() << " exists: batch " << batch_id << " skipped\n";
-    return;
+std::string to_json_lines(std::span<const Row> rows) {
+  std::string text;
+  for (const auto& r : rows) text += sl::to_json_string(r) + "\n";
+  return text;
+}
+
+// Writes `count` new events into `input`, `per_file` per file; returns the files written.
+std::int64_t generate(const fs::path& input, std::int64_t count, std::int64_t per_file) {
+  std::int64_t n = next_file_number(input), files = 0;
+  for (std::int64_t done = 0; done < count; ++n, ++files) {
+    const auto events = event_generator::file_events(n, std::min(per_file, count - done));
+    done += static_cast<std::int64_t>(events.size());
+    // A hidden temporary name, synced, then linked into place (put-if-absent).
+    sl::write_file_atomically(input / file_name(n), to_json_lines(std::span<const Event>(events)));
+    std::printf("  generated %s: %zu events, event time around %s\n", file_name(n).c_str(), events.size(),
+                sl::format_timestamp(event_generator::start() + event_generator::clock_step * n, true).c_str());
   }
-  const fs::path tmp = dir / (".batch-" + std::to_string(batch_id) + ".jsonl.tmp");
-  {
-    std::ofstream os(tmp, std::ios::binary | std::ios::trunc);
-    for (const Row& r : rows) os << sl::to_json_string(r) << '\n';
-    os.flush();
-    if (!os) throw std::runtime_error("cannot write " + tmp.string());
-  }
-  fs::rename(tmp, file);
+  return files;
+}
+
+// The users table, written once (the same on every run).
+void write_users(const fs::path& file) {
+  if (fs::exists(file)) return;
+  static constexpr std::string_view first[] = {"Ada",  "Alan", "Barbara", "Claude", "Donald", "Edsger", "Frances",
+                                               "Grace", "John", "Ken",     "Leslie", "Margaret", "Niklaus", "Tony"};
+  static constexpr std::string_view countries[] = {"US", "DE", "FR", "IN", "BR", "JP", "GB", "CA"};
+  std::vector<User> users;
+  for (std::int64_t id = 1; id <= known_users; ++id)
+    users.push_back({id, std::string(first[static_cast<std::size_t>(id) % std::size(first)]) + " " + std::to_string(id),
+                     std::string(countries[static_cast<std::size_t>(id * 7 / 3) % std::size(countries)])});
+  sl::write_file_atomically(file, to_json_lines(std::span<const User>(users)));
 }
 
 // ------------------------------------------------------------------ printing
 std::string time_of(const std::optional<sl::timestamp>& t) { return t ? sl::format_timestamp(*t, true) : "-"; }
 
-void print_progress_line(const sl::query_progress& p) {
-  const auto& op = p.state_operators.at(0);
-  std::printf("  [%s] batch %lld: %lld rows in%s, watermark %s, %lld rows out, state %lld rows "
-              "(%lld updated, %lld removed), %lld dropped by watermark\n",
-              p.name.c_str(), static_cast<long long>(p.batch_id), static_cast<long long>(p.num_input_rows),
-              p.num_input_rows == 0 ? " (no-data batch)" : "", time_of(p.event_time.watermark).c_str(),
-              static_cast<long long>(p.sink.num_output_rows), static_cast<long long>(op.num_rows_total),
-              static_cast<long long>(op.num_rows_updated), static_cast<long long>(op.num_rows_removed),
-              static_cast<long long>(op.num_rows_dropped_by_watermark));
+struct run_totals {
+  std::int64_t batches = 0, input_rows = 0, output_rows = 0, dropped = 0;
+};
+
+// One line per batch of this run (at most `max_lines`), and the run's totals.
+run_totals print_progress(const sl::streaming_query& q, std::size_t max_lines = 20) {
+  run_totals t;
+  const auto all = q.recent_progress();
+  std::size_t shown = 0;
+  for (const auto& p : all) {
+    ++t.batches;
+    t.input_rows += p.num_input_rows;
+    t.output_rows += p.sink.num_output_rows;
+    for (const auto& op : p.state_operators) t.dropped += op.num_rows_dropped_by_watermark;
+    if (shown++ >= max_lines) continue;
+    std::string line = "  [" + p.name + "] batch " + std::to_string(p.batch_id) + ": " +
+                       std::to_string(p.num_input_rows) + " rows in" + (p.num_input_rows == 0 ? " (no-data batch)" : "") +
+                       ", " + std::to_string(p.sink.num_output_rows) + " rows out";
+    if (p.event_time.watermark) line += ", watermark " + time_of(p.event_time.watermark);
+    for (const auto& op : p.state_operators)
+      line += ", state " + std::to_string(op.num_rows_total) + " rows (" + std::to_string(op.num_rows_updated) +
+              " updated, " + std::to_string(op.num_rows_removed) + " removed), " +
+              std::to_string(op.num_rows_dropped_by_watermark) + " dropped by watermark";
+    std::printf("%s\n", line.c_str());
+  }
+  if (shown > max_lines) std::printf("  ... %zu more batches\n", shown - max_lines);
+  if (all.empty()) std::printf("  [%s] no new data: nothing to do (the checkpoint has it all)\n", q.name().c_str());
+  return t;
 }
 
 // Progress JSON, indented as Spark prints it.
@@ -153,10 +218,13 @@ void pretty(std::ostream& os, const boost::json::value& v, int indent = 0) {
     }
     os << " ]";
   } else {
-    os << boost::json::serialize(v);
+    os << sl::json_text(v);
   }
 }
 
+void heading(const char* text) { std::printf("\n=== %s\n", text); }
+
+// ------------------------------------------------------------------ arguments
 struct args {
   fs::path out = "sluice-demo-output";
   std::int64_t events = 1500;
@@ -167,25 +235,23 @@ bool parse_args(int argc, char** argv, args& a) {
   for (int i = 1; i < argc; ++i) {
     const std::string_view arg = argv[i];
     auto value = [&]() -> const char* { return i + 1 < argc ? argv[++i] : nullptr; };
-    auto positive = [&](std::int64_t& out) {
+    auto number = [&](std::int64_t& out, std::int64_t min) {
       const char* v = value();
       if (!v) return false;
-      try {
-        std::size_t used = 0;
-        out = std::stoll(v, &used);
-        return used == std::string_view(v).size() && out > 0;
-      } catch (const std::exception&) {
-        return false;
-      }
+      const std::string_view s(v);
+      const auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), out);
+      return ec == std::errc{} && end == s.data() + s.size() && out >= min;
     };
     if (arg == "--out") {
       const char* v = value();
-      if (!v) return false;
+      if (!v || !*v) return false;
       a.out = v;
     } else if (arg == "--events") {
-      if (!positive(a.events)) return false;
+      if (!number(a.events, 0)) return false;
     } else if (arg == "--events-per-batch") {
-      if (!positive(a.events_per_batch)) return false;
+      if (!number(a.events_per_batch, 1)) return false;
+    } else if (arg == "--no-generate") {
+      a.events = 0;
     } else {
       return false;
     }
@@ -193,113 +259,184 @@ bool parse_args(int argc, char** argv, args& a) {
   return true;
 }
 
+// Fails the demo with a message (exit code 1).
+struct check_failed : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
 }  // namespace
 
 int main(int argc, char** argv) {
   args a;
   if (!parse_args(argc, argv, a)) {
-    std::cerr << "usage: sluice_demo [--out DIR] [--events N] [--events-per-batch N]\n";
+    std::cerr << "usage: sluice_demo [--out DIR] [--events N] [--events-per-batch N] [--no-generate]\n";
     return 2;
   }
-  const fs::path agg_dir = a.out / "event_aggregates", activity_dir = a.out / "user_activity";
+  const fs::path input = a.out / "input", data = a.out / "data", checkpoints = a.out / "checkpoints";
+  const fs::path users_file = a.out / "users.jsonl";
+  const sl::query_options defaults{.trigger = sl::trigger::available_now(), .progress_retention = 100000};
+  auto options = [&](std::string name) {
+    sl::query_options o = defaults;
+    o.checkpoint = (checkpoints / name).string();
+    o.name = std::move(name);
+    return o;
+  };
+
   try {
-    fs::create_directories(agg_dir);
-    fs::create_directories(activity_dir);
+    std::printf("sluice demo (seed 004) in %s\n", fs::absolute(a.out).lexically_normal().string().c_str());
+    std::printf("Seed 004 writes Delta Lake tables; sl::delta::sink comes with the Delta Lake issue and is not\n"
+                "faked here: the tables below are sluice's exactly-once JSON-lines file sinks (data files plus a\n"
+                "manifest per batch in _sluice_metadata/, read with sl::files::read_committed_json_lines).\n");
+
+    // ---------------------------------------------------------------- data generator
+    heading("Data generator");
+    fs::create_directories(input);
+    write_users(users_file);
+    const std::int64_t files = generate(input, a.events, a.events_per_batch);
+    std::printf("  %lld new files in %s (%lld files in all); users table %s\n", static_cast<long long>(files),
+                input.string().c_str(), static_cast<long long>(next_file_number(input)), users_file.string().c_str());
+
+    // ---------------------------------------------------------------- example 1
+    heading("Example 1: pass-through, input/ -> data/events (append)");
+    {
+      auto events = sl::files::json_lines<Event>(input, {.glob = "events-*.jsonl", .max_files_per_trigger = 1});
+      auto query = sl::start(events | sl::files::json_lines_sink(data / "events"), sl::output_mode::append,
+                             options("raw"));
+      query.await_termination();
+      const auto t = print_progress(query);
+      std::printf("  this run: %lld batches, %lld events written\n", static_cast<long long>(t.batches),
+                  static_cast<long long>(t.output_rows));
+    }
+
+    // ---------------------------------------------------------------- example 2
+    heading("Example 2: 5-minute windows per event_type, 10-minute watermark, count + avg (update)");
+    run_totals agg_totals;
+    {
+      auto events = sl::files::json_lines<Event>(input, {.glob = "events-*.jsonl", .max_files_per_trigger = 1});
+      auto windowed = events
+          | sl::with_watermark(sl::col<"timestamp">, 10min)
+          | sl::group_by(sl::window(sl::col<"timestamp">, 5min), sl::col<"event_type">)
+          | sl::aggregate(sl::count().as<"event_count">(), sl::avg(sl::col<"value">).as<"avg_value">());
+      using agg_row = decltype(windowed)::row_type;  // window, event_type, event_count, avg_value
+
+      // The file sink is append-only; update mode goes through foreach_batch (Spark's idiom for
+      // several outputs): each batch once to data/event_aggregates/batch-<id>.jsonl (a batch id
+      // it already holds is skipped, so a batch re-run after a failure is not written twice),
+      // and to the console.
+      const fs::path agg_dir = data / "event_aggregates";
+      auto console = sl::console({.truncate = false}).bind<agg_row>();
+      auto write_batch = [console, agg_dir](std::span<const agg_row> rows, std::int64_t batch_id) mutable {
+        if (rows.empty()) return;  // a no-data batch that only evicted
+        const fs::path file = agg_dir / ("batch-" + std::to_string(batch_id) + ".jsonl");
+        if (fs::exists(file)) {
+          std::printf("  %s exists: batch %lld skipped\n", file.string().c_str(), static_cast<long long>(batch_id));
+          return;
+        }
+        sl::write_file_atomically(file, to_json_lines(rows));
+        console.add_batch(batch_id, rows);
+      };
+      auto query = sl::start(windowed | sl::foreach_batch(write_batch), sl::output_mode::update, options("agg"));
+      query.await_termination();
+      agg_totals = print_progress(query);
+      std::printf("  this run: %lld batches, %lld updated window rows, %lld late rows dropped\n",
+                  static_cast<long long>(agg_totals.batches), static_cast<long long>(agg_totals.output_rows),
+                  static_cast<long long>(agg_totals.dropped));
+      std::optional<sl::query_progress> last_data;
+      for (const auto& p : query.recent_progress())
+        if (p.num_input_rows > 0) last_data = p;
+      if (last_data) {
+        std::cout << "  progress of its last batch with data (Spark's query.lastProgress):\n";
+        pretty(std::cout, boost::json::value(last_data->to_json()));
+        std::cout << "\n";
+      }
+    }
+
+    // ---------------------------------------------------------------- example 3
+    heading("Example 3: late data, 5-minute windows sliding by 1 minute per user_id (append)");
+    {
+      auto events = sl::files::json_lines<Event>(input, {.glob = "events-*.jsonl", .max_files_per_trigger = 1});
+      auto activity = events
+          | sl::with_watermark(sl::col<"timestamp">, 10min)
+          | sl::group_by(sl::window(sl::col<"timestamp">, 5min, 1min), sl::col<"user_id">)
+          | sl::aggregate(sl::count());
+      auto query = sl::start(activity | sl::files::json_lines_sink(data / "user_activity"), sl::output_mode::append,
+                             options("late"));
+      query.await_termination();
+      const auto t = print_progress(query);
+      std::printf("  this run: %lld batches, %lld window rows written (each once, when the watermark passed the\n"
+                  "  window's end), %lld late rows dropped by the watermark (numRowsDroppedByWatermark: one per\n"
+                  "  row and window; a 20-minute-old event falls in 5 closed windows). Windows still open are in\n"
+                  "  the checkpointed state: the next run, with newer events, emits them.\n",
+                  static_cast<long long>(t.batches), static_cast<long long>(t.output_rows),
+                  static_cast<long long>(t.dropped));
+    }
+
+    // ---------------------------------------------------------------- example 4
+    heading("Example 4: stream-static join with users.jsonl on user_id (append)");
+    std::int64_t enriched_this_run = 0;
+    std::size_t enriched_rows = 0;
+    {
+      const sl::static_table<User> users(sl::files::read_json_lines_file<User>(users_file));
+      auto events = sl::files::json_lines<Event>(input, {.glob = "events-*.jsonl", .max_files_per_trigger = 1});
+      auto enriched = events | sl::join(users, sl::col<"user_id">);
+      // enriched's row: user_id, event_id, timestamp, event_type, value, name, country
+      auto query = sl::start(enriched | sl::files::json_lines_sink(data / "enriched_events"), sl::output_mode::append,
+                             options("enriched"));
+      query.await_termination();
+      const auto t = print_progress(query);
+      enriched_this_run = t.output_rows;
+      std::printf("  this run: %lld events in, %lld enriched rows out; %lld events had no user in the table (the\n"
+                  "  inner join drops them; sl::left_join would keep them with null name and country)\n",
+                  static_cast<long long>(t.input_rows), static_cast<long long>(t.output_rows),
+                  static_cast<long long>(t.input_rows - t.output_rows));
+      // Spark: spark.read.format("delta").load("./data/enriched_events").show()
+      using enriched_row = decltype(enriched)::row_type;
+      const auto table = sl::files::read_committed_json_lines<enriched_row>(data / "enriched_events");
+      enriched_rows = table.size();
+      std::printf("  data/enriched_events: %zu rows; first rows:\n", table.size());
+      for (std::size_t i = 0; i < std::min<std::size_t>(3, table.size()); ++i)
+        std::printf("    %s\n", sl::to_json_string(table[i]).c_str());
+    }
+
+    // ---------------------------------------------------------------- querying the tables
+    heading("Querying the output tables");
+    const auto all_input = sl::files::read_json_lines<Event>(input, "events-*.jsonl");
+    const auto events_table = sl::files::read_committed_json_lines<Event>(data / "events");
+    std::size_t agg_files = 0;
+    if (fs::is_directory(data / "event_aggregates"))
+      for (const auto& e : fs::directory_iterator(data / "event_aggregates")) agg_files += e.path().extension() == ".jsonl";
+    const auto activity_batches = sl::files::committed_batches(data / "user_activity");
+    std::printf("  input/: %zu events in %lld files\n", all_input.size(), static_cast<long long>(next_file_number(input)));
+    std::printf("  data/events: %zu rows; first rows:\n", events_table.size());
+    for (std::size_t i = 0; i < std::min<std::size_t>(3, events_table.size()); ++i)
+      std::printf("    %s\n", sl::to_json_string(events_table[i]).c_str());
+    std::printf("  data/event_aggregates: %zu batch files\n", agg_files);
+    std::printf("  data/user_activity: %zu committed batches\n", activity_batches.size());
+    std::printf("  data/enriched_events: %zu rows\n", enriched_rows);
+
+    // Exactly once, across runs: every input event is in data/events once, and every event
+    // with a known user in data/enriched_events once.
+    const auto known = static_cast<std::size_t>(std::count_if(all_input.begin(), all_input.end(), [](const Event& e) {
+      return e.user_id >= 1 && e.user_id <= known_users;
+    }));
+    if (events_table.size() != all_input.size())
+      throw check_failed("data/events holds " + std::to_string(events_table.size()) + " rows for " +
+                         std::to_string(all_input.size()) + " input events (were input/ or data/ changed by hand? " +
+                         "delete " + a.out.string() + " to start over)");
+    if (enriched_rows != known)
+      throw check_failed("data/enriched_events holds " + std::to_string(enriched_rows) + " rows for " +
+                         std::to_string(known) + " input events with a known user (delete " + a.out.string() +
+                         " to start over)");
+    std::printf("  exactly once: %zu input events, %zu rows in data/events, %zu in data/enriched_events (%lld "
+                "this run)\n",
+                all_input.size(), events_table.size(), enriched_rows, static_cast<long long>(enriched_this_run));
+    std::printf("\nRun it again: new files are generated and only they are processed (--no-generate: none).\n");
+  } catch (const sl::streaming_query_error& e) {
+    std::cerr << "sluice_demo: query failed: " << e.what() << "\n";
+    return 1;
   } catch (const std::exception& e) {
     std::cerr << "sluice_demo: " << e.what() << "\n";
     return 1;
   }
-
-  sl::memory_stream<Event> events;  // a shared handle: both queries read it, the generator feeds it
-
-  // Seed 004, example 2: tumbling windows, update mode, to the console and to files.
-  auto stats = events
-      | sl::with_watermark(sl::col<"timestamp">, 10min)
-      | sl::group_by(sl::window(sl::col<"timestamp">, 5min), sl::col<"event_type">)
-      | sl::aggregate(sl::count().as<"event_count">(), sl::avg(sl::col<"value">).as<"avg_value">());
-  using stats_row = decltype(stats)::row_type;  // window, event_type, event_count, avg_value
-
-  // Spark's foreachBatch idiom for several outputs: the same rows to a file and to the console.
-  auto console = sl::console({.truncate = false}).bind<stats_row>();
-  auto to_console_and_files = [console, agg_dir](std::span<const stats_row> rows, std::int64_t batch_id) mutable {
-    write_batch_file(agg_dir, rows, batch_id);
-    if (!rows.empty()) console.add_batch(batch_id, rows);  // no-data batches print only their summary
-  };
-  auto aggregates = sl::start(stats | sl::foreach_batch(to_console_and_files), sl::output_mode::update,
-                              {.name = "event_aggregates"});
-
-  // Seed 004, example 3: sliding windows per user, append mode (a window's count is written
-  // once, when the watermark passes its end), to files.
-  auto activity = events
-      | sl::with_watermark(sl::col<"timestamp">, 10min)
-      | sl::group_by(sl::window(sl::col<"timestamp">, 5min, 1min), sl::col<"user_id">)
-      | sl::aggregate(sl::count());
-  using activity_row = decltype(activity)::row_type;  // window, user_id, count
-  auto user_activity = sl::start(
-      activity | sl::foreach_batch([activity_dir](std::span<const activity_row> rows, std::int64_t batch_id) {
-        write_batch_file(activity_dir, rows, batch_id);
-      }),
-      sl::output_mode::append, {.name = "user_activity"});
-
-  std::cout << "sluice demo: " << a.events << " events in batches of " << a.events_per_batch
-            << ", event time from 2024-01-15 10:01 (+3 min per batch), output in " << a.out.string() << "\n";
-
-  event_generator gen(a.events_per_batch);
-  std::int64_t printed_aggregates = -1, printed_activity = -1;  // last batch id printed
-  std::int64_t dropped = 0, generated = 0;
-  // Prints the batches of q after `printed`; returns the rows they dropped by watermark.
-  auto print_new = [](const sl::streaming_query& q, std::int64_t& printed) {
-    std::int64_t late = 0;
-    for (const auto& p : q.recent_progress()) {  // the last 100 batches: enough between two calls
-      if (p.batch_id <= printed) continue;
-      print_progress_line(p);
-      late += p.state_operators.at(0).num_rows_dropped_by_watermark;
-      printed = p.batch_id;
-    }
-    return late;
-  };
-
-  try {
-    while (generated < a.events) {
-      auto batch = gen.next_batch(a.events - generated);
-      generated += static_cast<std::int64_t>(batch.size());
-      std::cout << "== generated batch " << gen.batches() - 1 << " with " << batch.size() << " events\n";
-      events.add_data(std::move(batch));
-      // Wait until both queries have processed it (and run any no-data batch it calls for),
-      // so each generated batch is one micro-batch: the run is the same every time.
-      aggregates.process_all_available();
-      user_activity.process_all_available();
-      dropped += print_new(aggregates, printed_aggregates);
-      print_new(user_activity, printed_activity);
-    }
-    aggregates.stop();
-    user_activity.stop();
-    for (const auto* q : {&aggregates, &user_activity})
-      if (auto e = q->exception()) throw *e;
-  } catch (const sl::streaming_query_error& e) {
-    std::cerr << "sluice_demo: " << e.what() << "\n";
-    return 1;
-  }
-
-  // The last batch that read data, as Spark's lastProgress shows it.
-  std::optional<sl::query_progress> last_data;
-  for (const auto& p : aggregates.recent_progress())
-    if (p.num_input_rows > 0) last_data = p;
-  if (last_data) {
-    std::cout << "\nprogress of event_aggregates' last batch with data:\n";
-    pretty(std::cout, boost::json::value(last_data->to_json()));
-    std::cout << "\n";
-  }
-  auto count_files = [](const fs::path& dir) {
-    std::size_t n = 0;
-    for (const auto& e : fs::directory_iterator(dir)) n += e.path().extension() == ".jsonl";
-    return n;
-  };
-  std::cout << "\n" << generated << " events in " << gen.batches() << " generated batches; "
-            << dropped << " late rows dropped by event_aggregates' watermark\n"
-            << "files: " << agg_dir.string() << " (" << count_files(agg_dir) << " batch files), "
-            << activity_dir.string() << " (" << count_files(activity_dir) << " batch files)\n"
-            << "windows still open at the end (their end is after the watermark) are in the state, not in the\n"
-            << "append-mode files: they are emitted once later data moves the watermark past them.\n";
   return 0;
 }

@@ -25,11 +25,13 @@
 #include "ops/union.hpp"
 #include "ops/sort.hpp"
 #include "ops/select.hpp"
+#include "ops/join.hpp"
 
 #include "sources/source.hpp"
 #include "sources/memory.hpp"
 #include "sources/rate.hpp"
 #include "sources/files.hpp"
+#include "sources/read_files.hpp"
 
 #include "sinks/sink.hpp"
 #include "sinks/memory.hpp"

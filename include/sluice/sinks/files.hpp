@@ -68,6 +68,10 @@
 
 namespace sluice::files {
 
+// `sl::files::json_lines<T>(dir) | sl::files::json_lines_sink(out)`: neither operand is in
+// namespace sluice, so argument-dependent lookup looks for operator| here.
+using sluice::operator|;
+
 // An I/O or format error of a file sink or of the committed-output readers; what() names the
 // file (and line, for a bad record).
 class file_sink_error : public std::runtime_error {
