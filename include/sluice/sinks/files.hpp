@@ -175,17 +175,23 @@ inline fs::path manifest_path(const fs::path& dir, std::int64_t batch_id) {
   return dir / metadata_directory / std::to_string(batch_id);
 }
 
+// Takes the next line off the front of `text`, without its "\n" or "\r\n".
+inline std::string_view take_line(std::string_view& text) {
+  const auto nl = text.find('\n');
+  std::string_view line = text.substr(0, nl);
+  text.remove_prefix(nl == std::string_view::npos ? text.size() : nl + 1);
+  if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+  return line;
+}
+
 inline committed_batch parse_manifest(const fs::path& dir, const fs::path& file, std::int64_t batch_id,
                                       std::string_view text) {
   committed_batch batch{batch_id, {}};
   std::size_t line_no = 0;
   bool versioned = false;
   while (!text.empty()) {
-    const auto nl = text.find('\n');
-    std::string_view line = text.substr(0, nl);
-    text.remove_prefix(nl == std::string_view::npos ? text.size() : nl + 1);
+    std::string_view line = take_line(text);
     ++line_no;
-    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
     auto where = [&] { return file.string() + ":" + std::to_string(line_no) + ": "; };
     if (!versioned) {
       if (line != manifest_version)
@@ -964,11 +970,8 @@ std::vector<T> read_committed_json_lines(const std::filesystem::path& dir) {
     std::size_t line_no = 0;
     std::int64_t rows = 0;
     while (!text.empty()) {
-      const auto nl = text.find('\n');
-      std::string_view line = text.substr(0, nl);
-      text.remove_prefix(nl == std::string_view::npos ? text.size() : nl + 1);
+      std::string_view line = sink_impl::take_line(text);
       ++line_no;
-      if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
       if (line.empty()) continue;
       const auto where = f.path.string() + ":" + std::to_string(line_no) + ": ";
       boost::system::error_code ec;
