@@ -220,11 +220,12 @@ class query_core {
     status_ = {std::move(message), data_available, trigger_active};
   }
 
-  // Sleeps until `until`, a stop request or a drain request; true when stopping.
-  bool sleep_until(clock::time_point until) {
+  // Sleeps until `until`, a stop request, or a drain request newer than `drain_seen` (the
+  // count when the last attempt began: one made since then must not wait out the sleep);
+  // true when stopping.
+  bool sleep_until(clock::time_point until, std::uint64_t drain_seen) {
     std::unique_lock lock(mutex_);
-    const auto requested = drain_requested_;
-    cv_.wait_until(lock, until, [&] { return stop_requested_ || drain_requested_ != requested; });
+    cv_.wait_until(lock, until, [&] { return stop_requested_ || drain_requested_ != drain_seen; });
     return stop_requested_;
   }
 
@@ -255,9 +256,9 @@ class query_core {
         if (options_.trigger.kind == trigger_kind::once) break;
         if (options_.trigger.kind == trigger_kind::available_now && !ran) break;
         if (options_.trigger.kind == trigger_kind::processing_time) {
-          if (sleep_until(trigger_start + options_.trigger.interval)) break;
+          if (sleep_until(trigger_start + options_.trigger.interval, drain_seen)) break;
         } else if (!ran && options_.trigger.kind == trigger_kind::micro_batch) {
-          if (sleep_until(clock::now() + options_.polling_delay)) break;
+          if (sleep_until(clock::now() + options_.polling_delay, drain_seen)) break;
         }
       }
     } catch (...) {
