@@ -325,10 +325,7 @@ class query_core {
                                  ": " + e.what());
         }
       }
-      for (std::size_t i = 0; i < r.controls.stateful.size(); ++i) {
-        load_state(cp, i, *last_commit, *r.controls.stateful[i]);
-        r.controls.stateful[i]->restore_last_batch_watermark(committed.batch_watermark_us);
-      }
+      reload_state(*last_commit, committed.batch_watermark_us);
       r.watermark = commit.next_batch_watermark_us;
       r.operator_watermarks = commit.operator_watermarks_us;
       r.next_batch_id = *last_commit + 1;
@@ -354,16 +351,21 @@ class query_core {
         throw std::logic_error("sluice: this query failed and has no checkpoint: its state cannot be restored to run "
                                "the failed batch again; start queries with query_options.checkpoint to restart them");
       const auto last = r.checkpoint->latest_commit();
-      const std::int64_t version = last ? *last : -1;
-      const std::int64_t last_watermark =
-          last ? r.checkpoint->read_offsets(*last, r.controls.sources.size()).batch_watermark_us
-               : std::numeric_limits<std::int64_t>::min();
-      for (std::size_t i = 0; i < r.controls.stateful.size(); ++i) {
-        load_state(*r.checkpoint, i, version, *r.controls.stateful[i]);
-        r.controls.stateful[i]->restore_last_batch_watermark(last_watermark);
-      }
+      reload_state(last ? *last : -1,
+                   last ? r.checkpoint->read_offsets(*last, r.controls.sources.size()).batch_watermark_us
+                        : std::numeric_limits<std::int64_t>::min());
     }
     r.failed = false;
+  }
+
+  // Every stateful operator back to its state after batch `version` (-1: empty), and to the
+  // watermark that batch ran with.
+  void reload_state(std::int64_t version, std::int64_t batch_watermark) {
+    auto& r = *runner_;
+    for (std::size_t i = 0; i < r.controls.stateful.size(); ++i) {
+      load_state(*r.checkpoint, i, version, *r.controls.stateful[i]);
+      r.controls.stateful[i]->restore_last_batch_watermark(batch_watermark);
+    }
   }
 
   bool run_one_batch(clock::time_point trigger_start) {

@@ -213,12 +213,6 @@ struct aggregate_stage<In, std::tuple<Keys...>, std::tuple<Aggs...>> : stateful_
     };
     for_each_key<0>(r, update_group);
   }
-  template <class R>
-  void accept(batch_context& ctx, const R& r) {
-    batch_counters c = open_batch(ctx);
-    accept(ctx, r, c);
-    close_batch(c);
-  }
 
   output_row make_row(const key_type& k, const group_state& g) const {
     return [&]<std::size_t... KI, std::size_t... AI>(std::index_sequence<KI...>, std::index_sequence<AI...>) {

@@ -50,7 +50,6 @@ struct limit_stage {
   using output_row = In;
   static constexpr graph_props transform(graph_props p) { return mark_sort_or_limit(p); }
   std::size_t n;
-  std::size_t seen = 0;
   std::vector<In> rows{};  // {}: limit_stage<In>{n} leaves it out without a -Wextra warning
   std::uint64_t attempt = 0;  // rows belong to this run of a batch (a failed run leaves some)
   template <class R>

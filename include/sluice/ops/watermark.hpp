@@ -41,11 +41,6 @@ struct watermark_stage : watermark_control {
     local.add(sel(r).micros);
     down(std::forward<R>(r));
   }
-  template <class R, class Down>
-  void push(R&& r, Down& down) {
-    stats_.add(sel(r).micros);
-    down(std::forward<R>(r));
-  }
 
   std::string column_description() const override {
     return selector::named ? std::string(selector::name) : std::string("<event time>");
