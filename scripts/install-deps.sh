@@ -15,6 +15,8 @@ packages=(
   librange-v3-dev
   libbenchmark-dev
   libsqlite3-dev
+  libssl-dev
+  libsimdjson-dev
 )
 
 if [[ "${SLUICE_SKIP_DEPS:-0}" == "1" ]]; then
@@ -35,8 +37,20 @@ for pkg in "${packages[@]}"; do
   fi
 done
 
+# Components' own dependencies (Python packages in the project's venv, npm servers,
+# ...): every scripts/deps/*.sh, in name order, after the Debian packages.
+run_component_deps() {
+  local script
+  for script in scripts/deps/[0-9a-z]*.sh; do
+    [[ -e "$script" ]] || continue
+    bash "$script"
+  done
+}
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
 if [[ ${#missing[@]} -eq 0 ]]; then
   echo "install-deps: all ${#packages[@]} packages already installed"
+  run_component_deps
   exit 0
 fi
 
@@ -55,3 +69,4 @@ export DEBIAN_FRONTEND=noninteractive
 "${sudo_cmd[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update
 "${sudo_cmd[@]}" env DEBIAN_FRONTEND=noninteractive \
   apt-get install -y --no-install-recommends "${missing[@]}"
+run_component_deps
