@@ -2,7 +2,7 @@
 #
 #   sluice_venv        prints the project's Python venv (created on first use):
 #                      $SLUICE_VENV, default <repo>/build/venv
-#   sluice_pip PKG...  pip-installs PKG... into it unless all are importable/installed
+#   sluice_pip REQ...  pip-installs the requirements REQ... into it (quick when satisfied)
 #   sluice_npm_prefix  prints the prefix for the project's npm tools: <repo>/build/npm
 set -euo pipefail
 
@@ -21,12 +21,8 @@ sluice_venv() {
 sluice_pip() {
   local venv
   venv="$(sluice_venv)"
-  # `pip install` of satisfied requirements is quick but chatty; check first.
-  if "$venv/bin/python" -m pip show "$@" >/dev/null 2>&1; then
-    return 0
-  fi
-  echo "deps: pip install $*"
-  "$venv/bin/python" -m pip install --quiet "$@"
+  # Quick when every requirement is already satisfied (no download).
+  "$venv/bin/python" -m pip install --quiet --disable-pip-version-check "$@"
 }
 
 sluice_npm_prefix() {
