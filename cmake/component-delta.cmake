@@ -60,8 +60,38 @@ if(SLUICE_WITH_DELTA)
     add_library(sluice_delta INTERFACE)
     add_library(sluice::delta ALIAS sluice_delta)
     set_target_properties(sluice_delta PROPERTIES EXPORT_NAME delta)
-    target_link_libraries(sluice_delta INTERFACE sluice ${_sluice_arrow_libs})
+    # Installed, the Arrow libraries are found again on the consumer's machine by
+    # sluice-delta.cmake, which defines sluice::delta_arrow.
+    target_link_libraries(sluice_delta INTERFACE sluice
+      "$<BUILD_INTERFACE:${_sluice_arrow_libs}>" "$<INSTALL_INTERFACE:sluice::delta_arrow>")
     set(SLUICE_HAS_DELTA ON)
+    list(APPEND SLUICE_PROVIDED_COMPONENTS delta)
+    # Arrow's include directories, for checks that compile without linking (the
+    # compile-fail tests of tests/CMakeLists.txt).
+    if(TARGET sluice_arrow_from_pyarrow)
+      set(SLUICE_DELTA_ARROW_INCLUDE_DIRS "${SLUICE_PYARROW_DIR}/include")
+    else()
+      get_target_property(_inc Arrow::arrow_shared INTERFACE_INCLUDE_DIRECTORIES)
+      get_target_property(_pinc Parquet::parquet_shared INTERFACE_INCLUDE_DIRECTORIES)
+      set(SLUICE_DELTA_ARROW_INCLUDE_DIRS "")
+      foreach(_d IN LISTS _inc _pinc)
+        if(_d)
+          list(APPEND SLUICE_DELTA_ARROW_INCLUDE_DIRS "${_d}")
+        endif()
+      endforeach()
+    endif()
+    if(SLUICE_INSTALL)
+      include(GNUInstallDirs)
+      set(_sluice_delta_cmakedir "${CMAKE_INSTALL_DATADIR}/cmake/sluice")
+      if(SLUICE_INSTALL_CMAKEDIR)
+        set(_sluice_delta_cmakedir "${SLUICE_INSTALL_CMAKEDIR}")
+      endif()
+      install(TARGETS sluice_delta EXPORT sluiceDeltaTargets)
+      install(EXPORT sluiceDeltaTargets
+        NAMESPACE sluice::
+        FILE sluice-delta-targets.cmake
+        DESTINATION ${_sluice_delta_cmakedir})
+    endif()
   else()
     message(WARNING "sluice: Arrow C++ / Parquet not found (no system package, no pyarrow): "
       "the delta component is not built. Run scripts/install-deps.sh, or set SLUICE_PYARROW_DIR.")

@@ -1,0 +1,450 @@
+// sl::delta::sink(path, options): an exactly-once streaming sink into a Delta table (Spark's
+// DeltaSink). Append and complete output modes; update mode is a compile error (rule
+// [sink-output-mode]), as in Delta.
+//
+// One batch (add_batch(batch_id, rows)):
+//   1. the table's snapshot is brought up to date (other writers' commits are read);
+//   2. if its txn for our appId (the query id, stable across restarts with a checkpoint)
+//      already holds batch_id or later, the batch is skipped: it was committed before a crash;
+//   3. the rows go into Parquet files (partition_by: one directory col=value per partition),
+//      each synced;
+//   4. one commit, version N+1, is created put-if-absent (commit.hpp) with commitInfo,
+//      protocol and metaData (first commit only), txn {appId, version: batch_id}, an add per
+//      file, and in complete mode a remove of every file live before;
+//   5. if version N+1 exists (another writer), the snapshot is re-read: a commit of this very
+//      batch by our appId means done; a changed schema is an error; otherwise the commit is
+//      retried at the next version (blind appends do not conflict), up to
+//      max_commit_attempts times;
+//   6. every checkpoint_interval versions, a checkpoint (checkpoint_write.hpp).
+// A crash before step 4 leaves only unreferenced Parquet files; after it, the txn makes the
+// re-run batch a no-op. The table's data is exactly once, whatever the crash point.
+#pragma once
+#include <algorithm>
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include <boost/json.hpp>
+
+#include "../detail/crash_point.hpp"
+#include "../detail/format.hpp"
+#include "../sinks/sink.hpp"
+#include "arrow_schema.hpp"
+#include "checkpoint_write.hpp"
+#include "commit.hpp"
+#include "log.hpp"
+#include "parquet_write.hpp"
+
+namespace sluice::delta {
+
+// `source | ... | sl::delta::sink(path)`: operator| is found here by argument-dependent lookup.
+using sluice::operator|;
+
+struct sink_options {
+  // Top-level columns whose values name Hive-style directories (col=value/); they are stored
+  // in the log's partitionValues, not in the Parquet files. Scalar columns only.
+  std::vector<std::string> partition_by{};
+  // Parquet compression: snappy (Spark's default), zstd or uncompressed.
+  compression codec = compression::snappy;
+  // A data file is closed once it reaches about this many bytes; one batch may write several.
+  std::int64_t target_file_size = std::int64_t{128} << 20;
+  // Rows per Parquet row group, at most.
+  std::int64_t row_group_size = std::int64_t{1} << 20;
+  // Write a checkpoint every this many versions (Delta's default, 10); 0: never.
+  std::int64_t checkpoint_interval = 10;
+  // The txn appId; empty: the query id (what makes restarts from a checkpoint exactly once).
+  std::string app_id{};
+  // How many versions to try when other writers commit concurrently.
+  int max_commit_attempts = 10;
+  // Table properties (metaData.configuration) written when the sink creates the table.
+  std::map<std::string, std::string> configuration{};
+};
+
+namespace detail {
+inline std::int64_t now_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+template <class T>
+constexpr bool partition_scalar_v = std::is_arithmetic_v<T> || std::is_same_v<T, std::string> ||
+                                    std::is_same_v<T, timestamp>;
+template <class T>
+constexpr bool partition_scalar_v<std::optional<T>> = partition_scalar_v<T>;
+
+// A partition value as the protocol serialises it ("Partition Value Serialization"); nullopt
+// for null (an empty optional, or an empty string, which Delta reads as null).
+template <class T>
+std::optional<std::string> partition_value_string(const T& v) {
+  if constexpr (sluice::detail::is_optional_v<T>) {
+    if (!v) return std::nullopt;
+    return partition_value_string(*v);
+  } else if constexpr (std::is_same_v<T, std::string>) {
+    if (v.empty()) return std::nullopt;
+    return v;
+  } else if constexpr (std::is_same_v<T, bool>) {
+    return std::string(v ? "true" : "false");
+  } else if constexpr (std::is_integral_v<T>) {
+    return std::to_string(v);
+  } else if constexpr (std::is_floating_point_v<T>) {
+    return sluice::detail::java_floating_string(v);
+  } else if constexpr (std::is_same_v<T, timestamp>) {
+    // ISO-8601 in UTC, as the protocol recommends ("1970-01-01T00:00:00.123456Z").
+    return format_timestamp(v);
+  } else {
+    return std::nullopt;
+  }
+}
+
+// The Spark type JSON with metadata and nested nullability left out, to compare schemas.
+inline boost::json::value type_shape(const boost::json::value& t) {
+  if (!t.is_object()) return t;
+  const auto& o = t.get_object();
+  boost::json::object out;
+  for (const auto& [k, v] : o) {
+    if (k == "metadata" || k == "nullable" || k == "containsNull" || k == "valueContainsNull") continue;
+    if (v.is_array()) {
+      boost::json::array a;
+      for (const auto& e : v.get_array()) a.push_back(type_shape(e));
+      out[k] = std::move(a);
+    } else {
+      out[k] = type_shape(v);
+    }
+  }
+  return out;
+}
+inline std::string type_text(const boost::json::value& t) {
+  return t.is_string() ? std::string(t.get_string()) : sluice::json_text(t);
+}
+}  // namespace detail
+
+// The bound sink: what sl::delta::sink(path) becomes once the pipeline's row type is known.
+template <record Row>
+class table_sink {
+ public:
+  table_sink(std::filesystem::path path, sink_options options)
+      : path_(std::move(path)), options_(std::move(options)) {
+    if (options_.max_commit_attempts < 1) throw delta_error("sluice::delta::sink: max_commit_attempts must be >= 1");
+    if (options_.row_group_size < 1) throw delta_error("sluice::delta::sink: row_group_size must be >= 1");
+    // Partition columns: top-level scalar columns of the row type, each named once.
+    constexpr auto names = column_names<Row>;
+    keep_.assign(names.size(), true);
+    for (const auto& p : options_.partition_by) {
+      const auto it = std::find(names.begin(), names.end(), std::string_view(p));
+      if (it == names.end())
+        throw delta_error("sluice::delta::sink(" + path_.string() + "): partition column '" + p +
+                          "' is not a column of the row type");
+      const auto i = static_cast<std::size_t>(it - names.begin());
+      if (!keep_[i]) throw delta_error("sluice::delta::sink(" + path_.string() + "): partition column '" + p + "' named twice");
+      if (!scalar_column(i))
+        throw delta_error("sluice::delta::sink(" + path_.string() + "): partition column '" + p +
+                          "' must be a scalar column (number, bool, string or timestamp), not a struct or array");
+      keep_[i] = false;
+    }
+    if (std::count(keep_.begin(), keep_.end(), true) == 0)
+      throw delta_error("sluice::delta::sink(" + path_.string() + "): every column is a partition column; a data "
+                        "file needs at least one other");
+  }
+
+  // Delta takes append and complete; update is refused at compile time (rule [sink-output-mode]).
+  static constexpr bool supports(output_mode_kind mode) { return mode != output_mode_kind::update; }
+
+  void start(const sink_context& ctx) {
+    app_id_ = options_.app_id.empty() ? ctx.query_id : options_.app_id;
+    if (app_id_.empty()) app_id_ = "sluice-" + detail::random_uuid();
+    complete_ = ctx.mode == output_mode_kind::complete;
+    snapshot_.reset();
+    refresh();
+    // A crash after a commit that was due a checkpoint, before the checkpoint: write it now.
+    if (snapshot_ && due_checkpoint(snapshot_->version)) {
+      std::error_code ec;
+      if (!std::filesystem::exists(log_dir(path_) / checkpoint_file_name(snapshot_->version), ec))
+        write_checkpoint(*snapshot_);
+    }
+  }
+
+  void add_batch(std::int64_t batch_id, std::span<const Row> rows) {
+    if (app_id_.empty()) start(sink_context{});
+    refresh();
+    if (already_committed(batch_id)) return;  // committed before a restart: exactly once
+
+    auto files = write_data(rows);
+    sluice::detail::crash_point("delta_data_written");
+
+    for (int attempt = 1;; ++attempt) {
+      const std::int64_t version = snapshot_ ? snapshot_->version + 1 : 0;
+      auto actions = batch_actions(batch_id, version, files);
+      const auto text = commit_text(actions);
+      if (commit_version(path_, version, text) == commit_result::committed) {
+        if (!snapshot_) {
+          snapshot_.emplace();
+          snapshot_->table = path_;
+        }
+        apply_commit(*snapshot_, version, actions);
+        ++commits_;
+        sluice::detail::crash_point("delta_committed");
+        if (due_checkpoint(version)) write_checkpoint(*snapshot_);
+        return;
+      }
+      // Another writer took this version: read what it did.
+      refresh();
+      if (already_committed(batch_id)) {  // the same query, e.g. a zombie run: ours is not needed
+        remove_files(files);
+        return;
+      }
+      if (attempt >= options_.max_commit_attempts)
+        throw delta_error("sluice::delta::sink(" + path_.string() + "): batch " + std::to_string(batch_id) +
+                          " could not be committed: version " + std::to_string(version) +
+                          " was taken by another writer " + std::to_string(attempt) +
+                          " times in a row (max_commit_attempts)");
+    }
+  }
+
+  std::string description() const { return "DeltaSink[" + path_.string() + "]"; }
+  const std::filesystem::path& path() const { return path_; }
+  // Versions this sink object committed (for tests and metrics).
+  std::int64_t commits() const { return commits_; }
+
+ private:
+  bool scalar_column(std::size_t index) const {
+    bool scalar = false;
+    std::size_t i = 0;
+    for_each_column<Row>([&](auto c) {
+      if (i++ == index) scalar = detail::partition_scalar_v<typename decltype(c)::type>;
+    });
+    return scalar;
+  }
+
+  bool due_checkpoint(std::int64_t version) const {
+    return options_.checkpoint_interval > 0 && version > 0 && version % options_.checkpoint_interval == 0;
+  }
+
+  bool already_committed(std::int64_t batch_id) const {
+    if (!snapshot_) return false;
+    const auto v = snapshot_->txn_version(app_id_);
+    return v && *v >= batch_id;
+  }
+
+  // Reads the table's new commits (or the table, if it appeared), and checks it is ours to write.
+  void refresh() {
+    if (snapshot_) {
+      // Versions are contiguous: probing for the next one costs a stat per batch, where
+      // listing _delta_log would grow with the table's history.
+      bool changed = false;
+      std::error_code ec;
+      while (std::filesystem::exists(commit_path(path_, snapshot_->version + 1), ec)) {
+        const auto next = snapshot_->version + 1;
+        apply_commit(*snapshot_, next, read_commit(path_, next));
+        changed = true;
+      }
+      if (changed) check_compatible(*snapshot_);
+      return;
+    }
+    if (!latest_version(path_)) return;  // no table yet: the first commit creates it
+    snapshot_ = load_snapshot(path_);
+    check_compatible(*snapshot_);
+  }
+
+  // An existing table must have our columns with our types, and our partition columns.
+  void check_compatible(const table_snapshot& s) const {
+    const auto where = "sluice::delta::sink(" + path_.string() + "): the table (version " +
+                       std::to_string(s.version) + ") has an incompatible schema: ";
+    if (s.protocol.min_writer_version > 2 && s.protocol.min_writer_version != 7)
+      throw delta_error("sluice::delta::sink(" + path_.string() + "): the table needs writer version " +
+                        std::to_string(s.protocol.min_writer_version) + "; sluice writes version 2");
+    if (s.protocol.min_writer_version == 7) {
+      for (const auto& f : s.protocol.writer_features.value_or(std::vector<std::string>{}))
+        if (f != "appendOnly" && f != "invariants" && f != "timestampNtz")
+          throw delta_error("sluice::delta::sink(" + path_.string() + "): the table needs the writer feature '" + f +
+                            "', which sluice does not write");
+    }
+    boost::system::error_code ec;
+    const auto theirs = boost::json::parse(s.metadata.schema_string, ec);
+    if (ec || !theirs.is_object() || !theirs.get_object().if_contains("fields"))
+      throw delta_error(where + "metaData.schemaString is not a Spark struct type");
+    const auto ours = spark_struct_type<Row>();
+    std::map<std::string, const boost::json::object*> by_name;
+    for (const auto& f : theirs.get_object().at("fields").as_array())
+      if (f.is_object() && f.get_object().if_contains("name") && f.get_object().at("name").is_string())
+        by_name[std::string(f.get_object().at("name").get_string())] = &f.get_object();
+    for (const auto& f : ours.at("fields").as_array()) {
+      const auto& o = f.get_object();
+      const std::string name(o.at("name").get_string());
+      const auto it = by_name.find(name);
+      if (it == by_name.end())
+        throw delta_error(where + "the row type's column '" + name + "' is not in the table (columns are added "
+                          "by schema evolution, which the sink does not do)");
+      const auto& t = *it->second;
+      if (detail::type_shape(t.at("type")) != detail::type_shape(o.at("type")))
+        throw delta_error(where + "column '" + name + "' is " + detail::type_text(t.at("type")) +
+                          " in the table but " + detail::type_text(o.at("type")) + " in the row type");
+      const auto* nullable = t.if_contains("nullable");
+      if (o.at("nullable").as_bool() && nullable && nullable->is_bool() && !nullable->get_bool())
+        throw delta_error(where + "column '" + name + "' is not nullable in the table but std::optional in the row type");
+      by_name.erase(it);
+    }
+    for (const auto& [name, t] : by_name) {
+      const auto* nullable = t->if_contains("nullable");
+      if (!(nullable && nullable->is_bool() && nullable->get_bool()))
+        throw delta_error(where + "the table's column '" + name + "' is not nullable and the row type has no such column");
+    }
+    if (s.metadata.partition_columns != options_.partition_by) {
+      std::string theirs_p, ours_p;
+      for (const auto& p : s.metadata.partition_columns) theirs_p += (theirs_p.empty() ? "" : ", ") + p;
+      for (const auto& p : options_.partition_by) ours_p += (ours_p.empty() ? "" : ", ") + p;
+      throw delta_error("sluice::delta::sink(" + path_.string() + "): the table is partitioned by [" + theirs_p +
+                        "] but the sink by [" + ours_p + "]");
+    }
+  }
+
+  struct data_file {
+    written_file file;
+    partition_values_map partition_values;
+  };
+
+  // Writes the batch's rows, one group of files per partition.
+  std::vector<data_file> write_data(std::span<const Row> rows) {
+    std::vector<data_file> out;
+    if (rows.empty()) return out;
+    parquet_files_writer<Row> writer(
+        path_, parquet_write_options{options_.codec, options_.row_group_size, options_.target_file_size}, keep_);
+    if (options_.partition_by.empty()) {
+      std::vector<std::size_t> all(rows.size());
+      for (std::size_t i = 0; i < all.size(); ++i) all[i] = i;
+      for (auto& f : writer.write_files("", rows, all)) out.push_back({std::move(f), {}});
+      return out;
+    }
+    // Group the rows by their partition values (in the order of partition_by).
+    std::map<std::vector<std::optional<std::string>>, std::vector<std::size_t>> groups;
+    for (std::size_t r = 0; r < rows.size(); ++r) groups[partition_key(rows[r])].push_back(r);
+    for (const auto& [key, indices] : groups) {
+      std::string dir;
+      partition_values_map values;
+      for (std::size_t k = 0; k < key.size(); ++k) {
+        const auto& name = options_.partition_by[k];
+        if (!dir.empty()) dir += '/';
+        dir += escape_partition_value(name) + "=" +
+               (key[k] ? escape_partition_value(*key[k]) : std::string(hive_default_partition));
+        values[name] = key[k];
+      }
+      for (auto& f : writer.write_files(dir, rows, indices)) out.push_back({std::move(f), values});
+    }
+    return out;
+  }
+
+  std::vector<std::optional<std::string>> partition_key(const Row& row) const {
+    std::vector<std::optional<std::string>> key(options_.partition_by.size());
+    for_each_field(row, [&](std::string_view name, const auto& v) {
+      for (std::size_t k = 0; k < key.size(); ++k)
+        if (options_.partition_by[k] == name) key[k] = detail::partition_value_string(v);
+    });
+    return key;
+  }
+
+  std::vector<action> batch_actions(std::int64_t batch_id, std::int64_t version, const std::vector<data_file>& files) const {
+    std::vector<action> actions;
+    const auto now = detail::now_ms();
+    boost::json::object info{
+        {"timestamp", now},
+        {"operation", "STREAMING UPDATE"},
+        {"operationParameters", boost::json::object{{"outputMode", complete_ ? "Complete" : "Append"},
+                                                    {"queryId", app_id_},
+                                                    {"epochId", std::to_string(batch_id)}}},
+        {"readVersion", version - 1},
+        {"isBlindAppend", !complete_},
+        {"engineInfo", "sluice"},
+        {"txnId", detail::random_uuid()}};
+    if (version == 0) info.erase("readVersion");
+    actions.push_back(commit_info_action{std::move(info)});
+    if (version == 0) {
+      actions.push_back(protocol_action{1, 2, std::nullopt, std::nullopt});
+      metadata_action m;
+      m.id = detail::random_uuid();
+      // Partition columns are nullable: Delta reads an empty partition value as null.
+      auto schema = spark_struct_type<Row>();
+      for (auto& f : schema.at("fields").as_array()) {
+        auto& o = f.as_object();
+        const std::string name(o.at("name").as_string());
+        if (std::find(options_.partition_by.begin(), options_.partition_by.end(), name) != options_.partition_by.end())
+          o["nullable"] = true;
+      }
+      m.schema_string = sluice::json_text(schema);
+      m.partition_columns = options_.partition_by;
+      m.configuration = options_.configuration;
+      m.created_time = now;
+      actions.push_back(std::move(m));
+    }
+    actions.push_back(txn_action{app_id_, batch_id, now});
+    if (complete_ && snapshot_) {
+      for (const auto& [key, add] : snapshot_->files) {
+        remove_action r;
+        r.path = add.path;
+        r.deletion_timestamp = now;
+        r.data_change = true;
+        r.extended_file_metadata = true;
+        r.partition_values = add.partition_values;
+        r.size = add.size;
+        actions.push_back(std::move(r));
+      }
+    }
+    for (const auto& f : files) {
+      add_action a;
+      a.path = encode_file_uri(f.file.relative_path);
+      a.partition_values = f.partition_values;
+      a.size = f.file.size;
+      a.modification_time = f.file.modification_time;
+      a.data_change = true;
+      a.stats = f.file.stats;
+      actions.push_back(std::move(a));
+    }
+    return actions;
+  }
+
+  void remove_files(const std::vector<data_file>& files) const {
+    for (const auto& f : files) {
+      std::error_code ec;
+      std::filesystem::remove(path_ / f.file.relative_path, ec);
+    }
+  }
+
+  std::filesystem::path path_;
+  sink_options options_;
+  std::vector<bool> keep_;  // false for partition columns
+  std::string app_id_;
+  bool complete_ = false;
+  std::optional<table_snapshot> snapshot_;
+  std::int64_t commits_ = 0;
+};
+
+struct sink_t {
+  using is_sink_descriptor = void;
+  std::filesystem::path path;
+  sink_options options;
+  template <class Row>
+  auto bind() && {
+    static_assert(record<Row>,
+                  "sluice::delta::sink: the rows must be records (a described struct or a generated row) to become "
+                  "table columns");
+    if constexpr (record<Row>) {
+      static_assert(arrow_mappable<Row>(),
+                    "sluice::delta::sink: unsupported column type (Delta columns are bool, signed integers, "
+                    "uint8/16/32, float, double, std::string, sl::timestamp, std::optional, std::vector, sl::time_window "
+                    "and described structs)");
+      return table_sink<Row>(std::move(path), std::move(options));
+    }
+  }
+};
+
+// Writes each batch into the Delta table at `path` (created by the first batch), exactly once
+// per batch id (see the top of this header).
+inline sink_t sink(std::filesystem::path path, sink_options options = {}) { return {std::move(path), std::move(options)}; }
+
+}  // namespace sluice::delta
