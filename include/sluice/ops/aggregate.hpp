@@ -8,7 +8,11 @@
 // except in complete mode.
 #pragma once
 #include <boost/unordered/unordered_flat_map.hpp>
+#include <algorithm>
 #include <cstdint>
+#include <deque>
+#include <iterator>
+#include <numeric>
 #include <optional>
 #include <string>
 #include <tuple>
@@ -20,6 +24,7 @@
 #include "../checkpoint/serialize.hpp"
 #include "../detail/config.hpp"
 #include "../detail/hash.hpp"
+#include "../detail/sliding_aggregator.hpp"
 #include "../detail/traits.hpp"
 #include <limits>
 #include "../pipeline.hpp"
@@ -61,8 +66,8 @@ struct bound_key<In, col_t<N>, Up> {
   }
 };
 
-template <class In, class Sel, class Up>
-struct bound_key<In, window_spec<Sel>, Up> {
+template <class In, class Sel, bool MaySlide, class Up>
+struct bound_key<In, window_spec<Sel, MaySlide>, Up> {
   using selector = bound_selector<In, Sel>;
   static_assert(std::is_same_v<std::remove_cvref_t<typename selector::value_type>, timestamp>,
                 "sluice::window: the time column must be of type sluice::timestamp");
@@ -73,12 +78,28 @@ struct bound_key<In, window_spec<Sel>, Up> {
   // cannot name, such as a member pointer, which the engine cannot tell apart).
   static constexpr bool is_event_time = Up::props.has_watermark && (!selector::named || Up::props.watermark_column.empty() ||
                                                                  Up::props.watermark_column == selector::name);
+  static constexpr bool is_window = true;
+  static constexpr bool may_slide = MaySlide;
   selector sel;
-  window_spec<Sel> spec;
-  explicit bound_key(window_spec<Sel> s) : sel(s.column), spec(std::move(s)) {}
+  window_spec<Sel, MaySlide> spec;
+  // Slices of gcd(duration, slide), aligned with the windows: every window is a whole number
+  // of slices, and the windows containing a row are the windows containing its slice.
+  std::int64_t slice_length;
+  fast_modulus slice_mod;
+  explicit bound_key(window_spec<Sel, MaySlide> s)
+      : sel(s.column),
+        spec(std::move(s)),
+        slice_length(std::gcd(spec.length.count(), spec.slide.count())),
+        slice_mod(slice_length) {}
   template <class F>
   SLUICE_ALWAYS_INLINE void for_each(const In& r, F&& f) const {
     spec.for_each_window_start(sel(r).micros, f);
+  }
+  // Aggregate into slices and combine them per window, rather than copy rows per window.
+  bool sliced() const { return spec.slide < spec.length && !spec.per_window_copies; }
+  SLUICE_ALWAYS_INLINE std::int64_t slice_start(const In& r) const {
+    const std::int64_t t = sel(r).micros;
+    return t - slice_mod.floor_mod(t - spec.start_offset.count());
   }
   time_window output(std::int64_t start) const {
     return {timestamp{start}, timestamp{start + spec.length.count()}};
@@ -103,6 +124,26 @@ struct bound_key<In, expr_t<N, Fn>, Up> {
   const value_type& output(const stored_type& v) const { return v; }
   std::int64_t event_time_end(const stored_type&) const { return 0; }
 };
+
+template <class K>
+inline constexpr bool is_window_key_v = requires { K::is_window; };
+template <class K>
+inline constexpr bool may_slide_v = [] {
+  if constexpr (requires { K::may_slide; }) return K::may_slide;
+  else return false;
+}();
+
+template <class A>
+inline constexpr bool is_invertible_agg_v = [] {
+  if constexpr (requires { A::invertible; }) return A::invertible;
+  else return false;
+}();
+
+template <class A>
+inline constexpr bool is_arrival_ordered_agg_v = [] {
+  if constexpr (requires { A::arrival_ordered; }) return A::arrival_ordered;
+  else return false;
+}();
 
 template <class K>
 constexpr bool valid_key() {
@@ -132,6 +173,24 @@ struct aggregate_stage<In, std::tuple<Keys...>, std::tuple<Aggs...>> : stateful_
   }();
   static constexpr bool has_event_time_key = event_time_key < sizeof...(Keys);
 
+  // The first sl::window key. When it slides (and is the event-time key, if there is one), rows
+  // aggregate into slices of gcd(duration, slide) and each window combines its slices: the
+  // group table then holds (slice start, other keys) where it would hold (window start, ...).
+  static constexpr std::size_t window_key = [] {
+    constexpr bool flags[] = {is_window_key_v<Keys>..., false};
+    for (std::size_t i = 0; i < sizeof...(Keys); ++i)
+      if (flags[i]) return i;
+    return sizeof...(Keys);
+  }();
+  static constexpr bool window_may_slide = [] {
+    if constexpr (window_key < sizeof...(Keys)) return may_slide_v<std::tuple_element_t<window_key, std::tuple<Keys...>>>;
+    else return false;
+  }();
+  static constexpr bool can_slice = window_may_slide &&
+                                    (!has_event_time_key || event_time_key == window_key) &&
+                                    !(is_arrival_ordered_agg_v<typename Aggs::bound_type> || ...);
+  static constexpr bool all_invertible = (is_invertible_agg_v<typename Aggs::bound_type> && ...);
+
   static constexpr graph_props transform(graph_props p) {
     p.aggregated = true;
     p.aggregation_watermarked = has_event_time_key;
@@ -155,8 +214,70 @@ struct aggregate_stage<In, std::tuple<Keys...>, std::tuple<Aggs...>> : stateful_
   // Groups the batch evicted: with the groups it updated, the batch's checkpoint delta.
   std::vector<key_type> evicted_;
 
+  // ---- sliced sliding windows (can_slice && sliced_)
+  bool sliced_ = false;
+  // Combines whole aggregate states, for the window aggregators.
+  struct merge_ops {
+    const aggregate_stage* self;
+    void merge(state_type& s, const state_type& o) const {
+      [&]<std::size_t... I>(std::index_sequence<I...>) {
+        (std::get<I>(self->aggs).merge(std::get<I>(s), std::get<I>(o)), ...);
+      }(std::index_sequence_for<Aggs...>{});
+    }
+    void unmerge(state_type& s, const state_type& o) const
+      requires all_invertible
+    {
+      [&]<std::size_t... I>(std::index_sequence<I...>) {
+        (std::get<I>(self->aggs).unmerge(std::get<I>(s), std::get<I>(o)), ...);
+      }(std::index_sequence_for<Aggs...>{});
+    }
+  };
+  using window_aggregator = std::conditional_t<all_invertible, invertible_window<state_type>, daba_lite_window<state_type>>;
+  // Per group key (the key with its window element set to 0): the starts of its slices, in
+  // order, and in append mode the aggregator of the next windows to close, kept from batch to
+  // batch (its slices are copies taken when the windows before closed).
+  struct slice_track {
+    start_queue starts;
+    window_aggregator closing;
+    std::int64_t closing_end = std::numeric_limits<std::int64_t>::min();  // slices before it are in `closing`
+    bool stale = true;  // a slice in `closing` changed since: rebuild it
+    // Adjacent slices with a window between them that holds neither (-1: not counted). With
+    // none, the key's windows are one run and counting them needs no scan of the slices.
+    std::int64_t gaps = -1;
+    std::vector<std::int64_t> dirty;    // scratch: the slices this batch updated
+    std::vector<std::int64_t> created;  // scratch: the slices this batch created
+  };
+  boost::unordered_flat_map<key_type, slice_track, key_hash> tracks_;
+  bool tracks_valid_ = true;
+  std::vector<key_type> dirty_;       // slices updated in this batch
+  std::vector<key_type> created_;     // slices created in this batch
+  std::vector<std::int64_t> older_;   // scratch
+  std::vector<output_row> pending_;   // append: windows this batch closes, computed before its rows
+  window_aggregator scratch_;
+  std::vector<std::pair<std::int64_t, std::int64_t>> ranges_;
+
   aggregate_stage(std::tuple<Keys...> k, std::tuple<typename Aggs::bound_type...> a)
-      : keys(std::move(k)), aggs(std::move(a)) {}
+      : keys(std::move(k)), aggs(std::move(a)) {
+    if constexpr (can_slice) sliced_ = std::get<window_key>(keys).sliced();
+  }
+
+  // Window geometry of the sliced key: window k is [k * slide + offset, + duration).
+  std::int64_t win_length() const { return std::get<window_key>(keys).spec.length.count(); }
+  std::int64_t win_slide() const { return std::get<window_key>(keys).spec.slide.count(); }
+  std::int64_t win_offset() const { return std::get<window_key>(keys).spec.start_offset.count(); }
+  std::int64_t window_start(std::int64_t k) const { return k * win_slide() + win_offset(); }
+  std::int64_t last_window_of(std::int64_t slice) const { return floor_div(slice - win_offset(), win_slide()); }
+  std::int64_t first_window_of(std::int64_t slice) const {
+    return floor_div(slice - win_length() - win_offset(), win_slide()) + 1;
+  }
+  std::int64_t last_closed_window(std::int64_t watermark) const {  // the last with end <= watermark
+    return floor_div(watermark - win_length() - win_offset(), win_slide());
+  }
+  static key_type track_key(const key_type& k) {
+    key_type t = k;
+    std::get<window_key>(t) = 0;
+    return t;
+  }
 
   void visit(graph_controls& c) { c.stateful.push_back(this); }
 
@@ -165,12 +286,15 @@ struct aggregate_stage<In, std::tuple<Keys...>, std::tuple<Aggs...>> : stateful_
     else return 0;
   }
 
-  template <std::size_t I, class F, class... Vs>
+  template <std::size_t I, bool Slice, class F, class... Vs>
   SLUICE_ALWAYS_INLINE void for_each_key(const In& r, F& f, const Vs&... vs) {
     if constexpr (I == sizeof...(Keys)) {
       f(vs...);
+    } else if constexpr (Slice && I == window_key) {
+      const std::int64_t slice = std::get<I>(keys).slice_start(r);
+      for_each_key<I + 1, Slice>(r, f, vs..., slice);
     } else {
-      std::get<I>(keys).for_each(r, [&](const auto& v) SLUICE_ALWAYS_INLINE { for_each_key<I + 1>(r, f, vs..., v); });
+      std::get<I>(keys).for_each(r, [&](const auto& v) SLUICE_ALWAYS_INLINE { for_each_key<I + 1, Slice>(r, f, vs..., v); });
     }
   }
 
@@ -180,9 +304,10 @@ struct aggregate_stage<In, std::tuple<Keys...>, std::tuple<Aggs...>> : stateful_
     std::int64_t batch_id = 0, watermark = 0;
     bool drop_late = false;
     std::int64_t updated = 0, dropped = 0;
+    bool sliced = false;
   };
   batch_counters open_batch(const batch_context& ctx) const {
-    return {ctx.batch_id, ctx.watermark, ctx.mode != output_mode_kind::complete && ctx.has_watermark, 0, 0};
+    return {ctx.batch_id, ctx.watermark, ctx.mode != output_mode_kind::complete && ctx.has_watermark, 0, 0, sliced_};
   }
   void close_batch(const batch_counters& c) {
     updated_ += c.updated;
@@ -191,6 +316,12 @@ struct aggregate_stage<In, std::tuple<Keys...>, std::tuple<Aggs...>> : stateful_
 
   template <class R>
   void accept(batch_context&, const R& r, batch_counters& counters) {
+    if constexpr (can_slice) {
+      if (counters.sliced) {
+        accept_into_slice(r, counters);
+        return;
+      }
+    }
     auto update_group = [&](const auto&... key_values) SLUICE_ALWAYS_INLINE {
       if constexpr (has_event_time_key) {
         if (counters.drop_late) {
@@ -211,18 +342,263 @@ struct aggregate_stage<In, std::tuple<Keys...>, std::tuple<Aggs...>> : stateful_
         (std::get<I>(aggs).update(std::get<I>(g.states), r), ...);
       }(std::index_sequence_for<Aggs...>{});
     };
-    for_each_key<0>(r, update_group);
+    for_each_key<0, false>(r, update_group);
   }
 
-  output_row make_row(const key_type& k, const group_state& g) const {
-    return [&]<std::size_t... KI, std::size_t... AI>(std::index_sequence<KI...>, std::index_sequence<AI...>) {
-      return output_row{{std::get<KI>(keys).output(std::get<KI>(k))}...,
-                        {std::get<AI>(aggs).result(std::get<AI>(g.states))}...};
-    }(std::index_sequence_for<Keys...>{}, std::index_sequence_for<Aggs...>{});
+  // One group update per row, whatever duration / slide is.
+  template <class R>
+  SLUICE_ALWAYS_INLINE void accept_into_slice(const R& r, batch_counters& counters) {
+    auto update_slice = [&](const auto&... key_values) SLUICE_ALWAYS_INLINE {
+      const std::int64_t slice = std::get<window_key>(std::forward_as_tuple(key_values...));
+      // A slice starting at or after the watermark is only in windows that end after it (the
+      // common case). One before it may be in closed windows (the row is late for those) and
+      // in an append-mode aggregator already.
+      const bool straggler = slice < counters.watermark;
+      if constexpr (has_event_time_key) {
+        if (straggler && counters.drop_late) {
+          const std::int64_t first = first_window_of(slice), last = last_window_of(slice);
+          const std::int64_t late = std::min(last, last_closed_window(counters.watermark)) - first + 1;
+          if (late > 0) {
+            counters.dropped += late;  // one per (row, window), as the per-window path counts
+            if (late == last - first + 1) return;
+          }
+        }
+      }
+      auto [it, inserted] = groups.try_emplace(key_type{key_values...});
+      if (inserted || straggler) [[unlikely]]
+        note_slice(it->first, inserted);
+      group_state& g = it->second;
+      if (g.updated_in_batch != counters.batch_id) {
+        g.updated_in_batch = counters.batch_id;
+        dirty_.push_back(it->first);
+      }
+      [&]<std::size_t... I>(std::index_sequence<I...>) {
+        (std::get<I>(aggs).update(std::get<I>(g.states), r), ...);
+      }(std::index_sequence_for<Aggs...>{});
+    };
+    for_each_key<0, true>(r, update_slice);
+  }
+
+  // A new slice joins its key's ordered list; a change to a slice already copied into the
+  // append-mode aggregator makes that aggregator stale.
+  [[gnu::noinline]] void note_slice(const key_type& k, bool inserted) {
+    const std::int64_t slice = std::get<window_key>(k);
+    slice_track& t = tracks_[track_key(k)];
+    if (inserted) {
+      created_.push_back(k);
+      if (t.starts.empty() || t.starts.back() < slice) {
+        if (!t.starts.empty() && t.gaps >= 0) t.gaps += is_gap(t.starts.back(), slice);
+        else if (t.starts.empty()) t.gaps = 0;
+        t.starts.push_back(slice);
+      } else {
+        t.starts.insert(std::upper_bound(t.starts.begin(), t.starts.end(), slice), slice);
+        t.gaps = -1;
+      }
+    }
+    if (slice < t.closing_end) t.stale = true;
+  }
+
+  void rebuild_tracks() {
+    tracks_.clear();
+    for (const auto& [k, g] : groups) tracks_[track_key(k)].starts.push_back(std::get<window_key>(k));
+    for (auto& [k, t] : tracks_) std::sort(t.starts.begin(), t.starts.end());
+    tracks_valid_ = true;
+  }
+
+  // Append mode, before the batch's rows: the windows this batch's watermark closes (those it
+  // did not close before), from the slices as they are. The batch's own rows are late for these
+  // windows, so they must not see them.
+  void close_windows(std::int64_t watermark) {
+    constexpr std::int64_t none = std::numeric_limits<std::int64_t>::min();
+    const std::int64_t k_last = last_closed_window(watermark);
+    const std::int64_t k_from = last_watermark_ == none ? none : last_closed_window(last_watermark_) + 1;
+    const merge_ops ops{this};
+    for (auto& [tk, t] : tracks_) {
+      if (t.starts.empty()) continue;
+      std::int64_t k = std::max(first_window_of(t.starts.front()), k_from);
+      if (k > k_last) continue;
+      if (t.stale) {
+        t.closing.clear();
+        t.closing_end = none;
+        t.stale = false;
+      }
+      const std::size_t n = t.starts.size();
+      std::size_t i = static_cast<std::size_t>(
+          std::lower_bound(t.starts.begin(), t.starts.end(), std::max(t.closing_end, window_start(k))) - t.starts.begin());
+      key_type probe = tk;
+      while (k <= k_last) {
+        const std::int64_t ws = window_start(k), we = ws + win_length();
+        t.closing.evict_before(ops, ws);
+        while (i < n && t.starts[i] < ws) ++i;
+        for (; i < n && t.starts[i] < we; ++i) {
+          std::get<window_key>(probe) = t.starts[i];
+          t.closing.push(ops, t.starts[i], groups.find(probe)->second.states);
+        }
+        t.closing_end = std::max(t.closing_end, we);
+        if (t.closing.empty()) {  // no slice in this window: jump to the next one that has some
+          if (i == n) break;
+          k = std::max(k + 1, first_window_of(t.starts[i]));
+          continue;
+        }
+        std::get<window_key>(probe) = ws;
+        pending_.push_back(make_row(probe, t.closing.query(ops)));
+        ++k;
+      }
+    }
+  }
+
+  bool is_gap(std::int64_t a, std::int64_t b) const { return first_window_of(b) > last_window_of(a) + 1; }
+  std::int64_t count_gaps(const slice_track& t) const {
+    std::int64_t n = 0;
+    for (std::size_t i = 1; i < t.starts.size(); ++i) n += is_gap(t.starts[i - 1], t.starts[i]);
+    return n;
+  }
+  // How many windows with index in [k_min, k_max] hold one of the key's slices.
+  std::int64_t count_windows(slice_track& t, std::int64_t k_min, std::int64_t k_max) {
+    if (t.starts.empty()) return 0;
+    if (t.gaps < 0) t.gaps = count_gaps(t);
+    if (t.gaps == 0) {
+      const std::int64_t lo = std::max(first_window_of(t.starts.front()), k_min);
+      const std::int64_t hi = std::min(last_window_of(t.starts.back()), k_max);
+      return std::max<std::int64_t>(0, hi - lo + 1);
+    }
+    window_ranges(t.starts.begin(), t.starts.end(), k_min);
+    std::int64_t n = 0;
+    for (const auto& [lo, hi] : ranges_) n += std::max<std::int64_t>(0, std::min(hi, k_max) - lo + 1);
+    return n;
+  }
+
+  // The window index ranges [first, last] (merged, ascending) of the windows from k_min on that
+  // contain one of the sorted slice starts.
+  template <class It>
+  void window_ranges(It b, It e, std::int64_t k_min) {
+    ranges_.clear();
+    for (; b != e; ++b) {
+      const std::int64_t lo = std::max(first_window_of(*b), k_min), hi = last_window_of(*b);
+      if (lo > hi) continue;
+      if (!ranges_.empty() && lo <= ranges_.back().second + 1) ranges_.back().second = std::max(ranges_.back().second, hi);
+      else ranges_.emplace_back(lo, hi);
+    }
+  }
+  std::int64_t windows_in_ranges() const {
+    std::int64_t n = 0;
+    for (const auto& [lo, hi] : ranges_) n += hi - lo + 1;
+    return n;
+  }
+  // Emits the windows of ranges_ for one key, sweeping its slices once.
+  template <class Down>
+  void emit_ranges(const key_type& tk, const slice_track& t, Down& down) {
+    const merge_ops ops{this};
+    scratch_.clear();
+    key_type probe = tk;
+    const std::size_t n = t.starts.size();
+    std::size_t i = 0;
+    for (const auto& [lo, hi] : ranges_)
+      for (std::int64_t k = lo; k <= hi; ++k) {
+        const std::int64_t ws = window_start(k), we = ws + win_length();
+        scratch_.evict_before(ops, ws);
+        while (i < n && t.starts[i] < ws) ++i;
+        for (; i < n && t.starts[i] < we; ++i) {
+          std::get<window_key>(probe) = t.starts[i];
+          scratch_.push(ops, t.starts[i], groups.find(probe)->second.states);
+        }
+        std::get<window_key>(probe) = ws;
+        down(make_row(probe, scratch_.query(ops)));
+      }
   }
 
   template <class Down>
+  void finish_sliced(batch_context& ctx, Down& down) {
+    constexpr std::int64_t none = std::numeric_limits<std::int64_t>::min();
+    const bool evict = has_event_time_key && ctx.has_watermark && ctx.mode != output_mode_kind::complete;
+    const std::int64_t k_open = evict ? last_closed_window(ctx.watermark) + 1 : none;  // windows still open
+    // The windows this batch updated: the open windows of the slices it touched.
+    std::vector<std::pair<const key_type*, slice_track*>> touched;
+    for (const key_type& k : dirty_) {
+      auto it = tracks_.find(track_key(k));
+      if (it->second.dirty.empty()) touched.emplace_back(&it->first, &it->second);
+      it->second.dirty.push_back(std::get<window_key>(k));
+    }
+    std::int64_t updated = 0;
+    for (auto [tk, t] : touched) {
+      std::sort(t->dirty.begin(), t->dirty.end());
+      window_ranges(t->dirty.begin(), t->dirty.end(), k_open);
+      updated += windows_in_ranges();
+      if (ctx.mode == output_mode_kind::update) emit_ranges(*tk, *t, down);
+      t->dirty.clear();
+    }
+    dirty_.clear();
+    for (const key_type& k : created_) tracks_.find(track_key(k))->second.created.push_back(std::get<window_key>(k));
+    created_.clear();
+    if (ctx.mode == output_mode_kind::append)
+      for (auto& r : pending_) down(std::move(r));
+    pending_.clear();
+    std::int64_t removed = 0, total = 0;
+    constexpr std::int64_t all = std::numeric_limits<std::int64_t>::max();
+    const std::int64_t k_closing_from = last_watermark_ == none ? none : last_closed_window(last_watermark_) + 1;
+    for (auto& [tk, t] : tracks_) {
+      if (ctx.mode == output_mode_kind::complete) {
+        window_ranges(t.starts.begin(), t.starts.end(), none);
+        emit_ranges(tk, t, down);
+        total += windows_in_ranges();
+        t.created.clear();
+        continue;
+      }
+      if (evict) {  // the windows closing now leave the state, and the slices only they used
+        // A closing window was in the state if a slice of it had rows before this batch (this
+        // batch's rows are late for it). Only a slice created before the watermark (by a
+        // straggler) can be in a closing window.
+        std::erase_if(t.created, [&](std::int64_t c) { return c >= ctx.watermark; });
+        if (t.created.empty()) {
+          removed += count_windows(t, k_closing_from, k_open - 1);
+        } else {
+          std::sort(t.created.begin(), t.created.end());
+          older_.clear();
+          std::set_difference(t.starts.begin(), t.starts.end(), t.created.begin(), t.created.end(),
+                              std::back_inserter(older_));
+          window_ranges(older_.begin(), older_.end(), k_closing_from);
+          for (const auto& [lo, hi] : ranges_) removed += std::max<std::int64_t>(0, std::min(hi, k_open - 1) - lo + 1);
+        }
+        key_type probe = tk;
+        while (!t.starts.empty() && t.starts.front() + win_length() <= ctx.watermark) {
+          if (t.gaps > 0 && t.starts.size() > 1) t.gaps -= is_gap(t.starts[0], t.starts[1]);
+          std::get<window_key>(probe) = t.starts.front();
+          groups.erase(probe);
+          evicted_.push_back(probe);
+          t.starts.pop_front();
+        }
+      }
+      t.created.clear();
+      total += count_windows(t, k_open, all);
+    }
+    if (evict) boost::unordered::erase_if(tracks_, [](const auto& kv) { return kv.second.starts.empty(); });
+    last_watermark_ = ctx.watermark;
+    last_metrics.num_rows_total = total;
+    last_metrics.num_rows_updated = updated;
+    last_metrics.num_rows_removed = removed;
+    last_metrics.num_rows_dropped_by_watermark = std::exchange(dropped_, 0);
+    updated_ = 0;
+    last_metrics.memory_used_bytes = static_cast<std::int64_t>(
+        groups.size() * (sizeof(key_type) + sizeof(group_state)) +
+        tracks_.size() * (sizeof(key_type) + sizeof(slice_track)) + groups.size() * sizeof(std::int64_t));
+  }
+
+  output_row make_row(const key_type& k, const state_type& states) const {
+    return [&]<std::size_t... KI, std::size_t... AI>(std::index_sequence<KI...>, std::index_sequence<AI...>) {
+      return output_row{{std::get<KI>(keys).output(std::get<KI>(k))}...,
+                        {std::get<AI>(aggs).result(std::get<AI>(states))}...};
+    }(std::index_sequence_for<Keys...>{}, std::index_sequence_for<Aggs...>{});
+  }
+  output_row make_row(const key_type& k, const group_state& g) const { return make_row(k, g.states); }
+
+  template <class Down>
   void finish(batch_context& ctx, Down& down) {
+    if constexpr (can_slice) {
+      if (sliced_) {
+        finish_sliced(ctx, down);
+        return;
+      }
+    }
     std::int64_t removed = 0;
     const bool evict = has_event_time_key && ctx.has_watermark && ctx.mode != output_mode_kind::complete;
     auto evict_closed = [&](bool emit) {
@@ -268,6 +644,15 @@ struct aggregate_stage<In, std::tuple<Keys...>, std::tuple<Aggs...>> : stateful_
     batch_ = ctx.batch_id;
     evicted_.clear();
     updated_ = dropped_ = 0;
+    if constexpr (can_slice) {
+      if (sliced_) {
+        dirty_.clear();
+        created_.clear();
+        pending_.clear();
+        if (!tracks_valid_) rebuild_tracks();
+        if (ctx.mode == output_mode_kind::append && has_event_time_key && ctx.has_watermark) close_windows(ctx.watermark);
+      }
+    }
   }
 
   // Spark's StateStoreSaveExec.shouldRunAnotherBatch: only after a batch has run (its eviction
@@ -281,7 +666,9 @@ struct aggregate_stage<In, std::tuple<Keys...>, std::tuple<Aggs...>> : stateful_
   // ---- checkpoints: the delta of a batch is the groups it updated (still present) and the
   // groups it evicted.
   std::string state_signature() const override {
-    return std::string("aggregate<") + typeid(key_type).name() + "," + typeid(state_type).name() + ">";
+    // The sliced layout keys groups by slice, not window: a checkpoint of one cannot restore
+    // the other.
+    return std::string(sliced_ ? "aggregate-sliced/1<" : "aggregate<") + typeid(key_type).name() + "," + typeid(state_type).name() + ">";
   }
   void write_delta(binary_writer& out) const override {
     std::size_t upserts = 0;
@@ -306,6 +693,7 @@ struct aggregate_stage<In, std::tuple<Keys...>, std::tuple<Aggs...>> : stateful_
     groups.clear();
     read_upserts(in);
     evicted_.clear();
+    tracks_valid_ = false;
   }
   void apply_delta(binary_reader& in) override {
     read_upserts(in);
@@ -316,6 +704,7 @@ struct aggregate_stage<In, std::tuple<Keys...>, std::tuple<Aggs...>> : stateful_
       groups.erase(k);
     }
     evicted_.clear();
+    tracks_valid_ = false;
   }
   void restore_last_batch_watermark(std::int64_t watermark) override { last_watermark_ = watermark; }
 

@@ -35,13 +35,19 @@ consteval auto default_agg_name() {
 
 // Each spec binds to the input row type and yields: state_type, result_type,
 // update(state&, row), result(state), merge(state&, const state&), memory_bytes(state).
+// An aggregate with an exact inverse also says `invertible = true` and has unmerge(state&,
+// const state&): a sliding window then subtracts the slice that leaves it instead of keeping
+// partial aggregates (detail/sliding_aggregator.hpp). Floating-point sums are not invertible:
+// subtracting would drift from the per-window result.
 struct count_spec {
   template <class In>
   struct bound {
     using state_type = std::int64_t;
     using result_type = std::int64_t;
+    static constexpr bool invertible = true;
     void update(state_type& s, const In&) const { ++s; }
     void merge(state_type& s, const state_type& o) const { s += o; }
+    void unmerge(state_type& s, const state_type& o) const { s -= o; }
     result_type result(const state_type& s) const { return s; }
     static std::size_t memory_bytes(const state_type&) { return sizeof(state_type); }
   };
@@ -63,8 +69,10 @@ struct sum_spec {
     static_assert(std::is_arithmetic_v<value_type>, "sluice::sum: the column must be numeric");
     using state_type = sum_type_t<value_type>;
     using result_type = state_type;
+    static constexpr bool invertible = std::is_integral_v<state_type>;
     void update(state_type& s, const In& r) const { s += static_cast<state_type>(sel(r)); }
     void merge(state_type& s, const state_type& o) const { s += o; }
+    void unmerge(state_type& s, const state_type& o) const { s -= o; }
     result_type result(const state_type& s) const { return s; }
     static std::size_t memory_bytes(const state_type&) { return sizeof(state_type); }
   };
@@ -95,6 +103,8 @@ struct avg_spec {
       }
     };
     using result_type = double;
+    // Integer values sum exactly in a double (below 2^53), so subtracting them is exact too.
+    static constexpr bool invertible = std::is_integral_v<value_type>;
     void update(state_type& s, const In& r) const {
       s.sum += static_cast<double>(sel(r));
       ++s.count;
@@ -102,6 +112,10 @@ struct avg_spec {
     void merge(state_type& s, const state_type& o) const {
       s.sum += o.sum;
       s.count += o.count;
+    }
+    void unmerge(state_type& s, const state_type& o) const {
+      s.sum -= o.sum;
+      s.count -= o.count;
     }
     result_type result(const state_type& s) const { return s.count ? s.sum / static_cast<double>(s.count) : 0.0; }
     static std::size_t memory_bytes(const state_type&) { return sizeof(state_type); }
@@ -121,6 +135,9 @@ struct pick_spec {
     using value_type = std::remove_cvref_t<typename bound_selector<In, Sel>::value_type>;
     using state_type = std::optional<value_type>;
     using result_type = value_type;
+    // first/last follow the arrival of rows across the whole window, which slices (merged in
+    // time order) do not keep: a sliding window with them copies rows per window.
+    static constexpr bool arrival_ordered = Kind == pick::first || Kind == pick::last;
     void update(state_type& s, const In& r) const { take(s, sel(r)); }
     template <class V>
     static void take(state_type& s, V&& v) {
