@@ -17,6 +17,7 @@
 #include <vector>
 
 #include <sluice/sluice.hpp>
+#include <sluice/files.hpp>
 
 namespace files_sink_test {
 namespace sl = sluice;

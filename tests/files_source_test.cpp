@@ -6,6 +6,7 @@
 #include <catch2/catch.hpp>
 
 #include <sluice/sluice.hpp>
+#include <sluice/files.hpp>
 
 #include <unistd.h>
 

@@ -47,6 +47,41 @@ inline const char* json_kind_name(const boost::json::value& v) {
 inline std::string join_path(const std::string& base, std::string_view name) {
   return base.empty() ? std::string(name) : base + "." + std::string(name);
 }
+
+// Where a value sits in the document ("user.tags[2]"), made into text only for an error
+// message, rather than a string built for every field of every record decoded.
+class json_path {
+ public:
+  json_path() = default;
+  explicit json_path(const std::string& root) : root_(&root) {}
+  json_path field(std::string_view name) const {
+    json_path p;
+    p.parent_ = this;
+    p.name_ = name;
+    return p;
+  }
+  json_path element(std::size_t i) const {
+    json_path p;
+    p.parent_ = this;
+    p.index_ = i;
+    p.is_index_ = true;
+    return p;
+  }
+  std::string str() const {
+    std::string out = parent_ ? parent_->str() : (root_ ? *root_ : std::string());
+    if (is_index_) out += "[" + std::to_string(index_) + "]";
+    else if (parent_) out = join_path(out, name_);
+    return out;
+  }
+  operator std::string() const { return str(); }  // for schema_error(path, ...)
+
+ private:
+  const json_path* parent_ = nullptr;
+  const std::string* root_ = nullptr;
+  std::string_view name_{};
+  std::size_t index_ = 0;
+  bool is_index_ = false;
+};
 }  // namespace detail
 
 // ---------------------------------------------------------------- to JSON
@@ -157,10 +192,15 @@ std::string to_json_string(const T& v) {
 // ---------------------------------------------------------------- from JSON
 namespace detail {
 template <class T>
-void from_json_into(const boost::json::value& v, T& out, const std::string& path);
+void from_json_into(const boost::json::value& v, T& out, const json_path& path);
 
 template <class T>
-void number_from_json(const boost::json::value& v, T& out, const std::string& path) {
+void from_json_into(const boost::json::value& v, T& out, const std::string& path) {
+  from_json_into(v, out, json_path(path));
+}
+
+template <class T>
+void number_from_json(const boost::json::value& v, T& out, const json_path& path) {
   if constexpr (std::is_integral_v<T>) {
     if (v.is_int64()) {
       const auto x = v.get_int64();
@@ -188,7 +228,7 @@ void number_from_json(const boost::json::value& v, T& out, const std::string& pa
 }
 
 template <class T>
-void from_json_into(const boost::json::value& v, T& out, const std::string& path) {
+void from_json_into(const boost::json::value& v, T& out, const json_path& path) {
   if constexpr (std::is_same_v<T, boost::json::value>) {
     out = v;
   } else if constexpr (std::is_same_v<T, bool>) {
@@ -217,7 +257,7 @@ void from_json_into(const boost::json::value& v, T& out, const std::string& path
     const auto& arr = v.get_array();
     out.clear();
     out.resize(arr.size());
-    for (std::size_t i = 0; i < arr.size(); ++i) from_json_into(arr[i], out[i], path + "[" + std::to_string(i) + "]");
+    for (std::size_t i = 0; i < arr.size(); ++i) from_json_into(arr[i], out[i], path.element(i));
   } else if constexpr (record<T>) {
     if (!v.is_object()) throw schema_error(path, std::string("expected an object, got ") + json_kind_name(v));
     const auto& obj = v.get_object();
@@ -228,10 +268,10 @@ void from_json_into(const boost::json::value& v, T& out, const std::string& path
         if constexpr (is_optional_v<F>) {
           value.reset();
         } else {
-          throw schema_error(join_path(path, name), found ? "null for a required field" : "missing required field");
+          throw schema_error(path.field(name), found ? "null for a required field" : "missing required field");
         }
       } else {
-        from_json_into(*found, value, join_path(path, name));
+        from_json_into(*found, value, path.field(name));
       }
     });
   } else {
@@ -245,7 +285,7 @@ void from_json_into(const boost::json::value& v, T& out, const std::string& path
 template <class T>
 T from_json(const boost::json::value& v) {
   T out{};
-  detail::from_json_into(v, out, "");
+  detail::from_json_into(v, out, detail::json_path());
   return out;
 }
 

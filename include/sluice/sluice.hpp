@@ -5,6 +5,10 @@
 //                             | sl::aggregate(sl::count().as<"event_count">())
 //                             | sl::console(),
 //                      sl::output_mode::update);
+//
+// Not included here, to keep compile times down (docs/performance.md): the file connectors
+// (#include <sluice/files.hpp>), the socket source (<sluice/sources/socket.hpp>) and the
+// optional components.
 #pragma once
 
 #include "time.hpp"
@@ -30,14 +34,11 @@
 #include "sources/source.hpp"
 #include "sources/memory.hpp"
 #include "sources/rate.hpp"
-#include "sources/files.hpp"
-#include "sources/read_files.hpp"
 
 #include "sinks/sink.hpp"
 #include "sinks/memory.hpp"
 #include "sinks/console.hpp"
 #include "sinks/foreach_batch.hpp"
-#include "sinks/files.hpp"
 #include "sinks/two_phase.hpp"
 
 #include "engine/options.hpp"

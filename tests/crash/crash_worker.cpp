@@ -16,6 +16,7 @@
 // SLUICE_CRASH_AT=<point>:<n> the process SIGKILLs itself at the n-th <point> (docs/checkpoints.md).
 // On success it prints one line: {"batches": <batches run by this process>, "inputRows": ...}.
 #include <sluice/sluice.hpp>
+#include <sluice/files.hpp>
 
 #include <chrono>
 #include <cstdint>

@@ -2,6 +2,7 @@
 // CSV has no struct type (Spark's CSV sink rejects struct columns): the window column must be
 // flattened first.
 #include "event.hpp"
+#include <sluice/files.hpp>
 
 int main() {
   sl::memory_stream<Event> events;

@@ -1,6 +1,7 @@
 // expect: sluice rule \[sink-output-mode\]
 // Spark's file sink supports the append output mode only: update (and complete) are refused.
 #include "event.hpp"
+#include <sluice/files.hpp>
 
 int main() {
   sl::memory_stream<Event> events;
