@@ -1,17 +1,23 @@
-// sluice_demo: seed 004's streaming demo, end to end with real files (run it with
-// ./scripts/demo.sh). Everything lives under --out DIR (default ./sluice-demo-output):
+// sluice_demo: seed 004's streaming demo, end to end with real files and Delta Lake tables (run
+// it with ./scripts/demo.sh). Everything lives under --out DIR (default ./sluice-demo-output):
 //
-//   data generator --> input/events-NNNNN.jsonl          users.jsonl (the users table)
+//   data generator --> input/events-NNNNN.jsonl          data/users (a Delta table, written once)
 //                          |                                 |
 //   Example 1  files::json_lines<Event>(input/, max_files_per_trigger = 1)
-//              -> files::json_lines_sink(data/events)              append, checkpoints/raw
+//              -> delta::sink(data/events)                          append, checkpoints/raw
 //   Example 2  watermark 10 min, 5-minute tumbling windows per event_type, count + avg(value)
-//              -> foreach_batch: data/event_aggregates/batch-<id>.jsonl + console
-//                                                                  update, checkpoints/agg
+//              -> delta::sink(data/event_aggregates)                complete, checkpoints/agg
 //   Example 3  watermark 10 min, 5-minute windows sliding by 1 minute per user_id, count
-//              -> files::json_lines_sink(data/user_activity)       append, checkpoints/late
-//   Example 4  stream-static join with users.jsonl on user_id
-//              -> files::json_lines_sink(data/enriched_events)     append, checkpoints/enriched
+//              -> delta::sink(data/user_activity)                   append, checkpoints/late
+//   Example 4  delta::source<Event>(data/events) joined with delta::read<User>(data/users)
+//              -> delta::sink(data/enriched_events)                 append, checkpoints/enriched
+//
+// The tables are Delta Lake tables (Parquet files and a _delta_log/), readable by Spark,
+// delta-rs and DuckDB. Seed 004 runs example 2 in update mode; Delta's sink takes append and
+// complete only (in Spark as in sluice), so example 2 writes the complete result table each
+// batch (a remove of the old files and an add of the new ones in one commit). Example 4 reads
+// the events as a stream of the data/events table (bronze to silver) rather than of input/: the
+// same events, through the Delta source.
 //
 // The generator is seed 004's (event_id "<batch>_<i>", user_id 1..1000, event_type
 // click/view/purchase, value 10..1000, timestamps up to 60 s before "now"), deterministic: file
@@ -26,8 +32,9 @@
 // Every query runs with trigger available-now (everything in input/ now, one file per batch,
 // then stop) and a checkpoint. Run it again in the same folder: the generator adds new files
 // (continuing the numbering and the clock), each query resumes from its checkpoint and reads
-// only the new files, and the sinks skip batches they already hold, so nothing is written
-// twice; the demo checks that data/events holds exactly the events of input/ at the end.
+// only the new files, and the Delta sinks skip batches their table's txn already holds, so
+// nothing is written twice; the demo checks that data/events holds exactly the events of
+// input/ at the end, and data/enriched_events each event with a known user once.
 //
 // Usage: sluice_demo [--out DIR] [--events N] [--events-per-batch N] [--no-generate]
 //   --out DIR              output directory (default ./sluice-demo-output)
@@ -36,6 +43,8 @@
 //   --no-generate          generate nothing (same as --events 0): process what is there
 // Exits 1 if a query fails or a check fails, 2 on bad arguments.
 #include <sluice/sluice.hpp>
+#include <sluice/files.hpp>
+#include <sluice/delta.hpp>
 
 #include <algorithm>
 #include <charconv>
@@ -50,6 +59,7 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <tuple>
 #include <vector>
 
 using namespace std::chrono_literals;
@@ -74,7 +84,7 @@ BOOST_DESCRIBE_STRUCT(User, (), (user_id, name, country))
 
 namespace {
 
-constexpr std::int64_t known_users = 950;  // users.jsonl holds users 1..950; events use 1..1000
+constexpr std::int64_t known_users = 950;  // data/users holds users 1..950; events use 1..1000
 
 // ------------------------------------------------------------------ the generator
 class event_generator {
@@ -150,9 +160,9 @@ std::int64_t generate(const fs::path& input, std::int64_t count, std::int64_t pe
   return files;
 }
 
-// The users table, written once (the same on every run).
-void write_users(const fs::path& file) {
-  if (fs::exists(file)) return;
+// The users table, a Delta table written once (the same on every run): batch 0 of a fixed txn
+// appId, so a second run (or a crash and a rerun) finds it committed and writes nothing.
+void write_users(const fs::path& table) {
   static constexpr std::string_view first[] = {"Ada",  "Alan", "Barbara", "Claude", "Donald", "Edsger", "Frances",
                                                "Grace", "John", "Ken",     "Leslie", "Margaret", "Niklaus", "Tony"};
   static constexpr std::string_view countries[] = {"US", "DE", "FR", "IN", "BR", "JP", "GB", "CA"};
@@ -160,7 +170,18 @@ void write_users(const fs::path& file) {
   for (std::int64_t id = 1; id <= known_users; ++id)
     users.push_back({id, std::string(first[static_cast<std::size_t>(id) % std::size(first)]) + " " + std::to_string(id),
                      std::string(countries[static_cast<std::size_t>(id * 7 / 3) % std::size(countries)])});
-  sl::write_file_atomically(file, to_json_lines(std::span<const User>(users)));
+  auto sink = sl::delta::sink(table, {.app_id = "sluice-demo-users"}).bind<User>();
+  sink.add_batch(0, users);
+}
+
+// One line about a Delta table: version, live files, rows, and the txn of the query that writes it.
+void describe_table(const fs::path& table) {
+  const auto s = sl::delta::load_snapshot(table);
+  std::string txn;
+  for (const auto& [app, batch] : s.app_versions)
+    txn += (txn.empty() ? "" : ", ") + app + " -> batch " + std::to_string(batch);
+  std::printf("  %s: Delta version %lld, %zu live files, %lld rows; txn %s\n", table.string().c_str(),
+              static_cast<long long>(s.version), s.files.size(), static_cast<long long>(s.num_records()), txn.c_str());
 }
 
 // ------------------------------------------------------------------ printing
@@ -273,7 +294,7 @@ int main(int argc, char** argv) {
     return 2;
   }
   const fs::path input = a.out / "input", data = a.out / "data", checkpoints = a.out / "checkpoints";
-  const fs::path users_file = a.out / "users.jsonl";
+  const fs::path users_table = data / "users";
   const sl::query_options defaults{.trigger = sl::trigger::available_now(), .progress_retention = 100000};
   auto options = [&](std::string name) {
     sl::query_options o = defaults;
@@ -284,24 +305,23 @@ int main(int argc, char** argv) {
 
   try {
     std::printf("sluice demo (seed 004) in %s\n", fs::absolute(a.out).lexically_normal().string().c_str());
-    std::printf("Seed 004 writes Delta Lake tables; sl::delta::sink comes with the Delta Lake issue and is not\n"
-                "faked here: the tables below are sluice's exactly-once JSON-lines file sinks (data files plus a\n"
-                "manifest per batch in _sluice_metadata/, read with sl::files::read_committed_json_lines).\n");
+    std::printf("Output tables are Delta Lake tables (sl::delta::sink: Parquet files + _delta_log/, exactly once\n"
+                "through the txn of each query), read back with sl::delta::read and readable by Spark, delta-rs and\n"
+                "DuckDB.\n");
 
     // ---------------------------------------------------------------- data generator
     heading("Data generator");
     fs::create_directories(input);
-    write_users(users_file);
+    write_users(users_table);
     const std::int64_t files = generate(input, a.events, a.events_per_batch);
-    std::printf("  %lld new files in %s (%lld files in all); users table %s\n", static_cast<long long>(files),
-                input.string().c_str(), static_cast<long long>(next_file_number(input)), users_file.string().c_str());
+    std::printf("  %lld new files in %s (%lld files in all); users table %s (Delta)\n", static_cast<long long>(files),
+                input.string().c_str(), static_cast<long long>(next_file_number(input)), users_table.string().c_str());
 
     // ---------------------------------------------------------------- example 1
     heading("Example 1: pass-through, input/ -> data/events (append)");
     {
       auto events = sl::files::json_lines<Event>(input, {.glob = "events-*.jsonl", .max_files_per_trigger = 1});
-      auto query = sl::start(events | sl::files::json_lines_sink(data / "events"), sl::output_mode::append,
-                             options("raw"));
+      auto query = sl::start(events | sl::delta::sink(data / "events"), sl::output_mode::append, options("raw"));
       query.await_termination();
       const auto t = print_progress(query);
       std::printf("  this run: %lld batches, %lld events written\n", static_cast<long long>(t.batches),
@@ -309,7 +329,7 @@ int main(int argc, char** argv) {
     }
 
     // ---------------------------------------------------------------- example 2
-    heading("Example 2: 5-minute windows per event_type, 10-minute watermark, count + avg (update)");
+    heading("Example 2: 5-minute windows per event_type, 10-minute watermark, count + avg (complete)");
     run_totals agg_totals;
     {
       auto events = sl::files::json_lines<Event>(input, {.glob = "events-*.jsonl", .max_files_per_trigger = 1});
@@ -319,28 +339,15 @@ int main(int argc, char** argv) {
           | sl::aggregate(sl::count().as<"event_count">(), sl::avg(sl::col<"value">).as<"avg_value">());
       using agg_row = decltype(windowed)::row_type;  // window, event_type, event_count, avg_value
 
-      // The file sink is append-only; update mode goes through foreach_batch (Spark's idiom for
-      // several outputs): each batch once to data/event_aggregates/batch-<id>.jsonl (a batch id
-      // it already holds is skipped, so a batch re-run after a failure is not written twice),
-      // and to the console.
-      const fs::path agg_dir = data / "event_aggregates";
-      auto console = sl::console({.truncate = false}).bind<agg_row>();
-      auto write_batch = [console, agg_dir](std::span<const agg_row> rows, std::int64_t batch_id) mutable {
-        if (rows.empty()) return;  // a no-data batch that only evicted
-        const fs::path file = agg_dir / ("batch-" + std::to_string(batch_id) + ".jsonl");
-        if (fs::exists(file)) {
-          std::printf("  %s exists: batch %lld skipped\n", file.string().c_str(), static_cast<long long>(batch_id));
-          return;
-        }
-        sl::write_file_atomically(file, to_json_lines(rows));
-        console.add_batch(batch_id, rows);
-      };
-      auto query = sl::start(windowed | sl::foreach_batch(write_batch), sl::output_mode::update, options("agg"));
+      // Delta's sink takes append and complete (update is a compile error, as in Spark): in
+      // complete mode every batch replaces the table's rows with the whole result, in one commit.
+      auto query = sl::start(windowed | sl::delta::sink(data / "event_aggregates"), sl::output_mode::complete,
+                             options("agg"));
       query.await_termination();
       agg_totals = print_progress(query);
-      std::printf("  this run: %lld batches, %lld updated window rows, %lld late rows dropped\n",
-                  static_cast<long long>(agg_totals.batches), static_cast<long long>(agg_totals.output_rows),
-                  static_cast<long long>(agg_totals.dropped));
+      std::printf("  this run: %lld batches, %lld window rows written in all (complete mode keeps every window:\n"
+                  "  no late row is dropped here; example 3 shows the watermark dropping them)\n",
+                  static_cast<long long>(agg_totals.batches), static_cast<long long>(agg_totals.output_rows));
       std::optional<sl::query_progress> last_data;
       for (const auto& p : query.recent_progress())
         if (p.num_input_rows > 0) last_data = p;
@@ -349,6 +356,15 @@ int main(int argc, char** argv) {
         pretty(std::cout, boost::json::value(last_data->to_json()));
         std::cout << "\n";
       }
+      // Spark: spark.read.format("delta").load("./data/event_aggregates").show()
+      auto table = sl::delta::read<agg_row>(data / "event_aggregates");
+      std::sort(table.begin(), table.end(), [](const agg_row& x, const agg_row& y) {
+        return std::tie(sl::get<"window">(x).start, sl::get<"event_type">(x)) >
+               std::tie(sl::get<"window">(y).start, sl::get<"event_type">(y));
+      });
+      std::printf("  data/event_aggregates: %zu rows; the latest windows:\n", table.size());
+      for (std::size_t i = 0; i < std::min<std::size_t>(6, table.size()); ++i)
+        std::printf("    %s\n", sl::to_json_string(table[i]).c_str());
     }
 
     // ---------------------------------------------------------------- example 3
@@ -359,7 +375,7 @@ int main(int argc, char** argv) {
           | sl::with_watermark(sl::col<"timestamp">, 10min)
           | sl::group_by(sl::window(sl::col<"timestamp">, 5min, 1min), sl::col<"user_id">)
           | sl::aggregate(sl::count());
-      auto query = sl::start(activity | sl::files::json_lines_sink(data / "user_activity"), sl::output_mode::append,
+      auto query = sl::start(activity | sl::delta::sink(data / "user_activity"), sl::output_mode::append,
                              options("late"));
       query.await_termination();
       const auto t = print_progress(query);
@@ -372,15 +388,18 @@ int main(int argc, char** argv) {
     }
 
     // ---------------------------------------------------------------- example 4
-    heading("Example 4: stream-static join with users.jsonl on user_id (append)");
+    heading("Example 4: stream-static join of the data/events table with the data/users table on user_id (append)");
     std::int64_t enriched_this_run = 0;
     std::size_t enriched_rows = 0;
     {
-      const sl::static_table<User> users(sl::files::read_json_lines_file<User>(users_file));
-      auto events = sl::files::json_lines<Event>(input, {.glob = "events-*.jsonl", .max_files_per_trigger = 1});
+      // Spark: users_df = spark.read.format("delta").load("./data/users")
+      const sl::static_table<User> users(sl::delta::read<User>(users_table));
+      // The events as a stream of the Delta table example 1 wrote (bronze to silver): the first
+      // run starts from a snapshot of the table, later runs read the versions added since.
+      auto events = sl::delta::source<Event>(data / "events", {.max_files_per_trigger = 5});
       auto enriched = events | sl::join(users, sl::col<"user_id">);
       // enriched's row: user_id, event_id, timestamp, event_type, value, name, country
-      auto query = sl::start(enriched | sl::files::json_lines_sink(data / "enriched_events"), sl::output_mode::append,
+      auto query = sl::start(enriched | sl::delta::sink(data / "enriched_events"), sl::output_mode::append,
                              options("enriched"));
       query.await_termination();
       const auto t = print_progress(query);
@@ -391,7 +410,7 @@ int main(int argc, char** argv) {
                   static_cast<long long>(t.input_rows - t.output_rows));
       // Spark: spark.read.format("delta").load("./data/enriched_events").show()
       using enriched_row = decltype(enriched)::row_type;
-      const auto table = sl::files::read_committed_json_lines<enriched_row>(data / "enriched_events");
+      const auto table = sl::delta::read<enriched_row>(data / "enriched_events");
       enriched_rows = table.size();
       std::printf("  data/enriched_events: %zu rows; first rows:\n", table.size());
       for (std::size_t i = 0; i < std::min<std::size_t>(3, table.size()); ++i)
@@ -401,18 +420,16 @@ int main(int argc, char** argv) {
     // ---------------------------------------------------------------- querying the tables
     heading("Querying the output tables");
     const auto all_input = sl::files::read_json_lines<Event>(input, "events-*.jsonl");
-    const auto events_table = sl::files::read_committed_json_lines<Event>(data / "events");
-    std::size_t agg_files = 0;
-    if (fs::is_directory(data / "event_aggregates"))
-      for (const auto& e : fs::directory_iterator(data / "event_aggregates")) agg_files += e.path().extension() == ".jsonl";
-    const auto activity_batches = sl::files::committed_batches(data / "user_activity");
+    // Spark: spark.read.format("delta").load("./data/events")
+    auto events_table = sl::delta::read<Event>(data / "events");
+    std::sort(events_table.begin(), events_table.end(),
+              [](const Event& x, const Event& y) { return std::tie(x.timestamp, x.event_id) < std::tie(y.timestamp, y.event_id); });
     std::printf("  input/: %zu events in %lld files\n", all_input.size(), static_cast<long long>(next_file_number(input)));
-    std::printf("  data/events: %zu rows; first rows:\n", events_table.size());
+    std::printf("  data/events: %zu rows; the earliest events:\n", events_table.size());
     for (std::size_t i = 0; i < std::min<std::size_t>(3, events_table.size()); ++i)
       std::printf("    %s\n", sl::to_json_string(events_table[i]).c_str());
-    std::printf("  data/event_aggregates: %zu batch files\n", agg_files);
-    std::printf("  data/user_activity: %zu committed batches\n", activity_batches.size());
-    std::printf("  data/enriched_events: %zu rows\n", enriched_rows);
+    for (const char* name : {"users", "events", "event_aggregates", "user_activity", "enriched_events"})
+      if (sl::delta::latest_version(data / name)) describe_table(data / name);
 
     // Exactly once, across runs: every input event is in data/events once, and every event
     // with a known user in data/enriched_events once.
@@ -430,7 +447,10 @@ int main(int argc, char** argv) {
     std::printf("  exactly once: %zu input events, %zu rows in data/events, %zu in data/enriched_events (%lld "
                 "this run)\n",
                 all_input.size(), events_table.size(), enriched_rows, static_cast<long long>(enriched_this_run));
-    std::printf("\nRun it again: new files are generated and only they are processed (--no-generate: none).\n");
+    std::printf("\nRun it again: new files are generated and only they are processed (--no-generate: none).\n"
+                "Read a table with delta-rs: build/venv/bin/python -c \"import deltalake; "
+                "print(deltalake.DeltaTable('%s').to_pandas())\"\n",
+                (data / "events").string().c_str());
   } catch (const sl::streaming_query_error& e) {
     std::cerr << "sluice_demo: query failed: " << e.what() << "\n";
     return 1;
