@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# THE test command: installs what it needs, builds everything (release preset,
-# -O2), runs all tests (unit, compile-fail, examples), then installs sluice to a
-# temporary prefix and builds and runs tests/consumer against it.
+# THE test command: installs what it needs (Debian packages; Python packages in the
+# build/venv venv; json-server from npm), builds everything (release preset, -O2,
+# benchmarks included), runs all tests (unit, compile-fail, examples, crash, the REST and
+# Delta components against real servers and readers, each benchmark for a moment), then
+# installs sluice to a temporary prefix and builds and runs tests/consumer against it.
 # Extra arguments are passed to ctest (e.g. `-R fail.` or `-L unit`).
 # Environment: SLUICE_JOBS (default 2), SLUICE_SKIP_DEPS=1 (skip install-deps).
 set -euo pipefail
@@ -12,7 +14,7 @@ jobs="${SLUICE_JOBS:-2}"
 bash scripts/install-deps.sh
 
 echo "==> configure (release preset)"
-cmake --preset release -DSLUICE_BUILD_TESTS=ON -DSLUICE_BUILD_EXAMPLES=ON
+cmake --preset release -DSLUICE_BUILD_TESTS=ON -DSLUICE_BUILD_EXAMPLES=ON -DSLUICE_BUILD_BENCHMARKS=ON
 
 echo "==> build"
 cmake --build --preset release -j "$jobs"

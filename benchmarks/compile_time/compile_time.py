@@ -1,0 +1,182 @@
+#!/usr/bin/env python3
+"""Compile-time suite: how long g++ takes, and how much memory, for sluice programs.
+
+Generates translation units into OUT_DIR and compiles each one (`-c`, no linking) at -O2 and
+-O0, reporting wall seconds, CPU seconds (user + system) and peak memory (max RSS) of the
+compiler:
+
+  empty            a TU that includes only <cstdint>: the compiler's own start-up
+  core_headers     #include <sluice/sluice.hpp> and nothing else (the umbrella header)
+  all_headers      the umbrella plus <sluice/files.hpp> (file connectors) when it exists
+  pipeline_N       a started query: memory_stream | N stateless stages | memory_sink, for
+                   N = 0, 1, 5, 10, 20, 40, 60 (map / filter / flat_map in turn, each a
+                   distinct lambda, as users write them)
+
+and the rule-violation error: tests/fail/append_aggregation_without_watermark.cpp (append
+mode, aggregation, no watermark) compiled as the compile-fail tests do: the number of lines
+and bytes g++ prints, and where the first line naming the rule is.
+
+Usage: compile_time.py [--cxx g++] [--out DIR] [--repeat N] [--opt -O2,-O0] [--stages 0,1,5,...]
+                       [--json FILE]
+Prints a Markdown table; --json also writes the numbers. Each TU is compiled --repeat times
+and the run with the least CPU time is kept (the machine is shared: CPU time is the steadier
+figure; wall time is reported beside it).
+"""
+import argparse
+import json
+import os
+import re
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+
+HEADER = """\
+#include <sluice/sluice.hpp>
+
+#include <cstdint>
+#include <optional>
+
+namespace sl = sluice;
+
+struct Tick {
+  std::int64_t id;
+  std::int64_t key;
+  double price;
+  double qty;
+};
+BOOST_DESCRIBE_STRUCT(Tick, (), (id, key, price, qty))
+"""
+
+
+def stage(i: int) -> str:
+    """The i-th stage: map, filter and flat_map in turn, each its own lambda."""
+    kind = i % 3
+    if kind == 0:
+        return f"      | sl::map([](const Tick& t) {{ return Tick{{t.id, t.key + {i + 1}, t.price * 1.01, t.qty}}; }})"
+    if kind == 1:
+        return f"      | sl::filter([](const Tick& t) {{ return t.qty > {i}; }})"
+    return (f"      | sl::flat_map([](const Tick& t) {{ return t.price > {i} ? std::optional<Tick>(t)"
+            f" : std::optional<Tick>(); }})")
+
+
+def pipeline_tu(n: int) -> str:
+    stages = "\n".join(stage(i) for i in range(n))
+    return HEADER + f"""
+int main() {{
+  sl::memory_stream<Tick> in;
+  sl::memory_sink<Tick> out;
+  auto query = sl::start(in
+{stages}
+      | out, sl::output_mode::append);
+  in.add_data({{Tick{{1, 2, 3.0, 40.0}}}});
+  query.process_all_available();
+  query.stop();
+  return static_cast<int>(out.rows().size());
+}}
+"""
+
+
+def measure(cmd, cwd):
+    """Runs cmd; returns (returncode, wall s, cpu s, max RSS MB, stderr)."""
+    if shutil.which("time") and Path("/usr/bin/time").exists():
+        with tempfile.NamedTemporaryFile("r", suffix=".time") as tf:
+            start = time.perf_counter()
+            p = subprocess.run(["/usr/bin/time", "-f", "%e %U %S %M", "-o", tf.name] + cmd, cwd=cwd,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                               env=dict(os.environ, LC_ALL="C"))
+            wall = time.perf_counter() - start
+            fields = tf.read().strip().splitlines()[-1].split()
+            _, user, system, rss_kb = fields[-4:]
+            return p.returncode, wall, float(user) + float(system), int(rss_kb) / 1024.0, p.stderr
+    # No /usr/bin/time: the children's rusage, measured as a difference around the run.
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    start = time.perf_counter()
+    p = subprocess.run(cmd, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                       env=dict(os.environ, LC_ALL="C"))
+    wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return p.returncode, wall, cpu, after.ru_maxrss / 1024.0, p.stderr  # max over children so far
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--cxx", default=os.environ.get("CXX", "g++"))
+    ap.add_argument("--out", default=str(REPO / "build" / "compile_time"))
+    ap.add_argument("--repeat", type=int, default=1)
+    ap.add_argument("--opt", default="-O2,-O0")
+    ap.add_argument("--stages", default="0,1,5,10,20,40,60")
+    ap.add_argument("--json", default="")
+    args = ap.parse_args()
+
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    tus = {"empty": "#include <cstdint>\nint main() { return 0; }\n",
+           "core_headers": "#include <sluice/sluice.hpp>\nint main() { return 0; }\n"}
+    if (REPO / "include" / "sluice" / "files.hpp").exists():
+        tus["all_headers"] = "#include <sluice/sluice.hpp>\n#include <sluice/files.hpp>\nint main() { return 0; }\n"
+    for n in (int(x) for x in args.stages.split(",") if x != ""):
+        tus[f"pipeline_{n}"] = pipeline_tu(n)
+    for name, text in tus.items():
+        (out / f"{name}.cpp").write_text(text)
+
+    version = subprocess.run([args.cxx, "--version"], capture_output=True, text=True).stdout.splitlines()[0]
+    base = [args.cxx, "-std=c++20", f"-I{REPO / 'include'}"]
+    results = []
+    for opt in args.opt.split(","):
+        for name in tus:
+            best = None
+            for _ in range(max(1, args.repeat)):
+                rc, wall, cpu, rss, err = measure(base + [opt, "-c", f"{name}.cpp", "-o", f"{name}{opt}.o"], out)
+                if rc != 0:
+                    print(f"compile_time: {name}.cpp ({opt}) failed to compile:\n{err}", file=sys.stderr)
+                    return 1
+                if best is None or cpu < best["cpu_s"]:
+                    best = {"tu": name, "opt": opt, "wall_s": round(wall, 2), "cpu_s": round(cpu, 2),
+                            "max_rss_mb": round(rss, 1)}
+            results.append(best)
+            print(f"  {opt} {name}: {best['cpu_s']} s CPU, {best['wall_s']} s wall, {best['max_rss_mb']} MB",
+                  file=sys.stderr, flush=True)
+
+    # The rule-violation error, compiled as tests/fail/check_compile_fail.cmake does.
+    fail_src = REPO / "tests" / "fail" / "append_aggregation_without_watermark.cpp"
+    rc, wall, cpu, rss, err = measure(base + ["-O0", f"-I{fail_src.parent}", "-fsyntax-only", str(fail_src)], out)
+    lines = err.splitlines()
+    first_error = next((i for i, l in enumerate(lines) if "error:" in l), None)
+    rule_line = next((i for i, l in enumerate(lines) if "append-aggregation-needs-watermark" in l), None)
+    error_report = {
+        "source": str(fail_src.relative_to(REPO)), "compiled": rc == 0, "lines": len(lines), "bytes": len(err),
+        "error_lines": sum(1 for l in lines if "error:" in l),
+        "first_error_line": None if first_error is None else first_error + 1,
+        "first_error": None if first_error is None else lines[first_error][-300:],
+        "rule_named_on_line": None if rule_line is None else rule_line + 1,
+    }
+
+    by = {(r["tu"], r["opt"]): r for r in results}
+    print(f"\nCompiler: {version}; `{' '.join(base[:2])} -I include <opt> -c`; best of {args.repeat}\n")
+    print("| translation unit | opt | CPU s | wall s | peak MB | CPU s over core_headers | MB over core_headers |")
+    print("| --- | --- | --- | --- | --- | --- | --- |")
+    for r in results:
+        ref = by.get(("core_headers", r["opt"]))
+        extra_s = f"{r['cpu_s'] - ref['cpu_s']:+.2f}" if ref and r["tu"].startswith("pipeline") else ""
+        extra_mb = f"{r['max_rss_mb'] - ref['max_rss_mb']:+.0f}" if ref and r["tu"].startswith("pipeline") else ""
+        print(f"| {r['tu']} | {r['opt']} | {r['cpu_s']:.2f} | {r['wall_s']:.2f} | {r['max_rss_mb']:.0f} | {extra_s} | {extra_mb} |")
+    e = error_report
+    print(f"\nRule violation ({e['source']}): {'COMPILED (the rule did not fire!)' if e['compiled'] else 'rejected'}; "
+          f"{e['lines']} lines, {e['bytes']} bytes of diagnostics, {e['error_lines']} error line(s); "
+          f"first error on line {e['first_error_line']}, the rule named on line {e['rule_named_on_line']}:")
+    print(f"    {e['first_error']}")
+    if args.json:
+        Path(args.json).write_text(json.dumps({"compiler": version, "results": results, "rule_error": error_report},
+                                              indent=2) + "\n")
+    return 1 if e["compiled"] or e["rule_named_on_line"] is None else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

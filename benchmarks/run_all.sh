@@ -1,0 +1,123 @@
+#!/usr/bin/env bash
+# The whole benchmark suite, one command (5-10 minutes on a 2-core machine, well under 15):
+#
+#   benchmarks/run_all.sh            build + run everything, results in build/bench/results/
+#   benchmarks/run_all.sh --smoke    build + run each program for a moment (what CI does)
+#
+# 1. configures and builds the benchmarks in their own build directory (Release, -O2):
+#    every Google Benchmark program bench_* and sluice_spark_compare;
+# 2. runs each bench_* (median of 3 repetitions of at least 0.5 s);
+# 3. the Spark comparison (benchmarks/spark/run.sh: seed 004's windowed aggregation in
+#    sluice and in PySpark local[2] over the same files), when PySpark is installed or
+#    installable (benchmarks/spark/install.sh; SLUICE_BENCH_SPARK=0 skips it);
+# 4. the compile-time suite (benchmarks/compile_time/compile_time.py).
+# Everything printed goes to results/results-<UTC time>.md too, with the machine, the commit
+# and the commands; the Google Benchmark programs also write JSON there.
+#
+# Environment: SLUICE_BENCH_BUILD (build dir, default build/bench), SLUICE_BENCH_JOBS (build
+# jobs, default 2), SLUICE_BENCH_MIN_TIME (default 0.5), SLUICE_BENCH_REPETITIONS (default 3),
+# SLUICE_BENCH_FILTER (regex on program names, e.g. 'decode|window'), SLUICE_BENCH_SPARK=0,
+# SLUICE_BENCH_COMPILE_TIME=0.
+set -euo pipefail
+repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$repo"
+
+smoke=0
+if [[ "${1:-}" == "--smoke" ]]; then smoke=1; fi
+build="${SLUICE_BENCH_BUILD:-build/bench}"
+jobs="${SLUICE_BENCH_JOBS:-2}"
+filter="${SLUICE_BENCH_FILTER:-.}"
+results="$build/results"
+mkdir -p "$results"
+stamp="$(date -u +%Y%m%dT%H%M%SZ)"
+report="$results/results-$stamp.md"
+[[ $smoke == 1 ]] && report="$results/smoke-$stamp.md"
+start_s=$SECONDS
+
+log() { echo "$@" | tee -a "$report"; }
+section() { log ""; log "## $*"; log ""; }
+run() {  # prints the command, runs it, copies its output into the report
+  log '```'
+  log "\$ $*"
+  local rc=0 t0=$SECONDS
+  "$@" 2>&1 | tee -a "$report" || rc=$?
+  log '```'
+  log "($((SECONDS - t0)) s)"
+  return $rc
+}
+
+: >"$report"
+log "# sluice benchmarks, $(date -u '+%Y-%m-%d %H:%M UTC')"
+log ""
+log "- machine: $(lscpu 2>/dev/null | sed -n 's/^Model name: *//p' | head -1), $(nproc) CPUs, $(free -g 2>/dev/null | awk '/^Mem:/ {print $2 " GB"}') RAM, $(uname -sr)"
+log "- compiler: $(${CXX:-g++} --version | head -1)"
+log "- commit: $(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git diff --quiet 2>/dev/null || echo ' (with local changes)')"
+log "- command: benchmarks/run_all.sh $*"
+
+failed=()
+section "Build"
+if [[ ! -f "$build/CMakeCache.txt" ]]; then
+  run cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_CXX_FLAGS_RELEASE="-O2 -DNDEBUG" \
+    -DSLUICE_BUILD_BENCHMARKS=ON -DSLUICE_BUILD_TESTS=OFF -DSLUICE_BUILD_EXAMPLES=OFF
+fi
+# keep going past a program that does not build: the others still run, the summary says so
+keep_going=(-k)
+grep -q '^CMAKE_GENERATOR:INTERNAL=Ninja' "$build/CMakeCache.txt" && keep_going=(-k 0)
+run cmake --build "$build" --target sluice_benchmarks -j "$jobs" -- "${keep_going[@]}" || failed+=("build")
+
+section "Google Benchmark programs"
+# Programs with many cases (84 in sliding_window: 7 ratios x 12) run each case once for at
+# least 0.2 s: with 3 repetitions of 0.5 s they alone would take over 10 minutes.
+many_cases="${SLUICE_BENCH_MANY_CASES:-bench_sliding_window}"
+for exe in "$build"/benchmarks/bench_*; do
+  [[ -x "$exe" ]] || continue
+  name="$(basename "$exe")"
+  [[ "$name" =~ $filter ]] || continue
+  if [[ $smoke == 1 ]]; then
+    run "$exe" --benchmark_min_time=0.01 || failed+=("$name")
+  elif [[ " $many_cases " == *" $name "* ]]; then
+    run "$exe" --benchmark_min_time=0.2 --benchmark_out="$results/$name-$stamp.json" \
+      --benchmark_out_format=json || failed+=("$name")
+  else
+    run "$exe" --benchmark_min_time="${SLUICE_BENCH_MIN_TIME:-0.5}" \
+      --benchmark_repetitions="${SLUICE_BENCH_REPETITIONS:-3}" --benchmark_report_aggregates_only=true \
+      --benchmark_out="$results/$name-$stamp.json" --benchmark_out_format=json || failed+=("$name")
+  fi
+done
+
+section "Against Spark (seed 004, same files, same cores)"
+if [[ $smoke == 1 ]]; then
+  # the sluice side on a small generated input: it must run and read every row
+  tiny="$build/smoke-spark-input"
+  run python3 benchmarks/spark/generate.py "$tiny" --files 3 --events-per-file 1000 &&
+    run "$build/benchmarks/sluice_spark_compare" "$tiny" --out "$results/smoke-sluice-agg.json" --runs 1 ||
+    failed+=("sluice_spark_compare")
+elif [[ "${SLUICE_BENCH_SPARK:-1}" == 0 ]]; then
+  log "skipped (SLUICE_BENCH_SPARK=0)"
+elif bash benchmarks/spark/install.sh >>"$report" 2>&1; then
+  run bash benchmarks/spark/run.sh "$build" "$build/spark-compare" || failed+=("spark comparison")
+else
+  log "PySpark could not be installed (see above): the Spark comparison did not run"
+  failed+=("spark comparison (PySpark not installable)")
+fi
+
+section "Compile time"
+if [[ $smoke == 1 ]]; then
+  run python3 benchmarks/compile_time/compile_time.py --out "$build/compile_time" --opt=-O0 --stages 1 ||
+    failed+=("compile_time")
+elif [[ "${SLUICE_BENCH_COMPILE_TIME:-1}" == 0 ]]; then
+  log "skipped (SLUICE_BENCH_COMPILE_TIME=0)"
+else
+  run python3 benchmarks/compile_time/compile_time.py --out "$build/compile_time" --repeat 1 \
+    --json "$results/compile-time-$stamp.json" || failed+=("compile_time")
+fi
+
+section "Summary"
+log "total: $((SECONDS - start_s)) s"
+if ((${#failed[@]})); then
+  log "FAILED: ${failed[*]}"
+  echo "results: $report" >&2
+  exit 1
+fi
+log "all parts ran"
+echo "results: $report" >&2
