@@ -31,10 +31,14 @@ launcher=()
 if command -v ccache >/dev/null 2>&1; then
   launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
 fi
+# The consumer also uses the delta and rest components; Arrow C++ comes from the venv's pyarrow.
+pyarrow_dir="$("${SLUICE_VENV:-build/venv}/bin/python" -c 'import os, pyarrow; print(os.path.dirname(pyarrow.__file__))')"
 cmake -S tests/consumer -B "$tmp/build" -G Ninja -DCMAKE_BUILD_TYPE=Release \
   -DCMAKE_CXX_FLAGS_RELEASE="-O2 -DNDEBUG" \
-  -DCMAKE_PREFIX_PATH="$tmp/prefix" "${launcher[@]}"
+  -DCMAKE_PREFIX_PATH="$tmp/prefix" "${launcher[@]}" \
+  -DSLUICE_CONSUMER_REQUIRE_COMPONENTS=ON -DSLUICE_PYARROW_DIR="$pyarrow_dir"
 cmake --build "$tmp/build" -j "$jobs"
 "$tmp/build/sluice_consumer"
+"$tmp/build/sluice_consumer_components" "$tmp"
 
 echo "==> all tests passed"
