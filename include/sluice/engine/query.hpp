@@ -510,7 +510,7 @@ class query_core {
       if (all.count > 0) {
         p.event_time.min = timestamp{all.min};
         p.event_time.max = timestamp{all.max};
-        p.event_time.avg = timestamp{static_cast<std::int64_t>(all.sum / all.count)};
+        p.event_time.avg = timestamp{static_cast<std::int64_t>(all.sum() / all.count)};
       }
     }
     for (auto* st : r.controls.stateful) p.state_operators.push_back(st->metrics());

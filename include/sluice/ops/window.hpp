@@ -43,7 +43,7 @@ struct window_spec {
   SLUICE_ALWAYS_INLINE void for_each_window_start(std::int64_t t, F&& f) const {
     const std::int64_t len = length.count(), step = slide.count();
     const std::int64_t last_start = t - slide_mod.floor_mod(t - start_offset.count());
-    if (len == step) {  // tumbling: exactly one window
+    if (!MaySlide || len == step) {  // tumbling: exactly one window (known when built by the tumbling overload)
       f(last_start);
       return;
     }
