@@ -45,7 +45,7 @@ std::vector<Event> make_rows(std::int64_t n) {
 
 void write_batches(benchmark::State& state, sl::delta::compression codec) {
   const auto rows = make_rows(state.range(0));
-  const auto table = fs::temp_directory_path() / ("sluice-bench-delta-" + sl::delta::detail::random_uuid());
+  const auto table = fs::temp_directory_path() / ("sluice-bench-delta-" + sl::detail::random_uuid());
   std::int64_t batch = 0;
   {
     auto sink = sl::delta::sink(table, {.codec = codec}).bind<Event>();

@@ -64,7 +64,7 @@ struct temp_dir {
 #else
     const fs::path base = fs::temp_directory_path();
 #endif
-    path = base / ("files-sink-" + tag + "-" + sl::files::sink_impl::new_uuid());
+    path = base / ("files-sink-" + tag + "-" + sl::detail::random_uuid());
     fs::create_directories(path);
   }
   ~temp_dir() {
@@ -336,9 +336,9 @@ TEST_CASE("files sink: orphan data files are ignored by readers and cleaned up",
   // manifest does not list, a data file and a temporary of batch 1 (not committed yet).
   const auto garbage = R"({"event_id":"ghost","timestamp":"1970-01-01T00:00:09.000Z","user_id":7,"event_type":"x","value":9.0})"
                        "\n";
-  const std::string orphan0 = "part-00000-" + sl::files::sink_impl::new_uuid() + ".jsonl";
-  const std::string orphan1 = "part-00001-" + sl::files::sink_impl::new_uuid() + ".jsonl";
-  const std::string temp1 = ".part-00001-" + sl::files::sink_impl::new_uuid() + ".jsonl.tmp";
+  const std::string orphan0 = "part-00000-" + sl::detail::random_uuid() + ".jsonl";
+  const std::string orphan1 = "part-00001-" + sl::detail::random_uuid() + ".jsonl";
+  const std::string temp1 = ".part-00001-" + sl::detail::random_uuid() + ".jsonl.tmp";
   for (const auto& name : {orphan0, orphan1, temp1}) std::ofstream(dir / name) << garbage;
   std::ofstream(dir / "_sluice_metadata/.0.4242.tmp") << "v1\n";  // a manifest temporary
   std::ofstream(dir / "notes.txt") << "not the sink's\n";
@@ -562,7 +562,7 @@ TEST_CASE("files sink: readers name the file of a bad manifest, a truncated file
                       Catch::Contains(file.string()) && Catch::Contains("truncated or replaced"));
   }
   SECTION("a record that does not fit the row type, or no JSON") {
-    const std::string name = "part-00001-" + sl::files::sink_impl::new_uuid() + ".jsonl";
+    const std::string name = "part-00001-" + sl::detail::random_uuid() + ".jsonl";
     const std::string bad = original.substr(0, original.find('\n') + 1) +
                             R"({"event_id":"c","timestamp":"1970-01-01T00:00:03.000Z","user_id":"x","event_type":"v","value":1.0})" "\n";
     std::ofstream(dir / name, std::ios::binary) << bad;

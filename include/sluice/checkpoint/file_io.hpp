@@ -26,21 +26,24 @@ class checkpoint_error : public std::runtime_error {
 };
 
 namespace detail {
-inline void fsync_path(const std::filesystem::path& p, bool directory) {
+// Error: the exception thrown (components throw their own, e.g. delta_error).
+template <class Error = checkpoint_error>
+void fsync_path(const std::filesystem::path& p, bool directory) {
   const int fd = ::open(p.c_str(), directory ? O_RDONLY | O_DIRECTORY : O_RDONLY);
-  if (fd < 0) throw checkpoint_error("cannot open " + p.string() + " to sync: " + std::strerror(errno));
+  if (fd < 0) throw Error("cannot open " + p.string() + " to sync: " + std::strerror(errno));
   const int rc = ::fsync(fd);
   const int err = errno;
   ::close(fd);
-  if (rc != 0) throw checkpoint_error("fsync of " + p.string() + " failed: " + std::strerror(err));
+  if (rc != 0) throw Error("fsync of " + p.string() + " failed: " + std::strerror(err));
 }
 
-inline void write_all(int fd, std::string_view bytes, const std::filesystem::path& p) {
+template <class Error = checkpoint_error>
+void write_all(int fd, std::string_view bytes, const std::filesystem::path& p) {
   while (!bytes.empty()) {
     const auto n = ::write(fd, bytes.data(), bytes.size());
     if (n < 0) {
       if (errno == EINTR) continue;
-      throw checkpoint_error("write to " + p.string() + " failed: " + std::strerror(errno));
+      throw Error("write to " + p.string() + " failed: " + std::strerror(errno));
     }
     bytes.remove_prefix(static_cast<std::size_t>(n));
   }

@@ -33,14 +33,7 @@ inline std::filesystem::path write_synced_temporary(const std::filesystem::path&
   const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
   if (fd < 0) throw delta_error("cannot create " + tmp.string() + ": " + std::strerror(errno));
   try {
-    while (!bytes.empty()) {
-      const auto n = ::write(fd, bytes.data(), bytes.size());
-      if (n < 0) {
-        if (errno == EINTR) continue;
-        throw delta_error("write to " + tmp.string() + " failed: " + std::strerror(errno));
-      }
-      bytes.remove_prefix(static_cast<std::size_t>(n));
-    }
+    sluice::detail::write_all<delta_error>(fd, bytes, tmp);
     if (::fsync(fd) != 0) throw delta_error("fsync of " + tmp.string() + " failed: " + std::strerror(errno));
   } catch (...) {
     ::close(fd);
@@ -65,7 +58,7 @@ inline commit_result commit_version(const std::filesystem::path& table, std::int
     if (err == EEXIST) return commit_result::version_exists;
     throw delta_error("cannot create the Delta commit " + target.string() + ": " + std::strerror(err));
   }
-  detail::fsync_file_or_dir(dir, true);
+  sluice::detail::fsync_path<delta_error>(dir, true);
   return commit_result::committed;
 }
 
@@ -80,7 +73,7 @@ inline void replace_file_atomically(const std::filesystem::path& target, std::st
     ::unlink(tmp.c_str());
     throw delta_error("cannot rename " + tmp.string() + " to " + target.string() + ": " + std::strerror(err));
   }
-  detail::fsync_file_or_dir(dir, true);
+  sluice::detail::fsync_path<delta_error>(dir, true);
 }
 
 }  // namespace sluice::delta

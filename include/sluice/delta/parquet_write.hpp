@@ -35,6 +35,7 @@
 #include <boost/json.hpp>
 
 #include "../checkpoint/file_io.hpp"
+#include "../detail/uuid.hpp"
 #include "arrow_schema.hpp"
 
 namespace sluice::delta {
@@ -60,28 +61,7 @@ struct written_file {
 };
 
 namespace detail {
-inline std::string random_uuid() {
-  static thread_local std::mt19937_64 rng{
-      std::random_device{}() ^
-      static_cast<std::uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count()) ^
-      (static_cast<std::uint64_t>(::getpid()) << 32)};
-  const std::uint64_t a = rng(), b = rng();
-  char buf[40];
-  std::snprintf(buf, sizeof buf, "%08x-%04x-4%03x-%04x-%012llx", static_cast<unsigned>(a >> 32),
-                static_cast<unsigned>((a >> 16) & 0xffff), static_cast<unsigned>(a & 0x0fff),
-                static_cast<unsigned>(((b >> 48) & 0x3fff) | 0x8000),
-                static_cast<unsigned long long>(b & 0xffffffffffffULL));
-  return buf;
-}
-
-inline void fsync_file_or_dir(const std::filesystem::path& p, bool directory) {
-  const int fd = ::open(p.c_str(), directory ? O_RDONLY | O_DIRECTORY : O_RDONLY);
-  if (fd < 0) throw delta_error("cannot open " + p.string() + " to sync: " + std::strerror(errno));
-  const int rc = ::fsync(fd);
-  const int err = errno;
-  ::close(fd);
-  if (rc != 0) throw delta_error("fsync of " + p.string() + " failed: " + std::strerror(err));
-}
+using sluice::detail::random_uuid;
 
 inline constexpr std::size_t stats_string_prefix = 32;
 
@@ -308,7 +288,7 @@ class parquet_files_writer {
       }
       detail::arrow_check(writer->Close(), "closing Parquet file " + file.string());
       detail::arrow_check(stream->Close(), "closing " + file.string());
-      detail::fsync_file_or_dir(file, false);
+      sluice::detail::fsync_path<delta_error>(file, false);
       written_file w;
       w.relative_path = directory.empty() ? name : directory + "/" + name;
       w.size = static_cast<std::int64_t>(fs::file_size(file));
@@ -325,7 +305,7 @@ class parquet_files_writer {
     }
     // The directories that now hold new entries, up to the table root.
     for (fs::path d = dir;; d = d.parent_path()) {
-      detail::fsync_file_or_dir(d, true);
+      sluice::detail::fsync_path<delta_error>(d, true);
       if (d == table_ || !d.has_parent_path() || d == d.parent_path()) break;
     }
     return out;

@@ -27,6 +27,7 @@
 #include "../checkpoint/checkpoint.hpp"
 #include "../checkpoint/state_store.hpp"
 #include "../detail/crash_point.hpp"
+#include "../detail/uuid.hpp"
 #include "../pipeline.hpp"
 #include "../sinks/sink.hpp"
 #include "../spark_schema.hpp"
@@ -49,17 +50,6 @@ class streaming_query_error : public std::runtime_error {
 };
 
 namespace detail {
-
-inline std::string random_uuid() {
-  static thread_local std::mt19937_64 rng{std::random_device{}() ^
-                                          static_cast<std::uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count())};
-  const std::uint64_t a = rng(), b = rng();
-  char buf[37];
-  std::snprintf(buf, sizeof buf, "%08x-%04x-4%03x-%04x-%012llx", static_cast<unsigned>(a >> 32),
-                static_cast<unsigned>((a >> 16) & 0xffff), static_cast<unsigned>(a & 0x0fff),
-                static_cast<unsigned>(((b >> 48) & 0x3fff) | 0x8000), static_cast<unsigned long long>(b & 0xffffffffffffULL));
-  return buf;
-}
 
 // The part of a query that outlives one run: the graph with its state, offsets and
 // watermarks. (Checkpoints persist the same things to disk.)

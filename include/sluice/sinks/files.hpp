@@ -59,6 +59,7 @@
 
 #include "../checkpoint/file_io.hpp"
 #include "../detail/crash_point.hpp"
+#include "../detail/uuid.hpp"
 #include "../detail/format.hpp"
 #include "../detail/traits.hpp"
 #include "../json.hpp"
@@ -118,19 +119,6 @@ namespace fs = std::filesystem;
 
 inline std::string errno_text(int err) { return std::strerror(err); }
 
-inline std::string new_uuid() {
-  static thread_local std::mt19937_64 rng{
-      std::random_device{}() ^
-      static_cast<std::uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count()) ^
-      (static_cast<std::uint64_t>(::getpid()) << 32)};
-  const std::uint64_t a = rng(), b = rng();
-  char buf[40];
-  std::snprintf(buf, sizeof buf, "%08x-%04x-4%03x-%04x-%012llx", static_cast<unsigned>(a >> 32),
-                static_cast<unsigned>((a >> 16) & 0xffff), static_cast<unsigned>(a & 0x0fff),
-                static_cast<unsigned>(((b >> 48) & 0x3fff) | 0x8000),
-                static_cast<unsigned long long>(b & 0xffffffffffffULL));
-  return buf;
-}
 
 inline std::string batch_digits(std::int64_t id) {
   char buf[32];
@@ -574,7 +562,7 @@ class sink_core {
     std::size_t i = 0;
     while (i < n) {
       const std::size_t count = max_rows_per_file_ ? std::min(max_rows_per_file_, n - i) : n - i;
-      data_file file(dir_, "part-" + batch_digits(batch_id) + "-" + new_uuid() + extension_);
+      data_file file(dir_, "part-" + batch_digits(batch_id) + "-" + sluice::detail::random_uuid() + extension_);
       buffer_.assign(file_header);
       for (std::size_t k = i; k < i + count; ++k) {
         encode(buffer_, k);
