@@ -1,6 +1,8 @@
 // Property test: a windowed count/sum aggregation over random out-of-order input, fed in random
 // batches through memory_stream, equals a straightforward reference computation of Spark's
-// semantics, in append, update and complete mode, for tumbling and sliding windows.
+// semantics, in append, update and complete mode, for tumbling and sliding windows, grouped by
+// (window, key) and by the window alone (where the engine sums runs of rows in one window
+// before it touches the group table).
 //
 // The reference: the watermark batch N uses is max(event time in batches < N) - delay, never
 // decreasing, 0 at first. In a batch a (row, window) pair is late, and dropped, when the window
@@ -129,7 +131,8 @@ struct reference {
 template <class Row>
 group_key key_of(const Row& r) {
   const auto& w = sl::get<"window">(r);
-  return {w.start.micros, w.end.micros, sl::get<"key">(r)};
+  if constexpr (sl::has_column<Row, "key">) return {w.start.micros, w.end.micros, sl::get<"key">(r)};
+  else return {w.start.micros, w.end.micros, 0};
 }
 template <class Row>
 value value_of(const Row& r) {
@@ -144,18 +147,35 @@ std::string describe(const result& r) {
   return s;
 }
 
-template <class Mode>
+template <bool WindowOnly, class Input>
+auto windowed_counts(Input& input, const window_config& wc, std::int64_t delay) {
+  auto watermarked = input | sl::with_watermark(sl::col<"ts">, sl::duration{delay});
+  auto aggregates = sl::aggregate(sl::count().template as<"n">(), sl::sum(sl::col<"v">).template as<"total">());
+  if constexpr (WindowOnly) {
+    if (wc.length == wc.slide && wc.offset == 0)  // the tumbling overload: a window that cannot slide
+      return std::move(watermarked) | sl::group_by(sl::window(sl::col<"ts">, sl::duration{wc.length})) |
+             std::move(aggregates);
+    throw std::logic_error("window-only cases are tumbling");
+  } else {
+    return std::move(watermarked) |
+           sl::group_by(sl::window(sl::col<"ts">, sl::duration{wc.length}, sl::duration{wc.slide},
+                                   sl::duration{wc.offset}),
+                        sl::col<"key">) |
+           std::move(aggregates);
+  }
+}
+
+template <class Mode, bool WindowOnly = false>
 void run_case(std::uint64_t seed, const window_config& wc, std::int64_t delay, Mode mode) {
   constexpr sl::output_mode_kind kind = Mode::value;
-  const auto batches = random_batches(seed);
+  auto batches = random_batches(seed);
+  if constexpr (WindowOnly)
+    for (auto& batch : batches)
+      for (auto& r : batch) r.key = 0;
   reference ref{wc, delay, kind == sl::output_mode_kind::complete, 0, std::nullopt, {}, 0};
 
   sl::memory_stream<Reading> input;
-  auto plan = input | sl::with_watermark(sl::col<"ts">, sl::duration{delay}) |
-              sl::group_by(sl::window(sl::col<"ts">, sl::duration{wc.length}, sl::duration{wc.slide},
-                                      sl::duration{wc.offset}),
-                           sl::col<"key">) |
-              sl::aggregate(sl::count().template as<"n">(), sl::sum(sl::col<"v">).template as<"total">());
+  auto plan = windowed_counts<WindowOnly>(input, wc, delay);
   using Row = decltype(plan)::row_type;
   sl::memory_sink<Row> sink;
   auto q = sl::start(std::move(plan) | sink, mode, {.progress_retention = 1'000'000});
@@ -163,8 +183,8 @@ void run_case(std::uint64_t seed, const window_config& wc, std::int64_t delay, M
   result emitted;  // append: all output; update: last value per group
   std::size_t seen_batches = 0;
   for (std::size_t b = 0; b < batches.size(); ++b) {
-    INFO("seed " << seed << ", windows " << wc.name << ", delay " << delay / S << " s, mode "
-                 << sl::to_string(kind) << ", input batch " << b << " of " << batches.size());
+    INFO("seed " << seed << ", windows " << wc.name << (WindowOnly ? " alone" : "") << ", delay " << delay / S
+                 << " s, mode " << sl::to_string(kind) << ", input batch " << b << " of " << batches.size());
     const auto touched = ref.add_batch(batches[b]);
     input.add_data(batches[b]);
     q.process_all_available();
@@ -207,8 +227,8 @@ void run_case(std::uint64_t seed, const window_config& wc, std::int64_t delay, M
   }
   q.stop();
 
-  INFO("seed " << seed << ", windows " << wc.name << ", delay " << delay / S << " s, mode " << sl::to_string(kind)
-               << ", at the end");
+  INFO("seed " << seed << ", windows " << wc.name << (WindowOnly ? " alone" : "") << ", delay " << delay / S
+               << " s, mode " << sl::to_string(kind) << ", at the end");
   if constexpr (kind == sl::output_mode_kind::append) {
     CHECK(emitted == ref.closed());
   } else if constexpr (kind == sl::output_mode_kind::update) {
@@ -251,4 +271,15 @@ TEST_CASE("property: windowed aggregation in update mode equals the reference", 
 TEST_CASE("property: windowed aggregation in complete mode aggregates everything", "[property][aggregate]") {
   for (const auto& w : windows)
     for (auto seed : seeds) run_case(seed, w, 10 * S, sl::output_mode::complete);
+}
+
+TEST_CASE("property: aggregation by a tumbling window alone equals the reference in every mode",
+          "[property][aggregate]") {
+  const auto& tumbling = windows[0];
+  for (auto seed : seeds) {
+    run_case<decltype(sl::output_mode::append), true>(seed, tumbling, static_cast<std::int64_t>(seed % 3) * 5 * S, sl::output_mode::append);
+    run_case<decltype(sl::output_mode::update), true>(seed, tumbling, static_cast<std::int64_t>((seed + 1) % 3) * 5 * S,
+                                              sl::output_mode::update);
+    run_case<decltype(sl::output_mode::complete), true>(seed, tumbling, 10 * S, sl::output_mode::complete);
+  }
 }

@@ -300,16 +300,63 @@ struct aggregate_stage<In, std::tuple<Keys...>, std::tuple<Aggs...>> : stateful_
 
   // The batch's constants and counters, in a local the compiler can keep in registers (see
   // stage_node::run): read through ctx, they would be reloaded after every group update.
+  // Grouped by a tumbling window alone: rows come roughly in event-time order, so most fall in
+  // the window of the row before. The batch remembers that window's group and skips the hash
+  // and the probe for them; and when the aggregate states are plain values, it sums such a run
+  // of rows in a local state (registers, not a store and reload of the group's entry per row)
+  // and merges it into the group when the window changes or the batch ends. (Only for a window
+  // alone: with more keys the comparison costs more than it saves when keys alternate.)
+  // Accepting rows only inserts, so the remembered entry stays valid until the next insertion,
+  // which replaces it.
+  static constexpr bool cache_last_group = sizeof...(Keys) == 1 && window_key == 0 && !window_may_slide;
+  static constexpr bool pre_aggregate_runs =
+      cache_last_group && (std::is_trivially_copyable_v<typename Aggs::bound_type::state_type> && ...);
+  struct no_run {};
   struct batch_counters {
     std::int64_t batch_id = 0, watermark = 0;
     bool drop_late = false;
     std::int64_t updated = 0, dropped = 0;
     bool sliced = false;
+    group_state* last_group = nullptr;  // cache_last_group: the previous row's group
+    std::int64_t last_key = 0;
+    [[no_unique_address]] std::conditional_t<pre_aggregate_runs, state_type, no_run> run{};  // not yet in last_group
   };
   batch_counters open_batch(const batch_context& ctx) const {
     return {ctx.batch_id, ctx.watermark, ctx.mode != output_mode_kind::complete && ctx.has_watermark, 0, 0, sliced_};
   }
-  void close_batch(const batch_counters& c) {
+  void merge_states(state_type& into, const state_type& from) const {
+    [&]<std::size_t... I>(std::index_sequence<I...>) {
+      (std::get<I>(aggs).merge(std::get<I>(into), std::get<I>(from)), ...);
+    }(std::index_sequence_for<Aggs...>{});
+  }
+  void flush_run(batch_counters& counters) {
+    if constexpr (pre_aggregate_runs) {
+      if (counters.last_group == nullptr) return;
+      merge_states(counters.last_group->states, counters.run);
+      counters.run = state_type{};
+    }
+  }
+  template <class... Vs>
+  SLUICE_ALWAYS_INLINE group_state& group_for(batch_counters& counters, const Vs&... key_values) {
+    group_state* g;
+    if constexpr (cache_last_group) {
+      const std::int64_t k = (static_cast<std::int64_t>(key_values), ...);
+      if (counters.last_group != nullptr && counters.last_key == k) [[likely]] return *counters.last_group;
+      flush_run(counters);
+      g = &groups.try_emplace(key_type{key_values...}).first->second;
+      counters.last_group = g;
+      counters.last_key = k;
+    } else {
+      g = &groups.try_emplace(key_type{key_values...}).first->second;
+    }
+    if (g->updated_in_batch != counters.batch_id) {
+      g->updated_in_batch = counters.batch_id;
+      ++counters.updated;
+    }
+    return *g;
+  }
+  void close_batch(batch_counters& c) {
+    flush_run(c);
     updated_ += c.updated;
     dropped_ += c.dropped;
   }
@@ -332,14 +379,11 @@ struct aggregate_stage<In, std::tuple<Keys...>, std::tuple<Aggs...>> : stateful_
           }
         }
       }
-      auto [it, inserted] = groups.try_emplace(key_type{key_values...});
-      group_state& g = it->second;
-      if (g.updated_in_batch != counters.batch_id) {
-        g.updated_in_batch = counters.batch_id;
-        ++counters.updated;
-      }
+      group_state& g = group_for(counters, key_values...);
+      state_type* states = &g.states;
+      if constexpr (pre_aggregate_runs) states = &counters.run;
       [&]<std::size_t... I>(std::index_sequence<I...>) {
-        (std::get<I>(aggs).update(std::get<I>(g.states), r), ...);
+        (std::get<I>(aggs).update(std::get<I>(*states), r), ...);
       }(std::index_sequence_for<Aggs...>{});
     };
     for_each_key<0, false>(r, update_group);
