@@ -12,12 +12,19 @@ compiler:
                    N = 0, 1, 5, 10, 20, 40, 60 (map / filter / flat_map in turn, each a
                    distinct lambda, as users write them)
 
-and the rule-violation error: tests/fail/append_aggregation_without_watermark.cpp (append
+Each of core_headers and pipeline_N is compiled in both modes (--modes): header-only (the
+default: the TU compiles the engine, sluice's micro-batch loop, checkpoint logs and progress
+JSON) and separate (-DSLUICE_SEPARATE_COMPILATION: the headers only declare the engine, which
+src/sluice.cpp, the library sluice::compiled, compiles once); the increments are over
+core_headers in the same mode. In separate mode it also compiles src/sluice.cpp itself (once
+per project).
+
+And the rule-violation error: tests/fail/append_aggregation_without_watermark.cpp (append
 mode, aggregation, no watermark) compiled as the compile-fail tests do: the number of lines
 and bytes g++ prints, and where the first line naming the rule is.
 
 Usage: compile_time.py [--cxx g++] [--out DIR] [--repeat N] [--opt -O2,-O0] [--stages 0,1,5,...]
-                       [--json FILE]
+                       [--modes header-only,separate] [--json FILE]
 Prints a Markdown table; --json also writes the numbers. Each TU is compiled --repeat times
 and the run with the least CPU time is kept (the machine is shared: CPU time is the steadier
 figure; wall time is reported beside it).
@@ -52,6 +59,11 @@ struct Tick {
 };
 BOOST_DESCRIBE_STRUCT(Tick, (), (id, key, price, qty))
 """
+
+
+# Compile modes (include/sluice/impl/config.hpp): their extra flags, and object name suffixes.
+MODE_FLAGS = {"header-only": [], "separate": ["-DSLUICE_SEPARATE_COMPILATION"]}
+MODE_SUFFIX = {"header-only": "", "separate": "-sep"}
 
 
 def stage(i: int) -> str:
@@ -112,6 +124,7 @@ def main() -> int:
     ap.add_argument("--repeat", type=int, default=1)
     ap.add_argument("--opt", default="-O2,-O0")
     ap.add_argument("--stages", default="0,1,5,10,20,40,60")
+    ap.add_argument("--modes", default="header-only,separate")
     ap.add_argument("--json", default="")
     args = ap.parse_args()
 
@@ -128,20 +141,37 @@ def main() -> int:
 
     version = subprocess.run([args.cxx, "--version"], capture_output=True, text=True).stdout.splitlines()[0]
     base = [args.cxx, "-std=c++20", f"-I{REPO / 'include'}"]
+    modes = [m for m in args.modes.split(",") if m]
+    for m in modes:
+        if m not in MODE_FLAGS:
+            print(f"compile_time: unknown mode {m!r} (known: {', '.join(MODE_FLAGS)})", file=sys.stderr)
+            return 2
+    # (TU name, mode, source): core_headers and pipelines in every mode; the library's own
+    # source once, in separate mode; the empty TU once.
+    jobs = []
+    for name in tus:
+        for mode in (modes if name != "empty" else modes[:1]):
+            if name == "all_headers" and mode != "header-only":
+                continue
+            jobs.append((name, mode, f"{name}.cpp"))
+    library_source = REPO / "src" / "sluice.cpp"
+    if "separate" in modes and library_source.exists():
+        jobs.append(("src/sluice.cpp", "separate", str(library_source)))
     results = []
     for opt in args.opt.split(","):
-        for name in tus:
+        for name, mode, source in jobs:
             best = None
+            obj = f"{name.replace('/', '_')}{MODE_SUFFIX[mode]}{opt}.o"
             for _ in range(max(1, args.repeat)):
-                rc, wall, cpu, rss, err = measure(base + [opt, "-c", f"{name}.cpp", "-o", f"{name}{opt}.o"], out)
+                rc, wall, cpu, rss, err = measure(base + MODE_FLAGS[mode] + [opt, "-c", source, "-o", obj], out)
                 if rc != 0:
-                    print(f"compile_time: {name}.cpp ({opt}) failed to compile:\n{err}", file=sys.stderr)
+                    print(f"compile_time: {source} ({mode}, {opt}) failed to compile:\n{err}", file=sys.stderr)
                     return 1
                 if best is None or cpu < best["cpu_s"]:
-                    best = {"tu": name, "opt": opt, "wall_s": round(wall, 2), "cpu_s": round(cpu, 2),
+                    best = {"tu": name, "mode": mode, "opt": opt, "wall_s": round(wall, 2), "cpu_s": round(cpu, 2),
                             "max_rss_mb": round(rss, 1)}
             results.append(best)
-            print(f"  {opt} {name}: {best['cpu_s']} s CPU, {best['wall_s']} s wall, {best['max_rss_mb']} MB",
+            print(f"  {opt} {mode} {name}: {best['cpu_s']} s CPU, {best['wall_s']} s wall, {best['max_rss_mb']} MB",
                   file=sys.stderr, flush=True)
 
     # The rule-violation error, compiled as tests/fail/check_compile_fail.cmake does.
@@ -158,15 +188,17 @@ def main() -> int:
         "rule_named_on_line": None if rule_line is None else rule_line + 1,
     }
 
-    by = {(r["tu"], r["opt"]): r for r in results}
-    print(f"\nCompiler: {version}; `{' '.join(base[:2])} -I include <opt> -c`; best of {args.repeat}\n")
-    print("| translation unit | opt | CPU s | wall s | peak MB | CPU s over core_headers | MB over core_headers |")
-    print("| --- | --- | --- | --- | --- | --- | --- |")
+    by = {(r["tu"], r["mode"], r["opt"]): r for r in results}
+    print(f"\nCompiler: {version}; `{' '.join(base[:2])} -I include [-DSLUICE_SEPARATE_COMPILATION] <opt> -c`; "
+          f"best of {args.repeat}\n")
+    print("| translation unit | mode | opt | CPU s | wall s | peak MB | CPU s over core_headers | MB over core_headers |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
     for r in results:
-        ref = by.get(("core_headers", r["opt"]))
+        ref = by.get(("core_headers", r["mode"], r["opt"]))
         extra_s = f"{r['cpu_s'] - ref['cpu_s']:+.2f}" if ref and r["tu"].startswith("pipeline") else ""
         extra_mb = f"{r['max_rss_mb'] - ref['max_rss_mb']:+.0f}" if ref and r["tu"].startswith("pipeline") else ""
-        print(f"| {r['tu']} | {r['opt']} | {r['cpu_s']:.2f} | {r['wall_s']:.2f} | {r['max_rss_mb']:.0f} | {extra_s} | {extra_mb} |")
+        print(f"| {r['tu']} | {r['mode']} | {r['opt']} | {r['cpu_s']:.2f} | {r['wall_s']:.2f} | {r['max_rss_mb']:.0f} "
+              f"| {extra_s} | {extra_mb} |")
     e = error_report
     print(f"\nRule violation ({e['source']}): {'COMPILED (the rule did not fire!)' if e['compiled'] else 'rejected'}; "
           f"{e['lines']} lines, {e['bytes']} bytes of diagnostics, {e['error_lines']} error line(s); "

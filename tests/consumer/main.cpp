@@ -1,7 +1,13 @@
-// Built against an installed sluice (find_package(sluice CONFIG), sluice::sluice).
+// Built against an installed sluice (find_package(sluice CONFIG), sluice::compiled).
 // Runs a tiny real pipeline, memory_stream -> map -> filter -> memory_sink, and exits with 0
 // only if its output is right.
 #include <sluice/sluice.hpp>
+
+// sluice::compiled must carry the definition to its users: without it this program would
+// compile the engine itself and never use the installed library's.
+#if !defined(SLUICE_SEPARATE_COMPILATION)
+#error "sluice::compiled did not define SLUICE_SEPARATE_COMPILATION"
+#endif
 
 #include <cstdint>
 #include <iostream>

@@ -8,6 +8,7 @@
 #include <optional>
 #include <string>
 
+#include "../impl/config.hpp"
 #include "../pipeline.hpp"
 #include "checkpoint.hpp"
 #include "file_io.hpp"
@@ -15,82 +16,27 @@
 
 namespace sluice::detail {
 
-inline std::filesystem::path state_file(const checkpoint_dir& dir, std::size_t op, std::int64_t version,
-                                        const char* kind) {
-  return dir.state_dir(op) / (std::to_string(version) + "." + kind);
-}
+SLUICE_DECL std::filesystem::path state_file(const checkpoint_dir& dir, std::size_t op, std::int64_t version,
+                                             const char* kind);
 
 // Versions of one kind ("delta" or "snapshot") present for an operator, ascending.
-inline std::vector<std::int64_t> state_versions(const checkpoint_dir& dir, std::size_t op, const std::string& kind) {
-  std::vector<std::int64_t> out;
-  std::error_code ec;
-  if (!std::filesystem::is_directory(dir.state_dir(op), ec)) return out;
-  for (const auto& e : std::filesystem::directory_iterator(dir.state_dir(op))) {
-    const auto name = e.path().filename().string();
-    const auto dot = name.find('.');
-    if (dot == std::string::npos || dot == 0 || name.substr(dot + 1) != kind) continue;
-    const auto stem = name.substr(0, dot);
-    if (!std::all_of(stem.begin(), stem.end(), [](char c) { return c >= '0' && c <= '9'; })) continue;
-    out.push_back(std::stoll(stem));
-  }
-  std::sort(out.begin(), out.end());
-  return out;
-}
+SLUICE_DECL std::vector<std::int64_t> state_versions(const checkpoint_dir& dir, std::size_t op,
+                                                     const std::string& kind);
 
 // Writes the state after batch `version`. A re-run of an uncommitted batch rewrites its files
 // (the commit log, not these files, says which versions count).
-inline void save_state(const checkpoint_dir& dir, std::size_t op, std::int64_t version, const stateful_control& st,
-                       std::int64_t snapshot_interval) {
-  binary_writer delta;
-  st.write_delta(delta);
-  write_file_atomically(state_file(dir, op, version, "delta"), delta.buffer(), /*overwrite=*/true);
-  if (snapshot_interval > 0 && (version + 1) % snapshot_interval == 0) {
-    binary_writer snap;
-    st.write_snapshot(snap);
-    write_file_atomically(state_file(dir, op, version, "snapshot"), snap.buffer(), /*overwrite=*/true);
-  }
-}
+SLUICE_DECL void save_state(const checkpoint_dir& dir, std::size_t op, std::int64_t version,
+                            const stateful_control& st, std::int64_t snapshot_interval);
 
-inline void load_state(const checkpoint_dir& dir, std::size_t op, std::int64_t version, stateful_control& st) {
-  std::int64_t from = 0;
-  const auto snapshots = state_versions(dir, op, "snapshot");
-  std::optional<std::int64_t> base;
-  for (auto v : snapshots)
-    if (v <= version) base = v;
-  if (base) {
-    const auto path = state_file(dir, op, *base, "snapshot");
-    const auto bytes = read_whole_file(path);
-    binary_reader in(bytes, path.string());
-    st.load_snapshot(in);
-    if (!in.at_end()) in.fail("trailing bytes after the snapshot");
-    from = *base + 1;
-  } else {
-    binary_writer empty;
-    empty.write_size(0);
-    binary_reader in(empty.buffer(), "empty state");
-    st.load_snapshot(in);
-  }
-  for (std::int64_t v = from; v <= version; ++v) {
-    const auto path = state_file(dir, op, v, "delta");
-    if (!std::filesystem::exists(path))
-      throw checkpoint_error(path.string() + ": missing; the state of batch " + std::to_string(version) +
-                             " cannot be rebuilt");
-    const auto bytes = read_whole_file(path);
-    binary_reader in(bytes, path.string());
-    st.apply_delta(in);
-    if (!in.at_end()) in.fail("trailing bytes after the delta");
-  }
-}
+// The operator's state back to version `version` (-1: empty): on restart and after a failure.
+SLUICE_COLD SLUICE_DECL void load_state(const checkpoint_dir& dir, std::size_t op, std::int64_t version,
+                                        stateful_control& st);
 
 // Drops state files no longer needed to rebuild any version >= keep_from.
-inline void purge_state(const checkpoint_dir& dir, std::size_t op, std::int64_t keep_from) {
-  std::optional<std::int64_t> base;
-  for (auto v : state_versions(dir, op, "snapshot"))
-    if (v < keep_from) base = v;
-  if (!base) return;
-  for (const char* kind : {"delta", "snapshot"})
-    for (auto v : state_versions(dir, op, kind))
-      if (v < *base || (v == *base && std::string(kind) == "delta")) std::filesystem::remove(state_file(dir, op, v, kind));
-}
+SLUICE_DECL void purge_state(const checkpoint_dir& dir, std::size_t op, std::int64_t keep_from);
 
 }  // namespace sluice::detail
+
+#if SLUICE_HEADER_ONLY
+#include "../impl/state_store.ipp"
+#endif

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "../impl/config.hpp"
 #include "../json.hpp"
 #include "../pipeline.hpp"
 #include "../time.hpp"
@@ -48,49 +49,9 @@ struct query_progress {
   std::vector<source_progress> sources;
   sink_progress sink;
 
-  boost::json::object to_json() const {
-    boost::json::object o;
-    o["id"] = id;
-    o["runId"] = run_id;
-    o["name"] = name.empty() ? boost::json::value(nullptr) : boost::json::value(name);
-    o["timestamp"] = format_timestamp(timestamp);
-    o["batchId"] = batch_id;
-    o["numInputRows"] = num_input_rows;
-    o["inputRowsPerSecond"] = input_rows_per_second;
-    o["processedRowsPerSecond"] = processed_rows_per_second;
-    boost::json::object d;
-    for (const auto& [k, v] : duration_ms) d[k] = v;
-    o["durationMs"] = std::move(d);
-    boost::json::object et;
-    if (event_time.avg) et["avg"] = format_timestamp(*event_time.avg);
-    if (event_time.max) et["max"] = format_timestamp(*event_time.max);
-    if (event_time.min) et["min"] = format_timestamp(*event_time.min);
-    if (event_time.watermark) et["watermark"] = format_timestamp(*event_time.watermark);
-    o["eventTime"] = std::move(et);
-    boost::json::array ops;
-    for (const auto& s : state_operators) {
-      ops.push_back(boost::json::object{{"operatorName", s.operator_name},
-                                        {"numRowsTotal", s.num_rows_total},
-                                        {"numRowsUpdated", s.num_rows_updated},
-                                        {"numRowsRemoved", s.num_rows_removed},
-                                        {"numRowsDroppedByWatermark", s.num_rows_dropped_by_watermark},
-                                        {"memoryUsedBytes", s.memory_used_bytes}});
-    }
-    o["stateOperators"] = std::move(ops);
-    boost::json::array srcs;
-    for (const auto& s : sources) {
-      srcs.push_back(boost::json::object{{"description", s.description},
-                                         {"startOffset", s.start_offset},
-                                         {"endOffset", s.end_offset},
-                                         {"numInputRows", s.num_input_rows},
-                                         {"inputRowsPerSecond", s.input_rows_per_second},
-                                         {"processedRowsPerSecond", s.processed_rows_per_second}});
-    }
-    o["sources"] = std::move(srcs);
-    o["sink"] = boost::json::object{{"description", sink.description}, {"numOutputRows", sink.num_output_rows}};
-    return o;
-  }
-  std::string json() const { return json_text(to_json()); }
+  // Spark's StreamingQueryProgress JSON.
+  SLUICE_DECL boost::json::object to_json() const;
+  SLUICE_DECL std::string json() const;
 };
 
 struct query_status {
@@ -98,10 +59,12 @@ struct query_status {
   bool is_data_available = false;
   bool is_trigger_active = false;
 
-  boost::json::object to_json() const {
-    return {{"message", message}, {"isDataAvailable", is_data_available}, {"isTriggerActive", is_trigger_active}};
-  }
-  std::string json() const { return json_text(to_json()); }
+  SLUICE_DECL boost::json::object to_json() const;
+  SLUICE_DECL std::string json() const;
 };
 
 }  // namespace sluice
+
+#if SLUICE_HEADER_ONLY
+#include "../impl/progress.ipp"
+#endif

@@ -1,0 +1,435 @@
+// Definitions of engine/query.hpp's non-template functions: the micro-batch loop, recovery
+// and the query handle (see impl/config.hpp).
+#pragma once
+#include "../engine/query.hpp"
+
+namespace sluice {
+namespace detail {
+
+runner_base::runner_base() : query_id(random_uuid()) {}
+
+runner_base::~runner_base() = default;
+
+std::string runner_base::fingerprint_text() const {
+  std::string text = "mode=" + std::string(to_string(mode)) + ";row=" + row_signature() + ";sources=[";
+  for (auto* s : controls.sources) text += s->offset_signature() + ",";
+  text += "];watermarks=" + std::to_string(controls.watermarks.size()) + ";stateful=[";
+  for (auto* st : controls.stateful) text += st->state_signature() + ",";
+  return text + "]";
+}
+
+std::string runner_base::fingerprint() const {
+  std::uint64_t h = 14695981039346656037ULL;  // FNV-1a, 64 bits
+  for (unsigned char c : fingerprint_text()) h = (h ^ c) * 1099511628211ULL;
+  char buf[17];
+  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(h));
+  return buf;
+}
+
+query_core::query_core(std::shared_ptr<runner_base> runner, query_options options)
+    : runner_(std::move(runner)), options_(std::move(options)), run_id_(random_uuid()) {}
+
+query_core::~query_core() {
+  request_stop();
+  join();
+}
+
+void query_core::launch() {
+  thread_ = std::thread([this] { loop(); });  // the destructor stops and joins it
+}
+
+void query_core::request_stop() {
+  {
+    std::lock_guard lock(mutex_);
+    stop_requested_ = true;
+  }
+  cv_.notify_all();
+}
+
+void query_core::join() {
+  std::lock_guard lock(join_mutex_);
+  if (thread_.joinable() && thread_.get_id() != std::this_thread::get_id()) thread_.join();
+}
+
+bool query_core::wait_terminated(std::optional<std::chrono::steady_clock::duration> timeout) {
+  std::unique_lock lock(mutex_);
+  auto done = [&] { return terminated_; };
+  if (timeout) return cv_.wait_for(lock, *timeout, done);
+  cv_.wait(lock, done);
+  return true;
+}
+
+void query_core::process_all_available() {
+  std::unique_lock lock(mutex_);
+  const std::uint64_t mine = ++drain_requested_;
+  cv_.notify_all();
+  cv_.wait(lock, [&] { return terminated_ || drained_ >= mine; });
+  if (error_) throw *error_;
+}
+
+std::optional<streaming_query_error> query_core::error() const {
+  std::lock_guard lock(mutex_);
+  return error_;
+}
+
+bool query_core::active() const {
+  std::lock_guard lock(mutex_);
+  return !terminated_;
+}
+
+query_status query_core::status() const {
+  std::lock_guard lock(mutex_);
+  return status_;
+}
+
+std::vector<query_progress> query_core::recent_progress() const {
+  std::lock_guard lock(mutex_);
+  return {progress_.begin(), progress_.end()};
+}
+
+std::optional<query_progress> query_core::last_progress() const {
+  std::lock_guard lock(mutex_);
+  if (progress_.empty()) return std::nullopt;
+  return progress_.back();
+}
+
+std::int64_t query_core::current_watermark() const {
+  std::lock_guard lock(mutex_);
+  return runner_->watermark;
+}
+
+void query_core::set_status(std::string message, bool data_available, bool trigger_active) {
+  std::lock_guard lock(mutex_);
+  status_ = {std::move(message), data_available, trigger_active};
+}
+
+bool query_core::sleep_until(clock::time_point until, std::uint64_t drain_seen) {
+  std::unique_lock lock(mutex_);
+  cv_.wait_until(lock, until, [&] { return stop_requested_ || drain_requested_ != drain_seen; });
+  return stop_requested_;
+}
+
+void query_core::loop() {
+  std::int64_t failed_batch = runner_->next_batch_id;
+  try {
+    open_and_restore();
+    recover_after_failure();
+    runner_->start_sink({id(), name(), runner_->mode});
+    if (options_.trigger.kind == trigger_kind::available_now)
+      for (auto* s : runner_->controls.sources) s->prepare_available_now();
+    while (true) {
+      std::uint64_t drain_seen;
+      {
+        std::lock_guard lock(mutex_);
+        if (stop_requested_) break;
+        drain_seen = drain_requested_;
+      }
+      const auto trigger_start = clock::now();
+      failed_batch = runner_->next_batch_id;
+      const bool ran = run_one_batch(trigger_start);
+      if (!ran) {
+        std::lock_guard lock(mutex_);
+        drained_ = std::max(drained_, drain_seen);
+        status_ = {"Waiting for data to arrive", false, false};
+      }
+      cv_.notify_all();
+      if (options_.trigger.kind == trigger_kind::once) break;
+      if (options_.trigger.kind == trigger_kind::available_now && !ran) break;
+      if (options_.trigger.kind == trigger_kind::processing_time) {
+        if (sleep_until(trigger_start + options_.trigger.interval, drain_seen)) break;
+      } else if (!ran && options_.trigger.kind == trigger_kind::micro_batch) {
+        if (sleep_until(clock::now() + options_.polling_delay, drain_seen)) break;
+      }
+    }
+  } catch (...) {
+    std::string what = "unknown error";
+    try {
+      throw;
+    } catch (const std::exception& e) {
+      what = e.what();
+    } catch (...) {
+    }
+    runner_->failed = true;
+    std::lock_guard lock(mutex_);
+    error_.emplace("Query " + (name().empty() ? std::string() : name() + " ") + "[id = " + id() +
+                       ", runId = " + run_id_ + "] terminated with exception in batch " +
+                       std::to_string(failed_batch) + ": " + what,
+                   std::current_exception(), failed_batch);
+  }
+  for (auto* s : runner_->controls.sources) {
+    try {
+      s->stop();
+    } catch (...) {
+    }
+  }
+  {
+    std::lock_guard lock(mutex_);
+    terminated_ = true;
+    status_ = {"Stopped", false, false};
+  }
+  cv_.notify_all();
+}
+
+void query_core::open_and_restore() {
+  auto& r = *runner_;
+  if (r.opened) return;
+  for (std::size_t i = 0; i < r.controls.sources.size(); ++i) {
+    source_context ctx{r.query_id, i, {}};
+    if (r.checkpoint) ctx.checkpoint_dir = r.checkpoint->root() / "sources" / std::to_string(i);
+    r.controls.sources[i]->open(ctx);
+  }
+  r.opened = true;
+  if (!r.checkpoint) return;
+  const auto& cp = *r.checkpoint;
+  const auto last_commit = cp.latest_commit();
+  const auto last_offsets = cp.latest_offsets();
+  const std::size_t n_sources = r.controls.sources.size();
+  if (last_commit) {
+    if (!last_offsets || *last_offsets < *last_commit)
+      throw checkpoint_error(cp.commits_path(*last_commit).string() + ": commit without offsets; the checkpoint "
+                                                                      "is corrupt");
+    const auto committed = cp.read_offsets(*last_commit, n_sources);
+    const auto commit = cp.read_commit(*last_commit);
+    if (commit.operator_watermarks_us.size() != r.operator_watermarks.size())
+      throw checkpoint_error(cp.commits_path(*last_commit).string() + ": holds " +
+                             std::to_string(commit.operator_watermarks_us.size()) + " watermarks, the query has " +
+                             std::to_string(r.operator_watermarks.size()));
+    for (std::size_t i = 0; i < n_sources; ++i) {
+      try {
+        r.controls.sources[i]->restore(committed.source_offsets[i]);
+      } catch (const std::exception& e) {
+        throw checkpoint_error(cp.offsets_path(*last_commit).string() + ": offset of source " + std::to_string(i) +
+                               ": " + e.what());
+      }
+    }
+    reload_state(*last_commit, committed.batch_watermark_us);
+    r.watermark = commit.next_batch_watermark_us;
+    r.operator_watermarks = commit.operator_watermarks_us;
+    r.next_batch_id = *last_commit + 1;
+  }
+  if (last_offsets && (!last_commit || *last_offsets > *last_commit)) {
+    const std::int64_t expected = last_commit ? *last_commit + 1 : 0;
+    if (*last_offsets != expected)
+      throw checkpoint_error(cp.offsets_path(*last_offsets).string() + ": batch " + std::to_string(*last_offsets) +
+                             " was planned but batch " + std::to_string(expected) +
+                             " never committed; the checkpoint is corrupt");
+    r.pending = cp.read_offsets(*last_offsets, n_sources);
+    r.next_batch_id = *last_offsets;
+  }
+}
+
+void query_core::recover_after_failure() {
+  auto& r = *runner_;
+  if (!r.failed) return;
+  if (!r.controls.stateful.empty()) {
+    if (!r.checkpoint)
+      throw std::logic_error("sluice: this query failed and has no checkpoint: its state cannot be restored to run "
+                             "the failed batch again; start queries with query_options.checkpoint to restart them");
+    const auto last = r.checkpoint->latest_commit();
+    reload_state(last ? *last : -1,
+                 last ? r.checkpoint->read_offsets(*last, r.controls.sources.size()).batch_watermark_us
+                      : std::numeric_limits<std::int64_t>::min());
+  }
+  r.failed = false;
+}
+
+void query_core::reload_state(std::int64_t version, std::int64_t batch_watermark) {
+  auto& r = *runner_;
+  for (std::size_t i = 0; i < r.controls.stateful.size(); ++i) {
+    load_state(*r.checkpoint, i, version, *r.controls.stateful[i]);
+    r.controls.stateful[i]->restore_last_batch_watermark(batch_watermark);
+  }
+}
+
+bool query_core::run_one_batch(clock::time_point trigger_start) {
+  auto& r = *runner_;
+  set_status("Getting offsets from sources", false, true);
+  const auto t_plan = clock::now();
+  const read_limit limit =
+      options_.trigger.kind == trigger_kind::once ? read_limit::all_available() : read_limit::source_default();
+  bool has_data = false;
+  bool no_data = false;
+  if (r.pending) {
+    // Planned before but not committed (a failure or a crash): run it again as logged.
+    for (std::size_t i = 0; i < r.controls.sources.size(); ++i) {
+      try {
+        has_data |= r.controls.sources[i]->plan_logged_batch(r.pending->source_offsets[i]);
+      } catch (const schema_error& e) {
+        const std::string where = r.checkpoint ? r.checkpoint->offsets_path(r.pending->batch_id).string()
+                                                : "batch " + std::to_string(r.pending->batch_id);
+        throw checkpoint_error(where + ": offset of source " + std::to_string(i) + ": " + e.what());
+      }
+    }
+    no_data = !has_data;
+  } else {
+    for (auto* s : r.controls.sources) has_data |= s->plan_batch(limit);
+    if (!has_data) {
+      bool wanted = false;
+      // Trigger once runs one batch with data or nothing: never a no-data batch.
+      if (options_.no_data_micro_batches && options_.trigger.kind != trigger_kind::once)
+        for (auto* st : r.controls.stateful) wanted |= st->needs_no_data_batch(r.mode, r.watermark);
+      if (!wanted) return false;
+      for (auto* s : r.controls.sources) s->plan_empty_batch();
+      no_data = true;
+    }
+    offset_log_entry planned;
+    planned.batch_id = r.next_batch_id;
+    planned.batch_watermark_us = r.watermark;
+    planned.batch_timestamp_us = timestamp::now().micros;
+    for (auto* s : r.controls.sources) planned.source_offsets.push_back(s->end_offset_json());
+    if (r.checkpoint) {
+      r.checkpoint->write_offsets(planned);  // durable before the batch runs
+      crash_point("after_offsets");
+    }
+    r.pending = std::move(planned);
+  }
+  const auto t_run = clock::now();
+  set_status("Processing new data", has_data, true);
+
+  batch_context ctx;
+  ctx.batch_id = r.pending->batch_id;
+  ctx.watermark = r.pending->batch_watermark_us;
+  ctx.has_watermark = !r.controls.watermarks.empty();
+  ctx.batch_timestamp = timestamp{r.pending->batch_timestamp_us};
+  ctx.mode = r.mode;
+  ctx.no_data = no_data;
+  ctx.attempt = ++r.attempts;
+
+  // A failed run of this batch may have left event-time statistics and state behind.
+  for (auto* w : r.controls.watermarks) w->take_batch_stats();
+  for (auto* st : r.controls.stateful) st->begin_batch(ctx);
+  const std::int64_t output_rows = r.run_batch(ctx);
+  const auto t_sink = clock::now();
+  if (r.checkpoint) {
+    crash_point("after_sink");
+    for (std::size_t i = 0; i < r.controls.stateful.size(); ++i)
+      save_state(*r.checkpoint, i, ctx.batch_id, *r.controls.stateful[i], options_.state_snapshot_interval);
+    crash_point("after_state");
+  }
+  std::vector<boost::json::value> start_offsets;
+  for (auto* s : r.controls.sources) start_offsets.push_back(s->start_offset_json());
+
+  // Watermarks: per stage max(event time) - delay, never decreasing; then the policy.
+  event_time_stats all;
+  for (std::size_t i = 0; i < r.controls.watermarks.size(); ++i) {
+    auto* w = r.controls.watermarks[i];
+    const auto stats = w->take_batch_stats();
+    auto& op = r.operator_watermarks[i];
+    if (stats.count > 0) {
+      const std::int64_t candidate = stats.max - w->delay().count();
+      if (!op || candidate > *op) op = candidate;
+      all.merge(stats);
+    } else if (!op) {
+      op = 0;  // an input with no data yet counts as 0
+    }
+  }
+  if (!r.operator_watermarks.empty()) {
+    std::int64_t chosen = *r.operator_watermarks.front();
+    for (const auto& op : r.operator_watermarks)
+      chosen = options_.multiple_watermark_policy == watermark_policy::min ? std::min(chosen, *op)
+                                                                             : std::max(chosen, *op);
+    std::lock_guard lock(mutex_);
+    if (chosen > r.watermark) r.watermark = chosen;
+  }
+  if (r.checkpoint) {
+    commit_log_entry c;
+    c.batch_id = ctx.batch_id;
+    c.next_batch_watermark_us = r.watermark;
+    c.operator_watermarks_us = r.operator_watermarks;
+    r.checkpoint->write_commit(c);
+    crash_point("after_commit");
+    const std::int64_t keep_from = ctx.batch_id - options_.min_batches_to_retain + 1;
+    if (keep_from > 0) {
+      r.checkpoint->purge(ctx.batch_id, options_.min_batches_to_retain);
+      for (std::size_t i = 0; i < r.controls.stateful.size(); ++i) purge_state(*r.checkpoint, i, keep_from);
+    }
+  }
+  // Only now may sources release what the batch read.
+  for (auto* s : r.controls.sources) s->commit_batch();
+  const auto t_end = clock::now();
+
+  query_progress p;
+  p.id = id();
+  p.run_id = run_id_;
+  p.name = name();
+  p.timestamp = ctx.batch_timestamp;
+  p.batch_id = ctx.batch_id;
+  auto ms = [](clock::duration d) { return std::chrono::duration_cast<std::chrono::milliseconds>(d).count(); };
+  const double batch_seconds = std::chrono::duration<double>(t_end - trigger_start).count();
+  // Input rate: rows over the time since the previous batch's trigger (this batch's own
+  // duration for the first one).
+  const double since_last = last_trigger_start_ ? std::chrono::duration<double>(trigger_start - *last_trigger_start_).count()
+                                                : batch_seconds;
+  last_trigger_start_ = trigger_start;
+  for (std::size_t i = 0; i < r.controls.sources.size(); ++i) {
+    auto* s = r.controls.sources[i];
+    source_progress sp;
+    sp.description = s->description();
+    sp.start_offset = std::move(start_offsets[i]);
+    sp.end_offset = s->end_offset_json();
+    sp.num_input_rows = s->rows_in_batch();
+    sp.input_rows_per_second = since_last > 0 ? static_cast<double>(sp.num_input_rows) / since_last : 0;
+    sp.processed_rows_per_second = batch_seconds > 0 ? static_cast<double>(sp.num_input_rows) / batch_seconds : 0;
+    p.num_input_rows += sp.num_input_rows;
+    p.sources.push_back(std::move(sp));
+  }
+  p.input_rows_per_second = since_last > 0 ? static_cast<double>(p.num_input_rows) / since_last : 0;
+  p.processed_rows_per_second = batch_seconds > 0 ? static_cast<double>(p.num_input_rows) / batch_seconds : 0;
+  p.duration_ms = {{"latestOffset", ms(t_run - t_plan)},
+                   {"addBatch", ms(t_sink - t_run)},
+                   {"triggerExecution", ms(t_end - trigger_start)}};
+  if (ctx.has_watermark) {
+    p.event_time.watermark = timestamp{ctx.watermark};
+    if (all.count > 0) {
+      p.event_time.min = timestamp{all.min};
+      p.event_time.max = timestamp{all.max};
+      p.event_time.avg = timestamp{static_cast<std::int64_t>(all.sum() / all.count)};
+    }
+  }
+  for (auto* st : r.controls.stateful) p.state_operators.push_back(st->metrics());
+  p.sink = {r.sink_description(), output_rows};
+  {
+    std::lock_guard lock(mutex_);
+    progress_.push_back(std::move(p));
+    while (progress_.size() > options_.progress_retention) progress_.pop_front();
+    r.next_batch_id = ctx.batch_id + 1;
+    r.pending.reset();
+  }
+  return true;
+}
+
+}  // namespace detail
+
+void streaming_query::stop() {
+  core_->request_stop();
+  core_->join();
+}
+
+void streaming_query::await_termination() {
+  core_->wait_terminated(std::nullopt);
+  core_->join();
+  if (auto e = core_->error()) throw *e;
+}
+
+namespace detail {
+
+streaming_query launch(std::shared_ptr<runner_base> runner, query_options options) {
+  // The checkpoint's metadata is read before start returns: the query id is the stored one,
+  // and another query's checkpoint is refused here (streaming_query_error is not involved).
+  if (!runner->opened && !options.checkpoint.empty() && !runner->checkpoint) {
+    // Exactly-once needs every batch to be readable again: refuse before writing anything.
+    for (auto* s : runner->controls.sources)
+      if (!s->replayable())
+        throw std::invalid_argument("sluice: source '" + s->description() +
+                                    "' is not replayable and cannot be used with a checkpoint (a batch re-run after "
+                                    "a failure could not read its rows again); start the query without one");
+    runner->checkpoint.emplace(options.checkpoint);
+    runner->query_id = runner->checkpoint->open(runner->query_id, runner->fingerprint());
+  }
+  auto core = std::make_shared<query_core>(std::move(runner), std::move(options));
+  core->launch();
+  return streaming_query(std::move(core));
+}
+}  // namespace detail
+
+}  // namespace sluice
