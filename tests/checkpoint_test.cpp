@@ -10,6 +10,7 @@
 #include <map>
 #include <mutex>
 #include <random>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -215,5 +216,64 @@ TEST_CASE("checkpoint: a purge stopped half-way never leaves a commit without it
   CHECK(!fs::exists(cp.offsets_path(1)));
   CHECK(fs::exists(cp.offsets_path(2)));
   CHECK(fs::exists(cp.commits_path(2)));
+  fs::remove_all(dir);
+}
+
+namespace {
+struct Hit {
+  std::int64_t key = 0;
+  std::int64_t v = 0;
+};
+BOOST_DESCRIBE_STRUCT(Hit, (), (key, v))
+
+std::vector<Hit> hits(std::int64_t from, std::int64_t to) {
+  std::vector<Hit> out;
+  for (std::int64_t k = from; k < to; ++k) out.push_back({k, k});
+  return out;
+}
+}  // namespace
+
+// Update mode emits, and the checkpoint delta writes, the groups a batch touched: from a list of
+// them while they are few against the state, by a scan of every group otherwise (past a quarter
+// of the groups, or 1,024). Both must give the same rows, and a restart after each batch must
+// find the same state.
+TEST_CASE("checkpoint: update mode and state deltas are right whether a batch touches few or most groups",
+          "[checkpoint][aggregation]") {
+  const auto dir = fresh_dir("touched");
+  sl::memory_stream<Hit> in;
+  // batch: (keys from, to); batches 0 and 2 touch more than the list holds, 1 and 3 few.
+  const std::vector<std::pair<std::int64_t, std::int64_t>> batches = {{0, 3000}, {0, 10}, {0, 2000}, {5, 15}};
+  std::map<std::int64_t, std::int64_t> expected_count, expected_sum;
+  for (std::size_t b = 0; b < batches.size(); ++b) {
+    INFO("batch " << b);
+    auto plan = in | sl::group_by(sl::col<"key">) | sl::aggregate(sl::count(), sl::sum(sl::col<"v">));
+    using Row = decltype(plan)::row_type;
+    sl::memory_sink<Row> sink;
+    auto q = sl::start(std::move(plan) | sink, sl::output_mode::update, {.checkpoint = dir.string()});
+    const auto [from, to] = batches[b];
+    in.add_data(hits(from, to));
+    q.process_all_available();
+    q.stop();
+    for (std::int64_t k = from; k < to; ++k) {
+      ++expected_count[k];
+      expected_sum[k] += k;
+    }
+    const auto rows = sink.rows();
+    REQUIRE(rows.size() == static_cast<std::size_t>(to - from));
+    std::set<std::int64_t> emitted;
+    for (const auto& r : rows) {
+      const std::int64_t k = sl::get<"key">(r);
+      INFO("key " << k);
+      REQUIRE(emitted.insert(k).second);  // each touched group once
+      CHECK(k >= from);
+      CHECK(k < to);
+      CHECK(sl::get<"count">(r) == expected_count[k]);  // the count over every batch so far: restored state
+      CHECK(sl::get<"sum(v)">(r) == expected_sum[k]);
+    }
+    const auto p = q.last_progress();
+    REQUIRE(p);
+    CHECK(p->state_operators.at(0).num_rows_total == static_cast<std::int64_t>(expected_count.size()));
+    CHECK(p->state_operators.at(0).num_rows_updated == to - from);
+  }
   fs::remove_all(dir);
 }

@@ -213,6 +213,16 @@ struct aggregate_stage<In, std::tuple<Keys...>, std::tuple<Aggs...>> : stateful_
   std::int64_t last_watermark_ = std::numeric_limits<std::int64_t>::min();
   // Groups the batch evicted: with the groups it updated, the batch's checkpoint delta.
   std::vector<key_type> evicted_;
+  // The groups the batch touched, in the order it first did, while they are few against the
+  // state: update mode emits them and the checkpoint delta writes them without a scan of every
+  // group (a per-batch cost proportional to the state). Past a quarter of the groups a scan is
+  // as cheap, and the list is dropped for the batch.
+  std::vector<key_type> touched_;
+  bool touched_complete_ = true;
+  std::size_t touched_limit_ = 0;
+  // A lower bound of the groups' event-time ends (has_event_time_key): a watermark below it
+  // closes nothing, and the batch skips the eviction scan.
+  std::int64_t min_end_ = std::numeric_limits<std::int64_t>::max();
 
   // ---- sliced sliding windows (can_slice && sliced_)
   bool sliced_ = false;
@@ -338,22 +348,36 @@ struct aggregate_stage<In, std::tuple<Keys...>, std::tuple<Aggs...>> : stateful_
   }
   template <class... Vs>
   SLUICE_ALWAYS_INLINE group_state& group_for(batch_counters& counters, const Vs&... key_values) {
-    group_state* g;
     if constexpr (cache_last_group) {
       const std::int64_t k = (static_cast<std::int64_t>(key_values), ...);
+      // A hit is a group this batch already touched: the remembered group is the batch's own.
       if (counters.last_group != nullptr && counters.last_key == k) [[likely]] return *counters.last_group;
       flush_run(counters);
-      g = &groups.try_emplace(key_type{key_values...}).first->second;
-      counters.last_group = g;
       counters.last_key = k;
-    } else {
-      g = &groups.try_emplace(key_type{key_values...}).first->second;
     }
-    if (g->updated_in_batch != counters.batch_id) {
-      g->updated_in_batch = counters.batch_id;
+    auto [it, inserted] = groups.try_emplace(key_type{key_values...});
+    group_state& g = it->second;
+    if constexpr (cache_last_group) counters.last_group = &g;
+    if constexpr (has_event_time_key) {
+      if (inserted) {
+        const std::int64_t end = event_time_end(it->first);
+        if (end < min_end_) min_end_ = end;
+      }
+    }
+    if (g.updated_in_batch != counters.batch_id) {
+      g.updated_in_batch = counters.batch_id;
       ++counters.updated;
+      if (touched_complete_) note_touched(it->first);
     }
-    return *g;
+    return g;
+  }
+  [[gnu::noinline]] void note_touched(const key_type& k) {
+    if (touched_.size() < touched_limit_) {
+      touched_.push_back(k);
+    } else {
+      touched_complete_ = false;
+      touched_.clear();
+    }
   }
   void close_batch(batch_counters& c) {
     flush_run(c);
@@ -646,20 +670,34 @@ struct aggregate_stage<In, std::tuple<Keys...>, std::tuple<Aggs...>> : stateful_
     std::int64_t removed = 0;
     const bool evict = has_event_time_key && ctx.has_watermark && ctx.mode != output_mode_kind::complete;
     auto evict_closed = [&](bool emit) {
+      if (ctx.watermark < min_end_) return;  // no group ends at or before it
+      std::int64_t min_left = std::numeric_limits<std::int64_t>::max();
       removed = static_cast<std::int64_t>(boost::unordered::erase_if(groups, [&](const auto& kv) {
-        if (event_time_end(kv.first) > ctx.watermark) return false;
+        const std::int64_t end = event_time_end(kv.first);
+        if (end > ctx.watermark) {
+          min_left = end < min_left ? end : min_left;
+          return false;
+        }
         if (emit) down(make_row(kv.first, kv.second));
         evicted_.push_back(kv.first);
         return true;
       }));
+      min_end_ = min_left;
     };
     switch (ctx.mode) {
       case output_mode_kind::complete:
         for (const auto& [k, g] : groups) down(make_row(k, g));
         break;
       case output_mode_kind::update:
-        for (const auto& [k, g] : groups)
-          if (g.updated_in_batch == ctx.batch_id) down(make_row(k, g));
+        if (touched_complete_) {
+          for (const key_type& k : touched_) {
+            const auto it = groups.find(k);
+            down(make_row(it->first, it->second));
+          }
+        } else {
+          for (const auto& [k, g] : groups)
+            if (g.updated_in_batch == ctx.batch_id) down(make_row(k, g));
+        }
         if (evict) evict_closed(false);
         break;
       case output_mode_kind::append:
@@ -687,6 +725,9 @@ struct aggregate_stage<In, std::tuple<Keys...>, std::tuple<Aggs...>> : stateful_
   void begin_batch(const batch_context& ctx) override {
     batch_ = ctx.batch_id;
     evicted_.clear();
+    touched_.clear();
+    touched_complete_ = true;
+    touched_limit_ = std::max<std::size_t>(1024, groups.size() / 4);
     updated_ = dropped_ = 0;
     if constexpr (can_slice) {
       if (sliced_) {
@@ -715,13 +756,26 @@ struct aggregate_stage<In, std::tuple<Keys...>, std::tuple<Aggs...>> : stateful_
     return std::string(sliced_ ? "aggregate-sliced/1<" : "aggregate<") + typeid(key_type).name() + "," + typeid(state_type).name() + ">";
   }
   void write_delta(binary_writer& out) const override {
-    std::size_t upserts = 0;
-    for (const auto& [k, g] : groups) upserts += g.updated_in_batch == batch_;
-    out.write_size(upserts);
-    for (const auto& [k, g] : groups) {
-      if (g.updated_in_batch != batch_) continue;
-      out.write(k);
-      out.write(g.states);
+    if (touched_complete_ && !sliced_) {
+      // The touched groups that are still there (the evicted ones follow as removals).
+      std::size_t upserts = 0;
+      for (const key_type& k : touched_) upserts += groups.contains(k);
+      out.write_size(upserts);
+      for (const key_type& k : touched_) {
+        const auto it = groups.find(k);
+        if (it == groups.end()) continue;
+        out.write(k);
+        out.write(it->second.states);
+      }
+    } else {
+      std::size_t upserts = 0;
+      for (const auto& [k, g] : groups) upserts += g.updated_in_batch == batch_;
+      out.write_size(upserts);
+      for (const auto& [k, g] : groups) {
+        if (g.updated_in_batch != batch_) continue;
+        out.write(k);
+        out.write(g.states);
+      }
     }
     out.write_size(evicted_.size());
     for (const auto& k : evicted_) out.write(k);
@@ -735,6 +789,7 @@ struct aggregate_stage<In, std::tuple<Keys...>, std::tuple<Aggs...>> : stateful_
   }
   void load_snapshot(binary_reader& in) override {
     groups.clear();
+    min_end_ = std::numeric_limits<std::int64_t>::max();
     read_upserts(in);
     evicted_.clear();
     tracks_valid_ = false;
@@ -761,6 +816,7 @@ struct aggregate_stage<In, std::tuple<Keys...>, std::tuple<Aggs...>> : stateful_
       group_state g{};
       in.read(k);
       in.read(g.states);
+      if constexpr (has_event_time_key) min_end_ = std::min(min_end_, event_time_end(k));
       groups.insert_or_assign(std::move(k), std::move(g));
     }
   }
