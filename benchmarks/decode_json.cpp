@@ -10,7 +10,10 @@
 //                           simdjson DOM straight into the struct, Boost.JSON only as fallback
 //   simdjson_ondemand_hand  simdjson's On-Demand API with the fields read by hand: the ceiling
 //   read_file_*             sl::files::read_json_lines_file over the same lines in a file
-//                           (file reading and line splitting included)
+//                           (file reading and line splitting included), one thread
+//   read_file_threads       the same (simdjson) with decode_threads 1 and 2, wall time
+//   split_threshold         small files forced through the parallel loop: where splitting pays
+//   thread_start_join       what one helper thread costs
 //
 // Rows/s are items_per_second, input MB/s bytes_per_second. Before timing, every line is
 // decoded by both library paths and the results compared (the program exits 1 if they
@@ -28,8 +31,12 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <map>
+#include <memory>
 #include <random>
+#include <stdexcept>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <sluice/sluice.hpp>
@@ -215,7 +222,7 @@ BENCHMARK(simdjson_ondemand_hand)->Unit(benchmark::kMillisecond);
 template <class Row>
 void read_file(benchmark::State& state) {
   for (auto _ : state) {
-    auto rows = sl::files::read_json_lines_file<Row>(data().file);
+    auto rows = sl::files::read_json_lines_file<Row>(data().file, {.decode_threads = 1});
     if (rows.size() != data().lines.size()) state.SkipWithError("wrong row count");
     benchmark::DoNotOptimize(rows);
   }
@@ -226,6 +233,87 @@ void read_file_simdjson(benchmark::State& state) { read_file<Event>(state); }
 BENCHMARK(read_file_boost)->Unit(benchmark::kMillisecond);
 BENCHMARK(read_file_simdjson)->Unit(benchmark::kMillisecond);
 
+// The first lines of the data set, about `bytes` of them, in a file of their own (removed at exit).
+std::vector<fs::path> prefix_files;
+struct prefix_file {
+  fs::path path;
+  std::int64_t lines = 0, bytes = 0;
+};
+const prefix_file& file_of_size(std::int64_t bytes) {
+  static std::map<std::int64_t, prefix_file> files;
+  auto [it, added] = files.try_emplace(bytes);
+  if (added) {
+    auto& f = it->second;
+    f.path = fs::temp_directory_path() / ("sluice-bench-decode-" + sl::detail::random_uuid() + ".jsonl");
+    std::ofstream out(f.path, std::ios::binary);
+    for (const auto& l : data().lines) {
+      if (f.bytes >= bytes) break;
+      out << l << '\n';
+      f.bytes += static_cast<std::int64_t>(l.size()) + 1;
+      ++f.lines;
+    }
+    prefix_files.push_back(f.path);
+  }
+  return it->second;
+}
+
+// read_json_lines_file (simdjson) with decode_threads = range(1), over files of range(0)
+// bytes: what splitting a file across threads gains. Wall time: the helper threads' work is
+// not on the calling thread's CPU clock.
+void read_file_threads(benchmark::State& state) {
+  const auto& f = file_of_size(state.range(0));
+  const auto threads = static_cast<std::size_t>(state.range(1));
+  for (auto _ : state) {
+    auto rows = sl::files::read_json_lines_file<Event>(f.path, {.decode_threads = threads});
+    if (static_cast<std::int64_t>(rows.size()) != f.lines) state.SkipWithError("wrong row count");
+    benchmark::DoNotOptimize(rows);
+  }
+  state.SetItemsProcessed(state.iterations() * f.lines);
+  state.SetBytesProcessed(state.iterations() * f.bytes);
+}
+BENCHMARK(read_file_threads)
+    ->ArgsProduct({{4 << 20, 13'400'000}, {1, 2}})
+    ->ArgNames({"bytes", "threads"})
+    ->UseRealTime()
+    ->Unit(benchmark::kMillisecond);
+
+// Where splitting starts to pay: the parallel reading loop forced to cut files of range(0)
+// bytes into range(1) chunks whatever their size (read_json_lines_file only splits files of
+// parallel_min_file_bytes or more, into chunks of parallel_min_chunk_bytes or more).
+void split_threshold(benchmark::State& state) {
+  namespace d = sl::files::detail;
+  const auto& f = file_of_size(state.range(0));
+  const auto threads = static_cast<std::size_t>(state.range(1));
+  auto fail = [](auto&&...) { throw std::runtime_error("decode_json: a bad line"); };
+  for (auto _ : state) {
+    std::vector<Event> rows;
+    d::record_reader reader(f.path, f.bytes, sl::files::default_max_line_bytes, std::nullopt,
+                            threads * d::parallel_block_bytes_per_thread);
+    d::json_lines_parser<Event> parser;
+    d::read_lines_in_parallel<Event>(
+        reader, threads, sl::files::default_max_line_bytes, true, parser,
+        [] { return std::make_unique<d::json_lines_parser<Event>>(); }, fail,
+        [&](Event&& e) { rows.push_back(std::move(e)); }, fail, /*min_chunk_bytes=*/1);
+    if (static_cast<std::int64_t>(rows.size()) != f.lines) state.SkipWithError("wrong row count");
+    benchmark::DoNotOptimize(rows);
+  }
+  state.SetItemsProcessed(state.iterations() * f.lines);
+  state.SetBytesProcessed(state.iterations() * f.bytes);
+}
+BENCHMARK(split_threshold)
+    ->ArgsProduct({{64 << 10, 256 << 10, 1 << 20}, {1, 2}})
+    ->ArgNames({"bytes", "threads"})
+    ->UseRealTime()
+    ->Unit(benchmark::kMicrosecond);
+
+// What a helper thread costs per block: start and join one doing nothing.
+void thread_start_join(benchmark::State& state) {
+  for (auto _ : state) {
+    std::jthread t([] {});
+  }
+}
+BENCHMARK(thread_start_join)->UseRealTime()->Unit(benchmark::kMicrosecond);
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -235,6 +323,7 @@ int main(int argc, char** argv) {
   if (ok) benchmark::RunSpecifiedBenchmarks();
   std::error_code ec;
   fs::remove(data().file, ec);
+  for (const auto& f : prefix_files) fs::remove(f, ec);
   benchmark::Shutdown();
   return ok ? 0 : 1;
 }

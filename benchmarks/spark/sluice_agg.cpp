@@ -1,10 +1,12 @@
 // Seed 004's Example 2 in sluice, the counterpart of spark_agg.py over the same files:
-// files::json_lines<Event>(dir, max_files_per_trigger = 1) -> watermark 10 min -> 5-minute
-// tumbling windows per event_type -> count + avg(value), output mode update, trigger
-// available-now, with a checkpoint (as Spark has one), sink foreach_batch keeping the latest
-// row per (window, event_type).
+// files::json_lines<Event>(dir, max_files_per_trigger = 1, decode_threads) -> watermark 10 min
+// -> 5-minute tumbling windows per event_type -> count + avg(value), output mode update,
+// trigger available-now, with a checkpoint (as Spark has one), sink foreach_batch keeping the
+// latest row per (window, event_type).
 //
-// Usage: sluice_spark_compare INPUT_DIR --out RESULT.json [--runs N]
+// Usage: sluice_spark_compare INPUT_DIR --out RESULT.json [--runs N] [--decode-threads N]
+// --decode-threads: the source's decode_threads (default 0: one per core; 1: the query's thread
+// decodes alone, as before files were cut across threads).
 // Each run starts a fresh query (new checkpoint) and is timed from start() to the end of
 // await_termination(), in wall and CPU seconds (all threads). RESULT.json: times, events/s,
 // and the aggregates of the last run.
@@ -50,18 +52,20 @@ static double process_cpu_seconds() {
 int main(int argc, char** argv) {
   std::string input, out;
   int runs = 3;
+  std::size_t decode_threads = 0;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     if (a == "--out" && i + 1 < argc) out = argv[++i];
     else if (a == "--runs" && i + 1 < argc) runs = std::stoi(argv[++i]);
+    else if (a == "--decode-threads" && i + 1 < argc) decode_threads = std::stoul(argv[++i]);
     else if (!a.starts_with("--") && input.empty()) input = a;
     else {
-      std::fprintf(stderr, "usage: sluice_spark_compare INPUT_DIR --out RESULT.json [--runs N]\n");
+      std::fprintf(stderr, "usage: sluice_spark_compare INPUT_DIR --out RESULT.json [--runs N] [--decode-threads N]\n");
       return 2;
     }
   }
   if (input.empty() || out.empty()) {
-    std::fprintf(stderr, "usage: sluice_spark_compare INPUT_DIR --out RESULT.json [--runs N]\n");
+    std::fprintf(stderr, "usage: sluice_spark_compare INPUT_DIR --out RESULT.json [--runs N] [--decode-threads N]\n");
     return 2;
   }
 
@@ -80,7 +84,8 @@ int main(int argc, char** argv) {
   for (int run = 0; run < runs; ++run) {
     latest.clear();
     const fs::path checkpoint = fs::temp_directory_path() / ("sluice-spark-compare-" + sl::detail::random_uuid());
-    auto windowed = sl::files::json_lines<Event>(input, {.glob = "batch_*.json", .max_files_per_trigger = 1})
+    auto windowed = sl::files::json_lines<Event>(
+                        input, {.glob = "batch_*.json", .max_files_per_trigger = 1, .decode_threads = decode_threads})
         | sl::with_watermark(sl::col<"timestamp">, 10min)
         | sl::group_by(sl::window(sl::col<"timestamp">, 5min), sl::col<"event_type">)
         | sl::aggregate(sl::count().as<"event_count">(), sl::avg(sl::col<"value">).as<"avg_value">());
@@ -128,6 +133,7 @@ int main(int argc, char** argv) {
 #else
                              {"json_decoder", "boost.json"},
 #endif
+                             {"decode_threads", sl::files::detail::resolve_decode_threads(decode_threads)},
                              {"events", events},
                              {"files", files},
                              {"runs", run_results},

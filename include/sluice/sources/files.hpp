@@ -26,6 +26,10 @@
 // record; an empty file has none. Lines longer than `max_line_bytes` and lines that are not
 // valid UTF-8 are bad records.
 //
+// Threads: a JSON-lines file of 1 MiB or more is cut at line boundaries and decoded on
+// `decode_threads` threads (one per core by default); rows, bad records and their order are
+// those of one thread (read_lines_in_parallel below).
+//
 // Bad records: `fail` (the default) throws sl::files::bad_record_error, whose message is
 // `file:line: reason`; `skip` drops them and counts them (metrics()); `dead_letter(dir)`
 // copies each bad line byte for byte into `<dir>/<file name>.bad`, with one JSON line
@@ -47,6 +51,7 @@
 #include <chrono>
 #include <cstdint>
 #include <cstring>
+#include <exception>
 #include <filesystem>
 #include <limits>
 #include <map>
@@ -54,9 +59,11 @@
 #include <mutex>
 #include <optional>
 #include <stdexcept>
+#include <stop_token>
 #include <string>
 #include <string_view>
 #include <system_error>
+#include <thread>
 #include <unordered_map>
 #include <utility>
 #include <vector>
@@ -112,6 +119,9 @@ struct json_lines_options {
   duration max_file_age = std::chrono::days{7};
   bad_record_policy on_bad_record = bad_record::fail;
   std::size_t max_line_bytes = default_max_line_bytes;  // a longer line is a bad record
+  // Threads decoding one file of 1 MiB or more, cut at line boundaries (rows, errors and
+  // their order are the same): 0 = one per core, at most 8; 1 = the calling thread only.
+  std::size_t decode_threads = 0;
 };
 
 struct csv_options {
@@ -219,8 +229,9 @@ class record_reader {
     bool terminated = false; // ended by '\n' (not by the end of the file)
   };
 
+  // `block_bytes` > 0: the buffer holds that many bytes (for next_block), whatever max_record.
   record_reader(const std::filesystem::path& path, std::int64_t size, std::size_t max_record,
-                std::optional<csvd::dialect> csv)
+                std::optional<csvd::dialect> csv, std::size_t block_bytes = 0)
       : path_(path), remaining_(size), max_(std::min(max_record, std::numeric_limits<std::size_t>::max() / 4)), csv_(csv) {
     fd_ = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
     if (fd_ < 0)
@@ -228,8 +239,12 @@ class record_reader {
                                " (files must stay in the directory until the query has read them)");
     ::posix_fadvise(fd_, 0, 0, POSIX_FADV_SEQUENTIAL);
     constexpr std::size_t chunk = 1u << 20;
-    cap_ = static_cast<std::size_t>(std::clamp<std::int64_t>(size + 1, 64, chunk));
-    if (cap_ > max_ + 1) cap_ = std::max<std::size_t>(max_ + 1, 64);
+    if (block_bytes > 0) {
+      cap_ = static_cast<std::size_t>(std::clamp<std::int64_t>(size + 1, 64, static_cast<std::int64_t>(block_bytes)));
+    } else {
+      cap_ = static_cast<std::size_t>(std::clamp<std::int64_t>(size + 1, 64, chunk));
+      if (cap_ > max_ + 1) cap_ = std::max<std::size_t>(max_ + 1, 64);
+    }
     buf_ = std::make_unique_for_overwrite<char[]>(cap_);
     eof_ = remaining_ == 0;
     bom_pending_ = true;
@@ -267,6 +282,31 @@ class record_reader {
       refill();
     }
   }
+
+  // Block mode, for formats whose records are lines (JSON lines): fills the buffer and returns
+  // the complete lines it holds, from the current position to its last '\n' (to the end of the
+  // file when the file is over), starting at line `first_line`. False when there are none: the
+  // file is over, or the next line alone fills the buffer (read that one with next()). After a
+  // block, call end_block with the number of lines it held.
+  struct block {
+    std::string_view bytes;
+    std::int64_t first_line = 0;
+  };
+  bool next_block(block& b) {
+    if (bom_pending_) skip_bom();
+    while (!eof_ && (begin_ > 0 || end_ < cap_)) refill();  // never grows: the buffer is not full
+    if (begin_ == end_) return false;
+    std::size_t stop = end_;
+    if (!eof_) {
+      const void* last = ::memrchr(buf_.get() + begin_, '\n', end_ - begin_);
+      if (last == nullptr) return false;
+      stop = static_cast<std::size_t>(static_cast<const char*>(last) - buf_.get()) + 1;
+    }
+    b = {{buf_.get() + begin_, stop - begin_}, line_};
+    begin_ = scan_ = stop;
+    return true;
+  }
+  void end_block(std::int64_t lines) { line_ += lines; }
 
   // After next() returned an unterminated oversize record: passes the rest of its bytes to
   // sink(std::string_view), up to its end. A no-op otherwise.
@@ -576,8 +616,181 @@ class csv_parser {
   csvd::column_mapping<T> mapping_;
 };
 
+// ---------------------------------------------------------------- parallel decoding of lines
+// A large JSON-lines file is read in blocks of whole lines; each block is cut at line
+// boundaries into one chunk per thread, each chunk decoded by its own parser: the first on
+// the calling thread, which emits its rows as it goes, the others on threads of their own
+// into row vectors, emitted afterwards in file order. Rows, bad records and their line
+// numbers come out exactly as from the single-threaded loop; under bad_record::fail the
+// first bad record in file order is the one reported (a later chunk's rows are never
+// emitted past it).
+
+// Below these sizes one thread decodes: a thread costs about 25 us to start and join, 256 KiB
+// about 0.6 ms to decode, and splitting 64 KiB measured slower than not (docs/performance.md,
+// "JSON decoding").
+inline constexpr std::int64_t parallel_min_file_bytes = 1 << 20;
+inline constexpr std::size_t parallel_min_chunk_bytes = 256u << 10;
+// The buffer holds this much per thread: few blocks per file, and memory bounded however
+// large the file.
+inline constexpr std::size_t parallel_block_bytes_per_thread = 4u << 20;
+inline constexpr std::size_t max_default_decode_threads = 8;
+
+// decode_threads 0: one per core, at most max_default_decode_threads.
+inline std::size_t resolve_decode_threads(std::size_t requested) {
+  if (requested > 0) return requested;
+  return std::clamp<std::size_t>(std::thread::hardware_concurrency(), 1, max_default_decode_threads);
+}
+
+// How many threads decode a file of `size` bytes (1: the single-threaded loop).
+inline std::size_t decode_threads_for(std::size_t requested, std::int64_t size) {
+  return size < parallel_min_file_bytes ? 1 : resolve_decode_threads(requested);
+}
+
+// `text` cut into at most `n` non-empty pieces, each ending with a '\n' (the last one: where
+// `text` ends).
+inline void split_at_lines(std::string_view text, std::size_t n, std::vector<std::string_view>& out) {
+  out.clear();
+  std::size_t begin = 0;
+  for (std::size_t k = 1; k < n && begin < text.size(); ++k) {
+    const std::size_t target = text.size() / n * k;
+    if (target == 0) continue;
+    const std::size_t from = std::max(begin, target - 1);  // a line that starts at the target starts the piece
+    const void* nl = std::memchr(text.data() + from, '\n', text.size() - from);
+    if (nl == nullptr) break;
+    const std::size_t end = static_cast<std::size_t>(static_cast<const char*>(nl) - text.data()) + 1;
+    out.push_back(text.substr(begin, end - begin));
+    begin = end;
+  }
+  if (begin < text.size()) out.push_back(text.substr(begin));
+}
+
+// Decodes the lines of `text`, the first being line `first_line`, as record_reader::next and
+// the single-threaded loop do: on_row(T&&) per row; on_bad(line, oversize, reason, bytes) per
+// bad record (oversize: longer than max_line_bytes, reason empty), which returns false to stop.
+// Returns the number of lines read.
+template <class T, class Parser, class OnRow, class OnBad>
+std::int64_t decode_lines(std::string_view text, std::int64_t first_line, Parser& parser, std::size_t max_line_bytes,
+                          OnRow&& on_row, OnBad&& on_bad, std::stop_token stop = {}) {
+  const char* p = text.data();
+  const char* const end = p + text.size();
+  std::int64_t line = first_line;
+  std::string reason;
+  T row{};
+  while (p < end) {
+    if ((line & 1023) == 0 && stop.stop_requested()) break;  // the block failed before this chunk
+    const char* nl = static_cast<const char*>(std::memchr(p, '\n', static_cast<std::size_t>(end - p)));
+    const std::string_view rec(p, static_cast<std::size_t>((nl ? nl : end) - p));
+    p = nl ? nl + 1 : end;
+    const std::int64_t at = line++;
+    if (rec.size() > max_line_bytes) {
+      if (!on_bad(at, true, std::string(), rec)) break;
+      continue;
+    }
+    switch (parser.parse(rec, at, row, reason)) {
+      case parse_result::row: on_row(std::move(row)); break;
+      case parse_result::ignored: break;
+      case parse_result::bad:
+        if (!on_bad(at, false, std::move(reason), rec)) return line - first_line;
+        break;
+    }
+  }
+  return line - first_line;
+}
+
+// What a helper thread decoded from one chunk, lines counted from 0 within it.
+template <class T>
+struct decoded_chunk {
+  struct bad_line {
+    std::size_t rows_before;  // rows of the chunk that come before it
+    std::int64_t line;
+    bool oversize;
+    std::string reason;
+    std::string_view bytes;
+  };
+  std::vector<T> rows;
+  std::vector<bad_line> bad;
+  std::exception_ptr error;  // thrown after the rows and bad lines above
+  std::int64_t lines = 0;
+  void clear() {
+    rows.clear();
+    bad.clear();
+    error = nullptr;
+    lines = 0;
+  }
+};
+
+// Reads a JSON-lines file (`reader` in block mode) with its blocks decoded on up to `threads`
+// threads. `parser` is the calling thread's, make_parser() makes the others'. A line longer
+// than the buffer is handed to on_record as record_reader::next returns it (the caller reads
+// it as the single-threaded loop does). stop_at_bad: bad records fail the read, so a helper
+// stops at its first one. (min_chunk_bytes: benchmarks/decode_json.cpp measures below it.)
+template <class T, class Parser, class MakeParser, class OnRecord, class OnRow, class OnBad>
+void read_lines_in_parallel(record_reader& reader, std::size_t threads, std::size_t max_line_bytes, bool stop_at_bad,
+                            Parser& parser, MakeParser&& make_parser, OnRecord&& on_record, OnRow&& on_row,
+                            OnBad&& on_bad, std::size_t min_chunk_bytes = parallel_min_chunk_bytes) {
+  std::vector<decltype(make_parser())> helper_parsers;  // kept from block to block
+  std::vector<decoded_chunk<T>> chunks;
+  std::vector<std::string_view> pieces;
+  record_reader::block b;
+  record_reader::record r;
+  while (true) {
+    if (!reader.next_block(b)) {
+      if (!reader.next(r)) return;
+      on_record(r);
+      continue;
+    }
+    split_at_lines(b.bytes, std::clamp<std::size_t>(b.bytes.size() / std::max<std::size_t>(min_chunk_bytes, 1), 1, threads),
+                   pieces);
+    const std::size_t helpers = pieces.size() - 1;
+    if (chunks.size() < helpers) chunks.resize(helpers);
+    while (helper_parsers.size() < helpers) helper_parsers.push_back(make_parser());
+    std::int64_t lines = 0;
+    {
+      std::vector<std::jthread> workers;  // declared last: stopped and joined first, also when on_bad throws
+      workers.reserve(helpers);
+      for (std::size_t i = 0; i < helpers; ++i) {
+        workers.emplace_back([&, i](std::stop_token stop) {
+          auto& out = chunks[i];
+          out.clear();
+          try {
+            out.lines = decode_lines<T>(
+                pieces[i + 1], 0, *helper_parsers[i], max_line_bytes, [&](T&& row) { out.rows.push_back(std::move(row)); },
+                [&](std::int64_t line, bool oversize, std::string&& reason, std::string_view bytes) {
+                  out.bad.push_back({out.rows.size(), line, oversize, std::move(reason), bytes});
+                  return !stop_at_bad;
+                },
+                stop);
+          } catch (...) {
+            out.error = std::current_exception();
+          }
+        });
+      }
+      lines = decode_lines<T>(pieces[0], b.first_line, parser, max_line_bytes, on_row,
+                              [&](std::int64_t line, bool oversize, std::string&& reason, std::string_view bytes) {
+                                on_bad(line, oversize, std::move(reason), bytes);
+                                return true;
+                              });
+      for (auto& w : workers) w.join();  // not the destructor's join: that asks them to stop
+    }
+    for (std::size_t i = 0; i < helpers; ++i) {  // in file order, numbering lines after the chunks before
+      auto& c = chunks[i];
+      const std::int64_t base = b.first_line + lines;
+      std::size_t next_row = 0;
+      for (auto& bad : c.bad) {
+        while (next_row < bad.rows_before) on_row(std::move(c.rows[next_row++]));
+        on_bad(base + bad.line, bad.oversize, std::move(bad.reason), bad.bytes);
+      }
+      while (next_row < c.rows.size()) on_row(std::move(c.rows[next_row++]));
+      if (c.error) std::rethrow_exception(c.error);
+      lines += c.lines;
+    }
+    reader.end_block(lines);
+  }
+}
+
 struct json_lines_format {
   static constexpr std::string_view name = "json";
+  static constexpr bool records_are_lines = true;  // so a file can be cut at any '\n'
   std::optional<csvd::dialect> scanner_dialect() const { return std::nullopt; }
   template <class T>
   std::unique_ptr<json_lines_parser<T>> make_parser() const {
@@ -587,6 +800,7 @@ struct json_lines_format {
 
 struct csv_format {
   static constexpr std::string_view name = "csv";
+  static constexpr bool records_are_lines = false;  // a quoted field may hold newlines
   csvd::dialect dialect;
   bool header = false;
   std::optional<csvd::dialect> scanner_dialect() const { return dialect; }
@@ -604,6 +818,7 @@ struct settings {
   duration max_file_age{};
   bad_record_policy on_bad_record;
   std::size_t max_line_bytes = default_max_line_bytes;
+  std::size_t decode_threads = 1;
 };
 
 template <class Options>
@@ -624,8 +839,10 @@ settings make_settings(std::string_view what, std::filesystem::path dir, const O
     const auto a = normal(dir, ec1), b = normal(o.on_bad_record.dir(), ec2);
     if (!ec1 && !ec2 && a == b) fail("the dead-letter directory must not be the input directory");
   }
+  std::size_t decode_threads = 1;
+  if constexpr (requires { o.decode_threads; }) decode_threads = o.decode_threads;
   return {std::move(dir), o.glob, o.max_files_per_trigger, o.latest_first, o.max_file_age, o.on_bad_record,
-          o.max_line_bytes};
+          o.max_line_bytes, decode_threads};
 }
 
 template <class T>
@@ -740,7 +957,10 @@ class file_source {
     const auto& cfg = state_->cfg;
     const std::string display = p.path.string();
     const auto policy = cfg.on_bad_record.which();
-    detail::record_reader reader(p.path, p.size, cfg.max_line_bytes, state_->format.scanner_dialect());
+    std::size_t threads = 1;
+    if constexpr (Format::records_are_lines) threads = detail::decode_threads_for(cfg.decode_threads, p.size);
+    detail::record_reader reader(p.path, p.size, cfg.max_line_bytes, state_->format.scanner_dialect(),
+                                 threads > 1 ? threads * detail::parallel_block_bytes_per_thread : 0);
     auto parser = state_->format.template make_parser<T>();
     std::optional<detail::dead_letters> dlq;
     if (policy == bad_record_policy::kind::dead_letter)
@@ -758,22 +978,24 @@ class file_source {
       }
     };
 
-    detail::record_reader::record r;
+    const std::string limit = "max_line_bytes (" + std::to_string(cfg.max_line_bytes) + ")";
+    auto oversize = [&](std::int64_t line, std::string_view bytes, std::size_t total) {
+      if (policy == bad_record_policy::kind::fail) throw bad_record_error(display, line, "line longer than " + limit);
+      bad(line, "line of " + std::to_string(total) + " bytes is longer than " + limit, bytes);
+    };
     std::string reason;
     T row{};
-    while (reader.next(r)) {
+    auto read_record = [&](detail::record_reader::record& r) {
       if (r.oversize) {
-        const std::string limit = "max_line_bytes (" + std::to_string(cfg.max_line_bytes) + ")";
-        if (policy == bad_record_policy::kind::fail)
-          throw bad_record_error(display, r.line, "line longer than " + limit);
+        if (policy == bad_record_policy::kind::fail) oversize(r.line, {}, 0);
         std::size_t total = r.bytes.size();
         if (dlq) dlq->bytes(r.bytes);
         reader.finish_oversize([&](std::string_view chunk) {
           total += chunk.size();
           if (dlq) dlq->bytes(chunk);
         });
-        bad(r.line, "line of " + std::to_string(total) + " bytes is longer than " + limit, {});
-        continue;
+        oversize(r.line, {}, total);
+        return;
       }
       switch (parser->parse(r.bytes, r.line, row, reason)) {
         case detail::parse_result::row:
@@ -783,6 +1005,27 @@ class file_source {
         case detail::parse_result::ignored: break;
         case detail::parse_result::bad: bad(r.line, std::move(reason), r.bytes); break;
       }
+    };
+    bool done = false;
+    if constexpr (Format::records_are_lines) {
+      if (threads > 1) {
+        detail::read_lines_in_parallel<T>(
+            reader, threads, cfg.max_line_bytes, policy == bad_record_policy::kind::fail, *parser,
+            [&] { return state_->format.template make_parser<T>(); }, read_record,
+            [&](T&& r) {
+              ++rows;
+              emit(std::move(r));
+            },
+            [&](std::int64_t line, bool too_long, std::string&& why, std::string_view bytes) {
+              if (too_long) oversize(line, bytes, bytes.size());
+              else bad(line, std::move(why), bytes);
+            });
+        done = true;
+      }
+    }
+    if (!done) {
+      detail::record_reader::record r;
+      while (reader.next(r)) read_record(r);
     }
     if (dlq) dlq->commit();
     auto& m = state_->metrics;

@@ -20,9 +20,11 @@
 #include <cstdint>
 #include <cstring>
 #include <filesystem>
+#include <memory>
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "../schema.hpp"
@@ -34,6 +36,9 @@ struct read_options {
   bad_record on_bad_record = bad_record::fail;          // fail (throw bad_record_error) or skip
   std::size_t max_line_bytes = default_max_line_bytes;  // a longer line is a bad record
   std::int64_t* skipped = nullptr;                      // if set, incremented per skipped record
+  // Threads decoding a file of 1 MiB or more (as json_lines_options::decode_threads):
+  // 0 = one per core, at most 8; 1 = the calling thread only.
+  std::size_t decode_threads = 0;
 };
 
 struct read_csv_options {
@@ -46,37 +51,59 @@ struct read_csv_options {
 };
 
 namespace detail {
+// decode_threads as read_options has it: a large JSON-lines file's lines are decoded in
+// parallel (files.hpp, read_lines_in_parallel).
 template <class T, class Parser>
 void read_records(const std::filesystem::path& file, std::optional<sluice::detail::csv::dialect> dialect, Parser& parser,
-                  bad_record policy, std::size_t max_line_bytes, std::int64_t* skipped, std::vector<T>& out) {
+                  bad_record policy, std::size_t max_line_bytes, std::int64_t* skipped, std::vector<T>& out,
+                  std::size_t decode_threads = 1) {
   struct ::stat st {};
   if (::stat(file.c_str(), &st) != 0)
     throw std::runtime_error("sluice::files: cannot read " + file.string() + ": " + std::strerror(errno));
   if (!S_ISREG(st.st_mode)) throw std::runtime_error("sluice::files: " + file.string() + " is not a regular file");
   const std::string display = file.string();
-  record_reader reader(file, static_cast<std::int64_t>(st.st_size), max_line_bytes, dialect);
+  const auto size = static_cast<std::int64_t>(st.st_size);
+  constexpr bool json_lines = std::is_same_v<Parser, json_lines_parser<T>>;  // cut at any '\n'
+  const std::size_t threads = json_lines ? decode_threads_for(decode_threads, size) : 1;
+  record_reader reader(file, size, max_line_bytes, dialect, threads > 1 ? threads * parallel_block_bytes_per_thread : 0);
   auto bad = [&](std::int64_t line, std::string reason) {
     shorten(reason);
     if (policy == bad_record::fail) throw bad_record_error(display, line, std::move(reason));
     if (skipped) ++*skipped;
   };
-  record_reader::record r;
+  auto oversize = [&](std::int64_t line, std::size_t total) {
+    bad(line, "line of " + std::to_string(total) + " bytes is longer than max_line_bytes (" +
+                  std::to_string(max_line_bytes) + ")");
+  };
   std::string reason;
   T row{};
-  while (reader.next(r)) {
+  auto read_record = [&](record_reader::record& r) {
     if (r.oversize) {
       std::size_t total = r.bytes.size();
       reader.finish_oversize([&](std::string_view chunk) { total += chunk.size(); });
-      bad(r.line, "line of " + std::to_string(total) + " bytes is longer than max_line_bytes (" +
-                      std::to_string(max_line_bytes) + ")");
-      continue;
+      oversize(r.line, total);
+      return;
     }
     switch (parser.parse(r.bytes, r.line, row, reason)) {
       case parse_result::row: out.push_back(std::move(row)); break;
       case parse_result::ignored: break;
       case parse_result::bad: bad(r.line, std::move(reason)); break;
     }
+  };
+  if constexpr (json_lines) {
+    if (threads > 1) {
+      read_lines_in_parallel<T>(
+          reader, threads, max_line_bytes, policy == bad_record::fail, parser,
+          [] { return std::make_unique<Parser>(); }, read_record, [&](T&& r) { out.push_back(std::move(r)); },
+          [&](std::int64_t line, bool too_long, std::string&& why, std::string_view bytes) {
+            if (too_long) oversize(line, bytes.size());
+            else bad(line, std::move(why));
+          });
+      return;
+    }
   }
+  record_reader::record r;
+  while (reader.next(r)) read_record(r);
 }
 
 inline void check_read_options(std::size_t max_line_bytes) {
@@ -104,7 +131,8 @@ std::vector<T> read_json_lines_file(const std::filesystem::path& file, read_opti
   detail::check_read_options(options.max_line_bytes);
   std::vector<T> out;
   detail::json_lines_parser<T> parser;
-  detail::read_records(file, std::nullopt, parser, options.on_bad_record, options.max_line_bytes, options.skipped, out);
+  detail::read_records(file, std::nullopt, parser, options.on_bad_record, options.max_line_bytes, options.skipped, out,
+                       options.decode_threads);
   return out;
 }
 
@@ -117,7 +145,8 @@ std::vector<T> read_json_lines(const std::filesystem::path& dir, const std::stri
   std::vector<T> out;
   for (const auto& f : detail::files_to_read(dir, glob)) {
     detail::json_lines_parser<T> parser;
-    detail::read_records(f, std::nullopt, parser, options.on_bad_record, options.max_line_bytes, options.skipped, out);
+    detail::read_records(f, std::nullopt, parser, options.on_bad_record, options.max_line_bytes, options.skipped, out,
+                         options.decode_threads);
   }
   return out;
 }
