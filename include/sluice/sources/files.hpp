@@ -618,9 +618,9 @@ class csv_parser {
 
 // ---------------------------------------------------------------- parallel decoding of lines
 // A large JSON-lines file is read in blocks of whole lines; each block is cut at line
-// boundaries into one chunk per thread, each chunk decoded by its own parser: the first on
-// the calling thread, which emits its rows as it goes, the others on threads of their own
-// into row vectors, emitted afterwards in file order. Rows, bad records and their line
+// boundaries into a few pieces per thread: the first decoded on the calling thread, which
+// emits its rows as it goes, the others claimed in turn by the helper threads and the calling
+// thread (each with its own parser) into row vectors, emitted afterwards in file order. Rows, bad records and their line
 // numbers come out exactly as from the single-threaded loop; under bad_record::fail the
 // first bad record in file order is the one reported (a later chunk's rows are never
 // emitted past it).
@@ -634,6 +634,8 @@ inline constexpr std::size_t parallel_min_chunk_bytes = 256u << 10;
 // large the file.
 inline constexpr std::size_t parallel_block_bytes_per_thread = 4u << 20;
 inline constexpr std::size_t max_default_decode_threads = 8;
+// A block is cut into up to this many pieces per thread (each at least parallel_min_chunk_bytes).
+inline constexpr std::size_t parallel_pieces_per_thread = 4;
 
 // decode_threads 0: one per core, at most max_default_decode_threads.
 inline std::size_t resolve_decode_threads(std::size_t requested) {
@@ -739,30 +741,41 @@ void read_lines_in_parallel(record_reader& reader, std::size_t threads, std::siz
       on_record(r);
       continue;
     }
-    split_at_lines(b.bytes, std::clamp<std::size_t>(b.bytes.size() / std::max<std::size_t>(min_chunk_bytes, 1), 1, threads),
+    // More pieces than threads, claimed in turn by whichever thread is free: on a busy machine a
+    // helper that is not scheduled holds up at most the one piece it took, and the calling
+    // thread decodes the rest itself instead of waiting.
+    split_at_lines(b.bytes,
+                   std::clamp<std::size_t>(b.bytes.size() / std::max<std::size_t>(min_chunk_bytes, 1), 1,
+                                           threads * parallel_pieces_per_thread),
                    pieces);
-    const std::size_t helpers = pieces.size() - 1;
-    if (chunks.size() < helpers) chunks.resize(helpers);
+    const std::size_t claimed = pieces.size() - 1;  // pieces 1.. go to chunks[0..]
+    const std::size_t helpers = std::min(threads - 1, claimed);
+    if (chunks.size() < claimed) chunks.resize(claimed);
     while (helper_parsers.size() < helpers) helper_parsers.push_back(make_parser());
+    std::atomic<std::size_t> next_piece{0};
+    auto decode_piece = [&](std::size_t i, auto& piece_parser, std::stop_token stop) {
+      auto& out = chunks[i];
+      out.clear();
+      try {
+        out.lines = decode_lines<T>(
+            pieces[i + 1], 0, piece_parser, max_line_bytes, [&](T&& row) { out.rows.push_back(std::move(row)); },
+            [&](std::int64_t line, bool oversize, std::string&& reason, std::string_view bytes) {
+              out.bad.push_back({out.rows.size(), line, oversize, std::move(reason), bytes});
+              return !stop_at_bad;
+            },
+            stop);
+      } catch (...) {
+        out.error = std::current_exception();
+      }
+    };
     std::int64_t lines = 0;
     {
       std::vector<std::jthread> workers;  // declared last: stopped and joined first, also when on_bad throws
       workers.reserve(helpers);
-      for (std::size_t i = 0; i < helpers; ++i) {
-        workers.emplace_back([&, i](std::stop_token stop) {
-          auto& out = chunks[i];
-          out.clear();
-          try {
-            out.lines = decode_lines<T>(
-                pieces[i + 1], 0, *helper_parsers[i], max_line_bytes, [&](T&& row) { out.rows.push_back(std::move(row)); },
-                [&](std::int64_t line, bool oversize, std::string&& reason, std::string_view bytes) {
-                  out.bad.push_back({out.rows.size(), line, oversize, std::move(reason), bytes});
-                  return !stop_at_bad;
-                },
-                stop);
-          } catch (...) {
-            out.error = std::current_exception();
-          }
+      for (std::size_t h = 0; h < helpers; ++h) {
+        workers.emplace_back([&, h](std::stop_token stop) {
+          for (std::size_t i; !stop.stop_requested() && (i = next_piece.fetch_add(1)) < claimed;)
+            decode_piece(i, *helper_parsers[h], stop);
         });
       }
       lines = decode_lines<T>(pieces[0], b.first_line, parser, max_line_bytes, on_row,
@@ -770,9 +783,10 @@ void read_lines_in_parallel(record_reader& reader, std::size_t threads, std::siz
                                 on_bad(line, oversize, std::move(reason), bytes);
                                 return true;
                               });
+      for (std::size_t i; (i = next_piece.fetch_add(1)) < claimed;) decode_piece(i, parser, {});
       for (auto& w : workers) w.join();  // not the destructor's join: that asks them to stop
     }
-    for (std::size_t i = 0; i < helpers; ++i) {  // in file order, numbering lines after the chunks before
+    for (std::size_t i = 0; i < claimed; ++i) {  // in file order, numbering lines after the chunks before
       auto& c = chunks[i];
       const std::int64_t base = b.first_line + lines;
       std::size_t next_row = 0;
