@@ -308,8 +308,6 @@ struct aggregate_stage<In, std::tuple<Keys...>, std::tuple<Aggs...>> : stateful_
     }
   }
 
-  // The batch's constants and counters, in a local the compiler can keep in registers (see
-  // stage_node::run): read through ctx, they would be reloaded after every group update.
   // Grouped by a tumbling window alone: rows come roughly in event-time order, so most fall in
   // the window of the row before. The batch remembers that window's group and skips the hash
   // and the probe for them; and when the aggregate states are plain values, it sums such a run
@@ -322,6 +320,8 @@ struct aggregate_stage<In, std::tuple<Keys...>, std::tuple<Aggs...>> : stateful_
   static constexpr bool pre_aggregate_runs =
       cache_last_group && (std::is_trivially_copyable_v<typename Aggs::bound_type::state_type> && ...);
   struct no_run {};
+  // The batch's constants and counters, in a local the compiler can keep in registers (see
+  // stage_node::run): read through ctx, they would be reloaded after every group update.
   struct batch_counters {
     std::int64_t batch_id = 0, watermark = 0;
     bool drop_late = false;
@@ -334,15 +334,10 @@ struct aggregate_stage<In, std::tuple<Keys...>, std::tuple<Aggs...>> : stateful_
   batch_counters open_batch(const batch_context& ctx) const {
     return {ctx.batch_id, ctx.watermark, ctx.mode != output_mode_kind::complete && ctx.has_watermark, 0, 0, sliced_};
   }
-  void merge_states(state_type& into, const state_type& from) const {
-    [&]<std::size_t... I>(std::index_sequence<I...>) {
-      (std::get<I>(aggs).merge(std::get<I>(into), std::get<I>(from)), ...);
-    }(std::index_sequence_for<Aggs...>{});
-  }
   void flush_run(batch_counters& counters) {
     if constexpr (pre_aggregate_runs) {
       if (counters.last_group == nullptr) return;
-      merge_states(counters.last_group->states, counters.run);
+      merge_ops{this}.merge(counters.last_group->states, counters.run);
       counters.run = state_type{};
     }
   }
@@ -370,6 +365,18 @@ struct aggregate_stage<In, std::tuple<Keys...>, std::tuple<Aggs...>> : stateful_
       if (touched_complete_) note_touched(it->first);
     }
     return g;
+  }
+  // Calls f(key, group) for each group the batch updated that is still in the table: from the
+  // touched list when it holds them all, else by a scan.
+  template <class F>
+  void for_each_updated_group(F&& f) const {
+    if (touched_complete_) {
+      for (const key_type& k : touched_)
+        if (const auto it = groups.find(k); it != groups.end()) f(it->first, it->second);
+    } else {
+      for (const auto& [k, g] : groups)
+        if (g.updated_in_batch == batch_) f(k, g);
+    }
   }
   [[gnu::noinline]] void note_touched(const key_type& k) {
     if (touched_.size() < touched_limit_) {
@@ -689,15 +696,7 @@ struct aggregate_stage<In, std::tuple<Keys...>, std::tuple<Aggs...>> : stateful_
         for (const auto& [k, g] : groups) down(make_row(k, g));
         break;
       case output_mode_kind::update:
-        if (touched_complete_) {
-          for (const key_type& k : touched_) {
-            const auto it = groups.find(k);
-            down(make_row(it->first, it->second));
-          }
-        } else {
-          for (const auto& [k, g] : groups)
-            if (g.updated_in_batch == ctx.batch_id) down(make_row(k, g));
-        }
+        for_each_updated_group([&](const key_type& k, const group_state& g) { down(make_row(k, g)); });
         if (evict) evict_closed(false);
         break;
       case output_mode_kind::append:
@@ -726,7 +725,7 @@ struct aggregate_stage<In, std::tuple<Keys...>, std::tuple<Aggs...>> : stateful_
     batch_ = ctx.batch_id;
     evicted_.clear();
     touched_.clear();
-    touched_complete_ = true;
+    touched_complete_ = !sliced_;  // the sliced path marks its slices but does not list them
     touched_limit_ = std::max<std::size_t>(1024, groups.size() / 4);
     updated_ = dropped_ = 0;
     if constexpr (can_slice) {
@@ -756,27 +755,14 @@ struct aggregate_stage<In, std::tuple<Keys...>, std::tuple<Aggs...>> : stateful_
     return std::string(sliced_ ? "aggregate-sliced/1<" : "aggregate<") + typeid(key_type).name() + "," + typeid(state_type).name() + ">";
   }
   void write_delta(binary_writer& out) const override {
-    if (touched_complete_ && !sliced_) {
-      // The touched groups that are still there (the evicted ones follow as removals).
-      std::size_t upserts = 0;
-      for (const key_type& k : touched_) upserts += groups.contains(k);
-      out.write_size(upserts);
-      for (const key_type& k : touched_) {
-        const auto it = groups.find(k);
-        if (it == groups.end()) continue;
-        out.write(k);
-        out.write(it->second.states);
-      }
-    } else {
-      std::size_t upserts = 0;
-      for (const auto& [k, g] : groups) upserts += g.updated_in_batch == batch_;
-      out.write_size(upserts);
-      for (const auto& [k, g] : groups) {
-        if (g.updated_in_batch != batch_) continue;
-        out.write(k);
-        out.write(g.states);
-      }
-    }
+    // The updated groups still there; the evicted ones follow as removals.
+    std::size_t upserts = 0;
+    for_each_updated_group([&](const key_type&, const group_state&) { ++upserts; });
+    out.write_size(upserts);
+    for_each_updated_group([&](const key_type& k, const group_state& g) {
+      out.write(k);
+      out.write(g.states);
+    });
     out.write_size(evicted_.size());
     for (const auto& k : evicted_) out.write(k);
   }
