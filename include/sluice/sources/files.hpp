@@ -620,10 +620,10 @@ class csv_parser {
 // A large JSON-lines file is read in blocks of whole lines; each block is cut at line
 // boundaries into a few pieces per thread: the first decoded on the calling thread, which
 // emits its rows as it goes, the others claimed in turn by the helper threads and the calling
-// thread (each with its own parser) into row vectors, emitted afterwards in file order. Rows, bad records and their line
-// numbers come out exactly as from the single-threaded loop; under bad_record::fail the
-// first bad record in file order is the one reported (a later chunk's rows are never
-// emitted past it).
+// thread (each with its own parser) into row vectors, emitted afterwards in file order. Rows,
+// bad records and their line numbers come out exactly as from the single-threaded loop; under
+// bad_record::fail the first bad record in file order is the one reported (a later chunk's
+// rows are never emitted past it).
 
 // Below these sizes one thread decodes: a thread costs about 25 us to start and join, 256 KiB
 // about 0.6 ms to decode, and splitting 64 KiB measured slower than not (docs/performance.md,
@@ -646,6 +646,11 @@ inline std::size_t resolve_decode_threads(std::size_t requested) {
 // How many threads decode a file of `size` bytes (1: the single-threaded loop).
 inline std::size_t decode_threads_for(std::size_t requested, std::int64_t size) {
   return size < parallel_min_file_bytes ? 1 : resolve_decode_threads(requested);
+}
+
+// record_reader's block_bytes for `threads` decoding threads (0, its default, for one).
+inline std::size_t decode_block_bytes(std::size_t threads) {
+  return threads > 1 ? threads * parallel_block_bytes_per_thread : 0;
 }
 
 // `text` cut into at most `n` non-empty pieces, each ending with a '\n' (the last one: where
@@ -974,7 +979,7 @@ class file_source {
     std::size_t threads = 1;
     if constexpr (Format::records_are_lines) threads = detail::decode_threads_for(cfg.decode_threads, p.size);
     detail::record_reader reader(p.path, p.size, cfg.max_line_bytes, state_->format.scanner_dialect(),
-                                 threads > 1 ? threads * detail::parallel_block_bytes_per_thread : 0);
+                                 detail::decode_block_bytes(threads));
     auto parser = state_->format.template make_parser<T>();
     std::optional<detail::dead_letters> dlq;
     if (policy == bad_record_policy::kind::dead_letter)
@@ -1020,9 +1025,8 @@ class file_source {
         case detail::parse_result::bad: bad(r.line, std::move(reason), r.bytes); break;
       }
     };
-    bool done = false;
-    if constexpr (Format::records_are_lines) {
-      if (threads > 1) {
+    if (threads > 1) {  // only for records_are_lines
+      if constexpr (Format::records_are_lines)
         detail::read_lines_in_parallel<T>(
             reader, threads, cfg.max_line_bytes, policy == bad_record_policy::kind::fail, *parser,
             [&] { return state_->format.template make_parser<T>(); }, read_record,
@@ -1034,10 +1038,7 @@ class file_source {
               if (too_long) oversize(line, bytes, bytes.size());
               else bad(line, std::move(why), bytes);
             });
-        done = true;
-      }
-    }
-    if (!done) {
+    } else {
       detail::record_reader::record r;
       while (reader.next(r)) read_record(r);
     }

@@ -65,7 +65,7 @@ void read_records(const std::filesystem::path& file, std::optional<sluice::detai
   const auto size = static_cast<std::int64_t>(st.st_size);
   constexpr bool json_lines = std::is_same_v<Parser, json_lines_parser<T>>;  // cut at any '\n'
   const std::size_t threads = json_lines ? decode_threads_for(decode_threads, size) : 1;
-  record_reader reader(file, size, max_line_bytes, dialect, threads > 1 ? threads * parallel_block_bytes_per_thread : 0);
+  record_reader reader(file, size, max_line_bytes, dialect, decode_block_bytes(threads));
   auto bad = [&](std::int64_t line, std::string reason) {
     shorten(reason);
     if (policy == bad_record::fail) throw bad_record_error(display, line, std::move(reason));
