@@ -203,34 +203,12 @@ void engine_unkeyed(benchmark::State& state) {
                         sl::group_by(sl::window(sl::col<"ts">, 1min)) |
                         sl::aggregate(sl::count(), sl::sum(sl::col<"value">), sl::avg(sl::col<"value">)));
 }
-void hand_unkeyed(benchmark::State& state) {
-  static const auto in = make_input(1);
-  struct agg {
-    std::int64_t count = 0;
-    double sum = 0, avg_sum = 0;
-    std::int64_t avg_n = 0;
-  };
-  boost::unordered_flat_map<std::int64_t, agg> groups;
-  std::int64_t max_ts = 0;
-  for (auto _ : state) {
-    for (const Reading& r : in) {
-      max_ts = std::max(max_ts, r.ts.micros);
-      const std::int64_t start = r.ts.micros - sl::detail::floor_mod(r.ts.micros, kWindow);
-      agg& a = groups[start];
-      ++a.count;
-      a.sum += r.value;
-      a.avg_sum += r.value;
-      ++a.avg_n;
-    }
-    benchmark::DoNotOptimize(groups.size());
-    benchmark::DoNotOptimize(max_ts);
-  }
-  state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * kRows));
-}
 
-// The hand loop with the engine's shortcut for a window-only key: remember the previous row's
-// window and its entry (rows come in event-time order, so nearly every row hits it).
-void hand_unkeyed_cached(benchmark::State& state) {
+// Unkeyed: the same loop keyed by the window start alone. RememberWindow: with the engine's
+// shortcut for a window-only key, the previous row's window and its entry (rows come in
+// event-time order, so nearly every row hits it).
+template <bool RememberWindow>
+void hand_unkeyed(benchmark::State& state) {
   static const auto in = make_input(1);
   struct agg {
     std::int64_t count = 0;
@@ -245,15 +223,16 @@ void hand_unkeyed_cached(benchmark::State& state) {
     for (const Reading& r : in) {
       max_ts = std::max(max_ts, r.ts.micros);
       const std::int64_t start = r.ts.micros - sl::detail::floor_mod(r.ts.micros, kWindow);
-      if (last == nullptr || start != last_start) {
-        last = &groups[start];
+      agg* a = last;
+      if (!RememberWindow || a == nullptr || start != last_start) {
+        a = &groups[start];
+        last = a;
         last_start = start;
       }
-      agg& a = *last;
-      ++a.count;
-      a.sum += r.value;
-      a.avg_sum += r.value;
-      ++a.avg_n;
+      ++a->count;
+      a->sum += r.value;
+      a->avg_sum += r.value;
+      ++a->avg_n;
     }
     benchmark::DoNotOptimize(groups.size());
     benchmark::DoNotOptimize(max_ts);
@@ -267,7 +246,7 @@ BENCHMARK(hand_keyed_std)->Arg(1000)->Arg(100000)->Arg(1000000)->Unit(benchmark:
 BENCHMARK(hand_keyed_boost_node)->Arg(1000)->Arg(100000)->Arg(1000000)->Unit(benchmark::kMillisecond);
 BENCHMARK(hand_keyed_probe)->Arg(1000)->Arg(100000)->Arg(1000000)->Unit(benchmark::kMillisecond);
 BENCHMARK(engine_keyed)->Arg(1000)->Arg(100000)->Arg(1000000)->Unit(benchmark::kMillisecond);
-BENCHMARK(hand_unkeyed)->Unit(benchmark::kMillisecond);
-BENCHMARK(hand_unkeyed_cached)->Unit(benchmark::kMillisecond);
+BENCHMARK(hand_unkeyed<false>)->Name("hand_unkeyed")->Unit(benchmark::kMillisecond);
+BENCHMARK(hand_unkeyed<true>)->Name("hand_unkeyed_cached")->Unit(benchmark::kMillisecond);
 BENCHMARK(engine_unkeyed)->Unit(benchmark::kMillisecond);
 BENCHMARK_MAIN();
