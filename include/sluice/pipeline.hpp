@@ -10,6 +10,8 @@
 #include <limits>
 #include <filesystem>
 #include <optional>
+#include <stdexcept>
+#include <stop_token>
 #include <string>
 #include <string_view>
 #include <type_traits>
@@ -83,6 +85,13 @@ struct source_context {
   std::filesystem::path checkpoint_dir;
 };
 
+// Thrown by a source whose blocking call (a wait, a network read) gave up because its stop
+// token (source_control::set_stop_token) was requested: the query ends as stopped, not failed.
+class source_interrupted : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
 class source_control {
  public:
   virtual ~source_control() = default;
@@ -109,6 +118,10 @@ class source_control {
   virtual boost::json::value end_offset_json() const = 0;
   virtual std::int64_t rows_in_batch() const = 0;
   virtual void stop() = 0;
+  // At the start of each run of the query, on its thread: the token that stop() requests, from
+  // the thread calling stop(). A source that may block for long (a Retry-After wait, a slow
+  // server) watches it and then throws source_interrupted. Default: ignored.
+  virtual void set_stop_token(std::stop_token) {}
 };
 
 // Event times a watermark stage saw in a batch; min and max are meaningful when count > 0.

@@ -112,7 +112,7 @@ TEST_CASE("rest secrets never appear in errors, logs, descriptions, options or o
     REQUIRE_THAT(sl::to_json_string(d.start), !Catch::Contains(secret));
   }
   // Logged retries too (the 500 endpoint with a secret in its query).
-  rest::options o{.url = fs + "/500?key=" + unique_key("s") + "&fail=1&token=" + secret,
+  rest::options o{.url = fs + "/500?run=" + unique_key("s") + "&fail=1&token=" + secret,
                   .auth = {.type = rest::auth_type::bearer, .token = secret}};
   o.retry.initial_backoff = 5ms;
   json_incremental src(o);
@@ -121,6 +121,86 @@ TEST_CASE("rest secrets never appear in errors, logs, descriptions, options or o
   drive(src).step();
   REQUIRE(log.size() == 1);
   REQUIRE_THAT(log[0], Catch::Contains("HTTP 500") && !Catch::Contains(secret));
+}
+
+TEST_CASE("rest a redirect to another origin carries no credentials, not even back to the first origin",
+          "[rest][auth]") {
+  const auto fs = server("SLUICE_REST_FAULT_SERVER");
+  const auto other = server("SLUICE_REST_OTHER_SERVER");  // another port: another origin
+  auto via = [&](const std::string& target) { return fs + "/redirect-to?to=" + rest::detail::percent_encode(target); };
+  ::setenv("SLUICE_REST_TEST_ENV_KEY", "env-secret-0", 1);
+  rest::options o{.url = via(other + "/echo"),
+                  .headers = {{"X-Api-Key", "k-secret-1"}, {"X-Custom-Auth", "c-secret-3"},
+                              {"Proxy-Authorization", "Basic cHJveHk6c2VjcmV0"}, {"X-Trace", "t-1"}},
+                  .cookies = {{"session", "s-secret-4"}},
+                  .auth = {.type = rest::auth_type::bearer, .token = "tok-secret-2"}};
+  o.secret_names = {"x-custom-auth"};
+  const char* credentials[] = {"authorization", "cookie", "x-api-key", "x-custom-auth", "proxy-authorization"};
+  {
+    const auto e = echo(o);
+    for (const char* h : credentials) {
+      INFO(h);
+      REQUIRE(header(e, h) == "<absent>");
+    }
+    REQUIRE(header(e, "x-trace") == "t-1");  // an ordinary header still goes
+  }
+  {  // the same origin keeps them (the control)
+    o.url = via(fs + "/echo");
+    const auto e = echo(o);
+    REQUIRE(header(e, "authorization") == "Bearer tok-secret-2");
+    REQUIRE(header(e, "cookie") == "session=s-secret-4");
+    REQUIRE(header(e, "x-api-key") == "k-secret-1");
+    REQUIRE(header(e, "x-custom-auth") == "c-secret-3");
+  }
+  {  // away and back: the chain left the origin, the second server chose where it leads
+    o.url = via(other + "/redirect-to?to=" + rest::detail::percent_encode(fs + "/echo"));
+    const auto e = echo(o);
+    for (const char* h : credentials) {
+      INFO(h);
+      REQUIRE(header(e, h) == "<absent>");
+    }
+  }
+  {  // another host name on the same port, an environment header, OAuth: none of them either
+    const auto port = fs.substr(fs.rfind(':'));
+    o.url = via("http://localhost" + port + "/echo");
+    o.auth = {.type = rest::auth_type::env_header, .header = "X-Env-Token", .env = "SLUICE_REST_TEST_ENV_KEY"};
+    REQUIRE(header(echo(o), "x-env-token") == "<absent>");
+    o.url = via(other + "/echo");
+    o.auth = {.type = rest::auth_type::oauth1, .token = "t", .consumer_key = "ck", .consumer_secret = "cs-secret"};
+    REQUIRE(header(echo(o), "authorization") == "<absent>");
+    o.url = fs + "/echo";
+    REQUIRE_THAT(header(echo(o), "authorization"), Catch::StartsWith("OAuth "));
+  }
+}
+
+TEST_CASE("rest secrets in the URL's query are redacted in errors, logs, descriptions and options", "[rest][auth]") {
+  const auto fs = server("SLUICE_REST_FAULT_SERVER");
+  const std::string query = "&api_key=AK-secret-1&access_token=AT%2Dsecret%2D2&pass_phrase=PP-secret-3&Signature=SG-secret-5&q=visible";
+  const std::vector<std::string> secrets = {"AK-secret-1", "AT%2Dsecret%2D2", "AT-secret-2", "PP-secret-3", "SG-secret-5"};
+  auto check = [&](const std::string& text) {
+    INFO(text);
+    for (const auto& s : secrets) REQUIRE_THAT(text, !Catch::Contains(s));
+    REQUIRE_THAT(text, Catch::Contains("api_key=***") && Catch::Contains("access_token=***") &&
+                           Catch::Contains("pass_phrase=***") && Catch::Contains("q=visible"));
+  };
+  rest::options o{.url = fs + "/unauthorized?run=" + unique_key("q") + query};
+  o.secret_names = {"pass_phrase"};  // not a name the library knows: configured
+  o.retry.max_attempts = 1;
+  json_incremental src(o);
+  auto d = drive(src);
+  check(error_of([&] { d.step(); }));
+  check(src.description());
+  check(boost::json::serialize(rest::options_to_json(o)));
+  // A retried request's log line.
+  rest::options retried{.url = fs + "/500?run=" + unique_key("q") + "&fail=1" + query};
+  retried.secret_names = {"pass_phrase"};
+  retried.retry.initial_backoff = 5ms;
+  json_incremental logged(retried);
+  std::vector<std::string> log;
+  logged.on_log([&](const std::string& l) { log.push_back(l); });
+  drive(logged).step();
+  REQUIRE(log.size() == 1);
+  check(log[0]);
 }
 
 TEST_CASE("rest OAuth 1.0a base strings and signatures match vectors computed independently", "[rest][oauth]") {
@@ -168,6 +248,24 @@ TEST_CASE("rest OAuth 1.0a requests are accepted by a server verifying the signa
     d.step();
     REQUIRE(d.rows.size() == 3);
   }
+  {  // a cursor in a form body is form-encoded (one parameter, signed as sent); a literal
+     // non-ASCII character in the URL is sent percent-encoded (UTF-8)
+    rest::options o{.url = fs + "/oauth/echo?q=\u2603&c={cursor}",
+                    .method = rest::http_method::post,
+                    .body = "cursor={cursor}&limit=2",
+                    .content_type = "application/x-www-form-urlencoded",
+                    .auth = good,
+                    .records_path = "/data",
+                    .initial_offset = "a b&c=d+\u00e9",
+                    .cursor_path = "/next"};
+    auto d = drive(rest::json_source<rest::cursor_strategy>(o));
+    d.step();
+    REQUIRE(d.rows.size() == 1);
+    const auto& r = d.rows[0];
+    REQUIRE(r.at("form") == boost::json::parse(R"([["cursor","a b&c=d+\u00e9"],["limit","2"]])"));
+    REQUIRE(r.at("query") == boost::json::parse(R"([["q","\u2603"],["c","a b&c=d+\u00e9"]])"));
+    REQUIRE_THAT(std::string(r.at("target").as_string()), Catch::StartsWith("/oauth/echo?q=%E2%98%83&c=a%20b%26c%3Dd%2B%C3%A9"));
+  }
   {  // a wrong secret is refused by the server; the secret is not in the message
     auto bad = good;
     bad.consumer_secret = "wrong-consumer-secret";
@@ -192,9 +290,10 @@ TEST_CASE("rest HTTPS verifies the certificate: refused without the CA, accepted
     auto d = drive(json_incremental(opts({})));
     REQUIRE_THAT(error_of([&] { d.step(); }), Catch::Contains("certificate verification failed"));
   }
-  {
+  {  // names the certificate that failed
     auto d = drive(json_incremental(opts({.ca_file = other})));
-    REQUIRE_THAT(error_of([&] { d.step(); }), Catch::Contains("certificate verification failed"));
+    REQUIRE_THAT(error_of([&] { d.step(); }), Catch::Contains("certificate verification failed: unable to get local "
+                                                                "issuer certificate (certificate /CN=localhost)"));
   }
   {
     json_incremental src(opts({.ca_file = ca}));
@@ -209,7 +308,12 @@ TEST_CASE("rest HTTPS verifies the certificate: refused without the CA, accepted
     d.step();
     REQUIRE(d.rows.size() == 3);
     auto bad = drive(json_incremental(opts({.ca_file = ca, .server_name = "wrong.example"})));
-    REQUIRE_THAT(error_of([&] { bad.step(); }), Catch::Contains("certificate verification failed"));
+    // Names the host, the name that did not match and the names the certificate holds.
+    REQUIRE_THAT(error_of([&] { bad.step(); }),
+                 Catch::Contains("TLS handshake with 127.0.0.1:") &&
+                     Catch::Contains("certificate verification failed: the certificate does not match the host name "
+                                     "'wrong.example' (tls.server_name): certificate names are [IP:127.0.0.1, "
+                                     "DNS:localhost]"));
   }
   {  // verification off (explicitly) accepts any certificate
     auto d = drive(json_incremental(opts({.verify = false})));

@@ -4,6 +4,8 @@
 #include "rest_test_support.hpp"
 
 #include <chrono>
+#include <set>
+#include <thread>
 
 using namespace rest_test;
 using namespace std::chrono_literals;
@@ -44,7 +46,7 @@ double seconds_since(std::chrono::steady_clock::time_point t) {
 TEST_CASE("rest 429 with Retry-After in seconds waits that long, then succeeds", "[rest][faults]") {
   const auto fs = server("SLUICE_REST_FAULT_SERVER");
   const auto key = unique_key("ra");
-  json_incremental src(fast(fs + "/429-seconds?key=" + key + "&after=1"));
+  json_incremental src(fast(fs + "/429-seconds?run=" + key + "&after=1"));
   std::vector<std::string> log;
   src.on_log([&](const std::string& l) { log.push_back(l); });
   auto d = drive(src);
@@ -60,7 +62,7 @@ TEST_CASE("rest 429 with Retry-After in seconds waits that long, then succeeds",
 TEST_CASE("rest 429 with Retry-After as an HTTP date waits until then", "[rest][faults]") {
   const auto fs = server("SLUICE_REST_FAULT_SERVER");
   const auto key = unique_key("rd");
-  json_incremental src(fast(fs + "/429-date?key=" + key + "&after=2"));
+  json_incremental src(fast(fs + "/429-date?run=" + key + "&after=2"));
   auto d = drive(src);
   const auto t0 = std::chrono::steady_clock::now();
   d.drain();
@@ -75,7 +77,7 @@ TEST_CASE("rest 5xx is retried with backoff, and fails after max_attempts naming
   const auto fs = server("SLUICE_REST_FAULT_SERVER");
   {
     const auto key = unique_key("five");
-    json_incremental src(fast(fs + "/500?key=" + key + "&fail=2"));
+    json_incremental src(fast(fs + "/500?run=" + key + "&fail=2"));
     auto d = drive(src);
     d.drain();
     REQUIRE(d.rows.size() == 2);
@@ -84,12 +86,12 @@ TEST_CASE("rest 5xx is retried with backoff, and fails after max_attempts naming
   }
   {
     const auto key = unique_key("five-always");
-    auto o = fast(fs + "/500?key=" + key);
+    auto o = fast(fs + "/500?run=" + key);
     o.retry.max_attempts = 3;
     json_incremental src(o);
     auto d = drive(src);
     const auto msg = error_of([&] { d.step(); });
-    REQUIRE_THAT(msg, Catch::Contains("GET " + fs + "/500?key=" + key) && Catch::Contains("HTTP 500") &&
+    REQUIRE_THAT(msg, Catch::Contains("GET " + fs + "/500?run=" + key) && Catch::Contains("HTTP 500") &&
                           Catch::Contains("gave up after 3 attempts"));
     REQUIRE(hits(fs, key + "/500") == 3);
     REQUIRE(d.rows.empty());
@@ -100,7 +102,7 @@ TEST_CASE("rest a stall past read_timeout is a timeout, retried", "[rest][faults
   const auto fs = server("SLUICE_REST_FAULT_SERVER");
   {
     const auto key = unique_key("stall");
-    auto o = fast(fs + "/stall?key=" + key + "&times=1&seconds=1.5");
+    auto o = fast(fs + "/stall?run=" + key + "&times=1&seconds=1.5");
     o.read_timeout = 300ms;
     json_incremental src(o);
     std::vector<std::string> log;
@@ -115,7 +117,7 @@ TEST_CASE("rest a stall past read_timeout is a timeout, retried", "[rest][faults
   }
   {
     const auto key = unique_key("stall-always");
-    auto o = fast(fs + "/stall?key=" + key + "&seconds=1");
+    auto o = fast(fs + "/stall?run=" + key + "&seconds=1");
     o.read_timeout = 200ms;
     o.retry.max_attempts = 2;
     json_incremental src(o);
@@ -128,7 +130,7 @@ TEST_CASE("rest a truncated body is retried, and fails clearly when it persists"
   const auto fs = server("SLUICE_REST_FAULT_SERVER");
   {
     const auto key = unique_key("trunc");
-    json_incremental src(fast(fs + "/truncated?key=" + key + "&times=1"));
+    json_incremental src(fast(fs + "/truncated?run=" + key + "&times=1"));
     auto d = drive(src);
     d.step();
     REQUIRE(d.rows.size() == 2);
@@ -136,7 +138,7 @@ TEST_CASE("rest a truncated body is retried, and fails clearly when it persists"
   }
   {
     const auto key = unique_key("trunc-always");
-    auto o = fast(fs + "/truncated?key=" + key);
+    auto o = fast(fs + "/truncated?run=" + key);
     o.retry.max_attempts = 2;
     json_incremental src(o);
     auto d = drive(src);
@@ -147,10 +149,10 @@ TEST_CASE("rest a truncated body is retried, and fails clearly when it persists"
 TEST_CASE("rest invalid JSON names the URL, and the offset does not move", "[rest][faults]") {
   const auto fs = server("SLUICE_REST_FAULT_SERVER");
   const auto key = unique_key("badjson");
-  json_incremental src(fast(fs + "/invalid-json?key=" + key + "&times=1"));
+  json_incremental src(fast(fs + "/invalid-json?run=" + key + "&times=1"));
   auto d = drive(src);
   const auto msg = error_of([&] { d.step(); });
-  REQUIRE_THAT(msg, Catch::Contains("GET " + fs + "/invalid-json?key=" + key) && Catch::Contains("not valid JSON"));
+  REQUIRE_THAT(msg, Catch::Contains("GET " + fs + "/invalid-json?run=" + key) && Catch::Contains("not valid JSON"));
   REQUIRE(d.start.last_id == 0);
   REQUIRE(d.rows.empty());
   d.drain();  // the server is fine now: the same offset is asked again and every record comes
@@ -189,14 +191,14 @@ TEST_CASE("rest records_path: nested records, and a wrong pointer names the URL 
 TEST_CASE("rest 4xx other than 429 fails at once with the status and the body", "[rest][faults]") {
   const auto fs = server("SLUICE_REST_FAULT_SERVER");
   const auto key = unique_key("unauth");
-  json_incremental src(fast(fs + "/unauthorized?key=" + key));
+  json_incremental src(fast(fs + "/unauthorized?run=" + key));
   auto d = drive(src);
   try {
     d.step();
     FAIL("no error");
   } catch (const rest::error& e) {
     REQUIRE(e.status() == 401);
-    REQUIRE_THAT(std::string(e.what()), Catch::Contains("GET " + fs + "/unauthorized?key=" + key) &&
+    REQUIRE_THAT(std::string(e.what()), Catch::Contains("GET " + fs + "/unauthorized?run=" + key) &&
                                             Catch::Contains("HTTP 401") &&
                                             Catch::Contains("invalid credentials for this resource"));
   }
@@ -211,22 +213,22 @@ TEST_CASE("rest redirects are followed up to max_redirects, and a loop fails", "
     REQUIRE(d.rows.size() == 4);
   }
   const auto key = unique_key("loop");
-  auto o = fast(fs + "/redirect-loop?key=" + key);
+  auto o = fast(fs + "/redirect-loop?run=" + key);
   o.max_redirects = 3;
   auto d = drive(json_incremental(o));
   REQUIRE_THAT(error_of([&] { d.step(); }),
-               Catch::Contains("more than max_redirects (3)") && Catch::Contains("/redirect-loop-b?key=" + key));
+               Catch::Contains("more than max_redirects (3)") && Catch::Contains("/redirect-loop-b?run=" + key));
   REQUIRE(hits(fs, key + "/redirect-loop") + hits(fs, key + "/redirect-loop-b") == 4);
 }
 
 TEST_CASE("rest a response over max_response_bytes fails clearly, without retries", "[rest][faults]") {
   const auto fs = server("SLUICE_REST_FAULT_SERVER");
   const auto key = unique_key("huge");
-  auto o = fast(fs + "/huge?key=" + key + "&n=5000");
+  auto o = fast(fs + "/huge?run=" + key + "&n=5000");
   o.max_response_bytes = 1 << 20;
   auto d = drive(json_incremental(o));
   REQUIRE_THAT(error_of([&] { d.step(); }),
-               Catch::Contains("larger than max_response_bytes (1048576)") && Catch::Contains("/huge?key=" + key));
+               Catch::Contains("larger than max_response_bytes (1048576)") && Catch::Contains("/huge?run=" + key));
   REQUIRE(hits(fs, key + "/huge") == 1);
   o.max_response_bytes = 64 << 20;
   auto ok = drive(json_incremental(o));
@@ -305,7 +307,7 @@ TEST_CASE("rest an API error fails the query with the URL as its cause, and logs
   const auto fs = server("SLUICE_REST_FAULT_SERVER");
   const auto ck = scratch("rest_query_error") / "ck";
   sl::memory_sink<boost::json::object> sink;
-  auto q = sl::start(json_incremental(fast(fs + "/invalid-json?key=" + unique_key("q"))) | sink, sl::output_mode::append,
+  auto q = sl::start(json_incremental(fast(fs + "/invalid-json?run=" + unique_key("q"))) | sink, sl::output_mode::append,
                      {.checkpoint = ck.string()});
   std::string message;
   try {
@@ -313,9 +315,128 @@ TEST_CASE("rest an API error fails the query with the URL as its cause, and logs
   } catch (const std::exception& e) {
     message = e.what();
   }
-  REQUIRE_THAT(message, Catch::Contains("/invalid-json?key=") && Catch::Contains("not valid JSON"));
+  REQUIRE_THAT(message, Catch::Contains("/invalid-json?run=") && Catch::Contains("not valid JSON"));
   REQUIRE(sink.rows().empty());
   // No batch was planned: the offset log has no entry, a restart asks from the beginning.
   const auto offsets = ck / "offsets";
   REQUIRE((!std::filesystem::exists(offsets) || std::filesystem::is_empty(offsets)));
+}
+
+// ---------------------------------------------------------------- cursors that loop
+TEST_CASE("rest a cursor API that loops fails naming the URL and the cursor instead of repeating records",
+          "[rest][faults]") {
+  const auto fs = server("SLUICE_REST_FAULT_SERVER");
+  struct broken {
+    const char* mode;
+    std::int64_t batch_size;
+    const char* says;
+  };
+  // Small batches detect it across polls (each poll continues the chain of the last), a
+  // large one within a single poll.
+  for (const auto& b : {broken{"same", 2, "the next cursor 'a' was requested before ('' -> 'a' -> 'a')"},
+                        broken{"same", 7, "the next cursor 'a' was requested before ('' -> 'a' -> 'a')"},
+                        broken{"cycle", 2, "the next cursor 'a' was requested before ('' -> 'a' -> 'b' -> 'a')"},
+                        broken{"cycle", 1000, "the next cursor 'a' was requested before ('' -> 'a' -> 'b' -> 'a')"},
+                        broken{"ignore", 2, "holds the same 2 records as the page before it (cursor '')"}}) {
+    INFO(b.mode << ", batch_size " << b.batch_size);
+    const auto key = unique_key("loop");
+    rest::options o = fast(fs + "/cursor-loop?run=" + key + "&mode=" + b.mode + "&cursor={cursor}");
+    o.records_path = "/data";
+    o.cursor_path = "/next";
+    o.batch_size = b.batch_size;
+    rest::json_source<rest::cursor_strategy> src(o);
+    auto d = drive(src);
+    std::string message;
+    for (int i = 0; i < 20 && message.empty(); ++i) {
+      try {
+        d.step();
+      } catch (const rest::error& e) {
+        message = e.what();
+      }
+    }
+    REQUIRE_THAT(message, Catch::Contains("GET " + fs + "/cursor-loop?run=" + key) && Catch::Contains(b.says));
+    REQUIRE(d.rows.size() <= 6);  // at most the three distinct pages, each once
+    REQUIRE(hits(fs, key + "/cursor-loop") <= 4);
+    std::set<std::int64_t> ids;
+    for (const auto& r : d.rows) REQUIRE(ids.insert(r.at("id").as_int64()).second);  // nothing twice
+  }
+}
+
+// ---------------------------------------------------------------- stop() while the source waits
+namespace {
+template <class Pred>
+void wait_for(Pred&& pred, const char* what) {
+  const auto t0 = std::chrono::steady_clock::now();
+  while (!pred()) {
+    if (seconds_since(t0) > 20) FAIL(std::string("timed out waiting for ") + what);
+    std::this_thread::sleep_for(20ms);
+  }
+}
+
+std::size_t files_in(const std::filesystem::path& dir) {
+  if (!std::filesystem::exists(dir)) return 0;
+  std::size_t n = 0;
+  for (const auto& e : std::filesystem::directory_iterator(dir))
+    if (e.path().filename().string().find('.') == std::string::npos) ++n;  // not temp files
+  return n;
+}
+}  // namespace
+
+TEST_CASE("rest stop() during a Retry-After wait of minutes returns at once, as a stop; a restart reads the data",
+          "[rest][faults]") {
+  const auto fs = server("SLUICE_REST_FAULT_SERVER");
+  const auto key = unique_key("stopra");
+  const auto ck = scratch("rest_stop_retry_after") / "ck";
+  const auto o = fast(fs + "/429-seconds?run=" + key + "&after=180");  // 3 minutes (under max_retry_after)
+  sl::memory_sink<boost::json::object> sink;
+  auto q = sl::start(json_incremental(o) | sink, sl::output_mode::append, {.checkpoint = ck.string()});
+  wait_for([&] { return hits(fs, key + "/429-seconds") >= 1; }, "the first request");
+  std::this_thread::sleep_for(300ms);  // well into the wait
+  const auto t0 = std::chrono::steady_clock::now();
+  q.stop();
+  REQUIRE(seconds_since(t0) < 1.5);
+  REQUIRE(!q.is_active());
+  REQUIRE(!q.exception());  // a stop, not a failure
+  REQUIRE(sink.rows().empty());
+  REQUIRE(files_in(ck / "commits") == 0);
+  REQUIRE(files_in(ck / "offsets") == 0);
+
+  sl::memory_sink<boost::json::object> again;
+  auto q2 = sl::start(json_incremental(o) | again, sl::output_mode::append, {.checkpoint = ck.string()});
+  q2.process_all_available();
+  q2.stop();
+  REQUIRE(!q2.exception());
+  REQUIRE(again.rows().size() == 2);
+}
+
+TEST_CASE("rest stop() while a server stalls in the middle of a body returns at once; nothing is lost",
+          "[rest][faults]") {
+  const auto fs = server("SLUICE_REST_FAULT_SERVER");
+  const auto key = unique_key("stopbody");
+  const auto ck = scratch("rest_stop_stall") / "ck";
+  auto o = fast(fs + "/stall-body?run=" + key + "&after={last_id}&seconds=60");
+  o.batch_size = 3;
+  o.read_timeout = 50s;
+  sl::memory_sink<boost::json::object> sink;
+  auto q = sl::start(json_incremental(o) | sink, sl::output_mode::append, {.checkpoint = ck.string()});
+  // Batch 0 (ids 1-3) commits; batch 1's request gets half a body, then nothing.
+  wait_for([&] { return hits(fs, key + "/stall-body/late") >= 1; }, "the stalled request");
+  wait_for([&] { return files_in(ck / "commits") == 1; }, "batch 0's commit");
+  std::this_thread::sleep_for(300ms);
+  const auto t0 = std::chrono::steady_clock::now();
+  q.stop();
+  REQUIRE(seconds_since(t0) < 1.5);
+  REQUIRE(!q.exception());
+  REQUIRE(sink.rows().size() == 3);
+  REQUIRE(files_in(ck / "commits") == 1);  // the interrupted batch committed nothing
+  REQUIRE(files_in(ck / "offsets") == 1);
+
+  sl::memory_sink<boost::json::object> again;
+  auto q2 = sl::start(json_incremental(o) | again, sl::output_mode::append, {.checkpoint = ck.string()});
+  q2.process_all_available();
+  q2.stop();
+  REQUIRE(!q2.exception());
+  std::vector<std::int64_t> ids;
+  for (const auto& r : again.rows()) ids.push_back(r.at("id").as_int64());
+  REQUIRE(ids == std::vector<std::int64_t>{4, 5});
 }

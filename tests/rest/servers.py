@@ -6,9 +6,11 @@
 Starts, on free loopback ports:
   * json-server (npm) over a fresh db.json with empty collections (SLUICE_REST_JSON_SERVER);
   * a fault-injecting HTTP/1.1 server with keep-alive (SLUICE_REST_FAULT_SERVER): 429 with
-    Retry-After in seconds and as an HTTP date, 500s, stalls, truncated bodies, invalid JSON,
-    401, redirect loops, huge bodies, a body cursor API, a timestamp API, an echo of the
-    request headers, and an endpoint that verifies OAuth 1.0a HMAC-SHA1 signatures;
+    Retry-After in seconds and as an HTTP date, 500s, stalls (also in the middle of a body),
+    truncated bodies, invalid JSON, 401, redirects (loops, to any URL), huge bodies, a body
+    cursor API and broken ones that loop, a timestamp API, an echo of the request headers, and
+    endpoints that verify OAuth 1.0a HMAC-SHA1 signatures; the same handler on a second port
+    (SLUICE_REST_OTHER_SERVER: another origin);
   * the same handler over HTTPS with a certificate of a CA generated now with the openssl
     command (SLUICE_REST_TLS_SERVER, SLUICE_REST_TLS_CA; SLUICE_REST_TLS_OTHER_CA is a CA that
     did not sign it);
@@ -170,7 +172,7 @@ class FaultHandler(http.server.BaseHTTPRequestHandler):
         self.body = self.rfile.read(length).decode() if length else ""
         url = urllib.parse.urlsplit(self.path)
         q = dict(urllib.parse.parse_qsl(url.query, keep_blank_values=True))
-        key = q.get("key", "") + url.path
+        key = q.get("run", "") + url.path
         path = url.path
         n = hit(key)
         if path == "/hits":  # how many requests a key received
@@ -179,9 +181,37 @@ class FaultHandler(http.server.BaseHTTPRequestHandler):
             return self.send_json(200, records(1, int(q.get("n", "3"))))
         if path == "/nested":
             return self.send_json(200, {"data": {"items": records(1, 3)}, "meta": {"count": 3}})
-        if path == "/echo":  # the request as records: headers, method, body
-            return self.send_json(200, [{"id": 10**6, "method": self.command, "body": self.body,
+        if path == "/echo":  # the request as records: headers, method, body, the request line's target
+            return self.send_json(200, [{"id": 10**6, "method": self.command, "body": self.body, "target": self.path,
                                          "headers": {k.lower(): v for k, v in self.headers.items()}}])
+        if path == "/redirect-to":  # a redirect to any URL (another origin: the other server)
+            return self.send_raw(int(q.get("status", "302")), b"", [("Location", q["to"])])
+        if path == "/cursor-loop":
+            # A broken cursor API over 2 records: `same` hands back the cursor it was given,
+            # `cycle` goes a -> b -> a, `ignore` returns the same page under ever new cursors.
+            # Pages of `same` and `cycle` differ (ids by cursor), so only the cursor gives them away.
+            mode, cursor = q.get("mode", "same"), q.get("cursor", "")
+            nxt = {"same": cursor or "a", "cycle": {"": "a", "a": "b", "b": "a"}.get(cursor, "a"),
+                   "ignore": f"c{n}"}[mode]
+            first = 1 if mode == "ignore" else {"": 1, "a": 3, "b": 5}.get(cursor, 7)
+            return self.send_json(200, {"data": records(first, 2), "next": nxt})
+        if path == "/stall-body":
+            # Incremental ids 1..5 (`after` = the last id): the first request past id 3 gets its
+            # headers and half its body, then nothing for `seconds`.
+            after = int(q.get("after", "0"))
+            items = records(after + 1, max(0, min(3, 5 - after)))
+            if after >= 3 and hit(key + "/late") == 1:
+                body = json.dumps(items).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body[: len(body) // 2])
+                self.wfile.flush()
+                time.sleep(float(q.get("seconds", "60")))
+                self.close_connection = True
+                return
+            return self.send_json(200, items)
         if path == "/429-seconds":
             if n == 1:
                 return self.send_json(429, {"error": "slow down"}, [("Retry-After", q.get("after", "1"))])
@@ -221,9 +251,9 @@ class FaultHandler(http.server.BaseHTTPRequestHandler):
         if path == "/forbidden":
             return self.send_json(403, {"error": "forbidden"})
         if path == "/redirect-loop":
-            return self.send_raw(302, b"", [("Location", "/redirect-loop-b?key=" + q.get("key", ""))])
+            return self.send_raw(302, b"", [("Location", "/redirect-loop-b?run=" + q.get("run", ""))])
         if path == "/redirect-loop-b":
-            return self.send_raw(302, b"", [("Location", "/redirect-loop?key=" + q.get("key", ""))])
+            return self.send_raw(302, b"", [("Location", "/redirect-loop?run=" + q.get("run", ""))])
         if path == "/see-other":
             return self.send_raw(303, b"", [("Location", "/echo")])
         if path == "/redirect":
@@ -258,6 +288,17 @@ class FaultHandler(http.server.BaseHTTPRequestHandler):
                     return self.send_json(401, {"error": "replayed nonce"})
                 State.nonces.add(nonce)
             return self.send_json(200, records(1, 3))
+        if path == "/oauth/echo":  # a verified request's parameters, as the server decoded them
+            full = f"{self.scheme}://{self.headers.get('Host')}{self.path}"
+            content_type = self.headers.get("Content-Type", "")
+            why = oauth_verify(self.command, full, self.body, content_type, self.headers.get("Authorization"))
+            if why:
+                return self.send_json(401, {"error": why})
+            form = urllib.parse.parse_qsl(self.body, keep_blank_values=True) \
+                if content_type.startswith("application/x-www-form-urlencoded") else []
+            query = urllib.parse.parse_qsl(url.query, keep_blank_values=True)
+            return self.send_json(200, {"data": [{"id": 1, "form": form, "query": query, "target": self.path}],
+                                        "next": None})
         if path == "/bench":
             # Pages of `per_page` records by id for the incremental strategy's benchmark.
             start = int(q.get("after", "0")) + 1
@@ -334,6 +375,10 @@ def main():
         fault_port = free_port()
         servers.append(serve(FaultHandler, fault_port))
         env["SLUICE_REST_FAULT_SERVER"] = f"http://127.0.0.1:{fault_port}"
+        # The same handler on another port: another origin, for redirects.
+        other_port = free_port()
+        servers.append(serve(FaultHandler, other_port))
+        env["SLUICE_REST_OTHER_SERVER"] = f"http://127.0.0.1:{other_port}"
 
         openssl = shutil.which(args.openssl)
         if openssl:

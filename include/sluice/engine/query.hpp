@@ -19,6 +19,7 @@
 #include <random>
 #include <span>
 #include <stdexcept>
+#include <stop_token>
 #include <string>
 #include <thread>
 #include <typeinfo>
@@ -176,6 +177,7 @@ class query_core {
   std::mutex join_mutex_;
   std::condition_variable cv_;
   bool stop_requested_ = false;
+  std::stop_source stop_source_;  // the sources' stop token for this run (set_stop_token)
   bool terminated_ = false;
   std::uint64_t drain_requested_ = 0, drained_ = 0;
   std::optional<streaming_query_error> error_;

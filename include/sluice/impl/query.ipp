@@ -44,6 +44,7 @@ void query_core::request_stop() {
     stop_requested_ = true;
   }
   cv_.notify_all();
+  stop_source_.request_stop();  // wakes a source blocked in a wait or a read
 }
 
 void query_core::join() {
@@ -112,6 +113,7 @@ bool query_core::sleep_until(clock::time_point until, std::uint64_t drain_seen) 
 void query_core::loop() {
   std::int64_t failed_batch = runner_->next_batch_id;
   try {
+    for (auto* s : runner_->controls.sources) s->set_stop_token(stop_source_.get_token());
     open_and_restore();
     recover_after_failure();
     runner_->start_sink({id(), name(), runner_->mode});
@@ -143,18 +145,24 @@ void query_core::loop() {
     }
   } catch (...) {
     std::string what = "unknown error";
+    bool interrupted = false;
     try {
       throw;
+    } catch (const source_interrupted& e) {
+      what = e.what();
+      interrupted = true;
     } catch (const std::exception& e) {
       what = e.what();
     } catch (...) {
     }
-    runner_->failed = true;
+    runner_->failed = true;  // the interrupted batch may have run in part: it runs again
     std::lock_guard lock(mutex_);
-    error_.emplace("Query " + (name().empty() ? std::string() : name() + " ") + "[id = " + id() +
-                       ", runId = " + run_id_ + "] terminated with exception in batch " +
-                       std::to_string(failed_batch) + ": " + what,
-                   std::current_exception(), failed_batch);
+    // A source cut short by stop() ends the query as stopped (Spark's isInterruptedByStop).
+    if (!(interrupted && stop_requested_))
+      error_.emplace("Query " + (name().empty() ? std::string() : name() + " ") + "[id = " + id() +
+                         ", runId = " + run_id_ + "] terminated with exception in batch " +
+                         std::to_string(failed_batch) + ": " + what,
+                     std::current_exception(), failed_batch);
   }
   for (auto* s : runner_->controls.sources) {
     try {

@@ -15,6 +15,7 @@
 #include <sstream>
 #include <string>
 #include <type_traits>
+#include <vector>
 
 #include "detail/text.hpp"
 #include "options.hpp"
@@ -90,6 +91,14 @@ void load_value(const boost::json::value& v, T& out, const std::string& path) {
       }
     });
     if (!found) throw error(path + ": '" + std::string(v.get_string()) + "' is not one of " + known);
+  } else if constexpr (std::is_same_v<T, std::vector<std::string>>) {
+    if (!v.is_array()) throw error(path + ": expected an array of strings, got " + kind_of(v));
+    out.clear();
+    for (std::size_t i = 0; i < v.get_array().size(); ++i) {
+      const auto& item = v.get_array()[i];
+      if (!item.is_string()) throw error(path + "[" + std::to_string(i) + "]: expected a string, got " + kind_of(item));
+      out.emplace_back(item.get_string());
+    }
   } else if constexpr (is_string_map_v<T>) {
     if (!v.is_object()) throw error(path + ": expected an object of strings, got " + kind_of(v));
     out.clear();
@@ -128,6 +137,8 @@ boost::json::value dump_value(const T& v) {
     return boost::json::value(v.count());
   } else if constexpr (std::is_enum_v<T>) {
     return boost::json::value(boost::describe::enum_to_string(v, "?"));
+  } else if constexpr (std::is_same_v<T, std::vector<std::string>>) {
+    return boost::json::value_from(v);
   } else if constexpr (is_string_map_v<T>) {
     boost::json::object o;
     for (const auto& [k, val] : v) o[k] = val;
@@ -186,20 +197,16 @@ inline options load_options(const std::string& path) {
 inline boost::json::value options_to_json(const options& o, bool with_secrets = false) {
   options copy = o;
   if (!with_secrets) {
-    detail::redactor redact;
-    for (const auto* s : {&o.auth.password, &o.auth.token, &o.auth.consumer_secret, &o.auth.token_secret}) redact.add(*s);
-    for (const auto& [k, v] : o.cookies) redact.add(v);
-    if (o.auth.type == auth_type::env_header && !o.auth.env.empty())
-      if (const char* value = std::getenv(o.auth.env.c_str())) redact.add(value);
-    for (const auto& [k, v] : o.headers)
-      if (detail::sensitive_header(k)) redact.add(v);
-    copy.url = redact(copy.url);  // also user:password@
+    const char* env = o.auth.type == auth_type::env_header && !o.auth.env.empty() ? std::getenv(o.auth.env.c_str())
+                                                                                  : nullptr;
+    const auto redact = detail::make_redactor(o, env ? env : "");
+    copy.url = redact(copy.url);  // also user:password@ and ?api_key=...
     copy.body = redact(copy.body);
     for (auto* s : {&copy.auth.password, &copy.auth.token, &copy.auth.consumer_secret, &copy.auth.token_secret})
       if (!s->empty()) *s = "***";
     for (auto& [k, v] : copy.cookies) v = "***";
     for (auto& [k, v] : copy.headers)
-      if (detail::sensitive_header(k)) v = "***";
+      if (redact.sensitive(k)) v = "***";
   }
   return detail::dump_value(copy);
 }

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <map>
 #include <string>
+#include <vector>
 
 namespace sluice::rest {
 
@@ -65,7 +66,8 @@ BOOST_DESCRIBE_STRUCT(retry_options, (), (max_attempts, initial_backoff, max_bac
 
 struct options {
   // The request. Placeholders {name} in `url` are filled from the current offset's fields
-  // (URL-encoded; `{{` is a literal brace); in `body` they are filled JSON-escaped.
+  // (percent-encoded; `{{` is a literal brace); in `body`, encoded for the content_type
+  // (form: percent-encoded, JSON: JSON-escaped, other types: as they are).
   std::string url{};
   http_method method = http_method::get;
   std::string body{};                           // POST body template
@@ -95,11 +97,15 @@ struct options {
   std::string cursor_path{};       // cursor: JSON pointer to the next cursor in the body
   bool cursor_from_link_header = false;  // cursor: the next page is the Link header's rel="next" URL
   std::string user_agent = "sluice-rest";
+  // Header and query parameter names whose values are secrets, beyond the built-in ones
+  // (Authorization, Cookie, names holding key, token, secret, password...): redacted in every
+  // message, and not sent to another origin after a redirect.
+  std::vector<std::string> secret_names{};
 };
 BOOST_DESCRIBE_STRUCT(options, (),
                       (url, method, body, content_type, headers, cookies, auth, tls, connect_timeout, read_timeout,
                        interval, retry, max_redirects, max_response_bytes, records_path, batch_size, strategy,
                        initial_offset, offset_field, id_field, timestamp_path, cursor_path, cursor_from_link_header,
-                       user_agent))
+                       user_agent, secret_names))
 
 }  // namespace sluice::rest

@@ -24,6 +24,9 @@
 #include <memory>
 #include <mutex>
 #include <random>
+#include <set>
+#include <stop_token>
+#include <condition_variable>
 #include <string>
 #include <thread>
 #include <type_traits>
@@ -52,11 +55,23 @@ struct source_metrics {
 
 namespace detail {
 
+// How a placeholder's value is written where it goes: percent-encoded in a URL or a form body
+// (RFC 3986's unreserved characters kept: `a b&c=d` stays one parameter), JSON-escaped in a
+// JSON body (inside a string), as it is in any other body.
+enum class fill_mode { url, form, json, raw };
+
+inline fill_mode body_fill_mode(const std::string& content_type) {
+  const auto t = lower(content_type);
+  if (t.starts_with("application/x-www-form-urlencoded")) return fill_mode::form;
+  if (t.find("json") != std::string::npos) return fill_mode::json;
+  return fill_mode::raw;
+}
+
 // Fills {name} placeholders, name = [A-Za-z_][A-Za-z0-9_]*; any other brace is literal (JSON
 // bodies keep theirs), and `{{` is a literal brace before a name. An unknown name is an error
 // naming the option and the names available.
 inline std::string fill_template(std::string_view tmpl, const std::map<std::string, std::string>& values,
-                                 const char* option, bool url_encode) {
+                                 const char* option, fill_mode mode) {
   auto is_name = [](std::string_view n) {
     if (n.empty() || std::isdigit(static_cast<unsigned char>(n[0]))) return false;
     return std::all_of(n.begin(), n.end(), [](unsigned char c) { return std::isalnum(c) || c == '_'; });
@@ -81,11 +96,13 @@ inline std::string fill_template(std::string_view tmpl, const std::map<std::stri
       for (const auto& [k, v] : values) known += (known.empty() ? "" : ", ") + ("{" + k + "}");
       throw error(std::string(option) + ": unknown placeholder {" + name + "} (this strategy offers " + known + ")");
     }
-    if (url_encode) {
+    if (mode == fill_mode::url || mode == fill_mode::form) {
       out += percent_encode(found->second);
-    } else {  // inside a JSON string of a body template
+    } else if (mode == fill_mode::json) {  // inside a JSON string of a body template
       const std::string quoted = boost::json::serialize(boost::json::value(found->second));
       out += quoted.substr(1, quoted.size() - 2);
+    } else {
+      out += found->second;
     }
     i = close;
   }
@@ -193,7 +210,20 @@ class source {
 
   std::string description() const { return "RestSource[" + s_->redact(s_->opts.url) + "]"; }
 
-  void stop() { s_->stopping = true; }
+  void stop() {
+    {
+      std::lock_guard lock(s_->wait_mutex);
+      s_->stopping = true;
+    }
+    s_->wake.notify_all();
+  }
+
+  // The query's stop(): a retry wait or a request under way gives up at once, throwing
+  // sluice::source_interrupted (the engine then ends the query as stopped). Set per run.
+  void set_stop_token(std::stop_token token) {
+    s_->stop_token = std::move(token);
+    s_->stopping = false;
+  }
 
   // Trigger.AvailableNow: batches of at most batch_size records until a poll finds nothing
   // new, polling without the interval's wait.
@@ -222,6 +252,18 @@ class source {
     std::vector<T> rows;
   };
 
+  // Cursor pagination, followed page after page (across polls while each starts where the last
+  // one ended): the cursors left so far, in order. A next cursor among them, or a page with
+  // the same records as the page before it, means the API loops (it ignores the cursor, or
+  // hands back an old one); following it would deliver the same records forever.
+  struct cursor_chain {
+    std::vector<std::string> left;
+    std::set<std::string> left_set;
+    std::optional<std::string> head;  // the cursor the chain leads to (the next page's)
+    std::string last_cursor;          // of the last page fetched, and a hash of its records
+    std::optional<std::size_t> last_records;
+  };
+
   struct state {
     options opts;
     offset_type initial;
@@ -235,6 +277,10 @@ class source {
     bool polled_once = false;
     bool available_now = false;
     std::atomic<bool> stopping{false};
+    std::stop_token stop_token;
+    std::mutex wait_mutex;
+    std::condition_variable_any wake;
+    cursor_chain chain;  // of the polls, continued from one poll to the next
     source_metrics metrics;
     std::function<void(const std::string&)> log;
     std::mt19937_64 rng{std::random_device{}()};
@@ -257,34 +303,25 @@ class source {
       if (Strategy::kind == strategy_kind::max_field && opts.offset_field.empty())
         throw error("offset_field: the max_field strategy needs the record field to compare");
       const auto& a = opts.auth;
-      redact.add(a.password);
-      redact.add(a.token);
-      redact.add(a.consumer_secret);
-      redact.add(a.token_secret);
-      if (a.type == auth_type::basic) redact.add_raw(detail::base64_encode(a.username + ":" + a.password));
       if (a.type == auth_type::env_header) {
         if (a.header.empty() || a.env.empty())
           throw error("auth: env_header needs `header` (the header's name) and `env` (the environment variable)");
         const char* v = std::getenv(a.env.c_str());
         if (!v || !*v) throw error("auth.env: the environment variable " + a.env + " is not set or empty");
         env_header_value = v;
-        redact.add(env_header_value);
       }
       if (a.type == auth_type::oauth1 && (a.consumer_key.empty() || a.consumer_secret.empty()))
         throw error("auth: oauth1 needs consumer_key and consumer_secret");
-      // Header values that carry credentials by their name, and every cookie value.
-      for (const auto& [k, v] : opts.headers)
-        if (detail::sensitive_header(k)) redact.add(v);
-      for (const auto& [k, v] : opts.cookies) redact.add(v);
+      redact = detail::make_redactor(opts, env_header_value);
       initial = Strategy::initial(opts);
       // Fail now, not at the first poll, on a template naming an unknown placeholder.
       std::map<std::string, std::string> values;
       Strategy::placeholders(initial, values);
       if (!(Strategy::kind == strategy_kind::cursor && opts.cursor_from_link_header))
-        detail::parse_url(detail::fill_template(opts.url, values, "url", true));
+        detail::parse_url(detail::fill_template(opts.url, values, "url", detail::fill_mode::url));
       else
         detail::parse_url(opts.url);
-      detail::fill_template(opts.body, values, "body", false);
+      detail::fill_template(opts.body, values, "body", detail::body_fill_mode(opts.content_type));
     }
 
     void note(const std::string& line) {
@@ -300,6 +337,10 @@ class source {
     auto& s = *s_;
     std::vector<entry> out;
     offset_type cur = start;
+    cursor_chain replay_chain;  // a replay walks its own chain (it may go over old cursors again)
+    cursor_chain& chain = until ? replay_chain : s.chain;
+    if constexpr (std::is_same_v<Strategy, cursor_strategy>)
+      if (chain.head != start.cursor) chain = cursor_chain{{}, {}, start.cursor, {}, {}};
     for (int pages = 0;; ++pages) {
       if (pages >= 100000) throw error(s.redact("more than 100000 pages in one poll of " + s.opts.url));
       std::map<std::string, std::string> values;
@@ -309,15 +350,17 @@ class source {
         // With Link headers the cursor is the next page's whole URL.
         if (s.opts.cursor_from_link_header && !cur.cursor.empty()) url = cur.cursor;
         else if (s.opts.cursor_from_link_header) url = s.opts.url;
-        else url = detail::fill_template(s.opts.url, values, "url", true);
+        else url = detail::fill_template(s.opts.url, values, "url", detail::fill_mode::url);
       } else {
-        url = detail::fill_template(s.opts.url, values, "url", true);
+        url = detail::fill_template(s.opts.url, values, "url", detail::fill_mode::url);
       }
-      const std::string body =
-          s.opts.method == http_method::post ? detail::fill_template(s.opts.body, values, "body", false) : "";
+      const std::string body = s.opts.method == http_method::post
+                                   ? detail::fill_template(s.opts.body, values, "body", detail::body_fill_mode(s.opts.content_type))
+                                   : "";
       auto response = fetch(url, body);
       auto parsed = parse_page(url, response);
       const std::string where = method_name() + " " + url;
+      if constexpr (std::is_same_v<Strategy, cursor_strategy>) follow_cursor(chain, cur.cursor, parsed, where);
       auto result = Strategy::consume(s.opts, cur, std::move(parsed), s.redact(where));
       bool reached = false;
       for (auto& e : result.entries) {
@@ -332,6 +375,44 @@ class source {
       if (want && out.size() >= want) break;
     }
     return out;
+  }
+
+  // Checks that the page fetched at `cursor` moves the chain forward, and records it.
+  void follow_cursor(cursor_chain& chain, const std::string& cursor, const page& p, const std::string& where) {
+    auto& s = *s_;
+    std::optional<std::size_t> records;
+    if (!p.records.empty()) {
+      std::size_t h = p.records.size();
+      for (const auto& r : p.records) h = h * 1000003 ^ std::hash<std::string>{}(boost::json::serialize(r));
+      records = h;
+    }
+    if (records && chain.last_records == records && !chain.left.empty() && chain.last_cursor != cursor)
+      throw error(s.redact(where + ": the page at cursor '" + cursor + "' holds the same " +
+                           std::to_string(p.records.size()) + " records as the page before it (cursor '" +
+                           chain.last_cursor + "'): the API does not move with the cursor; stopping rather than "
+                           "delivering them again"));
+    chain.last_cursor = cursor;
+    chain.last_records = records;
+    if (!p.next_cursor || p.next_cursor->empty()) {
+      chain.head = cursor;  // caught up: this page is asked again later
+      return;
+    }
+    const std::string& next = *p.next_cursor;
+    if (next == cursor || chain.left_set.count(next)) {
+      std::string path;
+      const std::size_t from = chain.left.size() > 5 ? chain.left.size() - 5 : 0;
+      for (std::size_t i = from; i < chain.left.size(); ++i) path += "'" + chain.left[i] + "' -> ";
+      throw error(s.redact(where + ": the next cursor '" + next + "' was requested before (" + (from ? "... -> " : "") +
+                           path + "'" + cursor + "' -> '" + next +
+                           "'): cursor pagination would loop; stopping rather than delivering the same records again"));
+    }
+    if (chain.left.size() >= 100000) {  // bounded memory: a very long chain starts over
+      chain.left.clear();
+      chain.left_set.clear();
+    }
+    chain.left.push_back(cursor);
+    chain.left_set.insert(cursor);
+    chain.head = next;
   }
 
   T to_row(boost::json::object& record, const std::string& where, std::size_t index) {
@@ -395,20 +476,24 @@ class source {
   }
 
   // ------------------------------------------------------------ HTTP: auth, redirects, retries
+  // `credentials`: false once a redirect left the configured origin (scheme, host or port):
+  // then, as curl and browsers do, no Authorization, Cookie, OAuth signature, environment
+  // header or header with a sensitive name (detail::sensitive_name, options::secret_names).
   std::vector<std::pair<std::string, std::string>> request_headers(const detail::url_parts& u, const std::string& body,
-                                                                   bool same_origin, http_method method) {
+                                                                   bool credentials, http_method method) {
     auto& s = *s_;
     const auto& a = s.opts.auth;
     std::vector<std::pair<std::string, std::string>> h;
     h.emplace_back("Accept", "application/json");
     if (method == http_method::post) h.emplace_back("Content-Type", s.opts.content_type);
-    for (const auto& [k, v] : s.opts.headers) h.emplace_back(k, v);
+    for (const auto& [k, v] : s.opts.headers)
+      if (credentials || !s.redact.sensitive(k)) h.emplace_back(k, v);
+    if (!credentials) return h;
     if (!s.opts.cookies.empty()) {
       std::string cookie;
       for (const auto& [k, v] : s.opts.cookies) cookie += (cookie.empty() ? "" : "; ") + k + "=" + v;
       h.emplace_back("Cookie", cookie);
     }
-    if (!same_origin) return h;  // credentials go to the configured origin only
     switch (a.type) {
       case auth_type::none: break;
       case auth_type::basic: h.emplace_back("Authorization", "Basic " + detail::base64_encode(a.username + ":" + a.password)); break;
@@ -439,12 +524,14 @@ class source {
       detail::http_response res;
       std::optional<detail::transport_error> failure;
       http_method method = s.opts.method;
+      bool credentials = true;  // once the chain leaves the origin, never again (even back to it)
       for (int redirects = 0;; ++redirects) {
         const auto u = detail::parse_url(url);
+        credentials = credentials && u.origin() == origin;
         detail::http_request req{method, u, method == http_method::post ? body : std::string(),
-                                 request_headers(u, body, u.origin() == origin, method)};
+                                 request_headers(u, body, credentials, method)};
         ++s.metrics.requests;
-        auto ex = s.client.exchange(req);
+        auto ex = s.client.exchange(req, s.stop_token);
         if (ex.failure) {
           failure = std::move(ex.failure);
           break;
@@ -471,6 +558,8 @@ class source {
       std::string why;
       std::optional<std::chrono::milliseconds> retry_after;
       if (failure) {
+        if (failure->interrupted)
+          throw source_interrupted(s.redact(method_name() + " " + url + ": " + failure->message));
         if (failure->permanent) throw error(s.redact(method_name() + " " + url + ": " + failure->message));
         why = failure->message;
       } else if (res.status >= 200 && res.status < 300) {
@@ -499,16 +588,18 @@ class source {
       ++s.metrics.retries;
       s.note(method_name() + " " + url + ": " + why + ", retrying in " + std::to_string(wait.count()) + " ms (attempt " +
              std::to_string(attempt + 1) + " of " + std::to_string(r.max_attempts) + ")");
-      sleep_unless_stopped(wait);
-      if (s.stopping) throw error(s.redact(method_name() + " " + url + ": stopped while waiting to retry (" + why + ")"));
+      if (!sleep_unless_stopped(wait))
+        throw source_interrupted(
+            s.redact(method_name() + " " + url + ": stopped while waiting to retry (" + why + ")"));
     }
   }
 
-  void sleep_unless_stopped(std::chrono::milliseconds wait) {
-    const auto until = std::chrono::steady_clock::now() + wait;
-    while (!s_->stopping && std::chrono::steady_clock::now() < until)
-      std::this_thread::sleep_for(std::min<std::chrono::steady_clock::duration>(
-          std::chrono::milliseconds(20), until - std::chrono::steady_clock::now()));
+  // False when the query's stop token or stop() ended the wait early.
+  bool sleep_unless_stopped(std::chrono::milliseconds wait) {
+    auto& s = *s_;
+    std::unique_lock lock(s.wait_mutex);
+    s.wake.wait_until(lock, s.stop_token, std::chrono::steady_clock::now() + wait, [&] { return s.stopping.load(); });
+    return !s.stopping && !s.stop_token.stop_requested();
   }
 
   std::shared_ptr<state> s_;

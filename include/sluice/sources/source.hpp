@@ -14,6 +14,8 @@
 //     void open(const sluice::source_context&);  // optional: query id, checkpoint dir
 //     void prepare_for_available_now();     // optional: snapshot what is available now
 //     void stop();                          // optional
+//     void set_stop_token(std::stop_token); // optional: stop() of the query requests it; a
+//                                           // blocking call then throws sluice::source_interrupted
 //     static constexpr bool replayable = false;  // optional, default true: see below
 //   };
 //
@@ -210,6 +212,9 @@ struct source_node : source_control {
   std::int64_t rows_in_batch() const override { return rows_; }
   void stop() override {
     if constexpr (requires { src.stop(); }) src.stop();
+  }
+  void set_stop_token(std::stop_token token) override {
+    if constexpr (requires { src.set_stop_token(token); }) src.set_stop_token(std::move(token));
   }
 
   template <class Down>

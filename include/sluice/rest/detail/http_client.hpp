@@ -1,7 +1,8 @@
 // One HTTP/1.1 exchange at a time over a kept-alive connection (Boost.Beast), plain or TLS
 // (Boost.Asio SSL over OpenSSL). Synchronous for the caller; internally the operations are
 // asynchronous on a private io_context so that every step has a deadline (Beast's stream
-// timeouts apply only to asynchronous operations).
+// timeouts apply only to asynchronous operations) and can be cut short by a stop token (the
+// query's stop(), from another thread).
 #pragma once
 #include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>
@@ -11,9 +12,12 @@
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
 
+#include <openssl/x509v3.h>
+
 #include <chrono>
 #include <memory>
 #include <optional>
+#include <stop_token>
 #include <string>
 #include <utility>
 #include <vector>
@@ -40,10 +44,12 @@ struct http_response {
 };
 
 // A failure below HTTP (connect, TLS, timeout, truncated response): worth retrying unless
-// `permanent` (certificate rejected, response too large).
+// `permanent` (certificate rejected, response too large). `interrupted`: the stop token was
+// requested during the exchange.
 struct transport_error {
   std::string message;
   bool permanent = false;
+  bool interrupted = false;
 };
 
 struct exchange_result {
@@ -68,7 +74,12 @@ class http_client {
         user_agent_(o.user_agent) {}
 
   // Sends one request and reads its response (no redirects, no retries: the caller decides).
-  exchange_result exchange(const http_request& r) {
+  // A stop request gives up at once (closing the connection) with an `interrupted` failure.
+  exchange_result exchange(const http_request& r, std::stop_token stop = {}) {
+    stop_ = std::move(stop);
+    // Runs in the thread that requests the stop: io_context::stop() is thread-safe, and
+    // run() below notices it (or the token) and abandons the operation.
+    std::stop_callback wake(stop_, [this] { io_.stop(); });
     const std::string key = r.url.scheme + "://" + r.url.host + ":" + r.url.port;
     const bool reused = conn_ && conn_->key == key;
     if (!reused) close();
@@ -90,18 +101,33 @@ class http_client {
     std::unique_ptr<beast::tcp_stream> plain;
     std::unique_ptr<beast::ssl_stream<beast::tcp_stream>> secure;
     beast::flat_buffer buffer;
+    std::string rejected;  // why certificate verification refused the server's certificate
     beast::tcp_stream& lowest() { return secure ? beast::get_lowest_layer(*secure) : *plain; }
   };
 
-  // Runs the io_context until the started operation completes (its deadline included).
+  // Runs the io_context until the started operation on `stream` completes (its deadline
+  // included), or a stop request: then the stream is closed, which completes the operation
+  // with operation_aborted, and that is returned.
   template <class Start>
-  boost::system::error_code run(Start&& start) {
+  boost::system::error_code run(beast::tcp_stream& stream, Start&& start) {
     boost::system::error_code result = asio::error::would_block;
     start([&result](boost::system::error_code ec, auto&&...) { result = ec; });
     io_.restart();
-    io_.run();
+    if (!stop_.stop_requested()) io_.run();
+    if (result == asio::error::would_block) {
+      stream.close();
+      // The handler must run before `result` goes away; a late io_.stop() may end a run() early.
+      while (result == asio::error::would_block) {
+        io_.restart();
+        io_.run();
+      }
+      return asio::error::operation_aborted;
+    }
     return result;
   }
+
+  bool interrupted() const { return stop_.stop_requested(); }
+  static transport_error interruption() { return transport_error{"interrupted by stop()", true, true}; }
 
   std::string describe(const boost::system::error_code& ec, std::chrono::milliseconds timeout,
                        const char* timeout_name) const {
@@ -116,6 +142,7 @@ class http_client {
     stale_ = false;
     boost::system::error_code ec;
     const bool fresh = !conn_;
+    if (interrupted()) return {std::nullopt, interruption()};
     if (fresh) {
       if (auto failure = connect(r.url, key)) return {std::nullopt, std::move(failure)};
     }
@@ -134,12 +161,12 @@ class http_client {
     parser.header_limit(64 * 1024);
     auto& conn = *conn_;
     conn.lowest().expires_after(read_timeout_);
-    ec = run([&](auto handler) {
+    ec = run(conn.lowest(), [&](auto handler) {
       if (conn.secure) http::async_write(*conn.secure, req, handler);
       else http::async_write(*conn.plain, req, handler);
     });
     if (!ec) {
-      ec = run([&](auto handler) {
+      ec = run(conn.lowest(), [&](auto handler) {
         if (conn.secure) http::async_read(*conn.secure, conn.buffer, parser, handler);
         else http::async_read(*conn.plain, conn.buffer, parser, handler);
       });
@@ -150,6 +177,7 @@ class http_client {
                (ec == http::error::end_of_stream || ec == asio::error::eof || ec == asio::error::connection_reset ||
                 ec == asio::error::broken_pipe);
       close();
+      if (interrupted()) return {std::nullopt, interruption()};
       if (ec == http::error::body_limit)
         return {std::nullopt,
                 transport_error{"the response is larger than max_response_bytes (" + std::to_string(max_body_) + ")",
@@ -180,7 +208,8 @@ class http_client {
     }
     auto& lowest = conn->lowest();
     lowest.expires_after(connect_timeout_);
-    ec = run([&](auto handler) { lowest.async_connect(endpoints, handler); });
+    ec = run(lowest, [&](auto handler) { lowest.async_connect(endpoints, handler); });
+    if (interrupted()) return interruption();
     if (ec)
       return transport_error{"cannot connect to " + url.host + ":" + url.port + ": " +
                              describe(ec, connect_timeout_, "connect_timeout")};
@@ -190,20 +219,91 @@ class http_client {
       // SNI, so that a server hosting several names presents the right certificate.
       if (!SSL_set_tlsext_host_name(conn->secure->native_handle(), name.c_str()))
         return transport_error{"cannot set the TLS server name (SNI) '" + name + "'", true};
-      if (tls_.verify) conn->secure->set_verify_callback(asio::ssl::host_name_verification(name));
+      if (tls_.verify)
+        conn->secure->set_verify_callback([c = conn.get(), name, server_name = !tls_.server_name.empty()](
+                                              bool preverified, asio::ssl::verify_context& vc) {
+          return verify_certificate(preverified, vc, name, server_name, c->rejected);
+        });
       lowest.expires_after(connect_timeout_);
-      ec = run([&](auto handler) { conn->secure->async_handshake(asio::ssl::stream_base::client, handler); });
+      ec = run(lowest, [&](auto handler) { conn->secure->async_handshake(asio::ssl::stream_base::client, handler); });
+      if (interrupted()) return interruption();
       if (ec) {
         std::string why = describe(ec, connect_timeout_, "connect_timeout");
         const long verify = SSL_get_verify_result(conn->secure->native_handle());
         if (verify != X509_V_OK)
-          why = std::string("certificate verification failed: ") + X509_verify_cert_error_string(verify);
+          why = "certificate verification failed: " +
+                (conn->rejected.empty() ? std::string(X509_verify_cert_error_string(verify)) : conn->rejected);
         return transport_error{"TLS handshake with " + url.host + ":" + url.port + " failed: " + why,
                                verify != X509_V_OK};
       }
     }
     conn_ = std::move(conn);
     return std::nullopt;
+  }
+
+  // The names a certificate is valid for: its subjectAltName entries (DNS:, IP:), else its
+  // subject's common name.
+  static std::string certificate_names(X509* cert) {
+    std::string out;
+    auto add = [&out](std::string n) { out += (out.empty() ? "" : ", ") + std::move(n); };
+    if (auto* names = static_cast<GENERAL_NAMES*>(X509_get_ext_d2i(cert, NID_subject_alt_name, nullptr, nullptr))) {
+      for (int i = 0; i < sk_GENERAL_NAME_num(names); ++i) {
+        const GENERAL_NAME* g = sk_GENERAL_NAME_value(names, i);
+        if (g->type == GEN_DNS) {
+          const auto* s = g->d.dNSName;
+          add("DNS:" + std::string(reinterpret_cast<const char*>(ASN1_STRING_get0_data(s)), ASN1_STRING_length(s)));
+        } else if (g->type == GEN_IPADD) {
+          const auto* s = g->d.iPAddress;
+          const unsigned char* b = ASN1_STRING_get0_data(s);
+          if (ASN1_STRING_length(s) == 4)
+            add("IP:" + asio::ip::address_v4({b[0], b[1], b[2], b[3]}).to_string());
+          else if (ASN1_STRING_length(s) == 16) {
+            asio::ip::address_v6::bytes_type bytes;
+            std::copy(b, b + 16, bytes.begin());
+            add("IP:" + asio::ip::address_v6(bytes).to_string());
+          }
+        }
+      }
+      GENERAL_NAMES_free(names);
+    }
+    if (out.empty()) {
+      char cn[256] = {};
+      if (X509_NAME_get_text_by_NID(X509_get_subject_name(cert), NID_commonName, cn, sizeof cn) > 0)
+        add("CN:" + std::string(cn));
+    }
+    return out;
+  }
+
+  static std::string subject_of(X509* cert) {
+    char buf[512] = {};
+    X509_NAME_oneline(X509_get_subject_name(cert), buf, sizeof buf);
+    return buf;
+  }
+
+  // OpenSSL's chain verification, then (for the server's own certificate) the host name, as
+  // asio::ssl::host_name_verification does; a refusal is described in `rejected`: what failed,
+  // for which certificate, and for a host name the names the certificate holds.
+  static bool verify_certificate(bool preverified, asio::ssl::verify_context& vc, const std::string& name,
+                                 bool from_server_name, std::string& rejected) {
+    X509_STORE_CTX* ctx = vc.native_handle();
+    X509* cert = X509_STORE_CTX_get_current_cert(ctx);
+    const int depth = X509_STORE_CTX_get_error_depth(ctx);
+    if (!preverified) {
+      if (rejected.empty() && cert)
+        rejected = std::string(X509_verify_cert_error_string(X509_STORE_CTX_get_error(ctx))) + " (certificate " +
+                   subject_of(cert) + (depth > 0 ? ", " + std::to_string(depth) + " above the server's" : "") + ")";
+      return false;
+    }
+    if (depth > 0 || !cert) return true;
+    if (asio::ssl::host_name_verification(name)(preverified, vc)) return true;
+    boost::system::error_code ec;
+    asio::ip::make_address(name, ec);
+    const bool ip = !ec;
+    X509_STORE_CTX_set_error(ctx, ip ? X509_V_ERR_IP_ADDRESS_MISMATCH : X509_V_ERR_HOSTNAME_MISMATCH);
+    rejected = "the certificate does not match the " + std::string(ip ? "IP address" : "host name") + " '" + name +
+               "'" + (from_server_name ? " (tls.server_name)" : "") + ": certificate names are [" +
+               certificate_names(cert) + "]";
+    return false;
   }
 
   std::unique_ptr<asio::ssl::context> make_ssl_context() const {
@@ -231,6 +331,7 @@ class http_client {
   std::string user_agent_;
   bool stale_ = false;
   std::int64_t connections_opened_ = 0;
+  std::stop_token stop_;  // of the exchange under way
 };
 
 }  // namespace sluice::rest::detail

@@ -12,6 +12,8 @@
 #include <string_view>
 #include <vector>
 
+#include "../options.hpp"
+
 namespace sluice::rest {
 
 // Every failure of the REST source: the message names the URL (secrets redacted), the HTTP
@@ -101,6 +103,26 @@ inline std::string lower(std::string_view s) {
   return out;
 }
 
+// A URL's text as written may hold characters a request line cannot (`?q=☃`, a space): those
+// bytes become %XX (UTF-8 bytes each), as browsers and curl send them. Existing %XX and every
+// other character are kept, so an encoded URL is unchanged.
+inline std::string encode_url_text(std::string_view s) {
+  static constexpr char hex[] = "0123456789ABCDEF";
+  std::string out;
+  out.reserve(s.size());
+  for (unsigned char c : s) {
+    if (c <= 0x20 || c >= 0x7F || c == '"' || c == '<' || c == '>' || c == '\\' || c == '^' || c == '`' || c == '{' ||
+        c == '|' || c == '}') {
+      out += '%';
+      out += hex[c >> 4];
+      out += hex[c & 15];
+    } else {
+      out += static_cast<char>(c);
+    }
+  }
+  return out;
+}
+
 // ---------------------------------------------------------------- URLs
 struct url_parts {
   std::string scheme;  // "http" or "https"
@@ -152,7 +174,7 @@ inline url_parts parse_url(std::string_view url) {
   }
   if (u.host.empty()) throw error("URL without a host");
   if (u.port.empty()) u.port = u.tls() ? "443" : "80";
-  u.target = target.empty() ? "/" : std::string(target);
+  u.target = target.empty() ? "/" : encode_url_text(target);
   if (u.target.front() == '?') u.target.insert(u.target.begin(), '/');
   return u;
 }
@@ -211,10 +233,27 @@ inline std::optional<std::chrono::milliseconds> parse_retry_after(std::string_vi
 }
 
 // ---------------------------------------------------------------- redaction
-// Replaces each secret (and its percent-encoded and base64 forms) by "***", and the password
-// of any user:password@ in a URL. Every message leaving the source passes through it.
+// Names of headers and query parameters whose values are credentials: Authorization,
+// Proxy-Authorization, Cookie, and names holding key, token, secret, password, signature,
+// credential or session (X-Api-Key, api_key, access_token, client_secret, X-Amz-Signature...),
+// plus the names configured in options::secret_names. Case-insensitive.
+inline bool sensitive_name(std::string_view name, const std::vector<std::string>& configured = {}) {
+  const auto n = lower(name);
+  for (const char* part : {"authorization", "cookie", "key", "token", "secret", "password", "passwd", "signature",
+                           "credential", "session"})
+    if (n.find(part) != std::string::npos) return true;
+  if (n == "auth" || n == "sig" || n == "pwd") return true;
+  return std::any_of(configured.begin(), configured.end(), [&](const std::string& c) { return lower(c) == n; });
+}
+
+// Replaces each secret (and its percent-encoded and base64 forms) by "***", the password of
+// any user:password@ in a URL, and the value of any `name=value` whose name is sensitive
+// (`?api_key=...`, `&token=...`, also in a form body). Every message leaving the source passes
+// through it.
 class redactor {
  public:
+  redactor() = default;
+  explicit redactor(std::vector<std::string> names) : names_(std::move(names)) {}
   void add(std::string secret) {
     if (secret.size() < 3) return;  // too short to be told apart from ordinary text
     secrets_.push_back(percent_encode(secret));
@@ -236,19 +275,61 @@ class redactor {
       const auto colon = text.find(':', pos + 3);
       if (colon != std::string::npos && colon < at) text.replace(colon + 1, at - colon - 1, "***");
     }
+    return redact_parameters(std::move(text));
+  }
+
+  bool sensitive(std::string_view name) const { return sensitive_name(name, names_); }
+
+ private:
+  // name=value after `?`, `&`, `;`, a quote, a space or the start: a sensitive name's value
+  // (up to `&`, `#`, a quote or a space; a trailing `:` `.` `)` `]` is the message's) -> ***.
+  std::string redact_parameters(std::string text) const {
+    auto name_char = [](unsigned char c) { return std::isalnum(c) || c == '_' || c == '-' || c == '.' || c == '%' || c == '[' || c == ']'; };
+    for (std::size_t eq = text.find('='); eq != std::string::npos; eq = text.find('=', eq + 1)) {
+      std::size_t begin = eq;
+      while (begin > 0 && name_char(static_cast<unsigned char>(text[begin - 1]))) --begin;
+      if (begin == eq) continue;
+      if (begin > 0 && std::string_view("?&;\"' \t\n").find(text[begin - 1]) == std::string_view::npos) continue;
+      if (!sensitive(percent_decode(std::string_view(text).substr(begin, eq - begin), true))) continue;
+      std::size_t end = text.find_first_of("&#\"' \t\r\n<>,;", eq + 1);
+      if (end == std::string::npos) end = text.size();
+      while (end > eq + 1 && std::string_view(":.)]").find(text[end - 1]) != std::string_view::npos) --end;
+      if (end == eq + 1 || std::string_view(text).substr(eq + 1, end - eq - 1) == "***") continue;
+      text.replace(eq + 1, end - eq - 1, "***");
+    }
     return text;
   }
 
- private:
   std::vector<std::string> secrets_;
+  std::vector<std::string> names_;
 };
 
-// Headers whose values are credentials by their name.
-inline bool sensitive_header(std::string_view name) {
-  const auto n = lower(name);
-  return n == "authorization" || n == "cookie" || n.find("key") != std::string::npos ||
-         n.find("token") != std::string::npos || n.find("secret") != std::string::npos ||
-         n.find("password") != std::string::npos;
+// The redactor of a source's options: every credential it was configured with (and the
+// environment header's value, read by the caller), sensitive header values, cookie values, and
+// sensitive query parameters written in the URL.
+inline redactor make_redactor(const options& o, const std::string& env_value = {}) {
+  redactor r(o.secret_names);
+  const auto& a = o.auth;
+  for (const auto* secret : {&a.password, &a.token, &a.consumer_secret, &a.token_secret, &env_value}) r.add(*secret);
+  if (a.type == auth_type::basic) r.add_raw(base64_encode(a.username + ":" + a.password));
+  for (const auto& [k, v] : o.headers)
+    if (r.sensitive(k)) r.add(v);
+  for (const auto& [k, v] : o.cookies) r.add(v);
+  const auto q = o.url.find('?');
+  for (std::size_t pos = q; pos != std::string::npos && pos < o.url.size();) {
+    const auto end = std::min(o.url.find('&', pos + 1), o.url.find('#', pos + 1));
+    const std::string_view param = std::string_view(o.url).substr(pos + 1, end == std::string::npos ? std::string::npos : end - pos - 1);
+    if (const auto eq = param.find('='); eq != std::string_view::npos && r.sensitive(percent_decode(param.substr(0, eq), true))) {
+      const std::string_view value = param.substr(eq + 1);
+      if (value.find('{') == std::string_view::npos) {  // not a placeholder
+        r.add_raw(std::string(value));
+        r.add(percent_decode(value, true));
+      }
+    }
+    if (end == std::string::npos || o.url[end] == '#') break;
+    pos = end;
+  }
+  return r;
 }
 
 // The first bytes of a body, for error messages: control characters shown as '.'.
