@@ -373,6 +373,16 @@ void wait_for(Pred&& pred, const char* what) {
   }
 }
 
+// A new query on the checkpoint reads what is left; its rows.
+std::vector<boost::json::object> restart_and_read(const rest::options& o, const std::filesystem::path& ck) {
+  sl::memory_sink<boost::json::object> again;
+  auto q = sl::start(json_incremental(o) | again, sl::output_mode::append, {.checkpoint = ck.string()});
+  q.process_all_available();
+  q.stop();
+  REQUIRE(!q.exception());
+  return again.rows();
+}
+
 std::size_t files_in(const std::filesystem::path& dir) {
   if (!std::filesystem::exists(dir)) return 0;
   std::size_t n = 0;
@@ -400,13 +410,7 @@ TEST_CASE("rest stop() during a Retry-After wait of minutes returns at once, as 
   REQUIRE(sink.rows().empty());
   REQUIRE(files_in(ck / "commits") == 0);
   REQUIRE(files_in(ck / "offsets") == 0);
-
-  sl::memory_sink<boost::json::object> again;
-  auto q2 = sl::start(json_incremental(o) | again, sl::output_mode::append, {.checkpoint = ck.string()});
-  q2.process_all_available();
-  q2.stop();
-  REQUIRE(!q2.exception());
-  REQUIRE(again.rows().size() == 2);
+  REQUIRE(restart_and_read(o, ck).size() == 2);
 }
 
 TEST_CASE("rest stop() while a server stalls in the middle of a body returns at once; nothing is lost",
@@ -430,13 +434,7 @@ TEST_CASE("rest stop() while a server stalls in the middle of a body returns at 
   REQUIRE(sink.rows().size() == 3);
   REQUIRE(files_in(ck / "commits") == 1);  // the interrupted batch committed nothing
   REQUIRE(files_in(ck / "offsets") == 1);
-
-  sl::memory_sink<boost::json::object> again;
-  auto q2 = sl::start(json_incremental(o) | again, sl::output_mode::append, {.checkpoint = ck.string()});
-  q2.process_all_available();
-  q2.stop();
-  REQUIRE(!q2.exception());
   std::vector<std::int64_t> ids;
-  for (const auto& r : again.rows()) ids.push_back(r.at("id").as_int64());
+  for (const auto& r : restart_and_read(o, ck)) ids.push_back(r.at("id").as_int64());
   REQUIRE(ids == std::vector<std::int64_t>{4, 5});
 }

@@ -164,6 +164,16 @@ class FaultHandler(http.server.BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
+    def send_part(self, value, fraction):
+        """Headers announcing the whole JSON body, then only its first 1/fraction."""
+        body = json.dumps(value).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body[: len(body) // fraction])
+        self.wfile.flush()
+
     def do_POST(self):
         self.do_GET()
 
@@ -201,13 +211,7 @@ class FaultHandler(http.server.BaseHTTPRequestHandler):
             after = int(q.get("after", "0"))
             items = records(after + 1, max(0, min(3, 5 - after)))
             if after >= 3 and hit(key + "/late") == 1:
-                body = json.dumps(items).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body[: len(body) // 2])
-                self.wfile.flush()
+                self.send_part(items, 2)
                 time.sleep(float(q.get("seconds", "60")))
                 self.close_connection = True
                 return
@@ -231,13 +235,7 @@ class FaultHandler(http.server.BaseHTTPRequestHandler):
             return self.send_json(200, records(1, 2))
         if path == "/truncated":
             if n <= int(q.get("times", "1000000")):
-                body = json.dumps(records(1, 50)).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body[: len(body) // 3])
-                self.wfile.flush()
+                self.send_part(records(1, 50), 3)
                 self.close_connection = True
                 self.connection.shutdown(socket.SHUT_RDWR)
                 return

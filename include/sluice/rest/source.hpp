@@ -17,6 +17,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <cstdlib>
 #include <deque>
 #include <functional>
@@ -26,9 +27,7 @@
 #include <random>
 #include <set>
 #include <stop_token>
-#include <condition_variable>
 #include <string>
-#include <thread>
 #include <type_traits>
 #include <utility>
 #include <vector>
