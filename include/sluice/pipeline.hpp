@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <limits>
 #include <filesystem>
+#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -81,6 +82,8 @@ struct source_context {
   // `<checkpoint>/sources/<index>`: where a source keeps logs of its own (the files a file
   // source took per batch). Empty without a checkpoint: keep them in memory.
   std::filesystem::path checkpoint_dir;
+  // query_options::min_batches_to_retain: how much of its own log a source must keep.
+  std::int64_t min_batches_to_retain = 100;
 };
 
 class source_control {
@@ -108,6 +111,8 @@ class source_control {
   virtual boost::json::value start_offset_json() const = 0;
   virtual boost::json::value end_offset_json() const = 0;
   virtual std::int64_t rows_in_batch() const = 0;
+  // The source's own metrics for progress (Spark's SourceProgress.metrics); none by default.
+  virtual std::map<std::string, std::string> progress_metrics() const { return {}; }
   virtual void stop() = 0;
 };
 

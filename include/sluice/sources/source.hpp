@@ -14,6 +14,7 @@
 //     void open(const sluice::source_context&);  // optional: query id, checkpoint dir
 //     void prepare_for_available_now();     // optional: snapshot what is available now
 //     void stop();                          // optional
+//     std::map<std::string, std::string> progress_metrics() const;  // optional: progress `metrics`
 //     static constexpr bool replayable = false;  // optional, default true: see below
 //   };
 //
@@ -26,6 +27,7 @@
 // Helpers for partitions: sources/ranges.hpp (split_time_range, split_id_range).
 #pragma once
 #include <concepts>
+#include <map>
 #include <stdexcept>
 #include <string>
 #include <type_traits>
@@ -208,6 +210,10 @@ struct source_node : source_control {
   boost::json::value start_offset_json() const override { return start_ ? to_json(*start_) : boost::json::value(nullptr); }
   boost::json::value end_offset_json() const override { return end_ ? to_json(*end_) : boost::json::value(nullptr); }
   std::int64_t rows_in_batch() const override { return rows_; }
+  std::map<std::string, std::string> progress_metrics() const override {
+    if constexpr (requires { src.progress_metrics(); }) return src.progress_metrics();
+    else return {};
+  }
   void stop() override {
     if constexpr (requires { src.stop(); }) src.stop();
   }
