@@ -18,19 +18,13 @@
 #include <string>
 #include <vector>
 
+#include "crash/crash_event.hpp"
+
 namespace sl = sluice;
 namespace fs = std::filesystem;
 
 namespace sink_cleanup_test {
-
-// The worker's row type.
-struct Event {
-  std::int64_t id = 0;
-  sl::timestamp timestamp;
-  std::string key;
-  std::int64_t value = 0;
-};
-BOOST_DESCRIBE_STRUCT(Event, (), (id, timestamp, key, value))
+using delta_crash::Event;  // the worker's row type
 
 std::string q(const fs::path& p) { return "\"" + p.string() + "\""; }
 

@@ -12,12 +12,13 @@
 // they are how writers hide files in progress. The files of each batch are recorded in the
 // source's log before the batch runs (the offset is the number of that log entry, Spark's
 // logOffset); a logged file batch never changes, and a file, once taken, is never taken
-// again, across restarts too when the query has a checkpoint.
+// again, across restarts too when the query has a checkpoint. The log is compacted as
+// Spark's FileStreamSourceLog (detail::source_log).
 //
 // Files must be complete when they appear: write them elsewhere (or under a hidden name) and
 // rename them into the directory, as Spark requires. A file is read up to the size it had
 // when it was taken; bytes appended later are not read, and a file that shrank or vanished
-// fails the batch.
+// fails the batch. A taken file that changes later is reported (check_taken_files).
 //
 // Records. JSON lines: one JSON object per line; blank lines are skipped (as Spark does);
 // fields of the row type are matched by name, fields the row type lacks are ignored,
@@ -139,7 +140,7 @@ struct json_lines_options {
   // Threads decoding one file of 1 MiB or more, cut at line boundaries (rows, errors and
   // their order are the same): 0 = one per core, at most 8; 1 = the calling thread only.
   std::size_t decode_threads = 0;
-  // The source log: see source_log_options.
+  // The source log and warnings: see above json_lines_options.
   std::int64_t log_compact_interval = 10;
   duration log_cleanup_delay = std::chrono::minutes{10};
   warning_handler on_warning{};
@@ -155,6 +156,7 @@ struct csv_options {
   bool header = false;   // true: each file's first line names its columns, matched to fields by name
   char delimiter = ',';
   char quote = '"';      // doubled inside a quoted field for a literal quote (RFC 4180)
+  // The source log and warnings: see above json_lines_options.
   std::int64_t log_compact_interval = 10;
   duration log_cleanup_delay = std::chrono::minutes{10};
   warning_handler on_warning{};
@@ -897,9 +899,8 @@ settings make_settings(std::string_view what, std::filesystem::path dir, const O
   }
   std::size_t decode_threads = 1;
   if constexpr (requires { o.decode_threads; }) decode_threads = o.decode_threads;
-  return {std::move(dir),     o.glob,           o.max_files_per_trigger, o.latest_first,
-          o.max_file_age,     o.on_bad_record,  o.max_line_bytes,        decode_threads,
-          o.log_compact_interval, o.log_cleanup_delay, o.on_warning};
+  return {std::move(dir), o.glob, o.max_files_per_trigger, o.latest_first, o.max_file_age, o.on_bad_record,
+          o.max_line_bytes, decode_threads, o.log_compact_interval, o.log_cleanup_delay, o.on_warning};
 }
 
 // The source log of a file source, `<checkpoint>/sources/<n>/`, after Spark's
@@ -914,7 +915,10 @@ class source_log {
  public:
   source_log(std::filesystem::path dir, std::filesystem::path input_dir, std::int64_t default_interval,
              std::int64_t min_retain, duration cleanup_delay)
-      : dir_(std::move(dir)), input_dir_(std::move(input_dir)), min_retain_(std::max<std::int64_t>(1, min_retain)), delay_(cleanup_delay) {
+      : dir_(std::move(dir)),
+        input_dir_(std::move(input_dir)),
+        min_retain_(std::max<std::int64_t>(1, min_retain)),
+        delay_(cleanup_delay) {
     scan();
     interval_ = derive_interval(default_interval);
   }
@@ -928,8 +932,6 @@ class source_log {
 
   // The entries of batch n (read from a compact file when n's own file is one or is gone).
   std::vector<file_entry> get(std::int64_t n) const {
-    namespace fs = std::filesystem;
-    std::error_code ec;
     std::optional<std::int64_t> from_compact;
     if (compacts_.contains(n)) from_compact = n;
     else if (!deltas_.contains(n)) {
@@ -953,7 +955,10 @@ class source_log {
       return;
     }
     auto all = n > 0 ? entries_up_to(n - 1) : std::vector<file_entry>{};
-    for (const auto& f : files) all.push_back(f), all.back().batch = n;
+    for (const auto& f : files) {
+      all.push_back(f);
+      all.back().batch = n;
+    }
     write_file_atomically(dir_ / (std::to_string(n) + ".compact"), text(all, n));
     compacts_.insert(n);
     last_ = n;
@@ -1119,6 +1124,7 @@ class file_source {
     s.batches.clear();
     s.seen.clear();
     s.watched.clear();
+    s.last_check.reset();
     s.last_logged = -1;
     s.latest_mtime = std::numeric_limits<std::int64_t>::min();
     s.purge_threshold = std::numeric_limits<std::int64_t>::min();
@@ -1302,8 +1308,9 @@ class file_source {
   struct atomic_metrics {
     std::atomic<std::int64_t> files_read{0}, rows{0}, skipped{0}, dead_lettered{0}, changed{0};
   };
-  // How long after its last modification a taken file is checked for changes.
+  // How long after its last modification a taken file is checked for changes, and how often.
   static constexpr duration watch_window = std::chrono::minutes{1};
+  static constexpr duration check_interval = std::chrono::seconds{1};
 
   struct state {
     state(detail::settings s, Format f) : cfg(std::move(s)), format(std::move(f)) {
@@ -1320,6 +1327,7 @@ class file_source {
     std::map<std::int64_t, std::vector<detail::file_entry>> batches;  // logged, not committed
     // Taken files still being checked for changes (check_taken_files), by name.
     std::unordered_map<std::string, detail::file_entry> watched;
+    std::optional<std::int64_t> last_check;  // when check_taken_files last ran
     std::int64_t last_logged = -1;
     // Spark's SeenFilesMap: taken files by name, forgotten once older than the age limit
     // (files that old are not new anyway).
@@ -1354,12 +1362,15 @@ class file_source {
 
   // A file must be complete when it appears (written elsewhere and renamed in): it is read up
   // to the size it had when taken. One written in place may be taken before it is complete;
-  // each listing checks the files taken recently (modified within watch_window of being taken,
-  // until unchanged for that long) and reports one whose size or modification time differs:
-  // counted (numFilesChangedAfterRead) and a warning. Its later bytes are not read.
+  // planning checks the files taken recently (modified within watch_window of being taken,
+  // until unchanged for that long), at most once a second (an idle query plans every few
+  // milliseconds), and reports one whose size or modification time differs: counted
+  // (numFilesChangedAfterRead) and a warning. Its later bytes are not read.
   static void check_taken_files(state& s) {
     if (s.watched.empty()) return;
     const auto now = detail::now_us();
+    if (s.last_check && now - *s.last_check < check_interval.count()) return;
+    s.last_check = now;
     for (auto it = s.watched.begin(); it != s.watched.end();) {
       const auto& f = it->second;
       struct ::stat st {};

@@ -20,15 +20,10 @@
 #include <string>
 #include <string_view>
 
-namespace sl = sluice;
+#include "crash_event.hpp"
 
-struct Event {
-  std::int64_t id = 0;
-  sl::timestamp timestamp;
-  std::string key;
-  std::int64_t value = 0;
-};
-BOOST_DESCRIBE_STRUCT(Event, (), (id, timestamp, key, value))
+namespace sl = sluice;
+using delta_crash::Event;
 
 int main(int argc, char** argv) {
   std::string input, output, checkpoint;
