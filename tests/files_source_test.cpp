@@ -21,6 +21,7 @@
 #include <sstream>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <vector>
 
 namespace sl = sluice;
@@ -744,4 +745,190 @@ TEST_CASE("files source: options are checked", "[files]") {
                   std::invalid_argument);
   CHECK_THROWS_AS(sl::files::csv<Event>("in", {.delimiter = '"'}), std::invalid_argument);
   CHECK_THROWS_AS(sl::files::csv<Event>("in", {.delimiter = '\n'}), std::invalid_argument);
+}
+
+// ---------------------------------------------------------------- the source log's compaction
+namespace files_source_test {
+std::vector<std::string> log_files(const fs::path& log) {
+  std::vector<std::string> out;
+  for (const auto& e : fs::directory_iterator(log))
+    if (e.path().filename().string()[0] != '.') out.push_back(e.path().filename().string());
+  std::sort(out.begin(), out.end(), [](const std::string& a, const std::string& b) {
+    return std::stoll(a) != std::stoll(b) ? std::stoll(a) < std::stoll(b) : a < b;
+  });
+  return out;
+}
+std::vector<std::string> names(std::int64_t from, std::int64_t to) {
+  std::vector<std::string> out;
+  for (auto i = from; i <= to; ++i) out.push_back(std::to_string(i) + ((i + 1) % 10 == 0 ? ".compact" : ""));
+  return out;
+}
+// `n` files e<first>.json .. (one event each, ids e<i>), mtimes increasing, renamed in.
+void put_events(const scratch& s, int first, int n) {
+  for (int i = first; i < first + n; ++i)
+    s.put("e" + std::to_string(1000 + i) + ".json", lines({ev("e" + std::to_string(i))}),
+          std::chrono::seconds(3600 - i));
+}
+std::vector<std::string> event_ids(int first, int n) {
+  std::vector<std::string> out;
+  for (int i = first; i < first + n; ++i) out.push_back("e" + std::to_string(i));
+  return out;
+}
+std::vector<Event> run_one_file_batches(const scratch& s, const std::string& checkpoint,
+                                        sl::duration cleanup_delay) {
+  sl::memory_sink<Event> sink;
+  auto q = sl::start(sl::files::json_lines<Event>(s.in(), {.max_files_per_trigger = 1,
+                                                           .log_cleanup_delay = cleanup_delay}) |
+                         sink,
+                     sl::output_mode::append,
+                     {.trigger = sl::trigger::available_now(), .checkpoint = checkpoint, .min_batches_to_retain = 1});
+  q.await_termination();
+  return sink.rows();
+}
+}  // namespace files_source_test
+
+TEST_CASE("files source: the source log is compacted every 10 batches and old entries deleted, as Spark's", "[files]") {
+  scratch s("compact");
+  const std::string checkpoint = (s.root / "checkpoint").string();
+  const fs::path log = fs::path(checkpoint) / "sources" / "0";
+  put_events(s, 0, 25);
+  CHECK(ids(run_one_file_batches(s, checkpoint, 0s)) == event_ids(0, 25));
+  // Batches 9 and 19 are compactions; after 19, entries before the compaction preceding the
+  // last min_batches_to_retain (1) batches, 9, are deleted (Spark's deleteExpiredLog).
+  auto expected = names(9, 24);
+  CHECK(log_files(log) == expected);
+  // A compact file holds every entry so far, each with its batch.
+  const std::string compact = read_bytes(log / "19.compact");
+  std::vector<std::int64_t> batches;
+  std::istringstream in(compact);
+  for (std::string line; std::getline(in, line);) {
+    const auto o = boost::json::parse(line).as_object();
+    batches.push_back(o.at("batchId").as_int64());
+    CHECK(o.at("path").as_string() == (s.in() / ("e" + std::to_string(1000 + batches.back()) + ".json")).string());
+  }
+  std::vector<std::int64_t> zero_to_19(20);
+  for (int i = 0; i < 20; ++i) zero_to_19[static_cast<std::size_t>(i)] = i;
+  CHECK(batches == zero_to_19);
+
+  // The entries of one batch are found in its own file or in the compaction holding it.
+  {
+    auto src = sl::files::json_lines<Event>(s.in());
+    src.open({.query_id = "q", .index = 0, .checkpoint_dir = log, .min_batches_to_retain = 1});
+    CHECK(ids(read_batch<Event>(src, {18}, {19})) == std::vector<std::string>{"e19"});  // 19.compact
+    CHECK(ids(read_batch<Event>(src, {4}, {5})) == std::vector<std::string>{"e5"});     // 5 is gone: 9.compact
+    CHECK(ids(read_batch<Event>(src, {21}, {22})) == std::vector<std::string>{"e22"});  // its own file
+  }
+
+  // A restart reads the latest compaction and the batches after it: nothing is read twice.
+  put_events(s, 25, 6);
+  CHECK(ids(run_one_file_batches(s, checkpoint, 0s)) == event_ids(25, 6));
+  expected = names(19, 30);
+  CHECK(log_files(log) == expected);
+}
+
+TEST_CASE("files source: a restart after a crash between a compaction and its deletions reads the compaction", "[files]") {
+  scratch s("compact-crash");
+  const std::string checkpoint = (s.root / "checkpoint").string();
+  const fs::path log = fs::path(checkpoint) / "sources" / "0";
+  put_events(s, 0, 25);
+  // With the default cleanup delay (10 minutes) nothing is old enough to delete: the log is
+  // what a crash right after writing 19.compact leaves (crash point file_source_log_compacted).
+  CHECK(ids(run_one_file_batches(s, checkpoint, 10min)) == event_ids(0, 25));
+  std::vector<std::string> expected;
+  for (int i = 0; i < 25; ++i) {
+    if (i == 9 || i == 19) expected.push_back(std::to_string(i) + ".compact");
+    else expected.push_back(std::to_string(i));
+  }
+  CHECK(log_files(log) == expected);
+  // Files a compaction supersedes are never read again: make one unreadable as JSON.
+  { std::ofstream(log / "3", std::ios::trunc) << "not json\n"; }
+  put_events(s, 25, 5);
+  CHECK(ids(run_one_file_batches(s, checkpoint, 0s)) == event_ids(25, 5));
+  // The next compaction (29) deletes them: before 19, the compaction preceding batch 29.
+  expected = names(19, 29);
+  CHECK(log_files(log) == expected);
+  // A log that lacks a batch after its latest compaction is refused.
+  fs::remove(log / "29.compact");
+  fs::remove(log / "25");
+  auto src = sl::files::json_lines<Event>(s.in());
+  CHECK_THROWS_WITH(src.open({.query_id = "q", .index = 0, .checkpoint_dir = log}), Catch::Contains("lacks entry 25"));
+}
+
+// ---------------------------------------------------------------- files written in place
+TEST_CASE("files source: a file that changes after it was read is reported in progress and as a warning", "[files]") {
+  scratch s("in-place");
+  const fs::path slow = s.path("slow.json");
+  std::string all;
+  for (int i = 0; i < 100; ++i) all += ev("s" + std::to_string(i)) + "\n";
+  const std::size_t partial = all.find('\n', all.size() / 2) + 20;  // ten bytes into a line
+  {
+    std::ofstream out(slow, std::ios::binary);  // written in place, not renamed in
+    out << all.substr(0, partial);
+  }
+  std::vector<std::string> warnings;
+  const std::string checkpoint = (s.root / "checkpoint").string();
+  auto start = [&](sl::memory_sink<Event>& sink, sl::files::bad_record_policy policy) {
+    return sl::start(sl::files::json_lines<Event>(s.in(), {.on_bad_record = policy,
+                                                           .on_warning = [&](const std::string& w) {
+                                                             warnings.push_back(w);
+                                                           }}) |
+                         sink,
+                     sl::output_mode::append, {.trigger = sl::trigger::available_now(), .checkpoint = checkpoint});
+  };
+  {
+    // The file is taken as it is: its complete lines are rows; the partial last line (no
+    // newline yet) is a record like any last line, here a bad one, skipped.
+    sl::memory_sink<Event> sink;
+    auto q = start(sink, sl::files::bad_record::skip);
+    q.await_termination();
+    const std::size_t complete = static_cast<std::size_t>(std::count(all.begin(), all.begin() + static_cast<long>(partial), '\n'));
+    CHECK(sink.rows().size() == complete);
+    CHECK(complete < 100);
+    REQUIRE(q.last_progress());
+    CHECK(q.last_progress()->sources.at(0).metrics.at("numFilesChangedAfterRead") == "0");
+    CHECK(warnings.empty());
+  }
+  {
+    std::ofstream out(slow, std::ios::binary | std::ios::app);  // the writer goes on
+    out << all.substr(partial);
+  }
+  s.put("next.json", lines({ev("n1")}));
+  {
+    // The next run (after a restart here) sees the change: counted, and one warning naming the
+    // file, its sizes and the rule. The rest of the file is not read.
+    sl::memory_sink<Event> sink;
+    auto q = start(sink, sl::files::bad_record::skip);
+    q.await_termination();
+    CHECK(ids(sink.rows()) == std::vector<std::string>{"n1"});
+    REQUIRE(q.last_progress());
+    CHECK(q.last_progress()->sources.at(0).metrics.at("numFilesChangedAfterRead") == "1");
+    const auto json = boost::json::parse(q.last_progress()->json());
+    CHECK(json.at("sources").at(0).at("metrics").at("numFilesChangedAfterRead").as_string() == "1");
+    REQUIRE(warnings.size() == 1);
+    CHECK_THAT(warnings[0], Catch::Contains(slow.string()) && Catch::Contains("changed after file batch 0") &&
+                                Catch::Contains("size " + std::to_string(partial) + " -> " + std::to_string(all.size())) &&
+                                Catch::Contains("rename them into the directory"));
+  }
+  {
+    // Reported once: the same source object checks again and finds nothing new.
+    auto src = sl::files::json_lines<Event>(s.in(), {.on_warning = [&](const std::string& w) { warnings.push_back(w); }});
+    src.open({});
+    const auto first = src.latest_offset(src.initial_offset(), sl::read_limit::all_available());
+    std::ofstream(s.path("next.json"), std::ios::app) << ev("n2") << "\n";
+    // Checked at most once a second (the first planning checked nothing: nothing was taken).
+    CHECK(src.latest_offset(first, sl::read_limit::all_available()).batch == first.batch);
+    CHECK(src.metrics().files_changed_after_read == 1);
+    std::this_thread::sleep_for(1100ms);
+    CHECK(src.latest_offset(first, sl::read_limit::all_available()).batch == first.batch);
+    CHECK(src.metrics().files_changed_after_read == 1);
+    CHECK(warnings.size() == 2);
+  }
+}
+
+TEST_CASE("files source: a partial last line fails the batch with file:line under fail", "[files]") {
+  scratch s("partial-line");
+  const fs::path slow = s.path("slow.json");
+  std::ofstream(slow, std::ios::binary) << ev("p1") << "\n" << ev("p2").substr(0, 25);
+  const auto message = failure_of<Event>(sl::files::json_lines<Event>(s.in()));
+  CHECK_THAT(message, Catch::Contains(slow.string() + ":2: "));
 }

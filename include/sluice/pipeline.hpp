@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <limits>
 #include <filesystem>
+#include <map>
 #include <optional>
 #include <stdexcept>
 #include <stop_token>
@@ -83,6 +84,8 @@ struct source_context {
   // `<checkpoint>/sources/<index>`: where a source keeps logs of its own (the files a file
   // source took per batch). Empty without a checkpoint: keep them in memory.
   std::filesystem::path checkpoint_dir;
+  // query_options::min_batches_to_retain: how much of its own log a source must keep.
+  std::int64_t min_batches_to_retain = 100;
 };
 
 // Thrown by a source whose blocking call (a wait, a network read) gave up because its stop
@@ -117,6 +120,8 @@ class source_control {
   virtual boost::json::value start_offset_json() const = 0;
   virtual boost::json::value end_offset_json() const = 0;
   virtual std::int64_t rows_in_batch() const = 0;
+  // The source's own metrics for progress (Spark's SourceProgress.metrics); none by default.
+  virtual std::map<std::string, std::string> progress_metrics() const { return {}; }
   virtual void stop() = 0;
   // At the start of each run of the query, on its thread: the token that stop() requests, from
   // the thread calling stop(). A source that may block for long (a Retry-After wait, a slow

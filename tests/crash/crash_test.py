@@ -219,6 +219,27 @@ def digit_entries(d):
     return sorted(int(name) for name in os.listdir(d) if name.isdigit())
 
 
+def source_log_batches(src):
+    """The file source's log, {file batch: [entries]}: the latest N.compact (every entry up to N,
+    each with its batchId) and the entries after it, as Spark's FileStreamSourceLog reads it."""
+    names = os.listdir(src) if os.path.isdir(src) else []
+    compacts = sorted(int(n[:-len(".compact")]) for n in names
+                      if n.endswith(".compact") and n[:-len(".compact")].isdigit())
+    batches, first = {}, 0
+    if compacts:
+        with open(os.path.join(src, "%d.compact" % compacts[-1]), "r", encoding="utf-8") as f:
+            for line in f:
+                if line.strip():
+                    e = json.loads(line)
+                    batches.setdefault(e["batchId"], []).append(e)
+        first = compacts[-1] + 1
+    for k in sorted(int(n) for n in names if n.isdigit()):
+        if k >= first:
+            with open(os.path.join(src, str(k)), "r", encoding="utf-8") as f:
+                batches[k] = [json.loads(line) for line in f if line.strip()]
+    return batches
+
+
 def read_append_output(out_dir):
     """Committed output of the file sink, through its manifests only: {batch: [(group, (n, total))]}."""
     meta = os.path.join(out_dir, "_sluice_metadata")
@@ -348,7 +369,7 @@ def kill_moment(watch, new_temporaries):
     if any(kind == "checkpoint" for kind, _ in new_temporaries):
         return "inside a checkpoint file write"
     if last_offsets <= last_commit:
-        logged = digit_entries(os.path.join(watch.ck, "sources", "0"))
+        logged = sorted(source_log_batches(os.path.join(watch.ck, "sources", "0")))
         planned = -1
         if offsets:
             with open(os.path.join(watch.ck, "offsets", str(last_offsets)), "r", encoding="utf-8") as f:
@@ -595,15 +616,14 @@ def fmt_counts(d):
 
 def check_source_log(ck_dir, inputs, total_events, problems):
     """The source log: file batch k took input file k, whole, and nothing else: every event read once."""
-    src = os.path.join(ck_dir, "sources", "0")
-    ids = digit_entries(src)
+    logged = source_log_batches(os.path.join(ck_dir, "sources", "0"))
+    ids = sorted(logged)
     if ids != list(range(len(inputs))):
         problems.append("source log entries %s..%s (%d), expected 0..%d" %
                         (ids[:1], ids[-1:], len(ids), len(inputs) - 1))
     read = 0
     for k in ids:
-        with open(os.path.join(src, str(k)), "r", encoding="utf-8") as f:
-            entries = [json.loads(line) for line in f if line.strip()]
+        entries = logged[k]
         if k >= len(inputs):
             continue
         name, size, events = inputs[k]

@@ -190,8 +190,9 @@ struct checkpoint_written {
 };
 
 // Writes the checkpoint of `snapshot` (its version) and points _last_checkpoint at it.
-// Tombstones (removes) are carried so that VACUUM-like tools keep their retention.
-inline checkpoint_written write_checkpoint(const table_snapshot& snapshot) {
+// Tombstones (removes) are carried so that VACUUM-like tools keep their retention. `owner`
+// tags the temporary files (see write_synced_temporary).
+inline checkpoint_written write_checkpoint(const table_snapshot& snapshot, std::string_view owner = {}) {
   detail::checkpoint_builders b;
   b.protocol(snapshot.protocol);
   b.metadata(snapshot.metadata);
@@ -234,14 +235,14 @@ inline checkpoint_written write_checkpoint(const table_snapshot& snapshot) {
   const std::string_view bytes(reinterpret_cast<const char*>(buffer->data()), static_cast<std::size_t>(buffer->size()));
 
   const auto dir = log_dir(snapshot.table);
-  replace_file_atomically(dir / checkpoint_file_name(snapshot.version), bytes);
+  replace_file_atomically(dir / checkpoint_file_name(snapshot.version), bytes, owner);
   checkpoint_written w{snapshot.version, actions, static_cast<std::int64_t>(snapshot.files.size()),
                        static_cast<std::int64_t>(bytes.size())};
   const auto last = sluice::json_text(boost::json::object{{"version", w.version},
                                                           {"size", w.actions},
                                                           {"sizeInBytes", w.size_in_bytes},
                                                           {"numOfAddFiles", w.add_files}});
-  replace_file_atomically(last_checkpoint_path(snapshot.table), last + "\n");
+  replace_file_atomically(last_checkpoint_path(snapshot.table), last + "\n", owner);
   return w;
 }
 

@@ -49,6 +49,9 @@ struct parquet_write_options {
   // A data file is closed, and the next one started, once it holds at least this many bytes
   // (checked after each row group).
   std::int64_t target_file_size = std::int64_t{128} << 20;
+  // Inserted into each file name before ".c000" ("part-<n>-<uuid>-<name_tag>.c000...") so that
+  // a writer can recognise its own files (the Delta sink: its query and batch).
+  std::string name_tag{};
 };
 
 // A data file written and synced, not yet committed.
@@ -258,7 +261,8 @@ class parquet_files_writer {
     fs::create_directories(dir);
     std::size_t next = 0;
     while (next < indices.size()) {
-      const std::string name = "part-" + five_digits(file_counter_++) + "-" + detail::random_uuid() + ".c000" +
+      const std::string name = "part-" + five_digits(file_counter_++) + "-" + detail::random_uuid() +
+                               (options_.name_tag.empty() ? std::string() : "-" + options_.name_tag) + ".c000" +
                                std::string(detail::codec_suffix(options_.codec)) + ".parquet";
       const fs::path file = dir / name;
       auto opened = arrow::io::FileOutputStream::Open(file.string());

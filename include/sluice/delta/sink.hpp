@@ -18,6 +18,15 @@
 //   6. every checkpoint_interval versions, a checkpoint (checkpoint_write.hpp).
 // A crash before step 4 leaves only unreferenced Parquet files; after it, the txn makes the
 // re-run batch a no-op. The table's data is exactly once, whatever the crash point.
+//
+// What a crash leaves behind is deleted when the sink starts (remove_leftovers), and only
+// what this writer left: its files carry a tag of its appId, "sluice-<16 hex digits>" (the
+// data files "part-<n>-<uuid>-<tag>-b<batch id>.c000.<codec>.parquet", the temporaries in
+// _delta_log ".<name>.<tag>.<uuid>.tmp"). Deleted: its temporaries, and its data files of
+// batches later than its txn version, which no committed version can reference (a commit of
+// batch B sets the txn to B). Other writers' files and every file of a committed batch are
+// left alone. This assumes one run of the query at a time (as Spark does): a second live run
+// with the same appId could lose a batch's files between writing and committing them.
 #pragma once
 #include <algorithm>
 #include <chrono>
@@ -161,13 +170,15 @@ class table_sink {
     app_id_ = options_.app_id.empty() ? ctx.query_id : options_.app_id;
     if (app_id_.empty()) app_id_ = "sluice-" + detail::random_uuid();
     complete_ = ctx.mode == output_mode_kind::complete;
+    tag_ = writer_tag(app_id_);
     snapshot_.reset();
     refresh();
+    remove_leftovers();
     // A crash after a commit that was due a checkpoint, before the checkpoint: write it now.
     if (snapshot_ && due_checkpoint(snapshot_->version)) {
       std::error_code ec;
       if (!std::filesystem::exists(log_dir(path_) / checkpoint_file_name(snapshot_->version), ec))
-        write_checkpoint(*snapshot_);
+        write_checkpoint(*snapshot_, tag_);
     }
   }
 
@@ -176,14 +187,14 @@ class table_sink {
     refresh();
     if (already_committed(batch_id)) return;  // committed before a restart: exactly once
 
-    auto files = write_data(rows);
+    auto files = write_data(batch_id, rows);
     sluice::detail::crash_point("delta_data_written");
 
     for (int attempt = 1;; ++attempt) {
       const std::int64_t version = snapshot_ ? snapshot_->version + 1 : 0;
       auto actions = batch_actions(batch_id, version, files);
       const auto text = commit_text(actions);
-      if (commit_version(path_, version, text) == commit_result::committed) {
+      if (commit_version(path_, version, text, tag_) == commit_result::committed) {
         if (!snapshot_) {
           snapshot_.emplace();
           snapshot_->table = path_;
@@ -191,7 +202,7 @@ class table_sink {
         apply_commit(*snapshot_, version, actions);
         ++commits_;
         sluice::detail::crash_point("delta_committed");
-        if (due_checkpoint(version)) write_checkpoint(*snapshot_);
+        if (due_checkpoint(version)) write_checkpoint(*snapshot_, tag_);
         return;
       }
       // Another writer took this version: read what it did.
@@ -212,6 +223,18 @@ class table_sink {
   const std::filesystem::path& path() const { return path_; }
   // Versions this sink object committed (for tests and metrics).
   std::int64_t commits() const { return commits_; }
+  // Files a crash of this writer had left, deleted by start() (for tests and metrics).
+  std::int64_t leftovers_removed() const { return leftovers_removed_; }
+
+  // The tag of the files the writer with this appId names (FNV-1a, stable across builds).
+  static std::string writer_tag(std::string_view app_id) {
+    std::uint64_t h = 0xcbf29ce484222325ULL;
+    for (unsigned char c : app_id) h = (h ^ c) * 0x100000001b3ULL;
+    static constexpr char hex[] = "0123456789abcdef";
+    std::string out = "sluice-";
+    for (int shift = 60; shift >= 0; shift -= 4) out += hex[(h >> shift) & 0xf];
+    return out;
+  }
 
  private:
   bool scalar_column(std::size_t index) const {
@@ -310,12 +333,49 @@ class table_sink {
     partition_values_map partition_values;
   };
 
+  // Deletes what a crash of this writer left (see the top of this header).
+  void remove_leftovers() {
+    namespace fs = std::filesystem;
+    std::error_code ec;
+    const std::string marker = "." + tag_ + ".";
+    for (fs::directory_iterator it(log_dir(path_), ec), end; !ec && it != end; it.increment(ec)) {
+      const auto name = it->path().filename().string();
+      if (name.starts_with('.') && name.ends_with(".tmp") && name.find(marker) != std::string::npos &&
+          fs::remove(it->path(), ec))
+        ++leftovers_removed_;
+    }
+    const std::int64_t committed = snapshot_ ? snapshot_->txn_version(app_id_).value_or(-1) : -1;
+    const std::string data_marker = "-" + tag_ + "-b";
+    fs::recursive_directory_iterator it(path_, fs::directory_options::skip_permission_denied, ec);
+    for (const fs::recursive_directory_iterator end; !ec && it != end; it.increment(ec)) {
+      const auto name = it->path().filename().string();
+      if (it->is_directory(ec)) {
+        if (name.starts_with('_') || name.starts_with('.')) it.disable_recursion_pending();  // _delta_log
+        continue;
+      }
+      const auto at = name.find(data_marker);
+      if (!name.starts_with("part-") || !name.ends_with(".parquet") || at == std::string::npos) continue;
+      const auto digits = name.substr(at + data_marker.size(), name.find(".c000", at) - at - data_marker.size());
+      if (digits.empty() || digits.size() > 18 ||
+          !std::all_of(digits.begin(), digits.end(), [](char c) { return c >= '0' && c <= '9'; }))
+        continue;
+      if (std::stoll(digits) <= committed) continue;  // a committed batch's file: never ours to delete
+      const auto relative = it->path().lexically_relative(path_).generic_string();
+      if (snapshot_ && snapshot_->files.contains(relative)) continue;
+      std::error_code rm;
+      if (fs::remove(it->path(), rm)) ++leftovers_removed_;
+    }
+  }
+
   // Writes the batch's rows, one group of files per partition.
-  std::vector<data_file> write_data(std::span<const Row> rows) {
+  std::vector<data_file> write_data(std::int64_t batch_id, std::span<const Row> rows) {
     std::vector<data_file> out;
     if (rows.empty()) return out;
-    parquet_files_writer<Row> writer(
-        path_, parquet_write_options{options_.codec, options_.row_group_size, options_.target_file_size}, keep_);
+    parquet_files_writer<Row> writer(path_,
+                                     parquet_write_options{options_.codec, options_.row_group_size,
+                                                           options_.target_file_size,
+                                                           tag_ + "-b" + std::to_string(batch_id)},
+                                     keep_);
     if (options_.partition_by.empty()) {
       std::vector<std::size_t> all(rows.size());
       for (std::size_t i = 0; i < all.size(); ++i) all[i] = i;
@@ -419,6 +479,8 @@ class table_sink {
   sink_options options_;
   std::vector<bool> keep_;  // false for partition columns
   std::string app_id_;
+  std::string tag_;  // writer_tag(app_id_)
+  std::int64_t leftovers_removed_ = 0;
   bool complete_ = false;
   std::optional<table_snapshot> snapshot_;
   std::int64_t commits_ = 0;

@@ -22,6 +22,7 @@ struct source_progress {
   std::int64_t num_input_rows = 0;
   double input_rows_per_second = 0;
   double processed_rows_per_second = 0;
+  std::map<std::string, std::string> metrics;  // the source's own (e.g. numFilesChangedAfterRead)
 };
 
 struct sink_progress {

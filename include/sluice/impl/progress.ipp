@@ -35,12 +35,18 @@ boost::json::object query_progress::to_json() const {
   o["stateOperators"] = std::move(ops);
   boost::json::array srcs;
   for (const auto& s : sources) {
-    srcs.push_back(boost::json::object{{"description", s.description},
-                                       {"startOffset", s.start_offset},
-                                       {"endOffset", s.end_offset},
-                                       {"numInputRows", s.num_input_rows},
-                                       {"inputRowsPerSecond", s.input_rows_per_second},
-                                       {"processedRowsPerSecond", s.processed_rows_per_second}});
+    boost::json::object so{{"description", s.description},
+                           {"startOffset", s.start_offset},
+                           {"endOffset", s.end_offset},
+                           {"numInputRows", s.num_input_rows},
+                           {"inputRowsPerSecond", s.input_rows_per_second},
+                           {"processedRowsPerSecond", s.processed_rows_per_second}};
+    if (!s.metrics.empty()) {  // Spark leaves an empty map out
+      boost::json::object m;
+      for (const auto& [k, v] : s.metrics) m[k] = v;
+      so["metrics"] = std::move(m);
+    }
+    srcs.push_back(std::move(so));
   }
   o["sources"] = std::move(srcs);
   o["sink"] = boost::json::object{{"description", sink.description}, {"numOutputRows", sink.num_output_rows}};

@@ -182,7 +182,7 @@ void query_core::open_and_restore() {
   auto& r = *runner_;
   if (r.opened) return;
   for (std::size_t i = 0; i < r.controls.sources.size(); ++i) {
-    source_context ctx{r.query_id, i, {}};
+    source_context ctx{r.query_id, i, {}, options_.min_batches_to_retain};
     if (r.checkpoint) ctx.checkpoint_dir = r.checkpoint->root() / "sources" / std::to_string(i);
     r.controls.sources[i]->open(ctx);
   }
@@ -376,6 +376,7 @@ bool query_core::run_one_batch(clock::time_point trigger_start) {
     sp.start_offset = std::move(start_offsets[i]);
     sp.end_offset = s->end_offset_json();
     sp.num_input_rows = s->rows_in_batch();
+    sp.metrics = s->progress_metrics();
     sp.input_rows_per_second = since_last > 0 ? static_cast<double>(sp.num_input_rows) / since_last : 0;
     sp.processed_rows_per_second = batch_seconds > 0 ? static_cast<double>(sp.num_input_rows) / batch_seconds : 0;
     p.num_input_rows += sp.num_input_rows;

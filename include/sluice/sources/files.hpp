@@ -12,12 +12,13 @@
 // they are how writers hide files in progress. The files of each batch are recorded in the
 // source's log before the batch runs (the offset is the number of that log entry, Spark's
 // logOffset); a logged file batch never changes, and a file, once taken, is never taken
-// again, across restarts too when the query has a checkpoint.
+// again, across restarts too when the query has a checkpoint. The log is compacted as
+// Spark's FileStreamSourceLog (detail::source_log).
 //
 // Files must be complete when they appear: write them elsewhere (or under a hidden name) and
 // rename them into the directory, as Spark requires. A file is read up to the size it had
 // when it was taken; bytes appended later are not read, and a file that shrank or vanished
-// fails the batch.
+// fails the batch. A taken file that changes later is reported (check_taken_files).
 //
 // Records. JSON lines: one JSON object per line; blank lines are skipped (as Spark does);
 // fields of the row type are matched by name, fields the row type lacks are ignored,
@@ -50,14 +51,17 @@
 #include <cerrno>
 #include <chrono>
 #include <cstdint>
+#include <cstdio>
 #include <cstring>
 #include <exception>
 #include <filesystem>
+#include <functional>
 #include <limits>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <stdexcept>
 #include <stop_token>
 #include <string>
@@ -69,6 +73,7 @@
 #include <vector>
 
 #include "../checkpoint/file_io.hpp"
+#include "../detail/crash_point.hpp"
 #include "../detail/csv.hpp"
 #include "../detail/utf8.hpp"
 #include "../json.hpp"
@@ -110,6 +115,19 @@ inline bad_record_policy dead_letter(std::filesystem::path dir) { return bad_rec
 
 inline constexpr std::size_t default_max_line_bytes = 16u << 20;  // 16 MiB
 
+// Receives the source's warnings (a file that changed after it was read); empty: each is
+// written to stderr as one line "sluice: warning: ...".
+using warning_handler = std::function<void(const std::string&)>;
+
+// Options common to both formats (json_lines_options and csv_options have them too):
+//   log_compact_interval: every this many file batches, the source log entry is written as
+//     "<n>.compact" holding every entry so far, so a restart reads one file and the entries
+//     before it can be deleted (Spark's spark.sql.streaming.fileSource.log.compactInterval).
+//   log_cleanup_delay: log files before the compaction that precedes the last
+//     min_batches_to_retain batches (query_options) are deleted once they are this old
+//     (spark.sql.streaming.fileSource.log.cleanupDelay).
+//   on_warning: see warning_handler.
+
 struct json_lines_options {
   std::string glob = "*";                  // file names to take (fnmatch syntax: "*.json")
   std::int64_t max_files_per_trigger = 0;  // 0: no limit (Spark's maxFilesPerTrigger)
@@ -122,6 +140,10 @@ struct json_lines_options {
   // Threads decoding one file of 1 MiB or more, cut at line boundaries (rows, errors and
   // their order are the same): 0 = one per core, at most 8; 1 = the calling thread only.
   std::size_t decode_threads = 0;
+  // The source log and warnings: see above json_lines_options.
+  std::int64_t log_compact_interval = 10;
+  duration log_cleanup_delay = std::chrono::minutes{10};
+  warning_handler on_warning{};
 };
 
 struct csv_options {
@@ -134,6 +156,10 @@ struct csv_options {
   bool header = false;   // true: each file's first line names its columns, matched to fields by name
   char delimiter = ',';
   char quote = '"';      // doubled inside a quoted field for a literal quote (RFC 4180)
+  // The source log and warnings: see above json_lines_options.
+  std::int64_t log_compact_interval = 10;
+  duration log_cleanup_delay = std::chrono::minutes{10};
+  warning_handler on_warning{};
 };
 
 // ---------------------------------------------------------------- errors, offsets, metrics
@@ -175,6 +201,9 @@ struct source_metrics {
   std::int64_t rows = 0;
   std::int64_t bad_records_skipped = 0;
   std::int64_t bad_records_dead_lettered = 0;
+  // Files found changed (size or modification time) on a listing after they were taken: the
+  // query read them as they were when taken (see file_source::check_taken_files).
+  std::int64_t files_changed_after_read = 0;
 };
 
 namespace detail {
@@ -184,7 +213,12 @@ struct file_entry {
   std::string name;  // the file's name in the directory: what "taken" is keyed on
   std::int64_t size = 0;
   std::int64_t mtime = 0;  // microseconds since the epoch
+  std::int64_t batch = -1;  // in the source log: the file batch that took it
 };
+
+inline std::int64_t now_us() {
+  return std::chrono::duration_cast<duration>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
 
 inline bool hidden_name(std::string_view name) {
   constexpr std::string_view copying = "._COPYING_";
@@ -838,6 +872,9 @@ struct settings {
   bad_record_policy on_bad_record;
   std::size_t max_line_bytes = default_max_line_bytes;
   std::size_t decode_threads = 1;
+  std::int64_t log_compact_interval = 10;
+  duration log_cleanup_delay{};
+  warning_handler on_warning;
 };
 
 template <class Options>
@@ -848,6 +885,8 @@ settings make_settings(std::string_view what, std::filesystem::path dir, const O
   if (o.max_files_per_trigger < 0) fail("max_files_per_trigger must be >= 0 (0: no limit)");
   if (o.max_line_bytes == 0) fail("max_line_bytes must be positive");
   if (o.max_file_age.count() <= 0) fail("max_file_age must be positive");
+  if (o.log_compact_interval < 1) fail("log_compact_interval must be >= 1");
+  if (o.log_cleanup_delay.count() < 0) fail("log_cleanup_delay must be >= 0");
   if (o.on_bad_record.which() == bad_record_policy::kind::dead_letter) {
     if (o.on_bad_record.dir().empty()) fail("dead_letter needs a directory");
     auto normal = [](const std::filesystem::path& p, std::error_code& ec) {
@@ -861,8 +900,198 @@ settings make_settings(std::string_view what, std::filesystem::path dir, const O
   std::size_t decode_threads = 1;
   if constexpr (requires { o.decode_threads; }) decode_threads = o.decode_threads;
   return {std::move(dir), o.glob, o.max_files_per_trigger, o.latest_first, o.max_file_age, o.on_bad_record,
-          o.max_line_bytes, decode_threads};
+          o.max_line_bytes, decode_threads, o.log_compact_interval, o.log_cleanup_delay, o.on_warning};
 }
+
+// The source log of a file source, `<checkpoint>/sources/<n>/`, after Spark's
+// FileStreamSourceLog (a CompactibleFileStreamLog): file batch N is the file "N" (JSON lines
+// {path, size, mtime, batchId}, one per file taken), except every compact_interval-th batch
+// (N + 1 a multiple of it), which is "N.compact": every entry of batches 0..N. A restart reads
+// the latest compact file and the batches after it. After writing a compact file, files of
+// batches before the compaction that precedes the last min_batches_to_retain batches are
+// deleted once they are cleanup_delay old; a crash between the two leaves files that the
+// next compaction deletes (a compact file supersedes them, so they are never read).
+class source_log {
+ public:
+  source_log(std::filesystem::path dir, std::filesystem::path input_dir, std::int64_t default_interval,
+             std::int64_t min_retain, duration cleanup_delay)
+      : dir_(std::move(dir)),
+        input_dir_(std::move(input_dir)),
+        min_retain_(std::max<std::int64_t>(1, min_retain)),
+        delay_(cleanup_delay) {
+    scan();
+    interval_ = derive_interval(default_interval);
+  }
+
+  std::int64_t interval() const { return interval_; }
+  // The last batch logged, -1 for none.
+  std::int64_t last() const { return last_; }
+
+  // Every entry of batches 0..last(): the latest compact file and the batches after it.
+  std::vector<file_entry> all() const { return entries_up_to(last_); }
+
+  // The entries of batch n (read from a compact file when n's own file is one or is gone).
+  std::vector<file_entry> get(std::int64_t n) const {
+    std::optional<std::int64_t> from_compact;
+    if (compacts_.contains(n)) from_compact = n;
+    else if (!deltas_.contains(n)) {
+      const auto it = compacts_.lower_bound(n);  // a later compaction holds it
+      if (it == compacts_.end())
+        throw checkpoint_error("source log " + dir_.string() + " lacks entry " + std::to_string(n));
+      from_compact = *it;
+    }
+    if (!from_compact) return read(dir_ / std::to_string(n), n);
+    auto all = read(dir_ / (std::to_string(*from_compact) + ".compact"), *from_compact);
+    std::erase_if(all, [n](const file_entry& f) { return f.batch != n; });
+    return all;
+  }
+
+  // Logs batch n = last() + 1.
+  void add(std::int64_t n, const std::vector<file_entry>& files) {
+    if ((n + 1) % interval_ != 0) {
+      write_file_atomically(dir_ / std::to_string(n), text(files, n));
+      deltas_.insert(n);
+      last_ = n;
+      return;
+    }
+    auto all = n > 0 ? entries_up_to(n - 1) : std::vector<file_entry>{};
+    for (const auto& f : files) {
+      all.push_back(f);
+      all.back().batch = n;
+    }
+    write_file_atomically(dir_ / (std::to_string(n) + ".compact"), text(all, n));
+    compacts_.insert(n);
+    last_ = n;
+    sluice::detail::crash_point("file_source_log_compacted");
+    delete_expired(n);
+  }
+
+ private:
+  static bool digits(std::string_view s) {
+    return !s.empty() && s.size() < 19 && std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
+  }
+
+  void scan() {
+    namespace fs = std::filesystem;
+    std::error_code ec;
+    fs::directory_iterator it(dir_, ec);
+    if (ec) return;  // no log yet
+    for (const fs::directory_iterator end; it != end; it.increment(ec)) {
+      if (ec) throw checkpoint_error("cannot list the source log " + dir_.string() + ": " + ec.message());
+      const std::string name = it->path().filename().string();
+      constexpr std::string_view suffix = ".compact";
+      if (digits(name)) deltas_.insert(std::stoll(name));
+      else if (name.size() > suffix.size() && name.ends_with(suffix) && digits(name.substr(0, name.size() - suffix.size())))
+        compacts_.insert(std::stoll(name.substr(0, name.size() - suffix.size())));
+    }
+    if (!deltas_.empty()) last_ = *deltas_.rbegin();
+    if (!compacts_.empty()) last_ = std::max(last_, *compacts_.rbegin());
+  }
+
+  // Spark's compactInterval: the configured one, unless compact files already exist: then the
+  // distance between the last two, or a divisor of (latest + 1) no smaller than the default.
+  std::int64_t derive_interval(std::int64_t configured) const {
+    if (compacts_.size() >= 2) {
+      auto it = compacts_.rbegin();
+      const auto latest = *it++;
+      return latest - *it;
+    }
+    if (compacts_.size() == 1) {
+      const auto n = *compacts_.begin() + 1;
+      if (n <= configured) return n;
+      for (std::int64_t i = configured; i <= n / 2; ++i)
+        if (n % i == 0) return i;
+      return n;
+    }
+    return configured;
+  }
+
+  // Entries of batches 0..n: the latest compact file at or before n, then every batch after it.
+  std::vector<file_entry> entries_up_to(std::int64_t n) const {
+    std::vector<file_entry> out;
+    std::int64_t next = 0;
+    if (auto it = compacts_.upper_bound(n); it != compacts_.begin()) {
+      const auto c = *std::prev(it);
+      out = read(dir_ / (std::to_string(c) + ".compact"), c);
+      next = c + 1;
+    }
+    for (std::int64_t b = next; b <= n; ++b) {
+      if (!deltas_.contains(b))
+        throw checkpoint_error("source log " + dir_.string() + " lacks entry " + std::to_string(b) +
+                               " (it holds entries up to " + std::to_string(last_) + ")");
+      for (auto& f : read(dir_ / std::to_string(b), b)) out.push_back(std::move(f));
+    }
+    return out;
+  }
+
+  // Spark's deleteExpiredLog: keep the compaction before the last min_retain batches and
+  // everything after it; delete older files once cleanup_delay old.
+  void delete_expired(std::int64_t n) {
+    if (interval_ > n + 1 - min_retain_) return;
+    const std::int64_t min_batch = n + 1 - min_retain_;
+    const std::int64_t min_compaction = min_batch - min_batch % interval_ - 1;
+    const auto expired = std::filesystem::file_time_type::clock::now() - delay_;
+    auto drop = [&](std::set<std::int64_t>& ids, bool compact) {
+      for (auto it = ids.begin(); it != ids.end() && *it < min_compaction;) {
+        const auto p = dir_ / (std::to_string(*it) + (compact ? ".compact" : ""));
+        std::error_code ec;
+        const auto t = std::filesystem::last_write_time(p, ec);
+        if (!ec && t <= expired && std::filesystem::remove(p, ec)) it = ids.erase(it);
+        else ++it;
+      }
+    };
+    drop(deltas_, false);
+    drop(compacts_, true);
+  }
+
+  std::string text(const std::vector<file_entry>& files, std::int64_t fallback_batch) const {
+    std::string out;
+    for (const auto& f : files) {
+      boost::json::object o;
+      o["path"] = (input_dir_ / f.name).string();
+      o["size"] = f.size;
+      o["mtime"] = f.mtime;
+      o["batchId"] = f.batch >= 0 ? f.batch : fallback_batch;
+      out += boost::json::serialize(o);
+      out += '\n';
+    }
+    return out;
+  }
+
+  static std::vector<file_entry> read(const std::filesystem::path& path, std::int64_t file_batch) {
+    const std::string text = read_whole_file(path);
+    std::vector<file_entry> files;
+    std::size_t pos = 0;
+    std::int64_t line = 0;
+    while (pos < text.size()) {
+      const auto nl = text.find('\n', pos);
+      const std::string_view l =
+          std::string_view(text).substr(pos, nl == std::string::npos ? std::string::npos : nl - pos);
+      pos = nl == std::string::npos ? text.size() : nl + 1;
+      ++line;
+      if (l.empty()) continue;
+      try {
+        const auto v = boost::json::parse(l);
+        const auto& o = v.as_object();
+        const std::string p(o.at("path").as_string());
+        const auto* b = o.if_contains("batchId");  // absent in logs written before compaction
+        files.push_back({std::filesystem::path(p).filename().string(), o.at("size").to_number<std::int64_t>(),
+                         o.at("mtime").to_number<std::int64_t>(), b ? b->to_number<std::int64_t>() : file_batch});
+      } catch (const std::exception& e) {
+        throw checkpoint_error(path.string() + ":" + std::to_string(line) + ": corrupt source log entry (" + e.what() +
+                               ")");
+      }
+    }
+    return files;
+  }
+
+  std::filesystem::path dir_, input_dir_;
+  std::int64_t min_retain_;
+  duration delay_;
+  std::int64_t interval_ = 10;
+  std::int64_t last_ = -1;
+  std::set<std::int64_t> deltas_, compacts_;
+};
 
 template <class T>
 consteval bool csv_columns_supported() {
@@ -884,28 +1113,30 @@ class file_source {
 
   file_source(detail::settings s, Format f) : state_(std::make_shared<state>(std::move(s), std::move(f))) {}
 
-  // The query's source log: `<checkpoint_dir>/<N>` holds the files of file batch N (JSON lines
-  // {path, size, mtime}); without a checkpoint dir the log is kept in memory. Loads an
-  // existing log, so files it names are not taken again.
+  // The query's source log in `<checkpoint_dir>` (detail::source_log: a file per file batch,
+  // compacted every log_compact_interval batches); without a checkpoint dir the log is kept
+  // in memory. Loads an existing log, so files it names are not taken again.
   void open(const source_context& ctx) {
     auto& s = *state_;
     std::lock_guard lock(s.mutex);
     s.log_dir = ctx.checkpoint_dir;
+    s.log.reset();
     s.batches.clear();
     s.seen.clear();
+    s.watched.clear();
+    s.last_check.reset();
     s.last_logged = -1;
     s.latest_mtime = std::numeric_limits<std::int64_t>::min();
     s.purge_threshold = std::numeric_limits<std::int64_t>::min();
     s.available_now.reset();
     if (s.log_dir.empty()) return;
-    const auto ids = list_log_entries(s.log_dir);
-    for (std::size_t i = 0; i < ids.size(); ++i) {
-      if (ids[i] != static_cast<std::int64_t>(i))
-        throw checkpoint_error("source log " + s.log_dir.string() + " lacks entry " + std::to_string(i) +
-                               " (it holds entries up to " + std::to_string(ids.back()) + ")");
-      for (const auto& f : load_entry(s, ids[i])) s.seen_add(f);
+    s.log.emplace(s.log_dir, s.cfg.dir, s.cfg.log_compact_interval, ctx.min_batches_to_retain, s.cfg.log_cleanup_delay);
+    const auto now = detail::now_us();
+    for (const auto& f : s.log->all()) {
+      s.seen_add(f);
+      s.watch(f, now);
     }
-    s.last_logged = ids.empty() ? -1 : ids.back();
+    s.last_logged = s.log->last();
     s.purge();
   }
 
@@ -921,6 +1152,7 @@ class file_source {
     // Logged before (a batch planned again, or after a restart): never listed again.
     if (start.batch < s.last_logged) return {start.batch + 1};
 
+    check_taken_files(s);
     std::vector<detail::file_entry> files =
         s.available_now ? *s.available_now : s.list_directory();
     std::erase_if(files, [&](const detail::file_entry& f) { return !s.is_new(f); });
@@ -933,19 +1165,13 @@ class file_source {
     if (!limit.all && cap > 0 && files.size() > static_cast<std::size_t>(cap)) files.resize(static_cast<std::size_t>(cap));
 
     const std::int64_t n = s.last_logged + 1;
-    if (!s.log_dir.empty()) {
-      std::string text;
-      for (const auto& f : files) {
-        boost::json::object o;
-        o["path"] = (s.cfg.dir / f.name).string();
-        o["size"] = f.size;
-        o["mtime"] = f.mtime;
-        text += boost::json::serialize(o);
-        text += '\n';
-      }
-      write_file_atomically(s.log_dir / std::to_string(n), text);
+    for (auto& f : files) f.batch = n;
+    if (s.log) s.log->add(n, files);
+    const auto now = detail::now_us();
+    for (const auto& f : files) {
+      s.seen_add(f);
+      s.watch(f, now);
     }
-    for (const auto& f : files) s.seen_add(f);
     s.purge();
     s.batches[n] = std::move(files);
     s.last_logged = n;
@@ -960,10 +1186,10 @@ class file_source {
     for (std::int64_t b = start.batch + 1; b <= end.batch; ++b) {
       auto it = s.batches.find(b);
       if (it == s.batches.end()) {
-        if (s.log_dir.empty() || b > s.last_logged)
+        if (!s.log || b > s.last_logged)
           throw checkpoint_error(description() + ": file batch " + std::to_string(b) +
                                  " is not in the source log (use one source object per query)");
-        it = s.batches.emplace(b, load_entry(s, b)).first;
+        it = s.batches.emplace(b, s.log->get(b)).first;
       }
       for (const auto& f : it->second) parts.push_back({s.cfg.dir / f.name, f.size, f.mtime, b});
     }
@@ -1070,14 +1296,22 @@ class file_source {
 
   source_metrics metrics() const {
     const auto& m = state_->metrics;
-    return {m.files_read.load(), m.rows.load(), m.skipped.load(), m.dead_lettered.load()};
+    return {m.files_read.load(), m.rows.load(), m.skipped.load(), m.dead_lettered.load(), m.changed.load()};
+  }
+  // The source's `metrics` in query progress (Spark's SourceProgress.metrics).
+  std::map<std::string, std::string> progress_metrics() const {
+    return {{"numFilesChangedAfterRead", std::to_string(state_->metrics.changed.load())}};
   }
   const std::filesystem::path& directory() const { return state_->cfg.dir; }
 
  private:
   struct atomic_metrics {
-    std::atomic<std::int64_t> files_read{0}, rows{0}, skipped{0}, dead_lettered{0};
+    std::atomic<std::int64_t> files_read{0}, rows{0}, skipped{0}, dead_lettered{0}, changed{0};
   };
+  // How long after its last modification a taken file is checked for changes, and how often.
+  static constexpr duration watch_window = std::chrono::minutes{1};
+  static constexpr duration check_interval = std::chrono::seconds{1};
+
   struct state {
     state(detail::settings s, Format f) : cfg(std::move(s)), format(std::move(f)) {
       // Spark: with latestFirst and maxFilesPerTrigger, old files may still be due: no age limit.
@@ -1089,7 +1323,11 @@ class file_source {
     std::int64_t max_age;
     std::mutex mutex;
     std::filesystem::path log_dir;
+    std::optional<detail::source_log> log;  // with a checkpoint
     std::map<std::int64_t, std::vector<detail::file_entry>> batches;  // logged, not committed
+    // Taken files still being checked for changes (check_taken_files), by name.
+    std::unordered_map<std::string, detail::file_entry> watched;
+    std::optional<std::int64_t> last_check;  // when check_taken_files last ran
     std::int64_t last_logged = -1;
     // Spark's SeenFilesMap: taken files by name, forgotten once older than the age limit
     // (files that old are not new anyway).
@@ -1104,6 +1342,10 @@ class file_source {
       return detail::list_directory(cfg.dir, cfg.glob, [&](const std::string& name) { return seen.contains(name); });
     }
     bool is_new(const detail::file_entry& f) const { return f.mtime >= purge_threshold && !seen.contains(f.name); }
+    // A file modified less than watch_window before it was taken may still be being written.
+    void watch(const detail::file_entry& f, std::int64_t now) {
+      if (now - f.mtime < watch_window.count()) watched[f.name] = f;
+    }
     void seen_add(const detail::file_entry& f) {
       seen[f.name] = f.mtime;
       latest_mtime = std::max(latest_mtime, f.mtime);
@@ -1118,31 +1360,44 @@ class file_source {
     }
   };
 
-  static std::vector<detail::file_entry> load_entry(const state& s, std::int64_t id) {
-    const auto path = s.log_dir / std::to_string(id);
-    const std::string text = read_whole_file(path);
-    std::vector<detail::file_entry> files;
-    std::size_t pos = 0;
-    std::int64_t line = 0;
-    while (pos < text.size()) {
-      const auto nl = text.find('\n', pos);
-      const std::string_view l =
-          std::string_view(text).substr(pos, nl == std::string::npos ? std::string::npos : nl - pos);
-      pos = nl == std::string::npos ? text.size() : nl + 1;
-      ++line;
-      if (l.empty()) continue;
-      try {
-        const auto v = boost::json::parse(l);
-        const auto& o = v.as_object();
-        const std::string p(o.at("path").as_string());
-        files.push_back({std::filesystem::path(p).filename().string(), o.at("size").to_number<std::int64_t>(),
-                         o.at("mtime").to_number<std::int64_t>()});
-      } catch (const std::exception& e) {
-        throw checkpoint_error(path.string() + ":" + std::to_string(line) + ": corrupt source log entry (" + e.what() +
-                               ")");
+  // A file must be complete when it appears (written elsewhere and renamed in): it is read up
+  // to the size it had when taken. One written in place may be taken before it is complete;
+  // planning checks the files taken recently (modified within watch_window of being taken,
+  // until unchanged for that long), at most once a second (an idle query plans every few
+  // milliseconds), and reports one whose size or modification time differs: counted
+  // (numFilesChangedAfterRead) and a warning. Its later bytes are not read.
+  static void check_taken_files(state& s) {
+    if (s.watched.empty()) return;
+    const auto now = detail::now_us();
+    if (s.last_check && now - *s.last_check < check_interval.count()) return;
+    s.last_check = now;
+    for (auto it = s.watched.begin(); it != s.watched.end();) {
+      const auto& f = it->second;
+      struct ::stat st {};
+      const auto path = s.cfg.dir / f.name;
+      if (::stat(path.c_str(), &st) != 0) {  // gone: deleting read files is fine
+        it = s.watched.erase(it);
+        continue;
       }
+      const std::int64_t size = st.st_size;
+      const std::int64_t mtime = static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1'000'000 + st.st_mtim.tv_nsec / 1000;
+      if (size == f.size && mtime == f.mtime) {
+        if (now - mtime >= watch_window.count()) it = s.watched.erase(it);
+        else ++it;
+        continue;
+      }
+      s.metrics.changed.fetch_add(1, std::memory_order_relaxed);
+      const std::string message =
+          "FileStreamSource[" + s.cfg.dir.string() + "]: " + path.string() + " changed after file batch " +
+          std::to_string(f.batch) + " took it (size " + std::to_string(f.size) + " -> " + std::to_string(size) +
+          " bytes, modified " + format_timestamp(timestamp{f.mtime}) + " -> " + format_timestamp(timestamp{mtime}) +
+          "): the query read its first " + std::to_string(f.size) +
+          " bytes only. Files must be complete when they appear: write them elsewhere and rename them into the "
+          "directory";
+      if (s.cfg.on_warning) s.cfg.on_warning(message);
+      else std::fprintf(stderr, "sluice: warning: %s\n", message.c_str());
+      it = s.watched.erase(it);  // reported once
     }
-    return files;
   }
 
   std::shared_ptr<state> state_;

@@ -16,6 +16,7 @@
 //     void stop();                          // optional
 //     void set_stop_token(std::stop_token); // optional: stop() of the query requests it; a
 //                                           // blocking call then throws sluice::source_interrupted
+//     std::map<std::string, std::string> progress_metrics() const;  // optional: progress `metrics`
 //     static constexpr bool replayable = false;  // optional, default true: see below
 //   };
 //
@@ -28,6 +29,7 @@
 // Helpers for partitions: sources/ranges.hpp (split_time_range, split_id_range).
 #pragma once
 #include <concepts>
+#include <map>
 #include <stdexcept>
 #include <string>
 #include <type_traits>
@@ -210,6 +212,10 @@ struct source_node : source_control {
   boost::json::value start_offset_json() const override { return start_ ? to_json(*start_) : boost::json::value(nullptr); }
   boost::json::value end_offset_json() const override { return end_ ? to_json(*end_) : boost::json::value(nullptr); }
   std::int64_t rows_in_batch() const override { return rows_; }
+  std::map<std::string, std::string> progress_metrics() const override {
+    if constexpr (requires { src.progress_metrics(); }) return src.progress_metrics();
+    else return {};
+  }
   void stop() override {
     if constexpr (requires { src.stop(); }) src.stop();
   }

@@ -7,13 +7,16 @@ check that the table ends with every input row exactly once and an intact log.
 The worker (delta_crash_worker.cpp) runs files::json_lines -> delta::sink(partitioned by key,
 a checkpoint every 4 versions) with a checkpoint and trigger available-now. Each round kills
 it either at a named crash point (SLUICE_CRASH_AT=<point>:<n>: the engine's after_offsets,
-after_sink, after_state, after_commit and the sink's delta_data_written, delta_committed) or
+after_sink, after_state, after_commit and the sink's delta_data_written,
+delta_commit_temporary_written, delta_committed) or
 at a random moment; when a run finishes before it is killed, more input files are added, so
 the rounds go on until at least --kills runs died by SIGKILL. After every kill: each version
 file 0..N exists and every line is one JSON action (no torn commit), and _last_checkpoint, if
 present, names a checkpoint that exists. At the end the query runs to completion and the
 table is read by delta-rs and by DuckDB (verify_table.py): every id exactly once, the txn of
-the query equal to the last committed batch id of the checkpoint.
+the query equal to the last committed batch id of the checkpoint, and no leftovers: no
+temporary in _delta_log and no Parquet file that no version added (each start of the sink
+deletes what the crash before it left).
 
 Uses the venv's Python (deltalake, duckdb). Exit status 0 on success, 1 on failure.
 """
@@ -29,12 +32,14 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.parse
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
 from verify_table import multiset_diff, read_with_deltars, read_with_duckdb  # noqa: E402
 
-POINTS = ["after_offsets", "after_sink", "after_state", "after_commit", "delta_data_written", "delta_committed"]
+POINTS = ["after_offsets", "after_sink", "after_state", "after_commit", "delta_data_written",
+          "delta_commit_temporary_written", "delta_committed"]
 KEYS = ["alpha", "beta", "gamma/δ", "x:y", "100%", "with space"]
 T0 = 1_704_067_200 * 1_000_000
 
@@ -109,6 +114,28 @@ def check_log(table, where):
         if not os.path.exists(cp):
             raise Failure("%s: _last_checkpoint names version %s, whose checkpoint is missing" % (where, lc["version"]))
     return versions[-1] if versions else -1
+
+
+def leftovers(table):
+    """Temporaries in _delta_log, and Parquet files no version of the log ever added."""
+    log_dir = os.path.join(table, "_delta_log")
+    temps = sorted(n for n in os.listdir(log_dir) if n.endswith(".tmp"))
+    added = set()
+    for n in os.listdir(log_dir):
+        if re.fullmatch(r"\d{20}\.json", n):
+            with open(os.path.join(log_dir, n), encoding="utf-8") as f:
+                for line in f:
+                    add = json.loads(line).get("add")
+                    if add:
+                        added.add(urllib.parse.unquote(add["path"]))
+    orphans = []
+    for root, dirs, files in os.walk(table):
+        dirs[:] = [d for d in dirs if d != "_delta_log"]
+        for n in files:
+            rel = os.path.relpath(os.path.join(root, n), table)
+            if n.endswith(".parquet") and rel not in added:
+                orphans.append(rel)
+    return temps, sorted(orphans)
 
 
 def last_committed_batch(ck):
@@ -216,10 +243,17 @@ def main():
                    + datetime.timedelta(microseconds=e["timestamp"])} for e in want]
         multiset_diff("delta-rs", d["rows"], wanted, problems)
         multiset_diff("duckdb", k["rows"], wanted, problems)
+        # What the crashes left is deleted by the next start of the sink, the final run's included.
+        temps, orphans = leftovers(table)
+        if temps:
+            problems.append("%d temporaries left in _delta_log: %s" % (len(temps), temps[:3]))
+        if orphans:
+            problems.append("%d Parquet files no version references: %s" % (len(orphans), orphans[:3]))
         if d.get("txn") != last or k["txn"] != last:
             problems.append("txn of the query: delta-rs %s, duckdb %s; the checkpoint's last commit is %s"
                             % (d.get("txn"), k["txn"], last))
         summary = {"kills": kills, "rounds": rounds, "by_point": by_point, "files": inp.files, "rows": len(want),
+                   "temporaries_left": len(temps), "orphans_left": len(orphans),
                    "version": d["version"], "last_batch": last, "ok": not problems}
         log(json.dumps(summary))
         if problems:

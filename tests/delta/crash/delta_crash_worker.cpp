@@ -6,7 +6,8 @@
 // at start, then exits 0. The sink writes a Delta checkpoint every 4 versions, so crashes also
 // hit checkpoint writing. With SLUICE_CRASH_AT=<point>:<n> the process SIGKILLs itself at the
 // n-th <point>: the engine's (after_offsets, after_sink, after_state, after_commit) and the
-// sink's (delta_data_written: Parquet files synced, no commit; delta_committed: commit
+// sink's (delta_data_written: Parquet files synced, no commit; delta_commit_temporary_written:
+// the commit's temporary file written, not linked into place; delta_committed: commit
 // created, checkpoint not written). A failure prints the error on stderr and exits 1; bad
 // arguments exit 2. On success it prints {"batches": <batches run by this process>}.
 #include <sluice/sluice.hpp>
@@ -19,15 +20,10 @@
 #include <string>
 #include <string_view>
 
-namespace sl = sluice;
+#include "crash_event.hpp"
 
-struct Event {
-  std::int64_t id = 0;
-  sl::timestamp timestamp;
-  std::string key;
-  std::int64_t value = 0;
-};
-BOOST_DESCRIBE_STRUCT(Event, (), (id, timestamp, key, value))
+namespace sl = sluice;
+using delta_crash::Event;
 
 int main(int argc, char** argv) {
   std::string input, output, checkpoint;
