@@ -33,6 +33,7 @@
 
 #include "sources/source.hpp"
 #include "sources/memory.hpp"
+#include "sources/from_range.hpp"
 #include "sources/rate.hpp"
 
 #include "sinks/sink.hpp"

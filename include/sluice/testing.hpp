@@ -22,7 +22,8 @@
 // and the sink's batches. Framework-neutral: in Catch2, REQUIRE_NOTHROW(st::test_stream(...)).
 //
 // Actions
-//   add_data(stream, {rows...})        one unit of a memory_stream (one batch at most)
+//   add_data(stream, {rows...})        one unit of a memory_stream (one batch at most); the
+//                                      rows may also be any input range (std, range-v3 views)
 //   check_answer(rows...)              every row emitted so far (complete mode: the last
 //                                      batch's result), in any order
 //   check_new_answer(rows...)          rows emitted since the previous check, in any order
@@ -551,6 +552,12 @@ std::vector<boost::json::value> expected_json(const Rows&... rows) {
 template <class T>
 detail::add_data_action<T> add_data(const memory_stream<T>& stream, std::type_identity_t<std::vector<T>> rows) {
   return {stream, std::move(rows)};
+}
+// The same from any input range of rows (a std or range-v3 view: read once, here).
+template <class T, sluice::detail::rows_range<T> R>
+  requires(!std::is_same_v<std::remove_cvref_t<R>, std::vector<T>>)
+detail::add_data_action<T> add_data(const memory_stream<T>& stream, R&& rows) {
+  return {stream, sluice::detail::to_rows<T>(std::forward<R>(rows))};
 }
 
 #define SLUICE_TESTING_CHECK(NAME, WHAT, ORDERED)                                                     \
