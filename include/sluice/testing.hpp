@@ -22,8 +22,7 @@
 // and the sink's batches. Framework-neutral: in Catch2, REQUIRE_NOTHROW(st::test_stream(...)).
 //
 // Actions
-//   add_data(stream, {rows...})        one unit of a memory_stream (one batch at most); the
-//                                      rows may also be any input range (std, range-v3 views)
+//   add_data(stream, {rows...})        one unit of a memory_stream (one batch at most)
 //   check_answer(rows...)              every row emitted so far (complete mode: the last
 //                                      batch's result), in any order
 //   check_new_answer(rows...)          rows emitted since the previous check, in any order
