@@ -6,6 +6,7 @@
 #include <boost/hana/at_key.hpp>
 #include <boost/hana/back.hpp>
 #include <boost/hana/count_if.hpp>
+#include <boost/hana/define_struct.hpp>
 #include <boost/hana/equal.hpp>
 #include <boost/hana/fuse.hpp>
 #include <boost/hana/length.hpp>
@@ -38,6 +39,12 @@ struct User {
   std::string name;
 };
 BOOST_DESCRIBE_STRUCT(User, (), (user_id, name))
+
+// A Hana Struct of its own that is also described: Hana's accessors are kept (no ambiguity).
+struct Both {
+  BOOST_HANA_DEFINE_STRUCT(Both, (std::int64_t, id), (std::string, label));
+};
+BOOST_DESCRIBE_STRUCT(Both, (), (id, label))
 
 // Field names joined with commas, through hana::for_each over (name, value) pairs.
 template <class R>
@@ -146,4 +153,21 @@ TEST_CASE("hana: a plan's stages are a Hana sequence for compile-time checks", "
   auto q = sl::start(std::move(plan), sl::output_mode::complete, {.trigger = sl::trigger::available_now()});
   q.await_termination();
   CHECK(sink.rows().size() == 2);
+}
+
+TEST_CASE("hana: a struct both described and defined with BOOST_HANA_DEFINE_STRUCT keeps Hana's accessors", "[hana]") {
+  STATIC_REQUIRE(hana::Struct<Both>::value);
+  STATIC_REQUIRE(sl::record<Both>);
+  Both b{};
+  b.id = 3;
+  b.label = "x";
+  CHECK(names_of(b) == "id,label");
+  CHECK(hana::at_key(b, BOOST_HANA_STRING("label")) == "x");
+  sl::memory_stream<Both> in;  // and it is still a sluice row
+  in.add_data({b});
+  sl::memory_sink<Both> out;
+  auto q = sl::start(in | out, sl::output_mode::append, {.trigger = sl::trigger::available_now()});
+  q.await_termination();
+  REQUIRE(out.rows().size() == 1);
+  CHECK(out.rows()[0].label == "x");
 }

@@ -61,9 +61,10 @@ constexpr auto hana_accessors(boost::mp11::mp_list<C...>) {
 }  // namespace sluice
 
 namespace boost::hana {
-// Every sluice row type (sluice::record: described structs and generated rows) is a Struct.
+// Every sluice row type (sluice::record: described structs and generated rows) is a Struct,
+// unless it is one already (BOOST_HANA_DEFINE_STRUCT: Hana's own accessors are kept).
 template <class T>
-struct accessors_impl<T, when<sluice::record<T>>> {
+struct accessors_impl<T, when<sluice::record<T> && !requires { typename T::hana_accessors_impl; }>> {
   static constexpr auto apply() { return sluice::detail::hana_accessors<T>(sluice::columns_of<T>{}); }
 };
 }  // namespace boost::hana
