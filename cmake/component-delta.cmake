@@ -91,6 +91,8 @@ if(SLUICE_WITH_DELTA)
         NAMESPACE sluice::
         FILE sluice-delta-targets.cmake
         DESTINATION ${_sluice_delta_cmakedir})
+      # Read by sluice-delta.cmake (installed by the loop in CMakeLists.txt).
+      install(FILES "${PROJECT_SOURCE_DIR}/cmake/sluice-find-arrow.cmake" DESTINATION ${_sluice_delta_cmakedir})
     endif()
   else()
     message(WARNING "sluice: Arrow C++ / Parquet not found (no system package, no pyarrow): "

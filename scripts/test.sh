@@ -3,7 +3,8 @@
 # build/venv venv; json-server from npm), builds everything (release preset, -O2,
 # benchmarks included), runs all tests (unit, compile-fail, examples, crash, the REST and
 # Delta components against real servers and readers, each benchmark for a moment), then
-# installs sluice to a temporary prefix and builds and runs tests/consumer against it.
+# installs sluice to a temporary prefix and builds and runs tests/consumer against it, and
+# creates the Conan package (scripts/conan-create.sh), running its test_package.
 # Extra arguments are passed to ctest (e.g. `-R fail.` or `-L unit`).
 # Environment: SLUICE_JOBS (default 2), SLUICE_SKIP_DEPS=1 (skip install-deps).
 set -euo pipefail
@@ -40,5 +41,8 @@ cmake -S tests/consumer -B "$tmp/build" -G Ninja -DCMAKE_BUILD_TYPE=Release \
 cmake --build "$tmp/build" -j "$jobs"
 "$tmp/build/sluice_consumer"
 "$tmp/build/sluice_consumer_components" "$tmp"
+
+echo "==> conan create (offline, system libraries; default options and every component)"
+bash scripts/conan-create.sh
 
 echo "==> all tests passed"

@@ -7,8 +7,9 @@
 //                      sl::output_mode::update);
 //
 // Not included here, to keep compile times down (docs/performance.md): the file connectors
-// (#include <sluice/files.hpp>), the socket source (<sluice/sources/socket.hpp>) and the
-// optional components.
+// (#include <sluice/files.hpp>), the socket source (<sluice/sources/socket.hpp>), the range
+// source sl::from_range (<sluice/sources/from_range.hpp>), the Boost.Hana and range-v3 interop
+// (<sluice/hana.hpp>, <sluice/range_v3.hpp>) and the optional components.
 #pragma once
 
 #include "time.hpp"

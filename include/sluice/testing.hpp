@@ -552,6 +552,12 @@ template <class T>
 detail::add_data_action<T> add_data(const memory_stream<T>& stream, std::type_identity_t<std::vector<T>> rows) {
   return {stream, std::move(rows)};
 }
+// The same from any input range of rows (a std or range-v3 view: read once, here).
+template <class T, sluice::detail::rows_range<T> R>
+  requires(!std::is_same_v<std::remove_cvref_t<R>, std::vector<T>>)
+detail::add_data_action<T> add_data(const memory_stream<T>& stream, R&& rows) {
+  return {stream, sluice::detail::to_rows<T>(std::forward<R>(rows))};
+}
 
 #define SLUICE_TESTING_CHECK(NAME, WHAT, ORDERED)                                                     \
   template <class... Rows>                                                                            \

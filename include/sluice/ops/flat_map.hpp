@@ -1,8 +1,10 @@
 // sl::flat_map(f): zero or more rows out per row in.
-//   sl::flat_map(f)        f(row) returns a range (vector, array, optional...) of output rows
+//   sl::flat_map(f)        f(row) returns a range (vector, array, optional, a std or range-v3
+//                          view...) of output rows
 //   sl::flat_map<Out>(f)   f(row, emit) calls emit(out_row) any number of times: no allocation
 #pragma once
 #include <functional>
+#include <iterator>
 #include <optional>
 #include <ranges>
 #include <type_traits>
@@ -42,8 +44,20 @@ struct flat_map_stage {
   }
 };
 
+// A range, or anything a range-for walks: also range-v3 views that are not std ranges (an
+// iota over int64_t has a difference type wider than the std concepts accept).
+template <class R>
+concept iterable = std::ranges::range<R> || requires(R& r) {
+  std::begin(r) != std::end(r);
+  *std::begin(r);
+};
+
 template <class R>
 struct produced_row {
+  using type = std::remove_cvref_t<decltype(*std::begin(std::declval<R&>()))>;
+};
+template <std::ranges::range R>
+struct produced_row<R> {
   using type = std::ranges::range_value_t<R>;
 };
 template <class T>
@@ -63,7 +77,7 @@ struct flat_map_t {
                     "sluice::flat_map: f must be callable with the row (const Row&) and return a range of rows; "
                     "or write sl::flat_map<Out>(f) with f(row, emit)");
       using Produced = std::remove_cvref_t<std::invoke_result_t<F&, const In&>>;
-      static_assert(std::ranges::range<Produced> || detail::is_optional_v<Produced>,
+      static_assert(detail::iterable<Produced> || detail::is_optional_v<Produced>,
                     "sluice::flat_map: f must return a range (or std::optional) of output rows");
       using O = std::remove_cvref_t<typename detail::produced_row<Produced>::type>;
       return detail::flat_map_stage<O, F, false>{std::move(f)};

@@ -5,7 +5,8 @@
 //   auto all      = events | sl::left_join(users, sl::col<"user_id">);  // left outer
 //   auto by_key   = events | sl::join(accounts, &Event::user_id, sl::col<"id">);  // a key per side
 //
-// The table. sl::static_table<T>(std::vector<T>) holds its rows once, immutable, behind a
+// The table. sl::static_table<T>(rows) (a vector or any input range: std or range-v3 views,
+// read once) holds its rows once, immutable, behind a
 // shared pointer: copies of the handle (one per query, say) share the rows, and the hash index
 // on a join column (key -> the table's rows with that key, in table order), built the first
 // time a join on that column is bound (at its `|`) and kept with the table. A key function of
@@ -168,6 +169,10 @@ class static_table {
   explicit static_table(std::vector<T> rows)
       : rows_(std::make_shared<const std::vector<T>>(std::move(rows))), cache_(std::make_shared<index_cache>()) {}
   static_table(std::initializer_list<T> rows) : static_table(std::vector<T>(rows)) {}
+  // Any input range of rows: a container, a std or range-v3 view (read once, here).
+  template <detail::rows_range<T> R>
+    requires(!std::is_same_v<std::remove_cvref_t<R>, std::vector<T>>)
+  explicit static_table(R&& rows) : static_table(detail::to_rows<T>(std::forward<R>(rows))) {}
 
   std::size_t size() const { return rows_->size(); }
   bool empty() const { return rows_->empty(); }
@@ -199,8 +204,8 @@ class static_table {
   std::shared_ptr<index_cache> cache_;
 };
 
-template <class T>
-static_table(std::vector<T>) -> static_table<T>;
+template <std::ranges::input_range R>
+static_table(R&&) -> static_table<std::ranges::range_value_t<R>>;
 
 namespace detail {
 template <class T>

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <ranges>
 #include <span>
 #include <string>
 #include <type_traits>
@@ -15,6 +16,20 @@
 #include "sink.hpp"
 
 namespace sluice {
+
+// Rows at one moment, owned and shared (copies are cheap): a view for std and range-v3
+// pipelines (<sluice/range_v3.hpp> declares it a view for range-v3).
+template <class T>
+class shared_rows : public std::ranges::view_interface<shared_rows<T>> {
+ public:
+  shared_rows() = default;
+  explicit shared_rows(std::vector<T> rows) : rows_(std::make_shared<const std::vector<T>>(std::move(rows))) {}
+  const T* begin() const { return rows_ ? rows_->data() : nullptr; }
+  const T* end() const { return rows_ ? rows_->data() + rows_->size() : nullptr; }
+
+ private:
+  std::shared_ptr<const std::vector<T>> rows_;
+};
 
 template <class T>
 class memory_sink {
@@ -35,6 +50,8 @@ class memory_sink {
     for (const auto& b : state_->batches) out.insert(out.end(), b.rows.begin(), b.rows.end());
     return out;
   }
+  // rows() as a view: sink.view() | std::views::filter(...), or range-v3's views.
+  shared_rows<T> view() const { return shared_rows<T>(rows()); }
   std::vector<batch> batches() const {
     std::lock_guard lock(state_->mutex);
     return state_->batches;

@@ -9,8 +9,11 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <type_traits>
+#include <utility>
 #include <vector>
 
+#include "../detail/traits.hpp"
 #include "source.hpp"
 
 namespace sluice {
@@ -40,6 +43,12 @@ class memory_stream {
     return {static_cast<std::int64_t>(state_->added.size())};
   }
   memory_offset add_data(std::initializer_list<T> rows) { return add_data(std::vector<T>(rows)); }
+  // Any input range of rows: a container, a std or range-v3 view (read once, here).
+  template <detail::rows_range<T> R>
+    requires(!std::is_same_v<std::remove_cvref_t<R>, std::vector<T>>)
+  memory_offset add_data(R&& rows) {
+    return add_data(detail::to_rows<T>(std::forward<R>(rows)));
+  }
 
   memory_offset initial_offset() { return {0}; }
   memory_offset latest_offset(const memory_offset&, read_limit) {

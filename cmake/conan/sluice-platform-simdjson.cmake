@@ -1,0 +1,5 @@
+# Conan package, simdjson platform-provided (with_simdjson): sluice::sluice links the system's.
+if(NOT TARGET simdjson::simdjson)
+  find_package(simdjson CONFIG REQUIRED)
+endif()
+set_property(TARGET sluice::sluice APPEND PROPERTY INTERFACE_LINK_LIBRARIES simdjson::simdjson)

@@ -1,0 +1,175 @@
+# Conan 2 recipe for sluice (conan-center style): a header-only package whose components map
+# to the CMake targets of an install (sluice::sluice, sluice::rest, sluice::delta,
+# sluice::kafka). docs/install.md shows how to use it with ConanCenter and offline.
+#
+# Dependencies are declared as a ConanCenter user gets them. When a profile provides one
+# through [platform_requires] (conan/profiles/platform: Debian's Boost, OpenSSL, simdjson,
+# librdkafka and Arrow from pyarrow), it has no package and CMakeDeps writes no config for it;
+# the package then carries a small CMake build module per such dependency (cmake/conan/) that
+# finds it on the system and links it to the component, as the install's own config does.
+import os
+import re
+
+from conan import ConanFile
+from conan.errors import ConanException, ConanInvalidConfiguration
+from conan.tools.build import check_min_cppstd
+from conan.tools.files import copy, load
+from conan.tools.layout import basic_layout
+
+required_conan_version = ">=2.0"
+
+
+class SluiceConan(ConanFile):
+    name = "sluice"
+    description = "Spark Structured Streaming for C++20: typed streaming queries on a micro-batch engine"
+    # No license file in the tree yet: set `license` (and package it below) once there is one.
+    topics = ("streaming", "spark", "structured-streaming", "header-only", "micro-batch")
+    package_type = "header-library"
+    settings = "os", "arch", "compiler", "build_type"
+    options = {
+        "with_rest": [True, False],
+        "with_delta": [True, False],
+        "with_kafka": [True, False],
+        "with_simdjson": [True, False],
+    }
+    default_options = {
+        "with_rest": False,
+        "with_delta": False,
+        "with_kafka": False,
+        "with_simdjson": False,
+    }
+    no_copy_source = True
+    exports_sources = (
+        "CMakeLists.txt",
+        "include/*",
+        "cmake/conan/*",
+        "cmake/sluice-find-arrow.cmake",
+        "cmake/component-kafka.cmake",
+    )
+
+    # The dependency of each option, and the build module that finds it when it is
+    # platform-provided. Boost is the core's.
+    _platform_modules = {
+        "boost": "sluice-platform-boost.cmake",
+        "openssl": "sluice-platform-openssl.cmake",
+        "arrow": "sluice-platform-arrow.cmake",
+        "librdkafka": "sluice-platform-rdkafka.cmake",
+        "simdjson": "sluice-platform-simdjson.cmake",
+    }
+
+    def set_version(self):
+        # The version is CMake's: project(sluice VERSION x.y.z) in CMakeLists.txt.
+        if self.version:
+            return
+        text = load(self, os.path.join(self.recipe_folder, "CMakeLists.txt"))
+        match = re.search(r"project\(\s*sluice\s+VERSION\s+([0-9][0-9.]*)", text)
+        if not match:
+            raise ConanException("sluice: no `project(sluice VERSION x.y.z)` in CMakeLists.txt")
+        self.version = match.group(1)
+
+    def configure(self):
+        if self.options.with_delta:
+            self.options["arrow"].parquet = True
+
+    def layout(self):
+        basic_layout(self, src_folder=".")
+
+    def requirements(self):
+        # Boost.Describe, Mp11, Beast and Asio are headers; Boost.JSON is a compiled library.
+        self.requires("boost/[>=1.81]", transitive_headers=True, transitive_libs=True)
+        if self.options.with_rest:
+            self.requires("openssl/[>=1.1 <4]", transitive_headers=True, transitive_libs=True)
+        if self.options.with_delta:
+            self.requires("arrow/[>=15]", transitive_headers=True, transitive_libs=True)
+        if self.options.with_kafka:
+            self.requires("librdkafka/[>=2.0]", transitive_headers=True, transitive_libs=True)
+        if self.options.with_simdjson:
+            self.requires("simdjson/[>=3.0]", transitive_headers=True, transitive_libs=True)
+
+    def package_id(self):
+        # Headers only: one package for every configuration. The options stay in the id
+        # only through the requirements they add.
+        self.info.clear()
+
+    def validate(self):
+        if self.settings.get_safe("compiler.cppstd"):
+            check_min_cppstd(self, 20)
+
+    def source(self):
+        pass
+
+    def build(self):
+        pass
+
+    def package(self):
+        if self.options.with_kafka and not os.path.isfile(
+                os.path.join(self.source_folder, "cmake", "component-kafka.cmake")):
+            # Checked here rather than in validate(): only the exported sources know.
+            raise ConanInvalidConfiguration(
+                "sluice: with_kafka=True, but this sluice source tree has no Kafka component yet "
+                "(cmake/component-kafka.cmake)")
+        copy(self, "LICENSE*", self.source_folder, os.path.join(self.package_folder, "licenses"))
+        copy(self, "*", os.path.join(self.source_folder, "include"), os.path.join(self.package_folder, "include"))
+        modules = os.path.join(self.package_folder, "lib", "cmake", "sluice")
+        copy(self, "*.cmake", os.path.join(self.source_folder, "cmake", "conan"), modules)
+        copy(self, "sluice-find-arrow.cmake", os.path.join(self.source_folder, "cmake"), modules)
+
+    def _host_requirements(self):
+        # (name, packaged) of the direct host requirements. A platform-provided one is in the
+        # graph without a package folder (and not in dependencies.host): CMakeDeps writes
+        # nothing for it.
+        return [(str(req.ref.name), dep.package_folder is not None)
+                for req, dep in self.dependencies.items() if req.direct and not req.build]
+
+    def _dependency(self, name):
+        return (name, True) in self._host_requirements()
+
+    def package_info(self):
+        self.cpp_info.set_property("cmake_file_name", "sluice")
+        # The package-wide target aggregates the components; the core one is sluice::sluice.
+        self.cpp_info.set_property("cmake_target_name", "sluice::all")
+        self.cpp_info.bindirs = []
+        self.cpp_info.libdirs = []
+
+        modules_dir = os.path.join("lib", "cmake", "sluice")
+        build_modules = []
+
+        def component(name, target, dependency, conan_requires):
+            comp = self.cpp_info.components[name]
+            comp.set_property("cmake_target_name", target)
+            comp.bindirs = []
+            comp.libdirs = []
+            if name != "core":
+                comp.requires = ["core"]
+            if dependency is not None:
+                if self._dependency(dependency):
+                    comp.requires += conan_requires
+                else:  # platform-provided: the build module finds it and links it
+                    build_modules.append(os.path.join(modules_dir, self._platform_modules[dependency]))
+            return comp
+
+        core = component("core", "sluice::sluice", "boost", ["boost::headers", "boost::json"])
+        if self.settings.os in ("Linux", "FreeBSD"):
+            core.system_libs = ["pthread"]
+        if self.options.with_simdjson:
+            # Decodes JSON lines with simdjson (the source tree's sluice::simdjson target).
+            core.defines = ["SLUICE_HAS_SIMDJSON=1"]
+            if self._dependency("simdjson"):
+                core.requires.append("simdjson::simdjson")
+            else:
+                build_modules.append(os.path.join(modules_dir, self._platform_modules["simdjson"]))
+        if self.options.with_rest:
+            component("rest", "sluice::rest", "openssl", ["openssl::ssl", "openssl::crypto"])
+        if self.options.with_delta:
+            component("delta", "sluice::delta", "arrow", ["arrow::libarrow", "arrow::libparquet"])
+        if self.options.with_kafka:
+            component("kafka", "sluice::kafka", "librdkafka", ["librdkafka::rdkafka", "librdkafka::rdkafka++"])
+
+        # Declared, but not linked through requires: found by the build modules instead.
+        platform = [name for name, packaged in self._host_requirements() if not packaged]
+        if platform:
+            self.cpp_info.ignored_requires = platform
+        # Build modules run after the targets exist; Boost's first (others link to the core).
+        build_modules.sort(key=lambda m: not m.endswith("sluice-platform-boost.cmake"))
+        if build_modules:
+            self.cpp_info.set_property("cmake_build_modules", build_modules)
