@@ -603,7 +603,8 @@ def check_source_log(ck_dir, inputs, total_events, problems):
     read = 0
     for k in ids:
         with open(os.path.join(src, str(k)), "r", encoding="utf-8") as f:
-            entries = [json.loads(line) for line in f if line.strip()]
+            # Every line but the checksum trailer ("#sluice-crc32c ...") is an entry.
+            entries = [json.loads(line) for line in f if line.strip() and not line.startswith("#")]
         if k >= len(inputs):
             continue
         name, size, events = inputs[k]

@@ -891,6 +891,7 @@ class file_source {
     auto& s = *state_;
     std::lock_guard lock(s.mutex);
     s.log_dir = ctx.checkpoint_dir;
+    s.query_id = ctx.query_id;
     s.batches.clear();
     s.seen.clear();
     s.last_logged = -1;
@@ -943,7 +944,7 @@ class file_source {
         text += boost::json::serialize(o);
         text += '\n';
       }
-      write_file_atomically(s.log_dir / std::to_string(n), text);
+      write_checkpoint_file(s.log_dir / std::to_string(n), text, s.query_id);
     }
     for (const auto& f : files) s.seen_add(f);
     s.purge();
@@ -1089,6 +1090,7 @@ class file_source {
     std::int64_t max_age;
     std::mutex mutex;
     std::filesystem::path log_dir;
+    std::string query_id;  // in each log entry's trailer (write_checkpoint_file)
     std::map<std::int64_t, std::vector<detail::file_entry>> batches;  // logged, not committed
     std::int64_t last_logged = -1;
     // Spark's SeenFilesMap: taken files by name, forgotten once older than the age limit
@@ -1120,7 +1122,7 @@ class file_source {
 
   static std::vector<detail::file_entry> load_entry(const state& s, std::int64_t id) {
     const auto path = s.log_dir / std::to_string(id);
-    const std::string text = read_whole_file(path);
+    const std::string text = read_checkpoint_file(path, s.query_id);
     std::vector<detail::file_entry> files;
     std::size_t pos = 0;
     std::int64_t line = 0;
