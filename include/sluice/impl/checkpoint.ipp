@@ -48,8 +48,8 @@ std::string checkpoint_dir::open(const std::string& new_query_id, const boost::j
                            std::to_string(format_version) + ")");
   const std::string id(o->at("id").as_string());
   if (id != file.query_id)
-    throw checkpoint_error(path.string() + ": names query " + id + " but its checksum trailer query " + file.query_id +
-                           ": the file was edited");
+    throw checkpoint_error(path.string() + ": names query " + id + " but its checksum trailer names query " +
+                           file.query_id + ": the file was edited");
   const auto* stored = o->if_contains("query");
   if (!stored || !stored->is_object()) throw checkpoint_error(path.string() + ": missing the query description");
   if (stored->as_object() != query) {
@@ -75,10 +75,12 @@ void checkpoint_dir::refuse_without_metadata() const {
     if (ids.empty()) continue;
     found.push_back(std::string(log) + "/" + std::to_string(ids.front()) +
                     (ids.size() > 1 ? ".." + std::to_string(ids.back()) : std::string()));
-    if (id_hint.empty()) try {
+    if (id_hint.empty()) {
+      try {  // only a hint for the message: a damaged entry gives none
         id_hint = read_checkpoint_file(root_ / log / std::to_string(ids.back())).query_id;
       } catch (const checkpoint_error&) {
       }
+    }
   }
   for (const char* sub : {"state", "sources"}) {
     std::error_code ec;
