@@ -574,3 +574,21 @@ TEST_CASE("checkpoint files: CRC-32C, and the trailer written and verified", "[c
   CHECK_THROWS_WITH(sl::write_checkpoint_file(dir / "other", "x", "a b"), Catch::Contains("space or newline"));
   fs::remove_all(dir);
 }
+
+TEST_CASE("checkpoint descriptions: sources and fields added later are compared too", "[checkpoint]") {
+  const boost::json::object was{{"outputMode", "append"},
+                                {"row", "r"},
+                                {"sources", boost::json::array{boost::json::object{{"offset", "long"}}}},
+                                {"operators", boost::json::array{}}};
+  auto now = was;
+  now["sources"].as_array().push_back(boost::json::object{{"offset", "long"}});
+  CHECK(sl::describe_query_changes(was, now) == std::vector<std::string>{"the number of sources changed from 1 to 2"});
+  now = was;
+  now["sources"].as_array()[0].as_object()["offset"] = "string";
+  CHECK(sl::describe_query_changes(was, now) ==
+        std::vector<std::string>{"the offset type of source 0 changed from long to string"});
+  now = was;
+  now["shufflePartitions"] = 200;  // what a later version may add
+  CHECK(sl::describe_query_changes(was, now) == std::vector<std::string>{"shufflePartitions changed from null to 200"});
+  CHECK(sl::describe_query_changes(now, was) == std::vector<std::string>{"shufflePartitions changed from 200 to null"});
+}

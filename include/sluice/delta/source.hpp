@@ -110,7 +110,7 @@ class source {
     if (s.initial) return *s.initial;
     std::error_code ec;
     if (!s.start_file.empty() && std::filesystem::exists(s.start_file, ec)) {
-      s.initial = from_json<source_offset>(boost::json::parse(read_checkpoint_file(s.start_file, s.query_id)));
+      s.initial = from_json<source_offset>(boost::json::parse(sluice::read_checkpoint_file(s.start_file, s.query_id)));
       return *s.initial;
     }
     source_offset initial{0, 0, false};
@@ -122,7 +122,7 @@ class source {
     } else if (const auto latest = latest_version(s.table)) {
       initial = {*latest, 0, true};
     }
-    if (!s.start_file.empty()) write_checkpoint_file(s.start_file, to_json_string(initial) + "\n", s.query_id, true);
+    if (!s.start_file.empty()) sluice::write_checkpoint_file(s.start_file, to_json_string(initial) + "\n", s.query_id, true);
     s.initial = initial;
     return initial;
   }
