@@ -1,6 +1,8 @@
 // Checkpoints: a query started on an existing checkpoint resumes where it stopped; a batch
-// logged but not committed runs again with the same offsets, watermark and timestamp; corrupt
-// files and another query's checkpoint are refused with errors naming the file.
+// logged but not committed runs again with the same offsets, watermark and timestamp; a
+// corrupt file (every file is checksummed), a query whose state would not fit (another window,
+// key, function, watermark column...), logs without their metadata and another query's
+// metadata are refused with errors naming the file and what differs.
 #include <catch2/catch.hpp>
 
 #include <sluice/files.hpp>
