@@ -1,8 +1,11 @@
 // Checkpoints: a query started on an existing checkpoint resumes where it stopped; a batch
-// logged but not committed runs again with the same offsets, watermark and timestamp; corrupt
-// files and another query's checkpoint are refused with errors naming the file.
+// logged but not committed runs again with the same offsets, watermark and timestamp; a
+// corrupt file (every file is checksummed), a query whose state would not fit (another window,
+// key, function, watermark column...), logs without their metadata and another query's
+// metadata are refused with errors naming the file and what differs.
 #include <catch2/catch.hpp>
 
+#include <sluice/files.hpp>
 #include <sluice/sluice.hpp>
 
 #include <filesystem>
@@ -60,6 +63,20 @@ auto counts_query(Stream in, batch_log& log) {
 std::string read_text(const fs::path& p) {
   std::ifstream in(p);
   return {std::istreambuf_iterator<char>(in), {}};
+}
+
+// Why a query on a checkpoint was refused: by sl::start (the metadata and the newest log
+// entries are checked there) or by its first batch (state, source logs); empty when it ran.
+template <class Plan, class Mode>
+std::string refusal(Plan&& plan, Mode mode, const sl::query_options& o) {
+  try {
+    auto q = sl::start(std::forward<Plan>(plan), mode, o);
+    q.process_all_available();
+    q.stop();
+  } catch (const std::exception& e) {
+    return e.what();
+  }
+  return {};
 }
 }  // namespace
 
@@ -160,8 +177,7 @@ TEST_CASE("checkpoint: corrupt files and another query's checkpoint are refused"
     q.stop();
   }
   auto expect_refused = [&](auto&& plan, const sl::query_options& o, const std::string& needle) {
-    auto q = sl::start(std::forward<decltype(plan)>(plan), sl::output_mode::update, o);
-    REQUIRE_THROWS_WITH(q.await_termination(), Catch::Contains(needle));
+    CHECK_THAT(refusal(std::forward<decltype(plan)>(plan), sl::output_mode::update, o), Catch::Contains(needle));
   };
   SECTION("another query (different row type) is refused at start, naming the metadata file") {
     auto other = in | sl::group_by(sl::col<"page">) | sl::aggregate(sl::count()) | sl::console();
@@ -174,11 +190,14 @@ TEST_CASE("checkpoint: corrupt files and another query's checkpoint are refused"
     expect_refused(counts_query(in, log), opts, (ck / "offsets" / std::to_string(last)).string());
   }
   SECTION("an unparsable commit file names the file") {
+    // With a valid checksum: what a bug, not a disk, would leave.
     const auto last = sl::list_log_entries(ck / "commits").back();
-    std::ofstream(ck / "commits" / std::to_string(last)) << "v1\n{not json\n";
+    const auto id = sl::read_checkpoint_file(ck / "commits" / std::to_string(last)).query_id;
+    sl::write_checkpoint_file(ck / "commits" / std::to_string(last), "v1\n{not json\n", id, /*overwrite=*/true);
     expect_refused(counts_query(in, log), opts, (ck / "commits" / std::to_string(last)).string());
+    expect_refused(counts_query(in, log), opts, "unparsable JSON");
   }
-  SECTION("a corrupt state file names the file") {
+  SECTION("a truncated state file names the file") {
     bool corrupted = false;
     for (const auto& e : fs::recursive_directory_iterator(ck / "state")) {
       if (e.path().extension() == ".snapshot") {
@@ -188,6 +207,14 @@ TEST_CASE("checkpoint: corrupt files and another query's checkpoint are refused"
     }
     REQUIRE(corrupted);
     expect_refused(counts_query(in, log), opts, "state");
+    expect_refused(counts_query(in, log), opts, "no checksum trailer");
+  }
+  SECTION("a state file whose checksum matches but whose content is not a state names the byte") {
+    const auto snap = ck / "state" / "0" / "3.snapshot";
+    REQUIRE(fs::exists(snap));
+    const auto id = sl::read_checkpoint_file(snap).query_id;
+    sl::write_checkpoint_file(snap, "xyz", id, /*overwrite=*/true);
+    expect_refused(counts_query(in, log), opts, snap.string());
     expect_refused(counts_query(in, log), opts, "corrupt at byte");
   }
   fs::remove_all(dir);
@@ -276,4 +303,294 @@ TEST_CASE("checkpoint: update mode and state deltas are right whether a batch to
     CHECK(p->state_operators.at(0).num_rows_updated == to - from);
   }
   fs::remove_all(dir);
+}
+
+// ---------------------------------------------------------------- what a checkpoint must match
+namespace {
+struct Visit {
+  std::string page;
+  std::string user;
+  std::int64_t n = 0;
+  sl::timestamp ts;
+  sl::timestamp ts2;
+};
+BOOST_DESCRIBE_STRUCT(Visit, (), (page, user, n, ts, ts2))
+
+Visit visit(const char* page, int seconds) {
+  return {page, "u", 1, sl::timestamp{seconds * 1'000'000LL}, sl::timestamp{seconds * 1'000'000LL}};
+}
+
+// Ends any pipeline in a memory sink of its row type.
+template <class Q>
+auto into_memory(Q q) {
+  using Row = typename Q::row_type;
+  return std::move(q) | sl::memory_sink<Row>();
+}
+
+// Runs two batches of `plan` on a new checkpoint; returns the query id.
+template <class Plan>
+std::string fill(Plan plan, sl::memory_stream<Visit>& in, const sl::query_options& o) {
+  auto q = sl::start(std::move(plan), sl::output_mode::update, o);
+  in.add_data({visit("a", 1), visit("b", 2)});
+  q.process_all_available();
+  in.add_data({visit("a", 12)});
+  q.process_all_available();
+  auto id = q.id();
+  q.stop();
+  return id;
+}
+
+std::size_t files_under(const fs::path& dir) {
+  std::size_t n = 0;
+  for (const auto& e : fs::recursive_directory_iterator(dir)) n += e.is_regular_file();
+  return n;
+}
+}  // namespace
+
+TEST_CASE("checkpoint: a query whose state would not fit the checkpoint is refused, naming what changed",
+          "[checkpoint]") {
+  const auto dir = fresh_dir("compat");
+  sl::memory_stream<Visit> in;
+  const auto ck = dir / "ck";
+  const sl::query_options opts{.checkpoint = ck.string()};
+  const auto metadata = (ck / "metadata").string();
+  const auto id = fill(into_memory(in | sl::with_watermark(sl::col<"ts">, 5s) |
+                                   sl::group_by(sl::window(sl::col<"ts">, 10s), sl::col<"page">) |
+                                   sl::aggregate(sl::count().as<"n">())),
+                       in, opts);
+  const auto files_before = files_under(ck);
+  bool accepted = false;
+  auto refused = [&](auto plan) { return refusal(std::move(plan), sl::output_mode::update, opts); };
+
+  SECTION("the window duration (the issue's case: its old state was relabelled)") {
+    const auto why = refused(into_memory(in | sl::with_watermark(sl::col<"ts">, 5s) |
+                                         sl::group_by(sl::window(sl::col<"ts">, 20s), sl::col<"page">) |
+                                         sl::aggregate(sl::count().as<"n">())));
+    CHECK_THAT(why, Catch::StartsWith(metadata + ": this checkpoint was written by a different query: "));
+    CHECK_THAT(why, Catch::Contains("window duration changed from 10 seconds to 20 seconds in operator 1 (aggregate)"));
+    CHECK_THAT(why, !Catch::Contains("slide"));  // a tumbling window's slide is its duration: said once
+    CHECK_THAT(why, Catch::Contains("use a new checkpoint location"));
+  }
+  SECTION("a slide, which also changes the state's layout") {
+    const auto why = refused(into_memory(in | sl::with_watermark(sl::col<"ts">, 5s) |
+                                         sl::group_by(sl::window(sl::col<"ts">, 10s, 5s), sl::col<"page">) |
+                                         sl::aggregate(sl::count().as<"n">())));
+    CHECK_THAT(why, Catch::Contains("window slide changed from 10 seconds to 5 seconds in operator 1 (aggregate)"));
+    CHECK_THAT(why, Catch::Contains("the state layout changed from groups to window slices in operator 1 (aggregate)"));
+  }
+  SECTION("a grouping key of the same type (Spark would take it)") {
+    const auto why = refused(into_memory(in | sl::with_watermark(sl::col<"ts">, 5s) |
+                                         sl::group_by(sl::window(sl::col<"ts">, 10s), sl::col<"user">) |
+                                         sl::aggregate(sl::count().as<"n">())));
+    CHECK_THAT(why, Catch::Contains("grouping key 1 changed from page (string) to user (string) in operator 1 (aggregate)"));
+  }
+  SECTION("an aggregate function with the same output column") {
+    const auto why = refused(into_memory(in | sl::with_watermark(sl::col<"ts">, 5s) |
+                                         sl::group_by(sl::window(sl::col<"ts">, 10s), sl::col<"page">) |
+                                         sl::aggregate(sl::sum(sl::col<"n">).as<"n">())));
+    CHECK_THAT(why, Catch::Contains("aggregate 0 changed from count() AS n to sum(n) of long AS n in operator 1 (aggregate)"));
+    CHECK_THAT(why, !Catch::Contains("output row"));  // the same row: only the description tells them apart
+  }
+  SECTION("the watermark column") {
+    const auto why = refused(into_memory(in | sl::with_watermark(sl::col<"ts2">, 5s) |
+                                         sl::group_by(sl::window(sl::col<"ts2">, 10s), sl::col<"page">) |
+                                         sl::aggregate(sl::count().as<"n">())));
+    CHECK_THAT(why, Catch::Contains("watermark column changed from ts to ts2 in operator 0 (watermark)"));
+    CHECK_THAT(why, Catch::Contains("window column changed from ts to ts2 in operator 1 (aggregate)"));
+  }
+  SECTION("the operators") {
+    const auto why = refused(into_memory(in | sl::group_by(sl::window(sl::col<"ts">, 10s), sl::col<"page">) |
+                                         sl::aggregate(sl::count().as<"n">())));
+    CHECK_THAT(why, Catch::Contains("the stateful and watermark operators changed from [watermark(ts), aggregate by "
+                                    "[window(ts, 10 seconds), page (string)]] to [aggregate by [window(ts, 10 seconds), "
+                                    "page (string)]]"));
+  }
+  SECTION("the output mode") {
+    CHECK_THAT(refusal(into_memory(in | sl::with_watermark(sl::col<"ts">, 5s) |
+                                   sl::group_by(sl::window(sl::col<"ts">, 10s), sl::col<"page">) |
+                                   sl::aggregate(sl::count().as<"n">())),
+                       sl::output_mode::append, opts),
+               Catch::Contains("output mode changed from update to append"));
+  }
+  SECTION("the watermark delay may change, as in Spark; the query keeps its id") {
+    auto q = sl::start(into_memory(in | sl::with_watermark(sl::col<"ts">, 1min) |
+                                   sl::group_by(sl::window(sl::col<"ts">, 10s), sl::col<"page">) |
+                                   sl::aggregate(sl::count().as<"n">())),
+                       sl::output_mode::update, opts);
+    CHECK(q.id() == id);
+    in.add_data({visit("c", 30)});
+    q.process_all_available();
+    q.stop();
+    accepted = true;
+  }
+  if (accepted) CHECK(files_under(ck) > files_before);
+  else CHECK(files_under(ck) == files_before);  // a refused query writes nothing
+  fs::remove_all(dir);
+}
+
+TEST_CASE("checkpoint: logs without their metadata, or another query's metadata, are refused", "[checkpoint]") {
+  const auto dir = fresh_dir("identity");
+  sl::memory_stream<Visit> in;
+  auto plan = [&] {
+    return into_memory(in | sl::with_watermark(sl::col<"ts">, 5s) |
+                       sl::group_by(sl::window(sl::col<"ts">, 10s), sl::col<"page">) | sl::aggregate(sl::count()));
+  };
+  const auto ck = dir / "ck";
+  const sl::query_options opts{.checkpoint = ck.string()};
+  const auto id = fill(plan(), in, opts);
+
+  SECTION("a missing metadata file: the id, which sinks know batches by, would change") {
+    fs::remove(ck / "metadata");
+    const auto why = refusal(plan(), sl::output_mode::update, opts);
+    CHECK_THAT(why, Catch::StartsWith(ck.string() + ": holds offsets/0.."));
+    CHECK_THAT(why, Catch::Contains("commits/0..") && Catch::Contains("state/") && Catch::Contains("but no metadata file"));
+    CHECK_THAT(why, Catch::Contains("(its files name query " + id + ")"));
+    CHECK(!fs::exists(ck / "metadata"));  // nothing written: the next start is refused too
+  }
+  SECTION("a metadata file copied from another checkpoint of the same query") {
+    const auto other = dir / "other";
+    sl::memory_stream<Visit> in2;
+    const auto other_id =
+        fill(into_memory(in2 | sl::with_watermark(sl::col<"ts">, 5s) |
+                         sl::group_by(sl::window(sl::col<"ts">, 10s), sl::col<"page">) | sl::aggregate(sl::count())),
+             in2, {.checkpoint = other.string()});
+    REQUIRE(other_id != id);
+    fs::copy_file(other / "metadata", ck / "metadata", fs::copy_options::overwrite_existing);
+    const auto why = refusal(plan(), sl::output_mode::update, opts);
+    const auto last = sl::list_log_entries(ck / "offsets").back();
+    CHECK_THAT(why, Catch::StartsWith((ck / "offsets" / std::to_string(last)).string() + ": written by query " + id +
+                                      ", but the checkpoint's metadata names query " + other_id));
+  }
+  SECTION("the id stays the checkpoint's for its life") {
+    auto q = sl::start(plan(), sl::output_mode::update, opts);
+    CHECK(q.id() == id);
+    q.stop();
+  }
+  fs::remove_all(dir);
+}
+
+TEST_CASE("checkpoint: a flipped byte in any checkpoint file is refused, naming the file", "[checkpoint]") {
+  const auto dir = fresh_dir("checksums");
+  const auto input = dir / "in";
+  fs::create_directories(input);
+  for (int i = 0; i < 4; ++i)
+    std::ofstream(input / ("f" + std::to_string(i) + ".json"))
+        << R"({"page":"p)" << i << R"(","user":"u","n":1,"ts":"1970-01-01T00:00:1)" << i
+        << R"(Z","ts2":"1970-01-01T00:00:00Z"})" << "\n";
+  auto plan = [&] {
+    return into_memory(sl::files::json_lines<Visit>(input, {.max_files_per_trigger = 1}) |
+                       sl::with_watermark(sl::col<"ts">, 5s) |
+                       sl::group_by(sl::window(sl::col<"ts">, 10s), sl::col<"page">) | sl::aggregate(sl::count()));
+  };
+  const auto ck = dir / "ck";
+  const sl::query_options opts{.trigger = sl::trigger::available_now(), .checkpoint = ck.string(),
+                               .state_snapshot_interval = 2};
+  {
+    auto q = sl::start(plan(), sl::output_mode::update, opts);
+    q.await_termination();
+  }
+  const auto last = sl::list_log_entries(ck / "commits").back();
+  REQUIRE(last >= 3);
+  std::int64_t snapshot = -1;
+  for (auto v = last; v >= 0 && snapshot < 0; --v)
+    if (fs::exists(ck / "state" / "0" / (std::to_string(v) + ".snapshot"))) snapshot = v;
+  REQUIRE(snapshot >= 0);
+  REQUIRE(snapshot < last);  // so the restart reads a delta after it
+  const std::vector<fs::path> files = {
+      "metadata",
+      fs::path("offsets") / std::to_string(last),
+      fs::path("commits") / std::to_string(last),
+      fs::path("state") / "0" / (std::to_string(last) + ".delta"),
+      fs::path("state") / "0" / (std::to_string(snapshot) + ".snapshot"),
+      fs::path("sources") / "0" / "1",
+  };
+  for (const auto& f : files) {
+    for (const char* where : {"content", "trailer"}) {
+      DYNAMIC_SECTION(f.string() << ", in its " << where) {
+        const auto copy = dir / "copy";
+        fs::remove_all(copy);
+        fs::copy(ck, copy, fs::copy_options::recursive);
+        const auto target = copy / f;
+        REQUIRE(fs::exists(target));
+        std::string bytes = read_text(target);
+        const auto trailer = bytes.rfind(sl::checkpoint_trailer_tag);
+        REQUIRE(trailer != std::string::npos);
+        REQUIRE(trailer > 0);
+        // A bit of the content's middle, or of the query id in the trailer.
+        const std::size_t at = std::string_view(where) == "content" ? trailer / 2 : bytes.size() - 5;
+        bytes[at] = static_cast<char>(bytes[at] ^ 0x01);
+        std::ofstream(target, std::ios::binary | std::ios::trunc) << bytes;
+        auto o = opts;
+        o.checkpoint = copy.string();
+        const auto why = refusal(plan(), sl::output_mode::update, o);
+        CHECK_THAT(why, Catch::Contains(target.string() + ": checksum mismatch (stored crc32c "));
+      }
+    }
+  }
+  SECTION("a file without its trailer (truncated, or from a sluice before checksums)") {
+    const auto target = ck / "state" / "0" / (std::to_string(last) + ".delta");
+    std::string bytes = read_text(target);
+    bytes.resize(bytes.rfind(sl::checkpoint_trailer_tag));
+    std::ofstream(target, std::ios::binary | std::ios::trunc) << bytes;
+    CHECK_THAT(refusal(plan(), sl::output_mode::update, opts),
+               Catch::Contains(target.string() + ": no checksum trailer"));
+  }
+  fs::remove_all(dir);
+}
+
+TEST_CASE("checkpoint: a checkpoint of an earlier sluice (format 1) is refused, saying why", "[checkpoint]") {
+  const auto dir = fresh_dir("format1");
+  std::ofstream(dir / "metadata") << R"({"id":"3f9c0f56-3d1b-4a8f-9b0e-1c2d3e4f5a6b","formatVersion":1,"fingerprint":"0123456789abcdef"})"
+                                  << "\n";
+  fs::create_directories(dir / "offsets");
+  std::ofstream(dir / "offsets" / "0") << "v1\n{\"batchWatermarkUs\":0,\"batchTimestampUs\":0}\n{\"batches\":1}\n";
+  sl::memory_stream<Click> in;
+  batch_log log;
+  CHECK_THAT(refusal(counts_query(in, log), sl::output_mode::update, {.checkpoint = dir.string()}),
+             Catch::StartsWith((dir / "metadata").string() + ": a checkpoint of format version 1, written by an "
+                                                             "earlier sluice version") &&
+                 Catch::Contains("use a new checkpoint location"));
+  fs::remove_all(dir);
+}
+
+TEST_CASE("checkpoint files: CRC-32C, and the trailer written and verified", "[checkpoint]") {
+  CHECK(sl::crc32c("123456789") == 0xE3069283u);  // the standard check value
+  CHECK(sl::crc32c("56789", sl::crc32c("1234")) == 0xE3069283u);
+  CHECK(sl::crc32c("") == 0u);
+  std::string big(100'003, '\0');
+  for (std::size_t i = 0; i < big.size(); ++i) big[i] = static_cast<char>(i * 131 + 7);
+  CHECK(sl::crc32c(std::string_view(big).substr(40'000), sl::crc32c(std::string_view(big).substr(0, 40'000))) ==
+        sl::crc32c(big));
+
+  const auto dir = fresh_dir("trailer");
+  const auto f = dir / "entry";
+  sl::write_checkpoint_file(f, big, "q-1");
+  CHECK(read_text(f).ends_with(" q-1\n"));
+  CHECK(sl::read_checkpoint_file(f, "q-1") == big);
+  const auto read = sl::read_checkpoint_file(f);
+  CHECK(read.query_id == "q-1");
+  CHECK(read.content == big);
+  CHECK_THROWS_WITH(sl::read_checkpoint_file(f, "q-2"),
+                    Catch::StartsWith(f.string() + ": written by query q-1, but the checkpoint's metadata names query q-2"));
+  CHECK_THROWS_WITH(sl::write_checkpoint_file(f, "x", "q-1"), Catch::Contains("already exists"));  // put-if-absent
+  CHECK_THROWS_WITH(sl::write_checkpoint_file(dir / "other", "x", "a b"), Catch::Contains("space or newline"));
+  fs::remove_all(dir);
+}
+
+TEST_CASE("checkpoint descriptions: sources and fields added later are compared too", "[checkpoint]") {
+  const boost::json::object was{{"outputMode", "append"},
+                                {"row", "r"},
+                                {"sources", boost::json::array{boost::json::object{{"offset", "long"}}}},
+                                {"operators", boost::json::array{}}};
+  auto now = was;
+  now["sources"].as_array().push_back(boost::json::object{{"offset", "long"}});
+  CHECK(sl::describe_query_changes(was, now) == std::vector<std::string>{"the number of sources changed from 1 to 2"});
+  now = was;
+  now["sources"].as_array()[0].as_object()["offset"] = "string";
+  CHECK(sl::describe_query_changes(was, now) ==
+        std::vector<std::string>{"the offset type of source 0 changed from long to string"});
+  now = was;
+  now["shufflePartitions"] = 200;  // what a later version may add
+  CHECK(sl::describe_query_changes(was, now) == std::vector<std::string>{"shufflePartitions changed from null to 200"});
+  CHECK(sl::describe_query_changes(now, was) == std::vector<std::string>{"shufflePartitions changed from 200 to null"});
 }

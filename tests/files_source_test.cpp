@@ -682,10 +682,10 @@ TEST_CASE("files source: the source log keeps files taken across queries", "[fil
     // Batch 1 is logged (b.json), but the query stops before it commits.
     CHECK(src.latest_offset(first, sl::read_limit::source_default()).batch == 1);
   }
-  // The entries: JSON lines {path, size, mtime}.
+  // The entries: JSON lines {path, size, mtime}, with the checkpoint's checksum trailer.
   REQUIRE(fs::exists(log / "0"));
   REQUIRE(fs::exists(log / "1"));
-  const auto entry = boost::json::parse(read_bytes(log / "0")).as_object();
+  const auto entry = boost::json::parse(sl::read_checkpoint_file(log / "0", "q")).as_object();
   CHECK(entry.at("path").as_string() == (s.in() / "a.json").string());
   CHECK(entry.at("size").as_int64() == static_cast<std::int64_t>(fs::file_size(s.in() / "a.json")));
   CHECK(entry.at("mtime").is_int64());
@@ -798,7 +798,9 @@ TEST_CASE("files source: the source log is compacted every 10 batches and old en
   auto expected = names(9, 24);
   CHECK(log_files(log) == expected);
   // A compact file holds every entry so far, each with its batch.
-  const std::string compact = read_bytes(log / "19.compact");
+  const auto compact_file = sl::read_checkpoint_file(log / "19.compact");
+  const std::string& compact = compact_file.content;
+  const std::string& query_id = compact_file.query_id;  // the query that wrote the log
   std::vector<std::int64_t> batches;
   std::istringstream in(compact);
   for (std::string line; std::getline(in, line);) {
@@ -813,7 +815,7 @@ TEST_CASE("files source: the source log is compacted every 10 batches and old en
   // The entries of one batch are found in its own file or in the compaction holding it.
   {
     auto src = sl::files::json_lines<Event>(s.in());
-    src.open({.query_id = "q", .index = 0, .checkpoint_dir = log, .min_batches_to_retain = 1});
+    src.open({.query_id = query_id, .index = 0, .checkpoint_dir = log, .min_batches_to_retain = 1});
     CHECK(ids(read_batch<Event>(src, {18}, {19})) == std::vector<std::string>{"e19"});  // 19.compact
     CHECK(ids(read_batch<Event>(src, {4}, {5})) == std::vector<std::string>{"e5"});     // 5 is gone: 9.compact
     CHECK(ids(read_batch<Event>(src, {21}, {22})) == std::vector<std::string>{"e22"});  // its own file
@@ -848,10 +850,11 @@ TEST_CASE("files source: a restart after a crash between a compaction and its de
   expected = names(19, 29);
   CHECK(log_files(log) == expected);
   // A log that lacks a batch after its latest compaction is refused.
+  const std::string query_id = sl::read_checkpoint_file(log / "29.compact").query_id;
   fs::remove(log / "29.compact");
   fs::remove(log / "25");
   auto src = sl::files::json_lines<Event>(s.in());
-  CHECK_THROWS_WITH(src.open({.query_id = "q", .index = 0, .checkpoint_dir = log}), Catch::Contains("lacks entry 25"));
+  CHECK_THROWS_WITH(src.open({.query_id = query_id, .index = 0, .checkpoint_dir = log}), Catch::Contains("lacks entry 25"));
 }
 
 // ---------------------------------------------------------------- files written in place

@@ -200,10 +200,20 @@ class stateful_control {
   virtual void restore_last_batch_watermark(std::int64_t watermark) = 0;
 };
 
+// A stage a checkpoint depends on (stateful and watermark stages): what its state means,
+// recorded in the checkpoint's metadata and compared on restart (checkpoint_dir::open), e.g.
+// {"operator":"aggregate","keys":[{"key":"window","durationUs":10000000,...}],...}.
+class described_stage {
+ public:
+  virtual ~described_stage() = default;
+  virtual boost::json::object checkpoint_description() const = 0;
+};
+
 struct graph_controls {
   std::vector<source_control*> sources;
   std::vector<watermark_control*> watermarks;
   std::vector<stateful_control*> stateful;
+  std::vector<const described_stage*> described;  // in graph order
 };
 
 // ---------------------------------------------------------------- stage protocol

@@ -229,14 +229,14 @@ def source_log_batches(src):
     if compacts:
         with open(os.path.join(src, "%d.compact" % compacts[-1]), "r", encoding="utf-8") as f:
             for line in f:
-                if line.strip():
+                if line.strip() and not line.startswith("#"):  # "#sluice-crc32c ..." trailer
                     e = json.loads(line)
                     batches.setdefault(e["batchId"], []).append(e)
         first = compacts[-1] + 1
     for k in sorted(int(n) for n in names if n.isdigit()):
         if k >= first:
             with open(os.path.join(src, str(k)), "r", encoding="utf-8") as f:
-                batches[k] = [json.loads(line) for line in f if line.strip()]
+                batches[k] = [json.loads(line) for line in f if line.strip() and not line.startswith("#")]
     return batches
 
 

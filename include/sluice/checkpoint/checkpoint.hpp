@@ -1,5 +1,6 @@
 // The checkpoint directory, after Spark's layout:
-//   metadata          {"id": query id, "formatVersion": 1, "fingerprint": graph + types}
+//   metadata          {"id": query id, "formatVersion": 2, "fingerprint": hash of "query",
+//                      "query": what the state depends on (describe_query_changes)}
 //   offsets/N         written and synced before batch N runs:
 //                       v1
 //                       {"batchWatermarkUs":..,"batchTimestampUs":..}
@@ -9,7 +10,8 @@
 //                       v1
 //                       {"nextBatchWatermarkUs":..,"operatorWatermarksUs":[..]}
 //   state/<op>/<v>.delta, state/<op>/<v>.snapshot   state of stateful operator <op> after batch v
-// Every file is written atomically (checkpoint/file_io.hpp) and never overwritten.
+// Every file is written atomically (checkpoint/file_io.hpp) and never overwritten, and ends
+// with a checksum and the query id (write_checkpoint_file).
 #pragma once
 #include <boost/json.hpp>
 #include <cstdint>
@@ -20,6 +22,7 @@
 #include <vector>
 
 #include "../impl/config.hpp"
+#include "../time.hpp"
 #include "file_io.hpp"
 
 namespace sluice {
@@ -39,19 +42,27 @@ struct commit_log_entry {
 
 class checkpoint_dir {
  public:
-  static constexpr int format_version = 1;
+  // 2: checksummed files and a described query (1, before them, is refused: see open()).
+  static constexpr int format_version = 2;
 
-  explicit checkpoint_dir(std::filesystem::path root) : root_(std::move(root)) {}
+  // query_id: of the query writing and reading the files; open() sets it from the metadata.
+  explicit checkpoint_dir(std::filesystem::path root, std::string query_id = {})
+      : root_(std::move(root)), query_id_(std::move(query_id)) {}
 
   const std::filesystem::path& root() const { return root_; }
+  const std::string& query_id() const { return query_id_; }
   std::filesystem::path offsets_path(std::int64_t n) const { return root_ / "offsets" / std::to_string(n); }
   std::filesystem::path commits_path(std::int64_t n) const { return root_ / "commits" / std::to_string(n); }
   std::filesystem::path state_dir(std::size_t op) const { return root_ / "state" / std::to_string(op); }
   std::filesystem::path metadata_path() const { return root_ / "metadata"; }
 
-  // Creates the metadata, or checks an existing one belongs to this query; returns the
-  // query id to use (the stored one on restart).
-  SLUICE_DECL std::string open(const std::string& new_query_id, const std::string& fingerprint);
+  // Creates the metadata, or checks an existing one belongs to this query (the same `query`
+  // description: else the error names each change); returns the query id to use (the stored
+  // one on restart). Refuses a checkpoint holding logs or state without its metadata, and
+  // one whose newest log entries another query wrote.
+  SLUICE_DECL std::string open(const std::string& new_query_id, const boost::json::object& query);
+  // The hash stored beside the description (16 hex digits).
+  SLUICE_DECL static std::string fingerprint(const boost::json::object& query);
 
   std::optional<std::int64_t> latest_offsets() const { return latest(root_ / "offsets"); }
   std::optional<std::int64_t> latest_commit() const { return latest(root_ / "commits"); }
@@ -70,13 +81,22 @@ class checkpoint_dir {
 
  private:
   SLUICE_DECL static std::optional<std::int64_t> latest(const std::filesystem::path& dir);
-  SLUICE_COLD SLUICE_DECL static std::vector<std::string> read_lines(const std::filesystem::path& p);
+  SLUICE_COLD SLUICE_DECL std::vector<std::string> read_lines(const std::filesystem::path& p) const;
   SLUICE_COLD SLUICE_DECL static boost::json::value parse_json(std::string_view text, const std::filesystem::path& p);
   SLUICE_COLD SLUICE_DECL static std::int64_t int_field(const boost::json::value& v, const char* name,
                                                         const std::filesystem::path& p);
 
+  SLUICE_COLD SLUICE_DECL void refuse_without_metadata() const;
+  SLUICE_COLD SLUICE_DECL void check_logs_belong_to(const std::string& id) const;
+
   std::filesystem::path root_;
+  std::string query_id_;
 };
+
+// What changed between two query descriptions (checkpoint_dir::open), one readable sentence
+// each, e.g. "window duration changed from 10 seconds to 20 seconds in operator 1 (aggregate)".
+SLUICE_COLD SLUICE_DECL std::vector<std::string> describe_query_changes(const boost::json::object& was,
+                                                                        const boost::json::object& now);
 
 }  // namespace sluice
 

@@ -1,5 +1,6 @@
 // Durable files for checkpoints and sinks: write to a temporary name, fsync, rename, fsync
-// the directory; an existing entry is never overwritten.
+// the directory; an existing entry is never overwritten. Checkpoint files also end with a
+// checksum and the id of the query that wrote them (write_checkpoint_file).
 #pragma once
 #include <fcntl.h>
 #include <unistd.h>
@@ -62,6 +63,29 @@ SLUICE_DECL std::string read_whole_file(const std::filesystem::path& p);
 
 // The numbered entries of a log directory (offsets/0, offsets/1 ...), ascending.
 SLUICE_DECL std::vector<std::int64_t> list_log_entries(const std::filesystem::path& dir);
+
+// CRC-32C (Castagnoli) of `bytes`, continuing from `crc` (0 to start).
+SLUICE_DECL std::uint32_t crc32c(std::string_view bytes, std::uint32_t crc = 0);
+
+// Every file of a checkpoint (metadata, offsets, commits, state deltas and snapshots, source
+// logs) is its content followed by one trailer line,
+//   #sluice-crc32c <8 hex digits> <query id>\n
+// the CRC-32C of the content followed by the query id: a flipped byte anywhere is caught,
+// and so is a file (or a metadata file) copied from another query's checkpoint. Written as
+// write_file_atomically does.
+inline constexpr std::string_view checkpoint_trailer_tag = "#sluice-crc32c ";
+SLUICE_DECL void write_checkpoint_file(const std::filesystem::path& target, std::string_view content,
+                                       std::string_view query_id, bool overwrite = false);
+
+struct checkpoint_file {
+  std::string content;   // without the trailer
+  std::string query_id;  // of the query that wrote it
+};
+// Reads and verifies a checkpoint file; throws checkpoint_error naming it when it has no
+// trailer (truncated, or not a checkpoint file) or its checksum does not match.
+SLUICE_COLD SLUICE_DECL checkpoint_file read_checkpoint_file(const std::filesystem::path& p);
+// The same, and the file must have been written by query `query_id` (unless empty).
+SLUICE_COLD SLUICE_DECL std::string read_checkpoint_file(const std::filesystem::path& p, std::string_view query_id);
 
 }  // namespace sluice
 

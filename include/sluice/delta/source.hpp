@@ -98,6 +98,7 @@ class source {
   void open(const source_context& ctx) {
     std::lock_guard lock(state_->mutex);
     state_->start_file = ctx.checkpoint_dir.empty() ? std::filesystem::path{} : ctx.checkpoint_dir / "delta_start";
+    state_->query_id = ctx.query_id;
     state_->units.clear();
     state_->available_now_version.reset();
     state_->initial.reset();
@@ -109,7 +110,7 @@ class source {
     if (s.initial) return *s.initial;
     std::error_code ec;
     if (!s.start_file.empty() && std::filesystem::exists(s.start_file, ec)) {
-      s.initial = from_json<source_offset>(boost::json::parse(read_whole_file(s.start_file)));
+      s.initial = from_json<source_offset>(boost::json::parse(sluice::read_checkpoint_file(s.start_file, s.query_id)));
       return *s.initial;
     }
     source_offset initial{0, 0, false};
@@ -121,7 +122,7 @@ class source {
     } else if (const auto latest = latest_version(s.table)) {
       initial = {*latest, 0, true};
     }
-    if (!s.start_file.empty()) write_file_atomically(s.start_file, to_json_string(initial) + "\n", true);
+    if (!s.start_file.empty()) sluice::write_checkpoint_file(s.start_file, to_json_string(initial) + "\n", s.query_id, true);
     s.initial = initial;
     return initial;
   }
@@ -195,6 +196,7 @@ class source {
     std::filesystem::path table;
     source_options options;
     std::filesystem::path start_file;
+    std::string query_id;  // in the trailer of start_file (write_checkpoint_file)
     std::optional<source_offset> initial;
     std::optional<std::int64_t> available_now_version;
     // (version, is the snapshot) -> the files that version contributes, in order.

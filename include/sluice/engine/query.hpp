@@ -67,10 +67,10 @@ class runner_base {
   virtual std::string sink_description() const = 0;
   virtual std::string row_signature() const = 0;
 
-  // What a checkpoint must match: the output mode, the row, offset and state types, and the
-  // graph's shape (sources, watermark and stateful stages in order).
-  SLUICE_DECL std::string fingerprint_text() const;
-  SLUICE_DECL std::string fingerprint() const;  // a hash of fingerprint_text()
+  // What a checkpoint must match (its metadata keeps it): the output mode, the row and offset
+  // types, and each stateful and watermark stage in graph order with what its state depends
+  // on (described_stage).
+  SLUICE_DECL boost::json::object checkpoint_description() const;
 
   graph_controls controls;
   output_mode_kind mode = output_mode_kind::append;

@@ -4,32 +4,287 @@
 
 namespace sluice {
 
-std::string checkpoint_dir::open(const std::string& new_query_id, const std::string& fingerprint) {
+std::string checkpoint_dir::fingerprint(const boost::json::object& query) {
+  std::uint64_t h = 14695981039346656037ULL;  // FNV-1a, 64 bits
+  for (unsigned char c : boost::json::serialize(query)) h = (h ^ c) * 1099511628211ULL;
+  char buf[17];
+  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(h));
+  return buf;
+}
+
+std::string checkpoint_dir::open(const std::string& new_query_id, const boost::json::object& query) {
   const auto path = metadata_path();
   if (!std::filesystem::exists(path)) {
-    boost::json::object m{{"id", new_query_id}, {"formatVersion", format_version}, {"fingerprint", fingerprint}};
-    write_file_atomically(path, boost::json::serialize(m) + "\n");
+    refuse_without_metadata();
+    boost::json::object m{{"id", new_query_id},
+                          {"formatVersion", format_version},
+                          {"fingerprint", fingerprint(query)},
+                          {"query", query}};
+    write_checkpoint_file(path, boost::json::serialize(m) + "\n", new_query_id);
+    query_id_ = new_query_id;
     return new_query_id;
   }
-  const auto m = parse_json(read_whole_file(path), path);
-  if (!m.is_object() || !m.as_object().contains("id") || !m.as_object().at("id").is_string() ||
-      !m.as_object().contains("fingerprint") || !m.as_object().contains("formatVersion"))
+  const std::string raw = read_whole_file(path);
+  if (raw.find(checkpoint_trailer_tag) == std::string::npos) {
+    // Format 1 (sluice before checksums) recorded types only: whether its state fits this
+    // query (window durations, keys, functions) cannot be known, so it is not reused.
+    boost::system::error_code ec;
+    const auto old = boost::json::parse(raw, ec);
+    if (!ec && old.is_object() && old.as_object().contains("formatVersion"))
+      throw checkpoint_error(path.string() + ": a checkpoint of format version " +
+                             boost::json::serialize(old.as_object().at("formatVersion")) +
+                             ", written by an earlier sluice version without checksums or a description of its "
+                             "query: this version cannot check that its state fits the query; use a new checkpoint "
+                             "location");
+  }
+  const auto file = read_checkpoint_file(path);  // the checksum, before trusting any of it
+  const auto m = parse_json(file.content, path);
+  const auto* o = m.is_object() ? &m.as_object() : nullptr;
+  if (!o || !o->contains("id") || !o->at("id").is_string() || !o->contains("formatVersion"))
     throw checkpoint_error(path.string() + ": not a sluice checkpoint metadata file");
-  const auto& o = m.as_object();
-  if (o.at("formatVersion") != boost::json::value(format_version))
+  if (o->at("formatVersion") != boost::json::value(format_version))
     throw checkpoint_error(path.string() + ": unsupported checkpoint format version " +
-                           boost::json::serialize(o.at("formatVersion")));
-  if (o.at("fingerprint") != boost::json::value(fingerprint))
-    throw checkpoint_error(path.string() + ": this checkpoint was written by a different query (its graph, row, "
-                                            "offset or state types differ); use a new checkpoint location");
-  return std::string(o.at("id").as_string());
+                           boost::json::serialize(o->at("formatVersion")) + " (this sluice reads version " +
+                           std::to_string(format_version) + ")");
+  const std::string id(o->at("id").as_string());
+  if (id != file.query_id)
+    throw checkpoint_error(path.string() + ": names query " + id + " but its checksum trailer names query " +
+                           file.query_id + ": the file was edited");
+  const auto* stored = o->if_contains("query");
+  if (!stored || !stored->is_object()) throw checkpoint_error(path.string() + ": missing the query description");
+  if (stored->as_object() != query) {
+    auto changes = describe_query_changes(stored->as_object(), query);
+    std::string list;
+    for (const auto& c : changes) list += (list.empty() ? "" : "; ") + c;
+    // As Spark refuses a state schema that does not match the existing state: what the
+    // checkpoint holds was built by another query and would be read as this one's.
+    throw checkpoint_error(path.string() + ": this checkpoint was written by a different query: " + list +
+                           ". Its offsets and state cannot be reused by this query: run the query as it was, or "
+                           "use a new checkpoint location");
+  }
+  check_logs_belong_to(id);
+  query_id_ = id;
+  return id;
+}
+
+void checkpoint_dir::refuse_without_metadata() const {
+  std::vector<std::string> found;
+  std::string id_hint;
+  for (const char* log : {"offsets", "commits"}) {
+    const auto ids = list_log_entries(root_ / log);
+    if (ids.empty()) continue;
+    found.push_back(std::string(log) + "/" + std::to_string(ids.front()) +
+                    (ids.size() > 1 ? ".." + std::to_string(ids.back()) : std::string()));
+    if (id_hint.empty()) {
+      try {  // only a hint for the message: a damaged entry gives none
+        id_hint = read_checkpoint_file(root_ / log / std::to_string(ids.back())).query_id;
+      } catch (const checkpoint_error&) {
+      }
+    }
+  }
+  for (const char* sub : {"state", "sources"}) {
+    std::error_code ec;
+    for (auto it = std::filesystem::recursive_directory_iterator(root_ / sub, ec);
+         !ec && it != std::filesystem::recursive_directory_iterator(); it.increment(ec))
+      if (it->is_regular_file()) {
+        found.push_back(std::string(sub) + "/");
+        break;
+      }
+  }
+  if (found.empty()) return;
+  std::string list;
+  for (const auto& f : found) list += (list.empty() ? "" : ", ") + f;
+  // A new id would be a new query to the sinks (the Delta sink's txn appId): a batch
+  // replayed from these logs would then be written again.
+  throw checkpoint_error(root_.string() + ": holds " + list + " but no metadata file: the query id this checkpoint " +
+                         "runs under is lost" + (id_hint.empty() ? std::string() : " (its files name query " + id_hint + ")") +
+                         ", and a new one would make the sinks take replayed batches as new ones; restore " +
+                         metadata_path().string() + ", or use a new checkpoint location");
+}
+
+void checkpoint_dir::check_logs_belong_to(const std::string& id) const {
+  // The newest entries are the ones a restart reads first; older ones are checked as read.
+  for (const char* log : {"offsets", "commits"}) {
+    const auto ids = list_log_entries(root_ / log);
+    if (!ids.empty()) (void)read_checkpoint_file(root_ / log / std::to_string(ids.back()), id);
+  }
+}
+
+namespace detail {
+inline const boost::json::value& field_or_null(const boost::json::object& o, std::string_view name) {
+  static const boost::json::value null;
+  const auto* v = o.if_contains(name);
+  return v ? *v : null;
+}
+inline std::string render_type(const boost::json::value& t) {
+  if (t.is_string()) return std::string(t.as_string());
+  if (const auto* o = t.if_object()) {
+    const auto* kind = o->if_contains("type");
+    if (kind && *kind == "struct" && o->contains("fields")) {
+      std::string out = "struct<";
+      bool first = true;
+      for (const auto& f : o->at("fields").as_array()) {
+        out += (first ? "" : ",") + std::string(f.at("name").as_string()) + ":" + render_type(f.at("type"));
+        first = false;
+      }
+      return out + ">";
+    }
+    if (kind && *kind == "array" && o->contains("elementType")) return "array<" + render_type(o->at("elementType")) + ">";
+  }
+  return boost::json::serialize(t);
+}
+inline std::string render_field(const boost::json::object& o, const char* name) {
+  const auto* v = o.if_contains(name);
+  if (!v) return "(none)";
+  if (v->is_int64() && std::string_view(name).ends_with("Us")) return format_duration(duration{v->as_int64()});
+  if (v->is_string()) return std::string(v->as_string());
+  return boost::json::serialize(*v);
+}
+inline std::string render_key(const boost::json::value& v) {
+  const auto& k = v.as_object();
+  if (render_field(k, "key") == "window") {
+    std::string out = "window(" + render_field(k, "column") + ", " + render_field(k, "durationUs");
+    if (const auto* slide = k.if_contains("slideUs"); slide && *slide != field_or_null(k, "durationUs"))
+      out += ", " + render_field(k, "slideUs");
+    if (const auto* off = k.if_contains("startOffsetUs"); off && *off != 0) out += ", " + render_field(k, "startOffsetUs");
+    return out + ")";
+  }
+  return render_field(k, "name") + " (" + render_field(k, "type") + ")";
+}
+inline std::string render_aggregate(const boost::json::value& v) {
+  const auto& a = v.as_object();
+  std::string out = render_field(a, "function") + "(" + (a.contains("column") ? render_field(a, "column") : "") + ")";
+  if (a.contains("precision")) out += " with precision " + render_field(a, "precision");
+  if (a.contains("type")) out += " of " + render_field(a, "type");
+  if (a.contains("name") && render_field(a, "name") != out) out += " AS " + render_field(a, "name");
+  return out;
+}
+template <class Render>
+std::string render_list(const boost::json::value* v, Render render) {
+  std::string out = "[";
+  if (v && v->is_array())
+    for (const auto& e : v->as_array()) out += (out.size() > 1 ? ", " : "") + render(e);
+  return out + "]";
+}
+inline std::string render_operator(const boost::json::value& v) {
+  const auto& o = v.as_object();
+  const auto kind = render_field(o, "operator");
+  if (kind == "watermark") return "watermark(" + render_field(o, "column") + ")";
+  if (kind == "aggregate") return "aggregate by " + render_list(o.if_contains("keys"), render_key);
+  return kind;
+}
+}  // namespace detail
+
+std::vector<std::string> describe_query_changes(const boost::json::object& was, const boost::json::object& now) {
+  using namespace detail;
+  std::vector<std::string> out;
+  auto changed = [&](const std::string& what, const std::string& a, const std::string& b, const std::string& where = "") {
+    out.push_back(what + " changed from " + a + " to " + b + where);
+  };
+  auto differs = [](const boost::json::object& a, const boost::json::object& b, std::string_view f) {
+    return field_or_null(a, f) != field_or_null(b, f);
+  };
+  if (differs(was, now, "outputMode")) changed("output mode", render_field(was, "outputMode"), render_field(now, "outputMode"));
+  if (differs(was, now, "row"))
+    changed("output row type", render_type(field_or_null(was, "row")), render_type(field_or_null(now, "row")));
+  if (differs(was, now, "sources")) {
+    const auto& a = field_or_null(was, "sources");
+    const auto& b = field_or_null(now, "sources");
+    if (!a.is_array() || !b.is_array() || a.as_array().size() != b.as_array().size()) {
+      changed("the number of sources", std::to_string(a.is_array() ? a.as_array().size() : 0),
+              std::to_string(b.is_array() ? b.as_array().size() : 0));
+    } else {
+      for (std::size_t i = 0; i < a.as_array().size(); ++i)
+        if (a.as_array()[i] != b.as_array()[i])
+          changed("the offset type of source " + std::to_string(i),
+                  render_type(field_or_null(a.as_array()[i].as_object(), "offset")),
+                  render_type(field_or_null(b.as_array()[i].as_object(), "offset")));
+    }
+  }
+  if (differs(was, now, "operators")) {
+    const auto* a = field_or_null(was, "operators").if_array();
+    const auto* b = field_or_null(now, "operators").if_array();
+    bool same_kinds = a && b && a->size() == b->size();
+    for (std::size_t i = 0; same_kinds && i < a->size(); ++i)
+      same_kinds = differs((*a)[i].as_object(), (*b)[i].as_object(), "operator") == false;
+    if (!same_kinds) {
+      changed("the stateful and watermark operators", render_list(was.if_contains("operators"), render_operator),
+              render_list(now.if_contains("operators"), render_operator));
+    } else {
+      for (std::size_t i = 0; i < a->size(); ++i) {
+        const auto& x = (*a)[i].as_object();
+        const auto& y = (*b)[i].as_object();
+        if (x == y) continue;
+        const std::string kind = render_field(x, "operator");
+        const std::string where = " in operator " + std::to_string(i) + " (" + kind + ")";
+        const std::size_t before = out.size();
+        if (differs(x, y, "column"))
+          changed(kind == "watermark" ? "watermark column" : "column", render_field(x, "column"), render_field(y, "column"), where);
+        if (differs(x, y, "keys")) {
+          const auto* ka = field_or_null(x, "keys").if_array();
+          const auto* kb = field_or_null(y, "keys").if_array();
+          bool pairwise = ka && kb && ka->size() == kb->size();
+          for (std::size_t j = 0; pairwise && j < ka->size(); ++j)
+            pairwise = !differs((*ka)[j].as_object(), (*kb)[j].as_object(), "key");
+          if (!pairwise) {
+            changed("grouping keys", render_list(&x.at("keys"), render_key), render_list(&y.at("keys"), render_key), where);
+          } else {
+            for (std::size_t j = 0; j < ka->size(); ++j) {
+              const auto& p = (*ka)[j].as_object();
+              const auto& q = (*kb)[j].as_object();
+              if (p == q) continue;
+              if (render_field(p, "key") == "window") {
+                // A tumbling window's slide is its duration: said once.
+                auto tumbles = [](const boost::json::object& k) {
+                  return field_or_null(k, "slideUs") == field_or_null(k, "durationUs");
+                };
+                const bool tumbling = tumbles(p) && tumbles(q);
+                for (auto [f, label] : {std::pair{"column", "window column"}, std::pair{"durationUs", "window duration"},
+                                        std::pair{"slideUs", "window slide"}, std::pair{"startOffsetUs", "window start offset"}})
+                  if (differs(p, q, f) && !(tumbling && std::string_view(f) == "slideUs"))
+                    changed(label, render_field(p, f), render_field(q, f), where);
+              } else {
+                changed("grouping key " + std::to_string(j), render_key(p), render_key(q), where);
+              }
+            }
+          }
+        }
+        if (differs(x, y, "aggregates")) {
+          const auto* aa = field_or_null(x, "aggregates").if_array();
+          const auto* ab = field_or_null(y, "aggregates").if_array();
+          if (aa && ab && aa->size() == ab->size()) {
+            for (std::size_t j = 0; j < aa->size(); ++j)
+              if ((*aa)[j] != (*ab)[j])
+                changed("aggregate " + std::to_string(j), render_aggregate((*aa)[j]), render_aggregate((*ab)[j]), where);
+          } else {
+            changed("the aggregate functions", render_list(x.if_contains("aggregates"), render_aggregate),
+                    render_list(y.if_contains("aggregates"), render_aggregate), where);
+          }
+        }
+        if (differs(x, y, "layout"))
+          changed("the state layout", render_field(x, "layout"), render_field(y, "layout"), where);
+        if (out.size() == before)  // only the state's types (as the compiler names them), or a field not known here
+          changed("the state's key or value types", render_field(x, "state"), render_field(y, "state"), where);
+      }
+    }
+  }
+  // Fields added later (a shuffle layout...) and anything not described above.
+  for (const auto* side : {&was, &now})
+    for (const auto& [k, v] : *side) {
+      if (k == "outputMode" || k == "row" || k == "sources" || k == "operators") continue;
+      if (side == &now && was.contains(k)) continue;
+      if (differs(was, now, k))
+        changed(std::string(k), boost::json::serialize(field_or_null(was, k)), boost::json::serialize(field_or_null(now, k)));
+    }
+  if (out.empty()) out.push_back("its description differs");
+  return out;
 }
 
 void checkpoint_dir::write_offsets(const offset_log_entry& e) const {
   boost::json::object meta{{"batchWatermarkUs", e.batch_watermark_us}, {"batchTimestampUs", e.batch_timestamp_us}};
   std::string text = "v1\n" + boost::json::serialize(meta) + "\n";
   for (const auto& o : e.source_offsets) text += boost::json::serialize(o) + "\n";
-  write_file_atomically(offsets_path(e.batch_id), text);
+  write_checkpoint_file(offsets_path(e.batch_id), text, query_id_);
 }
 
 offset_log_entry checkpoint_dir::read_offsets(std::int64_t n, std::size_t expected_sources) const {
@@ -56,7 +311,7 @@ void checkpoint_dir::write_commit(const commit_log_entry& e) const {
   boost::json::object meta{{"nextBatchWatermarkUs", e.next_batch_watermark_us}, {"operatorWatermarksUs", ops}};
   // Synced like every log entry: sources release data in commit(end) after this returns, so a
   // commit must not be lost once they have.
-  write_file_atomically(commits_path(e.batch_id), "v1\n" + boost::json::serialize(meta) + "\n");
+  write_checkpoint_file(commits_path(e.batch_id), "v1\n" + boost::json::serialize(meta) + "\n", query_id_);
 }
 
 commit_log_entry checkpoint_dir::read_commit(std::int64_t n) const {
@@ -90,8 +345,8 @@ std::optional<std::int64_t> checkpoint_dir::latest(const std::filesystem::path& 
   if (ids.empty()) return std::nullopt;
   return ids.back();
 }
-std::vector<std::string> checkpoint_dir::read_lines(const std::filesystem::path& p) {
-  std::istringstream in(read_whole_file(p));
+std::vector<std::string> checkpoint_dir::read_lines(const std::filesystem::path& p) const {
+  std::istringstream in(read_checkpoint_file(p, query_id_));
   std::vector<std::string> lines;
   for (std::string line; std::getline(in, line);)
     if (!line.empty()) lines.push_back(line);

@@ -10,20 +10,19 @@ runner_base::runner_base() : query_id(random_uuid()) {}
 
 runner_base::~runner_base() = default;
 
-std::string runner_base::fingerprint_text() const {
-  std::string text = "mode=" + std::string(to_string(mode)) + ";row=" + row_signature() + ";sources=[";
-  for (auto* s : controls.sources) text += s->offset_signature() + ",";
-  text += "];watermarks=" + std::to_string(controls.watermarks.size()) + ";stateful=[";
-  for (auto* st : controls.stateful) text += st->state_signature() + ",";
-  return text + "]";
-}
-
-std::string runner_base::fingerprint() const {
-  std::uint64_t h = 14695981039346656037ULL;  // FNV-1a, 64 bits
-  for (unsigned char c : fingerprint_text()) h = (h ^ c) * 1099511628211ULL;
-  char buf[17];
-  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(h));
-  return buf;
+boost::json::object runner_base::checkpoint_description() const {
+  auto as_json = [](const std::string& text) {  // the signatures are JSON schemas, or a type's name
+    boost::system::error_code ec;
+    auto v = boost::json::parse(text, ec);
+    return ec ? boost::json::value(text) : v;
+  };
+  boost::json::array sources, operators;
+  for (auto* s : controls.sources) sources.push_back(boost::json::object{{"offset", as_json(s->offset_signature())}});
+  for (auto* d : controls.described) operators.push_back(d->checkpoint_description());
+  return {{"outputMode", to_string(mode)},
+          {"row", as_json(row_signature())},
+          {"sources", std::move(sources)},
+          {"operators", std::move(operators)}};
 }
 
 query_core::query_core(std::shared_ptr<runner_base> runner, query_options options)
@@ -433,7 +432,7 @@ streaming_query launch(std::shared_ptr<runner_base> runner, query_options option
                                     "' is not replayable and cannot be used with a checkpoint (a batch re-run after "
                                     "a failure could not read its rows again); start the query without one");
     runner->checkpoint.emplace(options.checkpoint);
-    runner->query_id = runner->checkpoint->open(runner->query_id, runner->fingerprint());
+    runner->query_id = runner->checkpoint->open(runner->query_id, runner->checkpoint_description());
   }
   auto core = std::make_shared<query_core>(std::move(runner), std::move(options));
   core->launch();

@@ -31,11 +31,11 @@ void save_state(const checkpoint_dir& dir, std::size_t op, std::int64_t version,
                 std::int64_t snapshot_interval) {
   binary_writer delta;
   st.write_delta(delta);
-  write_file_atomically(state_file(dir, op, version, "delta"), delta.buffer(), /*overwrite=*/true);
+  write_checkpoint_file(state_file(dir, op, version, "delta"), delta.buffer(), dir.query_id(), /*overwrite=*/true);
   if (snapshot_interval > 0 && (version + 1) % snapshot_interval == 0) {
     binary_writer snap;
     st.write_snapshot(snap);
-    write_file_atomically(state_file(dir, op, version, "snapshot"), snap.buffer(), /*overwrite=*/true);
+    write_checkpoint_file(state_file(dir, op, version, "snapshot"), snap.buffer(), dir.query_id(), /*overwrite=*/true);
   }
 }
 
@@ -47,7 +47,7 @@ void load_state(const checkpoint_dir& dir, std::size_t op, std::int64_t version,
     if (v <= version) base = v;
   if (base) {
     const auto path = state_file(dir, op, *base, "snapshot");
-    const auto bytes = read_whole_file(path);
+    const auto bytes = read_checkpoint_file(path, dir.query_id());
     binary_reader in(bytes, path.string());
     st.load_snapshot(in);
     if (!in.at_end()) in.fail("trailing bytes after the snapshot");
@@ -63,7 +63,7 @@ void load_state(const checkpoint_dir& dir, std::size_t op, std::int64_t version,
     if (!std::filesystem::exists(path))
       throw checkpoint_error(path.string() + ": missing; the state of batch " + std::to_string(version) +
                              " cannot be rebuilt");
-    const auto bytes = read_whole_file(path);
+    const auto bytes = read_checkpoint_file(path, dir.query_id());
     binary_reader in(bytes, path.string());
     st.apply_delta(in);
     if (!in.at_end()) in.fail("trailing bytes after the delta");

@@ -28,6 +28,7 @@
 #include "../detail/traits.hpp"
 #include <limits>
 #include "../pipeline.hpp"
+#include "../spark_schema.hpp"
 #include "aggregates.hpp"
 #include "column.hpp"
 #include "expr.hpp"
@@ -35,6 +36,21 @@
 
 namespace sluice {
 namespace detail {
+
+// The type of a key or aggregated column as a checkpoint records it: Spark's name for the
+// usual ones, else the compiler's.
+template <class T>
+boost::json::value checkpoint_type_name() {
+  using U = typename nullable_of<T>::type;
+  constexpr bool spark = std::is_same_v<U, bool> || std::is_same_v<U, std::int8_t> || std::is_same_v<U, std::int16_t> ||
+                         std::is_same_v<U, std::int32_t> || std::is_same_v<U, std::int64_t> ||
+                         std::is_same_v<U, std::uint8_t> || std::is_same_v<U, std::uint16_t> ||
+                         std::is_same_v<U, std::uint32_t> || std::is_same_v<U, std::uint64_t> ||
+                         std::is_same_v<U, float> || std::is_same_v<U, double> || std::is_same_v<U, std::string> ||
+                         std::is_same_v<U, timestamp>;
+  if constexpr (spark) return spark_data_type<U>();
+  else return typeid(U).name();
+}
 
 // ---------------------------------------------------------------- bound grouping keys
 // Up is the upstream node: its compile-time properties say whether a key carries event time.
@@ -63,6 +79,9 @@ struct bound_key<In, col_t<N>, Up> {
   std::int64_t event_time_end(const stored_type& v) const {
     if constexpr (std::is_same_v<value_type, timestamp>) return v.micros;
     else return 0;
+  }
+  boost::json::object checkpoint_description() const {
+    return {{"key", "column"}, {"name", name.view()}, {"type", checkpoint_type_name<value_type>()}};
   }
 };
 
@@ -105,6 +124,13 @@ struct bound_key<In, window_spec<Sel, MaySlide>, Up> {
     return {timestamp{start}, timestamp{start + spec.length.count()}};
   }
   std::int64_t event_time_end(std::int64_t start) const { return start + spec.length.count(); }
+  boost::json::object checkpoint_description() const {
+    return {{"key", "window"},
+            {"column", selector::named ? std::string(selector::name) : std::string("<event time>")},
+            {"durationUs", spec.length.count()},
+            {"slideUs", spec.slide.count()},
+            {"startOffsetUs", spec.start_offset.count()}};
+  }
 };
 
 template <class In, fixed_string N, class Fn, class Up>
@@ -123,6 +149,9 @@ struct bound_key<In, expr_t<N, Fn>, Up> {
   }
   const value_type& output(const stored_type& v) const { return v; }
   std::int64_t event_time_end(const stored_type&) const { return 0; }
+  boost::json::object checkpoint_description() const {
+    return {{"key", "expression"}, {"name", name.view()}, {"type", checkpoint_type_name<value_type>()}};
+  }
 };
 
 template <class K>
@@ -155,7 +184,7 @@ template <class In, class KeyList, class AggList>
 struct aggregate_stage;
 
 template <class In, class... Keys, class... Aggs>
-struct aggregate_stage<In, std::tuple<Keys...>, std::tuple<Aggs...>> : stateful_control {
+struct aggregate_stage<In, std::tuple<Keys...>, std::tuple<Aggs...>> : stateful_control, described_stage {
   static constexpr stage_kind kind = stage_kind::stateful;
 
   using key_type = std::tuple<typename Keys::stored_type...>;
@@ -289,7 +318,10 @@ struct aggregate_stage<In, std::tuple<Keys...>, std::tuple<Aggs...>> : stateful_
     return t;
   }
 
-  void visit(graph_controls& c) { c.stateful.push_back(this); }
+  void visit(graph_controls& c) {
+    c.stateful.push_back(this);
+    c.described.push_back(this);
+  }
 
   std::int64_t event_time_end(const key_type& k) const {
     if constexpr (has_event_time_key) return std::get<event_time_key>(keys).event_time_end(std::get<event_time_key>(k));
@@ -753,6 +785,35 @@ struct aggregate_stage<In, std::tuple<Keys...>, std::tuple<Aggs...>> : stateful_
     // The sliced layout keys groups by slice, not window: a checkpoint of one cannot restore
     // the other.
     return std::string(sliced_ ? "aggregate-sliced/1<" : "aggregate<") + typeid(key_type).name() + "," + typeid(state_type).name() + ">";
+  }
+  // The keys (window geometry included) and functions the state was built by: a checkpoint
+  // made with others holds groups this stage would misread.
+  boost::json::object checkpoint_description() const override {
+    boost::json::array ks;
+    std::apply([&](const auto&... k) { (ks.push_back(k.checkpoint_description()), ...); }, keys);
+    boost::json::array as;
+    [&]<std::size_t... I>(std::index_sequence<I...>) {
+      (as.push_back(describe_aggregate<Aggs>(std::get<I>(aggs))), ...);
+    }(std::index_sequence_for<Aggs...>{});
+    return {{"operator", "aggregate"},
+            {"keys", std::move(ks)},
+            {"aggregates", std::move(as)},
+            {"layout", sliced_ ? "window slices" : "groups"},
+            {"state", state_signature()}};
+  }
+  template <class A>
+  static boost::json::object describe_aggregate(const typename A::bound_type& b) {
+    using B = typename A::bound_type;
+    boost::json::object o{{"name", A::name.view()}};
+    if constexpr (requires { B::function; }) o["function"] = B::function;
+    else o["function"] = typeid(B).name();
+    if constexpr (requires { b.sel; }) {
+      using S = decltype(b.sel);
+      o["column"] = S::named ? std::string(S::name) : std::string("<computed>");
+      o["type"] = checkpoint_type_name<std::remove_cvref_t<typename S::value_type>>();
+    }
+    if constexpr (requires { b.precision; }) o["precision"] = b.precision;
+    return o;
   }
   void write_delta(binary_writer& out) const override {
     // The updated groups still there; the evicted ones follow as removals.

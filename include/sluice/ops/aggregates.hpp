@@ -33,7 +33,8 @@ consteval auto default_agg_name() {
   else return Fn;
 }
 
-// Each spec binds to the input row type and yields: state_type, result_type,
+// Each spec binds to the input row type and yields: function (its name, recorded in
+// checkpoints), state_type, result_type,
 // update(state&, row), result(state), merge(state&, const state&), memory_bytes(state).
 // An aggregate with an exact inverse also says `invertible = true` and has unmerge(state&,
 // const state&): a sliding window then subtracts the slice that leaves it instead of keeping
@@ -42,6 +43,7 @@ consteval auto default_agg_name() {
 struct count_spec {
   template <class In>
   struct bound {
+    static constexpr std::string_view function = "count";
     using state_type = std::int64_t;
     using result_type = std::int64_t;
     static constexpr bool invertible = true;
@@ -64,6 +66,7 @@ struct sum_spec {
   Sel sel;
   template <class In>
   struct bound {
+    static constexpr std::string_view function = "sum";
     bound_selector<In, Sel> sel;
     using value_type = std::remove_cvref_t<typename bound_selector<In, Sel>::value_type>;
     static_assert(std::is_arithmetic_v<value_type>, "sluice::sum: the column must be numeric");
@@ -85,6 +88,7 @@ struct avg_spec {
   Sel sel;
   template <class In>
   struct bound {
+    static constexpr std::string_view function = "avg";
     bound_selector<In, Sel> sel;
     using value_type = std::remove_cvref_t<typename bound_selector<In, Sel>::value_type>;
     static_assert(std::is_arithmetic_v<value_type>, "sluice::avg: the column must be numeric");
@@ -131,6 +135,8 @@ struct pick_spec {
   Sel sel;
   template <class In>
   struct bound {
+    static constexpr std::string_view function =
+        Kind == pick::min ? "min" : Kind == pick::max ? "max" : Kind == pick::first ? "first" : "last";
     bound_selector<In, Sel> sel;
     using value_type = std::remove_cvref_t<typename bound_selector<In, Sel>::value_type>;
     using state_type = std::optional<value_type>;
@@ -167,6 +173,7 @@ struct count_distinct_spec {
   Sel sel;
   template <class In>
   struct bound {
+    static constexpr std::string_view function = "count_distinct";
     bound_selector<In, Sel> sel;
     using value_type = std::remove_cvref_t<typename bound_selector<In, Sel>::value_type>;
     struct value_hash {
@@ -189,6 +196,7 @@ struct approx_count_distinct_spec {
   int precision;
   template <class In>
   struct bound {
+    static constexpr std::string_view function = "approx_count_distinct";
     bound_selector<In, Sel> sel;
     int precision;
     using value_type = std::remove_cvref_t<typename bound_selector<In, Sel>::value_type>;

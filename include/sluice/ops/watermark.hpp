@@ -14,7 +14,7 @@
 namespace sluice {
 namespace detail {
 template <class In, class Sel>
-struct watermark_stage : watermark_control {
+struct watermark_stage : watermark_control, described_stage {
   static constexpr stage_kind kind = stage_kind::stateless;
   using output_row = In;
   using selector = bound_selector<In, Sel>;
@@ -32,7 +32,10 @@ struct watermark_stage : watermark_control {
 
   watermark_stage(Sel s, duration d) : sel(std::move(s)), delay_(d) {}
 
-  void visit(graph_controls& c) { c.watermarks.push_back(this); }
+  void visit(graph_controls& c) {
+    c.watermarks.push_back(this);
+    c.described.push_back(this);
+  }
 
   event_time_stats open_batch(const batch_context&) const { return {}; }
   void close_batch(const event_time_stats& local) { stats_.merge(local); }
@@ -46,6 +49,10 @@ struct watermark_stage : watermark_control {
     return selector::named ? std::string(selector::name) : std::string("<event time>");
   }
   duration delay() const override { return delay_; }
+  // The delay is left out: as in Spark, it may change between runs (the stored watermark stays).
+  boost::json::object checkpoint_description() const override {
+    return {{"operator", "watermark"}, {"column", column_description()}};
+  }
   event_time_stats take_batch_stats() override { return std::exchange(stats_, event_time_stats{}); }
 };
 }  // namespace detail

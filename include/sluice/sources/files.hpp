@@ -913,10 +913,11 @@ settings make_settings(std::string_view what, std::filesystem::path dir, const O
 // next compaction deletes (a compact file supersedes them, so they are never read).
 class source_log {
  public:
-  source_log(std::filesystem::path dir, std::filesystem::path input_dir, std::int64_t default_interval,
-             std::int64_t min_retain, duration cleanup_delay)
+  source_log(std::filesystem::path dir, std::filesystem::path input_dir, std::string query_id,
+             std::int64_t default_interval, std::int64_t min_retain, duration cleanup_delay)
       : dir_(std::move(dir)),
         input_dir_(std::move(input_dir)),
+        query_id_(std::move(query_id)),
         min_retain_(std::max<std::int64_t>(1, min_retain)),
         delay_(cleanup_delay) {
     scan();
@@ -949,7 +950,7 @@ class source_log {
   // Logs batch n = last() + 1.
   void add(std::int64_t n, const std::vector<file_entry>& files) {
     if ((n + 1) % interval_ != 0) {
-      write_file_atomically(dir_ / std::to_string(n), text(files, n));
+      write_checkpoint_file(dir_ / std::to_string(n), text(files, n), query_id_);
       deltas_.insert(n);
       last_ = n;
       return;
@@ -959,7 +960,7 @@ class source_log {
       all.push_back(f);
       all.back().batch = n;
     }
-    write_file_atomically(dir_ / (std::to_string(n) + ".compact"), text(all, n));
+    write_checkpoint_file(dir_ / (std::to_string(n) + ".compact"), text(all, n), query_id_);
     compacts_.insert(n);
     last_ = n;
     sluice::detail::crash_point("file_source_log_compacted");
@@ -1058,8 +1059,9 @@ class source_log {
     return out;
   }
 
-  static std::vector<file_entry> read(const std::filesystem::path& path, std::int64_t file_batch) {
-    const std::string text = read_whole_file(path);
+  // Every entry is verified (checksum and query id: read_checkpoint_file).
+  std::vector<file_entry> read(const std::filesystem::path& path, std::int64_t file_batch) const {
+    const std::string text = read_checkpoint_file(path, query_id_);
     std::vector<file_entry> files;
     std::size_t pos = 0;
     std::int64_t line = 0;
@@ -1086,6 +1088,7 @@ class source_log {
   }
 
   std::filesystem::path dir_, input_dir_;
+  std::string query_id_;  // in each file's trailer (write_checkpoint_file)
   std::int64_t min_retain_;
   duration delay_;
   std::int64_t interval_ = 10;
@@ -1130,7 +1133,7 @@ class file_source {
     s.purge_threshold = std::numeric_limits<std::int64_t>::min();
     s.available_now.reset();
     if (s.log_dir.empty()) return;
-    s.log.emplace(s.log_dir, s.cfg.dir, s.cfg.log_compact_interval, ctx.min_batches_to_retain, s.cfg.log_cleanup_delay);
+    s.log.emplace(s.log_dir, s.cfg.dir, ctx.query_id, s.cfg.log_compact_interval, ctx.min_batches_to_retain, s.cfg.log_cleanup_delay);
     const auto now = detail::now_us();
     for (const auto& f : s.log->all()) {
       s.seen_add(f);
