@@ -146,6 +146,14 @@ class query_core {
   SLUICE_DECL std::int64_t current_watermark() const;
   const std::shared_ptr<runner_base>& runner() const { return runner_; }
 
+  // Runs f while no batch is being planned, so that what f adds to several sources lands in
+  // the same batch (Spark's withProgressLocked, behind StreamTest's MultiAddData).
+  template <class F>
+  void with_progress_locked(F&& f) {
+    std::lock_guard lock(progress_mutex_);
+    std::forward<F>(f)();
+  }
+
  private:
   using clock = std::chrono::steady_clock;
 
@@ -174,6 +182,7 @@ class query_core {
   std::thread thread_;
   mutable std::mutex mutex_;
   std::mutex join_mutex_;
+  std::mutex progress_mutex_;  // held while a batch's offsets are planned
   std::condition_variable cv_;
   bool stop_requested_ = false;
   bool terminated_ = false;

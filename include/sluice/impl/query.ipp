@@ -262,7 +262,10 @@ bool query_core::run_one_batch(clock::time_point trigger_start) {
     }
     no_data = !has_data;
   } else {
-    for (auto* s : r.controls.sources) has_data |= s->plan_batch(limit);
+    {
+      std::lock_guard planning(progress_mutex_);  // with_progress_locked: all of its data or none
+      for (auto* s : r.controls.sources) has_data |= s->plan_batch(limit);
+    }
     if (!has_data) {
       bool wanted = false;
       // Trigger once runs one batch with data or nothing: never a no-data batch.
