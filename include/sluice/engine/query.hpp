@@ -83,7 +83,15 @@ class runner_base {
   bool failed = false;  // the last run ended in an error: state must be reloaded before a re-run
   std::optional<checkpoint_dir> checkpoint;
   std::int64_t watermark = 0;  // the next batch's watermark
+  // The watermark the previous batch ran with (that of offsets/N-1; 0 before batch 0): the
+  // next batch's rows are late against it.
+  std::int64_t previous_batch_watermark = 0;
+  // Each input's watermark in this execution (none before its first batch): a restart starts
+  // them afresh and restores only the query's watermark, as Spark does.
   std::vector<std::optional<std::int64_t>> operator_watermarks;
+  // The multiple-watermark policy of the checkpoint: the one the first batch was logged with,
+  // kept for the life of the checkpoint (Spark ignores a new setting on restart).
+  std::optional<watermark_policy> policy;
 };
 
 template <class Plan>
