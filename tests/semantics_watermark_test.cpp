@@ -541,16 +541,22 @@ void run_with_max_policy(const sl::memory_stream<Event>& a, const sl::memory_str
       st::check_last_batch(20, 30),
       st::assert_watermark(15s)));  // max(20 - 10, 30 - 15)
 }
+
+// A checkpoint after that first run, and its two inputs.
+struct max_policy_checkpoint {
+  temp_dir dir;
+  std::string cp = (dir.path / "cp").string();
+  sl::memory_stream<Event> a, b;
+  max_policy_checkpoint() { run_with_max_policy(a, b, cp); }
+};
 }  // namespace
 
 TEST_CASE("watermark: the multiple-watermark policy is the checkpoint's, a new setting on restart is ignored",
           "[semantics][watermark]") {
   // Spark's "MultipleWatermarkPolicy: recovery from checkpoints ignores session conf".
-  temp_dir dir;
-  const std::string cp = (dir.path / "cp").string();
-  auto a = sl::memory_stream<Event>();
-  auto b = sl::memory_stream<Event>();
-  run_with_max_policy(a, b, cp);
+  max_policy_checkpoint c;
+  auto &a = c.a, &b = c.b;
+  const std::string& cp = c.cp;
   std::ifstream offsets(fs::path(cp) / "offsets" / "0");
   const std::string text{std::istreambuf_iterator<char>(offsets), {}};
   CHECK(text.find(R"("conf":{"multiple_watermark_policy":"max"})") != std::string::npos);
@@ -569,11 +575,9 @@ TEST_CASE("watermark: the multiple-watermark policy is the checkpoint's, a new s
 
 TEST_CASE("watermark: an offset log without the policy (written before sluice stored it) means min",
           "[semantics][watermark]") {
-  temp_dir dir;
-  const std::string cp = (dir.path / "cp").string();
-  auto a = sl::memory_stream<Event>();
-  auto b = sl::memory_stream<Event>();
-  run_with_max_policy(a, b, cp);
+  max_policy_checkpoint c;
+  auto &a = c.a, &b = c.b;
+  const std::string& cp = c.cp;
   // Write the entry again as an older sluice did: without "conf".
   const sl::checkpoint_dir dir_api(cp);
   auto entry = dir_api.read_offsets(0, 2);

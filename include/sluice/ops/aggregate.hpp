@@ -593,7 +593,8 @@ struct aggregate_stage<In, std::tuple<Keys...>, std::tuple<Aggs...>> : stateful_
     // The windows closing now: in the state (not late for any batch) and not closed before.
     const std::int64_t k_closing_from =
         std::max(k_counted, last_watermark_ == none ? none : last_closed_window(last_watermark_) + 1);
-    if (ctx.mode == output_mode_kind::append && evict) close_windows(k_closing_from, k_open - 1);
+    if (ctx.mode == output_mode_kind::append && evict)
+      close_windows(k_closing_from, last_closed_window(wm.for_eviction));
     // The windows this batch updated: the windows of the slices it touched that count its rows.
     std::vector<std::pair<const key_type*, slice_track*>> touched;
     for (const key_type& k : dirty_) {
