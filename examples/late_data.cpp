@@ -3,7 +3,8 @@
 //
 //  * After each batch the watermark becomes max(event time seen) - 10 minutes; the next
 //    batch uses it.
-//  * A row whose window end is <= the watermark is late: the aggregation drops it and
+//  * A row whose window end is <= the watermark the previous batch ran with is late (here
+//    that of the no-data batch between the steps, 10:14): the aggregation drops it and
 //    counts it in progress (stateOperators[0].numRowsDroppedByWatermark).
 //  * Append mode emits a window once, when its end is <= the watermark. The no-data batch
 //    the engine runs after the watermark moves is what emits it without waiting for input.

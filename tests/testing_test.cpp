@@ -263,3 +263,79 @@ TEST_CASE("testing: check_answer_by and check_last_batch_by get the typed rows",
              }),
              Catch::Contains("the check function returned false (empty?)"));
 }
+
+TEST_CASE("testing: start_stream after stop_stream is a new query on the same checkpoint, from a fresh graph",
+          "[testing]") {
+  auto in = sl::memory_stream<Event>();
+  // A stage that remembers rows in memory only: a restart (as in Spark) does not keep it.
+  auto q = in | sl::map([n = std::int64_t{0}](const Event&) mutable { return ++n; });
+  std::vector<std::string> ids;
+  auto record_id = [&](sl::streaming_query& sq) { ids.push_back(sq.id()); };
+  REQUIRE_NOTHROW(st::test_stream(q, sl::output_mode::append,
+                                  st::add_data(in, {ev(1s), ev(2s)}), st::check_answer(1, 2),
+                                  st::assert_on_query(record_id),
+                                  st::stop_stream(), st::start_stream(),
+                                  st::add_data(in, {ev(3s)}),
+                                  st::check_new_answer(1),  // the rows before came from the checkpoint's offsets
+                                  st::assert_on_query(record_id)));
+  REQUIRE(ids.size() == 2);
+  CHECK(ids[0] == ids[1]);  // the query id is the checkpoint's
+}
+
+TEST_CASE("testing: multi_add_data puts the units of several streams in one batch", "[testing]") {
+  auto a = sl::memory_stream<Event>();
+  auto b = sl::memory_stream<Event>();
+  auto q = sl::union_all(a, b) | sl::map([](const Event& e) { return e.value; });
+  std::size_t batches = 0;
+  auto both = [&](std::int64_t x, std::int64_t y) {
+    return st::multi_add_data(st::add_data(a, {ev(1s, "a", x)}), st::add_data(b, {ev(1s, "b", y)}));
+  };
+  // Many times, while the query runs: without the lock a batch could be planned in between.
+  REQUIRE_NOTHROW(st::test_stream(q, sl::output_mode::append,
+                                  both(1, 2), st::check_last_batch(1, 2), both(3, 4), both(5, 6), both(7, 8),
+                                  st::process_all_available(), both(9, 10), st::check_new_answer(3, 4, 5, 6, 7, 8, 9, 10),
+                                  st::assert_on_query([&](sl::streaming_query& sq) {
+                                    for (const auto& p : sq.recent_progress()) {
+                                      ++batches;
+                                      CHECK(p.num_input_rows % 2 == 0);
+                                      CHECK(p.sources.at(0).num_input_rows == p.sources.at(1).num_input_rows);
+                                    }
+                                  })));
+  CHECK(batches >= 2);
+  // Before the query starts, too: the implicit start waits for it.
+  auto c = sl::memory_stream<Event>();
+  auto d = sl::memory_stream<Event>();
+  REQUIRE_NOTHROW(st::test_stream(sl::union_all(c, d) | sl::map([](const Event& e) { return e.value; }),
+                                  sl::output_mode::append,
+                                  st::multi_add_data(st::add_data(c, {ev(1s, "c", 1)}), st::add_data(d, {ev(1s, "d", 2)})),
+                                  st::check_last_batch(1, 2)));
+  CHECK_THAT(st::multi_add_data(st::add_data(c, {ev(1s)}), st::add_data(d, {ev(2s)})).describe(),
+             Catch::StartsWith("MultiAddData: [ AddData to MemoryStream") && Catch::Contains(" | AddData"));
+}
+
+TEST_CASE("testing: assert_num_rows_dropped_by_watermark looks at the last batch with input rows", "[testing]") {
+  auto in = sl::memory_stream<Event>();
+  REQUIRE_NOTHROW(st::test_stream(windowed_counts(in), sl::output_mode::append,
+                                  st::add_data(in, {ev(25s)}),  // watermark -> 15s (a no-data batch follows)
+                                  st::assert_num_rows_dropped_by_watermark(0),
+                                  st::add_data(in, {ev(1s), ev(2s), ev(26s)}),  // two late rows
+                                  st::assert_num_rows_dropped_by_watermark(2),
+                                  st::add_data(in, {ev(3s)}),
+                                  st::assert_num_rows_dropped_by_watermark(1),
+                                  st::assert_dropped(3)));  // every batch
+  const auto msg = failure_of([&] {
+    auto in2 = sl::memory_stream<Event>();
+    st::test_stream(windowed_counts(in2), sl::output_mode::append, st::add_data(in2, {ev(25s)}),
+                    st::process_all_available(), st::add_data(in2, {ev(1s), ev(26s)}),
+                    st::assert_num_rows_dropped_by_watermark(2));
+  });
+  CHECK_THAT(msg, Catch::Contains("numRowsDroppedByWatermark of the last batch with input rows"));
+  CHECK_THAT(msg, Catch::Contains("expected: 2"));
+  CHECK_THAT(msg, Catch::Contains("actual:   1"));
+  CHECK_THAT(failure_of([&] {
+               auto in3 = sl::memory_stream<Event>();
+               st::test_stream(windowed_counts(in3), sl::output_mode::append,
+                               st::assert_num_rows_dropped_by_watermark(0));
+             }),
+             Catch::Contains("no batch with input rows"));
+}

@@ -35,18 +35,35 @@ inline constexpr std::string_view to_string(output_mode_kind m) {
   return "?";
 }
 
+// The two watermarks a stateful operator runs a batch with (Spark 3.4+): rows are late against
+// the one the previous batch ran with, state is evicted and emitted against this batch's. Both
+// are the operator's input watermark; while a query holds one stateful operator, that is the
+// query's watermark (Spark's watermark propagation gives each operator its own once they chain).
+struct input_watermarks {
+  std::int64_t for_late_events = 0;
+  std::int64_t for_eviction = 0;
+};
+
 // What one micro-batch runs with. The watermark is the one computed at the end of the
 // previous batch (Spark's rule), in microseconds of event time.
 struct batch_context {
   std::int64_t batch_id = 0;
-  std::int64_t watermark = 0;
+  std::int64_t watermark = 0;  // the query's (eviction) watermark, as in progress
   bool has_watermark = false;
+  // Per stateful operator, in graph_controls::stateful order.
+  std::vector<input_watermarks> operator_watermarks;
   timestamp batch_timestamp{};
   output_mode_kind mode = output_mode_kind::append;
   bool no_data = false;
   // Distinct for every run of a batch: a batch that failed runs again, after a restart, with
   // the same batch_id and a new attempt, and stages first undo what the failed run did.
   std::uint64_t attempt = 0;
+
+  // Operator `op`'s watermarks; a context without them (a graph driven by hand) uses the
+  // batch's watermark for both.
+  input_watermarks watermarks_of(std::size_t op) const {
+    return op < operator_watermarks.size() ? operator_watermarks[op] : input_watermarks{watermark, watermark};
+  }
 };
 
 // Compile-time facts about a graph, used by the rules checked in sl::start and by stages.
@@ -180,6 +197,9 @@ struct state_operator_metrics {
 class stateful_control {
  public:
   virtual ~stateful_control() = default;
+  // The operator's position in graph_controls::stateful, given by visit(): the index of its
+  // watermarks in batch_context::operator_watermarks.
+  std::size_t operator_index = 0;
   // Spark's shouldRunAnotherBatch: would a batch with this new watermark emit or evict?
   virtual bool needs_no_data_batch(output_mode_kind mode, std::int64_t new_watermark) const = 0;
   virtual state_operator_metrics metrics() const = 0;  // of the last batch

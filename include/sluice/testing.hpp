@@ -23,6 +23,9 @@
 //
 // Actions
 //   add_data(stream, {rows...})        one unit of a memory_stream (one batch at most)
+//   multi_add_data(add_data(a, {...}), add_data(b, {...}), ...)
+//                                      units for several streams, all in the same batch
+//                                      (Spark's MultiAddData)
 //   check_answer(rows...)              every row emitted so far (complete mode: the last
 //                                      batch's result), in any order
 //   check_new_answer(rows...)          rows emitted since the previous check, in any order
@@ -38,10 +41,16 @@
 //                                      that had input rows
 //   assert_dropped(n)                  numRowsDroppedByWatermark summed over every batch of
 //                                      every run of this test
+//   assert_num_rows_dropped_by_watermark(n)
+//                                      numRowsDroppedByWatermark of the last batch with input
+//                                      rows of the current run (Spark's
+//                                      assertNumRowsDroppedByWatermark)
 //   assert_on_query(f[, message])      f(sl::streaming_query&) returns bool or asserts
 //   process_all_available(), await_termination()
-//   stop_stream(), start_stream([query_options])  restart keeps state, offsets, watermark,
-//                                      batch ids and the query id; the run id changes
+//   stop_stream(), start_stream([query_options])  a restart is a new query on the same
+//                                      checkpoint (a fresh copy of the graph): state, offsets,
+//                                      the query's watermark, batch ids and the query id come
+//                                      back from it, the run id changes
 //   expect_failure<E>("substring")     the query stops with an exception of type E (the
 //                                      cause; default std::exception) and its error message
 //                                      contains the substring. A start_stream after it runs
@@ -50,8 +59,6 @@
 // Helpers: st::ts(10s) is a timestamp 10 s after the epoch, st::win(10s, 15s) a window,
 // st::make_row<R>(v...) a generated row from its values (converted to the field types).
 // Output rows must convert with sl::to_json. Waits fail after st::default_timeout (60 s).
-// assert_dropped counts every batch; Spark's assertNumRowsDroppedByWatermark looks at the
-// last batch with input only (use assert_on_query and last_progress() for that).
 //
 // Rows are compared through their JSON form (sl::to_json), so expected rows may be generated
 // rows, described structs with the same field names, or scalars; numbers compare with a
@@ -76,6 +83,7 @@
 #include <stdexcept>
 #include <string>
 #include <type_traits>
+#include <tuple>
 #include <typeinfo>
 #include <utility>
 #include <vector>
@@ -320,6 +328,23 @@ struct add_data_action {
   void run(test_context&) const { stream.add_data(rows); }
 };
 
+template <class... Adds>
+struct multi_add_data_action {
+  static constexpr action_kind kind = action_kind::add_data;
+  std::tuple<Adds...> adds;
+  std::string describe() const {
+    std::string s = "MultiAddData: [ ";
+    std::apply([&](const auto&... a) { ((s += a.describe() + " | "), ...); }, adds);
+    return s.substr(0, s.size() - 2) + "]";
+  }
+  void run(test_context& ctx) const {
+    auto add_all = [&] { std::apply([&](const auto&... a) { (a.run(ctx), ...); }, adds); };
+    // A running query plans no batch meanwhile: the units land in the same batch.
+    if (ctx.started() && ctx.query().is_active()) ctx.query().core()->with_progress_locked(add_all);
+    else add_all();
+  }
+};
+
 struct check_rows_action {
   static constexpr action_kind kind = action_kind::needs_query;
   test_context::fetch what;
@@ -427,6 +452,12 @@ struct assert_watermark_action {
   }
 };
 
+// The progress of the last batch with input rows, or null.
+inline const query_progress* last_with_input(const std::vector<query_progress>& progress) {
+  const auto it = std::find_if(progress.rbegin(), progress.rend(), [](const auto& p) { return p.num_input_rows > 0; });
+  return it == progress.rend() ? nullptr : &*it;
+}
+
 struct assert_state_rows_action {
   static constexpr action_kind kind = action_kind::needs_query;
   std::int64_t total;
@@ -445,8 +476,8 @@ struct assert_state_rows_action {
       ctx.fail("wrong number of state rows (numRowsTotal of the last progress)\n  expected: " + std::to_string(total) +
                "\n  actual:   " + std::to_string(actual));
     if (updated) {
-      auto it = std::find_if(progress.rbegin(), progress.rend(), [](const auto& p) { return p.num_input_rows > 0; });
-      if (it == progress.rend()) ctx.fail("no batch with input rows has run yet");
+      const auto* it = last_with_input(progress);
+      if (!it) ctx.fail("no batch with input rows has run yet");
       std::int64_t u = 0;
       for (const auto& op : it->state_operators) u += op.num_rows_updated;
       if (u != *updated)
@@ -475,6 +506,24 @@ struct assert_dropped_action {
       ctx.fail("wrong number of rows dropped by the watermark (numRowsDroppedByWatermark, all batches)\n  expected: " +
                std::to_string(expected) + "\n  actual:   " + std::to_string(actual) +
                (per_batch.empty() ? "" : " (" + per_batch.substr(1) + ")"));
+  }
+};
+
+struct assert_last_dropped_action {
+  static constexpr action_kind kind = action_kind::needs_query;
+  std::int64_t expected;
+  std::string describe() const { return "AssertNumRowsDroppedByWatermark: " + std::to_string(expected); }
+  void run(test_context& ctx) const {
+    ctx.settle();
+    const auto progress = ctx.query().recent_progress();
+    const auto* it = last_with_input(progress);
+    if (!it) ctx.fail("no batch with input rows has run in this run of the query");
+    std::int64_t actual = 0;
+    for (const auto& op : it->state_operators) actual += op.num_rows_dropped_by_watermark;
+    if (actual != expected)
+      ctx.fail("wrong number of rows dropped by the watermark (numRowsDroppedByWatermark of the last batch with "
+               "input rows, batch " + std::to_string(it->batch_id) + ")\n  expected: " + std::to_string(expected) +
+               "\n  actual:   " + std::to_string(actual));
   }
 };
 
@@ -559,6 +608,14 @@ detail::add_data_action<T> add_data(const memory_stream<T>& stream, R&& rows) {
   return {stream, sluice::detail::to_rows<T>(std::forward<R>(rows))};
 }
 
+// Units for several memory_streams that land in the same batch (Spark's MultiAddData):
+// st::multi_add_data(st::add_data(a, {...}), st::add_data(b, {...})).
+template <class... Ts>
+detail::multi_add_data_action<detail::add_data_action<Ts>...> multi_add_data(detail::add_data_action<Ts>... adds) {
+  static_assert(sizeof...(Ts) > 0, "sluice::testing::multi_add_data: give at least one st::add_data(stream, rows)");
+  return {{std::move(adds)...}};
+}
+
 #define SLUICE_TESTING_CHECK(NAME, WHAT, ORDERED)                                                     \
   template <class... Rows>                                                                            \
   detail::check_rows_action NAME(const Rows&... rows) {                                               \
@@ -610,6 +667,8 @@ inline detail::assert_state_rows_action assert_state_rows(std::int64_t total, st
   return {total, updated};
 }
 inline detail::assert_dropped_action assert_dropped(std::int64_t total) { return {total}; }
+// numRowsDroppedByWatermark of the last batch with input rows in the current run.
+inline detail::assert_last_dropped_action assert_num_rows_dropped_by_watermark(std::int64_t n) { return {n}; }
 
 // f(sl::streaming_query&): returns bool, or asserts (throws) itself.
 template <class F>
@@ -686,10 +745,14 @@ class tester final : public typed_context<typename Plan::row_type> {
     query_options options = given;
     if (options.checkpoint.empty()) options.checkpoint = checkpoint_.path.string();
     options_ = options;
-    if (runs_.empty()) {
+    if constexpr (std::is_copy_constructible_v<Plan>) {
+      // As Spark's StartStream: a new query from the checkpoint, on a copy of the graph as the
+      // test built it (the shared sources and sink included), so nothing survives in memory.
+      runs_.push_back(sluice::start(Plan(*plan_), output_mode_tag<Mode>{}, options));
+    } else if (runs_.empty()) {
       runs_.push_back(sluice::start(std::move(*plan_), output_mode_tag<Mode>{}, options));
       plan_.reset();
-    } else {
+    } else {  // a graph that cannot be copied restarts in this process, with its state in memory
       runs_.push_back(sluice::detail::launch(runs_.front().core()->runner(), options));
     }
   }

@@ -85,8 +85,10 @@ def generate_input(input_dir, staging_dir, files, per_file, seed):
     gets rows from two or three consecutive files; every 7th file ends exactly on a window
     boundary, so that the next batch's watermark equals a window end (the `end <= watermark`
     edge). From the second file on, a few deliberately late events go below the watermark the
-    file's batch will run with: some in windows already closed (dropped), some in windows
-    still open (kept), and on boundary batches one event each side of the edge.
+    file's batch will run with: some in windows closed by an earlier batch (dropped: rows are
+    late against the previous batch's watermark), some in windows this batch closes (kept, and
+    emitted at once), some in windows still open; and when a batch's watermark or the previous
+    one is on a window end, one event each side of that edge.
     Files are written under a hidden name, given strictly increasing modification times, then
     renamed into the directory, so the source's order (mtime, then name) is this order.
     """
@@ -97,7 +99,9 @@ def generate_input(input_dir, staging_dir, files, per_file, seed):
     result = []
     max_seen = None
     next_id = 0
+    watermark = 0
     for i in range(files):
+        previous = watermark  # the watermark the previous batch ran with: rows are late against it
         watermark = 0 if max_seen is None else max(0, max_seen - DELAY)  # the batch's watermark
         late = []
         if i > 0:
@@ -105,8 +109,11 @@ def generate_input(input_dir, staging_dir, files, per_file, seed):
             for _ in range(late_count):
                 late.append(watermark - rng.randrange(1, 40 * US))
             if watermark % WINDOW == 0:
-                late.append(watermark - 1)   # window ends exactly at the watermark: dropped
-                late.append(watermark)       # the next window: kept
+                late.append(watermark - 1)   # window ends exactly at the watermark: kept, closed now
+                late.append(watermark)       # the next window: kept, still open
+            if i > 1 and previous % WINDOW == 0:
+                late.append(previous - 1)    # window ends exactly at the previous watermark: dropped
+                late.append(previous)        # the next window: kept, closed now
         base = T0 + i * 10 * US
         boundary = i % 7 == 3
         span = 20 * US if boundary else 25 * US
@@ -167,10 +174,14 @@ def reference(inputs):
 
     for _, _, events in inputs:
         wm = watermark
+        # Rows are late against the watermark the previous batch ran with (Spark 3.4+), windows
+        # close against this batch's: batches run back to back here, with no no-data batch
+        # between them, so the two differ.
+        late_wm = 0 if last_batch_watermark is None else last_batch_watermark
         touched = set()
         for e in events:
             start = (e["timestamp"] // WINDOW) * WINDOW
-            if start + WINDOW <= wm:  # a late row: its window has closed
+            if start + WINDOW <= late_wm:  # a late row: its window closed in an earlier batch
                 dropped += 1
                 continue
             g = (start, e["key"])

@@ -3,7 +3,7 @@
 //                      "query": what the state depends on (describe_query_changes)}
 //   offsets/N         written and synced before batch N runs:
 //                       v1
-//                       {"batchWatermarkUs":..,"batchTimestampUs":..}
+//                       {"batchWatermarkUs":..,"batchTimestampUs":..,"conf":{..}}
 //                       <end offset of source 0 as JSON>
 //                       <end offset of source 1 as JSON> ...
 //   commits/N         written after the sink committed batch N:
@@ -32,6 +32,8 @@ struct offset_log_entry {
   std::int64_t batch_watermark_us = 0;
   std::int64_t batch_timestamp_us = 0;
   std::vector<boost::json::value> source_offsets;  // end offsets, one per source in graph order
+  // Settings a checkpoint keeps across restarts (Spark's OffsetSeqMetadata.conf), as strings.
+  boost::json::object conf{};
 };
 
 struct commit_log_entry {

@@ -84,7 +84,15 @@ class runner_base {
   bool failed = false;  // the last run ended in an error: state must be reloaded before a re-run
   std::optional<checkpoint_dir> checkpoint;
   std::int64_t watermark = 0;  // the next batch's watermark
+  // The watermark the previous batch ran with (that of offsets/N-1; 0 before batch 0): the
+  // next batch's rows are late against it.
+  std::int64_t previous_batch_watermark = 0;
+  // Each input's watermark in this execution (none before its first batch): a restart starts
+  // them afresh and restores only the query's watermark, as Spark does.
   std::vector<std::optional<std::int64_t>> operator_watermarks;
+  // The multiple-watermark policy of the checkpoint: the one the first batch was logged with,
+  // kept for the life of the checkpoint (Spark ignores a new setting on restart).
+  std::optional<watermark_policy> policy;
 };
 
 template <class Plan>
@@ -147,6 +155,14 @@ class query_core {
   SLUICE_DECL std::int64_t current_watermark() const;
   const std::shared_ptr<runner_base>& runner() const { return runner_; }
 
+  // Runs f while no batch is being planned, so that what f adds to several sources lands in
+  // the same batch (Spark's withProgressLocked, behind StreamTest's MultiAddData).
+  template <class F>
+  void with_progress_locked(F&& f) {
+    std::lock_guard lock(progress_mutex_);
+    std::forward<F>(f)();
+  }
+
  private:
   using clock = std::chrono::steady_clock;
 
@@ -175,6 +191,7 @@ class query_core {
   std::thread thread_;
   mutable std::mutex mutex_;
   std::mutex join_mutex_;
+  std::mutex progress_mutex_;  // held while a batch's offsets are planned
   std::condition_variable cv_;
   bool stop_requested_ = false;
   std::stop_source stop_source_;  // the sources' stop token for this run (set_stop_token)

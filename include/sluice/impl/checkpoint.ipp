@@ -282,6 +282,7 @@ std::vector<std::string> describe_query_changes(const boost::json::object& was, 
 
 void checkpoint_dir::write_offsets(const offset_log_entry& e) const {
   boost::json::object meta{{"batchWatermarkUs", e.batch_watermark_us}, {"batchTimestampUs", e.batch_timestamp_us}};
+  if (!e.conf.empty()) meta["conf"] = e.conf;
   std::string text = "v1\n" + boost::json::serialize(meta) + "\n";
   for (const auto& o : e.source_offsets) text += boost::json::serialize(o) + "\n";
   write_checkpoint_file(offsets_path(e.batch_id), text, query_id_);
@@ -298,6 +299,13 @@ offset_log_entry checkpoint_dir::read_offsets(std::int64_t n, std::size_t expect
   const auto meta = parse_json(lines[1], path);
   e.batch_watermark_us = int_field(meta, "batchWatermarkUs", path);
   e.batch_timestamp_us = int_field(meta, "batchTimestampUs", path);
+  if (const auto* conf = meta.as_object().if_contains("conf")) {  // absent in checkpoints before it
+    if (!conf->is_object()) throw checkpoint_error(path.string() + ": conf is not an object");
+    for (const auto& kv : conf->as_object())
+      if (!kv.value().is_string())
+        throw checkpoint_error(path.string() + ": conf." + std::string(kv.key()) + " is not a string");
+    e.conf = conf->as_object();
+  }
   for (std::size_t i = 2; i < lines.size(); ++i) e.source_offsets.push_back(parse_json(lines[i], path));
   if (e.source_offsets.size() != expected_sources)
     throw checkpoint_error(path.string() + ": holds offsets for " + std::to_string(e.source_offsets.size()) +

@@ -8,6 +8,20 @@ namespace detail {
 
 runner_base::runner_base() : query_id(random_uuid()) {}
 
+// The offset log keeps the policy under this key (Spark: spark.sql.streaming.multipleWatermarkPolicy).
+inline constexpr std::string_view policy_conf_key = "multiple_watermark_policy";
+
+// The policy an offset log entry was planned with. An entry without one was written before
+// sluice stored it: min, as Spark assumes for checkpoints older than the setting.
+SLUICE_COLD inline watermark_policy logged_policy(const offset_log_entry& e, const std::filesystem::path& where) {
+  const auto* v = e.conf.if_contains(policy_conf_key);
+  if (!v) return watermark_policy::min;
+  if (v->is_string() && v->as_string() == "min") return watermark_policy::min;
+  if (v->is_string() && v->as_string() == "max") return watermark_policy::max;
+  throw checkpoint_error(where.string() + ": conf." + std::string(policy_conf_key) + " is " +
+                         boost::json::serialize(*v) + "; expected \"min\" or \"max\"");
+}
+
 runner_base::~runner_base() = default;
 
 boost::json::object runner_base::checkpoint_description() const {
@@ -197,10 +211,7 @@ void query_core::open_and_restore() {
                                                                       "is corrupt");
     const auto committed = cp.read_offsets(*last_commit, n_sources);
     const auto commit = cp.read_commit(*last_commit);
-    if (commit.operator_watermarks_us.size() != r.operator_watermarks.size())
-      throw checkpoint_error(cp.commits_path(*last_commit).string() + ": holds " +
-                             std::to_string(commit.operator_watermarks_us.size()) + " watermarks, the query has " +
-                             std::to_string(r.operator_watermarks.size()));
+    r.policy = logged_policy(committed, cp.offsets_path(*last_commit));
     for (std::size_t i = 0; i < n_sources; ++i) {
       try {
         r.controls.sources[i]->restore(committed.source_offsets[i]);
@@ -210,8 +221,10 @@ void query_core::open_and_restore() {
       }
     }
     reload_state(*last_commit, committed.batch_watermark_us);
+    // Only the query's watermark: each input's starts again in this execution, and moves the
+    // query's only once it gets past it (Spark's WatermarkTracker after a restart).
     r.watermark = commit.next_batch_watermark_us;
-    r.operator_watermarks = commit.operator_watermarks_us;
+    r.previous_batch_watermark = committed.batch_watermark_us;
     r.next_batch_id = *last_commit + 1;
   }
   if (last_offsets && (!last_commit || *last_offsets > *last_commit)) {
@@ -221,6 +234,7 @@ void query_core::open_and_restore() {
                              " was planned but batch " + std::to_string(expected) +
                              " never committed; the checkpoint is corrupt");
     r.pending = cp.read_offsets(*last_offsets, n_sources);
+    r.policy = logged_policy(*r.pending, cp.offsets_path(*last_offsets));
     r.next_batch_id = *last_offsets;
   }
 }
@@ -269,7 +283,10 @@ bool query_core::run_one_batch(clock::time_point trigger_start) {
     }
     no_data = !has_data;
   } else {
-    for (auto* s : r.controls.sources) has_data |= s->plan_batch(limit);
+    {
+      std::lock_guard planning(progress_mutex_);  // with_progress_locked: all of its data or none
+      for (auto* s : r.controls.sources) has_data |= s->plan_batch(limit);
+    }
     if (!has_data) {
       bool wanted = false;
       // Trigger once runs one batch with data or nothing: never a no-data batch.
@@ -283,6 +300,8 @@ bool query_core::run_one_batch(clock::time_point trigger_start) {
     planned.batch_id = r.next_batch_id;
     planned.batch_watermark_us = r.watermark;
     planned.batch_timestamp_us = timestamp::now().micros;
+    if (!r.policy) r.policy = options_.multiple_watermark_policy;  // the first batch fixes it
+    planned.conf[policy_conf_key] = *r.policy == watermark_policy::min ? "min" : "max";
     for (auto* s : r.controls.sources) planned.source_offsets.push_back(s->end_offset_json());
     if (r.checkpoint) {
       r.checkpoint->write_offsets(planned);  // durable before the batch runs
@@ -297,6 +316,8 @@ bool query_core::run_one_batch(clock::time_point trigger_start) {
   ctx.batch_id = r.pending->batch_id;
   ctx.watermark = r.pending->batch_watermark_us;
   ctx.has_watermark = !r.controls.watermarks.empty();
+  // One stateful operator per query today: each gets the query's watermarks.
+  ctx.operator_watermarks.assign(r.controls.stateful.size(), {r.previous_batch_watermark, ctx.watermark});
   ctx.batch_timestamp = timestamp{r.pending->batch_timestamp_us};
   ctx.mode = r.mode;
   ctx.no_data = no_data;
@@ -333,8 +354,7 @@ bool query_core::run_one_batch(clock::time_point trigger_start) {
   if (!r.operator_watermarks.empty()) {
     std::int64_t chosen = *r.operator_watermarks.front();
     for (const auto& op : r.operator_watermarks)
-      chosen = options_.multiple_watermark_policy == watermark_policy::min ? std::min(chosen, *op)
-                                                                             : std::max(chosen, *op);
+      chosen = *r.policy == watermark_policy::min ? std::min(chosen, *op) : std::max(chosen, *op);
     std::lock_guard lock(mutex_);
     if (chosen > r.watermark) r.watermark = chosen;
   }
@@ -401,6 +421,7 @@ bool query_core::run_one_batch(clock::time_point trigger_start) {
     progress_.push_back(std::move(p));
     while (progress_.size() > options_.progress_retention) progress_.pop_front();
     r.next_batch_id = ctx.batch_id + 1;
+    r.previous_batch_watermark = ctx.watermark;
     r.pending.reset();
   }
   return true;

@@ -4,8 +4,10 @@
 //   append   emits a group once, when its window end <= watermark, then evicts it
 //   update   emits the groups changed in this batch, then evicts those with end <= watermark
 //   complete emits every group every batch; nothing is evicted or dropped
-// A row whose window end (or event time) is <= the batch watermark is dropped and counted,
-// except in complete mode.
+// Two watermarks per batch, as in Spark 3.4+: a row whose window end (or event time) is <= the
+// watermark the previous batch ran with is late, dropped and counted (except in complete mode);
+// groups are emitted and evicted against this batch's watermark. A row between the two counts,
+// and its window may close in the same batch.
 #pragma once
 #include <boost/unordered/unordered_flat_map.hpp>
 #include <algorithm>
@@ -284,14 +286,11 @@ struct aggregate_stage<In, std::tuple<Keys...>, std::tuple<Aggs...>> : stateful_
     // none, the key's windows are one run and counting them needs no scan of the slices.
     std::int64_t gaps = -1;
     std::vector<std::int64_t> dirty;    // scratch: the slices this batch updated
-    std::vector<std::int64_t> created;  // scratch: the slices this batch created
   };
   boost::unordered_flat_map<key_type, slice_track, key_hash> tracks_;
   bool tracks_valid_ = true;
   std::vector<key_type> dirty_;       // slices updated in this batch
-  std::vector<key_type> created_;     // slices created in this batch
-  std::vector<std::int64_t> older_;   // scratch
-  std::vector<output_row> pending_;   // append: windows this batch closes, computed before its rows
+  std::vector<output_row> pending_;   // append: windows this batch closes, computed after its rows
   window_aggregator scratch_;
   std::vector<std::pair<std::int64_t, std::int64_t>> ranges_;
 
@@ -319,6 +318,7 @@ struct aggregate_stage<In, std::tuple<Keys...>, std::tuple<Aggs...>> : stateful_
   }
 
   void visit(graph_controls& c) {
+    operator_index = c.stateful.size();
     c.stateful.push_back(this);
     c.described.push_back(this);
   }
@@ -355,7 +355,8 @@ struct aggregate_stage<In, std::tuple<Keys...>, std::tuple<Aggs...>> : stateful_
   // The batch's constants and counters, in a local the compiler can keep in registers (see
   // stage_node::run): read through ctx, they would be reloaded after every group update.
   struct batch_counters {
-    std::int64_t batch_id = 0, watermark = 0;
+    std::int64_t batch_id = 0;
+    std::int64_t watermark = 0;  // for late events: the previous batch's
     bool drop_late = false;
     std::int64_t updated = 0, dropped = 0;
     bool sliced = false;
@@ -364,7 +365,8 @@ struct aggregate_stage<In, std::tuple<Keys...>, std::tuple<Aggs...>> : stateful_
     [[no_unique_address]] std::conditional_t<pre_aggregate_runs, state_type, no_run> run{};  // not yet in last_group
   };
   batch_counters open_batch(const batch_context& ctx) const {
-    return {ctx.batch_id, ctx.watermark, ctx.mode != output_mode_kind::complete && ctx.has_watermark, 0, 0, sliced_};
+    return {ctx.batch_id, ctx.watermarks_of(operator_index).for_late_events,
+            ctx.mode != output_mode_kind::complete && ctx.has_watermark, 0, 0, sliced_};
   }
   void flush_run(batch_counters& counters) {
     if constexpr (pre_aggregate_runs) {
@@ -457,9 +459,9 @@ struct aggregate_stage<In, std::tuple<Keys...>, std::tuple<Aggs...>> : stateful_
   SLUICE_ALWAYS_INLINE void accept_into_slice(const R& r, batch_counters& counters) {
     auto update_slice = [&](const auto&... key_values) SLUICE_ALWAYS_INLINE {
       const std::int64_t slice = std::get<window_key>(std::forward_as_tuple(key_values...));
-      // A slice starting at or after the watermark is only in windows that end after it (the
-      // common case). One before it may be in closed windows (the row is late for those) and
-      // in an append-mode aggregator already.
+      // A slice starting at or after the late-events watermark is only in windows that end
+      // after it (the common case). One before it may be in windows closed by an earlier batch
+      // (the row is late for those) and in an append-mode aggregator already.
       const bool straggler = slice < counters.watermark;
       if constexpr (has_event_time_key) {
         if (straggler && counters.drop_late) {
@@ -492,7 +494,6 @@ struct aggregate_stage<In, std::tuple<Keys...>, std::tuple<Aggs...>> : stateful_
     const std::int64_t slice = std::get<window_key>(k);
     slice_track& t = tracks_[track_key(k)];
     if (inserted) {
-      created_.push_back(k);
       if (t.starts.empty() || t.starts.back() < slice) {
         if (!t.starts.empty() && t.gaps >= 0) t.gaps += is_gap(t.starts.back(), slice);
         else if (t.starts.empty()) t.gaps = 0;
@@ -512,13 +513,10 @@ struct aggregate_stage<In, std::tuple<Keys...>, std::tuple<Aggs...>> : stateful_
     tracks_valid_ = true;
   }
 
-  // Append mode, before the batch's rows: the windows this batch's watermark closes (those it
-  // did not close before), from the slices as they are. The batch's own rows are late for these
-  // windows, so they must not see them.
-  void close_windows(std::int64_t watermark) {
+  // Append mode, after the batch's rows: the windows [k_from, k_last] this batch's watermark
+  // closes. They end after the previous batch's watermark, so the batch's rows count in them.
+  void close_windows(std::int64_t k_from, std::int64_t k_last) {
     constexpr std::int64_t none = std::numeric_limits<std::int64_t>::min();
-    const std::int64_t k_last = last_closed_window(watermark);
-    const std::int64_t k_from = last_watermark_ == none ? none : last_closed_window(last_watermark_) + 1;
     const merge_ops ops{this};
     for (auto& [tk, t] : tracks_) {
       if (t.starts.empty()) continue;
@@ -618,8 +616,16 @@ struct aggregate_stage<In, std::tuple<Keys...>, std::tuple<Aggs...>> : stateful_
   void finish_sliced(batch_context& ctx, Down& down) {
     constexpr std::int64_t none = std::numeric_limits<std::int64_t>::min();
     const bool evict = has_event_time_key && ctx.has_watermark && ctx.mode != output_mode_kind::complete;
-    const std::int64_t k_open = evict ? last_closed_window(ctx.watermark) + 1 : none;  // windows still open
-    // The windows this batch updated: the open windows of the slices it touched.
+    const input_watermarks wm = ctx.watermarks_of(operator_index);
+    const std::int64_t k_open = evict ? last_closed_window(wm.for_eviction) + 1 : none;  // windows still open
+    // Windows the batch's rows were not late for: those closing now count them too.
+    const std::int64_t k_counted = evict ? last_closed_window(wm.for_late_events) + 1 : none;
+    // The windows closing now: in the state (not late for any batch) and not closed before.
+    const std::int64_t k_closing_from =
+        std::max(k_counted, last_watermark_ == none ? none : last_closed_window(last_watermark_) + 1);
+    if (ctx.mode == output_mode_kind::append && evict)
+      close_windows(k_closing_from, last_closed_window(wm.for_eviction));
+    // The windows this batch updated: the windows of the slices it touched that count its rows.
     std::vector<std::pair<const key_type*, slice_track*>> touched;
     for (const key_type& k : dirty_) {
       auto it = tracks_.find(track_key(k));
@@ -629,45 +635,30 @@ struct aggregate_stage<In, std::tuple<Keys...>, std::tuple<Aggs...>> : stateful_
     std::int64_t updated = 0;
     for (auto [tk, t] : touched) {
       std::sort(t->dirty.begin(), t->dirty.end());
-      window_ranges(t->dirty.begin(), t->dirty.end(), k_open);
+      window_ranges(t->dirty.begin(), t->dirty.end(), k_counted);
       updated += windows_in_ranges();
       if (ctx.mode == output_mode_kind::update) emit_ranges(*tk, *t, down);
       t->dirty.clear();
     }
     dirty_.clear();
-    for (const key_type& k : created_) tracks_.find(track_key(k))->second.created.push_back(std::get<window_key>(k));
-    created_.clear();
     if (ctx.mode == output_mode_kind::append)
       for (auto& r : pending_) down(std::move(r));
     pending_.clear();
     std::int64_t removed = 0, total = 0;
     constexpr std::int64_t all = std::numeric_limits<std::int64_t>::max();
-    const std::int64_t k_closing_from = last_watermark_ == none ? none : last_closed_window(last_watermark_) + 1;
     for (auto& [tk, t] : tracks_) {
       if (ctx.mode == output_mode_kind::complete) {
         window_ranges(t.starts.begin(), t.starts.end(), none);
         emit_ranges(tk, t, down);
         total += windows_in_ranges();
-        t.created.clear();
         continue;
       }
       if (evict) {  // the windows closing now leave the state, and the slices only they used
-        // A closing window was in the state if a slice of it had rows before this batch (this
-        // batch's rows are late for it). Only a slice created before the watermark (by a
-        // straggler) can be in a closing window.
-        std::erase_if(t.created, [&](std::int64_t c) { return c >= ctx.watermark; });
-        if (t.created.empty()) {
-          removed += count_windows(t, k_closing_from, k_open - 1);
-        } else {
-          std::sort(t.created.begin(), t.created.end());
-          older_.clear();
-          std::set_difference(t.starts.begin(), t.starts.end(), t.created.begin(), t.created.end(),
-                              std::back_inserter(older_));
-          window_ranges(older_.begin(), older_.end(), k_closing_from);
-          for (const auto& [lo, hi] : ranges_) removed += std::max<std::int64_t>(0, std::min(hi, k_open - 1) - lo + 1);
-        }
+        // Every window holding a slice is in the state: a slice's rows were not late for the
+        // windows that end after the previous watermark, which the closing ones all do.
+        removed += count_windows(t, k_closing_from, k_open - 1);
         key_type probe = tk;
-        while (!t.starts.empty() && t.starts.front() + win_length() <= ctx.watermark) {
+        while (!t.starts.empty() && t.starts.front() + win_length() <= wm.for_eviction) {
           if (t.gaps > 0 && t.starts.size() > 1) t.gaps -= is_gap(t.starts[0], t.starts[1]);
           std::get<window_key>(probe) = t.starts.front();
           groups.erase(probe);
@@ -675,11 +666,10 @@ struct aggregate_stage<In, std::tuple<Keys...>, std::tuple<Aggs...>> : stateful_
           t.starts.pop_front();
         }
       }
-      t.created.clear();
       total += count_windows(t, k_open, all);
     }
     if (evict) boost::unordered::erase_if(tracks_, [](const auto& kv) { return kv.second.starts.empty(); });
-    last_watermark_ = ctx.watermark;
+    last_watermark_ = wm.for_eviction;
     last_metrics.num_rows_total = total;
     last_metrics.num_rows_updated = updated;
     last_metrics.num_rows_removed = removed;
@@ -708,12 +698,13 @@ struct aggregate_stage<In, std::tuple<Keys...>, std::tuple<Aggs...>> : stateful_
     }
     std::int64_t removed = 0;
     const bool evict = has_event_time_key && ctx.has_watermark && ctx.mode != output_mode_kind::complete;
+    const std::int64_t watermark = ctx.watermarks_of(operator_index).for_eviction;
     auto evict_closed = [&](bool emit) {
-      if (ctx.watermark < min_end_) return;  // no group ends at or before it
+      if (watermark < min_end_) return;  // no group ends at or before it
       std::int64_t min_left = std::numeric_limits<std::int64_t>::max();
       removed = static_cast<std::int64_t>(boost::unordered::erase_if(groups, [&](const auto& kv) {
         const std::int64_t end = event_time_end(kv.first);
-        if (end > ctx.watermark) {
+        if (end > watermark) {
           min_left = end < min_left ? end : min_left;
           return false;
         }
@@ -735,7 +726,7 @@ struct aggregate_stage<In, std::tuple<Keys...>, std::tuple<Aggs...>> : stateful_
         if (evict) evict_closed(true);
         break;
     }
-    last_watermark_ = ctx.watermark;
+    last_watermark_ = watermark;
     last_metrics.num_rows_total = static_cast<std::int64_t>(groups.size());
     last_metrics.num_rows_updated = std::exchange(updated_, 0);
     last_metrics.num_rows_removed = removed;
@@ -763,10 +754,8 @@ struct aggregate_stage<In, std::tuple<Keys...>, std::tuple<Aggs...>> : stateful_
     if constexpr (can_slice) {
       if (sliced_) {
         dirty_.clear();
-        created_.clear();
         pending_.clear();
         if (!tracks_valid_) rebuild_tracks();
-        if (ctx.mode == output_mode_kind::append && has_event_time_key && ctx.has_watermark) close_windows(ctx.watermark);
       }
     }
   }
