@@ -46,6 +46,13 @@ struct batch_context {
   std::uint64_t attempt = 0;
 };
 
+// The watermark a stateful stage drops late rows against, and the one it evicts state with.
+// Spark keeps them apart (eventTimeWatermarkForLateEvents: the previous batch's; ForEviction:
+// the current one); the context has one watermark today, so both are it. Stages call these
+// rather than read ctx.watermark, so the split is made here once.
+inline std::int64_t late_events_watermark(const batch_context& ctx) { return ctx.watermark; }
+inline std::int64_t eviction_watermark(const batch_context& ctx) { return ctx.watermark; }
+
 // Compile-time facts about a graph, used by the rules checked in sl::start and by stages.
 struct graph_props {
   bool has_watermark = false;
@@ -54,8 +61,8 @@ struct graph_props {
   std::string_view watermark_column{};
   bool aggregated = false;
   bool aggregation_watermarked = false;  // grouped on a window/event time that carries a watermark
-  bool session_window = false;
-  int stateful_stages = 0;
+  bool session_window = false;  // an aggregation grouped by sl::session_window
+  int stateful_stages = 0;        // aggregations (deduplication does not count: it may precede one)
   bool sort_or_limit_on_stream = false;  // a sort or limit with no aggregation before it
   bool sort_or_limit_after_aggregation = false;
 };

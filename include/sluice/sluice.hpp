@@ -30,6 +30,7 @@
 #include "ops/sort.hpp"
 #include "ops/select.hpp"
 #include "ops/join.hpp"
+#include "ops/dedup.hpp"
 
 #include "sources/source.hpp"
 #include "sources/memory.hpp"
