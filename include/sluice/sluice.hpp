@@ -26,6 +26,7 @@
 #include "ops/window.hpp"
 #include "ops/aggregates.hpp"
 #include "ops/aggregate.hpp"
+#include "ops/session_window.hpp"
 #include "ops/union.hpp"
 #include "ops/sort.hpp"
 #include "ops/select.hpp"
