@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "semantics_support.hpp"
+#include "stateful_property_support.hpp"
 
 using namespace sem;
 
@@ -203,11 +204,9 @@ namespace {
 // Spark's way: keep the rows of the open sessions, sort them by time and sweep, merging while
 // the next row's start <= the current end; evict sessions ending at or before the watermark.
 struct reference_sessions {
-  std::int64_t delay;
+  reference_watermark watermark;
   bool dynamic;
   std::map<std::string, std::vector<std::pair<std::int64_t, std::int64_t>>> rows;  // key -> (t, value)
-  std::int64_t watermark = 0;
-  bool has_watermark = false;
   std::vector<std::string> out;
 
   std::int64_t gap(std::int64_t value) const { return dynamic ? (value % 4 - 1) * 1'000'000 : 3'000'000; }
@@ -219,7 +218,7 @@ struct reference_sessions {
       std::int64_t start = 0, end = std::numeric_limits<std::int64_t>::min(), n = 0, sum = 0;
       auto close = [&] {
         if (n == 0) return;
-        if (end <= watermark) {
+        if (end <= watermark.value) {
           out.push_back(k + "|" + std::to_string(start) + "|" + std::to_string(end) + "|" + std::to_string(n) + "|" +
                         std::to_string(sum));
         } else {
@@ -241,19 +240,14 @@ struct reference_sessions {
     }
   }
   void batch(const std::vector<Event>& in) {
-    std::int64_t max_t = std::numeric_limits<std::int64_t>::min();
-    for (const auto& e : in) {
-      max_t = std::max(max_t, e.timestamp.micros);
-      if (gap(e.value) <= 0) continue;
-      if (has_watermark && e.timestamp.micros + gap(e.value) <= watermark) continue;
-      rows[e.key].emplace_back(e.timestamp.micros, e.value);
-    }
-    if (has_watermark) evict();
-    if (!in.empty()) {
-      watermark = std::max(watermark, max_t - delay);
-      has_watermark = true;
-      evict();  // the no-data batch
-    }
+    watermark.batch(
+        in,
+        [&](const Event& e) {
+          if (gap(e.value) <= 0) return;
+          if (watermark.defined && e.timestamp.micros + gap(e.value) <= watermark.value) return;  // late
+          rows[e.key].emplace_back(e.timestamp.micros, e.value);
+        },
+        [&] { evict(); });
   }
 };
 
@@ -261,12 +255,8 @@ template <bool Dynamic>
 void session_property(unsigned seed) {
   std::mt19937 rng(seed);
   const std::int64_t delay = 4'000'000;
-  const auto dir = std::filesystem::temp_directory_path() /
-                   ("sluice-session-prop-" + std::to_string(seed) + "-" + std::to_string(std::random_device{}()));
-  std::filesystem::remove_all(dir);
   sl::memory_stream<Event> in;
-  std::mutex m;
-  std::map<std::int64_t, std::vector<std::string>> batches;
+  batch_outputs outputs;
   auto make = [&] {
     auto window = [] {
       if constexpr (Dynamic)
@@ -277,22 +267,15 @@ void session_property(unsigned seed) {
     auto q = in | sl::with_watermark(sl::col<"timestamp">, std::chrono::microseconds(delay)) |
              sl::group_by(sl::col<"key">, window) | sl::aggregate(sl::count(), sl::sum(sl::col<"value">));
     using R = typename decltype(q)::row_type;
-    return std::move(q) | sl::foreach_batch([&](std::span<const R> rows, std::int64_t id) {
-             std::lock_guard lock(m);
-             auto& b = batches[id];
-             b.clear();
-             for (const auto& r : rows)
-               b.push_back(sl::get<"key">(r) + "|" + std::to_string(sl::get<"session_window">(r).start.micros) + "|" +
-                           std::to_string(sl::get<"session_window">(r).end.micros) + "|" +
-                           std::to_string(sl::get<"count">(r)) + "|" + std::to_string(sl::get<"sum(value)">(r)));
+    return std::move(q) | outputs.sink<R>([](const R& r) {
+             return sl::get<"key">(r) + "|" + std::to_string(sl::get<"session_window">(r).start.micros) + "|" +
+                    std::to_string(sl::get<"session_window">(r).end.micros) + "|" + std::to_string(sl::get<"count">(r)) +
+                    "|" + std::to_string(sl::get<"sum(value)">(r));
            });
   };
-  reference_sessions ref{delay, Dynamic, {}, 0, false, {}};
-  const sl::query_options opts{.checkpoint = (dir / "ck").string(), .state_snapshot_interval = 3};
-  std::optional<sl::streaming_query> q;
-  q.emplace(sl::start(make(), sl::output_mode::append, opts));
+  reference_sessions ref{{delay}, Dynamic, {}, {}};
   std::int64_t base = 10'000'000;
-  for (int b = 0; b < 30; ++b) {
+  run_with_restarts(rng, "session-property", 30, 4, make, [&](int b) {
     std::vector<Event> rows;
     const int n = std::uniform_int_distribution<int>(0, 10)(rng);
     for (int i = 0; i < n; ++i) {
@@ -303,21 +286,11 @@ void session_property(unsigned seed) {
     base += std::uniform_int_distribution<std::int64_t>(0, 3)(rng) * 1'000'000;
     if (b == 29) rows.push_back({sl::timestamp{base + 100'000'000}, "z", 2});  // closes every other session
     in.add_data(rows);
-    q->process_all_available();
     ref.batch(rows);
-    if (rng() % 4 == 0) {
-      q->stop();
-      q.emplace(sl::start(make(), sl::output_mode::append, opts));
-    }
-  }
-  q->process_all_available();
-  q->stop();
-  std::multiset<std::string> actual, expected(ref.out.begin(), ref.out.end());
-  for (auto& [id, rows] : batches) actual.insert(rows.begin(), rows.end());
+  });
   INFO("seed " << seed);
-  CHECK(expected.size() > 5);
-  CHECK(actual == expected);
-  std::filesystem::remove_all(dir);
+  CHECK(ref.out.size() > 5);
+  CHECK(outputs.all() == std::multiset<std::string>(ref.out.begin(), ref.out.end()));
 }
 }  // namespace
 

@@ -814,9 +814,11 @@ struct named_bound_agg {
   using bound_type = Bound;
 };
 
-template <class In, class Up, class... Keys, class... Aggs>
+// Stage: aggregate_stage, or another keyed aggregation over the same bound keys and functions
+// (the session windows' stage).
+template <class In, class Up, template <class, class, class> class Stage = aggregate_stage, class... Keys, class... Aggs>
 auto make_aggregate_stage(const std::tuple<Keys...>& keys, const std::tuple<Aggs...>& aggs) {
-  using stage = aggregate_stage<In, std::tuple<bound_key<In, Keys, Up>...>,
+  using stage = Stage<In, std::tuple<bound_key<In, Keys, Up>...>,
                                 std::tuple<named_bound_agg<Aggs::name, decltype(std::declval<const Aggs&>().spec.template bind<In>())>...>>;
   return stage(std::apply([](const auto&... k) { return std::tuple<bound_key<In, Keys, Up>...>(bound_key<In, Keys, Up>(k)...); }, keys),
                std::apply([](const auto&... a) { return std::make_tuple(a.spec.template bind<In>()...); }, aggs));

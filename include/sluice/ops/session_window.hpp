@@ -354,13 +354,6 @@ struct session_aggregate_stage<In, std::tuple<Keys...>, std::tuple<Aggs...>> : s
   void restore_last_batch_watermark(std::int64_t watermark) override { last_watermark_ = watermark; }
 };
 
-template <class In, class Up, class... Keys, class... Aggs>
-auto make_session_aggregate_stage(const std::tuple<Keys...>& keys, const std::tuple<Aggs...>& aggs) {
-  using stage = session_aggregate_stage<In, std::tuple<bound_key<In, Keys, Up>...>,
-                                        std::tuple<named_bound_agg<Aggs::name, decltype(std::declval<const Aggs&>().spec.template bind<In>())>...>>;
-  return stage(std::apply([](const auto&... k) { return std::tuple<bound_key<In, Keys, Up>...>(bound_key<In, Keys, Up>(k)...); }, keys),
-               std::apply([](const auto&... a) { return std::make_tuple(a.spec.template bind<In>()...); }, aggs));
-}
 }  // namespace detail
 
 // group_by(..., session_window(...), ...) | aggregate(...): the session aggregation (more
@@ -375,7 +368,7 @@ auto operator|(grouped_node<Up, Keys...>&& g, const aggregate_t<Aggs...>& a) {
                 "more than one time window expression)");
   if constexpr ((detail::is_session_spec_v<Keys> + ...) == 1 &&
                 !(detail::is_window_key_v<detail::bound_key<typename Up::row_type, Keys, Up>> || ...)) {
-    auto stage = detail::make_session_aggregate_stage<typename Up::row_type, Up>(g.keys, a.aggs);
+    auto stage = detail::make_aggregate_stage<typename Up::row_type, Up, detail::session_aggregate_stage>(g.keys, a.aggs);
     return stage_node<Up, decltype(stage)>{std::move(g.up), std::move(stage)};
   }
 }
