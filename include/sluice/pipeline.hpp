@@ -66,6 +66,16 @@ struct batch_context {
   }
 };
 
+// The watermark stateful operator `op` drops late rows against (Spark's
+// eventTimeWatermarkForLateEvents: the previous batch's), and the one it evicts state with
+// (eventTimeWatermarkForEviction: this batch's).
+inline std::int64_t late_events_watermark(const batch_context& ctx, std::size_t op) {
+  return ctx.watermarks_of(op).for_late_events;
+}
+inline std::int64_t eviction_watermark(const batch_context& ctx, std::size_t op) {
+  return ctx.watermarks_of(op).for_eviction;
+}
+
 // Compile-time facts about a graph, used by the rules checked in sl::start and by stages.
 struct graph_props {
   bool has_watermark = false;
@@ -74,8 +84,8 @@ struct graph_props {
   std::string_view watermark_column{};
   bool aggregated = false;
   bool aggregation_watermarked = false;  // grouped on a window/event time that carries a watermark
-  bool session_window = false;
-  int stateful_stages = 0;
+  bool session_window = false;  // an aggregation grouped by sl::session_window
+  int stateful_stages = 0;        // aggregations (deduplication does not count: it may precede one)
   bool sort_or_limit_on_stream = false;  // a sort or limit with no aggregation before it
   bool sort_or_limit_after_aggregation = false;
 };

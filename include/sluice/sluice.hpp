@@ -27,10 +27,12 @@
 #include "ops/window.hpp"
 #include "ops/aggregates.hpp"
 #include "ops/aggregate.hpp"
+#include "ops/session_window.hpp"
 #include "ops/union.hpp"
 #include "ops/sort.hpp"
 #include "ops/select.hpp"
 #include "ops/join.hpp"
+#include "ops/dedup.hpp"
 
 #include "sources/source.hpp"
 #include "sources/memory.hpp"

@@ -25,6 +25,9 @@ constexpr bool check_rules() {
                 "sluice rule [append-aggregation-needs-watermark]: append output mode on an aggregation needs "
                 "sl::with_watermark on the event-time column and a group_by key on sl::window over that column (or "
                 "on the column itself); add the watermark, or use output_mode::update or output_mode::complete");
+  static_assert(!(Mode == output_mode_kind::update && p.session_window),
+                "sluice rule [session-window-update]: update output mode is not supported for a session window "
+                "aggregation (as in Spark); use output_mode::append (with sl::with_watermark) or output_mode::complete");
   static_assert(!(Mode == output_mode_kind::complete && !p.aggregated),
                 "sluice rule [complete-needs-aggregation]: complete output mode needs an aggregation "
                 "(group_by | aggregate); use output_mode::append for a query without one");

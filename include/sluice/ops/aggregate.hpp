@@ -182,6 +182,23 @@ constexpr bool valid_key() {
 }
 
 // ---------------------------------------------------------------- the stage
+// An aggregate function as the checkpoint's metadata records it (name, function, column and
+// its type, precision), for aggregate_stage and session_aggregate_stage.
+template <class A>
+boost::json::object describe_aggregate(const typename A::bound_type& b) {
+  using B = typename A::bound_type;
+  boost::json::object o{{"name", A::name.view()}};
+  if constexpr (requires { B::function; }) o["function"] = B::function;
+  else o["function"] = typeid(B).name();
+  if constexpr (requires { b.sel; }) {
+    using S = decltype(b.sel);
+    o["column"] = S::named ? std::string(S::name) : std::string("<computed>");
+    o["type"] = checkpoint_type_name<std::remove_cvref_t<typename S::value_type>>();
+  }
+  if constexpr (requires { b.precision; }) o["precision"] = b.precision;
+  return o;
+}
+
 template <class In, class KeyList, class AggList>
 struct aggregate_stage;
 
@@ -790,20 +807,6 @@ struct aggregate_stage<In, std::tuple<Keys...>, std::tuple<Aggs...>> : stateful_
             {"layout", sliced_ ? "window slices" : "groups"},
             {"state", state_signature()}};
   }
-  template <class A>
-  static boost::json::object describe_aggregate(const typename A::bound_type& b) {
-    using B = typename A::bound_type;
-    boost::json::object o{{"name", A::name.view()}};
-    if constexpr (requires { B::function; }) o["function"] = B::function;
-    else o["function"] = typeid(B).name();
-    if constexpr (requires { b.sel; }) {
-      using S = decltype(b.sel);
-      o["column"] = S::named ? std::string(S::name) : std::string("<computed>");
-      o["type"] = checkpoint_type_name<std::remove_cvref_t<typename S::value_type>>();
-    }
-    if constexpr (requires { b.precision; }) o["precision"] = b.precision;
-    return o;
-  }
   void write_delta(binary_writer& out) const override {
     // The updated groups still there; the evicted ones follow as removals.
     std::size_t upserts = 0;
@@ -864,9 +867,11 @@ struct named_bound_agg {
   using bound_type = Bound;
 };
 
-template <class In, class Up, class... Keys, class... Aggs>
+// Stage: aggregate_stage, or another keyed aggregation over the same bound keys and functions
+// (the session windows' stage).
+template <class In, class Up, template <class, class, class> class Stage = aggregate_stage, class... Keys, class... Aggs>
 auto make_aggregate_stage(const std::tuple<Keys...>& keys, const std::tuple<Aggs...>& aggs) {
-  using stage = aggregate_stage<In, std::tuple<bound_key<In, Keys, Up>...>,
+  using stage = Stage<In, std::tuple<bound_key<In, Keys, Up>...>,
                                 std::tuple<named_bound_agg<Aggs::name, decltype(std::declval<const Aggs&>().spec.template bind<In>())>...>>;
   return stage(std::apply([](const auto&... k) { return std::tuple<bound_key<In, Keys, Up>...>(bound_key<In, Keys, Up>(k)...); }, keys),
                std::apply([](const auto&... a) { return std::make_tuple(a.spec.template bind<In>()...); }, aggs));

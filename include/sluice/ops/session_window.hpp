@@ -1,0 +1,396 @@
+// sl::session_window(column, gap) as a group_by key: Spark's session_window. A row at event
+// time t opens the session [t, t + gap); sessions of the same other keys merge when they
+// overlap or touch (a session starting exactly where another ends joins it, as Spark's
+// MergingSessionsIterator merges when start <= the current end), across batches too: the
+// state holds each key's open sessions. The gap is a duration, or a function of the row
+// returning one (Spark's dynamic gap); a row whose gap is <= 0 is left out.
+//
+//   events | sl::with_watermark(sl::col<"timestamp">, 30s)
+//          | sl::group_by(sl::session_window(sl::col<"timestamp">, 10s), sl::col<"user">)
+//          | sl::aggregate(sl::count(), sl::sum(sl::col<"value">))
+//   // row: session_window (a time_window), user, count, sum(value)
+//
+// Output modes, as Spark: append (with the watermark on the session's time column) emits a
+// session once, when its end <= the watermark, then evicts it; complete emits every session
+// every batch and evicts nothing; update is a compile error (rule session-window-update).
+// With a watermark, a row whose own session [t, t + gap) ends at or before it is late: dropped
+// and counted, in both modes (Spark's SessionWindowStateStoreRestoreExec).
+#pragma once
+#include <boost/unordered/unordered_flat_map.hpp>
+#include <algorithm>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <limits>
+#include <stdexcept>
+#include <string>
+#include <tuple>
+#include <type_traits>
+#include <typeinfo>
+#include <utility>
+#include <vector>
+
+#include "../checkpoint/serialize.hpp"
+#include "../pipeline.hpp"
+#include "../time.hpp"
+#include "aggregate.hpp"
+#include "column.hpp"
+
+namespace sluice {
+
+namespace detail {
+template <class T>
+inline constexpr bool is_chrono_duration_v = false;
+template <class R, class P>
+inline constexpr bool is_chrono_duration_v<std::chrono::duration<R, P>> = true;
+}  // namespace detail
+
+// A dynamic session gap: a function of the row returning a std::chrono::duration.
+template <class F, class Row>
+concept session_gap_function = std::is_invocable_v<const F&, const Row&> &&
+                               detail::is_chrono_duration_v<std::remove_cvref_t<std::invoke_result_t<const F&, const Row&>>>;
+
+// Gap: sluice::duration (a fixed gap) or a function of the row.
+template <class Sel, class Gap>
+struct session_window_spec {
+  Sel column;
+  Gap gap;
+};
+
+// A fixed gap, which must be positive.
+template <class Sel, class Rep, class Period>
+session_window_spec<std::decay_t<Sel>, duration> session_window(Sel&& column, std::chrono::duration<Rep, Period> gap) {
+  const auto g = std::chrono::duration_cast<duration>(gap);
+  if (g.count() <= 0)
+    throw std::invalid_argument("sluice::session_window: the gap duration must be positive, got " + format_duration(g));
+  return {std::forward<Sel>(column), g};
+}
+
+// A gap computed per row (Spark's dynamic gap duration): rows whose gap is <= 0 are left out.
+template <class Sel, class F>
+  requires(!detail::is_chrono_duration_v<std::remove_cvref_t<F>>)
+session_window_spec<std::decay_t<Sel>, std::decay_t<F>> session_window(Sel&& column, F&& gap) {
+  return {std::forward<Sel>(column), std::forward<F>(gap)};
+}
+
+namespace detail {
+template <class K>
+inline constexpr bool is_session_spec_v = false;
+template <class S, class G>
+inline constexpr bool is_session_spec_v<session_window_spec<S, G>> = true;
+
+template <class In, class Sel, class Gap, class Up>
+struct bound_key<In, session_window_spec<Sel, Gap>, Up> {
+  using selector = bound_selector<In, Sel>;
+  static_assert(std::is_same_v<std::remove_cvref_t<typename selector::value_type>, timestamp>,
+                "sluice::session_window: the time column must be of type sluice::timestamp");
+  static_assert(std::is_same_v<Gap, duration> || session_gap_function<Gap, In>,
+                "sluice::session_window: the gap must be a duration or a function of the row (const Row&) returning "
+                "a std::chrono::duration");
+  using value_type = time_window;
+  using stored_type = std::int64_t;  // unused in the group key: sessions are listed per key
+  static constexpr fixed_string name{"session_window"};
+  static constexpr bool is_event_time = Up::props.has_watermark && (!selector::named || Up::props.watermark_column.empty() ||
+                                                                 Up::props.watermark_column == selector::name);
+  static constexpr bool is_session = true;
+  selector sel;
+  Gap gap;
+  explicit bound_key(session_window_spec<Sel, Gap> s) : sel(std::move(s.column)), gap(std::move(s.gap)) {}
+  std::int64_t time(const In& r) const { return sel(r).micros; }
+  boost::json::object checkpoint_description() const {
+    boost::json::object o{{"key", "session_window"}, {"column", selector::named ? std::string(selector::name) : "<computed>"}};
+    if constexpr (std::is_same_v<Gap, duration>) o["gapUs"] = gap.count();
+    else o["gap"] = "per row";
+    return o;
+  }
+  std::int64_t gap_of(const In& r) const {
+    if constexpr (std::is_same_v<Gap, duration>) return gap.count();
+    else return std::chrono::duration_cast<duration>(std::invoke(gap, r)).count();
+  }
+};
+
+template <class K>
+inline constexpr bool is_session_key_v = requires { K::is_session; };
+
+template <class In, class KeyList, class AggList>
+struct session_aggregate_stage;
+
+template <class In, class... Keys, class... Aggs>
+struct session_aggregate_stage<In, std::tuple<Keys...>, std::tuple<Aggs...>> : stateful_control, described_stage {
+  static constexpr stage_kind kind = stage_kind::stateful;
+  static constexpr std::size_t session_key = [] {
+    constexpr bool flags[] = {is_session_key_v<Keys>...};
+    for (std::size_t i = 0; i < sizeof...(Keys); ++i)
+      if (flags[i]) return i;
+    return sizeof...(Keys);
+  }();
+  using session_key_type = std::tuple_element_t<session_key, std::tuple<Keys...>>;
+  static constexpr bool event_time = session_key_type::is_event_time;
+
+  // The other keys' values; the session key's slot is always 0.
+  using key_type = std::tuple<typename Keys::stored_type...>;
+  using state_type = std::tuple<typename Aggs::bound_type::state_type...>;
+  using output_row = row<field<Keys::name, typename Keys::value_type>...,
+                         field<Aggs::name, typename Aggs::bound_type::result_type>...>;
+  static_assert(detail::unique_names<columns_of<output_row>>::value,
+                "sluice::aggregate: two output columns have the same name; rename one with .as<\"name\">()");
+
+  static constexpr graph_props transform(graph_props p) {
+    p.aggregated = true;
+    p.aggregation_watermarked = event_time;
+    p.session_window = true;
+    p.stateful_stages += 1;
+    p.watermark_column = {};
+    return p;
+  }
+
+  struct session {
+    std::int64_t start = 0, end = 0;  // [start, end)
+    state_type states{};
+    std::int64_t updated_in = -1;  // the last batch that added rows to it
+  };
+  // Sorted by start; disjoint and not touching (each end < the next start), so ends are sorted too.
+  struct key_sessions {
+    std::vector<session> sessions;
+    std::int64_t changed_in = -1;  // the last batch that changed the list (for the delta)
+  };
+
+  std::tuple<Keys...> keys;
+  std::tuple<typename Aggs::bound_type...> aggs;
+  boost::unordered_flat_map<key_type, key_sessions, key_hash> groups_;
+  std::vector<key_type> changed_;  // keys the batch changed, each once
+  std::int64_t batch_ = -1;
+  std::int64_t sessions_ = 0;  // sessions in the state
+  std::int64_t dropped_ = 0;
+  std::int64_t min_end_ = std::numeric_limits<std::int64_t>::max();  // no session ends before it
+  std::int64_t last_watermark_ = std::numeric_limits<std::int64_t>::min();
+  state_operator_metrics last_metrics{"sessionWindowStateStoreSaveExec"};
+
+  session_aggregate_stage(std::tuple<Keys...> k, std::tuple<typename Aggs::bound_type...> a)
+      : keys(std::move(k)), aggs(std::move(a)) {}
+
+  void visit(graph_controls& c) {
+    operator_index = c.stateful.size();
+    c.stateful.push_back(this);
+    c.described.push_back(this);
+  }
+  // Keys (the gap included) and functions: a checkpoint made with others is refused.
+  boost::json::object checkpoint_description() const override {
+    boost::json::array ks;
+    std::apply([&](const auto&... k) { (ks.push_back(k.checkpoint_description()), ...); }, keys);
+    boost::json::array as;
+    [&]<std::size_t... I>(std::index_sequence<I...>) {
+      (as.push_back(describe_aggregate<Aggs>(std::get<I>(aggs))), ...);
+    }(std::index_sequence_for<Aggs...>{});
+    return {{"operator", "sessionWindow"}, {"keys", std::move(ks)}, {"aggregates", std::move(as)}, {"state", state_signature()}};
+  }
+
+  key_type key_of(const In& r) const {
+    key_type k{};
+    [&]<std::size_t... I>(std::index_sequence<I...>) {
+      (
+          [&] {
+            if constexpr (I != session_key) std::get<I>(keys).for_each(r, [&](const auto& v) { std::get<I>(k) = v; });
+          }(),
+          ...);
+    }(std::index_sequence_for<Keys...>{});
+    return k;
+  }
+
+  void merge_states(state_type& s, const state_type& o) const {
+    [&]<std::size_t... I>(std::index_sequence<I...>) {
+      (std::get<I>(aggs).merge(std::get<I>(s), std::get<I>(o)), ...);
+    }(std::index_sequence_for<Aggs...>{});
+  }
+
+  void note_changed(const key_type& k, key_sessions& ks) {
+    if (ks.changed_in != batch_) {
+      ks.changed_in = batch_;
+      changed_.push_back(k);
+    }
+  }
+
+  template <class R>
+  void accept(batch_context& ctx, const R& r) {
+    const auto& sk = std::get<session_key>(keys);
+    const std::int64_t gap = sk.gap_of(r);
+    if (gap <= 0) return;  // Spark leaves such rows out of the aggregation
+    const std::int64_t t = sk.time(r), end = t + gap;
+    if constexpr (event_time) {
+      if (ctx.has_watermark && end <= late_events_watermark(ctx, operator_index)) {
+        ++dropped_;
+        return;
+      }
+    }
+    key_type k = key_of(r);
+    auto [it, inserted] = groups_.try_emplace(std::move(k));
+    key_sessions& ks = it->second;
+    note_changed(it->first, ks);
+    auto& v = ks.sessions;
+    // The first session ending at or after t is the first that can overlap or touch [t, end).
+    auto first = std::lower_bound(v.begin(), v.end(), t, [](const session& s, std::int64_t x) { return s.end < x; });
+    session* target;
+    if (first == v.end() || first->start > end) {
+      target = &*v.insert(first, session{t, end, state_type{}, batch_});
+      ++sessions_;
+    } else {
+      first->start = std::min(first->start, t);
+      first->end = std::max(first->end, end);
+      auto last = first + 1;
+      for (; last != v.end() && last->start <= first->end; ++last) {  // sessions the new one bridges
+        merge_states(first->states, last->states);
+        first->end = std::max(first->end, last->end);
+      }
+      sessions_ -= last - (first + 1);
+      target = &*first;
+      v.erase(first + 1, last);
+    }
+    target->updated_in = batch_;
+    if (end < min_end_) min_end_ = end;
+    [&]<std::size_t... I>(std::index_sequence<I...>) {
+      (std::get<I>(aggs).update(std::get<I>(target->states), r), ...);
+    }(std::index_sequence_for<Aggs...>{});
+  }
+
+  output_row make_row(const key_type& k, const session& s) const {
+    return [&]<std::size_t... KI, std::size_t... AI>(std::index_sequence<KI...>, std::index_sequence<AI...>) {
+      return output_row{{key_output<KI>(k, s)}..., {std::get<AI>(aggs).result(std::get<AI>(s.states))}...};
+    }(std::index_sequence_for<Keys...>{}, std::index_sequence_for<Aggs...>{});
+  }
+  template <std::size_t I>
+  decltype(auto) key_output(const key_type& k, const session& s) const {
+    if constexpr (I == session_key) return time_window{timestamp{s.start}, timestamp{s.end}};
+    else return std::get<I>(keys).output(std::get<I>(k));
+  }
+
+  template <class Down>
+  void finish(batch_context& ctx, Down& down) {
+    std::int64_t updated = 0;
+    for (const key_type& k : changed_)
+      for (const session& s : groups_.find(k)->second.sessions) updated += s.updated_in == batch_;
+    std::int64_t removed = 0;
+    if (ctx.mode == output_mode_kind::complete) {
+      for (const auto& [k, ks] : groups_)
+        for (const session& s : ks.sessions) down(make_row(k, s));
+    } else if (event_time && ctx.has_watermark && eviction_watermark(ctx, operator_index) >= min_end_) {
+      // Append: sessions ending at or before the watermark are final: emit and evict them.
+      const std::int64_t wm = eviction_watermark(ctx, operator_index);
+      std::int64_t left = std::numeric_limits<std::int64_t>::max();
+      boost::unordered::erase_if(groups_, [&](auto& kv) {
+        auto& v = kv.second.sessions;
+        std::size_t n = 0;
+        while (n < v.size() && v[n].end <= wm) down(make_row(kv.first, v[n++]));
+        if (n > 0) {
+          note_changed(kv.first, kv.second);
+          v.erase(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(n));
+          removed += static_cast<std::int64_t>(n);
+        }
+        if (!v.empty()) left = std::min(left, v.front().end);
+        return v.empty();
+      });
+      sessions_ -= removed;
+      min_end_ = left;
+    }
+    last_watermark_ = ctx.watermark;
+    last_metrics.num_rows_total = sessions_;
+    last_metrics.num_rows_updated = updated;
+    last_metrics.num_rows_removed = removed;
+    last_metrics.num_rows_dropped_by_watermark = std::exchange(dropped_, 0);
+    last_metrics.memory_used_bytes =
+        static_cast<std::int64_t>(groups_.size() * (sizeof(key_type) + sizeof(key_sessions))) +
+        sessions_ * static_cast<std::int64_t>(sizeof(session));
+  }
+
+  void begin_batch(const batch_context& ctx) override {
+    batch_ = ctx.batch_id;
+    changed_.clear();
+    dropped_ = 0;
+  }
+
+  // Spark's SessionWindowStateStoreSaveExec.shouldRunAnotherBatch (append; update is refused).
+  bool needs_no_data_batch(output_mode_kind mode, std::int64_t new_watermark) const override {
+    return event_time && mode == output_mode_kind::append &&
+           last_watermark_ != std::numeric_limits<std::int64_t>::min() && new_watermark > last_watermark_;
+  }
+  state_operator_metrics metrics() const override { return last_metrics; }
+
+  // ---- checkpoints: a batch's delta is the whole session list of every key it changed (an
+  // empty list removes the key).
+  std::string state_signature() const override {
+    return std::string("session-window<") + typeid(key_type).name() + "," + typeid(state_type).name() + ">";
+  }
+  void write_sessions(binary_writer& out, const key_type& k, const std::vector<session>* v) const {
+    out.write(k);
+    out.write_size(v ? v->size() : 0);
+    if (v)
+      for (const session& s : *v) {
+        out.write(s.start);
+        out.write(s.end);
+        out.write(s.states);
+      }
+  }
+  void write_delta(binary_writer& out) const override {
+    out.write_size(changed_.size());
+    for (const key_type& k : changed_) {
+      const auto it = groups_.find(k);
+      write_sessions(out, k, it == groups_.end() ? nullptr : &it->second.sessions);
+    }
+  }
+  void write_snapshot(binary_writer& out) const override {
+    out.write_size(groups_.size());
+    for (const auto& [k, ks] : groups_) write_sessions(out, k, &ks.sessions);
+  }
+  void load_snapshot(binary_reader& in) override {
+    groups_.clear();
+    sessions_ = 0;
+    min_end_ = std::numeric_limits<std::int64_t>::max();
+    apply_delta(in);
+  }
+  void apply_delta(binary_reader& in) override {
+    const auto n = in.read_size(1);
+    for (std::size_t i = 0; i < n; ++i) {
+      key_type k{};
+      in.read(k);
+      const auto m = in.read_size(16);
+      auto it = groups_.find(k);
+      if (it != groups_.end()) sessions_ -= static_cast<std::int64_t>(it->second.sessions.size());
+      if (m == 0) {
+        if (it != groups_.end()) groups_.erase(it);
+        continue;
+      }
+      if (it == groups_.end()) it = groups_.try_emplace(std::move(k)).first;
+      auto& v = it->second.sessions;
+      v.assign(m, session{});
+      for (auto& s : v) {
+        in.read(s.start);
+        in.read(s.end);
+        in.read(s.states);
+        min_end_ = std::min(min_end_, s.end);
+      }
+      sessions_ += static_cast<std::int64_t>(m);
+    }
+    changed_.clear();
+  }
+  void restore_last_batch_watermark(std::int64_t watermark) override { last_watermark_ = watermark; }
+};
+
+}  // namespace detail
+
+// group_by(..., session_window(...), ...) | aggregate(...): the session aggregation (more
+// constrained than the general overload in aggregate.hpp, so chosen for a session key).
+template <class Up, class... Keys, class... Aggs>
+  requires(detail::is_session_spec_v<Keys> || ...)
+auto operator|(grouped_node<Up, Keys...>&& g, const aggregate_t<Aggs...>& a) {
+  static_assert((detail::is_session_spec_v<Keys> + ...) == 1,
+                "sluice::group_by: at most one sl::session_window key");
+  static_assert(!(detail::is_window_key_v<detail::bound_key<typename Up::row_type, Keys, Up>> || ...),
+                "sluice::group_by: sl::window and sl::session_window cannot group the same aggregation (Spark refuses "
+                "more than one time window expression)");
+  if constexpr ((detail::is_session_spec_v<Keys> + ...) == 1 &&
+                !(detail::is_window_key_v<detail::bound_key<typename Up::row_type, Keys, Up>> || ...)) {
+    auto stage = detail::make_aggregate_stage<typename Up::row_type, Up, detail::session_aggregate_stage>(g.keys, a.aggs);
+    return stage_node<Up, decltype(stage)>{std::move(g.up), std::move(stage)};
+  }
+}
+
+}  // namespace sluice
