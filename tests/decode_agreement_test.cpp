@@ -320,10 +320,14 @@ TEST_CASE("decoding: a JSON key the row type reads, given twice, is refused by b
   CHECK(both(R"({"v":1,"v":2})").reason == "field 'v': given twice in one object (a duplicate key)");
   CHECK(both(R"({"v":1,"x":0,"v":1})").reason == "field 'v': given twice in one object (a duplicate key)");
   CHECK(both(R"({"v":1,"x\u0000y":0,"v":1})").reason == "field 'v': given twice in one object (a duplicate key)");
+  CHECK(both(R"({"v":1,"\u0076":2})").reason == "field 'v': given twice in one object (a duplicate key)");
   // Keys the row type does not read are ignored, repeated or not, however deep.
   auto ok = both(R"({"x":1,"v":7,"x":2,"deep":{"a":[{"b":1,"b":2}],"a":3}})");
   CHECK(ok.accepted);
   CHECK(ok.value == 7);
+  ok = both(R"({"x":{"a":{}},"v":8,"x":{"b":2}})");
+  CHECK(ok.accepted);
+  CHECK(ok.value == 8);
   // A repeated key beyond the first 16 keys of an object (found by sorting).
   std::string wide = R"({"v":5)";
   for (int i = 0; i < 40; ++i) wide += ",\"k" + std::to_string(i) + "\":" + std::to_string(i);
@@ -349,6 +353,10 @@ TEST_CASE("decoding: a JSON key the row type reads, given twice, is refused by b
         "field 'one.a': given twice in one object (a duplicate key)");
   CHECK(nested(R"({"id":1,"items":[{"a":1,"b":[{"c":1,"c":2}]}],"other":[{"a":1,"a":2}]})").empty());
   CHECK(nested(R"({"id":1,"items":[],"id":2})") == "field 'id': given twice in one object (a duplicate key)");
+  // the value dropped with the first "one" held an object: the count of objects differs
+  CHECK(nested(R"({"id":1,"items":[],"one":{"a":1},"one":{"a":2}})") ==
+        "field 'one': given twice in one object (a duplicate key)");
+  CHECK(nested(R"({"id":1,"items":[[],{"a":1}],"one":{"a":1}})") == "field 'items[0]': expected an object, got an array");
 }
 
 TEST_CASE("decoding: a CSV header naming a column the row type reads twice is refused", "[decode]") {
