@@ -14,7 +14,6 @@
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
-#include <cstring>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -113,7 +112,7 @@ class json_duplicate_scanner : public json_handler_base {
   void check_keys(std::size_t first) {
     std::vector<std::string_view> sorted;
     for (std::size_t i = first; i < key_ends_.size(); ++i) sorted.push_back(key(i));
-    std::stable_sort(sorted.begin(), sorted.end());
+    std::sort(sorted.begin(), sorted.end());
     for (std::size_t i = 1; i < sorted.size(); ++i)
       if (sorted[i] == sorted[i - 1] && (i < 2 || sorted[i - 2] != sorted[i])) record(sorted[i]);
   }
