@@ -193,8 +193,10 @@ std::string failure_of(Src src) {
 
 }  // namespace decode_agreement_test
 
+#if defined(SLUICE_HAS_SIMDJSON) && SLUICE_HAS_SIMDJSON
 template <>
 inline constexpr bool sluice::detail::simd::enabled_for<decode_agreement_test::OuterBoost> = false;
+#endif
 
 using namespace decode_agreement_test;
 
