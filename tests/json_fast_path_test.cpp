@@ -140,6 +140,11 @@ TEST_CASE("json fast path hands odd lines to the Boost path, which words the err
       R"({"id":"e1","ts":"2024-01-15T10:30:00","n":1,"x":1,"flag":true,"xs":{}})",
       R"({"id":"e1","ts":"2024-01-15T10:30:00","n":1,"x":1,"flag":true,"xs":[],"inner":{"b":"x"}})",
       R"({"id":"e1","ts":"2024-01-15T10:30:00","n":1,"x":1e999,"flag":true,"xs":[]})",
+      // out of range: seconds beyond 64-bit microseconds, an integer written with an exponent
+      R"({"id":"e1","ts":1e30,"n":1,"x":1,"flag":true,"xs":[]})",
+      R"({"id":"e1","ts":18446744073709551615,"n":1,"x":1,"flag":true,"xs":[]})",
+      R"({"id":"e1","ts":"2024-01-15T10:30:00","n":3e9,"x":1,"flag":true,"xs":[]})",
+      R"({"id":"e1","ts":"2024-01-15T10:30:00","n":1,"x":1,"flag":true,"xs":[],"inner":{"a":1,"a":2}})",
       R"({"id":"e1","ts":"2024-01-15T10:30:00","n":1,"x":1,"flag":true,"xs":[]}// comment)",
       // invalid UTF-8: a lone continuation byte, an overlong form, a surrogate, above U+10FFFF, truncated
       "{\"id\":\"\x80\",\"ts\":\"2024-01-15\",\"n\":1,\"x\":1,\"flag\":true,\"xs\":[]}",

@@ -6,6 +6,7 @@
 #include <sluice/sluice.hpp>
 
 #include <boost/json.hpp>
+#include <cmath>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -255,11 +256,23 @@ TEST_CASE("from_json: timestamps from text or epoch seconds", "[schema][json]") 
   CHECK(sl::from_json<sl::timestamp>(boost::json::value(1.5)).micros == 1'500'000);
   CHECK(sl::from_json<sl::timestamp>(boost::json::value(-2)).micros == -2'000'000);
   CHECK(sl::from_json<sl::timestamp>(boost::json::value(1705314600)) == ts("2024-01-15T10:30:00"));
+  // beyond 64-bit microseconds (1e30 seconds became year -290308 before it was checked)
+  CHECK_THROWS_AS(sl::from_json<sl::timestamp>(boost::json::value(1e30)), sl::schema_error);
+  CHECK_THROWS_AS(sl::from_json<sl::timestamp>(boost::json::value(9223372036855)), sl::schema_error);
+  CHECK(sl::from_json<sl::timestamp>(boost::json::value(-9223372036854)).micros == -9223372036854000000);
 }
 
-TEST_CASE("from_json: integers, exact doubles for integers, and ranges", "[schema][json]") {
+TEST_CASE("from_json: integers from integer literals only, and ranges", "[schema][json]") {
   CHECK(sl::from_json<std::int32_t>(boost::json::value(-5)) == -5);
-  CHECK(sl::from_json<std::int64_t>(boost::json::value(3.0)) == 3);
+  // 3.0 is a number with a fraction, refused as Spark's JSON and CSV readers refuse it.
+  CHECK_THROWS_WITH(sl::from_json<std::int64_t>(boost::json::value(3.0)),
+                    "expected an integer, got a number with a fraction or an exponent (3.0)");
+  CHECK_THROWS_WITH(sl::from_json<std::int32_t>(boost::json::value(3e9)),
+                    "expected an integer, got a number with a fraction or an exponent (3.0E9)");
+  CHECK_THROWS_WITH(sl::from_json<double>(boost::json::value(HUGE_VAL)), "number beyond 1.8E308 out of range for a double");
+  CHECK_THROWS_WITH(sl::from_json<float>(boost::json::value(1e39)), "number 1.0E39 out of range for a float");
+  CHECK(std::isnan(sl::from_json<double>(boost::json::value("NaN"))));
+  CHECK(sl::from_json<float>(boost::json::value("-Infinity")) == -HUGE_VALF);
   CHECK(sl::from_json<std::uint64_t>(boost::json::value(18446744073709551615ull)) == 18446744073709551615ull);
   CHECK(sl::from_json<std::int8_t>(boost::json::value(-128)) == -128);
   CHECK(sl::from_json<double>(boost::json::value(7)) == 7.0);

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "detail/format.hpp"
+#include "detail/numbers.hpp"
 #include "detail/traits.hpp"
 #include "schema.hpp"
 #include "time.hpp"
@@ -199,32 +200,82 @@ void from_json_into(const boost::json::value& v, T& out, const std::string& path
   from_json_into(v, out, json_path(path));
 }
 
+// A number as it appears in an error message (Java's form, as Spark writes it).
+inline std::string json_number_text(const boost::json::value& v) {
+  if (v.is_int64()) return std::to_string(v.get_int64());
+  if (v.is_uint64()) return std::to_string(v.get_uint64());
+  const double d = v.get_double();
+  if (!std::isfinite(d)) return d > 0 ? "beyond 1.8E308" : "beyond -1.8E308";  // a literal that overflowed
+  return java_floating_string(d);
+}
+
+// Integers take only integer literals, as Spark's JSON reader (and CSV, and Java's
+// parseLong) does: 3.0, 3e9 and 3.5 are refused; every value is range-checked for T.
+template <class T>
+void integer_from_json(const boost::json::value& v, T& out, const json_path& path) {
+  if (v.is_int64()) {
+    const auto x = v.get_int64();
+    if (x < static_cast<std::int64_t>(std::numeric_limits<T>::min()) ||
+        (x > 0 && static_cast<std::uint64_t>(x) > static_cast<std::uint64_t>(std::numeric_limits<T>::max())))
+      throw schema_error(path, "integer " + std::to_string(x) + " out of range");
+    out = static_cast<T>(x);
+  } else if (v.is_uint64()) {
+    const auto x = v.get_uint64();
+    if (x > static_cast<std::uint64_t>(std::numeric_limits<T>::max()))
+      throw schema_error(path, "integer " + std::to_string(x) + " out of range");
+    out = static_cast<T>(x);
+  } else if (v.is_double()) {
+    // Boost.JSON reads an integer literal beyond 64 bits as a double: out of range for any T.
+    const double d = v.get_double();
+    if (std::trunc(d) == d && std::abs(d) >= 0x1p63)
+      throw schema_error(path, "integer " + json_number_text(v) + " out of range");
+    throw schema_error(path, "expected an integer, got a number with a fraction or an exponent (" +
+                                 json_number_text(v) + ")");
+  } else {
+    throw schema_error(path, std::string("expected an integer, got ") + json_kind_name(v));
+  }
+}
+
+// Floats and doubles take any number that fits (a literal beyond the type's range is refused,
+// never made infinity) and the strings "NaN", "Infinity", "-Infinity" (what Jackson and
+// sluice write for them; any case, as CSV reads them, also "inf").
+template <class T>
+void floating_from_json(const boost::json::value& v, T& out, const json_path& path) {
+  double d = 0;
+  if (v.is_double()) d = v.get_double();
+  else if (v.is_int64()) d = static_cast<double>(v.get_int64());
+  else if (v.is_uint64()) d = static_cast<double>(v.get_uint64());
+  else if (v.is_string()) {
+    const auto& s = v.get_string();
+    T x{};
+    if (parse_floating(std::string_view(s.data(), s.size()), x) != number_text::ok || std::isfinite(x))
+      throw schema_error(path, "expected a number, got the string " + json_text(v) +
+                                   " (strings are read only as NaN, Infinity or -Infinity)");
+    out = x;
+    return;
+  } else {
+    throw schema_error(path, std::string("expected a number, got ") + json_kind_name(v));
+  }
+  if (!std::isfinite(d) || !narrow_floating(d, out))
+    throw schema_error(path, "number " + json_number_text(v) + " out of range for a " +
+                                 (std::is_same_v<T, float> ? "float" : "double"));
+}
+
 template <class T>
 void number_from_json(const boost::json::value& v, T& out, const json_path& path) {
-  if constexpr (std::is_integral_v<T>) {
-    if (v.is_int64()) {
-      const auto x = v.get_int64();
-      if (x < static_cast<std::int64_t>(std::numeric_limits<T>::min()) ||
-          (x > 0 && static_cast<std::uint64_t>(x) > static_cast<std::uint64_t>(std::numeric_limits<T>::max())))
-        throw schema_error(path, "integer " + std::to_string(x) + " out of range");
-      out = static_cast<T>(x);
-    } else if (v.is_uint64()) {
-      const auto x = v.get_uint64();
-      if (x > static_cast<std::uint64_t>(std::numeric_limits<T>::max()))
-        throw schema_error(path, "integer " + std::to_string(x) + " out of range");
-      out = static_cast<T>(x);
-    } else if (v.is_double() && std::trunc(v.get_double()) == v.get_double() &&
-               std::abs(v.get_double()) < 9.007199254740992e15) {
-      out = static_cast<T>(v.get_double());
-    } else {
-      throw schema_error(path, std::string("expected an integer, got ") + json_kind_name(v));
-    }
-  } else {
-    if (v.is_double()) out = static_cast<T>(v.get_double());
-    else if (v.is_int64()) out = static_cast<T>(v.get_int64());
-    else if (v.is_uint64()) out = static_cast<T>(v.get_uint64());
-    else throw schema_error(path, std::string("expected a number, got ") + json_kind_name(v));
-  }
+  if constexpr (std::is_integral_v<T>) integer_from_json(v, out, path);
+  else floating_from_json(v, out, path);
+}
+
+// A number of seconds since the epoch, range-checked to the microseconds' 64 bits.
+inline void timestamp_from_json_number(const boost::json::value& v, timestamp& out, const json_path& path) {
+  std::optional<timestamp> t;
+  if (v.is_int64()) t = timestamp_from_seconds(v.get_int64());
+  else if (v.is_double()) t = timestamp_from_seconds(v.get_double());
+  if (!t)  // uint64: beyond int64 seconds, out of range as well
+    throw schema_error(path, "number " + json_number_text(v) + " out of range for a timestamp (" +
+                                 timestamp_seconds_range + ")");
+  out = *t;
 }
 
 template <class T>
@@ -245,7 +296,7 @@ void from_json_into(const boost::json::value& v, T& out, const json_path& path) 
       if (!t) throw schema_error(path, "'" + std::string(v.get_string()) + "' is not an ISO-8601 timestamp");
       out = *t;
     } else if (v.is_number()) {  // numbers are seconds since the epoch, as Spark casts them
-      out = timestamp{static_cast<std::int64_t>(std::llround(v.to_number<double>() * 1e6))};
+      timestamp_from_json_number(v, out, path);
     } else {
       throw schema_error(path, std::string("expected a timestamp, got ") + json_kind_name(v));
     }

@@ -3,6 +3,7 @@
 #pragma once
 #include <boost/describe.hpp>
 #include <chrono>
+#include <cmath>
 #include <compare>
 #include <cstdint>
 #include <cstdio>
@@ -80,6 +81,20 @@ constexpr std::int64_t floor_div(std::int64_t a, std::int64_t b) {
   return a / b - ((a % b != 0) && ((a < 0) != (b < 0)));
 }
 constexpr std::int64_t floor_mod(std::int64_t a, std::int64_t b) { return a - floor_div(a, b) * b; }
+
+// Seconds since the epoch (JSON numbers for a timestamp) as a timestamp; nullopt when the
+// microseconds do not fit in 64 bits (beyond about 292,000 years either side of 1970).
+constexpr std::optional<timestamp> timestamp_from_seconds(std::int64_t s) {
+  constexpr std::int64_t limit = INT64_MAX / 1'000'000;
+  if (s > limit || s < -limit) return std::nullopt;  // INT64_MIN's 808 microseconds are not worth a case
+  return timestamp{s * 1'000'000};
+}
+inline std::optional<timestamp> timestamp_from_seconds(double s) {
+  const double us = s * 1e6;  // to the nearest microsecond, as before; NaN and infinity fail below
+  if (!(us >= -0x1p63 && us < 0x1p63)) return std::nullopt;
+  return timestamp{static_cast<std::int64_t>(std::llround(us))};
+}
+inline constexpr const char* timestamp_seconds_range = "seconds since the epoch, -9223372036854 to 9223372036854";
 }  // namespace detail
 
 // Parses ISO-8601 / Spark timestamp text: "2024-01-15T10:30:00", "2024-01-15 10:30:00.123456",

@@ -24,6 +24,7 @@
 #include "../json.hpp"  // schema_error
 #include "../schema.hpp"
 #include "../time.hpp"
+#include "numbers.hpp"
 #include "traits.hpp"
 
 namespace sluice::detail::csv {
@@ -205,14 +206,15 @@ void parse_scalar(const field& f, F& out, std::string_view name, std::size_t col
       if (ec != std::errc() || end != digits.data() + digits.size()) fail("expected an integer, got " + quoted_excerpt(t));
       out = v;
     } else if constexpr (std::is_floating_point_v<F>) {
-      std::string_view digits = t;
-      if (digits.size() > 1 && digits[0] == '+') digits.remove_prefix(1);
-      F v{};
-      const auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), v);
-      // from_chars takes "nan", "inf" and "infinity" in any case (Spark writes NaN, Infinity).
-      if (ec == std::errc::result_out_of_range) fail("number " + quoted_excerpt(t) + " out of range");
-      if (ec != std::errc() || end != digits.data() + digits.size()) fail("expected a number, got " + quoted_excerpt(t));
-      out = v;
+      // "nan", "inf" and "infinity" in any case are read (Spark writes NaN, Infinity); JSON
+      // reads the same strings (detail/numbers.hpp).
+      switch (parse_floating(t, out)) {
+        case number_text::ok: break;
+        case number_text::out_of_range:
+          fail("number " + quoted_excerpt(t) + " out of range for a " + (std::is_same_v<F, float> ? "float" : "double"));
+          break;
+        case number_text::invalid: fail("expected a number, got " + quoted_excerpt(t));
+      }
     } else if constexpr (std::is_same_v<F, timestamp>) {
       const auto ts = parse_timestamp(t);
       if (!ts) fail(quoted_excerpt(t) + " is not an ISO-8601 timestamp");
@@ -248,19 +250,29 @@ class column_mapping {
   }
 
   // From a header record. Returns false with a reason naming the first required column
-  // the header lacks; optional columns may be absent (always empty then).
+  // the header lacks, or the first field two columns match (a duplicate name: which one is
+  // meant is unknown, as with a key given twice in a JSON object); optional columns may be
+  // absent (always empty then). Columns no field matches are ignored, repeated or not.
   bool from_header(const std::vector<field>& header, std::string& reason) {
     width_ = header.size();
     std::size_t i = 0;
     bool ok = true;
     for_each_column<T>([&](auto c) {
       using C = decltype(c);
-      std::size_t found = absent;
-      for (std::size_t k = 0; k < header.size() && found == absent; ++k)
-        if (header[k].text == C::name.view()) found = k;
+      std::size_t found = absent, again = absent;
+      for (std::size_t k = 0; k < header.size() && again == absent; ++k)
+        if (header[k].text == C::name.view()) (found == absent ? found : again) = k;
       for (std::size_t k = 0; k < header.size() && found == absent; ++k)
         if (iequals(header[k].text, C::name.view())) found = k;
+      for (std::size_t k = found + 1; k < header.size() && again == absent && found != absent; ++k)
+        if (iequals(header[k].text, C::name.view()) && header[found].text != C::name.view()) again = k;
       index_[i++] = found;
+      if (again != absent && ok) {
+        ok = false;
+        reason = "the header names column '" + std::string(C::name.view()) + "' twice (columns " +
+                 std::to_string(found + 1) + " '" + std::string(header[found].text) + "' and " +
+                 std::to_string(again + 1) + " '" + std::string(header[again].text) + "')";
+      }
       if (found == absent && !is_optional_v<typename C::type> && ok) {
         ok = false;
         std::string names;

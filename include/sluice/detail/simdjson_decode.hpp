@@ -4,10 +4,10 @@
 // (link the CMake target sluice::simdjson); everything else stays on Boost.JSON.
 //
 // It only ever answers "decoded" or "not mine": for anything unusual (malformed JSON, a
-// missing or null required field, a duplicate key, a number that needs a conversion, an
-// unsupported field type) it returns false and the caller decodes the same line with the
-// Boost.JSON path, which then accepts it or produces the usual error (file:line and field
-// path). So errors, and the values of every record that is not plain, are the Boost path's;
+// missing or null required field, a duplicate key, a number that needs a conversion or is
+// out of range, an unsupported field type) it returns false and the caller decodes the same
+// line with the Boost.JSON path, which then accepts it or produces the usual error (file:line
+// and field path). So errors, and the values of every record that is not plain, are the Boost path's;
 // a record decoded here is the one the Boost path would produce (doubles are rounded
 // correctly here, as Spark's Jackson does; Boost.JSON 1.81's default parser may differ in
 // the last bit for 17-digit numbers).
@@ -33,6 +33,7 @@
 #include "../schema.hpp"
 #include "../time.hpp"
 #include "config.hpp"
+#include "numbers.hpp"
 #include "traits.hpp"
 
 namespace sluice::detail::simd {
@@ -171,8 +172,7 @@ bool decode(dom::element e, T& out) {
   } else if constexpr (std::is_floating_point_v<T>) {
     double d = 0;
     if (e.get_double().get(d) != simdjson::SUCCESS) return false;  // also converts integers, as Boost's path does
-    out = static_cast<T>(d);
-    return true;
+    return narrow_floating(d, out);  // a float out of range: the Boost path says so (1e400 fails to parse)
   } else if constexpr (std::is_same_v<T, std::string>) {
     std::string_view s;
     if (e.get_string().get(s) != simdjson::SUCCESS) return false;
@@ -186,9 +186,17 @@ bool decode(dom::element e, T& out) {
       out = *t;
       return true;
     }
-    double d = 0;  // numbers are seconds since the epoch, as Spark casts them
-    if (e.get_double().get(d) != simdjson::SUCCESS) return false;
-    out = timestamp{static_cast<std::int64_t>(std::llround(d * 1e6))};
+    // numbers are seconds since the epoch, as Spark casts them; out of range: the Boost path says so
+    std::optional<timestamp> t;
+    if (e.type() == dom::element_type::INT64) {
+      std::int64_t x = 0;
+      if (e.get_int64().get(x) == simdjson::SUCCESS) t = timestamp_from_seconds(x);
+    } else if (e.type() == dom::element_type::DOUBLE) {
+      double d = 0;
+      if (e.get_double().get(d) == simdjson::SUCCESS) t = timestamp_from_seconds(d);
+    }
+    if (!t) return false;
+    out = *t;
     return true;
   } else if constexpr (is_optional_v<T>) {
     if (e.is_null()) {

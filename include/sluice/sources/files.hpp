@@ -75,6 +75,7 @@
 #include "../checkpoint/file_io.hpp"
 #include "../detail/crash_point.hpp"
 #include "../detail/csv.hpp"
+#include "../detail/json_parser.hpp"
 #include "../detail/utf8.hpp"
 #include "../json.hpp"
 #include "../schema.hpp"
@@ -576,6 +577,10 @@ class json_lines_parser {
           result = parse_result::bad;
         } else {
           try {
+            if (!parser_.duplicates().empty()) {
+              if (auto field = sluice::detail::json_duplicate_field<T>(parser_.duplicates()))
+                throw schema_error(*field, "given twice in one object (a duplicate key)");
+            }
             out = from_json<T>(v);
           } catch (const schema_error& e) {
             reason = e.what();
@@ -592,7 +597,7 @@ class json_lines_parser {
  private:
   unsigned char initial_[8192];
   boost::json::monotonic_resource resource_;
-  boost::json::parser parser_;
+  sluice::detail::json_parser parser_;  // Boost.JSON's, also finding repeated keys
 #if defined(SLUICE_HAS_SIMDJSON) && SLUICE_HAS_SIMDJSON
   struct no_fast_path {};
   static constexpr bool fast_path = sluice::detail::simd::enabled_for<T> && sluice::detail::simd::decodable<T>();
