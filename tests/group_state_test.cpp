@@ -227,3 +227,182 @@ TEST_CASE("group_state: an exception in f fails the query, and the batch runs ag
                                   st::start_stream(),
                                   st::check_new_answer(KeyText{"a", "3"})));  // not 5: the failed run is undone
 }
+
+namespace {
+// Spark's state function of "streaming with processing time timeout": a count with a 10 s
+// timeout; a timed-out key is removed and reported as -1.
+std::vector<KeyText> count_with_timeout(const std::string& key, std::span<const Event> values,
+                                        sl::group_state<RunningCount>& state) {
+  if (state.has_timed_out()) {
+    if (!values.empty()) throw std::logic_error("a timed-out call with values");
+    state.remove();
+    return {{key, "-1"}};
+  }
+  const std::int64_t count = state.get_option().value_or(RunningCount{}).count + static_cast<std::int64_t>(values.size());
+  state.update({count});
+  state.set_timeout_duration(10s);
+  return {{key, std::to_string(count)}};
+}
+}  // namespace
+
+TEST_CASE("flat_map_groups_with_state: processing-time timeouts on the batch timestamp, across a restart "
+          "(Spark: streaming with processing time timeout)",
+          "[group_state]") {
+  auto in = sl::memory_stream<Event>();
+  st::manual_clock clock;
+  sl::query_options options;
+  options.clock = clock;
+  auto q = in | sl::group_by_key(sl::col<"key">) |
+           sl::flat_map_groups_with_state<RunningCount>(count_with_timeout, sl::output_mode::update,
+                                                        sl::group_state_timeout::processing_time);
+  // Spark's test adds data, then moves its trigger clock; here a batch takes the clock's time
+  // when planned, so the clock moves first.
+  REQUIRE_NOTHROW(st::test_stream(std::move(q), sl::output_mode::update,
+                                  st::start_stream(options),
+                                  st::advance_clock(clock, 1s),
+                                  st::add_data(in, keys({"a"})),  // a times out after 11 s
+                                  st::check_new_answer(KeyText{"a", "1"}),
+                                  st::assert_state_rows(1, 1),
+                                  st::advance_clock(clock, 1s),
+                                  st::add_data(in, keys({"b"})),  // b after 12 s
+                                  st::check_new_answer(KeyText{"b", "1"}),
+                                  st::assert_state_rows(2, 1),
+                                  st::advance_clock(clock, 9s),  // 11 s: not past a's timeout
+                                  st::process_all_available(),
+                                  st::check_new_answer(),
+                                  st::advance_clock(clock, 1s),  // 12 s
+                                  st::add_data(in, keys({"b"})),  // b now after 22 s
+                                  st::check_new_answer(KeyText{"a", "-1"}, KeyText{"b", "2"}),
+                                  st::assert_state_rows(1),
+                                  st::stop_stream(), st::start_stream(options),
+                                  st::advance_clock(clock, 11s),  // 23 s
+                                  st::add_data(in, keys({"c"})),  // c after 33 s
+                                  st::check_new_answer(KeyText{"b", "-1"}, KeyText{"c", "1"}),
+                                  st::assert_state_rows(1),
+                                  st::advance_clock(clock, 12s),  // 35 s: a batch without data times c out
+                                  st::check_new_answer(KeyText{"c", "-1"}),
+                                  st::assert_state_rows(0),
+                                  st::assert_on_query([](sl::streaming_query& query) {
+                                    return query.last_progress()->timestamp == st::ts(35s);
+                                  }, "the timeout ran in a batch at 35 s")));
+}
+
+TEST_CASE("group_state: a timeout is cleared by every call and must be set again; remove() with a timeout keeps it",
+          "[group_state]") {
+  auto in = sl::memory_stream<Event>();
+  st::manual_clock clock;
+  sl::query_options options;
+  options.clock = clock;
+  // "t": sets a 5 s timeout; "n": sets none; "r": removes the state but sets a 5 s timeout.
+  auto f = [](const std::string& key, std::span<const Event> values, sl::group_state<RunningCount>& state) {
+    if (state.has_timed_out())
+      return KeyText{key, std::string("timed out, exists=") + (state.exists() ? "1" : "0") +
+                              (state.timeout_timestamp() ? " with timeout" : "")};
+    const std::string mode = values.back().value == 0 ? "t" : values.back().value == 1 ? "n" : "r";
+    state.update({static_cast<std::int64_t>(values.size())});
+    if (mode == "r") state.remove();
+    if (mode != "n") state.set_timeout_duration(5s);
+    return KeyText{key, mode};
+  };
+  auto kv = [](const char* k, std::int64_t v) { return ev(1s, k, v); };
+  auto q = in | sl::group_by_key(sl::col<"key">) | sl::map_groups_with_state<RunningCount>(f, sl::group_state_timeout::processing_time);
+  REQUIRE_NOTHROW(st::test_stream(std::move(q), sl::output_mode::update,
+                                  st::start_stream(options),
+                                  st::add_data(in, {kv("a", 0), kv("b", 0), kv("c", 2)}),
+                                  st::check_new_answer(KeyText{"a", "t"}, KeyText{"b", "t"}, KeyText{"c", "r"}),
+                                  st::assert_state_rows(3, 3),
+                                  st::advance_clock(clock, 2s),
+                                  st::add_data(in, {kv("b", 1)}),  // b's timeout is cleared
+                                  st::check_new_answer(KeyText{"b", "n"}),
+                                  st::advance_clock(clock, 4s),  // 6 s: a and c time out, b does not
+                                  st::check_new_answer(KeyText{"a", "timed out, exists=1"},
+                                                       KeyText{"c", "timed out, exists=0"}),
+                                  st::assert_state_rows(3),  // the timed-out calls set no timeout: states stay
+                                  st::advance_clock(clock, 60s),
+                                  st::process_all_available(),
+                                  st::check_new_answer()));
+}
+
+namespace {
+struct KeyTime {
+  std::string key;
+  sl::timestamp time;
+};
+BOOST_DESCRIBE_STRUCT(KeyTime, (), (key, time))
+
+struct MaxSeconds {
+  std::int64_t seconds = 0;
+};
+BOOST_DESCRIBE_STRUCT(MaxSeconds, (), (seconds))
+
+KeyTime kt(const char* key, std::int64_t seconds) { return {key, st::ts(std::chrono::seconds(seconds))}; }
+
+// Spark's state function of "streaming w/ event time timeout + watermark": the max event time
+// seen, with a timeout 5 s after it; -1 when it times out.
+std::vector<KeyNumber> max_with_event_timeout(const std::string& key, std::span<const KeyTime> values,
+                                              sl::group_state<MaxSeconds>& state) {
+  if (state.get_current_watermark_ms() < 0) throw std::logic_error("negative watermark");
+  if (state.has_timed_out()) {
+    state.remove();
+    return {{key, -1}};
+  }
+  std::int64_t max = state.get_option().value_or(MaxSeconds{}).seconds;
+  for (const auto& v : values) max = std::max(max, v.time.micros / 1'000'000);
+  state.update({max});
+  state.set_timeout_timestamp(st::ts(std::chrono::seconds(max + 5)));
+  return {{key, max}};
+}
+}  // namespace
+
+TEST_CASE("flat_map_groups_with_state: event-time timeouts fire when the watermark passes them, late rows are "
+          "dropped (Spark: streaming w/ event time timeout + watermark)",
+          "[group_state]") {
+  auto in = sl::memory_stream<KeyTime>();
+  auto q = in | sl::with_watermark(sl::col<"time">, 10s) | sl::group_by_key(sl::col<"key">) |
+           sl::flat_map_groups_with_state<MaxSeconds>(max_with_event_timeout, sl::output_mode::update,
+                                                      sl::group_state_timeout::event_time);
+  REQUIRE_NOTHROW(st::test_stream(std::move(q), sl::output_mode::update,
+                                  st::add_data(in, {kt("a", 11), kt("a", 13), kt("a", 15)}),
+                                  // max 15, timeout 20, watermark 5
+                                  st::check_new_answer(KeyNumber{"a", 15}),
+                                  st::add_data(in, {kt("a", 4)}),  // older than the watermark: dropped
+                                  st::check_new_answer(),
+                                  st::assert_dropped(1),
+                                  st::add_data(in, {kt("a", 10)}),  // newer than the watermark
+                                  st::check_new_answer(KeyNumber{"a", 15}),
+                                  st::stop_stream(), st::start_stream(),  // a's timeout (20 s) survives
+                                  st::add_data(in, {kt("b", 31)}),  // watermark 21 after this batch
+                                  // Spark's batch runs with the new watermark at once (its test has
+                                  // the no-data batch merge in); here a no-data batch times a out.
+                                  st::check_new_answer(KeyNumber{"a", -1}, KeyNumber{"b", 31}),
+                                  st::assert_state_rows(1)));
+}
+
+TEST_CASE("group_state: an event-time timeout before the watermark is refused", "[group_state]") {
+  auto in = sl::memory_stream<KeyTime>();
+  auto f = [](const std::string& key, std::span<const KeyTime>, sl::group_state<MaxSeconds>& state) {
+    const std::int64_t wm = state.get_current_watermark_ms();
+    if (state.has_timed_out()) return KeyText{key, "timed out"};
+    if (wm == 0) return KeyText{key, "no watermark yet"};
+    std::string r = "accepted";
+    try {
+      state.set_timeout_timestamp(st::ts(std::chrono::milliseconds(wm - 1)));
+    } catch (const std::invalid_argument& e) {
+      r = std::string(e.what()).find("cannot be earlier than the current watermark") != std::string::npos ? "refused" : e.what();
+    }
+    if (r != "accepted" && state.timeout_timestamp()) r += " but set";
+    state.set_timeout_timestamp(st::ts(std::chrono::milliseconds(wm)));  // equal: allowed, and fires once it passes
+    return KeyText{key, r};
+  };
+  auto q = in | sl::with_watermark(sl::col<"time">, 0s) | sl::group_by_key(sl::col<"key">) |
+           sl::map_groups_with_state<MaxSeconds>(f, sl::group_state_timeout::event_time);
+  REQUIRE_NOTHROW(st::test_stream(std::move(q), sl::output_mode::update,
+                                  st::add_data(in, {kt("a", 10)}),
+                                  st::check_new_answer(KeyText{"a", "no watermark yet"}),
+                                  st::add_data(in, {kt("b", 20)}),  // runs with watermark 10 s
+                                  // then watermark 20 s: b's timeout (10 s) fires in a no-data batch
+                                  st::check_new_answer(KeyText{"b", "refused"}, KeyText{"b", "timed out"}),
+                                  st::assert_on_query([](sl::streaming_query& query) {
+                                    return query.last_progress()->state_operators.at(0).num_rows_total == 1;
+                                  })));
+}
