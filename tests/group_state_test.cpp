@@ -406,3 +406,52 @@ TEST_CASE("group_state: an event-time timeout before the watermark is refused", 
                                     return query.last_progress()->state_operators.at(0).num_rows_total == 1;
                                   })));
 }
+
+namespace {
+// docs/semantics.md's example ("Arbitrary keyed state").
+struct Session {
+  std::int64_t events = 0;
+  sl::timestamp last;
+};
+BOOST_DESCRIBE_STRUCT(Session, (), (events, last))
+struct SessionUpdate {
+  std::string user;
+  std::int64_t events;
+  bool expired;
+};
+BOOST_DESCRIBE_STRUCT(SessionUpdate, (), (user, events, expired))
+}  // namespace
+
+TEST_CASE("map_groups_with_state: the semantics document's session example", "[group_state]") {
+  auto in = sl::memory_stream<Event>();
+  st::manual_clock clock(st::ts(1h));
+  sl::query_options options;
+  options.clock = clock;
+  auto sessions = in | sl::group_by_key(sl::col<"key">) |
+                  sl::map_groups_with_state<Session>(
+                      [](const std::string& user, std::span<const Event> values, sl::group_state<Session>& state) {
+                        if (state.has_timed_out()) {
+                          SessionUpdate out{user, state.get().events, true};
+                          state.remove();
+                          return out;
+                        }
+                        Session s = state.get_option().value_or(Session{});
+                        s.events += static_cast<std::int64_t>(values.size());
+                        state.update(s);
+                        state.set_timeout_duration(30min);
+                        return SessionUpdate{user, s.events, false};
+                      },
+                      sl::group_state_timeout::processing_time);
+  REQUIRE_NOTHROW(st::test_stream(std::move(sessions), sl::output_mode::update,
+                                  st::start_stream(options),
+                                  st::add_data(in, keys({"u1", "u1", "u2"})),
+                                  st::check_new_answer(SessionUpdate{"u1", 2, false}, SessionUpdate{"u2", 1, false}),
+                                  st::advance_clock(clock, 20min),
+                                  st::add_data(in, keys({"u1"})),
+                                  st::check_new_answer(SessionUpdate{"u1", 3, false}),
+                                  st::advance_clock(clock, 20min),  // u2 idle 40 min, u1 20 min
+                                  st::check_new_answer(SessionUpdate{"u2", 1, true}),
+                                  st::advance_clock(clock, 20min),
+                                  st::check_new_answer(SessionUpdate{"u1", 3, true}),
+                                  st::assert_state_rows(0)));
+}
