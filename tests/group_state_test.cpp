@@ -455,3 +455,34 @@ TEST_CASE("map_groups_with_state: the semantics document's session example", "[g
                                   st::check_new_answer(SessionUpdate{"u1", 3, true}),
                                   st::assert_state_rows(0)));
 }
+
+TEST_CASE("flat_map_groups_with_state: state and timeouts restored from snapshots as from deltas", "[group_state]") {
+  for (const std::int64_t interval : {1, 2, 100}) {
+    INFO("state_snapshot_interval = " << interval);
+    auto in = sl::memory_stream<Event>();
+    st::manual_clock clock(st::ts(100s));
+    sl::query_options options;
+    options.clock = clock;
+    options.state_snapshot_interval = interval;
+    auto q = in | sl::group_by_key(sl::col<"key">) |
+             sl::flat_map_groups_with_state<RunningCount>(count_with_timeout, sl::output_mode::update,
+                                                          sl::group_state_timeout::processing_time);
+    REQUIRE_NOTHROW(st::test_stream(std::move(q), sl::output_mode::update,
+                                    st::start_stream(options),
+                                    st::add_data(in, keys({"a", "b", "b"})),
+                                    st::check_new_answer(KeyText{"a", "1"}, KeyText{"b", "2"}),
+                                    st::advance_clock(clock, 5s),
+                                    st::add_data(in, keys({"b", "c"})),  // a after 110 s, b and c after 115 s
+                                    st::check_new_answer(KeyText{"b", "3"}, KeyText{"c", "1"}),
+                                    st::stop_stream(), st::start_stream(options),
+                                    st::add_data(in, keys({"c"})),
+                                    st::check_new_answer(KeyText{"c", "2"}),
+                                    st::stop_stream(), st::start_stream(options),
+                                    st::advance_clock(clock, 6s),  // 111 s: a times out
+                                    st::check_new_answer(KeyText{"a", "-1"}),
+                                    st::stop_stream(), st::start_stream(options),
+                                    st::advance_clock(clock, 5s),  // 116 s: b and c
+                                    st::check_new_answer(KeyText{"b", "-1"}, KeyText{"c", "-1"}),
+                                    st::assert_state_rows(0)));
+  }
+}

@@ -17,6 +17,7 @@
 #pragma once
 #include <boost/mp11/algorithm.hpp>
 #include <boost/unordered/unordered_flat_map.hpp>
+#include <algorithm>
 #include <concepts>
 #include <cstdint>
 #include <functional>
@@ -111,6 +112,9 @@ struct group_state_stage<State, In, std::tuple<Sels...>, Out, F, Traits> : state
   std::vector<In> sorted_;
   std::vector<key_type> touched_;  // keys written or removed by the batch: its checkpoint delta
   std::int64_t dropped_ = 0;
+  // A lower bound of the stored timeouts: an idle query asks needs_no_data_batch_at every few
+  // milliseconds, which must not scan every key.
+  std::int64_t min_timeout_ = std::numeric_limits<std::int64_t>::max();
   std::int64_t last_watermark_ = std::numeric_limits<std::int64_t>::min();
   state_operator_metrics last_metrics{"flatMapGroupsWithState"};
 
@@ -180,6 +184,7 @@ struct group_state_stage<State, In, std::tuple<Sels...>, Out, F, Traits> : state
       touched_.push_back(k);
       ++updated;  // Spark counts a removal among the updated rows (numUpdatedStateRows)
     } else if (gs.updated_ || gs.removed_ || gs.timeout_us_ != prior_timeout) {
+      if (gs.timeout_us_ != no_timeout_timestamp && gs.timeout_us_ < min_timeout_) min_timeout_ = gs.timeout_us_;
       entry e{std::move(gs.value_), gs.timeout_us_};
       if (found != states_.end()) found->second = std::move(e);
       else states_.emplace(k, std::move(e));
@@ -218,8 +223,13 @@ struct group_state_stage<State, In, std::tuple<Sels...>, Out, F, Traits> : state
       if (timeout == group_state_timeout_kind::processing_time || ctx.has_watermark) {
         const std::int64_t threshold = timeout_threshold(ctx);
         std::vector<key_type> due;
-        for (const auto& [k, e] : states_)
-          if (e.timeout_us != no_timeout_timestamp && e.timeout_us < threshold && !batch_index_.contains(k)) due.push_back(k);
+        std::int64_t min_left = std::numeric_limits<std::int64_t>::max();
+        for (const auto& [k, e] : states_) {
+          if (e.timeout_us == no_timeout_timestamp) continue;
+          if (e.timeout_us < threshold && !batch_index_.contains(k)) due.push_back(k);
+          else min_left = std::min(min_left, e.timeout_us);
+        }
+        min_timeout_ = min_left;  // the calls below lower it for the timeouts they set
         for (const auto& k : due) call(ctx, k, std::span<const In>(), true, down, updated);
       }
     }
@@ -243,11 +253,8 @@ struct group_state_stage<State, In, std::tuple<Sels...>, Out, F, Traits> : state
   // Processing-time timeouts: Spark runs a batch at every trigger; sluice only when a timeout
   // would fire at that batch's timestamp (the same output, without empty batches).
   bool needs_no_data_batch_at(timestamp batch_timestamp) const override {
-    if constexpr (timeout == group_state_timeout_kind::processing_time) {
-      for (const auto& [k, e] : states_)
-        if (e.timeout_us != no_timeout_timestamp && e.timeout_us < batch_timestamp.micros) return true;
-    }
-    return false;
+    if constexpr (timeout == group_state_timeout_kind::processing_time) return min_timeout_ < batch_timestamp.micros;
+    else return false;
   }
   state_operator_metrics metrics() const override { return last_metrics; }
 
@@ -278,6 +285,7 @@ struct group_state_stage<State, In, std::tuple<Sels...>, Out, F, Traits> : state
   }
   void load_snapshot(binary_reader& in) override {
     states_.clear();
+    min_timeout_ = std::numeric_limits<std::int64_t>::max();
     read_upserts(in);
   }
   void apply_delta(binary_reader& in) override {
@@ -300,6 +308,7 @@ struct group_state_stage<State, In, std::tuple<Sels...>, Out, F, Traits> : state
       in.read(k);
       in.read(e.value);
       in.read(e.timeout_us);
+      if (e.timeout_us != no_timeout_timestamp) min_timeout_ = std::min(min_timeout_, e.timeout_us);
       states_.insert_or_assign(std::move(k), std::move(e));
     }
   }
