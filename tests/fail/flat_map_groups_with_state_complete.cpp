@@ -1,29 +1,6 @@
 // expect: the operator's output mode is output_mode::append or output_mode::update
 // Spark: the output mode of flatMapGroupsWithState's function is append or update.
-#include "event.hpp"
-
-#include <span>
-#include <vector>
-
-struct Session {
-  std::int64_t events = 0;
-};
-BOOST_DESCRIBE_STRUCT(Session, (), (events))
-
-struct Out {
-  std::int64_t user_id;
-  std::int64_t events;
-};
-BOOST_DESCRIBE_STRUCT(Out, (), (user_id, events))
-
-inline Out count_events(const std::int64_t& user, std::span<const Event> values, sl::group_state<Session>& state) {
-  state.update({state.get_option().value_or(Session{}).events + static_cast<std::int64_t>(values.size())});
-  return {user, state.get().events};
-}
-inline std::vector<Out> count_events_flat(const std::int64_t& user, std::span<const Event> values,
-                                          sl::group_state<Session>& state) {
-  return {count_events(user, values, state)};
-}
+#include "group_state_support.hpp"
 
 int main() {
   auto d = sl::flat_map_groups_with_state<Session>(count_events_flat, sl::output_mode::complete);

@@ -1,29 +1,6 @@
 // expect: sluice rule \[flat-map-groups-with-state-aggregation\]
 // Spark: flatMapGroupsWithState in update mode is not supported with aggregation.
-#include "event.hpp"
-
-#include <span>
-#include <vector>
-
-struct Session {
-  std::int64_t events = 0;
-};
-BOOST_DESCRIBE_STRUCT(Session, (), (events))
-
-struct Out {
-  std::int64_t user_id;
-  std::int64_t events;
-};
-BOOST_DESCRIBE_STRUCT(Out, (), (user_id, events))
-
-inline Out count_events(const std::int64_t& user, std::span<const Event> values, sl::group_state<Session>& state) {
-  state.update({state.get_option().value_or(Session{}).events + static_cast<std::int64_t>(values.size())});
-  return {user, state.get().events};
-}
-inline std::vector<Out> count_events_flat(const std::int64_t& user, std::span<const Event> values,
-                                          sl::group_state<Session>& state) {
-  return {count_events(user, values, state)};
-}
+#include "group_state_support.hpp"
 
 int main() {
   sl::memory_stream<Event> events;
