@@ -58,6 +58,18 @@ std::vector<KeyText> count_to_two(const std::string& key, std::span<const Event>
   state.update({count});
   return {{key, std::to_string(count)}};
 }
+
+// Spark's function of "mapGroupsWithState - streaming" (and "streaming + aggregation"): a running
+// count up to 2; at 3 the state is removed and -1 returned.
+KeyText count_or_minus_one(const std::string& key, std::span<const Event> values, sl::group_state<RunningCount>& state) {
+  const std::int64_t count = state.get_option().value_or(RunningCount{}).count + static_cast<std::int64_t>(values.size());
+  if (count == 3) {
+    state.remove();
+    return {key, "-1"};
+  }
+  state.update({count});
+  return {key, std::to_string(count)};
+}
 }  // namespace
 
 TEST_CASE("flat_map_groups_with_state: running counts, removal and restarts (Spark: flatMapGroupsWithState - streaming)",
@@ -85,16 +97,7 @@ TEST_CASE("flat_map_groups_with_state: running counts, removal and restarts (Spa
 TEST_CASE("map_groups_with_state: one row per key and call, removal and restarts (Spark: mapGroupsWithState - streaming)",
           "[group_state]") {
   auto in = sl::memory_stream<Event>();
-  auto f = [](const std::string& key, std::span<const Event> values, sl::group_state<RunningCount>& state) {
-    const std::int64_t count = state.get_option().value_or(RunningCount{}).count + static_cast<std::int64_t>(values.size());
-    if (count == 3) {
-      state.remove();
-      return KeyText{key, "-1"};
-    }
-    state.update({count});
-    return KeyText{key, std::to_string(count)};
-  };
-  auto q = in | sl::group_by_key(sl::col<"key">) | sl::map_groups_with_state<RunningCount>(f);
+  auto q = in | sl::group_by_key(sl::col<"key">) | sl::map_groups_with_state<RunningCount>(count_or_minus_one);
   REQUIRE_NOTHROW(st::test_stream(std::move(q), sl::output_mode::update,
                                   st::add_data(in, keys({"a"})),
                                   st::check_new_answer(KeyText{"a", "1"}),
@@ -138,13 +141,7 @@ TEST_CASE("flat_map_groups_with_state in append mode with an aggregation after i
           "[group_state]") {
   auto in = sl::memory_stream<Event>();
   auto f = [](const std::string& key, std::span<const Event> values, sl::group_state<RunningCount>& state) {
-    const std::int64_t count = state.get_option().value_or(RunningCount{}).count + static_cast<std::int64_t>(values.size());
-    if (count == 3) {
-      state.remove();
-      return std::vector<KeyText>{{key, "-1"}};
-    }
-    state.update({count});
-    return std::vector<KeyText>{{key, std::to_string(count)}};
+    return std::vector<KeyText>{count_or_minus_one(key, values, state)};
   };
   using R = sl::row<sl::field<"key", std::string>, sl::field<"count", std::int64_t>>;
   auto q = in | sl::group_by_key(sl::col<"key">) |
