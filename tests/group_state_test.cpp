@@ -483,3 +483,19 @@ TEST_CASE("flat_map_groups_with_state: state and timeouts restored from snapshot
                                     st::assert_state_rows(0)));
   }
 }
+
+TEST_CASE("group_by_key: a function of the row and a member pointer as keys (Spark's groupByKey(func))", "[group_state]") {
+  auto in = sl::memory_stream<Event>();
+  auto f = [](const std::tuple<std::size_t, std::int64_t>& key, std::span<const Event> values,
+              sl::group_state<RunningCount>& state) {
+    state.update({state.get_option().value_or(RunningCount{}).count + static_cast<std::int64_t>(values.size())});
+    return KeyNumber{std::to_string(std::get<0>(key)) + "/" + std::to_string(std::get<1>(key)), state.get().count};
+  };
+  auto q = in | sl::group_by_key([](const Event& e) { return e.key.size(); }, &Event::value) |
+           sl::map_groups_with_state<RunningCount>(f);
+  REQUIRE_NOTHROW(st::test_stream(std::move(q), sl::output_mode::update,
+                                  st::add_data(in, {ev(1s, "a", 1), ev(1s, "bb", 1), ev(1s, "c", 1), ev(1s, "c", 2)}),
+                                  st::check_new_answer(KeyNumber{"1/1", 2}, KeyNumber{"2/1", 1}, KeyNumber{"1/2", 1}),
+                                  st::add_data(in, {ev(1s, "dd", 1)}),
+                                  st::check_new_answer(KeyNumber{"2/1", 2})));
+}
