@@ -97,8 +97,8 @@ struct group_state_stage<State, In, std::tuple<Sels...>, Out, F, Traits> : state
     std::int64_t timeout_us = no_timeout_timestamp;
   };
 
-  // Set by the binder: whether a watermark is upstream, and the event-time column's index in
-  // In (column_count when unknown: a member-pointer watermark, or lost behind a map).
+  // Set by the binder: whether a watermark is upstream, and (event_time_ below) how to read the
+  // event-time column it is on (null when unknown: a member-pointer watermark, or lost behind a map).
   bool watermark_present;
   std::tuple<bound_selector<In, Sels>...> keys;
   F f;
@@ -131,7 +131,7 @@ struct group_state_stage<State, In, std::tuple<Sels...>, Out, F, Traits> : state
     else return k;
   }
 
-  std::int64_t (*event_time_)(const In&) = nullptr;  // set by the binder with the column
+  std::int64_t (*event_time_)(const In&) = nullptr;
 
   void begin_batch(const batch_context&) override {
     batch_index_.clear();
@@ -331,9 +331,6 @@ constexpr auto event_time_reader() -> std::int64_t (*)(const In&) {
     return nullptr;
   }
 }
-
-template <class K>
-inline constexpr bool is_member_pointer_sel_v = std::is_member_object_pointer_v<K>;
 }  // namespace detail
 
 // ---------------------------------------------------------------- descriptors
@@ -344,7 +341,6 @@ concept group_state_function = std::is_invocable_v<F&, const Key&, std::span<con
 template <class State, class Out, class F, class Traits>
 struct groups_with_state_t {
   using is_stage_descriptor = void;
-  using traits = Traits;
   F f;
 };
 
