@@ -499,3 +499,22 @@ TEST_CASE("group_by_key: a function of the row and a member pointer as keys (Spa
                                   st::add_data(in, {ev(1s, "dd", 1)}),
                                   st::check_new_answer(KeyNumber{"2/1", 2})));
 }
+
+TEST_CASE("map_groups_with_state under a union, across a restart (Spark: SPARK-29438, UNION with mapGroupsWithState)",
+          "[group_state]") {
+  auto in1 = sl::memory_stream<KeyText>();
+  auto in2 = sl::memory_stream<Event>();
+  auto f = [](const std::string& key, std::span<const Event> values, sl::group_state<RunningCount>& state) {
+    state.update({state.get_option().value_or(RunningCount{}).count + static_cast<std::int64_t>(values.size())});
+    return KeyText{key, std::to_string(state.get().count)};
+  };
+  auto counted = in2 | sl::group_by_key(sl::col<"key">) | sl::map_groups_with_state<RunningCount>(f);
+  REQUIRE_NOTHROW(st::test_stream(sl::union_all(in1, std::move(counted)), sl::output_mode::update,
+                                  st::add_data(in1, {KeyText{"input1-a", "input1-a"}}),
+                                  st::add_data(in2, keys({"input2-a"})),
+                                  st::check_new_answer(KeyText{"input1-a", "input1-a"}, KeyText{"input2-a", "1"}),
+                                  st::stop_stream(), st::start_stream(),
+                                  st::add_data(in2, keys({"input2-a", "input2-b"})),
+                                  st::check_new_answer(KeyText{"input2-a", "2"}, KeyText{"input2-b", "1"}),
+                                  st::assert_state_rows(2)));
+}
