@@ -88,6 +88,14 @@ struct graph_props {
   int stateful_stages = 0;        // aggregations (deduplication does not count: it may precede one)
   bool sort_or_limit_on_stream = false;  // a sort or limit with no aggregation before it
   bool sort_or_limit_after_aggregation = false;
+  // [flat_]map_groups_with_state (ops/map_groups_with_state.hpp): how many, which kinds and
+  // operator output modes, after an aggregation, an event-time timeout without a watermark.
+  int group_state_stages = 0;
+  bool map_groups_with_state = false;
+  bool group_state_update_mode = false;  // a flat_map_groups_with_state in update mode
+  bool group_state_append_mode = false;  // a flat_map_groups_with_state in append mode
+  bool group_state_after_aggregation = false;
+  bool group_state_event_time_without_watermark = false;
 };
 
 class binary_writer;
@@ -212,6 +220,12 @@ class stateful_control {
   std::size_t operator_index = 0;
   // Spark's shouldRunAnotherBatch: would a batch with this new watermark emit or evict?
   virtual bool needs_no_data_batch(output_mode_kind mode, std::int64_t new_watermark) const = 0;
+  // Processing-time timers: would a batch with this timestamp fire one? (A no-data batch
+  // runs when one does; the timestamp is the one the batch will get.)
+  virtual bool needs_no_data_batch_at(timestamp batch_timestamp) const {
+    (void)batch_timestamp;
+    return false;
+  }
   virtual state_operator_metrics metrics() const = 0;  // of the last batch
   // Called before every run of a batch. (After a failed run the engine has reloaded the
   // state of the last committed batch first, as Spark reloads its state store's version.)

@@ -33,6 +33,8 @@
 #include "ops/select.hpp"
 #include "ops/join.hpp"
 #include "ops/dedup.hpp"
+#include "ops/group_state.hpp"
+#include "ops/map_groups_with_state.hpp"
 
 #include "sources/source.hpp"
 #include "sources/memory.hpp"

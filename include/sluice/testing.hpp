@@ -35,6 +35,7 @@
 //                                      f(const std::vector<Row>&) returns bool or asserts
 //   Every check first waits until the query has processed everything available
 //   (process_all_available; for trigger once / available-now, until the run has ended).
+//   advance_clock(clock, d)            moves a st::manual_clock (query_options::clock) by d
 //   assert_watermark(t)                the watermark the next batch will use
 //   assert_state_rows(total[, updated]) numRowsTotal summed over the stateful operators in
 //                                      the last progress; numRowsUpdated in the last progress
@@ -68,6 +69,7 @@
 #include <filesystem>
 #include <boost/json.hpp>
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cmath>
 #include <cstdint>
@@ -100,6 +102,24 @@ class stream_test_failure : public std::runtime_error {
 
 // How long an action waits for the query (processing, termination) before failing.
 inline std::chrono::milliseconds default_timeout{60'000};
+
+// ---------------------------------------------------------------- a manual clock
+// Batch timestamps that move only when told (Spark's StreamManualClock), for processing-time
+// timeouts: st::start_stream({.clock = clk}), then st::advance_clock(clk, 10s). Copies share
+// the time. A batch takes the clock's time when it is planned.
+class manual_clock {
+ public:
+  explicit manual_clock(timestamp start = {}) : now_(std::make_shared<std::atomic<std::int64_t>>(start.micros)) {}
+  timestamp now() const { return timestamp{now_->load()}; }
+  void advance(duration d) const { now_->fetch_add(d.count()); }
+  void set(timestamp t) const { now_->store(t.micros); }
+  operator std::function<timestamp()>() const {  // NOLINT: what query_options::clock takes
+    return [t = now_] { return timestamp{t->load()}; };
+  }
+
+ private:
+  std::shared_ptr<std::atomic<std::int64_t>> now_;
+};
 
 // ---------------------------------------------------------------- building values
 // A timestamp `since_epoch` after 1970-01-01T00:00:00Z: st::ts(10s).
@@ -343,6 +363,14 @@ struct multi_add_data_action {
     if (ctx.started() && ctx.query().is_active()) ctx.query().core()->with_progress_locked(add_all);
     else add_all();
   }
+};
+
+struct advance_clock_action {
+  static constexpr action_kind kind = action_kind::add_data;  // needs no running query
+  manual_clock clock;
+  duration by;
+  std::string describe() const { return "AdvanceManualClock: " + format_duration(by); }
+  void run(test_context&) const { clock.advance(by); }
 };
 
 struct check_rows_action {
@@ -656,6 +684,12 @@ inline detail::stop_action stop_stream() { return {}; }
 inline detail::process_all_available_action process_all_available() { return {}; }
 // Waits for a run with trigger once / available-now to end by itself.
 inline detail::await_termination_action await_termination() { return {}; }
+
+// Moves a manual_clock forward (the next batch planned takes the new time).
+template <class Rep, class Period>
+detail::advance_clock_action advance_clock(const manual_clock& clock, std::chrono::duration<Rep, Period> by) {
+  return {clock, std::chrono::duration_cast<duration>(by)};
+}
 
 inline detail::assert_watermark_action assert_watermark(timestamp t) { return {t}; }
 template <class Rep, class Period>

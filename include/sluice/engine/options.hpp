@@ -3,6 +3,7 @@
 #pragma once
 #include <chrono>
 #include <cstddef>
+#include <functional>
 #include <string>
 
 #include "../pipeline.hpp"
@@ -61,6 +62,9 @@ struct query_options {
   std::int64_t state_snapshot_interval = 10;      // a full state snapshot every N batches
   std::size_t progress_retention = 100;           // recent_progress() length
   std::chrono::milliseconds polling_delay{10};    // idle wait of the default trigger
+  // Where batch timestamps come from (Spark's trigger clock): empty, the system clock. Tests
+  // give a manual one (sl::testing::manual_clock) to drive processing-time timeouts.
+  std::function<timestamp()> clock{};
 };
 
 }  // namespace sluice

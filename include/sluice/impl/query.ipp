@@ -287,11 +287,13 @@ bool query_core::run_one_batch(clock::time_point trigger_start) {
       std::lock_guard planning(progress_mutex_);  // with_progress_locked: all of its data or none
       for (auto* s : r.controls.sources) has_data |= s->plan_batch(limit);
     }
+    const timestamp batch_time = options_.clock ? options_.clock() : timestamp::now();
     if (!has_data) {
       bool wanted = false;
       // Trigger once runs one batch with data or nothing: never a no-data batch.
       if (options_.no_data_micro_batches && options_.trigger.kind != trigger_kind::once)
-        for (auto* st : r.controls.stateful) wanted |= st->needs_no_data_batch(r.mode, r.watermark);
+        for (auto* st : r.controls.stateful)
+          wanted |= st->needs_no_data_batch(r.mode, r.watermark) || st->needs_no_data_batch_at(batch_time);
       if (!wanted) return false;
       for (auto* s : r.controls.sources) s->plan_empty_batch();
       no_data = true;
@@ -299,7 +301,7 @@ bool query_core::run_one_batch(clock::time_point trigger_start) {
     offset_log_entry planned;
     planned.batch_id = r.next_batch_id;
     planned.batch_watermark_us = r.watermark;
-    planned.batch_timestamp_us = timestamp::now().micros;
+    planned.batch_timestamp_us = batch_time.micros;
     if (!r.policy) r.policy = options_.multiple_watermark_policy;  // the first batch fixes it
     planned.conf[policy_conf_key] = *r.policy == watermark_policy::min ? "min" : "max";
     for (auto* s : r.controls.sources) planned.source_offsets.push_back(s->end_offset_json());

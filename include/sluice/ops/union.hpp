@@ -26,6 +26,14 @@ struct union_node {
     for (auto c : cols)
       if (c != cols[0]) p.watermark_column = {};
     p.sort_or_limit_on_stream = (Inputs::props.sort_or_limit_on_stream || ...);
+    // Stateful operators before the union still count for sl::start's rules.
+    p.stateful_stages = (Inputs::props.stateful_stages + ...);
+    p.group_state_stages = (Inputs::props.group_state_stages + ...);
+    p.map_groups_with_state = (Inputs::props.map_groups_with_state || ...);
+    p.group_state_update_mode = (Inputs::props.group_state_update_mode || ...);
+    p.group_state_append_mode = (Inputs::props.group_state_append_mode || ...);
+    p.group_state_after_aggregation = (Inputs::props.group_state_after_aggregation || ...);
+    p.group_state_event_time_without_watermark = (Inputs::props.group_state_event_time_without_watermark || ...);
     return p;
   }();
 
