@@ -3,10 +3,13 @@
 #pragma once
 #include <chrono>
 #include <cstddef>
+#include <memory>
 #include <string>
+#include <vector>
 
 #include "../pipeline.hpp"
 #include "../time.hpp"
+#include "listener.hpp"
 
 namespace sluice {
 
@@ -61,6 +64,10 @@ struct query_options {
   std::int64_t state_snapshot_interval = 10;      // a full state snapshot every N batches
   std::size_t progress_retention = 100;           // recent_progress() length
   std::chrono::milliseconds polling_delay{10};    // idle wait of the default trigger
+  // Told of the query's start, progress, idleness and end (Spark's StreamingQueryListener).
+  std::vector<std::shared_ptr<query_listener>> listeners{};
+  // The least time between two idle events (spark.sql.streaming.noDataProgressEventInterval).
+  std::chrono::milliseconds no_data_progress_event_interval{10000};
 };
 
 }  // namespace sluice
