@@ -278,3 +278,53 @@ TEST_CASE("manager: listeners get every managed query's events; removed ones get
   CHECK(rec->progress.size() == 1);
   CHECK(rec->terminated.empty());
 }
+
+TEST_CASE("metrics: Prometheus text from the manager's queries", "[manage][metrics]") {
+  sl::query_manager streams;
+  auto in = sl::memory_stream<Event>();
+  sl::memory_sink<window_count> sink;
+  auto plan = in | sl::with_watermark(sl::col<"timestamp">, 10s) | sl::group_by(sl::window(sl::col<"timestamp">, 5s)) |
+              sl::aggregate(sl::count()) | sink;
+  auto q = streams.start(std::move(plan), sl::output_mode::append, {.name = "win\"dows\\"});
+  in.add_data({ev(1s), ev(2s), ev(7s)});
+  q.process_all_available();
+  in.add_data({ev(30s), ev(31s)});
+  q.process_all_available();
+  in.add_data({ev(1s)});  // late: behind the watermark of 21 s
+  q.process_all_available();
+  const auto progress = q.recent_progress();
+  const auto text = sl::prometheus_text(streams, sl::timestamp{100'000'000});
+  const std::string labels = "{query_id=\"" + q.id() + "\",query_name=\"win\\\"dows\\\\\"}";
+  std::int64_t rows = 0, dropped = 0;
+  for (const auto& p : progress) {
+    rows += p.num_input_rows;
+    for (const auto& s : p.state_operators) dropped += s.num_rows_dropped_by_watermark;
+  }
+  CHECK(rows == 6);
+  CHECK(dropped == 1);
+  CHECK_THAT(text, Catch::Contains("# TYPE sluice_streaming_records_processed_total counter\n"));
+  CHECK_THAT(text, Catch::Contains("sluice_streaming_records_processed_total" + labels + " 6\n"));
+  CHECK_THAT(text, Catch::Contains("sluice_streaming_batches_total" + labels + " " + std::to_string(progress.size()) + "\n"));
+  CHECK_THAT(text, Catch::Contains("sluice_streaming_rows_dropped_by_watermark_total" + labels + " 1\n"));
+  CHECK_THAT(text, Catch::Contains("# TYPE sluice_streaming_batch_duration_ms histogram\n"));
+  const std::string inf_labels = labels.substr(0, labels.size() - 1) + ",le=\"+Inf\"}";
+  CHECK_THAT(text, Catch::Contains("sluice_streaming_batch_duration_ms_bucket" + inf_labels + " " +
+                                   std::to_string(progress.size()) + "\n"));
+  CHECK_THAT(text, Catch::Contains("sluice_streaming_batch_duration_ms_count" + labels + " " +
+                                   std::to_string(progress.size()) + "\n"));
+  const auto& last = progress.back();
+  CHECK_THAT(text, Catch::Contains("sluice_streaming_batch_id" + labels + " " + std::to_string(last.batch_id) + "\n"));
+  REQUIRE(last.event_time.watermark);
+  const double wm = static_cast<double>(last.event_time.watermark->micros) / 1e6;
+  CHECK(wm == 21.0);
+  CHECK_THAT(text, Catch::Contains("sluice_streaming_watermark_seconds" + labels + " 21\n"));
+  CHECK_THAT(text, Catch::Contains("sluice_streaming_watermark_lag_seconds" + labels + " 79\n"));  // 100 s - 21 s
+  REQUIRE(last.state_operators.size() == 1);
+  const std::string op_labels = labels.substr(0, labels.size() - 1) + ",operator=\"0\",operator_name=\"" +
+                                last.state_operators[0].operator_name + "\"}";
+  CHECK_THAT(text, Catch::Contains("sluice_streaming_state_rows" + op_labels + " " +
+                                   std::to_string(last.state_operators[0].num_rows_total) + "\n"));
+  CHECK_THAT(text, Catch::Contains("sluice_streaming_query_active" + labels + " 1\n"));
+  q.stop();
+  CHECK_THAT(sl::prometheus_text(streams), Catch::Contains("sluice_streaming_query_active" + labels + " 0\n"));
+}

@@ -48,3 +48,4 @@
 #include "engine/listener.hpp"
 
 #include "manage/manager.hpp"
+#include "manage/metrics.hpp"
