@@ -131,7 +131,8 @@ TEST_CASE("admin: GET /queries, GET /queries/{id}, GET /metrics", "[admin]") {
     const auto& recent = doc.at("recentProgress").as_array();
     REQUIRE(recent.size() == 2);
     CHECK(recent[0].at("numInputRows").as_int64() == 3);
-    CHECK(boost::json::serialize(recent[1]) == boost::json::serialize(r.q.last_progress()->to_json()));
+    // The text itself: Boost.JSON's default parsing may be one ulp off on doubles.
+    CHECK_THAT(one.body, Catch::Contains(sl::json_text(r.q.last_progress()->to_json())));
   }
 
   const auto metrics = get(admin.port(), "/metrics");
