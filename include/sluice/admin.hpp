@@ -11,6 +11,7 @@
 //   POST /queries/{id}/stop    stops it; 200 once it stopped, 202 if the batch under way has
 //                              not finished within admin_options::stop_wait
 //   GET  /metrics              Prometheus text format (manage/metrics.hpp)
+//   GET  /                     the status page (admin/status_page.hpp), charts of the above
 //
 // Loopback by default; any other address needs a bearer token (the constructor refuses to
 // start without one). Each connection has bounded time and bytes per request: a slow or
@@ -34,6 +35,7 @@
 #include <utility>
 #include <vector>
 
+#include "admin/status_page.hpp"
 #include "json.hpp"
 #include "manage/manager.hpp"
 #include "manage/metrics.hpp"
@@ -226,6 +228,15 @@ inline void session::handle() {
   version_ = req.version();
   keep_alive_ = req.keep_alive();
   const auto& opts = server_->options;
+  std::string_view target(req.target().data(), req.target().size());
+  if (const auto q = target.find('?'); q != std::string_view::npos) target = target.substr(0, q);
+  // The status page holds no data (its script asks for it, with the token): served to anyone.
+  if (target == "/" && req.method() == http::verb::get) {
+    http::response<http::string_body> res{http::status::ok, version_};
+    res.set(http::field::content_type, "text/html; charset=utf-8");
+    res.body() = std::string(status_page_html);
+    return respond(std::move(res));
+  }
   if (!opts.bearer_token.empty()) {
     const auto auth = req[http::field::authorization];
     constexpr std::string_view scheme = "Bearer ";
@@ -237,8 +248,6 @@ inline void session::handle() {
       return respond(std::move(res));
     }
   }
-  std::string_view target(req.target().data(), req.target().size());
-  if (const auto q = target.find('?'); q != std::string_view::npos) target = target.substr(0, q);
   const auto method = req.method();
   auto method_not_allowed = [&](std::string_view allow) {
     auto res = error_response(http::status::method_not_allowed,
@@ -249,6 +258,7 @@ inline void session::handle() {
     return respond(std::move(res));
   };
 
+  if (target == "/") return method_not_allowed("GET");  // GET was served above
   if (target == "/metrics") {
     if (method != http::verb::get) return method_not_allowed("GET");
     http::response<http::string_body> res{http::status::ok, version_};
@@ -289,7 +299,7 @@ inline void session::handle() {
   }
   return respond(error_response(http::status::not_found,
                                 "no such resource: " + std::string(target) +
-                                    " (GET /queries, GET /queries/{id}, POST /queries/{id}/stop, GET /metrics)",
+                                    " (GET /, GET /queries, GET /queries/{id}, POST /queries/{id}/stop, GET /metrics)",
                                 version_));
 }
 

@@ -163,6 +163,8 @@ TEST_CASE("admin: bad requests get a 4xx with a JSON error", "[admin]") {
   CHECK(m2.allow == "POST");
   CHECK_THAT(error_of(m2), Catch::Contains("GET is not allowed"));
   CHECK(request(p, http::verb::delete_, "/metrics").status == 405);
+  CHECK(request(p, http::verb::post, "/").status == 405);
+  CHECK(get(p, "/").status == 200);
   CHECK(r.q.is_active());  // none of these stopped it
 
   auto big_body = request(p, http::verb::post, "/queries/" + r.q.id() + "/stop", {}, std::string(10'000, 'x'));
@@ -220,6 +222,14 @@ TEST_CASE("admin: bearer tokens; another address than loopback needs one", "[adm
   CHECK(r.q.is_active());
   CHECK(get(p, "/queries", "s3cret").status == 200);
   CHECK(get(p, "/metrics", "s3cret").status == 200);
+
+  // The status page holds no data: served without the token; what its script reads is not.
+  const auto page = get(p, "/");
+  CHECK(page.status == 200);
+  CHECK(page.content_type == "text/html; charset=utf-8");
+  CHECK_THAT(page.body, Catch::Contains("<title>sluice: streaming queries</title>") &&
+                            Catch::Contains("Authorization: \"Bearer \" + token"));
+  CHECK(request(p, http::verb::post, "/").status == 401);
 
   // On loopback a token is optional, and required once set.
   sl::admin_server local(r.streams, {.bearer_token = "t"});
