@@ -13,6 +13,8 @@
 #include <thread>
 #include <vector>
 
+#include <sluice/manage/metrics.hpp>  // not in the umbrella: only the program that exposes metrics needs it
+
 #include "semantics_support.hpp"
 
 using namespace sem;
@@ -277,6 +279,25 @@ TEST_CASE("manager: listeners get every managed query's events; removed ones get
   CHECK(rec->started[0].name == "one");
   CHECK(rec->progress.size() == 1);
   CHECK(rec->terminated.empty());
+}
+
+TEST_CASE("manager: keeps the newest terminated queries only", "[manage][manager]") {
+  sl::query_manager streams(2);
+  auto in = sl::memory_stream<Event>();
+  sl::memory_sink<Event> sink;
+  std::vector<std::string> runs;
+  for (int i = 0; i < 4; ++i) {
+    auto q = streams.start(in | sink, sl::output_mode::append, {.name = "run" + std::to_string(i)});
+    runs.push_back(q.run_id());
+    q.stop();
+  }
+  auto live = streams.start(in | sink, sl::output_mode::append, {.name = "live"});
+  const auto all = streams.queries();
+  REQUIRE(all.size() == 3);
+  CHECK(all[0].run_id == runs[2]);
+  CHECK(all[1].run_id == runs[3]);
+  CHECK(all[2].run_id == live.run_id());
+  CHECK(all[2].active);
 }
 
 TEST_CASE("metrics: Prometheus text from the manager's queries", "[manage][metrics]") {

@@ -48,4 +48,3 @@
 #include "engine/listener.hpp"
 
 #include "manage/manager.hpp"
-#include "manage/metrics.hpp"

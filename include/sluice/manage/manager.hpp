@@ -58,8 +58,11 @@ class query_manager {
   // Stops every active query (Spark stops them with the session).
   ~query_manager() {
     for (auto& q : active()) q.stop();
+    // Their handles hold the queries, which hold the bus: break the cycle. Destroyed outside
+    // the lock: a handle's destructor joins its query's thread.
+    std::deque<managed_query> all;
     std::lock_guard lock(bus_->mutex);
-    bus_->queries.clear();  // their handles hold the queries, which hold the bus: break the cycle
+    all.swap(bus_->queries);
   }
 
   // sl::start under this manager. As in Spark, a query may not start while an active one
@@ -198,6 +201,9 @@ class query_manager {
     }
     void on_query_idle(const query_idle_event& e) override { forward(&query_listener::on_query_idle, e); }
     void on_query_terminated(const query_terminated_event& e) override {
+      // Forgotten queries are destroyed last, outside the locks: a handle's destructor joins
+      // its query's thread, which may still be telling listeners of its end.
+      std::vector<managed_query> forgotten;
       {
         std::lock_guard lock(mutex);
         if (auto* q = find_run(e.run_id)) {
@@ -211,6 +217,7 @@ class query_manager {
         for (auto it = queries.begin(); terminated > retained_terminated && it != queries.end();) {
           if (!it->active && it->run_id != e.run_id) {
             checkpoints.erase(it->run_id);
+            forgotten.push_back(std::move(*it));
             it = queries.erase(it);
             --terminated;
           } else {
