@@ -23,6 +23,7 @@
 #include <boost/json.hpp>
 
 #include <atomic>
+#include <cctype>
 #include <chrono>
 #include <cstddef>
 #include <functional>
@@ -79,6 +80,22 @@ inline bool same_secret(std::string_view a, std::string_view b) {
   unsigned char diff = 0;
   for (std::size_t i = 0; i < a.size(); ++i) diff |= static_cast<unsigned char>(a[i] ^ b[i]);
   return diff == 0;
+}
+
+// A path segment with its %XX escapes decoded; nullopt when an escape is malformed.
+inline std::optional<std::string> percent_decode(std::string_view in) {
+  std::string out;
+  for (std::size_t i = 0; i < in.size(); ++i) {
+    if (in[i] != '%') {
+      out += in[i];
+      continue;
+    }
+    auto hex = [](char c) { return std::isxdigit(static_cast<unsigned char>(c)) != 0; };
+    if (i + 2 >= in.size() || !hex(in[i + 1]) || !hex(in[i + 2])) return std::nullopt;
+    out += static_cast<char>(std::stoi(std::string(in.substr(i + 1, 2)), nullptr, 16));
+    i += 2;
+  }
+  return out;
 }
 
 inline boost::json::object query_json(const managed_query& q, bool detailed) {
@@ -284,6 +301,10 @@ inline void session::handle() {
       return respond(error_response(http::status::not_found, "no such resource: " + std::string(target), version_));
     if (stop && method != http::verb::post) return method_not_allowed("POST");
     if (!stop && method != http::verb::get) return method_not_allowed("GET");
+    const auto decoded = percent_decode(rest);
+    if (!decoded)
+      return respond(error_response(http::status::bad_request, "malformed %-escape in " + std::string(target), version_));
+    rest = *decoded;
     // The newest run with this id or name (an active one first).
     std::optional<managed_query> found;
     for (const auto& q : server_->manager.queries())

@@ -154,6 +154,10 @@ TEST_CASE("admin: bad requests get a 4xx with a JSON error", "[admin]") {
   CHECK(nf.json().at("status").as_int64() == 404);
   CHECK(get(p, "/nothing").status == 404);
   CHECK(get(p, "/queries/" + r.q.id() + "/extra").status == 404);
+  CHECK(get(p, "/queries/%zz").status == 400);
+  CHECK_THAT(error_of(get(p, "/queries/%zz")), Catch::Contains("malformed %-escape in /queries/%zz"));
+  CHECK(get(p, "/queries/%65vents").json().at("name").as_string() == "events");  // %65 is 'e'
+
 
   auto m1 = request(p, http::verb::post, "/queries");
   CHECK(m1.status == 405);
