@@ -258,7 +258,7 @@ TEST_CASE("manager: await_any_termination and reset_terminated", "[manage][manag
   CHECK(streams.active().empty());
 }
 
-TEST_CASE("manager: listeners get every managed query's events; removed ones get no more", "[manage][manager]") {
+TEST_CASE("manager: listeners get the events of every managed query, removed ones get no more", "[manage][manager]") {
   sl::query_manager streams;
   auto rec = std::make_shared<recorder>();
   auto bad = std::make_shared<thrower>();

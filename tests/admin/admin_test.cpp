@@ -206,7 +206,7 @@ TEST_CASE("admin: POST /queries/{id}/stop stops the query", "[admin]") {
              Catch::Contains("sluice_streaming_query_active{query_id=\"" + r.q.id() + "\",query_name=\"to-stop\"} 0\n"));
 }
 
-TEST_CASE("admin: bearer tokens; another address than loopback needs one", "[admin]") {
+TEST_CASE("admin: bearer tokens, and another address than loopback needs one", "[admin]") {
   running r;
   CHECK_THROWS_WITH(sl::admin_server(r.streams, {.address = "0.0.0.0"}),
                     Catch::Contains("0.0.0.0") && Catch::Contains("bearer token") &&
