@@ -17,6 +17,7 @@ packages=(
   libsqlite3-dev
   libssl-dev
   libsimdjson-dev
+  chromium
 )
 
 if [[ "${SLUICE_SKIP_DEPS:-0}" == "1" ]]; then

@@ -41,6 +41,8 @@ cmake -S tests/consumer -B "$tmp/build" -G Ninja -DCMAKE_BUILD_TYPE=Release \
 cmake --build "$tmp/build" -j "$jobs"
 "$tmp/build/sluice_consumer"
 "$tmp/build/sluice_consumer_components" "$tmp"
+"$tmp/build/sluice_consumer_admin"
+"$tmp/prefix/bin/sluice" --help >/dev/null  # the installed command runs
 
 echo "==> conan create (offline, system libraries; default options and every component)"
 bash scripts/conan-create.sh

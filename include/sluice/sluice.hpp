@@ -50,3 +50,6 @@
 #include "engine/progress.hpp"
 #include "engine/query.hpp"
 #include "engine/start.hpp"
+#include "engine/listener.hpp"
+
+#include "manage/manager.hpp"

@@ -4,10 +4,13 @@
 #include <chrono>
 #include <cstddef>
 #include <functional>
+#include <memory>
 #include <string>
+#include <vector>
 
 #include "../pipeline.hpp"
 #include "../time.hpp"
+#include "listener.hpp"
 
 namespace sluice {
 
@@ -65,6 +68,10 @@ struct query_options {
   // Where batch timestamps come from (Spark's trigger clock): empty, the system clock. Tests
   // give a manual one (sl::testing::manual_clock) to drive processing-time timeouts.
   std::function<timestamp()> clock{};
+  // Told of the query's start, progress, idleness and end (Spark's StreamingQueryListener).
+  std::vector<std::shared_ptr<query_listener>> listeners{};
+  // The least time between two idle events (spark.sql.streaming.noDataProgressEventInterval).
+  std::chrono::milliseconds no_data_progress_event_interval{10000};
 };
 
 }  // namespace sluice

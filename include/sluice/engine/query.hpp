@@ -35,6 +35,7 @@
 #include "../pipeline.hpp"
 #include "../sinks/sink.hpp"
 #include "../spark_schema.hpp"
+#include "listener.hpp"
 #include "options.hpp"
 #include "progress.hpp"
 
@@ -185,6 +186,17 @@ class query_core {
   // One trigger: plans, runs and commits a batch; false when there was nothing to run.
   SLUICE_DECL bool run_one_batch(clock::time_point trigger_start);
 
+  // Tells every listener in turn; one that throws is skipped (as Spark's listener bus does).
+  template <class Event>
+  void notify(void (query_listener::*handler)(const Event&), const Event& event) noexcept {
+    for (const auto& l : options_.listeners) {
+      try {
+        if (l) ((*l).*handler)(event);
+      } catch (...) {
+      }
+    }
+  }
+
   std::shared_ptr<runner_base> runner_;
   query_options options_;
   std::string run_id_;
@@ -201,6 +213,7 @@ class query_core {
   query_status status_;
   std::deque<query_progress> progress_;
   std::optional<clock::time_point> last_trigger_start_;
+  std::optional<clock::time_point> last_event_;  // progress or idle: paces the idle events
 };
 }  // namespace detail
 

@@ -48,6 +48,8 @@ query_core::~query_core() {
 }
 
 void query_core::launch() {
+  // Spark calls onQueryStarted before start() returns.
+  notify(&query_listener::on_query_started, query_started_event{id(), run_id_, name(), timestamp::now()});
   thread_ = std::thread([this] { loop(); });  // the destructor stops and joins it
 }
 
@@ -148,6 +150,10 @@ void query_core::loop() {
         status_ = {"Waiting for data to arrive", false, false};
       }
       cv_.notify_all();
+      if (!ran && (!last_event_ || clock::now() - *last_event_ >= options_.no_data_progress_event_interval)) {
+        last_event_ = clock::now();
+        notify(&query_listener::on_query_idle, query_idle_event{id(), run_id_, timestamp::now()});
+      }
       if (options_.trigger.kind == trigger_kind::once) break;
       if (options_.trigger.kind == trigger_kind::available_now && !ran) break;
       if (options_.trigger.kind == trigger_kind::processing_time) {
@@ -182,6 +188,12 @@ void query_core::loop() {
       s->stop();
     } catch (...) {
     }
+  }
+  {
+    // Before terminated_: a query's listeners know of its end when await_termination returns.
+    std::optional<std::string> exception;
+    if (auto e = error()) exception = e->what();
+    notify(&query_listener::on_query_terminated, query_terminated_event{id(), run_id_, std::move(exception)});
   }
   {
     std::lock_guard lock(mutex_);
@@ -418,6 +430,9 @@ bool query_core::run_one_batch(clock::time_point trigger_start) {
   }
   for (auto* st : r.controls.stateful) p.state_operators.push_back(st->metrics());
   p.sink = {r.sink_description(), output_rows};
+  std::optional<query_progress_event> event;
+  if (!options_.listeners.empty()) event.emplace(query_progress_event{p});
+  last_event_ = t_end;
   {
     std::lock_guard lock(mutex_);
     progress_.push_back(std::move(p));
@@ -426,6 +441,8 @@ bool query_core::run_one_batch(clock::time_point trigger_start) {
     r.previous_batch_watermark = ctx.watermark;
     r.pending.reset();
   }
+  // After recent_progress() has it, as in Spark.
+  if (event) notify(&query_listener::on_query_progress, *event);
   return true;
 }
 
