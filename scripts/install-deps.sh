@@ -17,6 +17,10 @@ packages=(
   libsqlite3-dev
   libssl-dev
   libsimdjson-dev
+  librdkafka-dev
+  kafkacat
+  default-jre-headless
+  maven
 )
 
 if [[ "${SLUICE_SKIP_DEPS:-0}" == "1" ]]; then
