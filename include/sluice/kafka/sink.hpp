@@ -31,6 +31,7 @@
 #include <utility>
 #include <vector>
 
+#include "../detail/crash_point.hpp"
 #include "../json.hpp"
 #include "../schema.hpp"
 #include "../sinks/sink.hpp"
@@ -119,6 +120,7 @@ class bound_sink {
       if (txn) {
         commit_marker(batch_id);
         transactional(rd_kafka_commit_transaction(rk, timeout_ms()), "commit_transaction of batch " + std::to_string(batch_id));
+        sluice::detail::crash_point("kafka_txn_committed");  // crash tests: in Kafka, not in commits/N
       } else {
         rd_kafka_flush(rk, timeout_ms());
         if (rd_kafka_outq_len(rk) > 0)
