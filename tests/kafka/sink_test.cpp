@@ -110,3 +110,16 @@ TEST_CASE("kafka sink: exactly once across a crash between the Kafka commit and 
     CHECK(consume_all(out).size() == 30);
   }
 }
+
+TEST_CASE("kafka sink: exactly once into a topic that does not exist yet, from an empty first batch", "[sink]") {
+  const auto out = unique("eos-new");  // not created: the sink must create it for its batch markers
+  sl::memory_stream<Out> in;
+  in.add_data(std::vector<Out>{});
+  auto q = sl::start(in | sl::kafka::sink({.topic = out, .guarantee = sl::kafka::delivery::exactly_once, .kafka = props()}),
+                     sl::output_mode::append, {.checkpoint = scratch("eos-new").string()});
+  q.process_all_available();
+  in.add_data({Out{std::nullopt, "x", {}}});
+  q.process_all_available();
+  q.stop();
+  CHECK(sorted(consume_all(out)) == std::vector<std::string>{"x"});
+}

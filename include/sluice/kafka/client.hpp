@@ -6,6 +6,7 @@
 #pragma once
 #include <librdkafka/rdkafka.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <map>
@@ -66,6 +67,13 @@ struct message_deleter {
   }
 };
 using message_ptr = std::unique_ptr<rd_kafka_message_t, message_deleter>;
+
+struct error_deleter {
+  void operator()(rd_kafka_error_t* e) const {
+    if (e) rd_kafka_error_destroy(e);
+  }
+};
+using error_ptr = std::unique_ptr<rd_kafka_error_t, error_deleter>;
 
 inline partition_list_ptr new_partition_list(int size = 0) {
   return partition_list_ptr(rd_kafka_topic_partition_list_new(size));

@@ -68,13 +68,6 @@ inline void on_delivery(rd_kafka_t*, const rd_kafka_message_t* m, void* opaque) 
                      ": " + rd_kafka_err2str(m->err);
 }
 
-struct error_deleter {
-  void operator()(rd_kafka_error_t* e) const {
-    if (e) rd_kafka_error_destroy(e);
-  }
-};
-using error_ptr = std::unique_ptr<rd_kafka_error_t, error_deleter>;
-
 }  // namespace detail
 
 template <class Row>
@@ -254,6 +247,34 @@ class bound_sink {
                         rd_kafka_error_code(e.get()));
   }
 
+  // Offsets can only be committed for a partition that exists: the output topic is created
+  // (the broker's default partitions and replication) when it does not exist yet.
+  void ensure_marker_topic() {
+    rd_kafka_t* rk = s_->producer.get();
+    char err[512];
+    rd_kafka_NewTopic_t* topic = rd_kafka_NewTopic_new(marker_topic().c_str(), -1, -1, err, sizeof err);
+    if (!topic) throw kafka_error(description() + ": cannot create topic " + marker_topic() + ": " + err);
+    rd_kafka_queue_t* queue = rd_kafka_queue_new(rk);
+    rd_kafka_CreateTopics(rk, &topic, 1, nullptr, queue);
+    rd_kafka_event_t* ev = rd_kafka_queue_poll(queue, timeout_ms());
+    std::string problem;
+    if (!ev) {
+      problem = "no answer in time";
+    } else if (rd_kafka_event_error(ev)) {
+      problem = rd_kafka_event_error_string(ev);
+    } else {
+      std::size_t n = 0;
+      const auto* results = rd_kafka_CreateTopics_result_topics(rd_kafka_event_CreateTopics_result(ev), &n);
+      if (n == 1 && rd_kafka_topic_result_error(results[0]) != RD_KAFKA_RESP_ERR_NO_ERROR &&
+          rd_kafka_topic_result_error(results[0]) != RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS)
+        problem = rd_kafka_topic_result_error_string(results[0]);
+    }
+    if (ev) rd_kafka_event_destroy(ev);
+    rd_kafka_queue_destroy(queue);
+    rd_kafka_NewTopic_destroy(topic);
+    if (!problem.empty()) throw kafka_error(description() + ": cannot create topic " + marker_topic() + ": " + problem);
+  }
+
   std::optional<std::int64_t> read_last_committed() {
     properties props = s_->options.kafka;
     for (const char* k : {"transactional.id", "acks", "enable.idempotence", "linger.ms", "compression.type",
@@ -261,12 +282,11 @@ class bound_sink {
                           "queue.buffering.max.messages", "queue.buffering.max.kbytes", "message.timeout.ms",
                           "delivery.timeout.ms", "compression.codec", "batch.size"})
       props.erase(k);
+    ensure_marker_topic();
     props["group.id"] = s_->transactional_id;
     props["isolation.level"] = "read_committed";  // the offset fetch waits for pending transactions
     auto consumer = kafka::detail::make_handle(RD_KAFKA_CONSUMER, kafka::detail::make_conf(props, "sluice::kafka::sink"),
                                                "sluice::kafka::sink");
-    // The marker topic must exist before offsets can be committed for it.
-    (void)kafka::detail::topic_partitions(consumer.get(), timeout_ms(), description());
     auto list = kafka::detail::new_partition_list(1);
     rd_kafka_topic_partition_list_add(list.get(), marker_topic().c_str(), 0);
     rd_kafka_resp_err_t e = RD_KAFKA_RESP_ERR_NO_ERROR;

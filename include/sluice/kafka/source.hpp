@@ -80,6 +80,7 @@ class source {
     s.reported_gone.clear();
     s.last_trigger = std::chrono::steady_clock::now();
     if (!s.consumer) s.consumer = make_consumer(s.options);
+    if (!s.meta) s.meta = make_consumer(s.options);
     s.commit_group = s.options.commit_offsets_to_group && s.options.kafka.count("group.id") > 0;
   }
 
@@ -124,11 +125,10 @@ class source {
   void read(const offset_range& r, Emit&& emit) {
     std::lock_guard lock(state_->mutex);
     auto& s = *state_;
-    rd_kafka_t* rk = s.consumer.get();
     const std::string where = to_string(r.tp);
     std::int64_t from = r.from;
     // Offsets before the partition's start were deleted (retention, DeleteRecords).
-    auto [low, high] = detail::watermarks(rk, r.tp.topic, r.tp.partition, timeout_ms(s), description());
+    auto [low, high] = detail::watermarks(s.meta.get(), r.tp.topic, r.tp.partition, timeout_ms(s), description());
     if (from < low) {
       lost(s, r.tp, from, std::min(low, r.until), "were deleted (retention or deleted records) before they were read");
       from = std::min(low, r.until);
@@ -139,14 +139,13 @@ class source {
     }
     const std::int64_t until = std::min(r.until, std::max(high, from));
     if (from >= until) return;
-    auto list = detail::new_partition_list(1);
-    rd_kafka_topic_partition_list_add(list.get(), r.tp.topic.c_str(), r.tp.partition)->offset = from;
-    detail::check(rd_kafka_assign(rk, list.get()), description() + ": cannot assign " + where);
+    position_at(s, r.tp, from);
     const auto deadline = std::chrono::steady_clock::now() + s.options.poll_timeout;
     std::int64_t next = from;
     std::int64_t count = 0;
+    bool overshot = false;  // a record at or after `until` was taken from the queue
     while (next < until) {
-      detail::message_ptr m(rd_kafka_consumer_poll(rk, 100));
+      detail::message_ptr m(rd_kafka_consumer_poll(s.consumer.get(), 100));
       if (!m) {
         if (std::chrono::steady_clock::now() > deadline)
           throw kafka_error(description() + ": timed out reading " + where + " offsets [" + std::to_string(next) + ", " +
@@ -154,45 +153,51 @@ class source {
                             std::to_string(s.options.poll_timeout.count()) + ")");
         continue;
       }
+      if (m->rkt && (m->partition != r.tp.partition || r.tp.topic != rd_kafka_topic_name(m->rkt))) continue;
       if (m->err) {
-        if (m->rkt && (std::string(rd_kafka_topic_name(m->rkt)) != r.tp.topic || m->partition != r.tp.partition)) continue;
+        // An end of partition reached earlier (the records after it arrived since): read on. A
+        // partition now shorter than the range was caught by the watermarks above.
         if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
           if (m->offset >= until) break;
-          lost(s, r.tp, std::max(next, m->offset), until, "are no longer in the partition (it ends at " + std::to_string(m->offset) + ")");
-          break;
+          continue;
         }
         if (m->err == RD_KAFKA_RESP_ERR_OFFSET_OUT_OF_RANGE || m->err == RD_KAFKA_RESP_ERR__AUTO_OFFSET_RESET) {
-          auto [lo, hi] = detail::watermarks(rk, r.tp.topic, r.tp.partition, timeout_ms(s), description());
+          auto [lo, hi] = detail::watermarks(s.meta.get(), r.tp.topic, r.tp.partition, timeout_ms(s), description());
           if (next < lo) {
             lost(s, r.tp, next, std::min(lo, until), "were deleted (retention or deleted records) before they were read");
             next = std::min(lo, until);
           } else {
             lost(s, r.tp, next, until, "are no longer in the partition (it now ends at " + std::to_string(hi) + ")");
+            overshot = true;
             break;
           }
           if (next >= until) break;
-          rd_kafka_topic_partition_list_destroy(list.release());
-          list = detail::new_partition_list(1);
-          rd_kafka_topic_partition_list_add(list.get(), r.tp.topic.c_str(), r.tp.partition)->offset = next;
-          detail::check(rd_kafka_assign(rk, list.get()), description() + ": cannot assign " + where);
+          s.position = -1;
+          position_at(s, r.tp, next);
           continue;
         }
         if (m->err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART || m->err == RD_KAFKA_RESP_ERR__UNKNOWN_PARTITION ||
             m->err == RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC) {
           lost(s, r.tp, next, until, "are gone: the topic or partition was deleted");
+          overshot = true;
           break;
         }
         if (std::chrono::steady_clock::now() > deadline)
           throw kafka_error(description() + ": reading " + where + ": " + rd_kafka_message_errstr(m.get()), m->err);
         continue;  // transient (a broker restarting): librdkafka reconnects
       }
-      if (m->partition != r.tp.partition || std::string(rd_kafka_topic_name(m->rkt)) != r.tp.topic) continue;
-      if (m->offset < next) continue;  // left from a previous assignment
-      if (m->offset >= until) break;
+      if (m->offset < next) continue;  // fetched before a seek
+      if (m->offset >= until) {
+        overshot = true;  // a gap (transaction markers, compaction) up to the end of the range
+        break;
+      }
       next = m->offset + 1;
       ++count;
       emit(to_record(m.get(), r.tp, s.options.include_headers));
     }
+    // The consumer now delivers `until` next, ready for the next batch; after an overshoot it
+    // does not, and the next read assigns again.
+    s.position = overshot ? -1 : until;
     s.metrics.records += count;
   }
 
@@ -205,7 +210,7 @@ class source {
     for (const auto& [t, parts] : end.topics)
       for (const auto& [p, off] : parts) rd_kafka_topic_partition_list_add(list.get(), t.c_str(), p)->offset = off;
     // Asynchronous: only monitoring tools read it; a failed commit is retried by the next batch.
-    rd_kafka_commit(s.consumer.get(), list.get(), 1);
+    rd_kafka_commit(s.meta.get(), list.get(), 1);
   }
 
   std::string description() const {
@@ -224,10 +229,15 @@ class source {
 
   void stop() {
     std::lock_guard lock(state_->mutex);
+    state_->assigned.reset();
     if (state_->consumer) {
       rd_kafka_assign(state_->consumer.get(), nullptr);
       rd_kafka_consumer_close(state_->consumer.get());
       state_->consumer.reset();
+    }
+    if (state_->meta) {
+      rd_kafka_consumer_close(state_->meta.get());
+      state_->meta.reset();
     }
   }
 
@@ -241,10 +251,17 @@ class source {
     std::mutex mutex;
     source_options options;
     detail::handle_ptr consumer;
+    // Metadata, offset look-ups and group commits on connections of their own: a broker
+    // answers a connection's requests in order, and the reading consumer's fetches long-poll.
+    detail::handle_ptr meta;
     bool commit_group = false;
     std::filesystem::path initial_file;
     std::optional<offsets> initial, available_now_end, last_committed;
     std::set<topic_partition> reported_gone;
+    // The partition assigned to the reading consumer, and the offset it delivers next
+    // (-1: unknown, assign again).
+    std::optional<topic_partition> assigned;
+    std::int64_t position = -1;
     std::chrono::steady_clock::time_point last_trigger{};
     source_metrics metrics;
   };
@@ -263,6 +280,25 @@ class source {
     if (!s.initial_file.empty())
       write_file_atomically(s.initial_file, "v1\n" + boost::json::serialize(s.initial->to_json_value()));
     return *s.initial;
+  }
+
+  // A partition that is gone (its topic deleted) is unassigned.
+  static void forget(state& s, const topic_partition& tp) {
+    if (!s.assigned || *s.assigned != tp) return;
+    rd_kafka_assign(s.consumer.get(), nullptr);
+    s.assigned.reset();
+  }
+
+  // Assigns tp alone at `from`, unless the consumer is there already: consecutive batches of a
+  // one-partition range read on from where the last one stopped, with the records fetched
+  // ahead, without the restart of a new assignment.
+  void position_at(state& s, const topic_partition& tp, std::int64_t from) const {
+    if (s.assigned && *s.assigned == tp && s.position == from) return;
+    auto list = detail::new_partition_list(1);
+    rd_kafka_topic_partition_list_add(list.get(), tp.topic.c_str(), tp.partition)->offset = from;
+    detail::check(rd_kafka_assign(s.consumer.get(), list.get()), description() + ": cannot assign " + to_string(tp));
+    s.assigned = tp;
+    s.position = from;
   }
 
   static boost::json::object assign_json(const std::map<std::string, std::vector<std::int32_t>>& a) {
@@ -349,7 +385,7 @@ class source {
       std::sort(out.begin(), out.end());
       return out;
     }
-    const auto all = detail::topic_partitions(s.consumer.get(), timeout_ms(s), description());
+    const auto all = detail::topic_partitions(s.meta.get(), timeout_ms(s), description());
     std::optional<std::regex> re;
     if (!o.subscribe_pattern.empty()) re.emplace(o.subscribe_pattern);
     for (const auto& [t, ps] : all) {
@@ -370,7 +406,7 @@ class source {
     for (const auto& tp : tps) rd_kafka_topic_partition_list_add(list.get(), tp.topic.c_str(), tp.partition)->offset = ts;
     rd_kafka_resp_err_t e = RD_KAFKA_RESP_ERR_NO_ERROR;
     for (int attempt = 0; attempt < 5; ++attempt) {  // leadership settles after a restart
-      e = rd_kafka_offsets_for_times(s.consumer.get(), list.get(), timeout_ms(s));
+      e = rd_kafka_offsets_for_times(s.meta.get(), list.get(), timeout_ms(s));
       if (e == RD_KAFKA_RESP_ERR_NO_ERROR) break;
     }
     if (e != RD_KAFKA_RESP_ERR_NO_ERROR && !missing)
@@ -459,6 +495,7 @@ class source {
       const auto* now = out.find(tp);
       if (!now) {
         out.set(tp, from);
+        forget(s, tp);
         if (!s.reported_gone.count(tp) && s.options.assign.empty()) {
           s.reported_gone.insert(tp);
           lost(s, tp, from, -1, "are gone: the partition no longer exists (its topic was deleted)");
