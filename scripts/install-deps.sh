@@ -18,6 +18,8 @@ packages=(
   libssl-dev
   libsimdjson-dev
   librdkafka-dev
+  pkg-config
+  openssl
   kafkacat
   default-jre-headless
   maven
