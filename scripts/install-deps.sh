@@ -18,6 +18,12 @@ packages=(
   libssl-dev
   libsimdjson-dev
   chromium
+  librdkafka-dev
+  pkg-config
+  openssl
+  kafkacat
+  default-jre-headless
+  maven
 )
 
 if [[ "${SLUICE_SKIP_DEPS:-0}" == "1" ]]; then

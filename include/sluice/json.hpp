@@ -85,6 +85,15 @@ class json_path {
 };
 }  // namespace detail
 
+// A type with a JSON form of its own (a source offset whose checkpoint text must match
+// another system's, such as Kafka's per-topic, per-partition offsets): to_json and from_json
+// use these two members instead of its fields.
+template <class T>
+concept custom_json = requires(const T& t, const boost::json::value& v) {
+  { t.to_json_value() } -> std::convertible_to<boost::json::value>;
+  { T::from_json_value(v) } -> std::same_as<T>;
+};
+
 // ---------------------------------------------------------------- to JSON
 template <class T>
 boost::json::value to_json(const T& v);
@@ -96,6 +105,8 @@ void to_json_into(boost::json::value& out, const T& v) {
     out = v;
   } else if constexpr (std::is_same_v<T, boost::json::object>) {
     out = v;
+  } else if constexpr (custom_json<T>) {
+    out = v.to_json_value();
   } else if constexpr (std::is_same_v<T, bool>) {
     out = v;
   } else if constexpr (std::is_integral_v<T> && std::is_signed_v<T>) {
@@ -282,6 +293,8 @@ template <class T>
 void from_json_into(const boost::json::value& v, T& out, const json_path& path) {
   if constexpr (std::is_same_v<T, boost::json::value>) {
     out = v;
+  } else if constexpr (custom_json<T>) {
+    out = T::from_json_value(v);
   } else if constexpr (std::is_same_v<T, bool>) {
     if (!v.is_bool()) throw schema_error(path, std::string("expected a boolean, got ") + json_kind_name(v));
     out = v.get_bool();

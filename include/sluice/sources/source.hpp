@@ -51,7 +51,11 @@ concept offset_struct = described_struct<O> && std::is_default_constructible_v<O
 namespace detail {
 template <class T>
 int compare_values(const T& a, const T& b) {
-  if constexpr (described_struct<T>) {
+  // An offset whose order is not its fields' (Kafka's: partitions come and go) says it itself:
+  // negative when a is before b, zero when equal, positive otherwise.
+  if constexpr (requires { { a.compare_offset(b) } -> std::convertible_to<int>; }) {
+    return a.compare_offset(b);
+  } else if constexpr (described_struct<T>) {
     int result = 0;
     boost::mp11::mp_for_each<columns_of<T>>([&](auto c) {
       using C = decltype(c);
@@ -64,7 +68,9 @@ int compare_values(const T& a, const T& b) {
 }
 }  // namespace detail
 
-// Offsets compare field by field in declaration order (a multi-field offset's defined order).
+// Offsets compare field by field in declaration order (a multi-field offset's defined order),
+// or by the offset's own `int compare_offset(const O&) const`; an offset may also have a JSON
+// form of its own (sluice::custom_json) for the offset log.
 template <offset_struct O>
 bool offset_less(const O& a, const O& b) { return detail::compare_values(a, b) < 0; }
 template <offset_struct O>

@@ -1,0 +1,238 @@
+// Kafka benchmarks against a real broker (scripts/kafka.sh start), two parts:
+//
+//  consume   records/s (one partition, ~100-byte JSON values) of sl::kafka::source -> count (foreach_batch), against librdkafka's own
+//            consumer loop (assign, poll to the end, touch every payload) on the same topic
+//            and broker in the same run; each measured --repeat times, the best kept.
+//  e2e       Kafka -> decode_json -> 1-second windows per key (update mode, 2 s watermark) ->
+//            exactly-once Kafka sink, with events produced at a fixed rate for --seconds; a
+//            read_committed consumer takes each output row's newest event (max of the produce
+//            timestamps in it) and measures produce -> committed-output latency: p50 / p99.
+//            Run at each of --rates; the highest rate whose p99 stays under 2 s is "sustained".
+//
+//   bench_kafka --broker-dir DIR [--records 1000000] [--repeat 3] [--rates 5000,20000,50000] [--seconds 10]
+// Prints one JSON object with every figure.
+#include <sluice/kafka.hpp>
+#include <sluice/sluice.hpp>
+
+#include <librdkafka/rdkafka.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <map>
+#include <mutex>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace sl = sluice;
+using namespace std::chrono_literals;
+using wall = std::chrono::system_clock;
+
+struct Event {
+  std::int64_t id = 0;
+  sl::timestamp ts;
+  std::string key;
+  double value = 0;
+};
+BOOST_DESCRIBE_STRUCT(Event, (), (id, ts, key, value))
+
+namespace {
+std::string bootstrap;
+
+rd_kafka_t* client(rd_kafka_type_t type, std::map<std::string, std::string> props) {
+  char err[512];
+  props["bootstrap.servers"] = bootstrap;
+  rd_kafka_conf_t* conf = rd_kafka_conf_new();
+  for (const auto& [k, v] : props)
+    if (rd_kafka_conf_set(conf, k.c_str(), v.c_str(), err, sizeof err) != RD_KAFKA_CONF_OK) throw std::runtime_error(err);
+  rd_kafka_t* rk = rd_kafka_new(type, conf, err, sizeof err);
+  if (!rk) throw std::runtime_error(err);
+  return rk;
+}
+
+std::int64_t now_us() {
+  return std::chrono::duration_cast<std::chrono::microseconds>(wall::now().time_since_epoch()).count();
+}
+
+std::string event_json(std::int64_t i, std::int64_t ts_us) {
+  return sl::to_json_string(Event{i, sl::timestamp{ts_us}, "k" + std::to_string(i % 16), static_cast<double>(i % 100)});
+}
+
+void produce_records(const std::string& topic, std::int64_t n) {
+  rd_kafka_t* rk = client(RD_KAFKA_PRODUCER, {{"linger.ms", "20"}, {"batch.num.messages", "10000"}});
+  const std::int64_t base = now_us();
+  for (std::int64_t i = 0; i < n; ++i) {
+    std::string v = event_json(i, base + i);
+    while (rd_kafka_producev(rk, RD_KAFKA_V_TOPIC(topic.c_str()), RD_KAFKA_V_PARTITION(0),
+                             RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_VALUE(v.data(), v.size()),
+                             RD_KAFKA_V_END) == RD_KAFKA_RESP_ERR__QUEUE_FULL)
+      rd_kafka_poll(rk, 5);
+  }
+  rd_kafka_flush(rk, 120000);
+  rd_kafka_destroy(rk);
+}
+
+// librdkafka alone: assign the partition from 0, poll until every record was seen.
+double raw_consume(const std::string& topic, std::int64_t n) {
+  rd_kafka_t* rk = client(RD_KAFKA_CONSUMER, {{"group.id", "bench-raw"}, {"enable.auto.commit", "false"}});
+  const auto start = std::chrono::steady_clock::now();
+  rd_kafka_topic_partition_list_t* l = rd_kafka_topic_partition_list_new(1);
+  rd_kafka_topic_partition_list_add(l, topic.c_str(), 0)->offset = 0;
+  rd_kafka_assign(rk, l);
+  rd_kafka_topic_partition_list_destroy(l);
+  std::int64_t seen = 0, bytes = 0;
+  while (seen < n) {
+    rd_kafka_message_t* m = rd_kafka_consumer_poll(rk, 100);
+    if (!m) continue;
+    if (!m->err) {
+      ++seen;
+      bytes += static_cast<std::int64_t>(m->len) + static_cast<const char*>(m->payload)[0];
+    }
+    rd_kafka_message_destroy(m);
+  }
+  const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  rd_kafka_consumer_close(rk);
+  rd_kafka_destroy(rk);
+  if (bytes == 0) std::puts("");
+  return static_cast<double>(n) / s;
+}
+
+// sl::kafka::source -> count, trigger available-now.
+double sluice_consume(const std::string& topic, std::int64_t n) {
+  std::int64_t seen = 0;
+  const auto start = std::chrono::steady_clock::now();
+  auto q = sl::start(sl::kafka::source({.subscribe = {topic}, .starting_offsets = "earliest", .kafka = {{"bootstrap.servers", bootstrap}}}) |
+                         sl::foreach_batch([&](std::span<const sl::kafka::record> rows, std::int64_t) {
+                           seen += static_cast<std::int64_t>(rows.size());
+                         }),
+                     sl::output_mode::append, {.trigger = sl::trigger::available_now()});
+  q.await_termination();
+  const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  if (seen != n) throw std::runtime_error("sluice read " + std::to_string(seen) + " records of " + std::to_string(n));
+  return static_cast<double>(n) / s;
+}
+
+struct e2e_result {
+  double rate = 0, p50_ms = 0, p99_ms = 0, max_ms = 0;
+  std::int64_t samples = 0;
+};
+
+e2e_result end_to_end(double rate, int seconds, int run) {
+  const std::string in = "bench-e2e-in-" + std::to_string(run) + "-" + std::to_string(now_us());
+  const std::string out = "bench-e2e-out-" + std::to_string(run) + "-" + std::to_string(now_us());
+  produce_records(in, 0);
+  auto windows = sl::kafka::source({.subscribe = {in}, .kafka = {{"bootstrap.servers", bootstrap}}}) |
+                 sl::kafka::decode_json<Event>() | sl::with_watermark(sl::col<"ts">, 2s) |
+                 sl::group_by(sl::window(sl::col<"ts">, 1s), sl::col<"key">) |
+                 sl::aggregate(sl::count().as<"n">(), sl::max(sl::col<"ts">).as<"last">());
+  auto q = sl::start(windows | sl::kafka::sink({.topic = out, .guarantee = sl::kafka::delivery::exactly_once,
+                                                .kafka = {{"bootstrap.servers", bootstrap}, {"linger.ms", "1"}}}),
+                     sl::output_mode::update, {.checkpoint = "bench-e2e-checkpoints/" + in});
+  // The reader of committed output.
+  std::atomic<bool> stop{false};
+  std::vector<double> latencies;
+  std::thread reader([&] {
+    rd_kafka_t* rk = client(RD_KAFKA_CONSUMER, {{"group.id", "bench-e2e-reader"}, {"isolation.level", "read_committed"},
+                                                {"fetch.wait.max.ms", "5"}, {"topic.metadata.refresh.interval.ms", "500"}});
+    rd_kafka_topic_partition_list_t* l = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(l, out.c_str(), 0)->offset = 0;
+    rd_kafka_assign(rk, l);
+    rd_kafka_topic_partition_list_destroy(l);
+    while (!stop) {
+      rd_kafka_message_t* m = rd_kafka_consumer_poll(rk, 50);
+      if (!m) continue;
+      if (!m->err) {
+        const auto v = boost::json::parse(std::string_view(static_cast<const char*>(m->payload), m->len));
+        const auto last = sl::parse_timestamp(v.at("last").as_string());
+        if (last) latencies.push_back(static_cast<double>(now_us() - last->micros) / 1000.0);
+      }
+      rd_kafka_message_destroy(m);
+    }
+    rd_kafka_consumer_close(rk);
+    rd_kafka_destroy(rk);
+  });
+  // Warm-up: the first transaction and the query's first batches.
+  std::this_thread::sleep_for(5s);
+  rd_kafka_t* producer = client(RD_KAFKA_PRODUCER, {{"linger.ms", "1"}});
+  const auto begin = std::chrono::steady_clock::now();
+  const std::int64_t total = static_cast<std::int64_t>(rate * seconds);
+  for (std::int64_t i = 0; i < total; ++i) {
+    const auto due = begin + std::chrono::microseconds(static_cast<std::int64_t>(static_cast<double>(i) * 1e6 / rate));
+    if (std::chrono::steady_clock::now() < due) std::this_thread::sleep_until(due);
+    std::string v = event_json(i, now_us());
+    while (rd_kafka_producev(producer, RD_KAFKA_V_TOPIC(in.c_str()), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                             RD_KAFKA_V_VALUE(v.data(), v.size()), RD_KAFKA_V_END) == RD_KAFKA_RESP_ERR__QUEUE_FULL)
+      rd_kafka_poll(producer, 1);
+    rd_kafka_poll(producer, 0);
+  }
+  rd_kafka_flush(producer, 60000);
+  rd_kafka_destroy(producer);
+  std::this_thread::sleep_for(5s);  // drain
+  q.stop();
+  stop = true;
+  reader.join();
+  e2e_result r;
+  r.rate = rate;
+  r.samples = static_cast<std::int64_t>(latencies.size());
+  if (!latencies.empty()) {
+    std::sort(latencies.begin(), latencies.end());
+    r.p50_ms = latencies[latencies.size() / 2];
+    r.p99_ms = latencies[std::min(latencies.size() - 1, latencies.size() * 99 / 100)];
+    r.max_ms = latencies.back();
+  }
+  return r;
+}
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::int64_t records = 1'000'000;
+  int repeat = 3, seconds = 10;
+  std::vector<double> rates{5000, 20000, 50000};
+  for (int i = 1; i + 1 < argc; i += 2) {
+    const std::string a = argv[i], v = argv[i + 1];
+    if (a == "--bootstrap") bootstrap = v;
+    else if (a == "--broker-dir") std::getline(std::ifstream(v + "/bootstrap") >> std::ws, bootstrap);
+    else if (a == "--records") records = std::stoll(v);
+    else if (a == "--repeat") repeat = std::stoi(v);
+    else if (a == "--seconds") seconds = std::stoi(v);
+    else if (a == "--rates") {
+      rates.clear();
+      std::stringstream ss(v);
+      for (std::string x; std::getline(ss, x, ',');) rates.push_back(std::stod(x));
+    }
+  }
+  if (bootstrap.empty()) {
+    std::fprintf(stderr, "usage: bench_kafka --broker-dir DIR | --bootstrap HOST:PORT [...]\n");
+    return 2;
+  }
+  try {
+    const std::string topic = "bench-consume-" + std::to_string(now_us());
+    produce_records(topic, records);
+    double raw = 0, ours = 0;
+    for (int i = 0; i < repeat; ++i) {
+      raw = std::max(raw, raw_consume(topic, records));
+      ours = std::max(ours, sluice_consume(topic, records));
+    }
+    std::printf("{\"consume\": {\"records\": %lld, \"librdkafka_records_per_s\": %.0f, \"sluice_records_per_s\": %.0f, "
+                "\"ratio\": %.2f},\n \"e2e\": [",
+                static_cast<long long>(records), raw, ours, ours / raw);
+    double sustained = 0;
+    for (std::size_t i = 0; i < rates.size(); ++i) {
+      const auto r = end_to_end(rates[i], seconds, static_cast<int>(i));
+      if (r.samples > 0 && r.p99_ms < 2000) sustained = std::max(sustained, r.rate);
+      std::printf("%s{\"rate\": %.0f, \"p50_ms\": %.1f, \"p99_ms\": %.1f, \"max_ms\": %.1f, \"output_rows\": %lld}",
+                  i ? ", " : "", r.rate, r.p50_ms, r.p99_ms, r.max_ms, static_cast<long long>(r.samples));
+      std::fflush(stdout);
+    }
+    std::printf("],\n \"sustained_rate\": %.0f}\n", sustained);
+    return 0;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "bench_kafka: %s\n", e.what());
+    return 1;
+  }
+}

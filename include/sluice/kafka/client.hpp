@@ -1,0 +1,156 @@
+// The small part of librdkafka's C API that sluice::kafka uses, behind RAII handles:
+// configuration from a map (every `kafka.*` option passed as is), consumers and producers,
+// topic metadata, watermarks and offsets for timestamps. Errors are kafka_error, naming the
+// configuration key, topic or partition; configuration values are never put in a message
+// (they may be secrets: sasl.password, an Event Hubs connection string).
+#pragma once
+#include <librdkafka/rdkafka.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace sluice::kafka {
+
+class kafka_error : public std::runtime_error {
+ public:
+  explicit kafka_error(const std::string& message, rd_kafka_resp_err_t code = RD_KAFKA_RESP_ERR_NO_ERROR)
+      : std::runtime_error(message), code_(code) {}
+  rd_kafka_resp_err_t code() const noexcept { return code_; }
+
+ private:
+  rd_kafka_resp_err_t code_;
+};
+
+// librdkafka properties, by name (what follows `kafka.` in Spark's options).
+using properties = std::map<std::string, std::string>;
+
+namespace detail {
+
+inline std::string err_text(rd_kafka_resp_err_t e) { return rd_kafka_err2str(e); }
+
+inline void check(rd_kafka_resp_err_t e, const std::string& what) {
+  if (e != RD_KAFKA_RESP_ERR_NO_ERROR) throw kafka_error(what + ": " + err_text(e), e);
+}
+
+// Properties whose values are never shown (errors, descriptions, progress).
+inline bool secret_property(const std::string& key) {
+  return key.find("password") != std::string::npos || key.find("secret") != std::string::npos ||
+         key.find("sasl.jaas") != std::string::npos || key.find("sasl.oauthbearer.config") != std::string::npos ||
+         key == "ssl.key.pem" || key == "ssl_key";
+}
+
+struct handle_deleter {
+  void operator()(rd_kafka_t* rk) const {
+    if (rk) rd_kafka_destroy(rk);
+  }
+};
+using handle_ptr = std::unique_ptr<rd_kafka_t, handle_deleter>;
+
+struct list_deleter {
+  void operator()(rd_kafka_topic_partition_list_t* l) const {
+    if (l) rd_kafka_topic_partition_list_destroy(l);
+  }
+};
+using partition_list_ptr = std::unique_ptr<rd_kafka_topic_partition_list_t, list_deleter>;
+
+struct message_deleter {
+  void operator()(rd_kafka_message_t* m) const {
+    if (m) rd_kafka_message_destroy(m);
+  }
+};
+using message_ptr = std::unique_ptr<rd_kafka_message_t, message_deleter>;
+
+struct error_deleter {
+  void operator()(rd_kafka_error_t* e) const {
+    if (e) rd_kafka_error_destroy(e);
+  }
+};
+using error_ptr = std::unique_ptr<rd_kafka_error_t, error_deleter>;
+
+inline partition_list_ptr new_partition_list(int size = 0) {
+  return partition_list_ptr(rd_kafka_topic_partition_list_new(size));
+}
+
+// A configuration object from properties; `who` names the connector in errors.
+inline rd_kafka_conf_t* make_conf(const properties& props, const std::string& who) {
+  rd_kafka_conf_t* conf = rd_kafka_conf_new();
+  char err[512];
+  for (const auto& [key, value] : props) {
+    if (rd_kafka_conf_set(conf, key.c_str(), value.c_str(), err, sizeof err) != RD_KAFKA_CONF_OK) {
+      rd_kafka_conf_destroy(conf);
+      // librdkafka's own message may quote the value: leave it out for secrets.
+      throw kafka_error(who + ": Kafka property '" + key + "'" +
+                        (secret_property(key) ? std::string(" is not valid") : ": " + std::string(err)));
+    }
+  }
+  return conf;
+}
+
+inline handle_ptr make_handle(rd_kafka_type_t type, rd_kafka_conf_t* conf, const std::string& who) {
+  char err[512];
+  rd_kafka_t* rk = rd_kafka_new(type, conf, err, sizeof err);  // takes conf on success
+  if (!rk) {
+    rd_kafka_conf_destroy(conf);
+    throw kafka_error(who + ": cannot create the Kafka " + (type == RD_KAFKA_CONSUMER ? "consumer" : "producer") +
+                      ": " + err);
+  }
+  return handle_ptr(rk);
+}
+
+// Partitions of each topic (topics that do not exist, or are being deleted, are absent).
+inline std::map<std::string, std::vector<std::int32_t>> topic_partitions(rd_kafka_t* rk, int timeout_ms,
+                                                                          const std::string& who) {
+  const rd_kafka_metadata_t* md = nullptr;
+  check(rd_kafka_metadata(rk, 1, nullptr, &md, timeout_ms), who + ": cannot read the topics' metadata");
+  std::map<std::string, std::vector<std::int32_t>> out;
+  for (int i = 0; i < md->topic_cnt; ++i) {
+    const auto& t = md->topics[i];
+    if (t.err != RD_KAFKA_RESP_ERR_NO_ERROR) continue;
+    auto& parts = out[t.topic];
+    for (int p = 0; p < t.partition_cnt; ++p) parts.push_back(t.partitions[p].id);
+    std::sort(parts.begin(), parts.end());
+  }
+  rd_kafka_metadata_destroy(md);
+  return out;
+}
+
+// Low and high watermark of one partition (the high one is the last stable offset under
+// isolation.level=read_committed).
+inline std::pair<std::int64_t, std::int64_t> watermarks(rd_kafka_t* rk, const std::string& topic, std::int32_t partition,
+                                                        int timeout_ms, const std::string& who) {
+  std::int64_t low = 0, high = 0;
+  rd_kafka_resp_err_t e = RD_KAFKA_RESP_ERR_NO_ERROR;
+  for (int attempt = 0; attempt < 3; ++attempt) {  // leadership may move right after a restart
+    e = rd_kafka_query_watermark_offsets(rk, topic.c_str(), partition, &low, &high, timeout_ms);
+    if (e == RD_KAFKA_RESP_ERR_NO_ERROR) return {low, high};
+    if (e == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART) break;
+  }
+  throw kafka_error(who + ": cannot read the offsets of " + topic + "-" + std::to_string(partition) + ": " +
+                        err_text(e),
+                    e);
+}
+
+// For each (topic, partition, timestamp in ms): the earliest offset whose timestamp is at or
+// after it, or -1 when there is none.
+inline void offsets_for_times(rd_kafka_t* rk, rd_kafka_topic_partition_list_t* list, int timeout_ms,
+                              const std::string& who) {
+  check(rd_kafka_offsets_for_times(rk, list, timeout_ms), who + ": cannot look up offsets by timestamp");
+  for (int i = 0; i < list->cnt; ++i) {
+    const auto& e = list->elems[i];
+    if (e.err != RD_KAFKA_RESP_ERR_NO_ERROR)
+      throw kafka_error(who + ": cannot look up the offset by timestamp of " + std::string(e.topic) + "-" +
+                            std::to_string(e.partition) + ": " + err_text(e.err),
+                        e.err);
+  }
+}
+
+}  // namespace detail
+}  // namespace sluice::kafka

@@ -1,0 +1,626 @@
+// sl::kafka::source: Kafka topics as a stream, after Spark's Kafka source (KafkaMicroBatchStream).
+//
+//   auto events = sl::kafka::source({.subscribe = {"events"}, .starting_offsets = "earliest",
+//                                    .kafka = {{"bootstrap.servers", "127.0.0.1:9092"}}});
+//   auto q = sl::start(events | sl::kafka::decode_json<Event>() | ..., sl::output_mode::append,
+//                      {.checkpoint = "checkpoints/events"});
+//
+// Offsets. A batch is a range of offsets per topic partition, planned from the partitions'
+// latest offsets and logged in the checkpoint (Spark's JSON, offsets.hpp) before it runs; it
+// is read by assigning each partition and seeking to the range's start, so a batch re-run
+// after a restart reads exactly the same records. The starting offsets are resolved to numbers
+// when the query first starts and kept in <checkpoint>/sources/<i>/initial, so a restart
+// before the first commit starts from the same place. Partitions that appear later (new
+// topics matching the subscription, partitions added) are read from offset 0 (earliest), as
+// Spark does. Consumer-group commits are only for monitoring tools: they are never read.
+//
+// Data loss (fail_on_data_loss). Offsets that are gone before they were read (retention,
+// deleted records, a topic deleted or re-created) stop the query with a kafka_error naming the
+// topic, partition and the offsets lost; with fail_on_data_loss = false the query goes on from
+// what is there and metrics().offsets_lost counts them.
+#pragma once
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cmath>
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <regex>
+#include <set>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "../checkpoint/file_io.hpp"
+#include "../compose.hpp"
+#include "../detail/uuid.hpp"
+#include "../sources/source.hpp"
+#include "client.hpp"
+#include "offsets.hpp"
+#include "options.hpp"
+
+namespace sluice::kafka {
+
+using sluice::operator|;
+
+// One slice of a batch: offsets [from, until) of one partition.
+struct offset_range {
+  topic_partition tp;
+  std::int64_t from = 0;
+  std::int64_t until = 0;
+};
+
+struct source_metrics {
+  std::int64_t records = 0;       // records read (a batch read again counts again)
+  std::int64_t offsets_lost = 0;  // offsets skipped as lost under fail_on_data_loss = false
+  std::int64_t data_loss_events = 0;
+};
+
+class source {
+ public:
+  using row_type = record;
+  using offset_type = offsets;
+  using partition_type = offset_range;
+
+  explicit source(source_options options) : state_(std::make_shared<state>()) {
+    state_->options = std::move(options);
+    validate(state_->options);
+  }
+
+  void open(const source_context& ctx) {
+    std::lock_guard lock(state_->mutex);
+    auto& s = *state_;
+    s.initial_file = ctx.checkpoint_dir.empty() ? std::filesystem::path{} : ctx.checkpoint_dir / "initial";
+    s.initial.reset();
+    s.available_now_end.reset();
+    s.reported_gone.clear();
+    s.last_trigger = std::chrono::steady_clock::now();
+    if (!s.consumer) s.consumer = make_consumer(s.options);
+    if (!s.meta) s.meta = make_consumer(s.options);
+    s.commit_group = s.options.commit_offsets_to_group && s.options.kafka.count("group.id") > 0;
+  }
+
+  offsets initial_offset() {
+    std::lock_guard lock(state_->mutex);
+    return initial_locked(*state_);
+  }
+
+  offsets latest_offset(const offsets& start, read_limit limit) {
+    std::lock_guard lock(state_->mutex);
+    auto& s = *state_;
+    offsets latest = fetch_latest(s, start);
+    if (s.available_now_end) latest = cap(latest, *s.available_now_end, start);
+    if (!limit.all) {
+      if (s.options.min_offsets_per_trigger && delay_batch(s, start, latest)) return start;
+      if (s.options.max_offsets_per_trigger) latest = rate_limit(start, latest, *s.options.max_offsets_per_trigger);
+    }
+    return latest;
+  }
+
+  // Trigger available-now: read up to the offsets that are latest now, and stop.
+  void prepare_for_available_now() {
+    std::lock_guard lock(state_->mutex);
+    auto& s = *state_;
+    s.available_now_end = fetch_latest(s, s.last_committed ? *s.last_committed : initial_locked(s));
+  }
+
+  std::vector<offset_range> partitions(const offsets& start, const offsets& end) const {
+    std::vector<offset_range> out;
+    for (const auto& tp : end.partitions()) {
+      const auto* from = start.find(tp);
+      const std::int64_t f = from ? *from : 0;  // a new partition is read from the beginning
+      const std::int64_t u = *end.find(tp);
+      if (u > f) out.push_back({tp, f, u});
+    }
+    const auto& o = state_->options;
+    if (o.min_partitions && static_cast<std::size_t>(*o.min_partitions) > out.size()) out = split(out, *o.min_partitions);
+    return out;
+  }
+
+  template <class Emit>
+  void read(const offset_range& r, Emit&& emit) {
+    std::lock_guard lock(state_->mutex);
+    auto& s = *state_;
+    const std::string where = to_string(r.tp);
+    std::int64_t from = r.from;
+    // Offsets before the partition's start were deleted (retention, DeleteRecords).
+    auto [low, high] = detail::watermarks(s.meta.get(), r.tp.topic, r.tp.partition, timeout_ms(s), description());
+    if (from < low) {
+      lost(s, r.tp, from, std::min(low, r.until), "were deleted (retention or deleted records) before they were read");
+      from = std::min(low, r.until);
+    }
+    if (high < r.until && from < r.until) {
+      lost(s, r.tp, std::max(from, high), r.until,
+           "are no longer in the partition (it now ends at " + std::to_string(high) + ": the topic was deleted or re-created)");
+    }
+    const std::int64_t until = std::min(r.until, std::max(high, from));
+    if (from >= until) return;
+    position_at(s, r.tp, from);
+    const auto deadline = std::chrono::steady_clock::now() + s.options.poll_timeout;
+    std::int64_t next = from;
+    std::int64_t count = 0;
+    bool overshot = false;  // a record at or after `until` was taken from the queue
+    while (next < until) {
+      detail::message_ptr m(rd_kafka_consumer_poll(s.consumer.get(), 100));
+      if (!m) {
+        if (std::chrono::steady_clock::now() > deadline)
+          throw kafka_error(description() + ": timed out reading " + where + " offsets [" + std::to_string(next) + ", " +
+                            std::to_string(until) + ") (kafkaConsumer.pollTimeoutMs " +
+                            std::to_string(s.options.poll_timeout.count()) + ")");
+        continue;
+      }
+      if (m->rkt && (m->partition != r.tp.partition || r.tp.topic != rd_kafka_topic_name(m->rkt))) continue;
+      if (m->err) {
+        // An end of partition reached earlier (the records after it arrived since): read on. A
+        // partition now shorter than the range was caught by the watermarks above.
+        if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+          if (m->offset >= until) break;
+          continue;
+        }
+        if (m->err == RD_KAFKA_RESP_ERR_OFFSET_OUT_OF_RANGE || m->err == RD_KAFKA_RESP_ERR__AUTO_OFFSET_RESET) {
+          auto [lo, hi] = detail::watermarks(s.meta.get(), r.tp.topic, r.tp.partition, timeout_ms(s), description());
+          if (next < lo) {
+            lost(s, r.tp, next, std::min(lo, until), "were deleted (retention or deleted records) before they were read");
+            next = std::min(lo, until);
+          } else {
+            lost(s, r.tp, next, until, "are no longer in the partition (it now ends at " + std::to_string(hi) + ")");
+            overshot = true;
+            break;
+          }
+          if (next >= until) break;
+          s.position = -1;
+          position_at(s, r.tp, next);
+          continue;
+        }
+        if (m->err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART || m->err == RD_KAFKA_RESP_ERR__UNKNOWN_PARTITION ||
+            m->err == RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC) {
+          lost(s, r.tp, next, until, "are gone: the topic or partition was deleted");
+          overshot = true;
+          break;
+        }
+        if (std::chrono::steady_clock::now() > deadline)
+          throw kafka_error(description() + ": reading " + where + ": " + rd_kafka_message_errstr(m.get()), m->err);
+        continue;  // transient (a broker restarting): librdkafka reconnects
+      }
+      if (m->offset < next) continue;  // fetched before a seek
+      if (m->offset >= until) {
+        overshot = true;  // a gap (transaction markers, compaction) up to the end of the range
+        break;
+      }
+      next = m->offset + 1;
+      ++count;
+      emit(to_record(m.get(), r.tp, s.options.include_headers));
+    }
+    // The consumer now delivers `until` next, ready for the next batch; after an overshoot it
+    // does not, and the next read assigns again.
+    s.position = overshot ? -1 : until;
+    s.metrics.records += count;
+  }
+
+  void commit(const offsets& end) {
+    std::lock_guard lock(state_->mutex);
+    auto& s = *state_;
+    s.last_committed = end;
+    if (!s.commit_group || end.size() == 0) return;
+    auto list = detail::new_partition_list(static_cast<int>(end.size()));
+    for (const auto& [t, parts] : end.topics)
+      for (const auto& [p, off] : parts) rd_kafka_topic_partition_list_add(list.get(), t.c_str(), p)->offset = off;
+    // Asynchronous: only monitoring tools read it; a failed commit is retried by the next batch.
+    rd_kafka_commit(s.meta.get(), list.get(), 1);
+  }
+
+  std::string description() const {
+    const auto& o = state_->options;
+    std::string what;
+    if (!o.subscribe.empty()) {
+      what = "subscribe=";
+      for (std::size_t i = 0; i < o.subscribe.size(); ++i) what += (i ? "," : "") + o.subscribe[i];
+    } else if (!o.subscribe_pattern.empty()) {
+      what = "subscribePattern=" + o.subscribe_pattern;
+    } else {
+      what = "assign=" + boost::json::serialize(assign_json(o.assign));
+    }
+    return "KafkaV2[" + what + "]";
+  }
+
+  void stop() {
+    std::lock_guard lock(state_->mutex);
+    state_->assigned.reset();
+    if (state_->consumer) {
+      rd_kafka_assign(state_->consumer.get(), nullptr);
+      rd_kafka_consumer_close(state_->consumer.get());
+      state_->consumer.reset();
+    }
+    if (state_->meta) {
+      rd_kafka_consumer_close(state_->meta.get());
+      state_->meta.reset();
+    }
+  }
+
+  source_metrics metrics() const {
+    std::lock_guard lock(state_->mutex);
+    return state_->metrics;
+  }
+
+ private:
+  struct state {
+    std::mutex mutex;
+    source_options options;
+    detail::handle_ptr consumer;
+    // Metadata, offset look-ups and group commits on connections of their own: a broker
+    // answers a connection's requests in order, and the reading consumer's fetches long-poll.
+    detail::handle_ptr meta;
+    bool commit_group = false;
+    std::filesystem::path initial_file;
+    std::optional<offsets> initial, available_now_end, last_committed;
+    std::set<topic_partition> reported_gone;
+    // The partition assigned to the reading consumer, and the offset it delivers next
+    // (-1: unknown, assign again).
+    std::optional<topic_partition> assigned;
+    std::int64_t position = -1;
+    std::chrono::steady_clock::time_point last_trigger{};
+    source_metrics metrics;
+  };
+
+  offsets initial_locked(state& s) const {
+    if (s.initial) return *s.initial;
+    std::error_code ec;
+    if (!s.initial_file.empty() && std::filesystem::exists(s.initial_file, ec)) {
+      std::string text = read_whole_file(s.initial_file);
+      if (text.rfind("v1\n", 0) != 0)
+        throw kafka_error(s.initial_file.string() + ": not a Kafka initial-offsets file (expected v1)");
+      s.initial = offsets::parse(boost::json::parse(text.substr(3)), s.initial_file.string());
+      return *s.initial;
+    }
+    s.initial = resolve_starting(s);
+    if (!s.initial_file.empty())
+      write_file_atomically(s.initial_file, "v1\n" + boost::json::serialize(s.initial->to_json_value()));
+    return *s.initial;
+  }
+
+  // A partition that is gone (its topic deleted) is unassigned.
+  static void forget(state& s, const topic_partition& tp) {
+    if (!s.assigned || *s.assigned != tp) return;
+    rd_kafka_assign(s.consumer.get(), nullptr);
+    s.assigned.reset();
+  }
+
+  // Assigns tp alone at `from`, unless the consumer is there already: consecutive batches of a
+  // one-partition range read on from where the last one stopped, with the records fetched
+  // ahead, without the restart of a new assignment.
+  void position_at(state& s, const topic_partition& tp, std::int64_t from) const {
+    if (s.assigned && *s.assigned == tp && s.position == from) return;
+    auto list = detail::new_partition_list(1);
+    rd_kafka_topic_partition_list_add(list.get(), tp.topic.c_str(), tp.partition)->offset = from;
+    detail::check(rd_kafka_assign(s.consumer.get(), list.get()), description() + ": cannot assign " + to_string(tp));
+    s.assigned = tp;
+    s.position = from;
+  }
+
+  static boost::json::object assign_json(const std::map<std::string, std::vector<std::int32_t>>& a) {
+    boost::json::object o;
+    for (const auto& [t, ps] : a) {
+      boost::json::array arr;
+      for (auto p : ps) arr.push_back(p);
+      o[t] = std::move(arr);
+    }
+    return o;
+  }
+
+  static void validate(const source_options& o) {
+    const int ways = !o.subscribe.empty() + !o.subscribe_pattern.empty() + !o.assign.empty();
+    if (ways != 1)
+      throw kafka_error("sluice::kafka::source: set exactly one of subscribe, subscribe_pattern and assign (Spark's "
+                        "subscribe, subscribePattern, assign)");
+    if (!o.kafka.count("bootstrap.servers"))
+      throw kafka_error("sluice::kafka::source: the Kafka property bootstrap.servers (kafka.bootstrap.servers) is required");
+    for (const char* key : {"auto.offset.reset", "enable.auto.commit", "key.deserializer", "value.deserializer"})
+      if (o.kafka.count(key))
+        throw kafka_error(std::string("sluice::kafka::source: kafka.") + key +
+                          " is not supported: the source manages offsets itself (use starting_offsets)");
+    if (o.max_offsets_per_trigger && *o.max_offsets_per_trigger <= 0)
+      throw kafka_error("sluice::kafka::source: max_offsets_per_trigger (maxOffsetsPerTrigger) must be positive");
+    if (o.min_offsets_per_trigger && *o.min_offsets_per_trigger <= 0)
+      throw kafka_error("sluice::kafka::source: min_offsets_per_trigger (minOffsetsPerTrigger) must be positive");
+    if (o.min_offsets_per_trigger && o.max_offsets_per_trigger && *o.min_offsets_per_trigger > *o.max_offsets_per_trigger)
+      throw kafka_error("sluice::kafka::source: min_offsets_per_trigger must not exceed max_offsets_per_trigger");
+    if (o.min_partitions && *o.min_partitions <= 0)
+      throw kafka_error("sluice::kafka::source: min_partitions (minPartitions) must be positive");
+    if (o.starting_offsets_by_timestamp_strategy != "error" && o.starting_offsets_by_timestamp_strategy != "latest")
+      throw kafka_error("sluice::kafka::source: starting_offsets_by_timestamp_strategy must be \"error\" or \"latest\"");
+    if (o.starting_offsets != "earliest" && o.starting_offsets != "latest")
+      (void)offsets::parse(parse_json(o.starting_offsets, "starting_offsets"), "starting_offsets (startingOffsets)");
+    if (o.ending_offsets != "latest") {
+      if (o.ending_offsets == "earliest")
+        throw kafka_error("sluice::kafka::source: ending_offsets (endingOffsets) cannot be \"earliest\"");
+      (void)offsets::parse(parse_json(o.ending_offsets, "ending_offsets"), "ending_offsets (endingOffsets)");
+    }
+    if (!o.starting_offsets_by_timestamp.empty())
+      (void)offsets::parse(parse_json(o.starting_offsets_by_timestamp, "starting_offsets_by_timestamp"),
+                           "starting_offsets_by_timestamp (startingOffsetsByTimestamp)");
+    if (!o.subscribe_pattern.empty()) {
+      try {
+        std::regex re(o.subscribe_pattern);
+      } catch (const std::regex_error& e) {
+        throw kafka_error("sluice::kafka::source: subscribe_pattern (subscribePattern) '" + o.subscribe_pattern +
+                          "' is not a regular expression: " + e.what());
+      }
+    }
+  }
+
+  static boost::json::value parse_json(const std::string& text, const std::string& what) {
+    boost::system::error_code ec;
+    auto v = boost::json::parse(text, ec);
+    if (ec) throw kafka_error("sluice::kafka::source: " + what + " is neither a keyword nor JSON: " + ec.message());
+    return v;
+  }
+
+  static detail::handle_ptr make_consumer(const source_options& o) {
+    properties props = o.kafka;
+    const bool user_group = props.count("group.id") > 0;
+    if (!user_group) props["group.id"] = "sluice-kafka-source-" + sluice::detail::random_uuid();
+    props["enable.auto.commit"] = "false";
+    props["enable.auto.offset.store"] = "false";
+    props["enable.partition.eof"] = "true";
+    props["auto.offset.reset"] = "error";  // an offset out of range is data loss, never a silent jump
+    return detail::make_handle(RD_KAFKA_CONSUMER, detail::make_conf(props, "sluice::kafka::source"),
+                               "sluice::kafka::source");
+  }
+
+  int timeout_ms(const state& s) const {
+    return static_cast<int>(std::min<std::int64_t>(s.options.poll_timeout.count(), 60000));
+  }
+
+  // The partitions the options name, as they are now.
+  std::vector<topic_partition> current_partitions(state& s) const {
+    const auto& o = s.options;
+    std::vector<topic_partition> out;
+    if (!o.assign.empty()) {
+      for (const auto& [t, ps] : o.assign)
+        for (auto p : ps) out.push_back({t, p});
+      std::sort(out.begin(), out.end());
+      return out;
+    }
+    const auto all = detail::topic_partitions(s.meta.get(), timeout_ms(s), description());
+    std::optional<std::regex> re;
+    if (!o.subscribe_pattern.empty()) re.emplace(o.subscribe_pattern);
+    for (const auto& [t, ps] : all) {
+      const bool wanted = re ? (t.rfind("__", 0) != 0 && std::regex_match(t, *re))
+                             : std::find(o.subscribe.begin(), o.subscribe.end(), t) != o.subscribe.end();
+      if (!wanted) continue;
+      for (auto p : ps) out.push_back({t, p});
+    }
+    return out;
+  }
+
+  // ListOffsets for many partitions in one request: timestamp -2 earliest, -1 latest, or ms.
+  std::map<topic_partition, std::int64_t> list_offsets(state& s, const std::vector<topic_partition>& tps,
+                                                       std::int64_t ts, std::set<topic_partition>* missing = nullptr) const {
+    std::map<topic_partition, std::int64_t> out;
+    if (tps.empty()) return out;
+    auto list = detail::new_partition_list(static_cast<int>(tps.size()));
+    for (const auto& tp : tps) rd_kafka_topic_partition_list_add(list.get(), tp.topic.c_str(), tp.partition)->offset = ts;
+    rd_kafka_resp_err_t e = RD_KAFKA_RESP_ERR_NO_ERROR;
+    for (int attempt = 0; attempt < 5; ++attempt) {  // leadership settles after a restart
+      e = rd_kafka_offsets_for_times(s.meta.get(), list.get(), timeout_ms(s));
+      if (e == RD_KAFKA_RESP_ERR_NO_ERROR) break;
+    }
+    if (e != RD_KAFKA_RESP_ERR_NO_ERROR && !missing)
+      detail::check(e, description() + ": cannot list the partitions' offsets");
+    for (int i = 0; i < list->cnt; ++i) {
+      const auto& el = list->elems[i];
+      topic_partition tp{el.topic, el.partition};
+      if (el.err == RD_KAFKA_RESP_ERR_NO_ERROR && e == RD_KAFKA_RESP_ERR_NO_ERROR) {
+        out[tp] = el.offset;
+      } else if (missing && (el.err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART || e != RD_KAFKA_RESP_ERR_NO_ERROR)) {
+        missing->insert(tp);
+      } else {
+        throw kafka_error(description() + ": cannot list the offsets of " + to_string(tp) + ": " +
+                              detail::err_text(el.err ? el.err : e),
+                          el.err ? el.err : e);
+      }
+    }
+    return out;
+  }
+
+  offsets resolve_starting(state& s) const {
+    const auto& o = s.options;
+    const auto tps = current_partitions(s);
+    offsets out;
+    if (o.starting_timestamp || !o.starting_offsets_by_timestamp.empty()) {
+      offsets wanted;
+      if (o.starting_timestamp) {
+        for (const auto& tp : tps) wanted.set(tp, *o.starting_timestamp);
+      } else {
+        wanted = offsets::parse(boost::json::parse(o.starting_offsets_by_timestamp), "starting_offsets_by_timestamp");
+        require_all(tps, wanted, "starting_offsets_by_timestamp (startingOffsetsByTimestamp)");
+      }
+      for (const auto& tp : wanted.partitions()) {
+        const auto found = list_offsets(s, {tp}, *wanted.find(tp));
+        std::int64_t off = found.begin()->second;
+        if (off < 0) {
+          if (o.starting_offsets_by_timestamp_strategy == "latest") {
+            off = list_offsets(s, {tp}, RD_KAFKA_OFFSET_END).begin()->second;
+          } else {
+            throw kafka_error(description() + ": no offset of " + to_string(tp) + " has a timestamp at or after " +
+                              std::to_string(*wanted.find(tp)) +
+                              " (startingOffsetsByTimestampStrategy \"error\"; \"latest\" starts there at the latest offset)");
+          }
+        }
+        out.set(tp, off);
+      }
+      return out;
+    }
+    if (o.starting_offsets == "earliest" || o.starting_offsets == "latest") {
+      for (const auto& [tp, off] :
+           list_offsets(s, tps, o.starting_offsets == "earliest" ? RD_KAFKA_OFFSET_BEGINNING : RD_KAFKA_OFFSET_END))
+        out.set(tp, off);
+      return out;
+    }
+    const offsets given = offsets::parse(boost::json::parse(o.starting_offsets), "starting_offsets");
+    require_all(tps, given, "starting_offsets (startingOffsets)");
+    const auto earliest = list_offsets(s, given.partitions(), RD_KAFKA_OFFSET_BEGINNING);
+    const auto latest = list_offsets(s, given.partitions(), RD_KAFKA_OFFSET_END);
+    for (const auto& tp : given.partitions()) {
+      const std::int64_t off = *given.find(tp);
+      out.set(tp, off == -2 ? earliest.at(tp) : off == -1 ? latest.at(tp) : off);
+    }
+    return out;
+  }
+
+  void require_all(const std::vector<topic_partition>& tps, const offsets& given, const std::string& what) const {
+    // Spark: specific offsets must name every partition of the subscribed topics.
+    if (!state_->options.assign.empty() || !state_->options.subscribe.empty()) {
+      for (const auto& tp : tps)
+        if (!given.find(tp))
+          throw kafka_error(description() + ": " + what + " has no offset for " + to_string(tp) +
+                            ": with specific offsets, name every partition");
+    }
+  }
+
+  // The latest offsets of every partition; partitions of `start` that are gone stay at their
+  // offset (after the loss is reported once).
+  offsets fetch_latest(state& s, const offsets& start) const {
+    const auto tps = current_partitions(s);
+    std::set<topic_partition> missing;
+    const auto ends = list_offsets(s, tps, RD_KAFKA_OFFSET_END, &missing);
+    offsets out;
+    for (const auto& [tp, off] : ends) out.set(tp, off);
+    for (const auto& tp : start.partitions()) {
+      const std::int64_t from = *start.find(tp);
+      const auto* now = out.find(tp);
+      if (!now) {
+        out.set(tp, from);
+        forget(s, tp);
+        if (!s.reported_gone.count(tp) && s.options.assign.empty()) {
+          s.reported_gone.insert(tp);
+          lost(s, tp, from, -1, "are gone: the partition no longer exists (its topic was deleted)");
+        }
+      } else if (*now < from) {
+        lost(s, tp, *now, from, "went back: the partition now ends at " + std::to_string(*now) + ", before offset " +
+                                    std::to_string(from) + " (its topic was re-created)");
+      }
+    }
+    if (s.options.ending_offsets != "latest") {
+      const offsets ending = offsets::parse(boost::json::parse(s.options.ending_offsets), "ending_offsets");
+      for (const auto& tp : ending.partitions()) {
+        auto* now = out.find(tp);
+        const std::int64_t e = *ending.find(tp);
+        if (now && e >= 0) *now = std::min(*now, std::max(e, start.find(tp) ? *start.find(tp) : 0));
+      }
+    }
+    return out;
+  }
+
+  static offsets cap(offsets latest, const offsets& bound, const offsets& start) {
+    for (auto& [t, parts] : latest.topics)
+      for (auto& [p, off] : parts) {
+        const auto* b = bound.find({t, p});
+        const auto* st = start.find({t, p});
+        off = std::min(off, std::max(b ? *b : 0, st ? *st : 0));
+      }
+    return latest;
+  }
+
+  // Spark's minOffsetsPerTrigger: no batch until enough offsets are new or maxTriggerDelay passed.
+  static bool delay_batch(state& s, const offsets& start, const offsets& latest) {
+    std::int64_t fresh = 0;
+    for (const auto& tp : latest.partitions()) {
+      const auto* from = start.find(tp);
+      fresh += std::max<std::int64_t>(0, *latest.find(tp) - (from ? *from : 0));
+    }
+    const auto now = std::chrono::steady_clock::now();
+    if (fresh < *s.options.min_offsets_per_trigger && now - s.last_trigger < s.options.max_trigger_delay) return true;
+    s.last_trigger = now;
+    return false;
+  }
+
+  // Spark's rateLimit: the limit shared between partitions in proportion to what each has
+  // available, rounding down except below 1 (small partitions are not starved).
+  static offsets rate_limit(const offsets& start, const offsets& latest, std::int64_t limit) {
+    std::map<topic_partition, std::pair<std::int64_t, std::int64_t>> sizes;
+    double total = 0;
+    for (const auto& tp : latest.partitions()) {
+      const auto* f = start.find(tp);
+      const std::int64_t from = f ? *f : 0, until = *latest.find(tp);
+      if (until > from) {
+        sizes[tp] = {from, until};
+        total += static_cast<double>(until - from);
+      }
+    }
+    if (total <= static_cast<double>(limit)) return latest;
+    offsets out = latest;
+    for (const auto& [tp, range] : sizes) {
+      const double prorate = static_cast<double>(limit) * (static_cast<double>(range.second - range.first) / total);
+      const auto step = static_cast<std::int64_t>(prorate < 1 ? std::ceil(prorate) : std::floor(prorate));
+      out.set(tp, std::min(range.second, range.first + step));
+    }
+    return out;
+  }
+
+  // Spark's KafkaOffsetRangeCalculator: ranges split in proportion to their size.
+  static std::vector<offset_range> split(const std::vector<offset_range>& ranges, std::int32_t min_partitions) {
+    double total = 0;
+    for (const auto& r : ranges) total += static_cast<double>(r.until - r.from);
+    std::vector<offset_range> out;
+    for (const auto& r : ranges) {
+      const std::int64_t size = r.until - r.from;
+      const auto parts = std::max<std::int64_t>(
+          1, std::llround(static_cast<double>(size) / total * static_cast<double>(min_partitions)));
+      for (std::int64_t i = 0; i < parts; ++i) {
+        const std::int64_t a = r.from + size * i / parts, b = r.from + size * (i + 1) / parts;
+        if (b > a) out.push_back({r.tp, a, b});
+      }
+    }
+    return out;
+  }
+
+  // Offsets [from, until) of tp are lost (until -1: all from `from` on).
+  void lost(state& s, const topic_partition& tp, std::int64_t from, std::int64_t until, const std::string& why) const {
+    const std::string range = until < 0 ? "offsets from " + std::to_string(from) + " on"
+                                        : "offsets " + std::to_string(from) + " to " + std::to_string(until - 1);
+    const std::string message = description() + ": " + to_string(tp) + " (topic " + tp.topic + ", partition " +
+                                std::to_string(tp.partition) + "): " + range + " " + why +
+                                "; some data may have been lost";
+    if (s.options.fail_on_data_loss)
+      throw kafka_error(message + ". Set fail_on_data_loss (failOnDataLoss) to false to go on without them.");
+    ++s.metrics.data_loss_events;
+    if (until > from) s.metrics.offsets_lost += until - from;
+  }
+
+  static record to_record(const rd_kafka_message_t* m, const topic_partition& tp, bool include_headers) {
+    record r;
+    if (m->key) r.key.emplace(static_cast<const char*>(m->key), m->key_len);
+    if (m->payload) r.value.emplace(static_cast<const char*>(m->payload), m->len);
+    r.topic = tp.topic;
+    r.partition = tp.partition;
+    r.offset = m->offset;
+    rd_kafka_timestamp_type_t type = RD_KAFKA_TIMESTAMP_NOT_AVAILABLE;
+    const std::int64_t ms = rd_kafka_message_timestamp(m, &type);
+    r.timestamp = sluice::timestamp{ms * 1000};
+    r.timestamp_type = type == RD_KAFKA_TIMESTAMP_LOG_APPEND_TIME ? 1 : 0;
+    if (include_headers) {
+      auto& hs = r.headers.emplace();
+      rd_kafka_headers_t* h = nullptr;
+      if (rd_kafka_message_headers(m, &h) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+        const char* name = nullptr;
+        const void* value = nullptr;
+        std::size_t size = 0;
+        for (std::size_t i = 0; rd_kafka_header_get_all(h, i, &name, &value, &size) == RD_KAFKA_RESP_ERR_NO_ERROR; ++i) {
+          header x{name, std::nullopt};
+          if (value) x.value.emplace(static_cast<const char*>(value), size);
+          hs.push_back(std::move(x));
+        }
+      }
+    }
+    return r;
+  }
+
+  std::shared_ptr<state> state_;
+};
+
+}  // namespace sluice::kafka
