@@ -163,7 +163,7 @@ class SluiceConan(ConanFile):
         if self.options.with_delta:
             component("delta", "sluice::delta", "arrow", ["arrow::libarrow", "arrow::libparquet"])
         if self.options.with_kafka:
-            component("kafka", "sluice::kafka", "librdkafka", ["librdkafka::rdkafka", "librdkafka::rdkafka++"])
+            component("kafka", "sluice::kafka", "librdkafka", ["librdkafka::rdkafka"])
 
         # Declared, but not linked through requires: found by the build modules instead.
         platform = [name for name, packaged in self._host_requirements() if not packaged]
