@@ -268,7 +268,7 @@ TEST_CASE("decoding: JSON and CSV agree on floats, doubles, their ranges and NaN
   check_agree<double>("1.5x", true, refused<double>());
 }
 
-TEST_CASE("decoding: JSON and CSV agree on timestamp text; JSON numbers are range-checked seconds", "[decode]") {
+TEST_CASE("decoding: JSON and CSV agree on timestamp text, and JSON numbers are range-checked seconds", "[decode]") {
   check_agree<sl::timestamp>("2024-01-15T10:30:00Z", true, *sl::parse_timestamp("2024-01-15T10:30:00Z"));
   check_agree<sl::timestamp>("9999-12-31T23:59:59.999999Z", true, sl::timestamp{253402300799999999});
   check_agree<sl::timestamp>("0000-01-01T00:00:00Z", true, sl::timestamp{-62167219200000000});

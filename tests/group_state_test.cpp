@@ -284,7 +284,7 @@ TEST_CASE("flat_map_groups_with_state: processing-time timeouts on the batch tim
                                   }, "the timeout ran in a batch at 35 s")));
 }
 
-TEST_CASE("group_state: a timeout is cleared by every call and must be set again; remove() with a timeout keeps it",
+TEST_CASE("group_state: a timeout is cleared by every call and must be set again, and remove() with a timeout keeps it",
           "[group_state]") {
   auto in = sl::memory_stream<Event>();
   st::manual_clock clock;
