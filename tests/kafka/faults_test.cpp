@@ -53,6 +53,11 @@ TEST_CASE("kafka faults: offsets deleted before they were read (retention)", "[f
     for (const auto& v : values(15, 20)) expected.push_back(v);
     CHECK(sorted_values(mem.rows()) == expected);
     CHECK(src.metrics().offsets_lost == 5);
+    // ...and so does the query's progress (the source's `metrics`).
+    const auto progress = q.last_progress();
+    REQUIRE(progress);
+    CHECK(progress->sources.at(0).metrics.at("numOffsetsLost") == "5");
+    CHECK_THAT(progress->json(), Catch::Contains("\"numOffsetsLost\":\"5\""));
   }
 }
 

@@ -45,7 +45,7 @@ std::vector<Event> run_available_now(sl::kafka::source src, const std::string& c
 
 TEST_CASE("kafka source: Spark's row schema, headers and keys", "[source]") {
   const auto topic = unique("schema");
-  create_topic(topic, 1);
+  create_topic(topic, 1, {{"retention.ms", "-1"}});  // old timestamps: no retention (see below)
   produce(topic, {{"k1", "v1", 0, {{"h", "x"}}, 1700000000123}, {"", "v2", 0, {}, 1700000001000}});
   auto mem = sl::memory_sink<sl::kafka::record>();
   auto q = sl::start(sl::kafka::source({.subscribe = {topic}, .starting_offsets = "earliest", .include_headers = true,
@@ -89,7 +89,9 @@ TEST_CASE("kafka source: the offset log holds Spark's JSON and a restart resumes
 
 TEST_CASE("kafka source: starting offsets latest, JSON with -2/-1, by timestamp; ending offsets", "[source]") {
   const auto topic = unique("starting");
-  create_topic(topic, 2);
+  // The records carry fixed timestamps, long past: without retention.ms = -1 the broker's
+  // retention (7 days by default, checked every second) deletes them under the test.
+  create_topic(topic, 2, {{"retention.ms", "-1"}});
   std::vector<message> ms;
   for (int i = 0; i < 10; ++i) ms.push_back({"", events(i, i + 1)[0], i % 2, {}, 1700000000000 + i * 1000});
   produce(topic, ms);  // partition 0: ids 0,2,4,6,8; partition 1: 1,3,5,7,9
@@ -172,6 +174,19 @@ TEST_CASE("kafka source: assign, subscribe_pattern, max/min offsets per trigger,
     for (const auto& e : batches[0].rows) ++first[e.id < 60 ? 0 : e.id < 90 ? 1 : 2];
     CHECK(first == std::map<std::int64_t, int>{{0, 12}, {1, 6}, {2, 2}});
     for (const auto& b : batches) CHECK(b.rows.size() <= 20);
+    // Spark's metrics of the source in progress: the first batch ends 48, 24 and 8 offsets
+    // behind the latest ones; the last one at them.
+    const auto progress = q.recent_progress();
+    const auto first_progress = std::find_if(progress.begin(), progress.end(), [](const auto& p) { return p.batch_id == 0; });
+    REQUIRE(first_progress != progress.end());
+    const auto& m = first_progress->sources.at(0).metrics;
+    CHECK(m.at("minOffsetsBehindLatest") == "8");
+    CHECK(m.at("maxOffsetsBehindLatest") == "48");
+    CHECK(m.at("avgOffsetsBehindLatest") == "26.666666666666668");
+    CHECK(m.at("numOffsetsLost") == "0");
+    const auto& last = progress.back().sources.at(0).metrics;
+    CHECK(last.at("maxOffsetsBehindLatest") == "0");
+    CHECK(last.at("avgOffsetsBehindLatest") == "0.0");
   }
   SECTION("min_offsets_per_trigger waits for enough data, or max_trigger_delay") {
     const auto t2 = unique("minoff");

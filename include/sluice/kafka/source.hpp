@@ -17,10 +17,11 @@
 // Data loss (fail_on_data_loss). Offsets that are gone before they were read (retention,
 // deleted records, a topic deleted or re-created) stop the query with a kafka_error naming the
 // topic, partition and the offsets lost; with fail_on_data_loss = false the query goes on from
-// what is there and metrics().offsets_lost counts them.
+// what is there and counts them: metrics().offsets_lost, and numOffsetsLost in the query's progress.
 #pragma once
 #include <algorithm>
 #include <atomic>
+#include <charconv>
 #include <chrono>
 #include <cmath>
 #include <cstdint>
@@ -77,9 +78,13 @@ class source {
     s.initial_file = ctx.checkpoint_dir.empty() ? std::filesystem::path{} : ctx.checkpoint_dir / "initial";
     s.initial.reset();
     s.available_now_end.reset();
+    s.latest_available.reset();
     s.reported_gone.clear();
     s.last_trigger = std::chrono::steady_clock::now();
-    if (!s.consumer) s.consumer = make_consumer(s.options);
+    if (!s.consumer) {
+      s.consumer = make_consumer(s.options);
+      s.known_topics.clear();
+    }
     if (!s.meta) s.meta = make_consumer(s.options);
     s.commit_group = s.options.commit_offsets_to_group && s.options.kafka.count("group.id") > 0;
   }
@@ -94,6 +99,7 @@ class source {
     auto& s = *state_;
     offsets latest = fetch_latest(s, start);
     if (s.available_now_end) latest = cap(latest, *s.available_now_end, start);
+    s.latest_available = latest;  // before the rate limit, as Spark's latestPartitionOffsets
     if (!limit.all) {
       if (s.options.min_offsets_per_trigger && delay_batch(s, start, latest)) return start;
       if (s.options.max_offsets_per_trigger) latest = rate_limit(start, latest, *s.options.max_offsets_per_trigger);
@@ -140,7 +146,9 @@ class source {
     const std::int64_t until = std::min(r.until, std::max(high, from));
     if (from >= until) return;
     position_at(s, r.tp, from);
-    const auto deadline = std::chrono::steady_clock::now() + s.options.poll_timeout;
+    // poll_timeout bounds a wait without progress (Spark's per-poll pollTimeoutMs), not the
+    // whole range: a long range may take longer than that to read.
+    auto deadline = std::chrono::steady_clock::now() + s.options.poll_timeout;
     std::int64_t next = from;
     std::int64_t count = 0;
     bool overshot = false;  // a record at or after `until` was taken from the queue
@@ -192,7 +200,7 @@ class source {
         break;
       }
       next = m->offset + 1;
-      ++count;
+      if ((++count & 0x3ff) == 0) deadline = std::chrono::steady_clock::now() + s.options.poll_timeout;
       emit(to_record(m.get(), r.tp, s.options.include_headers));
     }
     // The consumer now delivers `until` next, ready for the next batch; after an overshoot it
@@ -246,6 +254,30 @@ class source {
     return state_->metrics;
   }
 
+  // The source's `metrics` in query progress: Spark's KafkaMicroBatchStream.metrics (how far the
+  // batch's end offsets are behind the latest offsets seen when it was planned, once a batch was
+  // planned from them) and numOffsetsLost, the offsets skipped under fail_on_data_loss = false
+  // (metrics().offsets_lost).
+  std::map<std::string, std::string> progress_metrics() const {
+    std::lock_guard lock(state_->mutex);
+    const auto& s = *state_;
+    std::map<std::string, std::string> out{{"numOffsetsLost", std::to_string(s.metrics.offsets_lost)}};
+    if (!s.last_committed || !s.latest_available || s.latest_available->size() == 0) return out;
+    std::int64_t lo = 0, hi = 0, sum = 0, n = 0;
+    for (const auto& tp : s.latest_available->partitions()) {
+      const auto* done = s.last_committed->find(tp);
+      const std::int64_t behind = *s.latest_available->find(tp) - (done ? *done : 0);
+      lo = n ? std::min(lo, behind) : behind;
+      hi = n ? std::max(hi, behind) : behind;
+      sum += behind;
+      ++n;
+    }
+    out["minOffsetsBehindLatest"] = std::to_string(lo);
+    out["maxOffsetsBehindLatest"] = std::to_string(hi);
+    out["avgOffsetsBehindLatest"] = java_double(static_cast<double>(sum) / static_cast<double>(n));
+    return out;
+  }
+
  private:
   struct state {
     std::mutex mutex;
@@ -257,11 +289,13 @@ class source {
     bool commit_group = false;
     std::filesystem::path initial_file;
     std::optional<offsets> initial, available_now_end, last_committed;
+    std::optional<offsets> latest_available;  // the latest offsets the last planned batch saw
     std::set<topic_partition> reported_gone;
     // The partition assigned to the reading consumer, and the offset it delivers next
     // (-1: unknown, assign again).
     std::optional<topic_partition> assigned;
     std::int64_t position = -1;
+    std::set<std::string> known_topics;  // topics whose metadata the reading consumer has
     std::chrono::steady_clock::time_point last_trigger{};
     source_metrics metrics;
   };
@@ -284,6 +318,7 @@ class source {
 
   // A partition that is gone (its topic deleted) is unassigned.
   static void forget(state& s, const topic_partition& tp) {
+    s.known_topics.erase(tp.topic);
     if (!s.assigned || *s.assigned != tp) return;
     rd_kafka_assign(s.consumer.get(), nullptr);
     s.assigned.reset();
@@ -294,11 +329,31 @@ class source {
   // ahead, without the restart of a new assignment.
   void position_at(state& s, const topic_partition& tp, std::int64_t from) const {
     if (s.assigned && *s.assigned == tp && s.position == from) return;
+    // librdkafka (2.0) fetches a partition only once its consumer has the topic's metadata,
+    // which it otherwise refreshes on a one-second timer: ask for it now.
+    if (!s.known_topics.count(tp.topic)) {
+      rd_kafka_topic_t* rkt = rd_kafka_topic_new(s.consumer.get(), tp.topic.c_str(), nullptr);
+      const rd_kafka_metadata_t* md = nullptr;
+      if (rkt && rd_kafka_metadata(s.consumer.get(), 0, rkt, &md, timeout_ms(s)) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+        if (md->topic_cnt == 1 && md->topics[0].err == RD_KAFKA_RESP_ERR_NO_ERROR) s.known_topics.insert(tp.topic);
+        rd_kafka_metadata_destroy(md);
+      }
+      if (rkt) rd_kafka_topic_destroy(rkt);
+    }
     auto list = detail::new_partition_list(1);
     rd_kafka_topic_partition_list_add(list.get(), tp.topic.c_str(), tp.partition)->offset = from;
     detail::check(rd_kafka_assign(s.consumer.get(), list.get()), description() + ": cannot assign " + to_string(tp));
     s.assigned = tp;
     s.position = from;
+  }
+
+  // A double as Java's Double.toString writes the usual values ("0.0", "2.5").
+  static std::string java_double(double v) {
+    char buf[64];
+    auto [end, ec] = std::to_chars(buf, buf + sizeof buf, v);
+    std::string text(buf, ec == std::errc{} ? end : buf);
+    if (text.find_first_of(".en") == std::string::npos) text += ".0";
+    return text;
   }
 
   static boost::json::object assign_json(const std::map<std::string, std::vector<std::int32_t>>& a) {
@@ -367,6 +422,11 @@ class source {
     props["enable.auto.offset.store"] = "false";
     props["enable.partition.eof"] = "true";
     props["auto.offset.reset"] = "error";  // an offset out of range is data loss, never a silent jump
+    // librdkafka (2.0) stops fetching a partition whose queue holds queued.min.messages and
+    // looks again only a second later: with the default (100000) a reader that briefly falls
+    // behind the fetcher idles for most of that second. queued.max.messages.kbytes (64 MB)
+    // still bounds the queue.
+    props.try_emplace("queued.min.messages", "1000000");
     return detail::make_handle(RD_KAFKA_CONSUMER, detail::make_conf(props, "sluice::kafka::source"),
                                "sluice::kafka::source");
   }
