@@ -258,6 +258,15 @@ struct graph_controls {
   std::vector<watermark_control*> watermarks;
   std::vector<stateful_control*> stateful;
   std::vector<const described_stage*> described;  // in graph order
+
+  // A stateful operator's visit(): its index (that of its watermarks in
+  // batch_context::operator_watermarks), its state, and its description in the checkpoint.
+  template <class Stage>
+  void add_stateful(Stage* stage) {
+    stage->operator_index = stateful.size();
+    stateful.push_back(stage);
+    described.push_back(stage);
+  }
 };
 
 // ---------------------------------------------------------------- stage protocol

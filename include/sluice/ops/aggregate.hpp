@@ -199,6 +199,20 @@ boost::json::object describe_aggregate(const typename A::bound_type& b) {
   return o;
 }
 
+// A grouping's keys (window geometry included) and aggregate functions as the checkpoint's
+// metadata records them: {"operator": name, "keys": [...], "aggregates": [...]}.
+template <class... Aggs, class... Keys>
+boost::json::object describe_grouping(std::string_view op, const std::tuple<Keys...>& keys,
+                                      const std::tuple<typename Aggs::bound_type...>& aggs) {
+  boost::json::array ks;
+  std::apply([&](const auto&... k) { (ks.push_back(k.checkpoint_description()), ...); }, keys);
+  boost::json::array as;
+  [&]<std::size_t... I>(std::index_sequence<I...>) {
+    (as.push_back(describe_aggregate<Aggs>(std::get<I>(aggs))), ...);
+  }(std::index_sequence_for<Aggs...>{});
+  return {{"operator", op}, {"keys", std::move(ks)}, {"aggregates", std::move(as)}};
+}
+
 template <class In, class KeyList, class AggList>
 struct aggregate_stage;
 
@@ -334,11 +348,7 @@ struct aggregate_stage<In, std::tuple<Keys...>, std::tuple<Aggs...>> : stateful_
     return t;
   }
 
-  void visit(graph_controls& c) {
-    operator_index = c.stateful.size();
-    c.stateful.push_back(this);
-    c.described.push_back(this);
-  }
+  void visit(graph_controls& c) { c.add_stateful(this); }
 
   std::int64_t event_time_end(const key_type& k) const {
     if constexpr (has_event_time_key) return std::get<event_time_key>(keys).event_time_end(std::get<event_time_key>(k));
@@ -795,17 +805,10 @@ struct aggregate_stage<In, std::tuple<Keys...>, std::tuple<Aggs...>> : stateful_
   // The keys (window geometry included) and functions the state was built by: a checkpoint
   // made with others holds groups this stage would misread.
   boost::json::object checkpoint_description() const override {
-    boost::json::array ks;
-    std::apply([&](const auto&... k) { (ks.push_back(k.checkpoint_description()), ...); }, keys);
-    boost::json::array as;
-    [&]<std::size_t... I>(std::index_sequence<I...>) {
-      (as.push_back(describe_aggregate<Aggs>(std::get<I>(aggs))), ...);
-    }(std::index_sequence_for<Aggs...>{});
-    return {{"operator", "aggregate"},
-            {"keys", std::move(ks)},
-            {"aggregates", std::move(as)},
-            {"layout", sliced_ ? "window slices" : "groups"},
-            {"state", state_signature()}};
+    auto o = describe_grouping<Aggs...>("aggregate", keys, aggs);
+    o["layout"] = sliced_ ? "window slices" : "groups";
+    o["state"] = state_signature();
+    return o;
   }
   void write_delta(binary_writer& out) const override {
     // The updated groups still there; the evicted ones follow as removals.

@@ -101,9 +101,7 @@ struct dedup_stage : stateful_control, described_stage {
           break;
         }
     }
-    operator_index = c.stateful.size();
-    c.stateful.push_back(this);
-    c.described.push_back(this);
+    c.add_stateful(this);
   }
   // The key columns and the kind: a checkpoint made with others is refused.
   boost::json::object checkpoint_description() const override {

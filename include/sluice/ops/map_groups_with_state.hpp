@@ -116,11 +116,7 @@ struct group_state_stage<State, In, std::tuple<Sels...>, Out, F, Traits> : state
   group_state_stage(bool wm, std::tuple<bound_selector<In, Sels>...> k, F fn)
       : watermark_present(wm), keys(std::move(k)), f(std::move(fn)) {}
 
-  void visit(graph_controls& c) {
-    operator_index = c.stateful.size();
-    c.stateful.push_back(this);
-    c.described.push_back(this);
-  }
+  void visit(graph_controls& c) { c.add_stateful(this); }
   // The keys, the timeout kind and the state type: a checkpoint made with others is refused.
   boost::json::object checkpoint_description() const override {
     boost::json::array ks;

@@ -169,20 +169,12 @@ struct session_aggregate_stage<In, std::tuple<Keys...>, std::tuple<Aggs...>> : s
   session_aggregate_stage(std::tuple<Keys...> k, std::tuple<typename Aggs::bound_type...> a)
       : keys(std::move(k)), aggs(std::move(a)) {}
 
-  void visit(graph_controls& c) {
-    operator_index = c.stateful.size();
-    c.stateful.push_back(this);
-    c.described.push_back(this);
-  }
+  void visit(graph_controls& c) { c.add_stateful(this); }
   // Keys (the gap included) and functions: a checkpoint made with others is refused.
   boost::json::object checkpoint_description() const override {
-    boost::json::array ks;
-    std::apply([&](const auto&... k) { (ks.push_back(k.checkpoint_description()), ...); }, keys);
-    boost::json::array as;
-    [&]<std::size_t... I>(std::index_sequence<I...>) {
-      (as.push_back(describe_aggregate<Aggs>(std::get<I>(aggs))), ...);
-    }(std::index_sequence_for<Aggs...>{});
-    return {{"operator", "sessionWindow"}, {"keys", std::move(ks)}, {"aggregates", std::move(as)}, {"state", state_signature()}};
+    auto o = describe_grouping<Aggs...>("sessionWindow", keys, aggs);
+    o["state"] = state_signature();
+    return o;
   }
 
   key_type key_of(const In& r) const {
