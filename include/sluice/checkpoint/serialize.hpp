@@ -202,4 +202,16 @@ class binary_reader {
   std::size_t pos_ = 0;
 };
 
+// The removals of a keyed state delta, as stateful operators write them (a count, then the
+// keys): each key is erased from `state`.
+template <class Key, class Map>
+void erase_keys(binary_reader& in, Map& state) {
+  const auto n = in.read_size(1);
+  for (std::size_t i = 0; i < n; ++i) {
+    Key k{};
+    in.read(k);
+    state.erase(k);
+  }
+}
+
 }  // namespace sluice

@@ -838,12 +838,7 @@ struct aggregate_stage<In, std::tuple<Keys...>, std::tuple<Aggs...>> : stateful_
   }
   void apply_delta(binary_reader& in) override {
     read_upserts(in);
-    const auto removals = in.read_size(1);
-    for (std::size_t i = 0; i < removals; ++i) {
-      key_type k{};
-      in.read(k);
-      groups.erase(k);
-    }
+    erase_keys<key_type>(in, groups);
     evicted_.clear();
     tracks_valid_ = false;
   }

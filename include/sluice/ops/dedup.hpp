@@ -207,12 +207,7 @@ struct dedup_stage : stateful_control, described_stage {
   }
   void apply_delta(binary_reader& in) override {
     read_upserts(in);
-    const auto n = in.read_size(1);
-    for (std::size_t i = 0; i < n; ++i) {
-      key_type k{};
-      in.read(k);
-      seen_.erase(k);
-    }
+    erase_keys<key_type>(in, seen_);
   }
   void restore_last_batch_watermark(std::int64_t watermark) override { last_watermark_ = watermark; }
 

@@ -297,12 +297,7 @@ struct group_state_stage<State, In, std::tuple<Sels...>, Out, F, Traits> : state
   }
   void apply_delta(binary_reader& in) override {
     read_upserts(in);
-    const auto n = in.read_size(1);
-    for (std::size_t i = 0; i < n; ++i) {
-      key_type k{};
-      in.read(k);
-      states_.erase(k);
-    }
+    erase_keys<key_type>(in, states_);
   }
   void restore_last_batch_watermark(std::int64_t watermark) override { last_watermark_ = watermark; }
 
