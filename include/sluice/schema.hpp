@@ -154,6 +154,9 @@ constexpr bool column_convertible() {
   if constexpr (!has_column<Source, Col::name>) return false;
   else return std::is_convertible_v<column_type_t<Source, Col::name>, typename Col::type>;
 }
+// (Source, Col): true when Col is missing from Source or not convertible (for diagnostics).
+template <class Source, class Col>
+using column_not_convertible = std::bool_constant<!column_convertible<void, Source, Col>()>;
 template <class Target, class Source>
 consteval bool convertible_by_name() {
   return []<class... C>(boost::mp11::mp_list<C...>) { return (column_convertible<Target, Source, C>() && ...); }(

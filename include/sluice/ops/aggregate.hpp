@@ -66,16 +66,17 @@ inline constexpr bool is_member_pointer_key_v = std::is_member_object_pointer_v<
 
 template <class In, fixed_string N, class Up>
 struct bound_key<In, col_t<N>, Up> {
-  static_assert(has_column<In, N>, "sluice::group_by: sl::col<\"name\">: the row type has no column of this name");
-  using value_type = column_type_t<In, N>;
+  static constexpr bool resolved = has_column<In, N>;  // else one diagnostic (below), then a stand-in type
+  using value_type = typename resolved_column_type<In, N>::type;
   using stored_type = value_type;
   static constexpr auto name = N;
   static constexpr bool is_event_time = std::is_same_v<value_type, timestamp> && Up::props.has_watermark &&
                                         Up::props.watermark_column == N.view();
-  explicit bound_key(col_t<N>) {}
+  explicit bound_key(col_t<N>) { resolve_column<In, N>(); }
   template <class F>
   SLUICE_ALWAYS_INLINE void for_each(const In& r, F&& f) const {
-    f(get<N>(r));
+    if constexpr (resolved) f(get<N>(r));
+    else f(value_type{});
   }
   const value_type& output(const stored_type& v) const { return v; }
   std::int64_t event_time_end(const stored_type& v) const {
@@ -90,7 +91,7 @@ struct bound_key<In, col_t<N>, Up> {
 template <class In, class Sel, bool MaySlide, class Up>
 struct bound_key<In, window_spec<Sel, MaySlide>, Up> {
   using selector = bound_selector<In, Sel>;
-  static_assert(std::is_same_v<std::remove_cvref_t<typename selector::value_type>, timestamp>,
+  static_assert(std::is_same_v<std::remove_cvref_t<typename selector::value_type>, timestamp> || !selector::resolved,
                 "sluice::window: the time column must be of type sluice::timestamp");
   using value_type = time_window;
   using stored_type = std::int64_t;  // the window's start: its end follows from the length
@@ -114,12 +115,12 @@ struct bound_key<In, window_spec<Sel, MaySlide>, Up> {
         slice_mod(slice_length) {}
   template <class F>
   SLUICE_ALWAYS_INLINE void for_each(const In& r, F&& f) const {
-    spec.for_each_window_start(sel(r).micros, f);
+    spec.for_each_window_start(event_micros(sel, r), f);
   }
   // Aggregate into slices and combine them per window, rather than copy rows per window.
   bool sliced() const { return spec.slide < spec.length && !spec.per_window_copies; }
   SLUICE_ALWAYS_INLINE std::int64_t slice_start(const In& r) const {
-    const std::int64_t t = sel(r).micros;
+    const std::int64_t t = event_micros(sel, r);
     return t - slice_mod.floor_mod(t - spec.start_offset.count());
   }
   time_window output(std::int64_t start) const {
@@ -917,19 +918,19 @@ struct group_by_t {
 
 // (auto: the body, and so the key check, is instantiated at the call, before any use of the
 // result can fail first.)
+// A member pointer key names its column (column.hpp), or has already had its one diagnostic.
 template <class... Keys>
 auto group_by(Keys&&... keys) {
-  static_assert((detail::valid_key<std::decay_t<Keys>>() && ...),
-                "sluice::group_by: a member pointer key has no name for the output row; write sl::col<\"field\"> "
-                "(or sl::expr<\"name\">(f) for a computed key)");
-  return group_by_t<std::decay_t<Keys>...>{{std::forward<Keys>(keys)...}};
+  return group_by_t<detail::selector_t<Keys>...>{{detail::to_selector(std::forward<Keys>(keys))...}};
 }
 
 template <class Up, class... Keys, class... Aggs>
 auto operator|(grouped_node<Up, Keys...>&& g, const aggregate_t<Aggs...>& a) {  // also a reused sl::aggregate(...)
-  if constexpr ((detail::valid_key<Keys>() && ...)) {  // else group_by has already said why
+  if constexpr ((detail::valid_key<Keys>() && ...)) {
     auto stage = detail::make_aggregate_stage<typename Up::row_type, Up>(g.keys, a.aggs);
     return stage_node<Up, decltype(stage)>{std::move(g.up), std::move(stage)};
+  } else {
+    return std::move(g.up);  // a key had its diagnostic: go on with the stream, adding no error
   }
 }
 

@@ -234,40 +234,48 @@ inline constexpr agg_t<"count", detail::count_spec> count() { return {}; }
 
 template <class Sel>
 constexpr auto sum(Sel column) {
-  return agg_t<detail::default_agg_name<"sum", Sel>(), detail::sum_spec<Sel>>{{column}};
+  using S = detail::selector_t<Sel>;
+  return agg_t<detail::default_agg_name<"sum", S>(), detail::sum_spec<S>>{{detail::to_selector(column)}};
 }
 template <class Sel>
 constexpr auto avg(Sel column) {
-  return agg_t<detail::default_agg_name<"avg", Sel>(), detail::avg_spec<Sel>>{{column}};
+  using S = detail::selector_t<Sel>;
+  return agg_t<detail::default_agg_name<"avg", S>(), detail::avg_spec<S>>{{detail::to_selector(column)}};
 }
 template <class Sel>
 constexpr auto min(Sel column) {
-  return agg_t<detail::default_agg_name<"min", Sel>(), detail::pick_spec<Sel, detail::pick::min>>{{column}};
+  using S = detail::selector_t<Sel>;
+  return agg_t<detail::default_agg_name<"min", S>(), detail::pick_spec<S, detail::pick::min>>{{detail::to_selector(column)}};
 }
 template <class Sel>
 constexpr auto max(Sel column) {
-  return agg_t<detail::default_agg_name<"max", Sel>(), detail::pick_spec<Sel, detail::pick::max>>{{column}};
+  using S = detail::selector_t<Sel>;
+  return agg_t<detail::default_agg_name<"max", S>(), detail::pick_spec<S, detail::pick::max>>{{detail::to_selector(column)}};
 }
 // The value of the first / last row of the group, in arrival order.
 template <class Sel>
 constexpr auto first(Sel column) {
-  return agg_t<detail::default_agg_name<"first", Sel>(), detail::pick_spec<Sel, detail::pick::first>>{{column}};
+  using S = detail::selector_t<Sel>;
+  return agg_t<detail::default_agg_name<"first", S>(), detail::pick_spec<S, detail::pick::first>>{{detail::to_selector(column)}};
 }
 template <class Sel>
 constexpr auto last(Sel column) {
-  return agg_t<detail::default_agg_name<"last", Sel>(), detail::pick_spec<Sel, detail::pick::last>>{{column}};
+  using S = detail::selector_t<Sel>;
+  return agg_t<detail::default_agg_name<"last", S>(), detail::pick_spec<S, detail::pick::last>>{{detail::to_selector(column)}};
 }
 // Exact distinct count. Its state grows with the distinct values of a group, so group by a
 // window with a watermark: the set goes when the window is evicted.
 template <class Sel>
 constexpr auto count_distinct(Sel column) {
-  return agg_t<detail::default_agg_name<"count_distinct", Sel>(), detail::count_distinct_spec<Sel>>{{column}};
+  using S = detail::selector_t<Sel>;
+  return agg_t<detail::default_agg_name<"count_distinct", S>(), detail::count_distinct_spec<S>>{{detail::to_selector(column)}};
 }
 // HyperLogLog estimate with relative standard deviation `rsd` (Spark's default 0.05).
 template <class Sel>
 auto approx_count_distinct(Sel column, double rsd = 0.05) {
-  return agg_t<detail::default_agg_name<"approx_count_distinct", Sel>(), detail::approx_count_distinct_spec<Sel>>{
-      {column, detail::hyperloglog::precision_for(rsd)}};
+  using S = detail::selector_t<Sel>;
+  return agg_t<detail::default_agg_name<"approx_count_distinct", S>(), detail::approx_count_distinct_spec<S>>{
+      {detail::to_selector(column), detail::hyperloglog::precision_for(rsd)}};
 }
 
 }  // namespace sluice

@@ -261,10 +261,11 @@ struct drop_duplicates_t {
 template <bool Within>
 struct drop_duplicates_fn {
   template <class... Cols>
-  auto operator()(Cols...) const {
-    static_assert((dedup_column<Cols> && ...),
-                  "sluice::drop_duplicates: name each key column with sl::col<\"name\">");
-    return drop_duplicates_t<Within, std::remove_cvref_t<Cols>...>{};
+  auto operator()(Cols... cols) const {
+    static_assert((dedup_column<detail::selector_t<Cols>> && ...),
+                  "sluice::drop_duplicates: name each key column with sl::col<\"name\"> or a member pointer");
+    ((void)detail::to_selector(cols), ...);  // checks a member pointer's value
+    return drop_duplicates_t<Within, detail::selector_t<Cols>...>{};
   }
 };
 inline constexpr drop_duplicates_fn<false> drop_duplicates{};

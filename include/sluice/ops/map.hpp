@@ -22,6 +22,18 @@ struct map_stage {
     down(std::invoke(f, std::forward<R>(r)));
   }
 };
+
+// After map's error: passes rows through, so no stage downstream fails as well.
+template <class In>
+struct map_error_stage {
+  static constexpr stage_kind kind = stage_kind::stateless;
+  using output_row = In;
+  static constexpr graph_props transform(graph_props p) { return p; }
+  template <class R, class Down>
+  void push(R&& r, Down& down) {
+    down(std::forward<R>(r));
+  }
+};
 }  // namespace detail
 
 template <class F>
@@ -32,9 +44,14 @@ struct map_t {
   auto bind() && {
     static_assert(std::is_invocable_v<F&, const In&>,
                   "sluice::map: the function must be callable with the incoming row type (const Row&)");
-    using Out = std::remove_cvref_t<std::invoke_result_t<F&, const In&>>;
-    static_assert(!std::is_void_v<Out>, "sluice::map: the function must return the new row");
-    return detail::map_stage<Out, F>{std::move(f)};
+    if constexpr (std::is_invocable_v<F&, const In&>) {
+      using Out = std::remove_cvref_t<std::invoke_result_t<F&, const In&>>;
+      static_assert(!std::is_void_v<Out>, "sluice::map: the function must return the new row");
+      if constexpr (!std::is_void_v<Out>) return detail::map_stage<Out, F>{std::move(f)};
+      else return detail::map_error_stage<In>{};
+    } else {
+      return detail::map_error_stage<In>{};
+    }
   }
 };
 

@@ -367,9 +367,9 @@ struct group_by_key_t {
 
 // Keys: sl::col<"name">, a member pointer, or a function of the row (Spark's groupByKey(func)).
 template <class... Sels>
-group_by_key_t<std::decay_t<Sels>...> group_by_key(Sels&&... keys) {
+group_by_key_t<detail::selector_t<Sels>...> group_by_key(Sels&&... keys) {
   static_assert(sizeof...(Sels) > 0, "sluice::group_by_key: give at least one key");
-  return {{std::forward<Sels>(keys)...}};
+  return {{detail::to_selector(std::forward<Sels>(keys))...}};
 }
 
 template <class State, class F, group_state_timeout_kind T = group_state_timeout_kind::none>

@@ -17,10 +17,18 @@ template <class In, class C>
 struct projected;
 template <class In, fixed_string N>
 struct projected<In, col_t<N>> {
-  static_assert(has_column<In, N>, "sluice::select: sl::col<\"name\">: the row type has no column of this name");
-  using column_type = column<N, column_type_t<In, N>>;
-  static decltype(auto) value(const col_t<N>&, const In& r) { return get<N>(r); }
+  static constexpr bool resolved = has_column<In, N>;  // else one diagnostic (select_t::bind), then a stand-in
+  static void check() { resolve_column<In, N>(); }
+  using column_type = column<N, typename resolved_column_type<In, N>::type>;
+  static decltype(auto) value(const col_t<N>&, const In& r) {
+    if constexpr (resolved) return get<N>(r);
+    else return typename column_type::type{};
+  }
 };
+template <class In, class C>
+void check_projection() {
+  if constexpr (requires { projected<In, C>::check(); }) projected<In, C>::check();
+}
 template <class In, fixed_string N, class F>
 struct projected<In, expr_t<N, F>> {
   static_assert(std::is_invocable_v<const F&, const In&>,
@@ -43,16 +51,32 @@ struct select_stage {
   }
 };
 
-template <class Target>
+// Converted: false after the diagnostic naming T's missing field; the stage then stands in
+// (default rows of T) so that nothing downstream fails too.
+template <class Target, bool Converted = true>
 struct as_stage {
   static constexpr stage_kind kind = stage_kind::stateless;
   using output_row = Target;
   static constexpr graph_props transform(graph_props p) { return p; }
   template <class R, class Down>
   void push(R&& r, Down& down) {
-    down(convert_to<Target>(std::forward<R>(r)));
+    if constexpr (Converted) down(convert_to<Target>(std::forward<R>(r)));
+    else down(Target{});
   }
 };
+
+// The first field of Target that In lacks or cannot convert, as a diagnostic.
+template <class Target, class In>
+void check_as() {
+  if constexpr (!convertible_by_name<In, Target>) {
+    using missing = boost::mp11::mp_at<
+        columns_of<Target>,
+        boost::mp11::mp_find_if_q<columns_of<Target>,
+                                  boost::mp11::mp_bind_front<column_not_convertible, In>>>;
+    diagnostics::raise<diagnostics::as_target_field_not_in_row_or_not_convertible<
+        Target, missing::name, In, typename given_columns<columns_of<In>>::type>>();
+  }
+}
 }  // namespace detail
 
 template <class... Cols>
@@ -62,13 +86,14 @@ struct select_t {
   template <class In>
   auto bind() && {
     static_assert(record<In>, "sluice::select: the row type must be a described struct or a generated row");
+    (detail::check_projection<In, Cols>(), ...);
     return detail::select_stage<In, Cols...>{std::move(cols)};
   }
 };
 
 template <class... Cols>
-select_t<std::decay_t<Cols>...> select(Cols&&... cols) {
-  return {{std::forward<Cols>(cols)...}};
+select_t<detail::selector_t<Cols>...> select(Cols&&... cols) {
+  return {{detail::to_selector(std::forward<Cols>(cols))...}};
 }
 
 template <class Target>
@@ -78,9 +103,13 @@ struct as_t {
   auto bind() && {
     static_assert(described_struct<Target>, "sluice::as<T>: T must be a struct described with BOOST_DESCRIBE_STRUCT");
     static_assert(record<In>, "sluice::as<T>: the row type must be a described struct or a generated row");
-    static_assert(convertible_by_name<In, Target>,
-                  "sluice::as<T>: every field of T needs a field of the same name and a convertible type in the row");
-    return detail::as_stage<Target>{};
+    // Spark's "cannot resolve 'region' given input columns": one error naming T's field.
+    if constexpr (described_struct<Target> && record<In>) {
+      detail::check_as<Target, In>();
+      return detail::as_stage<Target, convertible_by_name<In, Target>>{};
+    } else {
+      return detail::as_stage<Target, false>{};
+    }
   }
 };
 

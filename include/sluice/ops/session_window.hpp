@@ -59,18 +59,18 @@ struct session_window_spec {
 
 // A fixed gap, which must be positive.
 template <class Sel, class Rep, class Period>
-session_window_spec<std::decay_t<Sel>, duration> session_window(Sel&& column, std::chrono::duration<Rep, Period> gap) {
+session_window_spec<detail::selector_t<Sel>, duration> session_window(Sel&& column, std::chrono::duration<Rep, Period> gap) {
   const auto g = std::chrono::duration_cast<duration>(gap);
   if (g.count() <= 0)
     throw std::invalid_argument("sluice::session_window: the gap duration must be positive, got " + format_duration(g));
-  return {std::forward<Sel>(column), g};
+  return {detail::to_selector(std::forward<Sel>(column)), g};
 }
 
 // A gap computed per row (Spark's dynamic gap duration): rows whose gap is <= 0 are left out.
 template <class Sel, class F>
   requires(!detail::is_chrono_duration_v<std::remove_cvref_t<F>>)
-session_window_spec<std::decay_t<Sel>, std::decay_t<F>> session_window(Sel&& column, F&& gap) {
-  return {std::forward<Sel>(column), std::forward<F>(gap)};
+session_window_spec<detail::selector_t<Sel>, std::decay_t<F>> session_window(Sel&& column, F&& gap) {
+  return {detail::to_selector(std::forward<Sel>(column)), std::forward<F>(gap)};
 }
 
 namespace detail {
@@ -82,7 +82,7 @@ inline constexpr bool is_session_spec_v<session_window_spec<S, G>> = true;
 template <class In, class Sel, class Gap, class Up>
 struct bound_key<In, session_window_spec<Sel, Gap>, Up> {
   using selector = bound_selector<In, Sel>;
-  static_assert(std::is_same_v<std::remove_cvref_t<typename selector::value_type>, timestamp>,
+  static_assert(std::is_same_v<std::remove_cvref_t<typename selector::value_type>, timestamp> || !selector::resolved,
                 "sluice::session_window: the time column must be of type sluice::timestamp");
   static_assert(std::is_same_v<Gap, duration> || session_gap_function<Gap, In>,
                 "sluice::session_window: the gap must be a duration or a function of the row (const Row&) returning "
@@ -96,7 +96,7 @@ struct bound_key<In, session_window_spec<Sel, Gap>, Up> {
   selector sel;
   Gap gap;
   explicit bound_key(session_window_spec<Sel, Gap> s) : sel(std::move(s.column)), gap(std::move(s.gap)) {}
-  std::int64_t time(const In& r) const { return sel(r).micros; }
+  std::int64_t time(const In& r) const { return event_micros(sel, r); }
   boost::json::object checkpoint_description() const {
     boost::json::object o{{"key", "session_window"}, {"column", selector::named ? std::string(selector::name) : "<computed>"}};
     if constexpr (std::is_same_v<Gap, duration>) o["gapUs"] = gap.count();

@@ -87,8 +87,8 @@ struct sort_by_t {
 
 // column: sl::col<"name">, a member pointer, a key function, or a less(a, b) comparator.
 template <class Sel>
-sort_by_t<std::decay_t<Sel>> sort_by(Sel&& column, sort_order order = sort_order::ascending) {
-  return {std::forward<Sel>(column), order};
+sort_by_t<detail::selector_t<Sel>> sort_by(Sel&& column, sort_order order = sort_order::ascending) {
+  return {detail::to_selector(std::forward<Sel>(column)), order};
 }
 
 struct limit_t {

@@ -18,7 +18,7 @@ struct watermark_stage : watermark_control, described_stage {
   static constexpr stage_kind kind = stage_kind::stateless;
   using output_row = In;
   using selector = bound_selector<In, Sel>;
-  static_assert(std::is_same_v<std::remove_cvref_t<typename selector::value_type>, timestamp>,
+  static_assert(std::is_same_v<std::remove_cvref_t<typename selector::value_type>, timestamp> || !selector::resolved,
                 "sluice::with_watermark: the event-time column must be of type sluice::timestamp");
   static constexpr graph_props transform(graph_props p) {
     p.has_watermark = true;
@@ -41,7 +41,7 @@ struct watermark_stage : watermark_control, described_stage {
   void close_batch(const event_time_stats& local) { stats_.merge(local); }
   template <class R, class Down>
   void push(R&& r, Down& down, event_time_stats& local) {
-    local.add(sel(r).micros);
+    local.add(event_micros(sel, r));
     down(std::forward<R>(r));
   }
 
@@ -70,9 +70,9 @@ struct with_watermark_t {
 
 // column: sl::col<"timestamp">, &Event::timestamp, or a function returning sl::timestamp.
 template <class Sel, class Rep, class Period>
-with_watermark_t<std::decay_t<Sel>> with_watermark(Sel&& column, std::chrono::duration<Rep, Period> delay) {
+with_watermark_t<detail::selector_t<Sel>> with_watermark(Sel&& column, std::chrono::duration<Rep, Period> delay) {
   const auto d = std::chrono::duration_cast<duration>(delay);
   if (d.count() < 0) throw std::invalid_argument("sluice::with_watermark: the delay must not be negative");
-  return {std::forward<Sel>(column), d};
+  return {detail::to_selector(std::forward<Sel>(column)), d};
 }
 }  // namespace sluice

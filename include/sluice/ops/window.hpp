@@ -75,22 +75,22 @@ inline void validate_window(duration length, duration slide, duration start_offs
 
 // Tumbling window.
 template <class Sel, class R1, class P1>
-window_spec<std::decay_t<Sel>, false> window(Sel&& column, std::chrono::duration<R1, P1> length) {
+window_spec<detail::selector_t<Sel>, false> window(Sel&& column, std::chrono::duration<R1, P1> length) {
   const auto l = std::chrono::duration_cast<duration>(length);
   detail::validate_window(l, l, duration{0});
-  return {std::forward<Sel>(column), l, l, duration{0}};
+  return {detail::to_selector(std::forward<Sel>(column)), l, l, duration{0}};
 }
 
 // Sliding window (tumbling when slide == length), optionally shifted by start_offset.
 template <class Sel, class R1, class P1, class R2, class P2, class R3 = std::int64_t, class P3 = std::micro>
-window_spec<std::decay_t<Sel>> window(Sel&& column, std::chrono::duration<R1, P1> length,
+window_spec<detail::selector_t<Sel>> window(Sel&& column, std::chrono::duration<R1, P1> length,
                                       std::chrono::duration<R2, P2> slide,
                                       std::chrono::duration<R3, P3> start_offset = duration{0}) {
   const auto l = std::chrono::duration_cast<duration>(length);
   const auto s = std::chrono::duration_cast<duration>(slide);
   const auto o = std::chrono::duration_cast<duration>(start_offset);
   detail::validate_window(l, s, o);
-  return {std::forward<Sel>(column), l, s, o};
+  return {detail::to_selector(std::forward<Sel>(column)), l, s, o};
 }
 
 }  // namespace sluice
