@@ -27,9 +27,9 @@ int main() {
                    {"e4", at("2024-01-15T10:06:00"), 3, "purchase", 310.0}});
 
   auto stats = events
-      | sl::with_watermark(sl::col<"timestamp">, 10min)
-      | sl::group_by(sl::window(sl::col<"timestamp">, 5min), sl::col<"event_type">)
-      | sl::aggregate(sl::count().as<"event_count">(), sl::avg(sl::col<"value">).as<"avg_value">());
+      | sl::with_watermark(&Event::timestamp, 10min)
+      | sl::group_by(sl::window(&Event::timestamp, 5min), sl::col<&Event::event_type>)
+      | sl::aggregate(sl::count().as<"event_count">(), sl::avg(&Event::value).as<"avg_value">());
   // stats' row type is generated: window, event_type, event_count, avg_value.
 
   auto query = sl::start(stats | sl::console({.truncate = false}), sl::output_mode::update,

@@ -1,4 +1,4 @@
-// expect: sluice::as<T>: every field of T needs a field
+// expect: as_target_field_not_in_row_or_not_convertible<EventCount, sluice::fixed_string<7>\{"region"\}, 
 // EventCount has a field "region" the aggregated rows do not have.
 #include "event.hpp"
 

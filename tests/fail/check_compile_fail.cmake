@@ -5,8 +5,10 @@
 #
 # A case's first line is
 #     // expect: <regex>
-# The case passes only if compiling it (-std=c++20 -fsyntax-only) FAILS and the
-# FIRST line of compiler output that contains "error:" matches <regex>.
+# The case passes only if compiling it (-std=c++20 -fsyntax-only) FAILS, the
+# FIRST line of compiler output that contains "error:" matches <regex>, and the
+# output keeps to the error budget: exactly one error, at most MAX_LINES (30)
+# lines in all (a rule's error stops at the first line; nothing cascades).
 # <regex> uses CMake's regex syntax (like POSIX ERE: . [] [^] * + ? | () ^ $,
 # backslash escapes a special character; no \d, no {n}) and is searched for
 # anywhere in that line. The compiler runs with LC_ALL=C, so its quotes are
@@ -102,8 +104,24 @@ if(_first_error STREQUAL "")
   message(FATAL_ERROR "${_name}: compilation failed (exit: ${_rc}) without any line containing 'error:'; expected: ${_expect}")
 endif()
 
+if(NOT DEFINED MAX_LINES)
+  set(MAX_LINES 30)
+endif()
+string(REGEX MATCHALL "\n" _newlines "${_out}")
+list(LENGTH _newlines _line_count)
+string(REGEX MATCHALL ": (fatal )?error: " _errors "${_out}")
+list(LENGTH _errors _error_count)
+
 if(_first_error MATCHES "${_expect}")
-  message("${_name}: OK, first error matches '${_expect}':\n  ${_first_error}")
+  if(NOT _error_count EQUAL 1 OR _line_count GREATER MAX_LINES)
+    string(SUBSTRING "${_out}" 0 6000 _shown)
+    message("---- compiler output (start) ----\n${_shown}\n---- end ----")
+    message(FATAL_ERROR
+      "${_name}: over the error budget: ${_error_count} errors (1 allowed) in ${_line_count} lines "
+      "(${MAX_LINES} allowed); after the first error, carry on with a harmless stand-in "
+      "(include/sluice/detail/diagnostics.hpp)")
+  endif()
+  message("${_name}: OK, ${_line_count} lines, first error matches '${_expect}':\n  ${_first_error}")
 else()
   # Show the start of the output to help debugging (whole output in LOG).
   string(SUBSTRING "${_out}" 0 6000 _shown)

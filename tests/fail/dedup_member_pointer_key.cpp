@@ -1,4 +1,5 @@
-// expect: sluice::drop_duplicates: name each key column with sl::col<"name">
+// expect: member_pointer_column_is_ambiguous_write_sl_col_of_the_member_pointer<Event, std::
+// The same in drop_duplicates: one error, nothing after it.
 #include "event.hpp"
 
 int main() {

@@ -1,4 +1,4 @@
-// expect: sluice::drop_duplicates: sl::col<"name">: the row type has no column of this name
+// expect: cannot_resolve_column<sluice::fixed_string<15>\{"no_such_column"\}, Event, 
 #include "event.hpp"
 
 int main() {

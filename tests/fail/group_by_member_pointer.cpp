@@ -1,5 +1,6 @@
-// expect: sluice::group_by: a member pointer key has no name
-// Generated rows name their columns; a member pointer has no name to give the key column.
+// expect: member_pointer_column_is_ambiguous_write_sl_col_of_the_member_pointer<Event, std::.*candidates<sluice::fixed_string<9>\{"event_id"\}, sluice::fixed_string<11>\{"event_type"\}>
+// A member pointer passed as a function argument carries only its type, and Event has two
+// described std::string members: the error names both and the fix (sl::col<&Event::event_type>).
 #include "event.hpp"
 
 int main() {

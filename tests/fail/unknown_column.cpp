@@ -1,4 +1,4 @@
-// expect: sluice::col<.name.>: the row type has no column of this name
+// expect: cannot_resolve_column<sluice::fixed_string<5>\{"nope"\}, Event, sluice::diagnostics::given_input_columns<
 // Event has no column "nope".
 #include "event.hpp"
 

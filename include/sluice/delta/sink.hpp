@@ -46,6 +46,7 @@
 #include "../detail/crash_point.hpp"
 #include "../detail/format.hpp"
 #include "../sinks/sink.hpp"
+#include "../sinks/stand_in.hpp"
 #include "arrow_schema.hpp"
 #include "checkpoint_write.hpp"
 #include "commit.hpp"
@@ -500,7 +501,12 @@ struct sink_t {
                     "sluice::delta::sink: unsupported column type (Delta columns are bool, signed integers, "
                     "uint8/16/32, float, double, std::string, sl::timestamp, std::optional, std::vector, sl::time_window "
                     "and described structs)");
-      return table_sink<Row>(std::move(path), std::move(options));
+      if constexpr (arrow_mappable<Row>())
+        return table_sink<Row>(std::move(path), std::move(options));
+      else
+        return sluice::detail::stand_in_sink<Row>{};  // after the error: adds none
+    } else {
+      return sluice::detail::stand_in_sink<Row>{};
     }
   }
 };

@@ -875,6 +875,25 @@ auto make_aggregate_stage(const std::tuple<Keys...>& keys, const std::tuple<Aggs
   return stage(std::apply([](const auto&... k) { return std::tuple<bound_key<In, Keys, Up>...>(bound_key<In, Keys, Up>(k)...); }, keys),
                std::apply([](const auto&... a) { return std::make_tuple(a.spec.template bind<In>()...); }, aggs));
 }
+
+// Checked before the stage is built, so that a clash is one error (the stage's row would not be
+// a row, and every use of it would fail too): the stream before the aggregation stands in.
+template <class In, class Up, class... Keys, class... Aggs>
+constexpr bool aggregate_names_unique(const std::tuple<Keys...>*, const std::tuple<Aggs...>*) {
+  return unique_names<boost::mp11::mp_list<column<bound_key<In, Keys, Up>::name, int>..., column<Aggs::name, int>...>>::value;
+}
+template <class In, class Up, class KeyTuple, class AggTuple, class Node>
+auto aggregate_or_stand_in(Node&& up, const KeyTuple& keys, const AggTuple& aggs) {
+  constexpr bool unique = aggregate_names_unique<In, Up>(static_cast<const KeyTuple*>(nullptr),
+                                                         static_cast<const AggTuple*>(nullptr));
+  static_assert(unique, "sluice::aggregate: two output columns have the same name; rename one with .as<\"name\">()");
+  if constexpr (unique) {
+    auto stage = make_aggregate_stage<In, Up>(keys, aggs);
+    return stage_node<Up, decltype(stage)>{std::forward<Node>(up), std::move(stage)};
+  } else {
+    return std::forward<Node>(up);
+  }
+}
 }  // namespace detail
 
 // ---------------------------------------------------------------- descriptors
@@ -887,8 +906,7 @@ struct aggregate_t {
   template <class Up>
   auto apply(Up&& up) && {
     using U = std::remove_cvref_t<Up>;
-    auto stage = detail::make_aggregate_stage<typename U::row_type, U>(std::tuple<>{}, aggs);
-    return stage_node<U, decltype(stage)>{std::forward<Up>(up), std::move(stage)};
+    return detail::aggregate_or_stand_in<typename U::row_type, U>(std::forward<Up>(up), std::tuple<>{}, aggs);
   }
 };
 
@@ -927,8 +945,7 @@ auto group_by(Keys&&... keys) {
 template <class Up, class... Keys, class... Aggs>
 auto operator|(grouped_node<Up, Keys...>&& g, const aggregate_t<Aggs...>& a) {  // also a reused sl::aggregate(...)
   if constexpr ((detail::valid_key<Keys>() && ...)) {
-    auto stage = detail::make_aggregate_stage<typename Up::row_type, Up>(g.keys, a.aggs);
-    return stage_node<Up, decltype(stage)>{std::move(g.up), std::move(stage)};
+    return detail::aggregate_or_stand_in<typename Up::row_type, Up>(std::move(g.up), g.keys, a.aggs);
   } else {
     return std::move(g.up);  // a key had its diagnostic: go on with the stream, adding no error
   }
@@ -945,9 +962,10 @@ inline constexpr bool is_aggregate_v<aggregate_t<A...>> = true;
 // first error rather than one about using the void result.)
 template <class Up, class... Keys, class Next>
   requires(!detail::is_aggregate_v<std::remove_cvref_t<Next>>)
-auto operator|(grouped_node<Up, Keys...>&&, Next&&) {
+auto operator|(grouped_node<Up, Keys...>&& g, Next&&) {
   static_assert(detail::always_false_v<Next>,
                 "sluice::group_by must be followed by sl::aggregate(...): a grouped stream is not a stream yet");
+  return std::move(g.up);  // after the error: the stream before group_by, adding none
 }
 
 }  // namespace sluice

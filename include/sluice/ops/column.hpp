@@ -79,8 +79,8 @@ consteval std::size_t member_index(M C::*member) {
 
 template <class C, class M, class Candidates>
 struct candidate_names;
-template <class C, class M, class... D>
-struct candidate_names<C, M, boost::mp11::mp_list<D...>> {
+template <class C, class M, template <class...> class L, class... D>
+struct candidate_names<C, M, L<D...>> {
   using type = diagnostics::candidates<member_name_v<D>...>;
 };
 

@@ -245,13 +245,17 @@ struct drop_duplicates_t {
                     "sluice rule [dedup-within-watermark-needs-watermark]: drop_duplicates_within_watermark needs "
                     "sl::with_watermark(sl::col<\"name\">, delay) upstream on a timestamp column of the row (Spark "
                     "refuses it on a stream without a watermark)");
-      static_assert((has_column<In, Cols::name> && ...),
-                    "sluice::drop_duplicates: sl::col<\"name\">: the row type has no column of this name");
+      if constexpr (!U::props.aggregated && (!Within || detail::event_time_column<In, U>::exists))
+        (detail::resolve_column<In, Cols::name>(), ...);  // names a missing column, once
       if constexpr (!U::props.aggregated && (!Within || detail::event_time_column<In, U>::exists) &&
                     (has_column<In, Cols::name> && ...)) {
         using S = detail::dedup_stage<In, U, Within, Cols...>;
         return stage_node<U, S>{std::forward<Up>(up), S{}};
+      } else {
+        return std::forward<Up>(up);  // after the error: the stream unchanged, adding none
       }
+    } else {
+      return std::forward<Up>(up);
     }
   }
 };
@@ -262,7 +266,7 @@ template <bool Within>
 struct drop_duplicates_fn {
   template <class... Cols>
   auto operator()(Cols... cols) const {
-    static_assert((dedup_column<detail::selector_t<Cols>> && ...),
+    static_assert(((dedup_column<detail::selector_t<Cols>> || std::is_member_pointer_v<detail::selector_t<Cols>>) && ...),
                   "sluice::drop_duplicates: name each key column with sl::col<\"name\"> or a member pointer");
     ((void)detail::to_selector(cols), ...);  // checks a member pointer's value
     return drop_duplicates_t<Within, detail::selector_t<Cols>...>{};

@@ -5,6 +5,7 @@
 #include <utility>
 
 #include "../pipeline.hpp"
+#include "stand_in.hpp"
 
 namespace sluice {
 namespace detail {
@@ -29,9 +30,16 @@ struct filter_t {
   auto bind() && {
     static_assert(std::is_invocable_v<P&, const In&>,
                   "sluice::filter: the predicate must be callable with the incoming row type (const Row&)");
-    static_assert(std::is_convertible_v<std::invoke_result_t<P&, const In&>, bool>,
-                  "sluice::filter: the predicate must return bool");
-    return detail::filter_stage<In, P>{std::move(pred)};
+    if constexpr (std::is_invocable_v<P&, const In&>) {
+      static_assert(std::is_convertible_v<std::invoke_result_t<P&, const In&>, bool>,
+                    "sluice::filter: the predicate must return bool");
+      if constexpr (std::is_convertible_v<std::invoke_result_t<P&, const In&>, bool>)
+        return detail::filter_stage<In, P>{std::move(pred)};
+      else
+        return detail::stand_in_stage<In>{};  // after the error: adds none
+    } else {
+      return detail::stand_in_stage<In>{};
+    }
   }
 };
 

@@ -64,6 +64,7 @@
 #include "../pipeline.hpp"
 #include "../schema.hpp"
 #include "column.hpp"
+#include "stand_in.hpp"
 
 namespace sluice {
 
@@ -427,8 +428,14 @@ struct join_t {
           }
           return detail::join_stage<Left, T, K, stream_key, Using, In, stream_rest, table_rest>{
               stream_key(std::move(stream_sel)), std::move(index)};
+        } else {
+          return detail::stand_in_stage<In>{};  // after the error: adds none
         }
+      } else {
+        return detail::stand_in_stage<In>{};
       }
+    } else {
+      return detail::stand_in_stage<In>{};
     }
   }
 };

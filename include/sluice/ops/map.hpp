@@ -5,6 +5,7 @@
 #include <utility>
 
 #include "../pipeline.hpp"
+#include "stand_in.hpp"
 
 namespace sluice {
 namespace detail {
@@ -22,18 +23,6 @@ struct map_stage {
     down(std::invoke(f, std::forward<R>(r)));
   }
 };
-
-// After map's error: passes rows through, so no stage downstream fails as well.
-template <class In>
-struct map_error_stage {
-  static constexpr stage_kind kind = stage_kind::stateless;
-  using output_row = In;
-  static constexpr graph_props transform(graph_props p) { return p; }
-  template <class R, class Down>
-  void push(R&& r, Down& down) {
-    down(std::forward<R>(r));
-  }
-};
 }  // namespace detail
 
 template <class F>
@@ -48,9 +37,9 @@ struct map_t {
       using Out = std::remove_cvref_t<std::invoke_result_t<F&, const In&>>;
       static_assert(!std::is_void_v<Out>, "sluice::map: the function must return the new row");
       if constexpr (!std::is_void_v<Out>) return detail::map_stage<Out, F>{std::move(f)};
-      else return detail::map_error_stage<In>{};
+      else return detail::stand_in_stage<In>{};
     } else {
-      return detail::map_error_stage<In>{};
+      return detail::stand_in_stage<In>{};
     }
   }
 };

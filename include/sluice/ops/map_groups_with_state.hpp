@@ -452,10 +452,11 @@ inline constexpr bool is_groups_with_state_v<groups_with_state_t<S, O, F, T>> = 
 
 template <class Up, class... Sels, class Next>
   requires(!detail::is_groups_with_state_v<std::remove_cvref_t<Next>>)
-auto operator|(key_grouped_node<Up, Sels...>&&, Next&&) {
+auto operator|(key_grouped_node<Up, Sels...>&& g, Next&&) {
   static_assert(detail::always_false_v<Next>,
                 "sluice::group_by_key must be followed by sl::map_groups_with_state or "
                 "sl::flat_map_groups_with_state: a stream grouped by key is not a stream yet");
+  return std::move(g.up);  // after the error: the stream before group_by_key, adding none
 }
 
 }  // namespace sluice

@@ -68,7 +68,7 @@ struct as_stage {
 // The first field of Target that In lacks or cannot convert, as a diagnostic.
 template <class Target, class In>
 void check_as() {
-  if constexpr (!convertible_by_name<In, Target>) {
+  if constexpr (!sluice::convertible_by_name<In, Target>) {
     using missing = boost::mp11::mp_at<
         columns_of<Target>,
         boost::mp11::mp_find_if_q<columns_of<Target>,

@@ -916,7 +916,8 @@ struct csv_sink_t {
     static_assert(!sink_impl::csv_has_array_v<Row>,
                   "sluice::files::csv_sink: CSV cannot hold array columns (std::vector); flatten them with "
                   "sl::flat_map or write JSON lines");
-    static_assert(sink_impl::csv_writable_v<Row>,
+    // (only when neither of the above said why: one error)
+    static_assert(sink_impl::csv_writable_v<Row> || sink_impl::csv_has_struct_v<Row> || sink_impl::csv_has_array_v<Row>,
                   "sluice::files::csv_sink: unsupported column type (CSV holds numbers, bool, std::string, "
                   "sl::timestamp and std::optional of them)");
     return csv_file_sink<Row>(std::move(dir), std::move(options));

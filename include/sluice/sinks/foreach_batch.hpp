@@ -8,6 +8,7 @@
 #include <type_traits>
 #include <utility>
 
+#include "stand_in.hpp"
 #include "sink.hpp"
 
 namespace sluice {
@@ -28,7 +29,10 @@ struct foreach_batch_t {
   auto bind() && {
     static_assert(std::is_invocable_v<F&, std::span<const Row>, std::int64_t>,
                   "sluice::foreach_batch: f must be callable as f(std::span<const Row> rows, std::int64_t batch_id)");
-    return detail::foreach_batch_sink<Row, F>{std::move(f)};
+    if constexpr (std::is_invocable_v<F&, std::span<const Row>, std::int64_t>)
+      return detail::foreach_batch_sink<Row, F>{std::move(f)};
+    else
+      return detail::stand_in_sink<Row>{};  // after the error: adds none
   }
 };
 

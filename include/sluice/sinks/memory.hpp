@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "sink.hpp"
+#include "stand_in.hpp"
 
 namespace sluice {
 
@@ -71,13 +72,14 @@ class memory_sink {
   }
 
   // (auto: deducing the return type instantiates the body at the `|`, so the assertion below
-  // is the first error, before any about the sink's add_batch signature.)
+  // is the first error; a stand-in sink then takes the rows, so none follows about add_batch.)
   template <class Row>
   auto bind() && {
     static_assert(std::is_same_v<Row, T>,
                   "sluice::memory_sink<T>: the pipeline's row type is not T; convert it first with | sl::as<T>() "
                   "or use memory_sink<decltype(stream)::row_type>");
-    return std::move(*this);
+    if constexpr (std::is_same_v<Row, T>) return std::move(*this);
+    else return detail::stand_in_sink<Row>{};
   }
   template <class Row>
   auto bind() const& {
