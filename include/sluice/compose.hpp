@@ -5,6 +5,7 @@
 
 #include "pipeline.hpp"
 #include "sources/source.hpp"
+#include "sources/stand_in.hpp"
 
 namespace sluice {
 
@@ -22,7 +23,10 @@ auto as_node(X&& x) {
     return T(std::forward<X>(x));
   } else {
     static_assert(check_source<T>());
-    return source_node<T>{std::forward<X>(x)};
+    if constexpr (source<T>)
+      return source_node<T>{std::forward<X>(x)};
+    else  // after the error naming what T lacks: a source without rows, so nothing else fails
+      return source_node<detail::stand_in_source<typename detail::stand_in_row_of<T>::type>>{{}};
   }
 }
 

@@ -8,6 +8,7 @@
 
 using namespace std::chrono_literals;
 namespace sl = sluice;
+using namespace sluice::literals;
 
 struct Event {
   std::string event_id;

@@ -37,7 +37,7 @@ struct as_target_field_not_in_row_or_not_convertible;
 template <class Struct, class MemberType>
 struct member_pointer_column_needs_a_struct_described_with_BOOST_DESCRIBE_STRUCT;
 template <class Struct, class MemberType>
-struct member_pointer_column_has_no_described_member_of_this_type;
+struct member_pointer_column_is_not_among_the_described_members;
 // Several described members have the member's type: a function argument &S::m only says
 // "some M of S". Name the column at compile time instead: sl::col<&S::m> or "m"_c.
 template <class Struct, class MemberType, class Candidates>
@@ -45,10 +45,15 @@ struct member_pointer_column_is_ambiguous_write_sl_col_of_the_member_pointer;
 template <fixed_string... Names>
 struct candidates {};
 
-// Raises the diagnostic D: exactly one error, whose line names D.
+// Raises the diagnostic D: exactly one error, whose line names D. The error is in a type (not
+// in an expression), so raise() may be called in a constant expression without a second error.
+template <class D>
+struct report {
+  using type = decltype(sizeof(D));
+};
 template <class D>
 constexpr void raise() {
-  (void)sizeof(D);
+  using diagnostic [[maybe_unused]] = typename report<D>::type;
 }
 
 }  // namespace sluice::diagnostics

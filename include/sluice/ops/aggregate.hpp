@@ -887,8 +887,15 @@ auto aggregate_or_stand_in(Node&& up, const KeyTuple& keys, const AggTuple& aggs
   constexpr bool unique = aggregate_names_unique<In, Up>(static_cast<const KeyTuple*>(nullptr),
                                                          static_cast<const AggTuple*>(nullptr));
   static_assert(unique, "sluice::aggregate: two output columns have the same name; rename one with .as<\"name\">()");
-  if constexpr (unique) {
-    auto stage = make_aggregate_stage<In, Up>(keys, aggs);
+  // After the error, the aggregation by the keys alone stands in (still an aggregation, so the
+  // query's rules add no error), or the stream itself if the keys clash too.
+  constexpr bool keys_unique = aggregate_names_unique<In, Up>(static_cast<const KeyTuple*>(nullptr),
+                                                              static_cast<const std::tuple<>*>(nullptr));
+  if constexpr (unique || keys_unique) {
+    auto stage = [&] {
+      if constexpr (unique) return make_aggregate_stage<In, Up>(keys, aggs);
+      else return make_aggregate_stage<In, Up>(keys, std::tuple<>{});
+    }();
     return stage_node<Up, decltype(stage)>{std::forward<Node>(up), std::move(stage)};
   } else {
     return std::forward<Node>(up);

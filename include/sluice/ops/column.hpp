@@ -96,7 +96,7 @@ consteval auto column_of_member_type() {
     if constexpr (boost::mp11::mp_size<L>::value == 1) {
       return col_t<member_name_v<boost::mp11::mp_front<L>>>{};
     } else if constexpr (boost::mp11::mp_empty<L>::value) {
-      diagnostics::raise<diagnostics::member_pointer_column_has_no_described_member_of_this_type<C, M>>();
+      diagnostics::raise<diagnostics::member_pointer_column_is_not_among_the_described_members<C, M>>();
       return static_cast<M C::*>(nullptr);
     } else {
       diagnostics::raise<diagnostics::member_pointer_column_is_ambiguous_write_sl_col_of_the_member_pointer<
@@ -117,7 +117,7 @@ consteval auto col_of() {
       } else {
         constexpr std::size_t i = member_index(R.value);
         if constexpr (i == boost::mp11::mp_size<public_members<C>>::value) {
-          diagnostics::raise<diagnostics::member_pointer_column_has_no_described_member_of_this_type<C, M>>();
+          diagnostics::raise<diagnostics::member_pointer_column_is_not_among_the_described_members<C, M>>();
           return R.value;
         } else {
           return col_t<member_name_v<boost::mp11::mp_at_c<public_members<C>, i>>>{};

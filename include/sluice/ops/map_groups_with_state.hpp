@@ -426,7 +426,13 @@ auto bind_groups_with_state(key_grouped_node<Up, Sels...>&& g, groups_with_state
                 "sluice::[flat_]map_groups_with_state: map_groups_with_state's f must return the output row, "
                 "flat_map_groups_with_state's a range (or std::optional) of output rows (or write "
                 "flat_map_groups_with_state<State, Out>(f, ...) with f(key, values, state, emit))");
-  if constexpr (!std::is_void_v<O>) {
+  constexpr bool callable = [] {
+    if constexpr (Traits::callback)
+      return std::is_invocable_v<F&, const key&, std::span<const In>, group_state<State>&, emit_probe_fn<Out>&>;
+    else
+      return group_state_function<F, key, In, State>;
+  }();
+  if constexpr (callable && !std::is_void_v<O>) {
     using stage_t = group_state_stage<State, In, std::tuple<Sels...>, O, F, Traits>;
     stage_t stage(Up::props.has_watermark,
                   std::apply([](auto&... s) { return std::tuple<bound_selector<In, Sels>...>(bound_selector<In, Sels>(s)...); },
@@ -434,6 +440,8 @@ auto bind_groups_with_state(key_grouped_node<Up, Sels...>&& g, groups_with_state
                   std::move(d.f));
     stage.event_time_ = event_time_reader<In, Up>();
     return stage_node<Up, stage_t>{std::move(g.up), std::move(stage)};
+  } else {
+    return std::move(g.up);  // after the error: the stream before group_by_key, adding none
   }
 }
 }  // namespace detail

@@ -78,6 +78,8 @@ template <class K>
 inline constexpr bool is_session_spec_v = false;
 template <class S, class G>
 inline constexpr bool is_session_spec_v<session_window_spec<S, G>> = true;
+template <class K>
+using is_session_spec = std::bool_constant<is_session_spec_v<K>>;
 
 template <class In, class Sel, class Gap, class Up>
 struct bound_key<In, session_window_spec<Sel, Gap>, Up> {
@@ -381,6 +383,13 @@ auto operator|(grouped_node<Up, Keys...>&& g, const aggregate_t<Aggs...>& a) {
   if constexpr ((detail::is_session_spec_v<Keys> + ...) == 1 &&
                 !(detail::is_window_key_v<detail::bound_key<typename Up::row_type, Keys, Up>> || ...)) {
     auto stage = detail::make_aggregate_stage<typename Up::row_type, Up, detail::session_aggregate_stage>(g.keys, a.aggs);
+    return stage_node<Up, decltype(stage)>{std::move(g.up), std::move(stage)};
+  } else {
+    // After the error: the aggregation by the first session key alone, so the query's rules
+    // (an aggregation is there) add none.
+    constexpr std::size_t i = boost::mp11::mp_find_if<boost::mp11::mp_list<Keys...>, detail::is_session_spec>::value;
+    auto stage = detail::make_aggregate_stage<typename Up::row_type, Up, detail::session_aggregate_stage>(
+        std::make_tuple(std::get<i>(g.keys)), a.aggs);
     return stage_node<Up, decltype(stage)>{std::move(g.up), std::move(stage)};
   }
 }
