@@ -26,7 +26,7 @@
 // only in memory until they are committed) declares `replayable = false`; a query with a
 // checkpoint refuses it when it starts (exactly-once needs a replayable source).
 //
-// Helpers for partitions: sources/ranges.hpp (split_time_range, split_id_range).
+// Helpers for partitions: sources/slices.hpp (split_time_range, split_id_range).
 #pragma once
 #include <concepts>
 #include <map>
@@ -40,7 +40,7 @@
 #include "../pipeline.hpp"
 #include "../schema.hpp"
 #include "../spark_schema.hpp"
-#include "ranges.hpp"
+#include "slices.hpp"
 
 namespace sluice {
 
