@@ -17,30 +17,13 @@
 #include <utility>
 
 #include "../../checkpoint/file_io.hpp"
+#include "../bad_record.hpp"
 
 namespace sluice::files {
 
-enum class bad_record { fail, skip };
-
+using sluice::bad_record;
 // What happens to a record that cannot be read: fail (default), skip, or dead_letter(dir).
-class bad_record_policy {
- public:
-  enum class kind { fail, skip, dead_letter };
-  bad_record_policy(bad_record b = bad_record::fail)  // NOLINT: implicit on purpose
-      : kind_(b == bad_record::fail ? kind::fail : kind::skip) {}
-  static bad_record_policy dead_letter(std::filesystem::path dir) {
-    bad_record_policy p;
-    p.kind_ = kind::dead_letter;
-    p.dir_ = std::move(dir);
-    return p;
-  }
-  kind which() const { return kind_; }
-  const std::filesystem::path& dir() const { return dir_; }
-
- private:
-  kind kind_ = kind::fail;
-  std::filesystem::path dir_;
-};
+using bad_record_policy = bad_record_policy_for<std::filesystem::path>;
 
 // Bad records go to `<dir>/<file name>.bad` (the lines, byte for byte) and
 // `<dir>/<file name>.bad.reasons` (JSON lines {file, line, reason}).

@@ -138,13 +138,13 @@ settings make_settings(std::string_view what, std::filesystem::path dir, const O
   if (o.log_compact_interval < 1) fail("log_compact_interval must be >= 1");
   if (o.log_cleanup_delay.count() < 0) fail("log_cleanup_delay must be >= 0");
   if (o.on_bad_record.which() == bad_record_policy::kind::dead_letter) {
-    if (o.on_bad_record.dir().empty()) fail("dead_letter needs a directory");
+    if (o.on_bad_record.target().empty()) fail("dead_letter needs a directory");
     auto normal = [](const std::filesystem::path& p, std::error_code& ec) {
       auto n = std::filesystem::weakly_canonical(p, ec);
       return n.has_filename() ? n : n.parent_path();  // "in/" names the same directory as "in"
     };
     std::error_code ec1, ec2;
-    const auto a = normal(dir, ec1), b = normal(o.on_bad_record.dir(), ec2);
+    const auto a = normal(dir, ec1), b = normal(o.on_bad_record.target(), ec2);
     if (!ec1 && !ec2 && a == b) fail("the dead-letter directory must not be the input directory");
   }
   std::size_t decode_threads = 1;
@@ -263,7 +263,7 @@ class file_source {
     auto parser = state_->format.template make_parser<T>();
     std::optional<detail::dead_letters> dlq;
     if (policy == bad_record_policy::kind::dead_letter)
-      dlq.emplace(cfg.on_bad_record.dir(), p.path.filename().string(), display);
+      dlq.emplace(cfg.on_bad_record.target(), p.path.filename().string(), display);
 
     std::int64_t rows = 0, skipped = 0;
     auto bad = [&](std::int64_t line, std::string reason, std::string_view bytes) {
