@@ -19,15 +19,15 @@
 // the events as a stream of the data/events table (bronze to silver) rather than of input/: the
 // same events, through the Delta source.
 //
-// The generator is seed 004's (event_id "<batch>_<i>", user_id 1..1000, event_type
-// click/view/purchase, value 10..1000, timestamps up to 60 s before "now"), deterministic: file
-// N is made from a RNG seeded with N, on a simulated clock at 2024-01-15T10:01:00Z + 3 min * N,
-// so a run covers most of an hour of event time in a few seconds. Every fifth file also holds
-// late events: two 20 minutes old (behind the watermark: the windowed aggregations drop and
-// count them) and one 8 minutes old (late, but within the watermark). Each file is written
-// under a hidden temporary name and renamed into input/, as the file source requires. The
-// users table holds users 1..950, so about 5% of the events have no user (the inner join drops
-// them).
+// The generator (seed_events, examples/common/event.hpp) is seed 004's (event_id "<batch>_<i>",
+// user_id 1..1000, event_type click/view/purchase, value 10..1000, timestamps up to 60 s before
+// "now"), deterministic: file N is made from a RNG seeded with N, on a simulated clock at
+// 2024-01-15T10:01:00Z + 3 min * N, so a run covers most of an hour of event time in a few
+// seconds. Every fifth file also holds late events: two 20 minutes old (behind the watermark:
+// the windowed aggregations drop and count them) and one 8 minutes old (late, but within the
+// watermark). Each file is written under a hidden temporary name and renamed into input/, as
+// the file source requires. The users table holds users 1..950, so about 5% of the events have
+// no user (the inner join drops them).
 //
 // Every query runs with trigger available-now (everything in input/ now, one file per batch,
 // then stop) and a checkpoint. Run it again in the same folder: the generator adds new files
@@ -46,15 +46,15 @@
 #include <sluice/files.hpp>
 #include <sluice/delta.hpp>
 
+#include "common/event.hpp"
+
 #include <algorithm>
 #include <charconv>
-#include <cmath>
 #include <cstdint>
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
 #include <optional>
-#include <random>
 #include <span>
 #include <stdexcept>
 #include <string>
@@ -66,15 +66,6 @@ using namespace std::chrono_literals;
 namespace sl = sluice;
 namespace fs = std::filesystem;
 
-struct Event {
-  std::string event_id;
-  sl::timestamp timestamp;
-  std::int64_t user_id;
-  std::string event_type;
-  double value;
-};
-BOOST_DESCRIBE_STRUCT(Event, (), (event_id, timestamp, user_id, event_type, value))
-
 struct User {
   std::int64_t user_id;
   std::string name;
@@ -85,38 +76,6 @@ BOOST_DESCRIBE_STRUCT(User, (), (user_id, name, country))
 namespace {
 
 constexpr std::int64_t known_users = 950;  // data/users holds users 1..950; events use 1..1000
-
-// ------------------------------------------------------------------ the generator
-class event_generator {
- public:
-  static constexpr auto clock_step = 3min;
-
-  // The events of file `n` (seed 004's "batch"): the same on every run and platform
-  // (mt19937_64 is specified exactly, and the mappings below are ours).
-  static std::vector<Event> file_events(std::int64_t n, std::int64_t count) {
-    std::mt19937_64 rng(0x5eed0000u + static_cast<std::uint64_t>(n));
-    auto uniform = [&](std::int64_t lo, std::int64_t hi) {
-      return lo + static_cast<std::int64_t>(rng() % static_cast<std::uint64_t>(hi - lo + 1));
-    };
-    auto unit = [&] { return static_cast<double>(rng() >> 11) * 0x1.0p-53; };
-    const sl::timestamp now = start() + clock_step * n;
-    const bool with_late = n % 5 == 4 && count >= 3;
-    std::vector<Event> out;
-    out.reserve(static_cast<std::size_t>(count));
-    for (std::int64_t i = 0; i < count; ++i) {
-      sl::timestamp t = now - std::chrono::seconds(uniform(0, 60));  // out of order within the file
-      if (with_late && i == count - 3) t = now - 8min;                // late, within the watermark
-      if (with_late && i >= count - 2) t = now - 20min;               // behind the watermark
-      static constexpr std::string_view types[] = {"click", "view", "purchase"};
-      const auto user = uniform(1, 1000);
-      const auto type = types[uniform(0, 2)];
-      const double value = std::round((10.0 + unit() * 990.0) * 100.0) / 100.0;
-      out.push_back(Event{std::to_string(n) + "_" + std::to_string(i), t, user, std::string(type), value});
-    }
-    return out;
-  }
-  static sl::timestamp start() { return *sl::parse_timestamp("2024-01-15T10:01:00Z"); }
-};
 
 std::string file_name(std::int64_t n) {
   char buf[32];
@@ -150,12 +109,12 @@ std::string to_json_lines(std::span<const Row> rows) {
 std::int64_t generate(const fs::path& input, std::int64_t count, std::int64_t per_file) {
   std::int64_t n = next_file_number(input), files = 0;
   for (std::int64_t done = 0; done < count; ++n, ++files) {
-    const auto events = event_generator::file_events(n, std::min(per_file, count - done));
+    const auto events = seed_events(n, std::min(per_file, count - done));
     done += static_cast<std::int64_t>(events.size());
     // A hidden temporary name, synced, then linked into place (put-if-absent).
     sl::write_file_atomically(input / file_name(n), to_json_lines(std::span<const Event>(events)));
     std::printf("  generated %s: %zu events, event time around %s\n", file_name(n).c_str(), events.size(),
-                sl::format_timestamp(event_generator::start() + event_generator::clock_step * n, true).c_str());
+                sl::format_timestamp(seed_events_start() + seed_events_step * n, true).c_str());
   }
   return files;
 }
