@@ -63,8 +63,8 @@ struct no_aggregate_params {};
 // (`sel`, which the checkpoint description reads) and hands each row's value to
 // Impl<value type>, which is all an aggregate function over a column has to write:
 // function, state_type, result_type, add(state&, value), merge, result, memory_bytes, and
-// optionally invertible + unmerge, arrival_ordered. Params (e.g. a precision) are a base of
-// Impl<V>, given to aggregate() at the call and copied into the bound function.
+// optionally invertible + unmerge, arrival_ordered. Params (approx_count_distinct's precision)
+// are a base of Impl<V>: given where the aggregate is made, copied into the bound function.
 template <class Sel, template <class V> class Impl, class Params = no_aggregate_params>
 struct column_aggregate {
   Sel sel;
