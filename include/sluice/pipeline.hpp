@@ -242,6 +242,9 @@ class stateful_control {
   virtual void apply_delta(binary_reader& in) = 0;
   // Restart: the watermark the last committed batch ran with (for no-data batch decisions).
   virtual void restore_last_batch_watermark(std::int64_t watermark) = 0;
+  // The binary form of the state files as JSON (checkpoint/state_layout.hpp), for tools that
+  // read a checkpoint without the query's types; empty: not described.
+  virtual boost::json::object state_layout() const { return {}; }
 };
 
 // A stage a checkpoint depends on (stateful and watermark stages): what its state means,
