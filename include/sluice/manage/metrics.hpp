@@ -101,6 +101,21 @@ inline std::string prometheus_text(const std::vector<managed_query>& queries, ti
   counter("sluice_streaming_rows_dropped_by_watermark_total", "Late rows dropped by the watermark in stateful operators",
           [](const managed_query& q) { return q.rows_dropped_by_watermark; });
 
+  auto expectation_counter = [&](std::string_view name, std::string_view help, auto value_of) {
+    w.family(name, "counter", help);
+    for (const auto& q : queries)
+      for (const auto& e : q.expectations) {
+        auto ls = with(q, "expectation", e.name);
+        ls.emplace_back("policy", e.policy);
+        w.sample(name, ls, static_cast<double>(value_of(e)));
+      }
+  };
+  expectation_counter("sluice_streaming_expectation_passed_records_total", "Rows that met the expectation (sl::expect)",
+                      [](const expectation_metrics& e) { return e.passed_records; });
+  expectation_counter("sluice_streaming_expectation_failed_records_total",
+                      "Rows that failed the expectation (kept, dropped or failing the batch, by its policy)",
+                      [](const expectation_metrics& e) { return e.failed_records; });
+
   w.family("sluice_streaming_batch_duration_ms", "histogram",
            "Duration of each micro-batch, triggerExecution in ms (seed 001: batch_duration_ms)");
   for (const auto& q : queries) {
