@@ -64,6 +64,15 @@ nodes:
     expectations:
       - {name: positive, policy: drop}
 )";
+
+// `good` with one piece of it replaced.
+std::string with(const std::string& from, const std::string& to) {
+  std::string t = good;
+  const auto at = t.find(from);
+  REQUIRE(at != std::string::npos);
+  t.replace(at, from.size(), to);
+  return t;
+}
 }  // namespace
 
 TEST_CASE("app config: a good file, with environment values", "[app]") {
@@ -89,13 +98,6 @@ TEST_CASE("app config: a good file, with environment values", "[app]") {
 }
 
 TEST_CASE("app config: errors name the file, line, key path and choices", "[app]") {
-  auto with = [](const std::string& from, const std::string& to) {
-    std::string t = good;
-    const auto at = t.find(from);
-    REQUIRE(at != std::string::npos);
-    t.replace(at, from.size(), to);
-    return t;
-  };
   CHECK(load_error(with("trigger: \"10 seconds\"", "trigger: \"10 secs\"")) ==
         "pipeline.yaml:13: nodes[0].streaming.trigger: \"10 secs\" is not a trigger (choices: \"once\", \"availableNow\", "
         "or an interval such as \"10 seconds\", \"1 minute\", \"500 milliseconds\")");
@@ -159,11 +161,6 @@ TEST_CASE("app: a file is checked against the registered pipelines", "[app]") {
     return std::string("no error");
   };
   CHECK(error(good) == "no error");
-  auto with = [](const std::string& from, const std::string& to) {
-    std::string t = good;
-    t.replace(t.find(from), from.size(), to);
-    return t;
-  };
   CHECK(error(with("pipeline: copy", "pipeline: cpy")) ==
         "check.yaml:10: nodes[0].pipeline: no pipeline named 'cpy' in test_app (choices: copy, other)");
   CHECK(error(with("format: json, path: in", "format: csv, path: in")) ==
@@ -173,4 +170,43 @@ TEST_CASE("app: a file is checked against the registered pipelines", "[app]") {
   CHECK(error(with("name: positive", "name: postive")) ==
         "check.yaml:19: nodes[0].expectations[0].name: \"postive\" is not an expectation of pipeline 'copy' (choices: "
         "positive)");
+}
+
+TEST_CASE("app: a node's Kafka and Event Hubs connections as librdkafka properties", "[app]") {
+  const auto f = cfg::load(write_yaml("kafka.yaml", R"(connections:
+  bus:
+    type: kafka
+    bootstrap_servers: "broker:9092"
+    security_protocol: SASL_SSL
+    sasl_mechanism: SCRAM-SHA-512
+    sasl_username: app
+    sasl_password: "${KAFKA_PASSWORD}"
+    options: {client.id: sluice-app}
+  hubs:
+    type: eventhubs
+    connection_string: "Endpoint=sb://ns1.servicebus.windows.net/;SharedAccessKeyName=k;SharedAccessKey=${KAFKA_PASSWORD}"
+    consumer_group: readers
+nodes:
+  - name: from_kafka
+    read: {connection: bus, format: kafka, options: {subscribe: events, kafka.fetch.min.bytes: "1024"}}
+    write: {connection: hubs, format: kafka}
+)"),
+                           fake_env());
+  sl::query_manager streams;
+  const sl::node n(f, f.nodes.at(0), streams);
+  CHECK(n.read().kafka_properties() == std::map<std::string, std::string>{{"bootstrap.servers", "broker:9092"},
+                                                                          {"security.protocol", "SASL_SSL"},
+                                                                          {"sasl.mechanisms", "SCRAM-SHA-512"},
+                                                                          {"sasl.username", "app"},
+                                                                          {"sasl.password", "hunter2-secret"},
+                                                                          {"client.id", "sluice-app"},
+                                                                          {"fetch.min.bytes", "1024"}});
+  CHECK(n.read().option("subscribe") == "events");
+  const auto hubs = n.write().kafka_properties();
+  CHECK(hubs.at("bootstrap.servers") == "ns1.servicebus.windows.net:9093");
+  CHECK(hubs.at("sasl.username") == "$ConnectionString");
+  CHECK(hubs.at("sasl.password") ==
+        "Endpoint=sb://ns1.servicebus.windows.net/;SharedAccessKeyName=k;SharedAccessKey=hunter2-secret");
+  CHECK(hubs.at("group.id") == "readers");
+  CHECK_THAT(cfg::describe(f), !Catch::Contains("hunter2"));
 }
