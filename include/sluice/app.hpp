@@ -64,7 +64,6 @@ class node {
     std::optional<std::string> option(const std::string& key) const {
       const auto it = cfg_->options.find(key);
       if (it == cfg_->options.end()) return std::nullopt;
-      used_.push_back(key);
       return it->second.value;
     }
     std::string option(const std::string& key, std::string fallback) const { return option(key).value_or(std::move(fallback)); }
@@ -72,7 +71,6 @@ class node {
     std::int64_t int_option(const std::string& key, std::int64_t fallback) const {
       const auto it = cfg_->options.find(key);
       if (it == cfg_->options.end()) return fallback;
-      used_.push_back(key);
       try {
         std::size_t used = 0;
         const auto v = std::stoll(it->second.value, &used);
@@ -122,7 +120,6 @@ class node {
    private:
     const app_config::io_config* cfg_;
     const app_config::connection* conn_;
-    mutable std::vector<std::string> used_;
   };
 
   node(const app_config::pipeline_file& file, const app_config::node_config& cfg, query_manager& manager)

@@ -10,10 +10,12 @@
 #pragma once
 #include <unistd.h>
 
+#include <charconv>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <cstdio>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -41,11 +43,16 @@ inline std::string seconds_text(double s) {
 // What a source says of its own lag (its progress metrics), summed over the sources.
 inline std::string source_lag_text(const query_progress& p) {
   std::int64_t behind = -1, files = -1;
+  auto add = [](const std::map<std::string, std::string>& m, const char* key, std::int64_t& sum) {
+    const auto it = m.find(key);
+    std::int64_t v = 0;
+    if (it == m.end()) return;
+    const auto r = std::from_chars(it->second.data(), it->second.data() + it->second.size(), v);
+    if (r.ec == std::errc{}) sum = (sum < 0 ? 0 : sum) + v;
+  };
   for (const auto& s : p.sources) {
-    if (const auto it = s.metrics.find("maxOffsetsBehindLatest"); it != s.metrics.end())
-      behind = (behind < 0 ? 0 : behind) + std::stoll(it->second);
-    if (const auto it = s.metrics.find("numFilesWaiting"); it != s.metrics.end())
-      files = (files < 0 ? 0 : files) + std::stoll(it->second);
+    add(s.metrics, "maxOffsetsBehindLatest", behind);
+    add(s.metrics, "numFilesWaiting", files);
   }
   std::string out;
   if (behind >= 0) out += ", " + std::to_string(behind) + " offsets behind";
