@@ -145,6 +145,18 @@ def main():
         bodies.append(metrics)
         check('sluice_streaming_expectation_failed_records_total{query_id="%s",query_name="copy_readings",'
               'expectation="positive",policy="drop"} 6' % ids["copy_readings"] in metrics, "metrics: the expectation's counter")
+        # The Prometheus project's parser reads the families added for expectations and source lag.
+        from prometheus_client.parser import text_string_to_metric_families
+        fams = {f.name: f for f in text_string_to_metric_families(metrics)}
+        samples = {(s.name, s.labels.get("query_name"), s.labels.get("expectation"), s.labels.get("metric")): s.value
+                   for f in fams.values() for s in f.samples}
+        check(fams["sluice_streaming_expectation_passed_records"].type == "counter"
+              and samples[("sluice_streaming_expectation_passed_records_total", "copy_readings", "positive", None)] == 24,
+              "metrics parsed: expectation counters")
+        check(fams["sluice_streaming_source_files_waiting"].type == "gauge"
+              and samples[("sluice_streaming_source_files_waiting", "copy_readings", None, None)] == 0
+              and samples[("sluice_streaming_source_metric", "copy_readings", None, "numFilesWaiting")] == 0,
+              "metrics parsed: the file source's files waiting")
         for path in ["/queries", "/queries/" + ids["window_counts"], "/"]:
             status, body = get(base, path)
             bodies.append(body)
