@@ -217,7 +217,7 @@ boost::json::object describe_grouping(std::string_view op, const std::tuple<Keys
 // The grouping keys' and aggregates' state as checkpoint/state_layout.hpp describes it (avg and
 // approx_count_distinct keep their own binary form: named here).
 template <class... Keys>
-boost::json::object grouping_key_layout(std::string_view window_suffix) {
+boost::json::object grouping_key_layout([[maybe_unused]] std::string_view window_suffix) {
   using key_type = std::tuple<typename Keys::stored_type...>;
   auto o = named_tuple_layout<key_type>(
       {(std::string(Keys::name.view()) + (is_window_key_v<Keys> ? std::string(window_suffix) : std::string()))...});
