@@ -87,6 +87,21 @@ TEST_CASE("state layout: a map_groups_with_state's described state decodes witho
   CHECK(first[1].at("key").at("user") == "gone");
   const auto d = sl::describe_checkpoint(ck);
   CHECK(d.at("stateOperators").as_array()[0].at("description").at("operator") == "flatMapGroupsWithState");
+
+  // A checkpoint written before the schema file existed (format 2 all the same): it starts,
+  // and its next batch writes the file.
+  const auto schema = ck / "state" / "0" / "_metadata" / "schema";
+  REQUIRE(fs::remove(schema));
+  CHECK_THROWS_WITH(state_rows(ck), Catch::Contains(schema.string() + ": missing"));
+  {
+    auto q = sl::start(in | sl::group_by_key(sl::col<"user">) | sl::map_groups_with_state<Seen>(f) | sink,
+                       sl::output_mode::update, {.checkpoint = ck.string()});
+    in.add_data({at("c", 5)});
+    q.process_all_available();
+    q.stop();
+  }
+  CHECK(fs::exists(schema));
+  CHECK(state_rows(ck).size() == 3);
   fs::remove_all(ck);
 }
 
