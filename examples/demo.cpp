@@ -19,15 +19,15 @@
 // the events as a stream of the data/events table (bronze to silver) rather than of input/: the
 // same events, through the Delta source.
 //
-// The generator (seed_events, examples/common/event.hpp) is seed 004's (event_id "<batch>_<i>",
-// user_id 1..1000, event_type click/view/purchase, value 10..1000, timestamps up to 60 s before
-// "now"), deterministic: file N is made from a RNG seeded with N, on a simulated clock at
-// 2024-01-15T10:01:00Z + 3 min * N, so a run covers most of an hour of event time in a few
-// seconds. Every fifth file also holds late events: two 20 minutes old (behind the watermark:
-// the windowed aggregations drop and count them) and one 8 minutes old (late, but within the
-// watermark). Each file is written under a hidden temporary name and renamed into input/, as
-// the file source requires. The users table holds users 1..950, so about 5% of the events have
-// no user (the inner join drops them).
+// The generator is seed 004's (event_id "<batch>_<i>", user_id 1..1000, event_type
+// click/view/purchase, value 10..1000, timestamps up to 60 s before "now"), deterministic: file
+// N is made from a RNG seeded with N, on a simulated clock at 2024-01-15T10:01:00Z + 3 min * N,
+// so a run covers most of an hour of event time in a few seconds. Every fifth file also holds
+// late events: two 20 minutes old (behind the watermark: the windowed aggregations drop and
+// count them) and one 8 minutes old (late, but within the watermark). Each file is written
+// under a hidden temporary name and renamed into input/, as the file source requires. The
+// users table holds users 1..950, so about 5% of the events have no user (the inner join drops
+// them).
 //
 // Every query runs with trigger available-now (everything in input/ now, one file per batch,
 // then stop) and a checkpoint. Run it again in the same folder: the generator adds new files
@@ -46,15 +46,17 @@
 #include <sluice/files.hpp>
 #include <sluice/delta.hpp>
 
-#include "common/event.hpp"
+#include "demo_events.hpp"
 
 #include <algorithm>
 #include <charconv>
+#include <cmath>
 #include <cstdint>
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
 #include <optional>
+#include <random>
 #include <span>
 #include <stdexcept>
 #include <string>
@@ -75,49 +77,10 @@ BOOST_DESCRIBE_STRUCT(User, (), (user_id, name, country))
 
 namespace {
 
+using demo_events::generate;
+using demo_events::next_file_number;
+
 constexpr std::int64_t known_users = 950;  // data/users holds users 1..950; events use 1..1000
-
-std::string file_name(std::int64_t n) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "events-%05lld.jsonl", static_cast<long long>(n));
-  return buf;
-}
-
-// The next file number: one past the highest events-NNNNN.jsonl in `input` (0 when none).
-std::int64_t next_file_number(const fs::path& input) {
-  std::int64_t next = 0;
-  if (!fs::is_directory(input)) return next;
-  for (const auto& e : fs::directory_iterator(input)) {
-    const std::string name = e.path().filename().string();
-    if (!name.starts_with("events-") || !name.ends_with(".jsonl")) continue;
-    const std::string_view digits = std::string_view(name).substr(7, name.size() - 7 - 6);
-    std::int64_t n = 0;
-    const auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), n);
-    if (ec == std::errc{} && end == digits.data() + digits.size()) next = std::max(next, n + 1);
-  }
-  return next;
-}
-
-template <class Row>
-std::string to_json_lines(std::span<const Row> rows) {
-  std::string text;
-  for (const auto& r : rows) text += sl::to_json_string(r) + "\n";
-  return text;
-}
-
-// Writes `count` new events into `input`, `per_file` per file; returns the files written.
-std::int64_t generate(const fs::path& input, std::int64_t count, std::int64_t per_file) {
-  std::int64_t n = next_file_number(input), files = 0;
-  for (std::int64_t done = 0; done < count; ++n, ++files) {
-    const auto events = seed_events(n, std::min(per_file, count - done));
-    done += static_cast<std::int64_t>(events.size());
-    // A hidden temporary name, synced, then linked into place (put-if-absent).
-    sl::write_file_atomically(input / file_name(n), to_json_lines(std::span<const Event>(events)));
-    std::printf("  generated %s: %zu events, event time around %s\n", file_name(n).c_str(), events.size(),
-                sl::format_timestamp(seed_events_start() + seed_events_step * n, true).c_str());
-  }
-  return files;
-}
 
 // The users table, a Delta table written once (the same on every run): batch 0 of a fixed txn
 // appId, so a second run (or a crash and a rerun) finds it committed and writes nothing.

@@ -212,6 +212,25 @@ struct state_operator_metrics {
   std::int64_t memory_used_bytes = 0;
 };
 
+// rule: data-quality stages (sl::expect, ops/expect.hpp) register here; the engine starts them
+// with the sink, calls begin_batch before a run of a batch and end_batch after the sink took
+// it (before state and commit), and puts metrics() in the batch's progress.
+struct sink_context;
+struct expectation_metrics {
+  std::string name;
+  std::string policy;  // "warn", "drop" or "fail"
+  std::int64_t passed_records = 0;
+  std::int64_t failed_records = 0;
+};
+class expectation_control {
+ public:
+  virtual ~expectation_control() = default;
+  virtual void start(const sink_context& ctx) = 0;
+  virtual void begin_batch(const batch_context& ctx) = 0;
+  virtual void end_batch(const batch_context& ctx) = 0;
+  virtual expectation_metrics metrics() const = 0;  // of the last batch
+};
+
 class stateful_control {
  public:
   virtual ~stateful_control() = default;
@@ -242,6 +261,9 @@ class stateful_control {
   virtual void apply_delta(binary_reader& in) = 0;
   // Restart: the watermark the last committed batch ran with (for no-data batch decisions).
   virtual void restore_last_batch_watermark(std::int64_t watermark) = 0;
+  // The binary form of the state files as JSON (checkpoint/state_layout.hpp), for tools that
+  // read a checkpoint without the query's types; empty: not described.
+  virtual boost::json::object state_layout() const { return {}; }
 };
 
 // A stage a checkpoint depends on (stateful and watermark stages): what its state means,
@@ -258,6 +280,7 @@ struct graph_controls {
   std::vector<watermark_control*> watermarks;
   std::vector<stateful_control*> stateful;
   std::vector<const described_stage*> described;  // in graph order
+  std::vector<expectation_control*> expectations;  // in graph order
 
   // A stateful operator's visit(): its index (that of its watermarks in
   // batch_context::operator_watermarks), its state, and its description in the checkpoint.

@@ -35,6 +35,7 @@
 #include "ops/dedup.hpp"
 #include "ops/group_state.hpp"
 #include "ops/map_groups_with_state.hpp"
+#include "ops/expect.hpp"
 
 #include "sources/source.hpp"
 #include "sources/memory.hpp"

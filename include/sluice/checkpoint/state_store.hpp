@@ -23,7 +23,8 @@ SLUICE_DECL std::filesystem::path state_file(const checkpoint_dir& dir, std::siz
 SLUICE_DECL std::vector<std::int64_t> state_versions(const checkpoint_dir& dir, std::size_t op,
                                                      const std::string& kind);
 
-// Writes the state after batch `version`. A re-run of an uncommitted batch rewrites its files
+// Writes the state after batch `version` (and the state's schema file when it is missing:
+// checkpoints older than it get it on their next batch). A re-run of an uncommitted batch rewrites its files
 // (the commit log, not these files, says which versions count).
 SLUICE_DECL void save_state(const checkpoint_dir& dir, std::size_t op, std::int64_t version,
                             const stateful_control& st, std::int64_t snapshot_interval);

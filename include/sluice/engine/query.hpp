@@ -110,6 +110,7 @@ class plan_runner final : public runner_base {
 
   void start_sink(const sink_context& ctx) override {
     if constexpr (requires { plan_.sink.start(ctx); }) plan_.sink.start(ctx);
+    for (auto* e : controls.expectations) e->start(ctx);  // their dead-letter sinks
   }
   std::int64_t run_batch(batch_context& ctx) override {
     out_.clear();

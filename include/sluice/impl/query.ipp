@@ -340,7 +340,9 @@ bool query_core::run_one_batch(clock::time_point trigger_start) {
   // A failed run of this batch may have left event-time statistics and state behind.
   for (auto* w : r.controls.watermarks) w->take_batch_stats();
   for (auto* st : r.controls.stateful) st->begin_batch(ctx);
+  for (auto* e : r.controls.expectations) e->begin_batch(ctx);
   const std::int64_t output_rows = r.run_batch(ctx);
+  for (auto* e : r.controls.expectations) e->end_batch(ctx);  // dead letters, after the sink
   const auto t_sink = clock::now();
   if (r.checkpoint) {
     crash_point("after_sink");
@@ -429,6 +431,7 @@ bool query_core::run_one_batch(clock::time_point trigger_start) {
     }
   }
   for (auto* st : r.controls.stateful) p.state_operators.push_back(st->metrics());
+  for (auto* e : r.controls.expectations) p.expectations.push_back(e->metrics());
   p.sink = {r.sink_description(), output_rows};
   std::optional<query_progress_event> event;
   if (!options_.listeners.empty()) event.emplace(query_progress_event{p});

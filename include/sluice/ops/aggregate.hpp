@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "../checkpoint/serialize.hpp"
+#include "../checkpoint/state_layout.hpp"
 #include "../detail/config.hpp"
 #include "../detail/hash.hpp"
 #include "../detail/sliding_aggregator.hpp"
@@ -211,6 +212,34 @@ boost::json::object describe_grouping(std::string_view op, const std::tuple<Keys
     (as.push_back(describe_aggregate<Aggs>(std::get<I>(aggs))), ...);
   }(std::index_sequence_for<Aggs...>{});
   return {{"operator", op}, {"keys", std::move(ks)}, {"aggregates", std::move(as)}};
+}
+
+// The grouping keys' and aggregates' state as checkpoint/state_layout.hpp describes it (avg and
+// approx_count_distinct keep their own binary form: named here).
+template <class... Keys>
+boost::json::object grouping_key_layout([[maybe_unused]] std::string_view window_suffix) {
+  using key_type = std::tuple<typename Keys::stored_type...>;
+  auto o = named_tuple_layout<key_type>(
+      {(std::string(Keys::name.view()) + (is_window_key_v<Keys> ? std::string(window_suffix) : std::string()))...});
+  constexpr bool windows[] = {is_window_key_v<Keys>..., false};
+  for (std::size_t i = 0; i < sizeof...(Keys); ++i)  // a window's start: microseconds, as a timestamp
+    if (windows[i]) o["struct"].as_array()[i].as_object()["type"] = "timestamp";
+  return o;
+}
+template <class... Aggs>
+boost::json::object aggregate_state_layout() {
+  std::vector<std::pair<std::string, boost::json::value>> fields;
+  auto one = []<class A>() -> boost::json::value {
+    using B = typename A::bound_type;
+    if constexpr (B::function == std::string_view("avg"))
+      return struct_layout({{"sum", "double"}, {"count", "long"}});
+    else if constexpr (B::function == std::string_view("approx_count_distinct"))
+      return "hll";
+    else
+      return binary_layout<typename B::state_type>();
+  };
+  (fields.emplace_back(std::string(Aggs::name.view()), one.template operator()<Aggs>()), ...);
+  return struct_layout(std::move(fields));
 }
 
 template <class In, class KeyList, class AggList>
@@ -809,6 +838,9 @@ struct aggregate_stage<In, std::tuple<Keys...>, std::tuple<Aggs...>> : stateful_
     o["layout"] = sliced_ ? "window slices" : "groups";
     o["state"] = state_signature();
     return o;
+  }
+  boost::json::object state_layout() const override {
+    return keyed_layout(grouping_key_layout<Keys...>(sliced_ ? ".slice_start" : ".start"), aggregate_state_layout<Aggs...>());
   }
   void write_delta(binary_writer& out) const override {
     // The updated groups still there; the evicted ones follow as removals.

@@ -27,6 +27,7 @@
 #include <vector>
 
 #include "../checkpoint/serialize.hpp"
+#include "../checkpoint/state_layout.hpp"
 #include "../detail/hash.hpp"
 #include "../pipeline.hpp"
 #include "../schema.hpp"
@@ -110,6 +111,12 @@ struct dedup_stage : stateful_control, described_stage {
       (out.push_back(boost::json::string(C::name.view())), ...);
     }(key_columns{}, ks);
     return {{"operator", Within ? "dedupeWithinWatermark" : "dedupe"}, {"keys", std::move(ks)}, {"state", state_signature()}};
+  }
+  // A key's value is when it expires (microseconds; the largest long: never).
+  boost::json::object state_layout() const override {
+    std::vector<std::string> names;
+    boost::mp11::mp_for_each<key_columns>([&](auto c) { names.emplace_back(decltype(c)::name.view()); });
+    return keyed_layout(named_tuple_layout<key_type>(names), struct_layout({{"expiresAtUs", "long"}}));
   }
 
   static key_type key_of(const In& r) {

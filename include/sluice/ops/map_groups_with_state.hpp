@@ -32,6 +32,7 @@
 #include <vector>
 
 #include "../checkpoint/serialize.hpp"
+#include "../checkpoint/state_layout.hpp"
 #include "../detail/hash.hpp"
 #include "../detail/traits.hpp"
 #include "../pipeline.hpp"
@@ -128,6 +129,15 @@ struct group_state_stage<State, In, std::tuple<Sels...>, Out, F, Traits> : state
             {"keys", std::move(ks)},
             {"timeout", std::string(to_string(timeout))},
             {"state", state_signature()}};
+  }
+  // A key's value: the user's state (absent: removed) and its timeout (microseconds).
+  boost::json::object state_layout() const override {
+    std::vector<std::string> names;
+    std::apply([&](const auto&... k) {
+      (names.push_back(std::decay_t<decltype(k)>::named ? std::string(std::decay_t<decltype(k)>::name) : "key" + std::to_string(names.size())), ...);
+    }, keys);
+    return keyed_layout(named_tuple_layout<key_type>(names),
+                        struct_layout({{"state", binary_layout<std::optional<State>>()}, {"timeoutUs", "long"}}));
   }
 
   key_type key_of(const In& r) const {

@@ -176,6 +176,15 @@ struct session_aggregate_stage<In, std::tuple<Keys...>, std::tuple<Aggs...>> : s
     o["state"] = state_signature();
     return o;
   }
+  // Per key its sessions, each [start, end) and the aggregates' state; the session key's slot
+  // in the key is always 0.
+  boost::json::object state_layout() const override {
+    auto session = aggregate_state_layout<Aggs...>();
+    auto& fields = session["struct"].as_array();
+    fields.insert(fields.begin(), {boost::json::object{{"name", "start"}, {"type", "timestamp"}},
+                                   boost::json::object{{"name", "end"}, {"type", "timestamp"}}});
+    return keyed_layout(grouping_key_layout<Keys...>(""), std::move(session), "sessions");
+  }
 
   key_type key_of(const In& r) const {
     key_type k{};

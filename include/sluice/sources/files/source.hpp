@@ -210,6 +210,7 @@ class file_source {
     std::vector<detail::file_entry> files =
         s.available_now ? *s.available_now : s.list_directory();
     std::erase_if(files, [&](const detail::file_entry& f) { return !s.is_new(f); });
+    s.metrics.waiting = static_cast<std::int64_t>(files.size());  // numFilesWaiting, less this batch's below
     if (files.empty()) return start;
     std::sort(files.begin(), files.end(), [latest = s.cfg.latest_first](const auto& a, const auto& b) {
       if (a.mtime != b.mtime) return latest ? a.mtime > b.mtime : a.mtime < b.mtime;
@@ -217,6 +218,7 @@ class file_source {
     });
     const auto cap = s.cfg.max_files_per_trigger;
     if (!limit.all && cap > 0 && files.size() > static_cast<std::size_t>(cap)) files.resize(static_cast<std::size_t>(cap));
+    s.metrics.waiting -= static_cast<std::int64_t>(files.size());
 
     const std::int64_t n = s.last_logged + 1;
     for (auto& f : files) f.batch = n;
@@ -354,13 +356,16 @@ class file_source {
   }
   // The source's `metrics` in query progress (Spark's SourceProgress.metrics).
   std::map<std::string, std::string> progress_metrics() const {
-    return {{"numFilesChangedAfterRead", std::to_string(state_->metrics.changed.load())}};
+    // numFilesWaiting (sluice's, not Spark's): new files in the directory this batch left for
+    // later ones (max_files_per_trigger), as of its planning: the source's lag.
+    return {{"numFilesChangedAfterRead", std::to_string(state_->metrics.changed.load())},
+            {"numFilesWaiting", std::to_string(state_->metrics.waiting.load())}};
   }
   const std::filesystem::path& directory() const { return state_->cfg.dir; }
 
  private:
   struct atomic_metrics {
-    std::atomic<std::int64_t> files_read{0}, rows{0}, skipped{0}, dead_lettered{0}, changed{0};
+    std::atomic<std::int64_t> files_read{0}, rows{0}, skipped{0}, dead_lettered{0}, changed{0}, waiting{0};
   };
   // How long after its last modification a taken file is checked for changes, and how often.
   static constexpr duration watch_window = std::chrono::minutes{1};
