@@ -1,10 +1,12 @@
 // Kafka benchmarks against a real broker (scripts/kafka.sh start), two parts:
 //
 //  consume   records/s (one partition, ~100-byte JSON values) of sl::kafka::source -> foreach_batch
-//            (every record gathered into the batch buffer) and sl::kafka::source -> a global count
-//            aggregation (nothing gathered), against librdkafka's own
-//            consumer loop (assign, poll to the end, touch every payload; the same queue setting) on the same topic
-//            and broker in the same run; each measured --repeat times, the best kept.
+//            (every record gathered into the batch buffer; one batch, and five batches) and
+//            sl::kafka::source -> a global count aggregation (nothing gathered), against
+//            librdkafka's own consumer loop (assign, poll to the end, touch every payload; the
+//            same queue setting; per message with rd_kafka_consumer_poll, and in batches with
+//            rd_kafka_consume_batch_queue as the source reads) on the same topic and broker in
+//            the same run; each measured --repeat times, the best kept.
 //  e2e       Kafka -> decode_json -> 1-second windows per key (update mode, 2 s watermark) ->
 //            exactly-once Kafka sink, with events produced at a fixed rate for --seconds; a
 //            read_committed consumer takes each output row's newest event (max of the produce
@@ -26,6 +28,7 @@
 #include <iostream>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -82,7 +85,9 @@ void produce_records(const std::string& topic, std::int64_t n) {
 // librdkafka alone: assign the partition from 0, poll until every record was seen. With the
 // source's queue setting: at librdkafka's default queued.min.messages a loop that falls behind
 // the fetcher now and then idles a second (see docs/kafka.md, Throughput).
-double raw_consume(const std::string& topic, std::int64_t n) {
+// batch: rd_kafka_consume_batch_queue (up to 1024 a call) instead of rd_kafka_consumer_poll, as
+// the source reads.
+double raw_consume(const std::string& topic, std::int64_t n, bool batch = false) {
   rd_kafka_t* rk = client(RD_KAFKA_CONSUMER,
                           {{"group.id", "bench-raw"}, {"enable.auto.commit", "false"}, {"queued.min.messages", "1000000"}});
   const auto start = std::chrono::steady_clock::now();
@@ -91,15 +96,24 @@ double raw_consume(const std::string& topic, std::int64_t n) {
   rd_kafka_assign(rk, l);
   rd_kafka_topic_partition_list_destroy(l);
   std::int64_t seen = 0, bytes = 0;
-  while (seen < n) {
-    rd_kafka_message_t* m = rd_kafka_consumer_poll(rk, 100);
-    if (!m) continue;
+  auto take = [&](rd_kafka_message_t* m) {
     if (!m->err) {
       ++seen;
       bytes += static_cast<std::int64_t>(m->len) + static_cast<const char*>(m->payload)[0];
     }
     rd_kafka_message_destroy(m);
+  };
+  rd_kafka_queue_t* queue = rd_kafka_queue_get_consumer(rk);
+  std::vector<rd_kafka_message_t*> got(1024);
+  while (seen < n) {
+    if (batch) {
+      const ssize_t k = rd_kafka_consume_batch_queue(queue, 100, got.data(), got.size());
+      for (ssize_t i = 0; i < k; ++i) take(got[static_cast<std::size_t>(i)]);
+    } else if (rd_kafka_message_t* m = rd_kafka_consumer_poll(rk, 100)) {
+      take(m);
+    }
   }
+  rd_kafka_queue_destroy(queue);
   const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   rd_kafka_consumer_close(rk);
   rd_kafka_destroy(rk);
@@ -107,11 +121,13 @@ double raw_consume(const std::string& topic, std::int64_t n) {
   return static_cast<double>(n) / s;
 }
 
-// sl::kafka::source -> count, trigger available-now.
-double sluice_consume(const std::string& topic, std::int64_t n) {
+// sl::kafka::source -> foreach_batch, trigger available-now: one batch of all n records, or
+// batches of at most `per_batch` (max_offsets_per_trigger; the engine reuses its batch buffer).
+double sluice_consume(const std::string& topic, std::int64_t n, std::optional<std::int64_t> per_batch = std::nullopt) {
   std::int64_t seen = 0;
   const auto start = std::chrono::steady_clock::now();
-  auto q = sl::start(sl::kafka::source({.subscribe = {topic}, .starting_offsets = "earliest", .kafka = {{"bootstrap.servers", bootstrap}}}) |
+  auto q = sl::start(sl::kafka::source({.subscribe = {topic}, .starting_offsets = "earliest", .max_offsets_per_trigger = per_batch,
+                                        .kafka = {{"bootstrap.servers", bootstrap}}}) |
                          sl::foreach_batch([&](std::span<const sl::kafka::record> rows, std::int64_t) {
                            seen += static_cast<std::int64_t>(rows.size());
                          }),
@@ -234,15 +250,19 @@ int main(int argc, char** argv) {
   try {
     const std::string topic = "bench-consume-" + std::to_string(now_us());
     produce_records(topic, records);
-    double raw = 0, ours = 0, counted = 0;
+    double raw = 0, raw_batch = 0, ours = 0, counted = 0, batched = 0;
+    const std::int64_t per_batch = std::max<std::int64_t>(1, records / 5);
     for (int i = 0; i < repeat; ++i) {
       raw = std::max(raw, raw_consume(topic, records));
+      raw_batch = std::max(raw_batch, raw_consume(topic, records, true));
       ours = std::max(ours, sluice_consume(topic, records));
+      batched = std::max(batched, sluice_consume(topic, records, per_batch));
       counted = std::max(counted, sluice_count(topic, records));
     }
     std::printf("{\"consume\": {\"records\": %lld, \"librdkafka_records_per_s\": %.0f, \"sluice_records_per_s\": %.0f, "
-                "\"ratio\": %.2f, \"sluice_count_records_per_s\": %.0f, \"count_ratio\": %.2f},\n \"e2e\": [",
-                static_cast<long long>(records), raw, ours, ours / raw, counted, counted / raw);
+                "\"librdkafka_batch_records_per_s\": %.0f, \"ratio\": %.2f, \"sluice_5_batches_records_per_s\": %.0f, \"5_batches_ratio\": %.2f, "
+                "\"sluice_count_records_per_s\": %.0f, \"count_ratio\": %.2f},\n \"e2e\": [",
+                static_cast<long long>(records), raw, ours, raw_batch, ours / raw, batched, batched / raw, counted, counted / raw);
     double sustained = 0;
     for (std::size_t i = 0; i < rates.size(); ++i) {
       const auto r = end_to_end(rates[i], seconds, static_cast<int>(i));

@@ -68,6 +68,46 @@ struct message_deleter {
 };
 using message_ptr = std::unique_ptr<rd_kafka_message_t, message_deleter>;
 
+struct queue_deleter {
+  void operator()(rd_kafka_queue_t* q) const {
+    if (q) rd_kafka_queue_destroy(q);
+  }
+};
+using queue_ptr = std::unique_ptr<rd_kafka_queue_t, queue_deleter>;
+
+// Messages taken from a consumer's queue a batch at a time (rd_kafka_consume_batch_queue: one
+// lock and one clock read per batch, where rd_kafka_consumer_poll takes them per message).
+// Messages taken but not handed out are destroyed with the batch.
+class message_batch {
+ public:
+  message_batch() = default;
+  message_batch(const message_batch&) = delete;
+  message_batch& operator=(const message_batch&) = delete;
+  ~message_batch() { drop(); }
+
+  // The next message, taking at most `want` more from the queue when none is left (nullptr
+  // when none came within timeout_ms).
+  rd_kafka_message_t* next(rd_kafka_queue_t* q, int timeout_ms, std::size_t want) {
+    if (at_ == size_) {
+      size_ = at_ = 0;
+      const ssize_t n = rd_kafka_consume_batch_queue(q, timeout_ms, buf_, std::min(want, capacity));
+      if (n <= 0) return nullptr;
+      size_ = static_cast<std::size_t>(n);
+    }
+    return buf_[at_++];
+  }
+  // How many were taken from the queue but not handed out.
+  std::size_t left() const { return size_ - at_; }
+  void drop() {
+    for (; at_ < size_; ++at_) rd_kafka_message_destroy(buf_[at_]);
+  }
+
+ private:
+  static constexpr std::size_t capacity = 1024;
+  rd_kafka_message_t* buf_[capacity]{};
+  std::size_t size_ = 0, at_ = 0;
+};
+
 struct error_deleter {
   void operator()(rd_kafka_error_t* e) const {
     if (e) rd_kafka_error_destroy(e);

@@ -83,6 +83,7 @@ class source {
     s.last_trigger = std::chrono::steady_clock::now();
     if (!s.consumer) {
       s.consumer = make_consumer(s.options);
+      s.queue.reset(rd_kafka_queue_get_consumer(s.consumer.get()));
       s.known_topics.clear();
     }
     if (!s.meta) s.meta = make_consumer(s.options);
@@ -146,14 +147,18 @@ class source {
     const std::int64_t until = std::min(r.until, std::max(high, from));
     if (from >= until) return;
     position_at(s, r.tp, from);
+    s.position = -1;  // unknown until the range is read (an error leaves it so)
     // poll_timeout bounds a wait without progress (Spark's per-poll pollTimeoutMs), not the
     // whole range: a long range may take longer than that to read.
     auto deadline = std::chrono::steady_clock::now() + s.options.poll_timeout;
     std::int64_t next = from;
     std::int64_t count = 0;
     bool overshot = false;  // a record at or after `until` was taken from the queue
+    // Take at most what is left of the range: a record after `until` taken from the queue
+    // would make the next batch assign again.
+    detail::message_batch taken;
     while (next < until) {
-      detail::message_ptr m(rd_kafka_consumer_poll(s.consumer.get(), 100));
+      detail::message_ptr m(taken.next(s.queue.get(), 100, static_cast<std::size_t>(until - next)));
       if (!m) {
         if (std::chrono::steady_clock::now() > deadline)
           throw kafka_error(description() + ": timed out reading " + where + " offsets [" + std::to_string(next) + ", " +
@@ -203,6 +208,7 @@ class source {
       if ((++count & 0x3ff) == 0) deadline = std::chrono::steady_clock::now() + s.options.poll_timeout;
       emit(to_record(m.get(), r.tp, s.options.include_headers));
     }
+    if (taken.left()) overshot = true;
     // The consumer now delivers `until` next, ready for the next batch; after an overshoot it
     // does not, and the next read assigns again.
     s.position = overshot ? -1 : until;
@@ -238,6 +244,7 @@ class source {
   void stop() {
     std::lock_guard lock(state_->mutex);
     state_->assigned.reset();
+    state_->queue.reset();
     if (state_->consumer) {
       rd_kafka_assign(state_->consumer.get(), nullptr);
       rd_kafka_consumer_close(state_->consumer.get());
@@ -283,6 +290,7 @@ class source {
     std::mutex mutex;
     source_options options;
     detail::handle_ptr consumer;
+    detail::queue_ptr queue;  // the consumer's queue, read in batches
     // Metadata, offset look-ups and group commits on connections of their own: a broker
     // answers a connection's requests in order, and the reading consumer's fetches long-poll.
     detail::handle_ptr meta;
