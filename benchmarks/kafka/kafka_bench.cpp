@@ -14,6 +14,7 @@
 //            Run at each of --rates; the highest rate whose p99 stays under 2 s is "sustained".
 //
 //   bench_kafka --broker-dir DIR [--records 1000000] [--repeat 3] [--rates 5000,20000,50000] [--seconds 10]
+//               [--trigger-ms 0] [--polling-delay-ms 10] [--source-fetch-wait-ms 0]   (--records 0: no consume part)
 // Prints one JSON object with every figure.
 #include <sluice/kafka.hpp>
 #include <sluice/sluice.hpp>
@@ -159,17 +160,28 @@ struct e2e_result {
   std::int64_t samples = 0;
 };
 
+// The end-to-end query's settings: --trigger-ms (0: the default trigger, a batch as soon as the
+// last one ended, polling every --polling-delay-ms while idle; else a processing-time trigger)
+// and --source-fetch-wait-ms (the source consumer's fetch.wait.max.ms; 0: librdkafka's 500).
+int trigger_ms = 0, polling_delay_ms = 10, source_fetch_wait_ms = 0;
+
 e2e_result end_to_end(double rate, int seconds, int run) {
   const std::string in = "bench-e2e-in-" + std::to_string(run) + "-" + std::to_string(now_us());
   const std::string out = "bench-e2e-out-" + std::to_string(run) + "-" + std::to_string(now_us());
   produce_records(in, 0);
-  auto windows = sl::kafka::source({.subscribe = {in}, .kafka = {{"bootstrap.servers", bootstrap}}}) |
+  sl::kafka::properties source_props{{"bootstrap.servers", bootstrap}};
+  if (source_fetch_wait_ms > 0) source_props["fetch.wait.max.ms"] = std::to_string(source_fetch_wait_ms);
+  auto windows = sl::kafka::source({.subscribe = {in}, .kafka = source_props}) |
                  sl::kafka::decode_json<Event>() | sl::with_watermark(sl::col<"ts">, 2s) |
                  sl::group_by(sl::window(sl::col<"ts">, 1s), sl::col<"key">) |
                  sl::aggregate(sl::count().as<"n">(), sl::max(sl::col<"ts">).as<"last">());
   auto q = sl::start(windows | sl::kafka::sink({.topic = out, .guarantee = sl::kafka::delivery::exactly_once,
                                                 .kafka = {{"bootstrap.servers", bootstrap}, {"linger.ms", "1"}}}),
-                     sl::output_mode::update, {.checkpoint = "bench-e2e-checkpoints/" + in});
+                     sl::output_mode::update,
+                     {.trigger = trigger_ms > 0 ? sl::trigger::processing_time(std::chrono::milliseconds(trigger_ms))
+                                                : sl::trigger::micro_batch(),
+                      .checkpoint = "bench-e2e-checkpoints/" + in,
+                      .polling_delay = std::chrono::milliseconds(polling_delay_ms)});
   // The reader of committed output.
   std::atomic<bool> stop{false};
   std::vector<double> latencies;
@@ -237,6 +249,9 @@ int main(int argc, char** argv) {
     else if (a == "--records") records = std::stoll(v);
     else if (a == "--repeat") repeat = std::stoi(v);
     else if (a == "--seconds") seconds = std::stoi(v);
+    else if (a == "--trigger-ms") trigger_ms = std::stoi(v);
+    else if (a == "--polling-delay-ms") polling_delay_ms = std::stoi(v);
+    else if (a == "--source-fetch-wait-ms") source_fetch_wait_ms = std::stoi(v);
     else if (a == "--rates") {
       rates.clear();
       std::stringstream ss(v);
@@ -249,10 +264,10 @@ int main(int argc, char** argv) {
   }
   try {
     const std::string topic = "bench-consume-" + std::to_string(now_us());
-    produce_records(topic, records);
+    if (records > 0) produce_records(topic, records);
     double raw = 0, raw_batch = 0, ours = 0, counted = 0, batched = 0;
     const std::int64_t per_batch = std::max<std::int64_t>(1, records / 5);
-    for (int i = 0; i < repeat; ++i) {
+    for (int i = 0; records > 0 && i < repeat; ++i) {
       raw = std::max(raw, raw_consume(topic, records));
       raw_batch = std::max(raw_batch, raw_consume(topic, records, true));
       ours = std::max(ours, sluice_consume(topic, records));

@@ -248,9 +248,12 @@ class bound_sink {
   }
 
   // Offsets can only be committed for a partition that exists: the output topic is created
-  // (the broker's default partitions and replication) when it does not exist yet.
+  // (the broker's default partitions and replication) when it does not exist yet. An existing
+  // topic is not created again: that needs neither the CREATE permission nor a broker that
+  // serves CreateTopics (librdkafka's mock cluster does not).
   void ensure_marker_topic() {
     rd_kafka_t* rk = s_->producer.get();
+    if (kafka::detail::topic_partitions(rk, timeout_ms(), description()).count(marker_topic())) return;
     char err[512];
     rd_kafka_NewTopic_t* topic = rd_kafka_NewTopic_new(marker_topic().c_str(), -1, -1, err, sizeof err);
     if (!topic) throw kafka_error(description() + ": cannot create topic " + marker_topic() + ": " + err);

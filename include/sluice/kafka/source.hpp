@@ -151,6 +151,7 @@ class source {
     // poll_timeout bounds a wait without progress (Spark's per-poll pollTimeoutMs), not the
     // whole range: a long range may take longer than that to read.
     auto deadline = std::chrono::steady_clock::now() + s.options.poll_timeout;
+    int idle_polls = 0;  // in a row, 100 ms each
     std::int64_t next = from;
     std::int64_t count = 0;
     bool overshot = false;  // a record at or after `until` was taken from the queue
@@ -160,12 +161,19 @@ class source {
     while (next < until) {
       detail::message_ptr m(taken.next(s.queue.get(), 100, static_cast<std::size_t>(until - next)));
       if (!m) {
-        if (std::chrono::steady_clock::now() > deadline)
+        const auto now = std::chrono::steady_clock::now();
+        if (now > deadline)
           throw kafka_error(description() + ": timed out reading " + where + " offsets [" + std::to_string(next) + ", " +
                             std::to_string(until) + ") (kafkaConsumer.pollTimeoutMs " +
                             std::to_string(s.options.poll_timeout.count()) + ")");
+        // Nothing for a second: the partition's leader may have moved (its broker down).
+        if (++idle_polls == 10) {
+          detail::refresh_metadata(s.consumer.get(), r.tp.topic, 5000);
+          idle_polls = 0;
+        }
         continue;
       }
+      idle_polls = 0;
       if (m->rkt && (m->partition != r.tp.partition || r.tp.topic != rd_kafka_topic_name(m->rkt))) continue;
       if (m->err) {
         // An end of partition reached earlier (the records after it arrived since): read on. A
@@ -473,10 +481,11 @@ class source {
     auto list = detail::new_partition_list(static_cast<int>(tps.size()));
     for (const auto& tp : tps) rd_kafka_topic_partition_list_add(list.get(), tp.topic.c_str(), tp.partition)->offset = ts;
     rd_kafka_resp_err_t e = RD_KAFKA_RESP_ERR_NO_ERROR;
-    for (int attempt = 0; attempt < 5; ++attempt) {  // leadership settles after a restart
-      e = rd_kafka_offsets_for_times(s.meta.get(), list.get(), timeout_ms(s));
-      if (e == RD_KAFKA_RESP_ERR_NO_ERROR) break;
-    }
+    // Leadership settles after a restart, or moves when a broker goes down.
+    detail::retry_with_metadata(s.meta.get(), "", timeout_ms(s), [&](int step) {
+      e = rd_kafka_offsets_for_times(s.meta.get(), list.get(), step);
+      return e == RD_KAFKA_RESP_ERR_NO_ERROR;
+    });
     if (e != RD_KAFKA_RESP_ERR_NO_ERROR && !missing)
       detail::check(e, description() + ": cannot list the partitions' offsets");
     for (int i = 0; i < list->cnt; ++i) {
