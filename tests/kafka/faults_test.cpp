@@ -92,17 +92,20 @@ TEST_CASE("kafka faults: the broker's own retention deletes offsets before they 
   REQUIRE(low > 3);
   REQUIRE(low <= 20);
   auto q = sl::start(src | mem, sl::output_mode::append, {.trigger = sl::trigger::available_now(), .checkpoint = ck});
+  // Retention may delete more segments meanwhile: the loss starts at 3 and ends at or after low - 1.
   if (fail) {
     CHECK_THROWS_WITH(q.await_termination(),
-                      Catch::Contains(topic + "-0 (topic " + topic + ", partition 0): offsets 3 to " + std::to_string(low - 1) +
-                                      " were deleted") &&
+                      Catch::Contains(topic + "-0 (topic " + topic + ", partition 0): offsets 3 to ") &&
+                          Catch::Contains("were deleted (retention or deleted records) before they were read") &&
                           Catch::Contains("failOnDataLoss"));
     CHECK(mem.rows().size() == 3);
   } else {
     q.await_termination();
-    CHECK(src.metrics().offsets_lost == low - 3);
-    REQUIRE(mem.rows().size() == static_cast<std::size_t>(3 + 25 - low));
-    CHECK(mem.rows()[3].offset == low);
+    const std::int64_t lost = src.metrics().offsets_lost;
+    CHECK(lost >= low - 3);
+    REQUIRE(mem.rows().size() == static_cast<std::size_t>(25 - lost));
+    for (std::size_t i = 3; i < mem.rows().size(); ++i)
+      CHECK(mem.rows()[i].offset == 3 + lost + static_cast<std::int64_t>(i) - 3);  // the rest, each once
     CHECK(mem.rows().back().offset == 24);
   }
 }
