@@ -14,7 +14,8 @@
 //            Run at each of --rates; the highest rate whose p99 stays under 2 s is "sustained".
 //
 //   bench_kafka --broker-dir DIR [--records 1000000] [--repeat 3] [--rates 5000,20000,50000] [--seconds 10]
-//               [--trigger-ms 0] [--polling-delay-ms 10] [--source-fetch-wait-ms 0]   (--records 0: no consume part)
+//               [--trigger-ms 0] [--polling-delay-ms 10] [--source-fetch-wait-ms 0] [--at-least-once]
+//               (--records 0: no consume part)
 // Prints one JSON object with every figure.
 #include <sluice/kafka.hpp>
 #include <sluice/sluice.hpp>
@@ -158,12 +159,17 @@ double sluice_count(const std::string& topic, std::int64_t n) {
 struct e2e_result {
   double rate = 0, p50_ms = 0, p99_ms = 0, max_ms = 0;
   std::int64_t samples = 0;
+  // Where the time of the query's batches went (progress durationMs): the slowest batch's
+  // phases, and the 99th percentile of triggerExecution.
+  std::int64_t batches = 0, batch_p99_ms = 0;
+  std::map<std::string, std::int64_t> slowest_batch_ms;
 };
 
 // The end-to-end query's settings: --trigger-ms (0: the default trigger, a batch as soon as the
 // last one ended, polling every --polling-delay-ms while idle; else a processing-time trigger)
 // and --source-fetch-wait-ms (the source consumer's fetch.wait.max.ms; 0: librdkafka's 500).
 int trigger_ms = 0, polling_delay_ms = 10, source_fetch_wait_ms = 0;
+bool at_least_once = false;  // --at-least-once: the sink without transactions (where the time goes)
 
 e2e_result end_to_end(double rate, int seconds, int run) {
   const std::string in = "bench-e2e-in-" + std::to_string(run) + "-" + std::to_string(now_us());
@@ -175,12 +181,14 @@ e2e_result end_to_end(double rate, int seconds, int run) {
                  sl::kafka::decode_json<Event>() | sl::with_watermark(sl::col<"ts">, 2s) |
                  sl::group_by(sl::window(sl::col<"ts">, 1s), sl::col<"key">) |
                  sl::aggregate(sl::count().as<"n">(), sl::max(sl::col<"ts">).as<"last">());
-  auto q = sl::start(windows | sl::kafka::sink({.topic = out, .guarantee = sl::kafka::delivery::exactly_once,
+  auto q = sl::start(windows | sl::kafka::sink({.topic = out, .guarantee = at_least_once ? sl::kafka::delivery::at_least_once
+                                                                          : sl::kafka::delivery::exactly_once,
                                                 .kafka = {{"bootstrap.servers", bootstrap}, {"linger.ms", "1"}}}),
                      sl::output_mode::update,
                      {.trigger = trigger_ms > 0 ? sl::trigger::processing_time(std::chrono::milliseconds(trigger_ms))
                                                 : sl::trigger::micro_batch(),
                       .checkpoint = "bench-e2e-checkpoints/" + in,
+                      .progress_retention = 1000000,
                       .polling_delay = std::chrono::milliseconds(polling_delay_ms)});
   // The reader of committed output.
   std::atomic<bool> stop{false};
@@ -226,6 +234,15 @@ e2e_result end_to_end(double rate, int seconds, int run) {
   stop = true;
   reader.join();
   e2e_result r;
+  std::vector<std::int64_t> batch_ms;
+  for (const auto& p : q.recent_progress()) {
+    const std::int64_t t = p.duration_ms.count("triggerExecution") ? p.duration_ms.at("triggerExecution") : 0;
+    batch_ms.push_back(t);
+    if (r.slowest_batch_ms.empty() || t > r.slowest_batch_ms["triggerExecution"]) r.slowest_batch_ms = p.duration_ms;
+  }
+  std::sort(batch_ms.begin(), batch_ms.end());
+  r.batches = static_cast<std::int64_t>(batch_ms.size());
+  if (!batch_ms.empty()) r.batch_p99_ms = batch_ms[std::min(batch_ms.size() - 1, batch_ms.size() * 99 / 100)];
   r.rate = rate;
   r.samples = static_cast<std::int64_t>(latencies.size());
   if (!latencies.empty()) {
@@ -242,8 +259,15 @@ int main(int argc, char** argv) {
   std::int64_t records = 1'000'000;
   int repeat = 3, seconds = 10;
   std::vector<double> rates{5000, 20000, 50000};
-  for (int i = 1; i + 1 < argc; i += 2) {
-    const std::string a = argv[i], v = argv[i + 1];
+  for (int i = 1; i < argc; i += 2) {
+    const std::string a = argv[i];
+    if (a == "--at-least-once") {
+      at_least_once = true;
+      --i;
+      continue;
+    }
+    if (i + 1 >= argc) break;
+    const std::string v = argv[i + 1];
     if (a == "--bootstrap") bootstrap = v;
     else if (a == "--broker-dir") std::getline(std::ifstream(v + "/bootstrap") >> std::ws, bootstrap);
     else if (a == "--records") records = std::stoll(v);
@@ -282,8 +306,12 @@ int main(int argc, char** argv) {
     for (std::size_t i = 0; i < rates.size(); ++i) {
       const auto r = end_to_end(rates[i], seconds, static_cast<int>(i));
       if (r.samples > 0 && r.p99_ms < 2000) sustained = std::max(sustained, r.rate);
-      std::printf("%s{\"rate\": %.0f, \"p50_ms\": %.1f, \"p99_ms\": %.1f, \"max_ms\": %.1f, \"output_rows\": %lld}",
-                  i ? ", " : "", r.rate, r.p50_ms, r.p99_ms, r.max_ms, static_cast<long long>(r.samples));
+      std::string slowest;
+      for (const auto& [k, v] : r.slowest_batch_ms) slowest += (slowest.empty() ? "" : ", ") + ("\"" + k + "\": ") + std::to_string(v);
+      std::printf("%s{\"rate\": %.0f, \"p50_ms\": %.1f, \"p99_ms\": %.1f, \"max_ms\": %.1f, \"output_rows\": %lld, "
+                  "\"batches\": %lld, \"batch_p99_ms\": %lld, \"slowest_batch_ms\": {%s}}",
+                  i ? ",\n  " : "", r.rate, r.p50_ms, r.p99_ms, r.max_ms, static_cast<long long>(r.samples),
+                  static_cast<long long>(r.batches), static_cast<long long>(r.batch_p99_ms), slowest.c_str());
       std::fflush(stdout);
     }
     std::printf("],\n \"sustained_rate\": %.0f}\n", sustained);

@@ -68,6 +68,13 @@ struct message_deleter {
 };
 using message_ptr = std::unique_ptr<rd_kafka_message_t, message_deleter>;
 
+struct topic_deleter {
+  void operator()(rd_kafka_topic_t* t) const {
+    if (t) rd_kafka_topic_destroy(t);
+  }
+};
+using topic_ptr = std::unique_ptr<rd_kafka_topic_t, topic_deleter>;
+
 struct queue_deleter {
   void operator()(rd_kafka_queue_t* q) const {
     if (q) rd_kafka_queue_destroy(q);
