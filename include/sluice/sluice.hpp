@@ -20,6 +20,7 @@
 
 #include "ops/column.hpp"
 #include "ops/expr.hpp"
+#include "ops/current_time.hpp"
 #include "ops/map.hpp"
 #include "ops/filter.hpp"
 #include "ops/flat_map.hpp"

@@ -32,6 +32,7 @@
 #include "../detail/uuid.hpp"
 #include "../detail/config.hpp"
 #include "../impl/config.hpp"
+#include "../ops/current_time.hpp"
 #include "../pipeline.hpp"
 #include "../sinks/sink.hpp"
 #include "../spark_schema.hpp"
@@ -113,6 +114,7 @@ class plan_runner final : public runner_base {
   }
   std::int64_t run_batch(batch_context& ctx) override {
     out_.clear();
+    const batch_scope running(ctx);  // sl::current_timestamp() in the graph and the sink
     auto collect = [this](auto&& r) { detail::append_row(out_, std::forward<decltype(r)>(r)); };
     plan_.node.run(ctx, collect);
     plan_.sink.add_batch(ctx.batch_id, std::span<const row_type>(out_.data(), out_.size()));

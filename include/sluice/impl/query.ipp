@@ -299,7 +299,8 @@ bool query_core::run_one_batch(clock::time_point trigger_start) {
       std::lock_guard planning(progress_mutex_);  // with_progress_locked: all of its data or none
       for (auto* s : r.controls.sources) has_data |= s->plan_batch(limit);
     }
-    const timestamp batch_time = options_.clock ? options_.clock() : timestamp::now();
+    // Whole milliseconds, as Spark's batchTimestampMs (what sl::current_timestamp() returns).
+    const timestamp batch_time = floor_to_millis(options_.clock ? options_.clock() : timestamp::now());
     if (!has_data) {
       bool wanted = false;
       // Trigger once runs one batch with data or nothing: never a no-data batch.
