@@ -253,8 +253,17 @@ class described_stage {
   virtual boost::json::object checkpoint_description() const = 0;
 };
 
+// A sink inside the graph besides the query's own (sl::late_rows_to): started with it, as a
+// sink in append mode; it gets each batch's rows under the batch's id before the commit.
+class side_sink_control {
+ public:
+  virtual ~side_sink_control() = default;
+  virtual void start_side_sink(const std::string& query_id, const std::string& query_name) = 0;
+};
+
 struct graph_controls {
   std::vector<source_control*> sources;
+  std::vector<side_sink_control*> side_sinks;
   std::vector<watermark_control*> watermarks;
   std::vector<stateful_control*> stateful;
   std::vector<const described_stage*> described;  // in graph order

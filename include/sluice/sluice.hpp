@@ -36,6 +36,7 @@
 #include "ops/dedup.hpp"
 #include "ops/group_state.hpp"
 #include "ops/map_groups_with_state.hpp"
+#include "ops/late_rows.hpp"
 
 #include "sources/source.hpp"
 #include "sources/memory.hpp"

@@ -111,6 +111,7 @@ class plan_runner final : public runner_base {
 
   void start_sink(const sink_context& ctx) override {
     if constexpr (requires { plan_.sink.start(ctx); }) plan_.sink.start(ctx);
+    for (auto* side : controls.side_sinks) side->start_side_sink(ctx.query_id, ctx.query_name);
   }
   std::int64_t run_batch(batch_context& ctx) override {
     out_.clear();

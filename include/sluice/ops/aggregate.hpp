@@ -271,6 +271,8 @@ struct aggregate_stage<In, std::tuple<Keys...>, std::tuple<Aggs...>> : stateful_
   boost::unordered_flat_map<key_type, group_state, key_hash> groups;
   state_operator_metrics last_metrics{"stateStoreSave"};
   std::int64_t batch_ = -1;  // the batch under way (or last run)
+  using late_row = In;  // sl::late_rows_to (ops/late_rows.hpp): where rows dropped as late go
+  std::vector<In>* late_rows = nullptr;
   std::int64_t updated_ = 0, dropped_ = 0;
   std::int64_t last_watermark_ = std::numeric_limits<std::int64_t>::min();
   // Groups the batch evicted: with the groups it updated, the batch's checkpoint delta.
@@ -461,6 +463,8 @@ struct aggregate_stage<In, std::tuple<Keys...>, std::tuple<Aggs...>> : stateful_
         return;
       }
     }
+    [[maybe_unused]] bool kept = false;  // in a window that is not late (for late_rows)
+    [[maybe_unused]] const std::int64_t dropped_before = counters.dropped;
     auto update_group = [&](const auto&... key_values) SLUICE_ALWAYS_INLINE {
       if constexpr (has_event_time_key) {
         if (counters.drop_late) {
@@ -470,6 +474,7 @@ struct aggregate_stage<In, std::tuple<Keys...>, std::tuple<Aggs...>> : stateful_
             return;
           }
         }
+        kept = true;
       }
       group_state& g = group_for(counters, key_values...);
       state_type* states = &g.states;
@@ -479,6 +484,10 @@ struct aggregate_stage<In, std::tuple<Keys...>, std::tuple<Aggs...>> : stateful_
       }(std::index_sequence_for<Aggs...>{});
     };
     for_each_key<0, false>(r, update_group);
+    if constexpr (has_event_time_key) {
+      // Late for every window it falls in: dropped entirely.
+      if (late_rows != nullptr && !kept && counters.dropped != dropped_before) [[unlikely]] late_rows->push_back(r);
+    }
   }
 
   // One group update per row, whatever duration / slide is.
@@ -496,7 +505,10 @@ struct aggregate_stage<In, std::tuple<Keys...>, std::tuple<Aggs...>> : stateful_
           const std::int64_t late = std::min(last, last_closed_window(counters.watermark)) - first + 1;
           if (late > 0) {
             counters.dropped += late;  // one per (row, window), as the per-window path counts
-            if (late == last - first + 1) return;
+            if (late == last - first + 1) {
+              if (late_rows != nullptr) [[unlikely]] late_rows->push_back(r);
+              return;
+            }
           }
         }
       }

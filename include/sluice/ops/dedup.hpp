@@ -88,6 +88,8 @@ struct dedup_stage : stateful_control, described_stage {
   std::vector<key_type> evicted_;
   std::int64_t delay_ = 0;  // within watermark: the upstream watermark's delay, in microseconds
   std::int64_t min_expiry_ = never;  // no key leaves before it: a lower watermark skips the scan
+  using late_row = In;  // sl::late_rows_to (ops/late_rows.hpp): where rows dropped as late go
+  std::vector<In>* late_rows = nullptr;
   std::int64_t dropped_ = 0;
   std::int64_t last_watermark_ = std::numeric_limits<std::int64_t>::min();
   state_operator_metrics last_metrics{Within ? "dedupeWithinWatermark" : "dedupe"};
@@ -125,6 +127,7 @@ struct dedup_stage : stateful_control, described_stage {
       const std::int64_t t = event_time::micros(r);
       if (ctx.has_watermark && t <= late_events_watermark(ctx, operator_index)) {
         ++dropped_;
+        if (late_rows != nullptr) late_rows->emplace_back(std::forward<R>(r));
         return;
       }
       if constexpr (Within) expiry = t + delay_;

@@ -106,6 +106,8 @@ struct group_state_stage<State, In, std::tuple<Sels...>, Out, F, Traits> : state
   std::vector<std::uint32_t> row_group_;
   std::vector<In> sorted_;
   std::vector<key_type> touched_;  // keys written or removed by the batch: its checkpoint delta
+  using late_row = In;  // sl::late_rows_to (ops/late_rows.hpp): where rows dropped as late go
+  std::vector<In>* late_rows = nullptr;
   std::int64_t dropped_ = 0;
   // A lower bound of the stored timeouts: an idle query asks needs_no_data_batch_at every few
   // milliseconds, which must not scan every key.
@@ -155,6 +157,7 @@ struct group_state_stage<State, In, std::tuple<Sels...>, Out, F, Traits> : state
     if constexpr (timeout == group_state_timeout_kind::event_time) {
       if (event_time_ != nullptr && ctx.has_watermark && event_time_(r) <= late_events_watermark(ctx, operator_index)) {
         ++dropped_;
+        if (late_rows != nullptr) late_rows->emplace_back(std::forward<R>(r));
         return;
       }
     }
