@@ -201,6 +201,9 @@ class watermark_control {
   virtual std::string column_description() const = 0;
   virtual duration delay() const = 0;
   virtual event_time_stats take_batch_stats() = 0;  // and reset for the next batch
+  // with_watermark(...).with_idleness(t): after t of batch time without rows, the input stops
+  // holding back the query's watermark (beyond Spark; none by default).
+  virtual std::optional<duration> idle_timeout() const { return std::nullopt; }
 };
 
 struct state_operator_metrics {

@@ -92,6 +92,9 @@ class runner_base {
   // Each input's watermark in this execution (none before its first batch): a restart starts
   // them afresh and restores only the query's watermark, as Spark does.
   std::vector<std::optional<std::int64_t>> operator_watermarks;
+  // Per input, the batch time (microseconds) it last had rows, or this execution first looked
+  // at it: how long it has been idle (with_idleness). Not checkpointed: a restart starts anew.
+  std::vector<std::optional<std::int64_t>> input_active_at;
   // The multiple-watermark policy of the checkpoint: the one the first batch was logged with,
   // kept for the life of the checkpoint (Spark ignores a new setting on restart).
   std::optional<watermark_policy> policy;
