@@ -354,7 +354,8 @@ bool query_core::run_one_batch(clock::time_point trigger_start) {
   ctx.batch_id = r.pending->batch_id;
   ctx.watermark = r.pending->batch_watermark_us;
   ctx.has_watermark = !r.controls.watermarks.empty();
-  // One stateful operator per query today: each gets the query's watermarks.
+  // Spark's watermark propagation: each stateful operator's input watermark is what the ones
+  // before it pass on, and every operator here passes its input on, so all get the query's.
   ctx.operator_watermarks.assign(r.controls.stateful.size(), {r.previous_batch_watermark, ctx.watermark});
   ctx.batch_timestamp = timestamp{r.pending->batch_timestamp_us};
   ctx.mode = r.mode;

@@ -73,6 +73,8 @@ struct group_state_stage<State, In, std::tuple<Sels...>, Out, F, Traits> : state
 
   // What sl::start checks (Spark's UnsupportedOperationChecker rules for these operators).
   static constexpr graph_props transform(graph_props p) {
+    note_stateful_operator(p);
+    if constexpr (timeout == group_state_timeout_kind::event_time) p.group_state_event_time = true;
     p.group_state_after_aggregation = p.group_state_after_aggregation || p.aggregated;
     p.group_state_stages += 1;
     if constexpr (Traits::is_map) p.map_groups_with_state = true;

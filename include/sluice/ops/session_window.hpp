@@ -136,11 +136,15 @@ struct session_aggregate_stage<In, std::tuple<Keys...>, std::tuple<Aggs...>> : s
                 "sluice::aggregate: two output columns have the same name; rename one with .as<\"name\">()");
 
   static constexpr graph_props transform(graph_props p) {
+    note_stateful_operator(p);
     p.aggregated = true;
     p.aggregation_watermarked = event_time;
     p.session_window = true;
     p.stateful_stages += 1;
-    p.watermark_column = {};
+    // As in Spark, the session column carries the watermark on (its input's, Spark's
+    // watermark propagation) for a stateful operator after this one.
+    p.watermark_column = event_time ? std::string_view(std::tuple_element_t<session_key, std::tuple<Keys...>>::name.view())
+                                    : std::string_view{};
     return p;
   }
 
