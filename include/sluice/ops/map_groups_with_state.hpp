@@ -455,8 +455,15 @@ template <class S, class O, class F, class T>
 inline constexpr bool is_groups_with_state_v<groups_with_state_t<S, O, F, T>> = true;
 }  // namespace detail
 
+namespace detail {
+// Other operators a stream grouped by key takes (sl::transform_with_state specializes it).
+template <class T>
+inline constexpr bool takes_key_grouped_v = false;
+}  // namespace detail
+
 template <class Up, class... Sels, class Next>
-  requires(!detail::is_groups_with_state_v<std::remove_cvref_t<Next>>)
+  requires(!detail::is_groups_with_state_v<std::remove_cvref_t<Next>> &&
+           !detail::takes_key_grouped_v<std::remove_cvref_t<Next>>)
 auto operator|(key_grouped_node<Up, Sels...>&&, Next&&) {
   static_assert(detail::always_false_v<Next>,
                 "sluice::group_by_key must be followed by sl::map_groups_with_state or "
