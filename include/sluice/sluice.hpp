@@ -37,6 +37,7 @@
 #include "ops/group_state.hpp"
 #include "ops/map_groups_with_state.hpp"
 #include "ops/late_rows.hpp"
+#include "ops/transform_with_state.hpp"
 
 #include "sources/source.hpp"
 #include "sources/memory.hpp"
