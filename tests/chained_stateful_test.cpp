@@ -37,17 +37,22 @@ auto assert_ops(std::vector<std::int64_t> state_rows, std::vector<std::int64_t> 
       },
       "the operators' state rows");
 }
+
+// Spark's "window agg -> window agg": 5 s windows counted, then their counts by 10 s window.
+auto windows_of_windows(sl::memory_stream<Event>& in) {
+  return in | sl::with_watermark(sl::col<"timestamp">, 0s) | sl::group_by(sl::window(sl::col<"timestamp">, 5s)) |
+         sl::aggregate(sl::count()) | sl::group_by(sl::window(sl::col<"window">, 10s)) |
+         sl::aggregate(sl::count(), sl::sum(sl::col<"count">).as<"sum">());
+}
+using windows_row = decltype(windows_of_windows(std::declval<sl::memory_stream<Event>&>()))::row_type;
+windows_row row(int start, int end, std::int64_t count, std::int64_t sum) {
+  return windows_row{{st::win(std::chrono::seconds(start), std::chrono::seconds(end))}, {count}, {sum}};
+}
 }  // namespace
 
 TEST_CASE("chained: window agg -> window agg, append mode (Spark: MultiStatefulOperatorsSuite)", "[chained]") {
   auto in = sl::memory_stream<Event>();
-  auto q = in | sl::with_watermark(sl::col<"timestamp">, 0s) | sl::group_by(sl::window(sl::col<"timestamp">, 5s)) |
-           sl::aggregate(sl::count()) | sl::group_by(sl::window(sl::col<"window">, 10s)) |
-           sl::aggregate(sl::count(), sl::sum(sl::col<"count">).as<"sum">());
-  using R = decltype(q)::row_type;
-  auto row = [](int start, int end, std::int64_t count, std::int64_t sum) {
-    return R{{st::win(std::chrono::seconds(start), std::chrono::seconds(end))}, {count}, {sum}};
-  };
+  auto q = windows_of_windows(in);
   REQUIRE_NOTHROW(st::test_stream(
       std::move(q), sl::output_mode::append,
       st::add_data(in, seconds(10, 21)),
@@ -71,16 +76,16 @@ TEST_CASE("chained: agg -> agg -> agg, append mode (Spark: MultiStatefulOperator
            sl::group_by(sl::window(sl::col<"window">, 20s)) |
            sl::aggregate(sl::count(), sl::sum(sl::col<"sum">).as<"sum">());
   using R = decltype(q)::row_type;
-  auto row = [](int start, int end, std::int64_t count, std::int64_t sum) {
+  auto row3 = [](int start, int end, std::int64_t count, std::int64_t sum) {
     return R{{st::win(std::chrono::seconds(start), std::chrono::seconds(end))}, {count}, {sum}};
   };
   REQUIRE_NOTHROW(st::test_stream(
       std::move(q), sl::output_mode::append,
       st::add_data(in, seconds(0, 37)),
-      st::check_new_answer(row(0, 20, 2, 20)), assert_ops({1, 1, 1}),
+      st::check_new_answer(row3(0, 20, 2, 20)), assert_ops({1, 1, 1}),
       st::add_data(in, seconds(30, 60)),
       // op1 W (37, 37): 30..34 late ([30, 35) closed); W (37, 60) closes the rest but [60, 65)
-      st::check_new_answer(row(20, 40, 2, 23), row(40, 60, 2, 20)), assert_ops({1, 0, 0}),
+      st::check_new_answer(row3(20, 40, 2, 23), row3(40, 60, 2, 20)), assert_ops({1, 0, 0}),
       st::assert_dropped(5)));
 }
 
@@ -124,13 +129,7 @@ TEST_CASE("chained: aggregation -> stream deduplication, append mode (Spark: Mul
 
 TEST_CASE("chained: a restart keeps both operators' state and the watermark", "[chained]") {
   auto in = sl::memory_stream<Event>();
-  auto q = in | sl::with_watermark(sl::col<"timestamp">, 0s) | sl::group_by(sl::window(sl::col<"timestamp">, 5s)) |
-           sl::aggregate(sl::count()) | sl::group_by(sl::window(sl::col<"window">, 10s)) |
-           sl::aggregate(sl::count(), sl::sum(sl::col<"count">).as<"sum">());
-  using R = decltype(q)::row_type;
-  auto row = [](int start, int end, std::int64_t count, std::int64_t sum) {
-    return R{{st::win(std::chrono::seconds(start), std::chrono::seconds(end))}, {count}, {sum}};
-  };
+  auto q = windows_of_windows(in);
   REQUIRE_NOTHROW(st::test_stream(
       std::move(q), sl::output_mode::append,
       st::add_data(in, seconds(10, 21)),

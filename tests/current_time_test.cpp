@@ -21,6 +21,15 @@ auto recent_with_now(sl::memory_stream<Event>& in, sl::duration within) {
   return in | sl::filter([within](const Event& e) { return e.timestamp >= sl::current_timestamp() - within; }) |
          sl::map([](const Event& e) { return stamped{{e.key}, {sl::current_timestamp()}}; });
 }
+
+// The graph, then a stage that throws while `fail` is set.
+template <class G>
+auto failing_when(G graph, std::shared_ptr<std::atomic<bool>> fail) {
+  return std::move(graph) | sl::map([fail](const stamped& r) {
+           if (fail->load()) throw std::runtime_error("transient");
+           return r;
+         });
+}
 }  // namespace
 
 TEST_CASE("current_timestamp: the batch's time in filter and map, on the manual clock", "[current_time]") {
@@ -52,10 +61,7 @@ TEST_CASE("current_timestamp: a batch run again after a failure and a restart ke
   auto in = sl::memory_stream<Event>();
   st::manual_clock clock(st::ts(100s));
   auto fail = std::make_shared<std::atomic<bool>>(false);
-  auto q = recent_with_now(in, 1h) | sl::map([fail](const stamped& r) {
-             if (fail->load()) throw std::runtime_error("transient");
-             return r;
-           });
+  auto q = failing_when(recent_with_now(in, 1h), fail);
   REQUIRE_NOTHROW(st::test_stream(std::move(q), sl::output_mode::append,
                                   st::start_stream({.clock = clock}),
                                   st::add_data(in, {ev(95s, "a")}),
@@ -81,10 +87,7 @@ TEST_CASE("current_timestamp: a batch logged before a crash runs with its logged
   auto in = sl::memory_stream<Event>();
   st::manual_clock clock(st::ts(100s));
   auto fail = std::make_shared<std::atomic<bool>>(false);
-  auto q = recent_with_now(in, 1h) | sl::map([fail](const stamped& r) {
-             if (fail->load()) throw std::runtime_error("transient");
-             return r;
-           });
+  auto q = failing_when(recent_with_now(in, 1h), fail);
   REQUIRE_NOTHROW(st::test_stream(q, sl::output_mode::append,
                                   st::start_stream({.checkpoint = dir.string(), .clock = clock}),
                                   st::add_data(in, {ev(95s, "a")}),

@@ -143,9 +143,82 @@ class state_variable {
 };
 
 template <class T>
-class value_storage final : public state_variable {
+inline constexpr bool is_std_map = false;
+template <class K, class V, class C, class A>
+inline constexpr bool is_std_map<std::map<K, V, C, A>> = true;
+
+// A variable's per-key entries (Entry: a value, a list, a map), and what all kinds do alike.
+template <class Entry>
+class keyed_storage : public state_variable {
  public:
   using state_variable::state_variable;
+  bool has(const std::string& k) const override { return m_.contains(k); }
+  void write_key(const std::string& k, binary_writer& out) const override {
+    const Entry& e = m_.at(k);
+    if constexpr (is_std_map<Entry>) {  // (the binary writer has no std::map: entries one by one)
+      out.write_size(e.size());
+      for (const auto& [uk, v] : e) {
+        out.write(uk);
+        out.write(v);
+      }
+    } else {
+      out.write(e);
+    }
+  }
+  void read_key(const std::string& k, binary_reader& in) override {
+    Entry& e = m_[k];
+    if constexpr (is_std_map<Entry>) {
+      e.clear();
+      const auto n = in.read_size(1);
+      for (std::size_t i = 0; i < n; ++i) {
+        typename Entry::key_type uk{};
+        typename Entry::mapped_type v{};
+        in.read(uk);
+        in.read(v);
+        e.insert_or_assign(std::move(uk), std::move(v));
+      }
+    } else {
+      in.read(e);
+    }
+  }
+  void erase(const std::string& k) override { m_.erase(k); }
+  void clear_all() override { m_.clear(); }
+  void keys(std::vector<std::string>& out) const override {
+    for (const auto& [k, v] : m_) out.push_back(k);
+  }
+  void clear() { m_.erase(key()); }
+
+ protected:
+  // Removes the expired elements of each key's collection (a list, a map); a key left without
+  // any goes. Returns how many were removed.
+  std::int64_t expire_elements(std::vector<std::string>& changed, auto&& is_expired) {
+    std::int64_t removed = 0;
+    boost::unordered::erase_if(m_, [&](auto& kv) {
+      const auto n = std::erase_if(kv.second, is_expired);
+      if (n > 0) changed.push_back(kv.first);
+      removed += static_cast<std::int64_t>(n);
+      return kv.second.empty();
+    });
+    return removed;
+  }
+  std::int64_t elements() const {
+    std::int64_t n = 0;
+    for (const auto& [k, e] : m_) n += static_cast<std::int64_t>(e.size());
+    return n;
+  }
+  boost::unordered_flat_map<std::string, Entry> m_;
+};
+
+template <class T>
+class value_storage final : public keyed_storage<ttl_value<T>> {
+  using base = keyed_storage<ttl_value<T>>;
+  using base::expired;
+  using base::key;
+  using base::m_;
+  using base::new_expiry;
+
+ public:
+  using base::base;
   std::string kind() const override { return std::string("value<") + typeid(T).name() + ">"; }
   std::optional<T> get() const {
     const auto it = m_.find(key());
@@ -153,33 +226,26 @@ class value_storage final : public state_variable {
     return it->second.value;
   }
   void update(T v) { m_.insert_or_assign(key(), ttl_value<T>{std::move(v), new_expiry()}); }
-  void clear() { m_.erase(key()); }
-
-  bool has(const std::string& k) const override { return m_.contains(k); }
-  void write_key(const std::string& k, binary_writer& out) const override { out.write(m_.at(k)); }
-  void read_key(const std::string& k, binary_reader& in) override { in.read(m_[k]); }
-  void erase(const std::string& k) override { m_.erase(k); }
-  void clear_all() override { m_.clear(); }
-  void keys(std::vector<std::string>& out) const override {
-    for (const auto& [k, v] : m_) out.push_back(k);
-  }
   std::int64_t rows() const override { return static_cast<std::int64_t>(m_.size()); }
   std::int64_t expire(std::vector<std::string>& changed) override {
-    return static_cast<std::int64_t>(boost::unordered::erase_if(m_, [&](const auto& kv) {
-      if (!expired(kv.second.expires_ms)) return false;
+    return static_cast<std::int64_t>(boost::unordered::erase_if(m_, [this, &changed](const auto& kv) {
+      if (!this->expired(kv.second.expires_ms)) return false;
       changed.push_back(kv.first);
       return true;
     }));
   }
-
- private:
-  boost::unordered_flat_map<std::string, ttl_value<T>> m_;
 };
 
 template <class T>
-class list_storage final : public state_variable {
+class list_storage final : public keyed_storage<std::vector<ttl_value<T>>> {
+  using base = keyed_storage<std::vector<ttl_value<T>>>;
+  using base::expired;
+  using base::key;
+  using base::m_;
+  using base::new_expiry;
+
  public:
-  using state_variable::state_variable;
+  using base::base;
   std::string kind() const override { return std::string("list<") + typeid(T).name() + ">"; }
   std::vector<T> get() const {
     std::vector<T> out;
@@ -198,43 +264,28 @@ class list_storage final : public state_variable {
   void append_list(std::span<const T> values) {
     if (!values.empty()) append(m_[key()], values);
   }
-  void clear() { m_.erase(key()); }
-
-  bool has(const std::string& k) const override { return m_.contains(k); }
-  void write_key(const std::string& k, binary_writer& out) const override { out.write(m_.at(k)); }
-  void read_key(const std::string& k, binary_reader& in) override { in.read(m_[k]); }
-  void erase(const std::string& k) override { m_.erase(k); }
-  void clear_all() override { m_.clear(); }
-  void keys(std::vector<std::string>& out) const override {
-    for (const auto& [k, v] : m_) out.push_back(k);
-  }
-  std::int64_t rows() const override {
-    std::int64_t n = 0;
-    for (const auto& [k, l] : m_) n += static_cast<std::int64_t>(l.size());
-    return n;
-  }
+  std::int64_t rows() const override { return this->elements(); }
   std::int64_t expire(std::vector<std::string>& changed) override {
-    std::int64_t removed = 0;
-    boost::unordered::erase_if(m_, [&](auto& kv) {
-      const auto n = std::erase_if(kv.second, [&](const ttl_value<T>& v) { return expired(v.expires_ms); });
-      if (n > 0) changed.push_back(kv.first);
-      removed += static_cast<std::int64_t>(n);
-      return kv.second.empty();
-    });
-    return removed;
+    return this->expire_elements(changed, [this](const ttl_value<T>& v) { return this->expired(v.expires_ms); });
   }
 
  private:
   void append(std::vector<ttl_value<T>>& l, std::span<const T> values) const {
     for (const auto& v : values) l.push_back({v, new_expiry()});
   }
-  boost::unordered_flat_map<std::string, std::vector<ttl_value<T>>> m_;
 };
 
+// Entries in key order, so that iteration is stable.
 template <class K, class V>
-class map_storage final : public state_variable {
+class map_storage final : public keyed_storage<std::map<K, ttl_value<V>>> {
+  using base = keyed_storage<std::map<K, ttl_value<V>>>;
+  using base::expired;
+  using base::key;
+  using base::m_;
+  using base::new_expiry;
+
  public:
-  using state_variable::state_variable;
+  using base::base;
   std::string kind() const override { return std::string("map<") + typeid(K).name() + "," + typeid(V).name() + ">"; }
   std::optional<V> get_value(const K& user_key) const {
     const auto it = m_.find(key());
@@ -257,52 +308,11 @@ class map_storage final : public state_variable {
     it->second.erase(user_key);
     if (it->second.empty()) m_.erase(it);
   }
-  void clear() { m_.erase(key()); }
 
-  bool has(const std::string& k) const override { return m_.contains(k); }
-  void write_key(const std::string& k, binary_writer& out) const override {
-    const auto& entries = m_.at(k);
-    out.write_size(entries.size());
-    for (const auto& [uk, v] : entries) {
-      out.write(uk);
-      out.write(v);
-    }
-  }
-  void read_key(const std::string& k, binary_reader& in) override {
-    auto& entries = m_[k];
-    entries.clear();
-    const auto n = in.read_size(1);
-    for (std::size_t i = 0; i < n; ++i) {
-      K uk{};
-      ttl_value<V> v;
-      in.read(uk);
-      in.read(v);
-      entries.insert_or_assign(std::move(uk), std::move(v));
-    }
-  }
-  void erase(const std::string& k) override { m_.erase(k); }
-  void clear_all() override { m_.clear(); }
-  void keys(std::vector<std::string>& out) const override {
-    for (const auto& [k, v] : m_) out.push_back(k);
-  }
-  std::int64_t rows() const override {
-    std::int64_t n = 0;
-    for (const auto& [k, e] : m_) n += static_cast<std::int64_t>(e.size());
-    return n;
-  }
+  std::int64_t rows() const override { return this->elements(); }
   std::int64_t expire(std::vector<std::string>& changed) override {
-    std::int64_t removed = 0;
-    boost::unordered::erase_if(m_, [&](auto& kv) {
-      const auto n = std::erase_if(kv.second, [&](const auto& e) { return expired(e.second.expires_ms); });
-      if (n > 0) changed.push_back(kv.first);
-      removed += static_cast<std::int64_t>(n);
-      return kv.second.empty();
-    });
-    return removed;
+    return this->expire_elements(changed, [this](const auto& e) { return this->expired(e.second.expires_ms); });
   }
-
- private:
-  boost::unordered_flat_map<std::string, std::map<K, ttl_value<V>>> m_;  // ordered: iteration is stable
 };
 }  // namespace detail
 
