@@ -37,8 +37,8 @@ inline constexpr std::string_view to_string(output_mode_kind m) {
 
 // The two watermarks a stateful operator runs a batch with (Spark 3.4+): rows are late against
 // the one the previous batch ran with, state is evicted and emitted against this batch's. Both
-// are the operator's input watermark; while a query holds one stateful operator, that is the
-// query's watermark (Spark's watermark propagation gives each operator its own once they chain).
+// are the operator's input watermark: with chained operators, what the ones before it pass on
+// (Spark's watermark propagation), the query's for every operator here.
 struct input_watermarks {
   std::int64_t for_late_events = 0;
   std::int64_t for_eviction = 0;
@@ -96,7 +96,22 @@ struct graph_props {
   bool group_state_append_mode = false;  // a flat_map_groups_with_state in append mode
   bool group_state_after_aggregation = false;
   bool group_state_event_time_without_watermark = false;
+  // rule: chained stateful operators (Spark 3.4+, UnsupportedOperationChecker's
+  // checkStreamingQueryGlobalWatermarkLimit): a stateful operator (Spark's list: an aggregation,
+  // a session window, a deduplication on event time, a group state) downstream of an
+  // aggregation (allowed in append mode only), or of a group state with an event-time timeout
+  // (never allowed). Set by note_stateful_operator in those operators' transform.
+  bool group_state_event_time = false;
+  bool stateful_after_aggregation = false;
+  bool stateful_after_event_time_group_state = false;
 };
+
+// rule: chained stateful operators -- called by each stateful operator's transform, before it
+// adds itself to the props.
+constexpr void note_stateful_operator(graph_props& p) {
+  p.stateful_after_aggregation = p.stateful_after_aggregation || p.aggregated;
+  p.stateful_after_event_time_group_state = p.stateful_after_event_time_group_state || p.group_state_event_time;
+}
 
 class binary_writer;
 class binary_reader;
@@ -201,6 +216,9 @@ class watermark_control {
   virtual std::string column_description() const = 0;
   virtual duration delay() const = 0;
   virtual event_time_stats take_batch_stats() = 0;  // and reset for the next batch
+  // with_watermark(...).with_idleness(t): after t of batch time without rows, the input stops
+  // holding back the query's watermark (beyond Spark; none by default).
+  virtual std::optional<duration> idle_timeout() const { return std::nullopt; }
 };
 
 struct state_operator_metrics {
@@ -275,8 +293,17 @@ class described_stage {
   virtual boost::json::object checkpoint_description() const = 0;
 };
 
+// A sink inside the graph besides the query's own (sl::late_rows_to): started with it, as a
+// sink in append mode; it gets each batch's rows under the batch's id before the commit.
+class side_sink_control {
+ public:
+  virtual ~side_sink_control() = default;
+  virtual void start_side_sink(const std::string& query_id, const std::string& query_name) = 0;
+};
+
 struct graph_controls {
   std::vector<source_control*> sources;
+  std::vector<side_sink_control*> side_sinks;
   std::vector<watermark_control*> watermarks;
   std::vector<stateful_control*> stateful;
   std::vector<const described_stage*> described;  // in graph order

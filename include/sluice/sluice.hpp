@@ -20,6 +20,7 @@
 
 #include "ops/column.hpp"
 #include "ops/expr.hpp"
+#include "ops/current_time.hpp"
 #include "ops/map.hpp"
 #include "ops/filter.hpp"
 #include "ops/flat_map.hpp"
@@ -36,6 +37,8 @@
 #include "ops/group_state.hpp"
 #include "ops/map_groups_with_state.hpp"
 #include "ops/expect.hpp"
+#include "ops/late_rows.hpp"
+#include "ops/transform_with_state.hpp"
 
 #include "sources/source.hpp"
 #include "sources/memory.hpp"

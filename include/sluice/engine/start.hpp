@@ -70,11 +70,18 @@ constexpr bool check_rules() {
                 "sluice rule [group-state-event-time-needs-watermark]: the event-time timeout of "
                 "[flat_]map_groups_with_state needs sl::with_watermark before it (Spark: Watermark must be specified in "
                 "the query ... for using event-time timeout in a [map|flatMap]GroupsWithState)");
-  // A [flat_]map_groups_with_state is not an aggregation: an aggregation may follow a
-  // flat_map_groups_with_state in append mode (Spark 2.2+).
-  static_assert(p.stateful_stages - p.group_state_stages <= 1,
-                "sluice rule [multiple-aggregations]: a query may hold one streaming aggregation; chained "
-                "aggregations are not supported (as in Spark before 3.4); split the query in two");
+  // rule: chained stateful operators (Spark 3.4+): each passes its input watermark on, which
+  // holds for what an aggregation emits only in append mode (Spark's "possible 'correctness'
+  // issue due to global watermark" check, on by default).
+  static_assert(!(p.stateful_after_aggregation && Mode != output_mode_kind::append),
+                "sluice rule [chained-stateful-needs-append]: a stateful operator after an aggregation (another "
+                "aggregation, a session window, a deduplication on event time, a group state) needs "
+                "output_mode::append: in update or complete mode the aggregation emits rows that are late for it "
+                "(Spark: Detected pattern of possible 'correctness' issue due to global watermark)");
+  static_assert(!p.stateful_after_event_time_group_state,
+                "sluice rule [chained-stateful-after-event-time-group-state]: no stateful operator may follow a "
+                "[flat_]map_groups_with_state with an event-time timeout: its output has no watermark (Spark: Detected "
+                "pattern of possible 'correctness' issue due to global watermark); split the query in two");
   static_assert(sink_supports<typename Plan::sink_type>(Mode),
                 "sluice rule [sink-output-mode]: this sink does not support the chosen output mode");
   return true;

@@ -88,11 +88,19 @@ struct bound_key<In, col_t<N>, Up> {
   }
 };
 
+// The event time of a window column's value (Spark's window_time: its end less a microsecond),
+// so that sl::window over the window of an aggregation before it puts each window in the later
+// windows that contain it.
+inline std::int64_t event_micros(const timestamp& t) { return t.micros; }
+inline std::int64_t event_micros(const time_window& w) { return w.end.micros - 1; }
+
 template <class In, class Sel, bool MaySlide, class Up>
 struct bound_key<In, window_spec<Sel, MaySlide>, Up> {
   using selector = bound_selector<In, Sel>;
-  static_assert(std::is_same_v<std::remove_cvref_t<typename selector::value_type>, timestamp>,
-                "sluice::window: the time column must be of type sluice::timestamp");
+  static_assert(std::is_same_v<std::remove_cvref_t<typename selector::value_type>, timestamp> ||
+                    std::is_same_v<std::remove_cvref_t<typename selector::value_type>, time_window>,
+                "sluice::window: the time column must be of type sluice::timestamp (or sluice::time_window: the "
+                "window of an aggregation before, taken at its end less a microsecond, Spark's window_time)");
   using value_type = time_window;
   using stored_type = std::int64_t;  // the window's start: its end follows from the length
   static constexpr fixed_string name{"window"};
@@ -115,12 +123,12 @@ struct bound_key<In, window_spec<Sel, MaySlide>, Up> {
         slice_mod(slice_length) {}
   template <class F>
   SLUICE_ALWAYS_INLINE void for_each(const In& r, F&& f) const {
-    spec.for_each_window_start(sel(r).micros, f);
+    spec.for_each_window_start(event_micros(sel(r)), f);
   }
   // Aggregate into slices and combine them per window, rather than copy rows per window.
   bool sliced() const { return spec.slide < spec.length && !spec.per_window_copies; }
   SLUICE_ALWAYS_INLINE std::int64_t slice_start(const In& r) const {
-    const std::int64_t t = sel(r).micros;
+    const std::int64_t t = event_micros(sel(r));
     return t - slice_mod.floor_mod(t - spec.start_offset.count());
   }
   time_window output(std::int64_t start) const {
@@ -283,10 +291,16 @@ struct aggregate_stage<In, std::tuple<Keys...>, std::tuple<Aggs...>> : stateful_
   static constexpr bool all_invertible = (is_invertible_agg_v<typename Aggs::bound_type> && ...);
 
   static constexpr graph_props transform(graph_props p) {
+    note_stateful_operator(p);
     p.aggregated = true;
     p.aggregation_watermarked = has_event_time_key;
     p.stateful_stages += 1;
-    p.watermark_column = {};
+    // As in Spark, the event-time key's output column (a window, or the timestamp) carries the
+    // watermark on: the aggregation passes its input watermark to the operators after it.
+    p.watermark_column = [] {
+      if constexpr (has_event_time_key) return std::string_view(std::tuple_element_t<event_time_key, std::tuple<Keys...>>::name.view());
+      else return std::string_view{};
+    }();
     return p;
   }
 
@@ -300,6 +314,8 @@ struct aggregate_stage<In, std::tuple<Keys...>, std::tuple<Aggs...>> : stateful_
   boost::unordered_flat_map<key_type, group_state, key_hash> groups;
   state_operator_metrics last_metrics{"stateStoreSave"};
   std::int64_t batch_ = -1;  // the batch under way (or last run)
+  using late_row = In;  // sl::late_rows_to (ops/late_rows.hpp): where rows dropped as late go
+  std::vector<In>* late_rows = nullptr;
   std::int64_t updated_ = 0, dropped_ = 0;
   std::int64_t last_watermark_ = std::numeric_limits<std::int64_t>::min();
   // Groups the batch evicted: with the groups it updated, the batch's checkpoint delta.
@@ -490,6 +506,8 @@ struct aggregate_stage<In, std::tuple<Keys...>, std::tuple<Aggs...>> : stateful_
         return;
       }
     }
+    [[maybe_unused]] bool kept = false;  // in a window that is not late (for late_rows)
+    [[maybe_unused]] const std::int64_t dropped_before = counters.dropped;
     auto update_group = [&](const auto&... key_values) SLUICE_ALWAYS_INLINE {
       if constexpr (has_event_time_key) {
         if (counters.drop_late) {
@@ -499,6 +517,7 @@ struct aggregate_stage<In, std::tuple<Keys...>, std::tuple<Aggs...>> : stateful_
             return;
           }
         }
+        kept = true;
       }
       group_state& g = group_for(counters, key_values...);
       state_type* states = &g.states;
@@ -508,6 +527,10 @@ struct aggregate_stage<In, std::tuple<Keys...>, std::tuple<Aggs...>> : stateful_
       }(std::index_sequence_for<Aggs...>{});
     };
     for_each_key<0, false>(r, update_group);
+    if constexpr (has_event_time_key) {
+      // Late for every window it falls in: dropped entirely.
+      if (late_rows != nullptr && !kept && counters.dropped != dropped_before) [[unlikely]] late_rows->push_back(r);
+    }
   }
 
   // One group update per row, whatever duration / slide is.
@@ -525,7 +548,10 @@ struct aggregate_stage<In, std::tuple<Keys...>, std::tuple<Aggs...>> : stateful_
           const std::int64_t late = std::min(last, last_closed_window(counters.watermark)) - first + 1;
           if (late > 0) {
             counters.dropped += late;  // one per (row, window), as the per-window path counts
-            if (late == last - first + 1) return;
+            if (late == last - first + 1) {
+              if (late_rows != nullptr) [[unlikely]] late_rows->push_back(r);
+              return;
+            }
           }
         }
       }

@@ -80,7 +80,11 @@ struct dedup_stage : stateful_control, described_stage {
   static constexpr bool evicts = Within || event_time_in_key;
   static constexpr std::int64_t never = std::numeric_limits<std::int64_t>::max();
 
-  static constexpr graph_props transform(graph_props p) { return p; }
+  static constexpr graph_props transform(graph_props p) {
+    // Spark counts a deduplication among chained stateful operators only with an event-time key.
+    if constexpr (evicts) note_stateful_operator(p);
+    return p;
+  }
 
   // Key -> the event time at which it leaves the state (never, without eviction).
   boost::unordered_flat_map<key_type, std::int64_t, key_hash> seen_;
@@ -89,6 +93,8 @@ struct dedup_stage : stateful_control, described_stage {
   std::vector<key_type> evicted_;
   std::int64_t delay_ = 0;  // within watermark: the upstream watermark's delay, in microseconds
   std::int64_t min_expiry_ = never;  // no key leaves before it: a lower watermark skips the scan
+  using late_row = In;  // sl::late_rows_to (ops/late_rows.hpp): where rows dropped as late go
+  std::vector<In>* late_rows = nullptr;
   std::int64_t dropped_ = 0;
   std::int64_t last_watermark_ = std::numeric_limits<std::int64_t>::min();
   state_operator_metrics last_metrics{Within ? "dedupeWithinWatermark" : "dedupe"};
@@ -132,6 +138,7 @@ struct dedup_stage : stateful_control, described_stage {
       const std::int64_t t = event_time::micros(r);
       if (ctx.has_watermark && t <= late_events_watermark(ctx, operator_index)) {
         ++dropped_;
+        if (late_rows != nullptr) late_rows->emplace_back(std::forward<R>(r));
         return;
       }
       if constexpr (Within) expiry = t + delay_;
@@ -245,16 +252,13 @@ struct drop_duplicates_t {
     if constexpr ((dedup_column<Cols> && ...)) {  // else drop_duplicates(...) has already said why
       using U = std::remove_cvref_t<Up>;
       using In = typename U::row_type;
-      static_assert(!U::props.aggregated,
-                    "sluice rule [dedup-after-aggregation]: drop_duplicates and drop_duplicates_within_watermark are "
-                    "not supported after an aggregation on a stream (as in Spark); deduplicate before group_by");
       static_assert(!Within || detail::event_time_column<In, U>::exists,
                     "sluice rule [dedup-within-watermark-needs-watermark]: drop_duplicates_within_watermark needs "
                     "sl::with_watermark(sl::col<\"name\">, delay) upstream on a timestamp column of the row (Spark "
                     "refuses it on a stream without a watermark)");
       static_assert((has_column<In, Cols::name> && ...),
                     "sluice::drop_duplicates: sl::col<\"name\">: the row type has no column of this name");
-      if constexpr (!U::props.aggregated && (!Within || detail::event_time_column<In, U>::exists) &&
+      if constexpr ((!Within || detail::event_time_column<In, U>::exists) &&
                     (has_column<In, Cols::name> && ...)) {
         using S = detail::dedup_stage<In, U, Within, Cols...>;
         return stage_node<U, S>{std::forward<Up>(up), S{}};

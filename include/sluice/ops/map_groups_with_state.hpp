@@ -74,6 +74,8 @@ struct group_state_stage<State, In, std::tuple<Sels...>, Out, F, Traits> : state
 
   // What sl::start checks (Spark's UnsupportedOperationChecker rules for these operators).
   static constexpr graph_props transform(graph_props p) {
+    note_stateful_operator(p);
+    if constexpr (timeout == group_state_timeout_kind::event_time) p.group_state_event_time = true;
     p.group_state_after_aggregation = p.group_state_after_aggregation || p.aggregated;
     p.group_state_stages += 1;
     if constexpr (Traits::is_map) p.map_groups_with_state = true;
@@ -107,6 +109,8 @@ struct group_state_stage<State, In, std::tuple<Sels...>, Out, F, Traits> : state
   std::vector<std::uint32_t> row_group_;
   std::vector<In> sorted_;
   std::vector<key_type> touched_;  // keys written or removed by the batch: its checkpoint delta
+  using late_row = In;  // sl::late_rows_to (ops/late_rows.hpp): where rows dropped as late go
+  std::vector<In>* late_rows = nullptr;
   std::int64_t dropped_ = 0;
   // A lower bound of the stored timeouts: an idle query asks needs_no_data_batch_at every few
   // milliseconds, which must not scan every key.
@@ -165,6 +169,7 @@ struct group_state_stage<State, In, std::tuple<Sels...>, Out, F, Traits> : state
     if constexpr (timeout == group_state_timeout_kind::event_time) {
       if (event_time_ != nullptr && ctx.has_watermark && event_time_(r) <= late_events_watermark(ctx, operator_index)) {
         ++dropped_;
+        if (late_rows != nullptr) late_rows->emplace_back(std::forward<R>(r));
         return;
       }
     }
@@ -460,8 +465,15 @@ template <class S, class O, class F, class T>
 inline constexpr bool is_groups_with_state_v<groups_with_state_t<S, O, F, T>> = true;
 }  // namespace detail
 
+namespace detail {
+// Other operators a stream grouped by key takes (sl::transform_with_state specializes it).
+template <class T>
+inline constexpr bool takes_key_grouped_v = false;
+}  // namespace detail
+
 template <class Up, class... Sels, class Next>
-  requires(!detail::is_groups_with_state_v<std::remove_cvref_t<Next>>)
+  requires(!detail::is_groups_with_state_v<std::remove_cvref_t<Next>> &&
+           !detail::takes_key_grouped_v<std::remove_cvref_t<Next>>)
 auto operator|(key_grouped_node<Up, Sels...>&&, Next&&) {
   static_assert(detail::always_false_v<Next>,
                 "sluice::group_by_key must be followed by sl::map_groups_with_state or "

@@ -136,11 +136,15 @@ struct session_aggregate_stage<In, std::tuple<Keys...>, std::tuple<Aggs...>> : s
                 "sluice::aggregate: two output columns have the same name; rename one with .as<\"name\">()");
 
   static constexpr graph_props transform(graph_props p) {
+    note_stateful_operator(p);
     p.aggregated = true;
     p.aggregation_watermarked = event_time;
     p.session_window = true;
     p.stateful_stages += 1;
-    p.watermark_column = {};
+    // As in Spark, the session column carries the watermark on (its input's, Spark's
+    // watermark propagation) for a stateful operator after this one.
+    p.watermark_column = event_time ? std::string_view(std::tuple_element_t<session_key, std::tuple<Keys...>>::name.view())
+                                    : std::string_view{};
     return p;
   }
 
@@ -161,6 +165,8 @@ struct session_aggregate_stage<In, std::tuple<Keys...>, std::tuple<Aggs...>> : s
   std::vector<key_type> changed_;  // keys the batch changed, each once
   std::int64_t batch_ = -1;
   std::int64_t sessions_ = 0;  // sessions in the state
+  using late_row = In;  // sl::late_rows_to (ops/late_rows.hpp): where rows dropped as late go
+  std::vector<In>* late_rows = nullptr;
   std::int64_t dropped_ = 0;
   std::int64_t min_end_ = std::numeric_limits<std::int64_t>::max();  // no session ends before it
   std::int64_t last_watermark_ = std::numeric_limits<std::int64_t>::min();
@@ -220,6 +226,7 @@ struct session_aggregate_stage<In, std::tuple<Keys...>, std::tuple<Aggs...>> : s
     if constexpr (event_time) {
       if (ctx.has_watermark && end <= late_events_watermark(ctx, operator_index)) {
         ++dropped_;
+        if (late_rows != nullptr) late_rows->push_back(r);
         return;
       }
     }

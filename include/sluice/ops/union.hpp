@@ -34,6 +34,10 @@ struct union_node {
     p.group_state_append_mode = (Inputs::props.group_state_append_mode || ...);
     p.group_state_after_aggregation = (Inputs::props.group_state_after_aggregation || ...);
     p.group_state_event_time_without_watermark = (Inputs::props.group_state_event_time_without_watermark || ...);
+    // rule: chained stateful operators
+    p.group_state_event_time = (Inputs::props.group_state_event_time || ...);
+    p.stateful_after_aggregation = (Inputs::props.stateful_after_aggregation || ...);
+    p.stateful_after_event_time_group_state = (Inputs::props.stateful_after_event_time_group_state || ...);
     return p;
   }();
 
