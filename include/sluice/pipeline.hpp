@@ -96,6 +96,8 @@ struct graph_props {
   bool group_state_append_mode = false;  // a flat_map_groups_with_state in append mode
   bool group_state_after_aggregation = false;
   bool group_state_event_time_without_watermark = false;
+  // rule: stream-stream join (ops/stream_join.hpp): append mode only, nothing stateful after it.
+  bool stream_join = false;
 };
 
 class binary_writer;

@@ -34,6 +34,7 @@ struct union_node {
     p.group_state_append_mode = (Inputs::props.group_state_append_mode || ...);
     p.group_state_after_aggregation = (Inputs::props.group_state_after_aggregation || ...);
     p.group_state_event_time_without_watermark = (Inputs::props.group_state_event_time_without_watermark || ...);
+    p.stream_join = (Inputs::props.stream_join || ...);  // rule: stream-stream join
     return p;
   }();
 
