@@ -38,7 +38,6 @@
 #pragma once
 #include <boost/mp11.hpp>
 #include <boost/unordered/unordered_flat_map.hpp>
-#include <boost/unordered/unordered_flat_set.hpp>
 
 #include <chrono>
 #include <cstdint>
@@ -166,21 +165,39 @@ struct join_entry {
   bool matched = false;
 };
 
-// One side's state: key -> its rows, in arrival order.
+// A key's rows, in arrival order, and the batch run that last listed the key as changed.
+template <class Row>
+struct join_bucket {
+  std::vector<join_entry<Row>> entries;
+  std::uint64_t changed_in = 0;
+};
+
+// One side's state: key -> its rows. The keys a batch changed are listed once each (for the
+// delta) by marking their bucket, not with a set: one hash lookup per row, not two.
 template <class Row, class K>
 struct join_side_state {
-  boost::unordered_flat_map<std::optional<K>, std::vector<join_entry<Row>>, join_key_hash> rows;
-  boost::unordered_flat_set<std::optional<K>, join_key_hash> changed;  // this batch: for the delta
+  boost::unordered_flat_map<std::optional<K>, join_bucket<Row>, join_key_hash> rows;
+  std::vector<std::optional<K>> changed;
+  std::uint64_t epoch = 1;
   std::int64_t count = 0;
   std::int64_t min_time = std::numeric_limits<std::int64_t>::max();  // no row leaves before it
 
+  void mark(const std::optional<K>& k, join_bucket<Row>& b) {
+    if (b.changed_in == epoch) return;
+    b.changed_in = epoch;
+    changed.push_back(k);
+  }
+  void new_batch() {
+    changed.clear();
+    ++epoch;
+  }
   void write_key(binary_writer& out, const std::optional<K>& k) const {
     out.write(k);
     const auto it = rows.find(k);
     out.write(it != rows.end());
     if (it == rows.end()) return;
-    out.write_size(it->second.size());
-    for (const auto& e : it->second) {
+    out.write_size(it->second.entries.size());
+    for (const auto& e : it->second.entries) {
       out.write(e.row);
       out.write(e.matched);
     }
@@ -192,20 +209,21 @@ struct join_side_state {
     bool present = false;
     in.read(present);
     auto it = rows.find(k);
-    if (it != rows.end()) count -= static_cast<std::int64_t>(it->second.size());
+    if (it != rows.end()) count -= static_cast<std::int64_t>(it->second.entries.size());
     if (!present) {
       if (it != rows.end()) rows.erase(it);
       return;
     }
-    std::vector<join_entry<Row>> v(in.read_size(1));
-    for (auto& e : v) {
+    join_bucket<Row> b;
+    b.entries.resize(in.read_size(1));
+    for (auto& e : b.entries) {
       in.read(e.row);
       in.read(e.matched);
       const std::int64_t t = time_of(k, e.row);
       if (t < min_time) min_time = t;
     }
-    count += static_cast<std::int64_t>(v.size());
-    rows.insert_or_assign(std::move(k), std::move(v));
+    count += static_cast<std::int64_t>(b.entries.size());
+    rows.insert_or_assign(std::move(k), std::move(b));
   }
 };
 
@@ -358,7 +376,7 @@ struct stream_join_node : stateful_control, described_stage {
       bool any = false;
       if (k)
         if (auto it = rstate.rows.find(k); it != rstate.rows.end())
-          for (auto& e : it->second) {
+          for (auto& e : it->second.entries) {
             if (!cond(r, e.row)) continue;
             any = true;
             if constexpr (semi) {
@@ -366,7 +384,7 @@ struct stream_join_node : stateful_control, described_stage {
             } else {
               if (!e.matched) {
                 e.matched = true;
-                rstate.changed.insert(k);
+                rstate.mark(k, it->second);
               }
               down(make(&r, &e.row));
             }
@@ -391,14 +409,14 @@ struct stream_join_node : stateful_control, described_stage {
       bool any = false;
       if (k)
         if (auto it = lstate.rows.find(k); it != lstate.rows.end())
-          for (auto& e : it->second) {
+          for (auto& e : it->second.entries) {
             if constexpr (semi)
               if (e.matched) continue;  // a left row is emitted once
             if (!cond(e.row, r)) continue;
             any = true;
             if (!e.matched) {
               e.matched = true;
-              lstate.changed.insert(k);
+              lstate.mark(k, it->second);
             }
             if constexpr (semi) down(LRow(e.row));
             else down(make(&e.row, &r));
@@ -431,8 +449,9 @@ struct stream_join_node : stateful_control, described_stage {
     const std::int64_t t = leave_time<Left>(k, row);
     if (t <= state_wm) return;  // would leave at once: Spark does not add it
     if (t < s.min_time) s.min_time = t;
-    s.changed.insert(k);
-    s.rows[std::move(k)].push_back({std::move(row), matched});
+    const auto it = s.rows.try_emplace(std::move(k)).first;
+    s.mark(it->first, it->second);
+    it->second.entries.push_back({std::move(row), matched});
     ++s.count;
     ++appended_;
   }
@@ -442,7 +461,7 @@ struct stream_join_node : stateful_control, described_stage {
     if (state_wm < s.min_time) return;  // nothing old enough: no scan
     std::int64_t left_min = never;
     boost::unordered::erase_if(s.rows, [&](auto& kv) {
-      auto& v = kv.second;
+      auto& v = kv.second.entries;
       const auto before = v.size();
       std::erase_if(v, [&](const join_entry<Row>& e) {
         const std::int64_t t = leave_time<Left>(kv.first, e.row);
@@ -454,7 +473,7 @@ struct stream_join_node : stateful_control, described_stage {
         return true;
       });
       if (v.size() != before) {
-        s.changed.insert(kv.first);
+        s.mark(kv.first, kv.second);
         const auto n = static_cast<std::int64_t>(before - v.size());
         s.count -= n;
         removed_ += n;
@@ -465,8 +484,8 @@ struct stream_join_node : stateful_control, described_stage {
   }
 
   void begin_batch(const batch_context&) override {
-    lstate.changed.clear();
-    rstate.changed.clear();
+    lstate.new_batch();
+    rstate.new_batch();
     appended_ = removed_ = dropped_ = 0;
   }
   // Spark's shouldRunAnotherBatch: some state leaves by the watermark, and it moved.
