@@ -236,3 +236,22 @@ TEST_CASE("stream join: time_range checks its bounds, and either column order na
                                   st::add_data(b, {r(1, 14), r(1, 15), r(1, 30), r(1, 31)}),
                                   st::check_new_answer(j<J>(1, 20, 1, 15), j<J>(1, 20, 1, 30))));
 }
+
+TEST_CASE("stream join: equal windows evict by the window's end (Spark: left outer join on windows)", "[stream_join]") {
+  CHECK_THROWS_AS(sl::same_window(sl::col<"leftTime">, sl::col<"rightTime">, 0s), std::invalid_argument);
+  auto a = sl::memory_stream<L>();
+  auto b = sl::memory_stream<R>();
+  auto q = lw(a) | sl::left_join(rw(b), sl::col<"leftKey">, sl::col<"rightKey">,
+                                 sl::same_window(sl::col<"leftTime">, sl::col<"rightTime">, 10s));
+  using J = decltype(q)::row_type;
+  REQUIRE_NOTHROW(st::test_stream(
+      std::move(q), sl::output_mode::append, st::add_data(a, {l(1, 5), l(2, 12)}), st::check_new_answer(),
+      // 8 is in 5's window [0, 10); 25 is not in 12's [10, 20)
+      st::add_data(b, {r(1, 8), r(2, 25)}), st::check_new_answer(j<J>(1, 5, 1, 8)), st::assert_watermark(2s),
+      // watermark 15: the rows of window [0, 10) leave (matched); [10, 20) stays open
+      st::add_data(a, {l(3, 31)}), st::check_new_answer(), st::assert_watermark(15s), st::assert_state_rows(3),
+      st::stop_stream(), st::start_stream(),
+      // watermark 22 (both inputs have data again): 12's window ends at 20 <= 22, unmatched
+      st::multi_add_data(st::add_data(a, {l(5, 32)}), st::add_data(b, {r(4, 40)})),
+      st::check_new_answer(j<J>(2, 12, {}, {})), st::assert_watermark(22s), st::assert_state_rows(4)));
+}

@@ -1,4 +1,4 @@
-// expect: sluice::time_range: both columns must be of type sl::timestamp
+// expect: sluice::time_range / sl::same_window: both columns must be of type sl::timestamp
 // The time range compares event times: a number of seconds is not one.
 #include "stream_join_support.hpp"
 

@@ -17,6 +17,8 @@
 // b + lower <= a <= b + upper (Spark's `a >= b + lower AND a <= b + upper`, bounds included),
 // `a` a timestamp column of the left row and `b` of the right row. Either order of columns
 // works: sl::time_range(right_col, left_col, ...) is recognised from the row types.
+// sl::same_window(sl::col<"a">, sl::col<"b">, size) keeps the pairs whose times fall in the same
+// tumbling window (Spark: a join on window(a, size) = window(b, size)).
 //
 // Per batch, as Spark: the left input first (joined with the right state of earlier batches,
 // then kept in the left state), then the right input (joined with the left state, this batch's
@@ -24,7 +26,8 @@
 // matched. A row whose side's watermarked column is <= the watermark of the previous batch is
 // late: dropped and counted. State is evicted as Spark computes the state watermark of a side:
 //   - the join key is a side's watermarked timestamp column: both sides' rows leave once their
-//     key <= the watermark;
+//     key <= the watermark; with sl::same_window of the two watermarked columns, once their
+//     window's end <= the watermark (Spark's window in the join keys);
 //   - otherwise a side whose rows carry a watermark leaves the state when its watermarked
 //     column <= watermark + bound - 1 us, the bound coming from the time range and the other
 //     side's watermarked column (left: lower, right: -upper);
@@ -33,7 +36,7 @@
 // Null keys match nothing; the preserved side of an outer join keeps and emits them.
 //
 // Rules at the `|`: outer and semi joins need watermarks on both sides and either the
-// watermarked column as the key or a time range between the two watermarked columns; stateful
+// watermarked column as the key or a time range or same window of the two watermarked columns; stateful
 // operators before the join are not supported yet. At sl::start: append mode only (Spark).
 #pragma once
 #include <boost/mp11.hpp>
@@ -89,18 +92,34 @@ time_range_t<A, B> time_range(col_t<A>, col_t<B>, std::chrono::duration<R1, P1> 
   return {lo, hi};
 }
 
+// sl::same_window(sl::col<"a">, sl::col<"b">, size): a and b fall in the same tumbling window
+// of `size` (Spark: both sides select window(time, size) and join on it).
+template <fixed_string A, fixed_string B>
+struct same_window_t {
+  duration size;
+};
+template <fixed_string A, fixed_string B, class Rep, class Period>
+same_window_t<A, B> same_window(col_t<A>, col_t<B>, std::chrono::duration<Rep, Period> size) {
+  const auto d = std::chrono::duration_cast<duration>(size);
+  if (d.count() <= 0) throw std::invalid_argument("sluice::same_window: the window size must be positive");
+  return {d};
+}
+
 namespace detail {
 struct no_time_range {};
 template <class T>
 inline constexpr bool is_time_range_v = false;
 template <fixed_string A, fixed_string B>
 inline constexpr bool is_time_range_v<time_range_t<A, B>> = true;
+template <fixed_string A, fixed_string B>
+inline constexpr bool is_time_range_v<same_window_t<A, B>> = true;
 
 // A time range bound to the two row types: `left_col` of the left row lies within
 // [right_col + lower, right_col + upper] (a range written right-first is turned around).
 template <class LRow, class RRow, class Cond>
 struct bound_time_range {
   static constexpr bool present = false;
+  static constexpr bool windowed = false;
   static constexpr bool valid = true;
   static constexpr std::string_view left_name{}, right_name{};
   explicit bound_time_range(Cond) {}
@@ -110,6 +129,7 @@ struct bound_time_range {
 template <class LRow, class RRow, fixed_string LA, fixed_string RB, bool Flipped>
 struct time_range_on {
   static constexpr bool present = true;
+  static constexpr bool windowed = false;
   static constexpr std::string_view left_name = LA.view();
   static constexpr std::string_view right_name = RB.view();
   static constexpr bool valid = [] {
@@ -148,6 +168,39 @@ struct bound_time_range<LRow, RRow, time_range_t<A, B>>
   static constexpr bool flipped = !straight && has_column<LRow, B> && has_column<RRow, A>;
   using base = std::conditional_t<straight, time_range_on<LRow, RRow, A, B, false>, time_range_on<LRow, RRow, B, A, true>>;
   explicit bound_time_range(time_range_t<A, B> t) : base(t) {}
+};
+
+// Equal tumbling windows of a left column LA and a right column RB.
+template <class LRow, class RRow, fixed_string LA, fixed_string RB>
+struct same_window_on {
+  static constexpr bool present = true;
+  static constexpr bool windowed = true;
+  static constexpr std::string_view left_name = LA.view();
+  static constexpr std::string_view right_name = RB.view();
+  static constexpr bool valid = time_range_on<LRow, RRow, LA, RB, false>::valid;
+  std::int64_t size;
+  template <class T>
+  explicit same_window_on(const T& t) : size(t.size.count()) {}
+  std::int64_t window_end(std::int64_t t) const { return floor_div(t, size) * size + size; }
+  bool operator()(const LRow& l, const RRow& r) const {
+    if constexpr (valid) {
+      using on = time_range_on<LRow, RRow, LA, RB, false>;
+      const auto a = on::micros(get<LA>(l));
+      const auto b = on::micros(get<RB>(r));
+      return a && b && floor_div(*a, size) == floor_div(*b, size);
+    } else {
+      return false;
+    }
+  }
+};
+template <class LRow, class RRow, fixed_string A, fixed_string B>
+struct bound_time_range<LRow, RRow, same_window_t<A, B>>
+    : std::conditional_t<straight_range_v<LRow, RRow, A, B>, same_window_on<LRow, RRow, A, B>,
+                         same_window_on<LRow, RRow, B, A>> {
+  static constexpr bool straight = straight_range_v<LRow, RRow, A, B>;
+  static constexpr bool flipped = !straight && has_column<LRow, B> && has_column<RRow, A>;
+  using base = std::conditional_t<straight, same_window_on<LRow, RRow, A, B>, same_window_on<LRow, RRow, B, A>>;
+  explicit bound_time_range(same_window_t<A, B> t) : base(t) {}
 };
 
 // Whether a row type has a column of this name.
@@ -254,12 +307,15 @@ struct stream_join_node : stateful_control, described_stage {
   static constexpr bool key_watermarked =
       std::is_same_v<K, timestamp> && ((lkey::named && ltime::exists && lkey::name == ltime::name) ||
                                        (rkey::named && rtime::exists && rkey::name == rtime::name));
-  static constexpr bool left_value_evicts = !key_watermarked && cond_type::present && ltime::exists &&
-                                            rtime::exists && rtime::name == cond_type::right_name;
-  static constexpr bool right_value_evicts = !key_watermarked && cond_type::present && rtime::exists &&
-                                             ltime::exists && ltime::name == cond_type::left_name;
-  static constexpr bool left_evicts = key_watermarked || left_value_evicts;
-  static constexpr bool right_evicts = key_watermarked || right_value_evicts;
+  // Equal windows of both watermarked columns: Spark's watermark in the join keys (the window).
+  static constexpr bool window_keyed = !key_watermarked && cond_type::windowed && ltime::exists && rtime::exists &&
+                                       ltime::name == cond_type::left_name && rtime::name == cond_type::right_name;
+  static constexpr bool left_value_evicts = !key_watermarked && !cond_type::windowed && cond_type::present &&
+                                            ltime::exists && rtime::exists && rtime::name == cond_type::right_name;
+  static constexpr bool right_value_evicts = !key_watermarked && !cond_type::windowed && cond_type::present &&
+                                             rtime::exists && ltime::exists && ltime::name == cond_type::left_name;
+  static constexpr bool left_evicts = key_watermarked || window_keyed || left_value_evicts;
+  static constexpr bool right_evicts = key_watermarked || window_keyed || right_value_evicts;
 
   // ---- output columns
   using lcols = columns_of<LRow>;
@@ -316,9 +372,12 @@ struct stream_join_node : stateful_control, described_stage {
   }
   // The time a side's row leaves the state at (compared with that side's state watermark).
   template <bool Left, class Row>
-  static std::int64_t leave_time(const std::optional<K>& k, const Row& r) {
+  std::int64_t leave_time(const std::optional<K>& k, const Row& r) const {
     if constexpr (key_watermarked) {
       return k ? k->micros : never;  // a null key never leaves (Spark: null <= w is not true)
+    } else if constexpr (window_keyed) {
+      if constexpr (Left) return cond.window_end(ltime::micros(r));  // Spark: window.end <= watermark
+      else return cond.window_end(rtime::micros(r));
     } else if constexpr (Left ? left_value_evicts : right_value_evicts) {
       if constexpr (Left) return ltime::micros(r);
       else return rtime::micros(r);
@@ -332,7 +391,7 @@ struct stream_join_node : stateful_control, described_stage {
   std::int64_t state_watermark(const batch_context& ctx) const {
     if (!ctx.has_watermark) return std::numeric_limits<std::int64_t>::min();
     const std::int64_t wm = eviction_watermark(ctx, operator_index);
-    if constexpr (key_watermarked) return wm;
+    if constexpr (key_watermarked || window_keyed) return wm;
     else if constexpr (Left ? left_value_evicts : right_value_evicts)
       return Left ? wm + cond.lower - 1 : wm - cond.upper - 1;  // Spark: inclusive bound, minus one unit
     else return std::numeric_limits<std::int64_t>::min();
@@ -501,7 +560,9 @@ struct stream_join_node : stateful_control, described_stage {
                           {"leftKey", lkey::named ? std::string(lkey::name) : std::string("<function>")},
                           {"rightKey", rkey::named ? std::string(rkey::name) : std::string("<function>")},
                           {"state", state_signature()}};
-    if constexpr (cond_type::present)
+    if constexpr (cond_type::windowed)
+      o["sameWindow"] = {{"left", cond_type::left_name}, {"right", cond_type::right_name}, {"sizeUs", cond.size}};
+    else if constexpr (cond_type::present)
       o["timeRange"] = {{"left", cond_type::left_name}, {"right", cond_type::right_name},
                         {"lowerUs", cond.lower}, {"upperUs", cond.upper}};
     return o;
@@ -534,9 +595,9 @@ struct stream_join_node : stateful_control, described_stage {
     read_side<false>(in, rstate);
   }
   template <bool Left, class Row>
-  static void read_side(binary_reader& in, join_side_state<Row, K>& s) {
+  void read_side(binary_reader& in, join_side_state<Row, K>& s) const {
     for (std::size_t n = in.read_size(1); n > 0; --n)
-      s.read_key(in, [](const auto& k, const Row& r) { return leave_time<Left>(k, r); });
+      s.read_key(in, [this](const auto& k, const Row& r) { return leave_time<Left>(k, r); });
   }
   void restore_last_batch_watermark(std::int64_t watermark) override { last_watermark_ = watermark; }
 };
@@ -585,9 +646,9 @@ struct stream_join_t {
                       "output column needs its own name: rename it on one side with sl::select first");
         using C = bound_time_range<LRow, RRow, Cond>;
         if constexpr (C::present) {
-          static_assert(C::straight || C::flipped,
-                        "sluice::time_range: name a column of the left stream and a column of the right stream");
-          static_assert(C::valid, "sluice::time_range: both columns must be of type sl::timestamp");
+          static_assert(C::straight || C::flipped, "sluice::time_range / sl::same_window: name a column of the left "
+                                                   "stream and a column of the right stream");
+          static_assert(C::valid, "sluice::time_range / sl::same_window: both columns must be of type sl::timestamp");
         }
         // rule: stream-stream join after a stateful operator (Spark 3.4's chained operators are not there yet)
         static_assert(!LN::props.aggregated && !RN::props.aggregated && LN::props.stateful_stages == 0 &&
@@ -606,7 +667,8 @@ struct stream_join_t {
           static_assert(ok,
                         "sluice rule [stream-join-outer-needs-watermark]: a stream-stream outer or semi join needs "
                         "sl::with_watermark on a timestamp column of both streams and a join key on a watermarked "
-                        "column or sl::time_range between the two watermarked columns (Spark: Stream-stream outer "
+                        "column, or sl::time_range or sl::same_window of the two watermarked columns (Spark: "
+                        "Stream-stream outer "
                         "join between two streaming DataFrame/Datasets is not supported without a watermark in the "
                         "join keys, or a watermark on the nullable side and an appropriate range condition)");
           (void)both_watermarked;
@@ -623,9 +685,10 @@ auto make_stream_join(Right&& right, col_t<N>) {
   return stream_join_t<JT, std::decay_t<Right>, col_t<N>, col_t<N>, true, no_time_range>{
       std::forward<Right>(right), {}, {}, {}};
 }
-template <join_type JT, class Right, fixed_string N, fixed_string A, fixed_string B>
-auto make_stream_join(Right&& right, col_t<N>, time_range_t<A, B> t) {
-  return stream_join_t<JT, std::decay_t<Right>, col_t<N>, col_t<N>, true, time_range_t<A, B>>{
+template <join_type JT, class Right, fixed_string N, class T>
+  requires is_time_range_v<T>
+auto make_stream_join(Right&& right, col_t<N>, T t) {
+  return stream_join_t<JT, std::decay_t<Right>, col_t<N>, col_t<N>, true, T>{
       std::forward<Right>(right), {}, {}, t};
 }
 template <join_type JT, class Right, class LK, class RK>
@@ -634,9 +697,10 @@ auto make_stream_join(Right&& right, LK&& lk, RK&& rk) {
   return stream_join_t<JT, std::decay_t<Right>, std::decay_t<LK>, std::decay_t<RK>, false, no_time_range>{
       std::forward<Right>(right), std::forward<LK>(lk), std::forward<RK>(rk), {}};
 }
-template <join_type JT, class Right, class LK, class RK, fixed_string A, fixed_string B>
-auto make_stream_join(Right&& right, LK&& lk, RK&& rk, time_range_t<A, B> t) {
-  return stream_join_t<JT, std::decay_t<Right>, std::decay_t<LK>, std::decay_t<RK>, false, time_range_t<A, B>>{
+template <join_type JT, class Right, class LK, class RK, class T>
+  requires is_time_range_v<T>
+auto make_stream_join(Right&& right, LK&& lk, RK&& rk, T t) {
+  return stream_join_t<JT, std::decay_t<Right>, std::decay_t<LK>, std::decay_t<RK>, false, T>{
       std::forward<Right>(right), std::forward<LK>(lk), std::forward<RK>(rk), t};
 }
 }  // namespace detail
