@@ -104,6 +104,8 @@ struct graph_props {
   bool group_state_event_time = false;
   bool stateful_after_aggregation = false;
   bool stateful_after_event_time_group_state = false;
+  // rule: stream-stream join (ops/stream_join.hpp): append mode only, nothing stateful after it.
+  bool stream_join = false;
 };
 
 // rule: chained stateful operators -- called by each stateful operator's transform, before it

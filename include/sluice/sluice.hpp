@@ -34,6 +34,7 @@
 #include "ops/select.hpp"
 #include "ops/join.hpp"
 #include "ops/dedup.hpp"
+#include "ops/stream_join.hpp"
 #include "ops/group_state.hpp"
 #include "ops/map_groups_with_state.hpp"
 #include "ops/expect.hpp"

@@ -82,6 +82,15 @@ constexpr bool check_rules() {
                 "sluice rule [chained-stateful-after-event-time-group-state]: no stateful operator may follow a "
                 "[flat_]map_groups_with_state with an event-time timeout: its output has no watermark (Spark: Detected "
                 "pattern of possible 'correctness' issue due to global watermark); split the query in two");
+  // rule: stream-stream join (ops/stream_join.hpp): Spark's output mode rule; the operators after
+  // a join that Spark 3.4 allows need per-operator watermarks, not there yet.
+  static_assert(!(p.stream_join && Mode != output_mode_kind::append),
+                "sluice rule [stream-join-append-only]: a stream-stream join needs output_mode::append (Spark: Join "
+                "between two streaming DataFrames/Datasets is not supported in Update/Complete output mode, only in "
+                "Append output mode)");
+  static_assert(!(p.stream_join && (p.aggregated || p.group_state_stages > 0)),
+                "sluice rule [stateful-after-stream-join]: an aggregation or [flat_]map_groups_with_state after a "
+                "stream-stream join is not supported yet (Spark 3.4's per-operator watermarks are not there yet)");
   static_assert(sink_supports<typename Plan::sink_type>(Mode),
                 "sluice rule [sink-output-mode]: this sink does not support the chosen output mode");
   return true;

@@ -252,6 +252,11 @@ struct drop_duplicates_t {
     if constexpr ((dedup_column<Cols> && ...)) {  // else drop_duplicates(...) has already said why
       using U = std::remove_cvref_t<Up>;
       using In = typename U::row_type;
+      // rule: stream-stream join: its output may be older than the watermark (Spark 3.4 gives the
+      // next operator the join's output watermark; sluice has one watermark per query yet).
+      static_assert(!U::props.stream_join,
+                    "sluice rule [stateful-after-stream-join]: drop_duplicates after a stream-stream join is not "
+                    "supported yet (per-operator watermarks are not there yet); deduplicate each input before the join");
       static_assert(!Within || detail::event_time_column<In, U>::exists,
                     "sluice rule [dedup-within-watermark-needs-watermark]: drop_duplicates_within_watermark needs "
                     "sl::with_watermark(sl::col<\"name\">, delay) upstream on a timestamp column of the row (Spark "

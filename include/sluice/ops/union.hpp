@@ -38,6 +38,7 @@ struct union_node {
     p.group_state_event_time = (Inputs::props.group_state_event_time || ...);
     p.stateful_after_aggregation = (Inputs::props.stateful_after_aggregation || ...);
     p.stateful_after_event_time_group_state = (Inputs::props.stateful_after_event_time_group_state || ...);
+    p.stream_join = (Inputs::props.stream_join || ...);  // rule: stream-stream join
     return p;
   }();
 
