@@ -36,8 +36,7 @@
 
 #include "schema.hpp"
 #include "ops/union.hpp"
-#include "pipeline.hpp"
-#include "sinks/sink.hpp"
+#include "graph/pipe.hpp"
 
 namespace sluice {
 namespace detail {

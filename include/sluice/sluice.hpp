@@ -15,8 +15,8 @@
 #include "time.hpp"
 #include "schema.hpp"
 #include "json.hpp"
-#include "pipeline.hpp"
-#include "compose.hpp"
+#include "engine/control.hpp"
+#include "graph/pipe.hpp"
 
 #include "ops/column.hpp"
 #include "ops/expr.hpp"
@@ -36,11 +36,11 @@
 #include "ops/group_state.hpp"
 #include "ops/map_groups_with_state.hpp"
 
-#include "sources/source.hpp"
+#include "graph/source.hpp"
+#include "sources/ranges.hpp"
 #include "sources/memory.hpp"
 #include "sources/rate.hpp"
 
-#include "sinks/sink.hpp"
 #include "sinks/memory.hpp"
 #include "sinks/console.hpp"
 #include "sinks/foreach_batch.hpp"

@@ -45,7 +45,7 @@
 
 #include "../detail/crash_point.hpp"
 #include "../detail/format.hpp"
-#include "../sinks/sink.hpp"
+#include "../graph/pipe.hpp"
 #include "arrow_schema.hpp"
 #include "checkpoint_write.hpp"
 #include "commit.hpp"

@@ -10,8 +10,8 @@
 
 #include "../impl/config.hpp"
 #include "../json.hpp"
-#include "../pipeline.hpp"
 #include "../time.hpp"
+#include "control.hpp"
 
 namespace sluice {
 

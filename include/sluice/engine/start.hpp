@@ -7,17 +7,12 @@
 #include <utility>
 
 #include "../detail/traits.hpp"
-#include "../sinks/sink.hpp"
+#include "../graph/plan.hpp"
 #include "options.hpp"
 #include "query.hpp"
 
 namespace sluice {
 namespace detail {
-template <class T>
-inline constexpr bool is_query_plan_v = false;
-template <class N, class S>
-inline constexpr bool is_query_plan_v<query_plan<N, S>> = true;
-
 template <class Plan, output_mode_kind Mode>
 constexpr bool check_rules() {
   constexpr graph_props p = Plan::props;

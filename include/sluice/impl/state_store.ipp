@@ -27,7 +27,7 @@ std::vector<std::int64_t> state_versions(const checkpoint_dir& dir, std::size_t 
   return out;
 }
 
-void save_state(const checkpoint_dir& dir, std::size_t op, std::int64_t version, const stateful_control& st,
+void save_state(const checkpoint_dir& dir, std::size_t op, std::int64_t version, const stored_state& st,
                 std::int64_t snapshot_interval) {
   binary_writer delta;
   st.write_delta(delta);
@@ -39,7 +39,7 @@ void save_state(const checkpoint_dir& dir, std::size_t op, std::int64_t version,
   }
 }
 
-void load_state(const checkpoint_dir& dir, std::size_t op, std::int64_t version, stateful_control& st) {
+void load_state(const checkpoint_dir& dir, std::size_t op, std::int64_t version, stored_state& st) {
   std::int64_t from = 0;
   const auto snapshots = state_versions(dir, op, "snapshot");
   std::optional<std::int64_t> base;

@@ -34,7 +34,7 @@
 #include "../detail/crash_point.hpp"
 #include "../json.hpp"
 #include "../schema.hpp"
-#include "../sinks/sink.hpp"
+#include "../graph/pipe.hpp"
 #include "client.hpp"
 #include "offsets.hpp"
 #include "options.hpp"

@@ -29,7 +29,8 @@
 #include "../detail/sliding_aggregator.hpp"
 #include "../detail/traits.hpp"
 #include <limits>
-#include "../pipeline.hpp"
+#include "../engine/control.hpp"
+#include "../graph/node.hpp"
 #include "../spark_schema.hpp"
 #include "aggregates.hpp"
 #include "column.hpp"
@@ -900,6 +901,7 @@ aggregate_t<Aggs...> aggregate(Aggs... functions) {
 // A stream grouped by keys, waiting for sl::aggregate(...).
 template <class Up, class... Keys>
 struct grouped_node {
+  using is_pending_node = void;  // completed by pipe_into (graph/pipe.hpp)
   Up up;
   std::tuple<Keys...> keys;
 };
@@ -926,7 +928,7 @@ auto group_by(Keys&&... keys) {
 }
 
 template <class Up, class... Keys, class... Aggs>
-auto operator|(grouped_node<Up, Keys...>&& g, const aggregate_t<Aggs...>& a) {  // also a reused sl::aggregate(...)
+auto pipe_into(grouped_node<Up, Keys...>&& g, const aggregate_t<Aggs...>& a) {  // also a reused sl::aggregate(...)
   if constexpr ((detail::valid_key<Keys>() && ...)) {  // else group_by has already said why
     auto stage = detail::make_aggregate_stage<typename Up::row_type, Up>(g.keys, a.aggs);
     return stage_node<Up, decltype(stage)>{std::move(g.up), std::move(stage)};
@@ -944,7 +946,7 @@ inline constexpr bool is_aggregate_v<aggregate_t<A...>> = true;
 // first error rather than one about using the void result.)
 template <class Up, class... Keys, class Next>
   requires(!detail::is_aggregate_v<std::remove_cvref_t<Next>>)
-auto operator|(grouped_node<Up, Keys...>&&, Next&&) {
+auto pipe_into(grouped_node<Up, Keys...>&&, Next&&) {
   static_assert(detail::always_false_v<Next>,
                 "sluice::group_by must be followed by sl::aggregate(...): a grouped stream is not a stream yet");
 }

@@ -28,7 +28,8 @@
 
 #include "../checkpoint/serialize.hpp"
 #include "../detail/hash.hpp"
-#include "../pipeline.hpp"
+#include "../engine/control.hpp"
+#include "../graph/node.hpp"
 #include "../schema.hpp"
 #include "column.hpp"
 

@@ -34,7 +34,8 @@
 #include "../checkpoint/serialize.hpp"
 #include "../detail/hash.hpp"
 #include "../detail/traits.hpp"
-#include "../pipeline.hpp"
+#include "../engine/control.hpp"
+#include "../graph/node.hpp"
 #include "column.hpp"
 #include "flat_map.hpp"
 #include "group_state.hpp"
@@ -350,6 +351,7 @@ struct groups_with_state_t {
 // (Spark's KeyValueGroupedDataset).
 template <class Up, class... Sels>
 struct key_grouped_node {
+  using is_pending_node = void;  // completed by pipe_into (graph/pipe.hpp)
   Up up;
   std::tuple<Sels...> keys;
 };
@@ -439,7 +441,7 @@ auto bind_groups_with_state(key_grouped_node<Up, Sels...>&& g, groups_with_state
 }  // namespace detail
 
 template <class Up, class... Sels, class State, class Out, class F, class Traits>
-auto operator|(key_grouped_node<Up, Sels...>&& g, groups_with_state_t<State, Out, F, Traits> d) {
+auto pipe_into(key_grouped_node<Up, Sels...>&& g, groups_with_state_t<State, Out, F, Traits> d) {
   return detail::bind_groups_with_state(std::move(g), std::move(d));
 }
 
@@ -452,7 +454,7 @@ inline constexpr bool is_groups_with_state_v<groups_with_state_t<S, O, F, T>> = 
 
 template <class Up, class... Sels, class Next>
   requires(!detail::is_groups_with_state_v<std::remove_cvref_t<Next>>)
-auto operator|(key_grouped_node<Up, Sels...>&&, Next&&) {
+auto pipe_into(key_grouped_node<Up, Sels...>&&, Next&&) {
   static_assert(detail::always_false_v<Next>,
                 "sluice::group_by_key must be followed by sl::map_groups_with_state or "
                 "sl::flat_map_groups_with_state: a stream grouped by key is not a stream yet");

@@ -31,7 +31,8 @@
 #include <vector>
 
 #include "../checkpoint/serialize.hpp"
-#include "../pipeline.hpp"
+#include "../engine/control.hpp"
+#include "../graph/node.hpp"
 #include "../time.hpp"
 #include "aggregate.hpp"
 #include "column.hpp"
@@ -372,7 +373,7 @@ struct session_aggregate_stage<In, std::tuple<Keys...>, std::tuple<Aggs...>> : s
 // constrained than the general overload in aggregate.hpp, so chosen for a session key).
 template <class Up, class... Keys, class... Aggs>
   requires(detail::is_session_spec_v<Keys> || ...)
-auto operator|(grouped_node<Up, Keys...>&& g, const aggregate_t<Aggs...>& a) {
+auto pipe_into(grouped_node<Up, Keys...>&& g, const aggregate_t<Aggs...>& a) {
   static_assert((detail::is_session_spec_v<Keys> + ...) == 1,
                 "sluice::group_by: at most one sl::session_window key");
   static_assert(!(detail::is_window_key_v<detail::bound_key<typename Up::row_type, Keys, Up>> || ...),

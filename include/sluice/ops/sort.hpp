@@ -8,7 +8,7 @@
 #include <type_traits>
 #include <vector>
 
-#include "../pipeline.hpp"
+#include "../graph/node.hpp"
 #include "column.hpp"
 
 namespace sluice {

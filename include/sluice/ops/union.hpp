@@ -6,8 +6,7 @@
 #include <type_traits>
 #include <utility>
 
-#include "../compose.hpp"
-#include "../pipeline.hpp"
+#include "../graph/pipe.hpp"
 
 namespace sluice {
 

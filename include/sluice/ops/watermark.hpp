@@ -8,7 +8,8 @@
 #include <type_traits>
 #include <utility>
 
-#include "../pipeline.hpp"
+#include "../engine/control.hpp"
+#include "../graph/node.hpp"
 #include "column.hpp"
 
 namespace sluice {

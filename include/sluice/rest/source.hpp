@@ -33,7 +33,7 @@
 #include <vector>
 
 #include "../json.hpp"
-#include "../sources/source.hpp"
+#include "../graph/source.hpp"
 #include "detail/http_client.hpp"
 #include "detail/text.hpp"
 #include "oauth1.hpp"

@@ -22,7 +22,7 @@
 
 #include "../detail/format.hpp"
 #include "../schema.hpp"
-#include "sink.hpp"
+#include "../graph/plan.hpp"
 
 namespace sluice {
 

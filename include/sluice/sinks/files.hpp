@@ -65,7 +65,7 @@
 #include "../json.hpp"
 #include "../schema.hpp"
 #include "../time.hpp"
-#include "sink.hpp"
+#include "../graph/pipe.hpp"
 
 namespace sluice::files {
 

@@ -80,7 +80,7 @@
 #include "../json.hpp"
 #include "../schema.hpp"
 #include "../time.hpp"
-#include "source.hpp"
+#include "../graph/source.hpp"
 #if defined(SLUICE_HAS_SIMDJSON) && SLUICE_HAS_SIMDJSON
 #include "../detail/simdjson_decode.hpp"
 #endif
