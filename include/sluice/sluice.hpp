@@ -14,7 +14,7 @@
 
 #include "time.hpp"
 #include "schema.hpp"
-#include "json.hpp"
+#include "codec/json.hpp"
 #include "engine/control.hpp"
 #include "graph/pipe.hpp"
 

@@ -11,7 +11,7 @@
 #include "../impl/config.hpp"
 #include "checkpoint.hpp"
 #include "file_io.hpp"
-#include "serialize.hpp"
+#include "../codec/binary.hpp"
 #include "stored_state.hpp"
 
 namespace sluice::detail {

@@ -44,7 +44,7 @@
 #include <boost/json.hpp>
 
 #include "../detail/crash_point.hpp"
-#include "../detail/format.hpp"
+#include "../codec/format.hpp"
 #include "../graph/pipe.hpp"
 #include "arrow_schema.hpp"
 #include "checkpoint_write.hpp"

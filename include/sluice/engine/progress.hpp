@@ -9,7 +9,7 @@
 #include <vector>
 
 #include "../impl/config.hpp"
-#include "../json.hpp"
+#include "../codec/json.hpp"
 #include "../time.hpp"
 #include "control.hpp"
 

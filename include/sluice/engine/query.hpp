@@ -34,7 +34,7 @@
 #include "../impl/config.hpp"
 #include "../graph/node.hpp"
 #include "../graph/plan.hpp"
-#include "../spark_schema.hpp"
+#include "../codec/spark_schema.hpp"
 #include "control.hpp"
 #include "listener.hpp"
 #include "options.hpp"

@@ -44,9 +44,9 @@
 #include <vector>
 
 #include "../engine/control.hpp"
-#include "../json.hpp"
+#include "../codec/json.hpp"
 #include "../schema.hpp"
-#include "../spark_schema.hpp"
+#include "../codec/spark_schema.hpp"
 #include "node.hpp"
 
 namespace sluice {

@@ -32,7 +32,7 @@
 #include <vector>
 
 #include "../detail/crash_point.hpp"
-#include "../json.hpp"
+#include "../codec/json.hpp"
 #include "../schema.hpp"
 #include "../graph/pipe.hpp"
 #include "client.hpp"

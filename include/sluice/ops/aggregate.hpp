@@ -23,7 +23,7 @@
 #include <utility>
 #include <vector>
 
-#include "../checkpoint/serialize.hpp"
+#include "../codec/binary.hpp"
 #include "../detail/config.hpp"
 #include "../detail/hash.hpp"
 #include "../detail/sliding_aggregator.hpp"
@@ -31,7 +31,7 @@
 #include <limits>
 #include "../engine/control.hpp"
 #include "../graph/node.hpp"
-#include "../spark_schema.hpp"
+#include "../codec/spark_schema.hpp"
 #include "aggregates.hpp"
 #include "column.hpp"
 #include "expr.hpp"

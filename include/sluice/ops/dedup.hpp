@@ -26,7 +26,7 @@
 #include <utility>
 #include <vector>
 
-#include "../checkpoint/serialize.hpp"
+#include "../codec/binary.hpp"
 #include "../detail/hash.hpp"
 #include "../engine/control.hpp"
 #include "../graph/node.hpp"

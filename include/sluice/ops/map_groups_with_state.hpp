@@ -31,7 +31,7 @@
 #include <utility>
 #include <vector>
 
-#include "../checkpoint/serialize.hpp"
+#include "../codec/binary.hpp"
 #include "../detail/hash.hpp"
 #include "../detail/traits.hpp"
 #include "../engine/control.hpp"

@@ -30,7 +30,7 @@
 #include <utility>
 #include <vector>
 
-#include "../checkpoint/serialize.hpp"
+#include "../codec/binary.hpp"
 #include "../engine/control.hpp"
 #include "../graph/node.hpp"
 #include "../time.hpp"

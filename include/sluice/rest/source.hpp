@@ -32,7 +32,7 @@
 #include <utility>
 #include <vector>
 
-#include "../json.hpp"
+#include "../codec/json.hpp"
 #include "../graph/source.hpp"
 #include "detail/http_client.hpp"
 #include "detail/text.hpp"

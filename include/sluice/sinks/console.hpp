@@ -20,7 +20,7 @@
 #include <string>
 #include <vector>
 
-#include "../detail/format.hpp"
+#include "../codec/format.hpp"
 #include "../schema.hpp"
 #include "../graph/plan.hpp"
 
