@@ -4,12 +4,14 @@
 // compile-time properties. Stateless stages run fused in the producer's loop (nested lambdas
 // the compiler inlines); stateful stages split a batch into an accept phase and a finish phase.
 #pragma once
+#include <boost/mp11/algorithm.hpp>
 #include <concepts>
 #include <type_traits>
 #include <utility>
 
 #include "props.hpp"
 #include "protocol.hpp"
+#include "stages.hpp"
 
 namespace sluice {
 
@@ -17,6 +19,7 @@ namespace sluice {
 template <class N>
 concept stream_node = requires {
   typename std::remove_cvref_t<N>::row_type;
+  typename std::remove_cvref_t<N>::stages;
   { std::remove_cvref_t<N>::props } -> std::convertible_to<graph_props>;
 };
 
@@ -29,6 +32,7 @@ template <class Up, class Stage>
 struct stage_node {
   using row_type = typename Stage::output_row;
   static constexpr graph_props props = Stage::transform(Up::props);
+  using stages = boost::mp11::mp_push_back<typename Up::stages, Stage>;
 
   Up up;
   Stage stage;

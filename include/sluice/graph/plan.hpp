@@ -58,6 +58,7 @@ struct query_plan {
   using row_type = typename Node::row_type;
   using sink_type = Sink;
   static constexpr graph_props props = Node::props;
+  using stages = typename Node::stages;
   Node node;
   Sink sink;
 };

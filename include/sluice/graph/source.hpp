@@ -157,6 +157,7 @@ struct source_node : source_control {
   using row_type = typename Source::row_type;
   using offset_type = typename Source::offset_type;
   static constexpr graph_props props{};
+  using stages = boost::mp11::mp_list<>;
 
   Source src;
   std::optional<offset_type> start_, end_, available_now_end_;

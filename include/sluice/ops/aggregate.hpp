@@ -214,6 +214,26 @@ boost::json::object describe_grouping(std::string_view op, const std::tuple<Keys
   return {{"operator", op}, {"keys", std::move(ks)}, {"aggregates", std::move(as)}};
 }
 
+// rule: Spark's checks of a streaming aggregation (UnsupportedOperationChecker), for
+// aggregate_stage and session_aggregate_stage: EventTimeKeyed when a key is a window over, or
+// the value of, a watermarked timestamp column.
+template <class Q, bool EventTimeKeyed>
+constexpr bool check_aggregation_shape() {
+  static_assert(!(Q::mode == output_mode_kind::append && !EventTimeKeyed),
+                "sluice rule [append-aggregation-needs-watermark]: append output mode on an aggregation needs "
+                "sl::with_watermark on the event-time column and a group_by key on sl::window over that column (or "
+                "on the column itself); add the watermark, or use output_mode::update or output_mode::complete");
+  return true;
+}
+// (Checked by the second aggregation, so that a chain of two says it once.)
+template <class Q>
+constexpr bool check_single_aggregation() {
+  static_assert(count_stages<typename Q::before, is_aggregation> == 0,
+                "sluice rule [multiple-aggregations]: a query may hold one streaming aggregation; chained "
+                "aggregations are not supported (as in Spark before 3.4); split the query in two");
+  return true;
+}
+
 template <class In, class KeyList, class AggList>
 struct aggregate_stage;
 
@@ -254,10 +274,12 @@ struct aggregate_stage<In, std::tuple<Keys...>, std::tuple<Aggs...>> : stateful_
                                     !(is_arrival_ordered_agg_v<typename Aggs::bound_type> || ...);
   static constexpr bool all_invertible = (is_invertible_agg_v<typename Aggs::bound_type> && ...);
 
+  static constexpr bool aggregation = true;  // graph/stages.hpp's is_aggregation
+  template <class Q>
+  static constexpr bool check_shape() {
+    return check_aggregation_shape<Q, has_event_time_key>() && check_single_aggregation<Q>();
+  }
   static constexpr graph_props transform(graph_props p) {
-    p.aggregated = true;
-    p.aggregation_watermarked = has_event_time_key;
-    p.stateful_stages += 1;
     p.watermark_column = {};
     return p;
   }

@@ -239,7 +239,7 @@ struct drop_duplicates_t {
     if constexpr ((dedup_column<Cols> && ...)) {  // else drop_duplicates(...) has already said why
       using U = std::remove_cvref_t<Up>;
       using In = typename U::row_type;
-      static_assert(!U::props.aggregated,
+      static_assert(!any_stage<typename U::stages, is_aggregation>,
                     "sluice rule [dedup-after-aggregation]: drop_duplicates and drop_duplicates_within_watermark are "
                     "not supported after an aggregation on a stream (as in Spark); deduplicate before group_by");
       static_assert(!Within || detail::event_time_column<In, U>::exists,
@@ -248,7 +248,7 @@ struct drop_duplicates_t {
                     "refuses it on a stream without a watermark)");
       static_assert((has_column<In, Cols::name> && ...),
                     "sluice::drop_duplicates: sl::col<\"name\">: the row type has no column of this name");
-      if constexpr (!U::props.aggregated && (!Within || detail::event_time_column<In, U>::exists) &&
+      if constexpr (!any_stage<typename U::stages, is_aggregation> && (!Within || detail::event_time_column<In, U>::exists) &&
                     (has_column<In, Cols::name> && ...)) {
         using S = detail::dedup_stage<In, U, Within, Cols...>;
         return stage_node<U, S>{std::forward<Up>(up), S{}};

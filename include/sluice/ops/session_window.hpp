@@ -136,11 +136,17 @@ struct session_aggregate_stage<In, std::tuple<Keys...>, std::tuple<Aggs...>> : s
   static_assert(detail::unique_names<columns_of<output_row>>::value,
                 "sluice::aggregate: two output columns have the same name; rename one with .as<\"name\">()");
 
+  static constexpr bool aggregation = true;  // graph/stages.hpp's is_aggregation
+  // rule: Spark's checks of an aggregation, and update mode refused for session windows.
+  template <class Q>
+  static constexpr bool check_shape() {
+    check_aggregation_shape<Q, event_time>();
+    static_assert(Q::mode != output_mode_kind::update,
+                  "sluice rule [session-window-update]: update output mode is not supported for a session window "
+                  "aggregation (as in Spark); use output_mode::append (with sl::with_watermark) or output_mode::complete");
+    return check_single_aggregation<Q>();
+  }
   static constexpr graph_props transform(graph_props p) {
-    p.aggregated = true;
-    p.aggregation_watermarked = event_time;
-    p.session_window = true;
-    p.stateful_stages += 1;
     p.watermark_column = {};
     return p;
   }
