@@ -14,9 +14,9 @@
 
 #include "time.hpp"
 #include "schema.hpp"
-#include "json.hpp"
-#include "pipeline.hpp"
-#include "compose.hpp"
+#include "codec/json.hpp"
+#include "engine/control.hpp"
+#include "graph/pipe.hpp"
 
 #include "ops/column.hpp"
 #include "ops/expr.hpp"
@@ -41,11 +41,11 @@
 #include "ops/late_rows.hpp"
 #include "ops/transform_with_state.hpp"
 
-#include "sources/source.hpp"
+#include "graph/source.hpp"
+#include "sources/ranges.hpp"
 #include "sources/memory.hpp"
 #include "sources/rate.hpp"
 
-#include "sinks/sink.hpp"
 #include "sinks/memory.hpp"
 #include "sinks/console.hpp"
 #include "sinks/foreach_batch.hpp"

@@ -44,8 +44,8 @@
 #include <boost/json.hpp>
 
 #include "../detail/crash_point.hpp"
-#include "../detail/format.hpp"
-#include "../sinks/sink.hpp"
+#include "../codec/format.hpp"
+#include "../graph/pipe.hpp"
 #include "arrow_schema.hpp"
 #include "checkpoint_write.hpp"
 #include "commit.hpp"

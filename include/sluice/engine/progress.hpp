@@ -9,9 +9,9 @@
 #include <vector>
 
 #include "../impl/config.hpp"
-#include "../json.hpp"
-#include "../pipeline.hpp"
+#include "../codec/json.hpp"
 #include "../time.hpp"
+#include "control.hpp"
 
 namespace sluice {
 

@@ -32,9 +32,9 @@
 #include <vector>
 
 #include "../detail/crash_point.hpp"
-#include "../json.hpp"
+#include "../codec/json.hpp"
 #include "../schema.hpp"
-#include "../sinks/sink.hpp"
+#include "../graph/pipe.hpp"
 #include "client.hpp"
 #include "offsets.hpp"
 #include "options.hpp"

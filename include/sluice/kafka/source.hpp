@@ -37,9 +37,8 @@
 #include <vector>
 
 #include "../checkpoint/file_io.hpp"
-#include "../compose.hpp"
+#include "../graph/pipe.hpp"
 #include "../detail/uuid.hpp"
-#include "../sources/source.hpp"
 #include "client.hpp"
 #include "offsets.hpp"
 #include "options.hpp"

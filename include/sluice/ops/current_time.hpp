@@ -9,7 +9,7 @@
 #pragma once
 #include <stdexcept>
 
-#include "../pipeline.hpp"
+#include "../graph/protocol.hpp"
 #include "../time.hpp"
 
 namespace sluice {

@@ -26,10 +26,11 @@
 #include <utility>
 #include <vector>
 
-#include "../checkpoint/serialize.hpp"
 #include "../checkpoint/state_layout.hpp"
+#include "../codec/binary.hpp"
 #include "../detail/hash.hpp"
-#include "../pipeline.hpp"
+#include "../engine/control.hpp"
+#include "../graph/node.hpp"
 #include "../schema.hpp"
 #include "column.hpp"
 
@@ -80,11 +81,15 @@ struct dedup_stage : stateful_control, described_stage {
   static constexpr bool evicts = Within || event_time_in_key;
   static constexpr std::int64_t never = std::numeric_limits<std::int64_t>::max();
 
-  static constexpr graph_props transform(graph_props p) {
-    // Spark counts a deduplication among chained stateful operators only with an event-time key.
-    if constexpr (evicts) note_stateful_operator(p);
-    return p;
+  // Spark counts a deduplication among chained stateful operators only with an event-time key.
+  static constexpr bool stateful_operator = evicts;
+  static constexpr bool deduplication = true;
+  template <class Q>
+  static constexpr bool check_shape() {
+    if constexpr (evicts) return check_chained_stateful<Q>();
+    else return true;
   }
+  static constexpr graph_props transform(graph_props p) { return p; }
 
   // Key -> the event time at which it leaves the state (never, without eviction).
   boost::unordered_flat_map<key_type, std::int64_t, key_hash> seen_;
@@ -254,7 +259,7 @@ struct drop_duplicates_t {
       using In = typename U::row_type;
       // rule: stream-stream join: its output may be older than the watermark (Spark 3.4 gives the
       // next operator the join's output watermark; sluice has one watermark per query yet).
-      static_assert(!U::props.stream_join,
+      static_assert(!any_stage<typename U::stages, is_stream_join>,
                     "sluice rule [stateful-after-stream-join]: drop_duplicates after a stream-stream join is not "
                     "supported yet (per-operator watermarks are not there yet); deduplicate each input before the join");
       static_assert(!Within || detail::event_time_column<In, U>::exists,

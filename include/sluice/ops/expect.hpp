@@ -25,9 +25,10 @@
 #include <vector>
 
 #include "../impl/config.hpp"
-#include "../json.hpp"
-#include "../pipeline.hpp"
-#include "../sinks/sink.hpp"
+#include "../codec/json.hpp"
+#include "../engine/control.hpp"
+#include "../graph/node.hpp"
+#include "../graph/plan.hpp"
 
 namespace sluice {
 

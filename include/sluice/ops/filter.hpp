@@ -4,7 +4,7 @@
 #include <type_traits>
 #include <utility>
 
-#include "../pipeline.hpp"
+#include "../graph/node.hpp"
 
 namespace sluice {
 namespace detail {

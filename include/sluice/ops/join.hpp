@@ -61,7 +61,7 @@
 #include "../detail/config.hpp"
 #include "../detail/hash.hpp"
 #include "../detail/traits.hpp"
-#include "../pipeline.hpp"
+#include "../graph/node.hpp"
 #include "../schema.hpp"
 #include "column.hpp"
 

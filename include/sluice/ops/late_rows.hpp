@@ -22,8 +22,9 @@
 #include <utility>
 #include <vector>
 
-#include "../pipeline.hpp"
-#include "../sinks/sink.hpp"
+#include "../engine/control.hpp"
+#include "../graph/node.hpp"
+#include "../graph/plan.hpp"
 
 namespace sluice {
 namespace detail {
@@ -50,6 +51,7 @@ struct late_rows_stage : side_sink_control {
   static constexpr stage_kind kind = stage_kind::stateful;
   using output_row = typename S::output_row;
   using late_row = typename S::late_row;
+  using listed_as = S;  // the rules see the operator it wraps (graph/stages.hpp)
   static constexpr graph_props transform(graph_props p) { return S::transform(p); }
 
   S stage;

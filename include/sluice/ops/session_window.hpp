@@ -30,8 +30,9 @@
 #include <utility>
 #include <vector>
 
-#include "../checkpoint/serialize.hpp"
-#include "../pipeline.hpp"
+#include "../codec/binary.hpp"
+#include "../engine/control.hpp"
+#include "../graph/node.hpp"
 #include "../time.hpp"
 #include "aggregate.hpp"
 #include "column.hpp"
@@ -135,12 +136,18 @@ struct session_aggregate_stage<In, std::tuple<Keys...>, std::tuple<Aggs...>> : s
   static_assert(detail::unique_names<columns_of<output_row>>::value,
                 "sluice::aggregate: two output columns have the same name; rename one with .as<\"name\">()");
 
+  static constexpr bool aggregation = true;  // graph/stages.hpp's is_aggregation
+  static constexpr bool stateful_operator = true;
+  // rule: Spark's checks of an aggregation, and update mode refused for session windows.
+  template <class Q>
+  static constexpr bool check_shape() {
+    check_aggregation_shape<Q, event_time>();
+    static_assert(Q::mode != output_mode_kind::update,
+                  "sluice rule [session-window-update]: update output mode is not supported for a session window "
+                  "aggregation (as in Spark); use output_mode::append (with sl::with_watermark) or output_mode::complete");
+    return check_chained_stateful<Q>();
+  }
   static constexpr graph_props transform(graph_props p) {
-    note_stateful_operator(p);
-    p.aggregated = true;
-    p.aggregation_watermarked = event_time;
-    p.session_window = true;
-    p.stateful_stages += 1;
     // As in Spark, the session column carries the watermark on (its input's, Spark's
     // watermark propagation) for a stateful operator after this one.
     p.watermark_column = event_time ? std::string_view(std::tuple_element_t<session_key, std::tuple<Keys...>>::name.view())
@@ -388,7 +395,7 @@ struct session_aggregate_stage<In, std::tuple<Keys...>, std::tuple<Aggs...>> : s
 // constrained than the general overload in aggregate.hpp, so chosen for a session key).
 template <class Up, class... Keys, class... Aggs>
   requires(detail::is_session_spec_v<Keys> || ...)
-auto operator|(grouped_node<Up, Keys...>&& g, const aggregate_t<Aggs...>& a) {
+auto pipe_into(grouped_node<Up, Keys...>&& g, const aggregate_t<Aggs...>& a) {
   static_assert((detail::is_session_spec_v<Keys> + ...) == 1,
                 "sluice::group_by: at most one sl::session_window key");
   static_assert(!(detail::is_window_key_v<detail::bound_key<typename Up::row_type, Keys, Up>> || ...),

@@ -54,9 +54,9 @@
 #include <utility>
 #include <vector>
 
-#include "../checkpoint/serialize.hpp"
-#include "../compose.hpp"
-#include "../pipeline.hpp"
+#include "../codec/binary.hpp"
+#include "../engine/control.hpp"
+#include "../graph/pipe.hpp"
 #include "../schema.hpp"
 #include "column.hpp"
 #include "dedup.hpp"  // detail::event_time_column
@@ -284,6 +284,25 @@ template <class In, class Node>
 using side_event_time = event_time_column<In, Node>;
 
 // ---------------------------------------------------------------- the node
+// The join in its query's list of stages (graph/stages.hpp): a stateful operator, and its
+// rule: Spark runs a stream-stream join in append mode only.
+struct stream_join_stage_tag {
+  static constexpr bool stream_join = true;
+  static constexpr bool stateful_operator = true;
+  template <class Q>
+  static constexpr bool check_shape() {
+    static_assert(Q::mode == output_mode_kind::append,
+                  "sluice rule [stream-join-append-only]: a stream-stream join needs output_mode::append (Spark: Join "
+                  "between two streaming DataFrames/Datasets is not supported in Update/Complete output mode, only in "
+                  "Append output mode)");
+    return true;
+  }
+};
+// What a stream-stream join may not follow yet: a stateful operator other than a deduplication.
+template <class S>
+struct refuses_stream_join_after
+    : std::bool_constant<is_stateful_operator<S>::value && !requires { requires S::deduplication; }> {};
+
 template <join_type JT, class L, class R, class LSel, class RSel, bool Using, class Cond>
 struct stream_join_node : stateful_control, described_stage {
   using LRow = typename L::row_type;
@@ -338,10 +357,11 @@ struct stream_join_node : stateful_control, described_stage {
     p.has_watermark = L::props.has_watermark || R::props.has_watermark;
     if (ltime::exists && has_column_name<row_type>(ltime::name)) p.watermark_column = ltime::name;
     else if (rtime::exists && has_column_name<row_type>(rtime::name)) p.watermark_column = rtime::name;
-    p.sort_or_limit_on_stream = L::props.sort_or_limit_on_stream || R::props.sort_or_limit_on_stream;
-    p.stream_join = true;  // rule: stream-stream join (append mode only; nothing stateful after it yet)
     return p;
   }();
+  // Both inputs' stages, then the join's own (graph/stages.hpp), whose rules it carries.
+  using stages = boost::mp11::mp_push_back<boost::mp11::mp_append<typename L::stages, typename R::stages>,
+                                           stream_join_stage_tag>;
 
   L left;
   R right;
@@ -651,9 +671,8 @@ struct stream_join_t {
           static_assert(C::valid, "sluice::time_range / sl::same_window: both columns must be of type sl::timestamp");
         }
         // rule: stream-stream join after a stateful operator (Spark 3.4's chained operators are not there yet)
-        static_assert(!LN::props.aggregated && !RN::props.aggregated && LN::props.stateful_stages == 0 &&
-                          RN::props.stateful_stages == 0 && LN::props.group_state_stages == 0 &&
-                          RN::props.group_state_stages == 0 && !LN::props.stream_join && !RN::props.stream_join,
+        static_assert(!any_stage<typename LN::stages, detail::refuses_stream_join_after> &&
+                          !any_stage<typename RN::stages, detail::refuses_stream_join_after>,
                       "sluice rule [stream-join-after-stateful]: a stream-stream join after an aggregation, "
                       "[flat_]map_groups_with_state or another stream-stream join is not supported yet; join first");
         if constexpr (same_keys && hashable_key_v<LV> && (JT == join_type::left_semi || std::is_void_v<dup>) &&

@@ -36,8 +36,9 @@
 #include <utility>
 #include <vector>
 
-#include "../checkpoint/serialize.hpp"
-#include "../pipeline.hpp"
+#include "../codec/binary.hpp"
+#include "../engine/control.hpp"
+#include "../graph/node.hpp"
 #include "flat_map.hpp"
 #include "map_groups_with_state.hpp"
 
@@ -476,9 +477,10 @@ struct transform_with_state_stage<P, In, std::tuple<Sels...>, Out, TM, OM> : sta
   using key_type = typename group_key_of<In, Sels...>::tuple_type;
   using user_key = typename group_key_of<In, Sels...>::user_type;
 
+  static constexpr bool stateful_operator = true;
+  template <class Q>
+  static constexpr bool check_shape() { return check_chained_stateful<Q>(); }
   static constexpr graph_props transform(graph_props p) {
-    note_stateful_operator(p);
-    p.stateful_stages += 1;
     p.watermark_column = {};  // the processor's output is opaque
     return p;
   }
@@ -689,7 +691,7 @@ inline constexpr bool takes_key_grouped_v<transform_with_state_t<P, TM, OM>> = t
 }  // namespace detail
 
 template <class Up, class... Sels, class P, time_mode_kind TM, output_mode_kind OM>
-auto operator|(key_grouped_node<Up, Sels...>&& g, transform_with_state_t<P, TM, OM> d) {
+auto pipe_into(key_grouped_node<Up, Sels...>&& g, transform_with_state_t<P, TM, OM> d) {
   using In = typename Up::row_type;
   using key = typename detail::group_key_of<In, Sels...>::user_type;
   static_assert(detail::stateful_processor<P, key, In>,

@@ -10,14 +10,20 @@
 #include <type_traits>
 #include <utility>
 
-#include "../pipeline.hpp"
+#include "../engine/control.hpp"
+#include "../graph/node.hpp"
 #include "column.hpp"
 
 namespace sluice {
+// A with_watermark stage, for the rules of stages that need one upstream.
+template <class S>
+struct is_watermark : std::bool_constant<requires { requires S::event_time_watermark; }> {};
+
 namespace detail {
 template <class In, class Sel>
 struct watermark_stage : watermark_control, described_stage {
   static constexpr stage_kind kind = stage_kind::stateless;
+  static constexpr bool event_time_watermark = true;  // is_watermark
   using output_row = In;
   using selector = bound_selector<In, Sel>;
   static_assert(std::is_same_v<std::remove_cvref_t<typename selector::value_type>, timestamp>,

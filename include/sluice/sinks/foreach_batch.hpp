@@ -8,7 +8,7 @@
 #include <type_traits>
 #include <utility>
 
-#include "sink.hpp"
+#include "../graph/plan.hpp"
 
 namespace sluice {
 namespace detail {

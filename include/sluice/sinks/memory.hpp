@@ -13,7 +13,7 @@
 #include <utility>
 #include <vector>
 
-#include "sink.hpp"
+#include "../graph/plan.hpp"
 
 namespace sluice {
 
