@@ -1,10 +1,10 @@
 # Conan 2 recipe for sluice (conan-center style): a header-only package whose components map
 # to the CMake targets of an install (sluice::sluice, sluice::rest, sluice::delta,
-# sluice::kafka). docs/install.md shows how to use it with ConanCenter and offline.
+# sluice::kafka, sluice::app). docs/install.md shows how to use it with ConanCenter and offline.
 #
 # Dependencies are declared as a ConanCenter user gets them. When a profile provides one
 # through [platform_requires] (conan/profiles/platform: Debian's Boost, OpenSSL, simdjson,
-# librdkafka and Arrow from pyarrow), it has no package and CMakeDeps writes no config for it;
+# librdkafka, yaml-cpp and Arrow from pyarrow), it has no package and CMakeDeps writes no config for it;
 # the package then carries a small CMake build module per such dependency (cmake/conan/) that
 # finds it on the system and links it to the component, as the install's own config does.
 import os
@@ -31,12 +31,14 @@ class SluiceConan(ConanFile):
         "with_delta": [True, False],
         "with_kafka": [True, False],
         "with_simdjson": [True, False],
+        "with_app": [True, False],
     }
     default_options = {
         "with_rest": False,
         "with_delta": False,
         "with_kafka": False,
         "with_simdjson": False,
+        "with_app": False,
     }
     no_copy_source = True
     exports_sources = (
@@ -55,6 +57,7 @@ class SluiceConan(ConanFile):
         "arrow": "sluice-platform-arrow.cmake",
         "librdkafka": "sluice-platform-rdkafka.cmake",
         "simdjson": "sluice-platform-simdjson.cmake",
+        "yaml-cpp": "sluice-platform-yaml-cpp.cmake",
     }
 
     def set_version(self):
@@ -85,6 +88,8 @@ class SluiceConan(ConanFile):
             self.requires("librdkafka/[>=2.0]", transitive_headers=True, transitive_libs=True)
         if self.options.with_simdjson:
             self.requires("simdjson/[>=3.0]", transitive_headers=True, transitive_libs=True)
+        if self.options.with_app:
+            self.requires("yaml-cpp/[>=0.7]", transitive_headers=True, transitive_libs=True)
 
     def package_id(self):
         # Headers only: one package for every configuration. The options stay in the id
@@ -164,6 +169,9 @@ class SluiceConan(ConanFile):
             component("delta", "sluice::delta", "arrow", ["arrow::libarrow", "arrow::libparquet"])
         if self.options.with_kafka:
             component("kafka", "sluice::kafka", "librdkafka", ["librdkafka::rdkafka"])
+        if self.options.with_app:
+            # The admin endpoint it serves is Boost.Beast, in the core's headers.
+            component("app", "sluice::app", "yaml-cpp", ["yaml-cpp::yaml-cpp"])
 
         # Declared, but not linked through requires: found by the build modules instead.
         platform = [name for name, packaged in self._host_requirements() if not packaged]

@@ -42,17 +42,10 @@
 #include <sluice/sluice.hpp>
 #include <sluice/files.hpp>
 
+#include "../examples/common/event.hpp"  // Event (seed 004's schema)
+
 namespace sl = sluice;
 namespace fs = std::filesystem;
-
-struct Event {
-  std::string event_id;
-  sl::timestamp timestamp;
-  std::int64_t user_id;
-  std::string event_type;
-  double value;
-};
-BOOST_DESCRIBE_STRUCT(Event, (), (event_id, timestamp, user_id, event_type, value))
 
 // The same fields, kept to the Boost.JSON path so both run in one program.
 struct EventBoost {

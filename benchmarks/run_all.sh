@@ -8,16 +8,18 @@
 # 1. configures and builds the benchmarks in their own build directory (Release, -O2):
 #    every Google Benchmark program bench_* and sluice_spark_compare;
 # 2. runs each bench_* (median of 3 repetitions of at least 0.5 s);
-# 3. the Spark comparison (benchmarks/spark/run.sh: seed 004's windowed aggregation in
+# 3. bench_kafka against a broker of its own (scripts/kafka.sh; SLUICE_BENCH_KAFKA=0 skips it);
+# 4. the Spark comparison (benchmarks/spark/run.sh: seed 004's windowed aggregation in
 #    sluice and in PySpark local[2] over the same files), when PySpark is installed or
 #    installable (benchmarks/spark/install.sh; SLUICE_BENCH_SPARK=0 skips it);
-# 4. the compile-time suite (benchmarks/compile_time/compile_time.py).
+# 5. the compile-time suite (benchmarks/compile_time/compile_time.py).
 # Everything printed goes to results/results-<UTC time>.md too, with the machine, the commit
 # and the commands; the Google Benchmark programs also write JSON there.
 #
 # Environment: SLUICE_BENCH_BUILD (build dir, default build/bench), SLUICE_BENCH_JOBS (build
 # jobs, default 2), SLUICE_BENCH_MIN_TIME (default 0.5), SLUICE_BENCH_REPETITIONS (default 3),
 # SLUICE_BENCH_FILTER (regex on program names, e.g. 'decode|window'), SLUICE_BENCH_SPARK=0,
+# SLUICE_BENCH_KAFKA=0,
 # SLUICE_BENCH_COMPILE_TIME=0.
 set -euo pipefail
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -74,6 +76,7 @@ for exe in "$build"/benchmarks/bench_*; do
   [[ -x "$exe" ]] || continue
   name="$(basename "$exe")"
   [[ "$name" =~ $filter ]] || continue
+  [[ "$name" == bench_kafka ]] && continue  # not a Google Benchmark program: below, with a broker
   if [[ $smoke == 1 ]]; then
     run "$exe" --benchmark_min_time=0.01 || failed+=("$name")
   elif [[ " $many_cases " == *" $name "* ]]; then
@@ -85,6 +88,27 @@ for exe in "$build"/benchmarks/bench_*; do
       --benchmark_out="$results/$name-$stamp.json" --benchmark_out_format=json || failed+=("$name")
   fi
 done
+
+section "Kafka (a local broker, both sides in one run)"
+# bench_kafka needs a broker: scripts/kafka.sh starts one of its own in the build directory
+# (the jars come from scripts/deps/40-kafka.sh) and stops it afterwards.
+if [[ ! -x "$build/benchmarks/bench_kafka" || ! "bench_kafka" =~ $filter ]]; then
+  log "skipped (bench_kafka not built, or not selected)"
+elif [[ "${SLUICE_BENCH_KAFKA:-1}" == 0 ]]; then
+  log "skipped (SLUICE_BENCH_KAFKA=0)"
+elif bash scripts/deps/40-kafka.sh >>"$report" 2>&1 && bash scripts/kafka.sh start --dir "$build/kafka-broker" --fresh >>"$report" 2>&1; then
+  if [[ $smoke == 1 ]]; then
+    run "$build/benchmarks/bench_kafka" --broker-dir "$build/kafka-broker" --records 2000 --repeat 1 --rates 2000 \
+      --seconds 2 || failed+=("bench_kafka")
+  else
+    run "$build/benchmarks/bench_kafka" --broker-dir "$build/kafka-broker" --records 500000 --repeat 3 \
+      --rates 2000,10000,30000,60000 --seconds 5 || failed+=("bench_kafka")
+  fi
+  bash scripts/kafka.sh stop --dir "$build/kafka-broker" >>"$report" 2>&1 || true
+else
+  log "the Kafka broker could not be started (see above): bench_kafka did not run"
+  failed+=("bench_kafka (no broker)")
+fi
 
 section "Against Spark (seed 004, same files, same cores)"
 if [[ $smoke == 1 ]]; then

@@ -10,6 +10,8 @@
 #include <sluice/kafka.hpp>
 #include <sluice/sluice.hpp>
 
+#include "common/event.hpp"  // Event (seed 004's schema)
+
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -19,15 +21,6 @@
 
 namespace sl = sluice;
 using namespace std::chrono_literals;
-
-struct Event {
-  std::string event_id;
-  sl::timestamp timestamp;
-  std::int64_t user_id = 0;
-  std::string event_type;
-  double value = 0;
-};
-BOOST_DESCRIBE_STRUCT(Event, (), (event_id, timestamp, user_id, event_type, value))
 
 int main(int argc, char** argv) {
   std::string bootstrap;

@@ -13,6 +13,8 @@
 // deterministic. Exits 1 if the dropped-row count is not the expected one.
 #include <sluice/sluice.hpp>
 
+#include "common/event.hpp"  // Event (seed 004's schema)
+
 #include <cstdint>
 #include <cstdio>
 #include <iostream>
@@ -21,15 +23,6 @@
 
 using namespace std::chrono_literals;
 namespace sl = sluice;
-
-struct Event {
-  std::string event_id;
-  sl::timestamp timestamp;
-  std::int64_t user_id;
-  std::string event_type;
-  double value;
-};
-BOOST_DESCRIBE_STRUCT(Event, (), (event_id, timestamp, user_id, event_type, value))
 
 namespace {
 sl::timestamp at(const char* hh_mm) { return *sl::parse_timestamp(std::string("2024-01-15T") + hh_mm + ":00"); }

@@ -23,7 +23,7 @@
 // Exits non-zero when a check fails.
 #include <sluice/sluice.hpp>
 #include <sluice/sinks/two_phase.hpp>
-#include <sluice/sources/ranges.hpp>
+#include <sluice/sources/slices.hpp>
 
 #include <sqlite3.h>
 #include <sys/wait.h>

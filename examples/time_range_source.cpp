@@ -18,7 +18,7 @@
 // otherwise. With `--base http://127.0.0.1:PORT` it does the same against another server
 // serving the same events (examples/time_range_server.py, a Python http.server).
 #include <sluice/sluice.hpp>
-#include <sluice/sources/ranges.hpp>
+#include <sluice/sources/slices.hpp>
 
 #include <boost/asio.hpp>
 #include <boost/beast/core.hpp>

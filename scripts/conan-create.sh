@@ -27,7 +27,8 @@ if command -v ccache >/dev/null 2>&1; then
 fi
 
 profile=conan/profiles/platform
-all=(-o "sluice/*:with_rest=True" -o "sluice/*:with_delta=True" -o "sluice/*:with_simdjson=True")
+all=(-o "sluice/*:with_rest=True" -o "sluice/*:with_delta=True" -o "sluice/*:with_simdjson=True"
+     -o "sluice/*:with_app=True")
 # The Kafka component, once this tree has it.
 if [[ -f cmake/component-kafka.cmake ]]; then
   all+=(-o "sluice/*:with_kafka=True")

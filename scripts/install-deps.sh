@@ -19,6 +19,7 @@ packages=(
   libsimdjson-dev
   chromium
   librdkafka-dev
+  libyaml-cpp-dev
   pkg-config
   openssl
   kafkacat

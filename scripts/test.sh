@@ -44,6 +44,7 @@ cmake --build "$tmp/build" -j "$jobs"
 "$tmp/build/sluice_consumer_components" "$tmp"
 "$tmp/build/sluice_consumer_kafka"
 "$tmp/build/sluice_consumer_admin"
+"$tmp/build/sluice_consumer_app"
 "$tmp/prefix/bin/sluice" --help >/dev/null  # the installed command runs
 
 echo "==> conan create (offline, system libraries; default options and every component)"

@@ -21,7 +21,7 @@ class SluiceTestConan(ConanFile):
     def generate(self):
         options = self.dependencies["sluice"].options
         tc = CMakeToolchain(self)
-        for name in ("with_rest", "with_delta", "with_kafka", "with_simdjson"):
+        for name in ("with_rest", "with_delta", "with_kafka", "with_simdjson", "with_app"):
             tc.cache_variables["SLUICE_TEST_" + name.upper()] = bool(options.get_safe(name))
         tc.generate()
 

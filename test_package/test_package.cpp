@@ -10,6 +10,11 @@
 #if SLUICE_TEST_WITH_KAFKA
 #include <sluice/kafka.hpp>
 #endif
+#if SLUICE_TEST_WITH_APP
+#include <sluice/app/config.hpp>
+
+#include <fstream>
+#endif
 
 #include <cstdint>
 #include <filesystem>
@@ -85,6 +90,19 @@ int main(int argc, char** argv) {
 
 #if SLUICE_TEST_WITH_KAFKA
   std::cout << "sluice test_package: kafka component compiled and linked\n";
+#endif
+
+#if SLUICE_TEST_WITH_APP
+  {
+    const auto file = scratch / "pipeline.yaml";
+    std::ofstream(file) << "nodes:\n  - name: totals\n    streaming: {trigger: \"10 seconds\"}\n";
+    const auto config = sl::app_config::load(file);
+    if (config.nodes.size() != 1 || config.nodes[0].name != "totals" || !config.nodes[0].streaming.trigger) {
+      std::cerr << "test_package: the pipeline file was not read as written\n";
+      return 1;
+    }
+    std::cout << "sluice test_package: app ok (a pipeline file read with yaml-cpp)\n";
+  }
 #endif
   return 0;
 }

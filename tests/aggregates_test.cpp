@@ -6,6 +6,7 @@
 
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <map>
 #include <string>
 #include <vector>
@@ -49,6 +50,40 @@ TEST_CASE("approx_count_distinct: precision from the relative standard deviation
   CHECK_THROWS_AS(sl::detail::hyperloglog::precision_for(0), std::invalid_argument);
   CHECK_THROWS_AS(sl::approx_count_distinct(sl::col<"user">, 0.5), std::invalid_argument);
   CHECK(sl::detail::hyperloglog(9).memory_bytes() == 512);
+}
+
+// The sketch writes itself into a checkpoint through the serialize/deserialize hook of
+// codec/binary.hpp: its precision as a 32-bit integer, then its registers as they are (the form
+// checkpoints written before the hook hold), and an empty sketch as precision 0.
+TEST_CASE("HyperLogLog: its binary form in a checkpoint", "[aggregates][hll][checkpoint]") {
+  const auto h = sketch(9, 0, 1000);
+  sl::binary_writer w;
+  w.write(h);
+  w.write(sl::detail::hyperloglog{});
+  const std::string& bytes = w.buffer();
+  REQUIRE(bytes.size() == 4 + 512 + 4);
+  std::int32_t p = 0;
+  std::memcpy(&p, bytes.data(), 4);
+  CHECK(p == 9);
+  CHECK(std::memcmp(bytes.data() + 4, h.registers().data(), 512) == 0);
+
+  sl::binary_reader r(bytes, "state");
+  sl::detail::hyperloglog back(4), empty(4);
+  r.read(back);
+  r.read(empty);
+  CHECK(r.at_end());
+  CHECK(back.precision() == 9);
+  CHECK(back.registers() == h.registers());
+  CHECK(back.estimate() == h.estimate());
+  CHECK(empty.precision() == 0);
+
+  std::string bad(4, '\0');
+  bad[0] = 30;  // precision 30: impossible
+  sl::binary_reader rb(bad, "state/0/1.delta");
+  CHECK_THROWS_WITH(rb.read(back), Catch::Contains("state/0/1.delta: corrupt at byte 4: invalid HyperLogLog precision 30"));
+  std::string truncated = bytes.substr(0, 100);
+  sl::binary_reader rt(truncated, "snap");
+  CHECK_THROWS_WITH(rt.read(back), Catch::Contains("truncated"));
 }
 
 TEST_CASE("HyperLogLog: small counts are exact or nearly", "[aggregates][hll]") {

@@ -310,7 +310,11 @@ TEST_CASE("join: a stateless stage: no state operator, the upstream watermark pa
   auto plan = in | sl::with_watermark(sl::col<"timestamp">, 10min) | sl::join(users(), sl::col<"user_id">);
   STATIC_REQUIRE(decltype(plan)::props.has_watermark);
   STATIC_REQUIRE(decltype(plan)::props.watermark_column == std::string_view("timestamp"));
-  STATIC_REQUIRE(decltype(plan)::props.stateful_stages == 0);
+  // The stages from the source on: the watermark, then the join, which is stateless.
+  using stages = decltype(plan)::stages;
+  STATIC_REQUIRE(boost::mp11::mp_size<stages>::value == 2);
+  STATIC_REQUIRE(boost::mp11::mp_at_c<stages, 1>::kind == sl::stage_kind::stateless);
+  STATIC_REQUIRE(!sl::any_stage<stages, sl::is_aggregation>);
   sl::memory_sink<decltype(plan)::row_type> sink;
   auto q = sl::start(std::move(plan) | sink, sl::output_mode::append);
   in.add_data({ev("e1", 1, "click", 1.0, t0 + 30min), ev("e2", 9)});

@@ -1,4 +1,4 @@
-// The simdjson fast path of JSON-lines decoding (detail/simdjson_decode.hpp) against the
+// The simdjson fast path of JSON-lines decoding (codec/simdjson_decode.hpp) against the
 // Boost.JSON path, line by line: same rows, same errors, and the fast path really taking the
 // plain lines (and only handing the others over).
 #include <catch2/catch.hpp>

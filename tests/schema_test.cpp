@@ -1,4 +1,4 @@
-// sluice/schema.hpp and sluice/json.hpp: described structs and generated rows, read through one
+// sluice/schema.hpp and sluice/codec/json.hpp: described structs and generated rows, read through one
 // interface (columns_of, get<"name">, for_each_field), converted by name (convert_to / as<T>)
 // and to and from JSON, with errors naming the field path.
 #include <catch2/catch.hpp>

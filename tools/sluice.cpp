@@ -4,15 +4,21 @@
 //   sluice streaming list             [--url URL] [--json]
 //   sluice streaming status ID|NAME   [--url URL] [--json]
 //   sluice streaming stop ID|NAME     [--url URL]
+//   sluice checkpoint describe DIR    [--json]
+//   sluice checkpoint state DIR --operator N [--batch B]
 //
 // URL: --url, else $SLUICE_ADMIN_URL, else http://127.0.0.1:4040. The bearer token, when the
 // endpoint wants one: $SLUICE_ADMIN_TOKEN (or --token, which other users may see in `ps`).
-// Exit status: 0 done, 1 the endpoint refused (its error is printed), 2 bad usage, 3 no
-// connection.
+// The checkpoint commands read a stopped query's checkpoint directory (checkpoint/inspect.hpp)
+// and never write to it.
+// Exit status: 0 done, 1 the endpoint refused (its error is printed) or a checkpoint file is
+// unreadable (the error names it), 2 bad usage, 3 no connection.
 #include <boost/asio.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/json.hpp>
+
+#include <sluice/checkpoint/inspect.hpp>
 
 #include <chrono>
 #include <cstdio>
@@ -35,6 +41,8 @@ constexpr const char* usage_text =
     "usage: sluice streaming list [--url URL] [--json]\n"
     "       sluice streaming status ID|NAME [--url URL] [--json]\n"
     "       sluice streaming stop ID|NAME [--url URL]\n"
+    "       sluice checkpoint describe DIR [--json]\n"
+    "       sluice checkpoint state DIR --operator N [--batch B]\n"
     "The admin endpoint's URL: --url, $SLUICE_ADMIN_URL, or http://127.0.0.1:4040.\n"
     "Its bearer token, if it wants one: $SLUICE_ADMIN_TOKEN (or --token TOKEN).\n";
 
@@ -193,8 +201,82 @@ std::string pretty(const json::value& v, int indent = 0) {
   return json::serialize(v);
 }
 
+std::int64_t number_option(const std::string& name, const std::string& v) {
+  std::size_t used = 0;
+  std::int64_t n = -1;
+  try {
+    n = std::stoll(v, &used);
+  } catch (const std::exception&) {
+  }
+  if (used != v.size() || n < 0) throw usage_error(name + " " + v + ": expected a number >= 0");
+  return n;
+}
+
+void print_describe(const json::value& d) {
+  const auto f = [&](const char* k) -> const json::value& { return field(d, k); };
+  std::cout << "checkpoint:   " << text(f("checkpoint")) << "\n"
+            << "query id:     " << text(f("id")) << "\n"
+            << "format:       " << text(f("formatVersion")) << "\n"
+            << "fingerprint:  " << text(f("fingerprint")) << " (covers the output mode, the output row's schema, each "
+            << "source's offset type, and the stateful and watermark stages)\n"
+            << "output mode:  " << text(f("outputMode")) << "\n";
+  auto range = [&](const json::value& r) {
+    return r.is_array() ? text(r.as_array()[0]) + ".." + text(r.as_array()[1]) : std::string("none");
+  };
+  std::cout << "offsets:      " << range(f("offsetLog")) << "\n"
+            << "commits:      " << range(f("commitLog")) << "\n";
+  if (!f("plannedUncommittedBatch").is_null())
+    std::cout << "uncommitted:  batch " << text(f("plannedUncommittedBatch"))
+              << " was planned but not committed (it runs again first on restart)\n";
+  if (!f("watermark").is_null())
+    std::cout << "watermark:    " << text(f("watermark")) << " (" << text(f("watermarkUs")) << " us, after the last commit)\n";
+  const auto& last = f("lastPlannedBatch");
+  if (!last.is_null()) {
+    std::cout << "last planned batch " << text(field(last, "batchId")) << ": timestamp " << text(field(last, "batchTimestamp"))
+              << ", ran with watermark " << text(field(last, "batchWatermark")) << "\n";
+    for (const auto& s : field(last, "sources").as_array())
+      std::cout << "  source " << text(field(s, "source")) << " end offset: " << json::serialize(field(s, "endOffset")) << "\n";
+  }
+  for (const auto& w : f("watermarkStages").as_array()) std::cout << "watermark stage: " << json::serialize(w) << "\n";
+  for (const auto& op : f("stateOperators").as_array()) {
+    const auto& desc = field(op, "description");
+    std::cout << "state operator " << text(field(op, "operator")) << ": " << text(field(desc, "operator")) << "\n"
+              << "  description: " << json::serialize(desc) << "\n";
+    for (const auto& p : field(op, "partitions").as_array())
+      std::cout << "  partition " << text(field(p, "partition")) << ": " << text(field(p, "files")) << " files, "
+                << text(field(p, "bytes")) << " bytes, deltas " << range(field(p, "deltaVersions")) << ", snapshots "
+                << json::serialize(field(p, "snapshotVersions")) << "\n";
+    const auto& schema = field(op, "stateSchema");
+    std::cout << "  state schema: "
+              << (schema.is_null() ? std::string("not recorded (written by an earlier sluice; the next batch writes it)")
+                                   : json::serialize(schema))
+              << "\n";
+  }
+}
+
+int run_checkpoint(const std::vector<std::string>& words, const std::optional<std::int64_t>& op,
+                   const std::optional<std::int64_t>& batch, bool as_json) {
+  if (words.size() < 2 || (words[1] != "describe" && words[1] != "state"))
+    throw usage_error("checkpoint: expected describe DIR or state DIR --operator N");
+  if (words.size() != 3) throw usage_error("checkpoint " + words[1] + ": expected one checkpoint directory");
+  const std::filesystem::path dir = words[2];
+  if (!std::filesystem::is_directory(dir)) throw refused(dir.string() + ": not a directory");
+  if (words[1] == "describe") {
+    const auto d = sluice::describe_checkpoint(dir);
+    if (as_json) std::cout << json::serialize(d) << "\n";
+    else print_describe(json::value(d));
+    return 0;
+  }
+  if (!op) throw usage_error("checkpoint state: --operator N is required (`sluice checkpoint describe DIR` lists them)");
+  sluice::read_checkpoint_state(dir, static_cast<std::size_t>(*op), batch,
+                                [](json::object row) { std::cout << json::serialize(row) << "\n"; });
+  std::cout.flush();
+  return 0;
+}
+
 int run(std::vector<std::string> args) {
   std::string url, token;
+  std::optional<std::int64_t> op, batch;
   bool as_json = false;
   std::vector<std::string> words;
   if (const char* u = std::getenv("SLUICE_ADMIN_URL"); u && *u) url = u;
@@ -214,6 +296,9 @@ int run(std::vector<std::string> args) {
       token = a.substr(8);
     } else if (a == "--json") {
       as_json = true;
+    } else if (a == "--operator" || a == "--batch") {
+      if (i + 1 >= args.size()) throw usage_error(a + " needs a value");
+      (a == "--operator" ? op : batch) = number_option(a, args[++i]);
     } else if (a.rfind("--", 0) == 0) {
       throw usage_error("unknown option " + a);
     } else {
@@ -221,8 +306,10 @@ int run(std::vector<std::string> args) {
     }
   }
   if (words.empty()) throw usage_error("no command");
+  if (words[0] == "checkpoint") return run_checkpoint(words, op, batch, as_json);
   if (words[0] != "streaming")
-    throw usage_error("unknown command '" + words[0] + "' (commands: streaming list | status ID | stop ID)");
+    throw usage_error("unknown command '" + words[0] +
+                      "' (commands: streaming list | status ID | stop ID, checkpoint describe DIR | state DIR)");
   if (words.size() < 2) throw usage_error("streaming: expected list, status ID or stop ID");
   const std::string& cmd = words[1];
   const std::size_t want = cmd == "list" ? 2 : 3;

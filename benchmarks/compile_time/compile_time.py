@@ -10,6 +10,8 @@ compiler:
   all_headers      the umbrella plus <sluice/files.hpp> (file connectors) when it exists
   hana_header      the umbrella plus the opt-in <sluice/hana.hpp> (Boost.Hana interop)
   range_v3_header  the umbrella plus the opt-in <sluice/range_v3.hpp> (range-v3 interop)
+  rules_mp11       the shape rules' algorithm alone: 10 predicates over a list of 60 stage types
+  rules_hana       with Boost.Mp11 (what graph/stages.hpp uses) and with Boost.Hana
   pipeline_N       a started query: memory_stream | N stateless stages | memory_sink, for
                    N = 0, 1, 5, 10, 20, 40, 60 (map / filter / flat_map in turn, each a
                    distinct lambda, as users write them)
@@ -96,6 +98,46 @@ int main() {{
 """
 
 
+def rules_tu(lib: str, n: int = 60, rules: int = 10) -> str:
+    """Shape rules as predicates over a query's list of stages (graph/stages.hpp), with Boost.Mp11
+    (what sluice uses) or Boost.Hana (what the design named): n stage types, `rules` rules each
+    asking whether an aggregation is among the first n - k stages and counting them."""
+    types = "\n".join(f"struct S{i} {{ static constexpr bool aggregation = {'true' if i == n - 1 else 'false'}; }};"
+                      for i in range(n))
+    names = ", ".join(f"S{i}" for i in range(n))
+    calls = " + ".join(f"rule<{k}>()" for k in range(rules))
+    if lib == "mp11":
+        return f"""#include <boost/mp11/algorithm.hpp>
+#include <type_traits>
+{types}
+template <class S> struct is_aggregation : std::bool_constant<S::aggregation> {{}};
+using stages = boost::mp11::mp_list<{names}>;
+template <int K> constexpr bool rule() {{
+  return boost::mp11::mp_any_of<boost::mp11::mp_take_c<stages, {n} - K>, is_aggregation>::value ||
+         boost::mp11::mp_count_if<stages, is_aggregation>::value > K;
+}}
+static_assert({calls} >= 1);
+int main() {{ return 0; }}
+"""
+    return f"""#include <boost/hana/any_of.hpp>
+#include <boost/hana/count_if.hpp>
+#include <boost/hana/integral_constant.hpp>
+#include <boost/hana/take_front.hpp>
+#include <boost/hana/tuple.hpp>
+#include <boost/hana/type.hpp>
+namespace hana = boost::hana;
+{types}
+constexpr auto stages = hana::tuple_t<{names}>;
+constexpr auto is_aggregation = [](auto t) {{ return hana::bool_c<decltype(t)::type::aggregation>; }};
+template <int K> constexpr bool rule() {{
+  return decltype(hana::any_of(hana::take_front(stages, hana::size_c<{n} - K>), is_aggregation))::value ||
+         decltype(hana::count_if(stages, is_aggregation))::value > K;
+}}
+static_assert({calls} >= 1);
+int main() {{ return 0; }}
+"""
+
+
 def measure(cmd, cwd):
     """Runs cmd; returns (returncode, wall s, cpu s, max RSS MB, stderr)."""
     if shutil.which("time") and Path("/usr/bin/time").exists():
@@ -143,6 +185,9 @@ def main() -> int:
             tus[name] = f"#include <sluice/sluice.hpp>\n#include <sluice/{header}>\nint main() {{ return 0; }}\n"
     for n in (int(x) for x in args.stages.split(",") if x != ""):
         tus[f"pipeline_{n}"] = pipeline_tu(n)
+    # The shape rules' compile-time list: Boost.Mp11 against Boost.Hana, alone (no sluice header).
+    tus["rules_mp11"] = rules_tu("mp11")
+    tus["rules_hana"] = rules_tu("hana")
     for name, text in tus.items():
         (out / f"{name}.cpp").write_text(text)
 
@@ -158,7 +203,7 @@ def main() -> int:
     jobs = []
     for name in tus:
         for mode in (modes if name != "empty" else modes[:1]):
-            if name in ("all_headers", "hana_header", "range_v3_header") and mode != "header-only":
+            if name in ("all_headers", "hana_header", "range_v3_header", "rules_mp11", "rules_hana") and mode != "header-only":
                 continue
             jobs.append((name, mode, f"{name}.cpp"))
     library_source = REPO / "src" / "sluice.cpp"

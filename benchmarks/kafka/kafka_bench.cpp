@@ -1,10 +1,12 @@
 // Kafka benchmarks against a real broker (scripts/kafka.sh start), two parts:
 //
 //  consume   records/s (one partition, ~100-byte JSON values) of sl::kafka::source -> foreach_batch
-//            (every record gathered into the batch buffer) and sl::kafka::source -> a global count
-//            aggregation (nothing gathered), against librdkafka's own
-//            consumer loop (assign, poll to the end, touch every payload; the same queue setting) on the same topic
-//            and broker in the same run; each measured --repeat times, the best kept.
+//            (every record gathered into the batch buffer; one batch, and five batches) and
+//            sl::kafka::source -> a global count aggregation (nothing gathered), against
+//            librdkafka's own consumer loop (assign, poll to the end, touch every payload; the
+//            same queue setting; per message with rd_kafka_consumer_poll, and in batches with
+//            rd_kafka_consume_batch_queue as the source reads) on the same topic and broker in
+//            the same run; each measured --repeat times, the best kept.
 //  e2e       Kafka -> decode_json -> 1-second windows per key (update mode, 2 s watermark) ->
 //            exactly-once Kafka sink, with events produced at a fixed rate for --seconds; a
 //            read_committed consumer takes each output row's newest event (max of the produce
@@ -12,6 +14,8 @@
 //            Run at each of --rates; the highest rate whose p99 stays under 2 s is "sustained".
 //
 //   bench_kafka --broker-dir DIR [--records 1000000] [--repeat 3] [--rates 5000,20000,50000] [--seconds 10]
+//               [--trigger-ms 0] [--polling-delay-ms 10] [--source-fetch-wait-ms 0] [--at-least-once]
+//               (--records 0: no consume part)
 // Prints one JSON object with every figure.
 #include <sluice/kafka.hpp>
 #include <sluice/sluice.hpp>
@@ -26,6 +30,7 @@
 #include <iostream>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -82,7 +87,9 @@ void produce_records(const std::string& topic, std::int64_t n) {
 // librdkafka alone: assign the partition from 0, poll until every record was seen. With the
 // source's queue setting: at librdkafka's default queued.min.messages a loop that falls behind
 // the fetcher now and then idles a second (see docs/kafka.md, Throughput).
-double raw_consume(const std::string& topic, std::int64_t n) {
+// batch: rd_kafka_consume_batch_queue (up to 1024 a call) instead of rd_kafka_consumer_poll, as
+// the source reads.
+double raw_consume(const std::string& topic, std::int64_t n, bool batch = false) {
   rd_kafka_t* rk = client(RD_KAFKA_CONSUMER,
                           {{"group.id", "bench-raw"}, {"enable.auto.commit", "false"}, {"queued.min.messages", "1000000"}});
   const auto start = std::chrono::steady_clock::now();
@@ -91,15 +98,24 @@ double raw_consume(const std::string& topic, std::int64_t n) {
   rd_kafka_assign(rk, l);
   rd_kafka_topic_partition_list_destroy(l);
   std::int64_t seen = 0, bytes = 0;
-  while (seen < n) {
-    rd_kafka_message_t* m = rd_kafka_consumer_poll(rk, 100);
-    if (!m) continue;
+  auto take = [&](rd_kafka_message_t* m) {
     if (!m->err) {
       ++seen;
       bytes += static_cast<std::int64_t>(m->len) + static_cast<const char*>(m->payload)[0];
     }
     rd_kafka_message_destroy(m);
+  };
+  rd_kafka_queue_t* queue = rd_kafka_queue_get_consumer(rk);
+  std::vector<rd_kafka_message_t*> got(1024);
+  while (seen < n) {
+    if (batch) {
+      const ssize_t k = rd_kafka_consume_batch_queue(queue, 100, got.data(), got.size());
+      for (ssize_t i = 0; i < k; ++i) take(got[static_cast<std::size_t>(i)]);
+    } else if (rd_kafka_message_t* m = rd_kafka_consumer_poll(rk, 100)) {
+      take(m);
+    }
   }
+  rd_kafka_queue_destroy(queue);
   const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   rd_kafka_consumer_close(rk);
   rd_kafka_destroy(rk);
@@ -107,11 +123,13 @@ double raw_consume(const std::string& topic, std::int64_t n) {
   return static_cast<double>(n) / s;
 }
 
-// sl::kafka::source -> count, trigger available-now.
-double sluice_consume(const std::string& topic, std::int64_t n) {
+// sl::kafka::source -> foreach_batch, trigger available-now: one batch of all n records, or
+// batches of at most `per_batch` (max_offsets_per_trigger; the engine reuses its batch buffer).
+double sluice_consume(const std::string& topic, std::int64_t n, std::optional<std::int64_t> per_batch = std::nullopt) {
   std::int64_t seen = 0;
   const auto start = std::chrono::steady_clock::now();
-  auto q = sl::start(sl::kafka::source({.subscribe = {topic}, .starting_offsets = "earliest", .kafka = {{"bootstrap.servers", bootstrap}}}) |
+  auto q = sl::start(sl::kafka::source({.subscribe = {topic}, .starting_offsets = "earliest", .max_offsets_per_trigger = per_batch,
+                                        .kafka = {{"bootstrap.servers", bootstrap}}}) |
                          sl::foreach_batch([&](std::span<const sl::kafka::record> rows, std::int64_t) {
                            seen += static_cast<std::int64_t>(rows.size());
                          }),
@@ -141,19 +159,37 @@ double sluice_count(const std::string& topic, std::int64_t n) {
 struct e2e_result {
   double rate = 0, p50_ms = 0, p99_ms = 0, max_ms = 0;
   std::int64_t samples = 0;
+  // Where the time of the query's batches went (progress durationMs): the slowest batch's
+  // phases, and the 99th percentile of triggerExecution.
+  std::int64_t batches = 0, batch_p99_ms = 0;
+  std::map<std::string, std::int64_t> slowest_batch_ms;
 };
+
+// The end-to-end query's settings: --trigger-ms (0: the default trigger, a batch as soon as the
+// last one ended, polling every --polling-delay-ms while idle; else a processing-time trigger)
+// and --source-fetch-wait-ms (the source consumer's fetch.wait.max.ms; 0: librdkafka's 500).
+int trigger_ms = 0, polling_delay_ms = 10, source_fetch_wait_ms = 0;
+bool at_least_once = false;  // --at-least-once: the sink without transactions (where the time goes)
 
 e2e_result end_to_end(double rate, int seconds, int run) {
   const std::string in = "bench-e2e-in-" + std::to_string(run) + "-" + std::to_string(now_us());
   const std::string out = "bench-e2e-out-" + std::to_string(run) + "-" + std::to_string(now_us());
   produce_records(in, 0);
-  auto windows = sl::kafka::source({.subscribe = {in}, .kafka = {{"bootstrap.servers", bootstrap}}}) |
+  sl::kafka::properties source_props{{"bootstrap.servers", bootstrap}};
+  if (source_fetch_wait_ms > 0) source_props["fetch.wait.max.ms"] = std::to_string(source_fetch_wait_ms);
+  auto windows = sl::kafka::source({.subscribe = {in}, .kafka = source_props}) |
                  sl::kafka::decode_json<Event>() | sl::with_watermark(sl::col<"ts">, 2s) |
                  sl::group_by(sl::window(sl::col<"ts">, 1s), sl::col<"key">) |
                  sl::aggregate(sl::count().as<"n">(), sl::max(sl::col<"ts">).as<"last">());
-  auto q = sl::start(windows | sl::kafka::sink({.topic = out, .guarantee = sl::kafka::delivery::exactly_once,
+  auto q = sl::start(windows | sl::kafka::sink({.topic = out, .guarantee = at_least_once ? sl::kafka::delivery::at_least_once
+                                                                          : sl::kafka::delivery::exactly_once,
                                                 .kafka = {{"bootstrap.servers", bootstrap}, {"linger.ms", "1"}}}),
-                     sl::output_mode::update, {.checkpoint = "bench-e2e-checkpoints/" + in});
+                     sl::output_mode::update,
+                     {.trigger = trigger_ms > 0 ? sl::trigger::processing_time(std::chrono::milliseconds(trigger_ms))
+                                                : sl::trigger::micro_batch(),
+                      .checkpoint = "bench-e2e-checkpoints/" + in,
+                      .progress_retention = 1000000,
+                      .polling_delay = std::chrono::milliseconds(polling_delay_ms)});
   // The reader of committed output.
   std::atomic<bool> stop{false};
   std::vector<double> latencies;
@@ -198,6 +234,15 @@ e2e_result end_to_end(double rate, int seconds, int run) {
   stop = true;
   reader.join();
   e2e_result r;
+  std::vector<std::int64_t> batch_ms;
+  for (const auto& p : q.recent_progress()) {
+    const std::int64_t t = p.duration_ms.count("triggerExecution") ? p.duration_ms.at("triggerExecution") : 0;
+    batch_ms.push_back(t);
+    if (r.slowest_batch_ms.empty() || t > r.slowest_batch_ms["triggerExecution"]) r.slowest_batch_ms = p.duration_ms;
+  }
+  std::sort(batch_ms.begin(), batch_ms.end());
+  r.batches = static_cast<std::int64_t>(batch_ms.size());
+  if (!batch_ms.empty()) r.batch_p99_ms = batch_ms[std::min(batch_ms.size() - 1, batch_ms.size() * 99 / 100)];
   r.rate = rate;
   r.samples = static_cast<std::int64_t>(latencies.size());
   if (!latencies.empty()) {
@@ -214,13 +259,23 @@ int main(int argc, char** argv) {
   std::int64_t records = 1'000'000;
   int repeat = 3, seconds = 10;
   std::vector<double> rates{5000, 20000, 50000};
-  for (int i = 1; i + 1 < argc; i += 2) {
-    const std::string a = argv[i], v = argv[i + 1];
+  for (int i = 1; i < argc; i += 2) {
+    const std::string a = argv[i];
+    if (a == "--at-least-once") {
+      at_least_once = true;
+      --i;
+      continue;
+    }
+    if (i + 1 >= argc) break;
+    const std::string v = argv[i + 1];
     if (a == "--bootstrap") bootstrap = v;
     else if (a == "--broker-dir") std::getline(std::ifstream(v + "/bootstrap") >> std::ws, bootstrap);
     else if (a == "--records") records = std::stoll(v);
     else if (a == "--repeat") repeat = std::stoi(v);
     else if (a == "--seconds") seconds = std::stoi(v);
+    else if (a == "--trigger-ms") trigger_ms = std::stoi(v);
+    else if (a == "--polling-delay-ms") polling_delay_ms = std::stoi(v);
+    else if (a == "--source-fetch-wait-ms") source_fetch_wait_ms = std::stoi(v);
     else if (a == "--rates") {
       rates.clear();
       std::stringstream ss(v);
@@ -233,22 +288,30 @@ int main(int argc, char** argv) {
   }
   try {
     const std::string topic = "bench-consume-" + std::to_string(now_us());
-    produce_records(topic, records);
-    double raw = 0, ours = 0, counted = 0;
-    for (int i = 0; i < repeat; ++i) {
+    if (records > 0) produce_records(topic, records);
+    double raw = 0, raw_batch = 0, ours = 0, counted = 0, batched = 0;
+    const std::int64_t per_batch = std::max<std::int64_t>(1, records / 5);
+    for (int i = 0; records > 0 && i < repeat; ++i) {
       raw = std::max(raw, raw_consume(topic, records));
+      raw_batch = std::max(raw_batch, raw_consume(topic, records, true));
       ours = std::max(ours, sluice_consume(topic, records));
+      batched = std::max(batched, sluice_consume(topic, records, per_batch));
       counted = std::max(counted, sluice_count(topic, records));
     }
     std::printf("{\"consume\": {\"records\": %lld, \"librdkafka_records_per_s\": %.0f, \"sluice_records_per_s\": %.0f, "
-                "\"ratio\": %.2f, \"sluice_count_records_per_s\": %.0f, \"count_ratio\": %.2f},\n \"e2e\": [",
-                static_cast<long long>(records), raw, ours, ours / raw, counted, counted / raw);
+                "\"librdkafka_batch_records_per_s\": %.0f, \"ratio\": %.2f, \"sluice_5_batches_records_per_s\": %.0f, \"5_batches_ratio\": %.2f, "
+                "\"sluice_count_records_per_s\": %.0f, \"count_ratio\": %.2f},\n \"e2e\": [",
+                static_cast<long long>(records), raw, ours, raw_batch, ours / raw, batched, batched / raw, counted, counted / raw);
     double sustained = 0;
     for (std::size_t i = 0; i < rates.size(); ++i) {
       const auto r = end_to_end(rates[i], seconds, static_cast<int>(i));
       if (r.samples > 0 && r.p99_ms < 2000) sustained = std::max(sustained, r.rate);
-      std::printf("%s{\"rate\": %.0f, \"p50_ms\": %.1f, \"p99_ms\": %.1f, \"max_ms\": %.1f, \"output_rows\": %lld}",
-                  i ? ", " : "", r.rate, r.p50_ms, r.p99_ms, r.max_ms, static_cast<long long>(r.samples));
+      std::string slowest;
+      for (const auto& [k, v] : r.slowest_batch_ms) slowest += (slowest.empty() ? "" : ", ") + ("\"" + k + "\": ") + std::to_string(v);
+      std::printf("%s{\"rate\": %.0f, \"p50_ms\": %.1f, \"p99_ms\": %.1f, \"max_ms\": %.1f, \"output_rows\": %lld, "
+                  "\"batches\": %lld, \"batch_p99_ms\": %lld, \"slowest_batch_ms\": {%s}}",
+                  i ? ",\n  " : "", r.rate, r.p50_ms, r.p99_ms, r.max_ms, static_cast<long long>(r.samples),
+                  static_cast<long long>(r.batches), static_cast<long long>(r.batch_p99_ms), slowest.c_str());
       std::fflush(stdout);
     }
     std::printf("],\n \"sustained_rate\": %.0f}\n", sustained);

@@ -14,6 +14,8 @@
 #include <sluice/sluice.hpp>
 #include <sluice/files.hpp>
 
+#include "../../examples/common/event.hpp"  // Event (seed 004's schema)
+
 #include <sys/resource.h>
 
 #include <chrono>
@@ -30,15 +32,6 @@
 using namespace std::chrono_literals;
 namespace sl = sluice;
 namespace fs = std::filesystem;
-
-struct Event {
-  std::string event_id;
-  sl::timestamp timestamp;
-  std::int64_t user_id;
-  std::string event_type;
-  double value;
-};
-BOOST_DESCRIBE_STRUCT(Event, (), (event_id, timestamp, user_id, event_type, value))
 
 // CPU seconds (user + system) of this process, all threads: on a shared machine the steadier
 // measure of the work done.

@@ -37,7 +37,7 @@
 #include <vector>
 
 #include "admin/status_page.hpp"
-#include "json.hpp"
+#include "codec/json.hpp"
 #include "manage/manager.hpp"
 #include "manage/metrics.hpp"
 

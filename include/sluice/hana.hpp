@@ -19,9 +19,7 @@
 // A union contributes the stages of each of its inputs, in order, then its own stages follow.
 #pragma once
 #include <boost/hana/accessors.hpp>
-#include <boost/hana/append.hpp>
 #include <boost/hana/at_key.hpp>
-#include <boost/hana/flatten.hpp>
 #include <boost/hana/for_each.hpp>
 #include <boost/hana/keys.hpp>
 #include <boost/hana/members.hpp>
@@ -34,10 +32,8 @@
 #include <tuple>
 #include <utility>
 
+#include "graph/pipe.hpp"
 #include "schema.hpp"
-#include "ops/union.hpp"
-#include "pipeline.hpp"
-#include "sinks/sink.hpp"
 
 namespace sluice {
 namespace detail {
@@ -71,23 +67,10 @@ struct accessors_impl<T, when<sluice::record<T> && !requires { typename T::hana_
 
 namespace sluice {
 namespace detail {
-template <class Node>
-struct node_stages {
-  // A source (the leaf): no stage of its own.
-  static constexpr auto get() { return boost::hana::make_tuple(); }
-};
-template <class Up, class Stage>
-struct node_stages<stage_node<Up, Stage>> {
-  static constexpr auto get() {
-    return boost::hana::append(node_stages<Up>::get(), boost::hana::type_c<Stage>);
-  }
-};
-template <class... Inputs>
-struct node_stages<union_node<Inputs...>> {
-  static constexpr auto get() { return boost::hana::flatten(boost::hana::make_tuple(node_stages<Inputs>::get()...)); }
-};
-template <class Node, class Sink>
-struct node_stages<query_plan<Node, Sink>> : node_stages<Node> {};
+template <class... S>
+constexpr auto hana_types(boost::mp11::mp_list<S...>) {
+  return boost::hana::make_tuple(boost::hana::type_c<S>...);
+}
 }  // namespace detail
 
 // The stages of a plan or a stream, from its source on: a hana::tuple of hana::type<Stage>.
@@ -95,6 +78,6 @@ struct node_stages<query_plan<Node, Sink>> : node_stages<Node> {};
 // expressions even when the plan is not constexpr.
 template <class Plan>
 constexpr auto stages(const Plan&) {
-  return detail::node_stages<Plan>::get();
+  return detail::hana_types(typename Plan::stages{});  // the node's Mp11 list (graph/stages.hpp)
 }
 }  // namespace sluice

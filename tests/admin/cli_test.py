@@ -105,8 +105,10 @@ def main():
     check(code == 2 and "usage:" in err, "status without an id: exit 2 with usage")
     code, out, err = run("streaming", "list", "--url", "ftp://x")
     check(code == 2 and "ftp://x" in err, "a bad URL: exit 2, named")
-    code, out, err = run("checkpoint", "describe", "x")
-    check(code == 2 and "unknown command 'checkpoint'" in err, "unknown command: exit 2")
+    code, out, err = run("frobnicate", "x")
+    check(code == 2 and "unknown command 'frobnicate'" in err, "unknown command: exit 2")
+    code, out, err = run("checkpoint", "describe", "no-such-dir")
+    check(code == 1 and "no-such-dir: not a directory" in err, "checkpoint describe of no directory: exit 1, named")
 
     print("cli: all checks passed" if not failures else f"cli: {len(failures)} failed")
     return 1 if failures else 0

@@ -1,6 +1,6 @@
-// expect: sluice rule \[multiple-aggregations\]
-// Aggregating an aggregation needs watermark propagation between stateful operators,
-// which the engine does not do: rejected at compile time (Spark before 3.4 rejects it at start).
+// expect: sluice rule \[chained-stateful-needs-append\]
+// Aggregating an aggregation: Spark 3.4+ allows it in append mode only (in update mode the first
+// aggregation emits rows that are late for the second; Spark's correctness check refuses it).
 #include "event.hpp"
 
 int main() {

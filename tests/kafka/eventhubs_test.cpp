@@ -3,6 +3,11 @@
 // "$ConnectionString", and never in errors or descriptions.
 #include "kafka_test_support.hpp"
 
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cstdio>
+
 using namespace kafka_test;
 
 namespace {
@@ -50,9 +55,11 @@ TEST_CASE("event hubs: read and write through a SASL_SSL PLAIN listener", "[sasl
   q.await_termination();
   REQUIRE(mem.rows().size() == 2);
   CHECK(*mem.rows()[1].value == "two");
-  // The secret is nowhere in the checkpoint.
+  // The secret is nowhere in the checkpoint, nor in the query's progress.
   for (const auto& e : fs::recursive_directory_iterator(ck))
     if (e.is_regular_file()) CHECK(sl::read_whole_file(e.path()).find("SharedAccessKey") == std::string::npos);
+  REQUIRE_FALSE(q.recent_progress().empty());
+  for (const auto& p : q.recent_progress()) CHECK(p.json().find("SharedAccessKey") == std::string::npos);
 
   // The sink, exactly once, through the same listener.
   const auto out = unique("eh-out");
@@ -65,19 +72,38 @@ TEST_CASE("event hubs: read and write through a SASL_SSL PLAIN listener", "[sasl
   q2.process_all_available();
   q2.stop();
   CHECK(consume_all(out).size() == 2);
+  for (const auto& p : q2.recent_progress()) CHECK(p.json().find("SharedAccessKey") == std::string::npos);
 
   // A wrong password fails, and the error does not show it.
+  // Nor does the log: librdkafka writes its own (the failed authentication) to stderr.
   auto wrong = secure;
   wrong["sasl.password"] = "Endpoint=sb://x/;SharedAccessKey=wrong-s3cret";
   wrong["group.id"] = unique("eh-wrong");
-  auto q3 = sl::start(sl::kafka::source({.subscribe = {topic}, .starting_offsets = "earliest",
-                                         .poll_timeout = std::chrono::seconds(5), .kafka = wrong}) |
-                          sl::memory_sink<sl::kafka::record>(),
-                      sl::output_mode::append, {.trigger = sl::trigger::available_now()});
-  try {
-    q3.await_termination();
-    FAIL("a wrong password was accepted");
-  } catch (const std::exception& e) {
-    CHECK(std::string(e.what()).find("wrong-s3cret") == std::string::npos);
+  const auto log_file = scratch("eh-log") / "stderr.txt";
+  std::fflush(stderr);
+  const int saved_stderr = dup(2);
+  const int log_fd = open(log_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  REQUIRE(log_fd >= 0);
+  dup2(log_fd, 2);
+  std::string error;
+  {
+    auto q3 = sl::start(sl::kafka::source({.subscribe = {topic}, .starting_offsets = "earliest",
+                                           .poll_timeout = std::chrono::seconds(5), .kafka = wrong}) |
+                            sl::memory_sink<sl::kafka::record>(),
+                        sl::output_mode::append, {.trigger = sl::trigger::available_now()});
+    try {
+      q3.await_termination();
+    } catch (const std::exception& e) {
+      error = e.what();
+    }
   }
+  std::fflush(stderr);
+  dup2(saved_stderr, 2);
+  close(saved_stderr);
+  close(log_fd);
+  CHECK_FALSE(error.empty());  // a wrong password is not accepted
+  CHECK(error.find("wrong-s3cret") == std::string::npos);
+  const std::string log = sl::read_whole_file(log_file);
+  CHECK(log.find("SASL") != std::string::npos);  // the log was captured
+  CHECK(log.find("wrong-s3cret") == std::string::npos);
 }

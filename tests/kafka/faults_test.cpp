@@ -61,6 +61,55 @@ TEST_CASE("kafka faults: offsets deleted before they were read (retention)", "[f
   }
 }
 
+TEST_CASE("kafka faults: the broker's own retention deletes offsets before they were read", "[faults]") {
+  // Small segments and records two days old under an hour's retention: the broker (which looks
+  // every second) deletes every closed segment; the newest records (timestamped now) stay.
+  const auto topic = unique("real-retention");
+  create_topic(topic, 1, {{"segment.bytes", "1024"}, {"retention.ms", "3600000"}});
+  const std::int64_t old_ms =
+      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count() -
+      2 * 24 * 3600 * 1000LL;
+  const std::string pad(200, '.');
+  auto produce_one = [&](int i, std::int64_t ts) { produce(topic, {{"", std::to_string(i) + pad, 0, {}, ts}}); };
+  for (int i = 0; i < 3; ++i) produce_one(i, old_ms);  // one segment, still the active one
+  const auto ck = scratch("real-retention-" + std::to_string(std::rand())).string();
+  auto mem = sl::memory_sink<sl::kafka::record>();
+  const bool fail = GENERATE(true, false);
+  sl::kafka::source src({.subscribe = {topic}, .starting_offsets = "earliest", .fail_on_data_loss = fail, .kafka = props()});
+  {
+    auto q = sl::start(src | mem, sl::output_mode::append, {.trigger = sl::trigger::available_now(), .checkpoint = ck});
+    q.await_termination();
+  }
+  REQUIRE(mem.rows().size() == 3);
+  for (int i = 3; i < 20; ++i) produce_one(i, old_ms);  // unread, in segments retention deletes
+  for (int i = 20; i < 25; ++i) produce_one(i, 0);      // now: kept
+  handle h{make(RD_KAFKA_CONSUMER, {{"group.id", "retention-watch"}})};
+  std::int64_t low = 0, high = 0;
+  for (int i = 0; i < 300 && low <= 3; ++i) {
+    REQUIRE(rd_kafka_query_watermark_offsets(h.rk, topic.c_str(), 0, &low, &high, 10000) == RD_KAFKA_RESP_ERR_NO_ERROR);
+    if (low <= 3) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  REQUIRE(low > 3);
+  REQUIRE(low <= 20);
+  auto q = sl::start(src | mem, sl::output_mode::append, {.trigger = sl::trigger::available_now(), .checkpoint = ck});
+  // Retention may delete more segments meanwhile: the loss starts at 3 and ends at or after low - 1.
+  if (fail) {
+    CHECK_THROWS_WITH(q.await_termination(),
+                      Catch::Contains(topic + "-0 (topic " + topic + ", partition 0): offsets 3 to ") &&
+                          Catch::Contains("were deleted (retention or deleted records) before they were read") &&
+                          Catch::Contains("failOnDataLoss"));
+    CHECK(mem.rows().size() == 3);
+  } else {
+    q.await_termination();
+    const std::int64_t lost = src.metrics().offsets_lost;
+    CHECK(lost >= low - 3);
+    REQUIRE(mem.rows().size() == static_cast<std::size_t>(25 - lost));
+    for (std::size_t i = 3; i < mem.rows().size(); ++i)
+      CHECK(mem.rows()[i].offset == 3 + lost + static_cast<std::int64_t>(i) - 3);  // the rest, each once
+    CHECK(mem.rows().back().offset == 24);
+  }
+}
+
 TEST_CASE("kafka faults: a topic deleted while the query reads it", "[faults]") {
   const auto gone = unique("deleted");
   const auto kept = unique("kept");

@@ -297,3 +297,26 @@ TEST_CASE("kafka source: processed offsets are committed to the consumer group",
   rd_kafka_topic_partition_list_destroy(l);
   CHECK(committed == 7);
 }
+
+TEST_CASE("kafka source: every Spark option name from JSON", "[config]") {
+  const auto o = sl::kafka::source_options_from_json(boost::json::parse(R"({
+      "assign": "{\"t\":[0,2]}", "startingOffsets": "{\"t\":{\"0\":-2,\"2\":5}}",
+      "startingOffsetsByTimestamp": "{\"t\":{\"0\":1700000000000}}", "startingTimestamp": "1700000000001",
+      "startingOffsetsByTimestampStrategy": "latest", "endingOffsets": "{\"t\":{\"0\":50,\"2\":-1}}",
+      "minPartitions": "4", "kafkaConsumer.pollTimeoutMs": "5000", "kafka.bootstrap.servers": "127.0.0.1:1",
+      "kafka.fetch.wait.max.ms": "20"})").as_object());
+  CHECK(o.assign == std::map<std::string, std::vector<std::int32_t>>{{"t", {0, 2}}});
+  CHECK(o.starting_offsets == R"({"t":{"0":-2,"2":5}})");
+  CHECK(o.starting_offsets_by_timestamp == R"({"t":{"0":1700000000000}})");
+  CHECK(o.starting_timestamp == 1700000000001);
+  CHECK(o.starting_offsets_by_timestamp_strategy == "latest");
+  CHECK(o.ending_offsets == R"({"t":{"0":50,"2":-1}})");
+  CHECK(o.min_partitions == 4);
+  CHECK(o.poll_timeout == std::chrono::milliseconds(5000));
+  CHECK(o.kafka.at("fetch.wait.max.ms") == "20");  // kafka.* passed as is
+  const auto p = sl::kafka::source_options_from_json(
+      boost::json::parse(R"({"subscribePattern": "ev.*", "kafka.bootstrap.servers": "x"})").as_object());
+  CHECK(p.subscribe_pattern == "ev.*");
+  CHECK_THROWS_WITH(sl::kafka::source_options_from_json(boost::json::parse(R"({"minPartitions": "many"})").as_object()),
+                    Catch::Contains("minPartitions"));
+}

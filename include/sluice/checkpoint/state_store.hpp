@@ -9,10 +9,10 @@
 #include <string>
 
 #include "../impl/config.hpp"
-#include "../pipeline.hpp"
 #include "checkpoint.hpp"
 #include "file_io.hpp"
-#include "serialize.hpp"
+#include "../codec/binary.hpp"
+#include "stored_state.hpp"
 
 namespace sluice::detail {
 
@@ -23,14 +23,15 @@ SLUICE_DECL std::filesystem::path state_file(const checkpoint_dir& dir, std::siz
 SLUICE_DECL std::vector<std::int64_t> state_versions(const checkpoint_dir& dir, std::size_t op,
                                                      const std::string& kind);
 
-// Writes the state after batch `version`. A re-run of an uncommitted batch rewrites its files
+// Writes the state after batch `version` (and the state's schema file when it is missing:
+// checkpoints older than it get it on their next batch). A re-run of an uncommitted batch rewrites its files
 // (the commit log, not these files, says which versions count).
 SLUICE_DECL void save_state(const checkpoint_dir& dir, std::size_t op, std::int64_t version,
-                            const stateful_control& st, std::int64_t snapshot_interval);
+                            const stored_state& st, std::int64_t snapshot_interval);
 
 // The operator's state back to version `version` (-1: empty): on restart and after a failure.
 SLUICE_COLD SLUICE_DECL void load_state(const checkpoint_dir& dir, std::size_t op, std::int64_t version,
-                                        stateful_control& st);
+                                        stored_state& st);
 
 // Drops state files no longer needed to rebuild any version >= keep_from.
 SLUICE_DECL void purge_state(const checkpoint_dir& dir, std::size_t op, std::int64_t keep_from);

@@ -15,7 +15,7 @@
 #include <vector>
 
 #include "../checkpoint/file_io.hpp"
-#include "../json.hpp"
+#include "../codec/json.hpp"
 
 namespace sluice::delta {
 

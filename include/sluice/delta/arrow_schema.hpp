@@ -32,9 +32,9 @@
 #include <boost/mp11.hpp>
 
 #include "../detail/traits.hpp"
-#include "../json.hpp"
+#include "../codec/json.hpp"
 #include "../schema.hpp"
-#include "../spark_schema.hpp"
+#include "../codec/spark_schema.hpp"
 #include "../time.hpp"
 #include "actions.hpp"
 

@@ -44,9 +44,9 @@
 #include <boost/json.hpp>
 
 #include "../detail/crash_point.hpp"
-#include "../detail/format.hpp"
-#include "../sinks/sink.hpp"
-#include "../sinks/stand_in.hpp"
+#include "../codec/format.hpp"
+#include "../graph/pipe.hpp"
+#include "../graph/stand_in.hpp"
 #include "arrow_schema.hpp"
 #include "checkpoint_write.hpp"
 #include "commit.hpp"

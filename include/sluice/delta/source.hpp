@@ -39,8 +39,7 @@
 #include <vector>
 
 #include "../checkpoint/file_io.hpp"
-#include "../compose.hpp"
-#include "../sources/source.hpp"
+#include "../graph/pipe.hpp"
 #include "log.hpp"
 #include "read.hpp"
 

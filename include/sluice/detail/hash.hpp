@@ -6,8 +6,7 @@
 #include <string>
 #include <string_view>
 #include <tuple>
-
-#include "../time.hpp"
+#include <type_traits>
 
 namespace sluice::detail {
 constexpr std::uint64_t mix64(std::uint64_t x) {  // murmur3's fmix64

@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstdint>
 #include <stdexcept>
+#include <string>
 #include <vector>
 
 namespace sluice::detail {
@@ -53,6 +54,27 @@ class hyperloglog {
   std::size_t memory_bytes() const { return registers_.size(); }
   int precision() const { return p_; }
   const std::vector<std::uint8_t>& registers() const { return registers_; }
+
+  // Its binary form in a checkpoint (codec/binary.hpp's hook): the precision, then the
+  // registers as they are; precision 0 is an empty (never updated) sketch.
+  template <class Writer>
+  void serialize(Writer& w) const {
+    w.write(static_cast<std::int32_t>(p_));
+    w.write_bytes(registers_.data(), registers_.size());
+  }
+  template <class Reader>
+  void deserialize(Reader& r) {
+    std::int32_t p = 0;
+    r.read(p);
+    if (p < 0 || p > 24) r.fail("invalid HyperLogLog precision " + std::to_string(p));
+    if (p == 0) {
+      *this = hyperloglog{};
+      return;
+    }
+    hyperloglog h(p);
+    r.read_bytes(h.registers_.data(), h.registers_.size());
+    *this = std::move(h);
+  }
 
  private:
   // sigma(x) = x + sum_k x^(2^k) 2^(k-1), for x in [0, 1).

@@ -8,8 +8,8 @@
 #include <string>
 #include <vector>
 
-#include "../pipeline.hpp"
 #include "../time.hpp"
+#include "control.hpp"
 #include "listener.hpp"
 
 namespace sluice {

@@ -9,9 +9,9 @@
 #include <vector>
 
 #include "../impl/config.hpp"
-#include "../json.hpp"
-#include "../pipeline.hpp"
+#include "../codec/json.hpp"
 #include "../time.hpp"
+#include "control.hpp"
 
 namespace sluice {
 
@@ -49,6 +49,7 @@ struct query_progress {
   std::vector<state_operator_metrics> state_operators;
   std::vector<source_progress> sources;
   sink_progress sink;
+  std::vector<expectation_metrics> expectations;  // sl::expect stages: "data_quality" in JSON
 
   // Spark's StreamingQueryProgress JSON.
   SLUICE_DECL boost::json::object to_json() const;

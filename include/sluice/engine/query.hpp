@@ -32,9 +32,11 @@
 #include "../detail/uuid.hpp"
 #include "../detail/config.hpp"
 #include "../impl/config.hpp"
-#include "../pipeline.hpp"
-#include "../sinks/sink.hpp"
-#include "../spark_schema.hpp"
+#include "../ops/current_time.hpp"
+#include "../graph/node.hpp"
+#include "../graph/plan.hpp"
+#include "../codec/spark_schema.hpp"
+#include "control.hpp"
 #include "listener.hpp"
 #include "options.hpp"
 #include "progress.hpp"
@@ -91,6 +93,9 @@ class runner_base {
   // Each input's watermark in this execution (none before its first batch): a restart starts
   // them afresh and restores only the query's watermark, as Spark does.
   std::vector<std::optional<std::int64_t>> operator_watermarks;
+  // Per input, the batch time (microseconds) it last had rows, or this execution first looked
+  // at it: how long it has been idle (with_idleness). Not checkpointed: a restart starts anew.
+  std::vector<std::optional<std::int64_t>> input_active_at;
   // The multiple-watermark policy of the checkpoint: the one the first batch was logged with,
   // kept for the life of the checkpoint (Spark ignores a new setting on restart).
   std::optional<watermark_policy> policy;
@@ -110,9 +115,12 @@ class plan_runner final : public runner_base {
 
   void start_sink(const sink_context& ctx) override {
     if constexpr (requires { plan_.sink.start(ctx); }) plan_.sink.start(ctx);
+    for (auto* e : controls.expectations) e->start(ctx);  // their dead-letter sinks
+    for (auto* side : controls.side_sinks) side->start_side_sink(ctx.query_id, ctx.query_name);
   }
   std::int64_t run_batch(batch_context& ctx) override {
     out_.clear();
+    const batch_scope running(ctx);  // sl::current_timestamp() in the graph and the sink
     auto collect = [this](auto&& r) { detail::append_row(out_, std::forward<decltype(r)>(r)); };
     plan_.node.run(ctx, collect);
     plan_.sink.add_batch(ctx.batch_id, std::span<const row_type>(out_.data(), out_.size()));

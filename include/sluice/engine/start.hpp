@@ -7,74 +7,22 @@
 #include <utility>
 
 #include "../detail/traits.hpp"
-#include "../sinks/sink.hpp"
+#include "../graph/plan.hpp"
+#include "../graph/stages.hpp"
 #include "options.hpp"
 #include "query.hpp"
 
 namespace sluice {
 namespace detail {
-template <class T>
-inline constexpr bool is_query_plan_v = false;
-template <class N, class S>
-inline constexpr bool is_query_plan_v<query_plan<N, S>> = true;
-
+// The rules of the whole query; each stage's own rules are in its operator's file
+// (check_shape, graph/stages.hpp).
 template <class Plan, output_mode_kind Mode>
 constexpr bool check_rules() {
-  constexpr graph_props p = Plan::props;
-  static_assert(!(Mode == output_mode_kind::append && p.aggregated && !p.aggregation_watermarked),
-                "sluice rule [append-aggregation-needs-watermark]: append output mode on an aggregation needs "
-                "sl::with_watermark on the event-time column and a group_by key on sl::window over that column (or "
-                "on the column itself); add the watermark, or use output_mode::update or output_mode::complete");
-  static_assert(!(Mode == output_mode_kind::update && p.session_window),
-                "sluice rule [session-window-update]: update output mode is not supported for a session window "
-                "aggregation (as in Spark); use output_mode::append (with sl::with_watermark) or output_mode::complete");
-  static_assert(!(Mode == output_mode_kind::complete && !p.aggregated),
+  using stages = typename Plan::stages;
+  static_assert(!(Mode == output_mode_kind::complete && !any_stage<stages, is_aggregation>),
                 "sluice rule [complete-needs-aggregation]: complete output mode needs an aggregation "
                 "(group_by | aggregate); use output_mode::append for a query without one");
-  static_assert(!p.sort_or_limit_on_stream,
-                "sluice rule [sort-limit-on-stream]: sort_by and limit are not supported on a stream; use them "
-                "after an aggregation in output_mode::complete");
-  static_assert(!(p.sort_or_limit_after_aggregation && Mode != output_mode_kind::complete),
-                "sluice rule [sort-limit-needs-complete]: sort_by and limit after an aggregation need "
-                "output_mode::complete");
-  // Spark's rules for [flat]MapGroupsWithState (UnsupportedOperationChecker).
-  static_assert(!(p.map_groups_with_state && p.aggregated),
-                "sluice rule [map-groups-with-state-aggregation]: map_groups_with_state is not supported with "
-                "aggregation on a stream (Spark: mapGroupsWithState is not supported with aggregation on a streaming "
-                "DataFrame/Dataset); use flat_map_groups_with_state in append mode before the aggregation");
-  static_assert(!(p.map_groups_with_state && Mode != output_mode_kind::update),
-                "sluice rule [map-groups-with-state-output-mode]: map_groups_with_state needs output_mode::update "
-                "(Spark: mapGroupsWithState is not supported with Append/Complete output mode); use "
-                "flat_map_groups_with_state(f, sl::output_mode::append) for an append-mode query");
-  static_assert(!(p.group_state_stages >= 2 && (p.map_groups_with_state || p.group_state_update_mode ||
-                                                 Mode != output_mode_kind::append)),
-                "sluice rule [multiple-groups-with-state]: several [flat_]map_groups_with_state in one query need "
-                "all to be flat_map_groups_with_state in append mode, and the query in output_mode::append (Spark: "
-                "multiple mapGroupsWithStates are not supported; multiple flatMapGroupsWithStates only all in append)");
-  static_assert(!(p.group_state_update_mode && !p.aggregated && Mode != output_mode_kind::update),
-                "sluice rule [flat-map-groups-with-state-output-mode]: flat_map_groups_with_state in update mode needs "
-                "the query in output_mode::update (Spark: flatMapGroupsWithState in update mode is not supported with "
-                "Append/Complete output mode)");
-  static_assert(!(p.group_state_append_mode && !p.aggregated && Mode != output_mode_kind::append),
-                "sluice rule [flat-map-groups-with-state-output-mode]: flat_map_groups_with_state in append mode needs "
-                "the query in output_mode::append (Spark: flatMapGroupsWithState in append mode is not supported with "
-                "Update/Complete output mode), unless an aggregation follows it");
-  static_assert(!(p.group_state_update_mode && p.aggregated),
-                "sluice rule [flat-map-groups-with-state-aggregation]: flat_map_groups_with_state in update mode is not "
-                "supported with aggregation on a stream (Spark's rule); declare it with sl::output_mode::append");
-  static_assert(!(p.group_state_after_aggregation && !p.map_groups_with_state),
-                "sluice rule [flat-map-groups-with-state-aggregation]: flat_map_groups_with_state is not supported "
-                "after an aggregation on a stream (Spark: flatMapGroupsWithState in append mode is not supported after "
-                "aggregation)");
-  static_assert(!p.group_state_event_time_without_watermark,
-                "sluice rule [group-state-event-time-needs-watermark]: the event-time timeout of "
-                "[flat_]map_groups_with_state needs sl::with_watermark before it (Spark: Watermark must be specified in "
-                "the query ... for using event-time timeout in a [map|flatMap]GroupsWithState)");
-  // A [flat_]map_groups_with_state is not an aggregation: an aggregation may follow a
-  // flat_map_groups_with_state in append mode (Spark 2.2+).
-  static_assert(p.stateful_stages - p.group_state_stages <= 1,
-                "sluice rule [multiple-aggregations]: a query may hold one streaming aggregation; chained "
-                "aggregations are not supported (as in Spark before 3.4); split the query in two");
+  check_stage_rules<stages, Mode>();
   static_assert(sink_supports<typename Plan::sink_type>(Mode),
                 "sluice rule [sink-output-mode]: this sink does not support the chosen output mode");
   return true;

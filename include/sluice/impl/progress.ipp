@@ -50,6 +50,18 @@ boost::json::object query_progress::to_json() const {
   }
   o["sources"] = std::move(srcs);
   o["sink"] = boost::json::object{{"description", sink.description}, {"numOutputRows", sink.num_output_rows}};
+  if (!expectations.empty()) {  // as Delta Live Tables' flow_progress event: its field names
+    boost::json::array es;
+    std::int64_t dropped = 0;
+    for (const auto& e : expectations) {
+      es.push_back(boost::json::object{{"name", e.name},
+                                       {"policy", e.policy},
+                                       {"passed_records", e.passed_records},
+                                       {"failed_records", e.failed_records}});
+      if (e.policy == "drop") dropped += e.failed_records;
+    }
+    o["data_quality"] = boost::json::object{{"dropped_records", dropped}, {"expectations", std::move(es)}};
+  }
   return o;
 }
 

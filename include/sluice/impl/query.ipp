@@ -274,6 +274,23 @@ void query_core::reload_state(std::int64_t version, std::int64_t batch_watermark
   }
 }
 
+// The query's watermark by the policy over its inputs' watermarks (0 for one without data in
+// this execution), leaving out the idle ones (with_idleness: no rows for their timeout of batch
+// time up to `now`, this execution's first trigger counting as rows); none when all are idle.
+inline std::optional<std::int64_t> policy_watermark(runner_base& r, timestamp now, watermark_policy policy) {
+  const auto& inputs = r.controls.watermarks;
+  r.input_active_at.resize(inputs.size());
+  std::optional<std::int64_t> chosen;
+  for (std::size_t i = 0; i < inputs.size(); ++i) {
+    auto& active_at = r.input_active_at[i];
+    if (!active_at) active_at = now.micros;
+    if (const auto idle = inputs[i]->idle_timeout(); idle && now.micros - *active_at >= idle->count()) continue;
+    const std::int64_t w = r.operator_watermarks[i].value_or(0);
+    chosen = !chosen ? w : policy == watermark_policy::min ? std::min(*chosen, w) : std::max(*chosen, w);
+  }
+  return chosen;
+}
+
 bool query_core::run_one_batch(clock::time_point trigger_start) {
   auto& r = *runner_;
   set_status("Getting offsets from sources", false, true);
@@ -299,8 +316,15 @@ bool query_core::run_one_batch(clock::time_point trigger_start) {
       std::lock_guard planning(progress_mutex_);  // with_progress_locked: all of its data or none
       for (auto* s : r.controls.sources) has_data |= s->plan_batch(limit);
     }
-    const timestamp batch_time = options_.clock ? options_.clock() : timestamp::now();
+    // Whole milliseconds, as Spark's batchTimestampMs (what sl::current_timestamp() returns).
+    const timestamp batch_time = floor_to_millis(options_.clock ? options_.clock() : timestamp::now());
+    const auto idle_aware = policy_watermark(r, batch_time, r.policy.value_or(options_.multiple_watermark_policy));
     if (!has_data) {
+      // An input that has just become idle may let the watermark move without new data.
+      if (idle_aware && *idle_aware > r.watermark) {
+        std::lock_guard lock(mutex_);
+        r.watermark = *idle_aware;
+      }
       bool wanted = false;
       // Trigger once runs one batch with data or nothing: never a no-data batch.
       if (options_.no_data_micro_batches && options_.trigger.kind != trigger_kind::once)
@@ -330,7 +354,8 @@ bool query_core::run_one_batch(clock::time_point trigger_start) {
   ctx.batch_id = r.pending->batch_id;
   ctx.watermark = r.pending->batch_watermark_us;
   ctx.has_watermark = !r.controls.watermarks.empty();
-  // One stateful operator per query today: each gets the query's watermarks.
+  // Spark's watermark propagation: each stateful operator's input watermark is what the ones
+  // before it pass on, and every operator here passes its input on, so all get the query's.
   ctx.operator_watermarks.assign(r.controls.stateful.size(), {r.previous_batch_watermark, ctx.watermark});
   ctx.batch_timestamp = timestamp{r.pending->batch_timestamp_us};
   ctx.mode = r.mode;
@@ -340,7 +365,9 @@ bool query_core::run_one_batch(clock::time_point trigger_start) {
   // A failed run of this batch may have left event-time statistics and state behind.
   for (auto* w : r.controls.watermarks) w->take_batch_stats();
   for (auto* st : r.controls.stateful) st->begin_batch(ctx);
+  for (auto* e : r.controls.expectations) e->begin_batch(ctx);
   const std::int64_t output_rows = r.run_batch(ctx);
+  for (auto* e : r.controls.expectations) e->end_batch(ctx);  // dead letters, after the sink
   const auto t_sink = clock::now();
   if (r.checkpoint) {
     crash_point("after_sink");
@@ -358,6 +385,8 @@ bool query_core::run_one_batch(clock::time_point trigger_start) {
     const auto stats = w->take_batch_stats();
     auto& op = r.operator_watermarks[i];
     if (stats.count > 0) {
+      r.input_active_at.resize(r.controls.watermarks.size());
+      r.input_active_at[i] = ctx.batch_timestamp.micros;
       const std::int64_t candidate = stats.max - w->delay().count();
       if (!op || candidate > *op) op = candidate;
       all.merge(stats);
@@ -365,12 +394,9 @@ bool query_core::run_one_batch(clock::time_point trigger_start) {
       op = 0;  // an input with no data yet counts as 0
     }
   }
-  if (!r.operator_watermarks.empty()) {
-    std::int64_t chosen = *r.operator_watermarks.front();
-    for (const auto& op : r.operator_watermarks)
-      chosen = *r.policy == watermark_policy::min ? std::min(chosen, *op) : std::max(chosen, *op);
+  if (const auto chosen = policy_watermark(r, ctx.batch_timestamp, *r.policy)) {
     std::lock_guard lock(mutex_);
-    if (chosen > r.watermark) r.watermark = chosen;
+    if (*chosen > r.watermark) r.watermark = *chosen;
   }
   if (r.checkpoint) {
     commit_log_entry c;
@@ -429,6 +455,7 @@ bool query_core::run_one_batch(clock::time_point trigger_start) {
     }
   }
   for (auto* st : r.controls.stateful) p.state_operators.push_back(st->metrics());
+  for (auto* e : r.controls.expectations) p.expectations.push_back(e->metrics());
   p.sink = {r.sink_description(), output_rows};
   std::optional<query_progress_event> event;
   if (!options_.listeners.empty()) event.emplace(query_progress_event{p});

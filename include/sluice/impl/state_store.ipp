@@ -27,8 +27,14 @@ std::vector<std::int64_t> state_versions(const checkpoint_dir& dir, std::size_t 
   return out;
 }
 
-void save_state(const checkpoint_dir& dir, std::size_t op, std::int64_t version, const stateful_control& st,
+void save_state(const checkpoint_dir& dir, std::size_t op, std::int64_t version, const stored_state& st,
                 std::int64_t snapshot_interval) {
+  if (const auto schema = dir.state_schema_path(op); !std::filesystem::exists(schema)) {
+    const auto layout = st.state_layout();
+    if (!layout.empty()) {
+      write_checkpoint_file(schema, boost::json::serialize(layout) + "\n", dir.query_id(), /*overwrite=*/true);
+    }
+  }
   binary_writer delta;
   st.write_delta(delta);
   write_checkpoint_file(state_file(dir, op, version, "delta"), delta.buffer(), dir.query_id(), /*overwrite=*/true);
@@ -39,7 +45,7 @@ void save_state(const checkpoint_dir& dir, std::size_t op, std::int64_t version,
   }
 }
 
-void load_state(const checkpoint_dir& dir, std::size_t op, std::int64_t version, stateful_control& st) {
+void load_state(const checkpoint_dir& dir, std::size_t op, std::int64_t version, stored_state& st) {
   std::int64_t from = 0;
   const auto snapshots = state_versions(dir, op, "snapshot");
   std::optional<std::int64_t> base;

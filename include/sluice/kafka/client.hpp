@@ -68,6 +68,53 @@ struct message_deleter {
 };
 using message_ptr = std::unique_ptr<rd_kafka_message_t, message_deleter>;
 
+struct topic_deleter {
+  void operator()(rd_kafka_topic_t* t) const {
+    if (t) rd_kafka_topic_destroy(t);
+  }
+};
+using topic_ptr = std::unique_ptr<rd_kafka_topic_t, topic_deleter>;
+
+struct queue_deleter {
+  void operator()(rd_kafka_queue_t* q) const {
+    if (q) rd_kafka_queue_destroy(q);
+  }
+};
+using queue_ptr = std::unique_ptr<rd_kafka_queue_t, queue_deleter>;
+
+// Messages taken from a consumer's queue a batch at a time (rd_kafka_consume_batch_queue: one
+// lock and one clock read per batch, where rd_kafka_consumer_poll takes them per message).
+// Messages taken but not handed out are destroyed with the batch.
+class message_batch {
+ public:
+  message_batch() = default;
+  message_batch(const message_batch&) = delete;
+  message_batch& operator=(const message_batch&) = delete;
+  ~message_batch() { drop(); }
+
+  // The next message, taking at most `want` more from the queue when none is left (nullptr
+  // when none came within timeout_ms).
+  rd_kafka_message_t* next(rd_kafka_queue_t* q, int timeout_ms, std::size_t want) {
+    if (at_ == size_) {
+      size_ = at_ = 0;
+      const ssize_t n = rd_kafka_consume_batch_queue(q, timeout_ms, buf_, std::min(want, capacity));
+      if (n <= 0) return nullptr;
+      size_ = static_cast<std::size_t>(n);
+    }
+    return buf_[at_++];
+  }
+  // How many were taken from the queue but not handed out.
+  std::size_t left() const { return size_ - at_; }
+  void drop() {
+    for (; at_ < size_; ++at_) rd_kafka_message_destroy(buf_[at_]);
+  }
+
+ private:
+  static constexpr std::size_t capacity = 1024;
+  rd_kafka_message_t* buf_[capacity]{};
+  std::size_t size_ = 0, at_ = 0;
+};
+
 struct error_deleter {
   void operator()(rd_kafka_error_t* e) const {
     if (e) rd_kafka_error_destroy(e);
@@ -122,17 +169,42 @@ inline std::map<std::string, std::vector<std::int32_t>> topic_partitions(rd_kafk
   return out;
 }
 
+// Asks for the metadata of `topic` (empty: of every topic). librdkafka (2.0) learns that a
+// partition has a new leader, its old one being down, only at its next periodic refresh
+// (topic.metadata.refresh.interval.ms, 5 minutes); requests to the old leader wait meanwhile.
+inline void refresh_metadata(rd_kafka_t* rk, const std::string& topic, int timeout_ms) {
+  rd_kafka_topic_t* rkt = topic.empty() ? nullptr : rd_kafka_topic_new(rk, topic.c_str(), nullptr);
+  const rd_kafka_metadata_t* md = nullptr;
+  if (rd_kafka_metadata(rk, rkt ? 0 : 1, rkt, &md, timeout_ms) == RD_KAFKA_RESP_ERR_NO_ERROR) rd_kafka_metadata_destroy(md);
+  if (rkt) rd_kafka_topic_destroy(rkt);
+}
+
+// Runs `attempt(timeout)` until it returns true or `timeout_ms` passed, each try bounded by a few
+// seconds and followed by a metadata refresh: a request to a leader that went down waits for
+// no answer, and the next one goes to the new leader.
+template <class Attempt>
+inline void retry_with_metadata(rd_kafka_t* rk, const std::string& topic, int timeout_ms, Attempt&& attempt) {
+  using clock = std::chrono::steady_clock;
+  const auto deadline = clock::now() + std::chrono::milliseconds(timeout_ms);
+  for (;;) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - clock::now()).count();
+    const int step = static_cast<int>(std::clamp<std::int64_t>(left, 1, 5000));
+    if (attempt(step) || left <= step) return;
+    refresh_metadata(rk, topic, step);
+  }
+}
+
 // Low and high watermark of one partition (the high one is the last stable offset under
 // isolation.level=read_committed).
 inline std::pair<std::int64_t, std::int64_t> watermarks(rd_kafka_t* rk, const std::string& topic, std::int32_t partition,
                                                         int timeout_ms, const std::string& who) {
   std::int64_t low = 0, high = 0;
   rd_kafka_resp_err_t e = RD_KAFKA_RESP_ERR_NO_ERROR;
-  for (int attempt = 0; attempt < 3; ++attempt) {  // leadership may move right after a restart
-    e = rd_kafka_query_watermark_offsets(rk, topic.c_str(), partition, &low, &high, timeout_ms);
-    if (e == RD_KAFKA_RESP_ERR_NO_ERROR) return {low, high};
-    if (e == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART) break;
-  }
+  retry_with_metadata(rk, topic, timeout_ms, [&](int step) {
+    e = rd_kafka_query_watermark_offsets(rk, topic.c_str(), partition, &low, &high, step);
+    return e == RD_KAFKA_RESP_ERR_NO_ERROR || e == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART;
+  });
+  if (e == RD_KAFKA_RESP_ERR_NO_ERROR) return {low, high};
   throw kafka_error(who + ": cannot read the offsets of " + topic + "-" + std::to_string(partition) + ": " +
                         err_text(e),
                     e);

@@ -25,32 +25,15 @@
 #include <utility>
 
 #include "../ops/flat_map.hpp"
-#include "../sources/files.hpp"
+#include "../sources/bad_record.hpp"
+#include "../sources/files/parse.hpp"
 #include "client.hpp"
 #include "offsets.hpp"
 
 namespace sluice::kafka {
 
-enum class bad_record { fail, skip };
-
-class bad_record_policy {
- public:
-  enum class kind { fail, skip, dead_letter };
-  bad_record_policy(bad_record b = bad_record::fail)  // NOLINT: implicit on purpose
-      : kind_(b == bad_record::fail ? kind::fail : kind::skip) {}
-  static bad_record_policy dead_letter(std::string topic) {
-    bad_record_policy p;
-    p.kind_ = kind::dead_letter;
-    p.topic_ = std::move(topic);
-    return p;
-  }
-  kind which() const { return kind_; }
-  const std::string& topic() const { return topic_; }
-
- private:
-  kind kind_ = kind::fail;
-  std::string topic_;
-};
+using sluice::bad_record;
+using bad_record_policy = bad_record_policy_for<std::string>;  // dead letters go to a topic
 inline bad_record_policy dead_letter(std::string topic) { return bad_record_policy::dead_letter(std::move(topic)); }
 
 struct decode_options {
@@ -111,7 +94,7 @@ struct json_decoder_state {
     rd_kafka_header_add(h, "sluice.topic", -1, r.topic.data(), static_cast<ssize_t>(r.topic.size()));
     rd_kafka_header_add(h, "sluice.partition", -1, partition.data(), static_cast<ssize_t>(partition.size()));
     rd_kafka_header_add(h, "sluice.offset", -1, offset.data(), static_cast<ssize_t>(offset.size()));
-    const auto& topic = options.on_bad_record.topic();
+    const auto& topic = options.on_bad_record.target();
     void* value = r.value ? const_cast<char*>(r.value->data()) : nullptr;
     const std::size_t value_size = r.value ? r.value->size() : 0;
     const void* key = r.key ? r.key->data() : nullptr;
@@ -177,7 +160,7 @@ class decode_json_t {
   using is_stage_descriptor = void;
   explicit decode_json_t(decode_options o) : s_(std::make_shared<detail::json_decoder_state<T>>()) {
     s_->options = std::move(o);
-    if (s_->options.on_bad_record.which() == bad_record_policy::kind::dead_letter && s_->options.on_bad_record.topic().empty())
+    if (s_->options.on_bad_record.which() == bad_record_policy::kind::dead_letter && s_->options.on_bad_record.target().empty())
       throw kafka_error("sluice::kafka::decode_json: dead_letter needs a topic");
   }
   template <class In>

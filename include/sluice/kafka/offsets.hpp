@@ -11,7 +11,7 @@
 #include <string>
 #include <vector>
 
-#include "../json.hpp"
+#include "../codec/json.hpp"
 #include "client.hpp"
 
 namespace sluice::kafka {

@@ -32,9 +32,9 @@
 #include <vector>
 
 #include "../detail/crash_point.hpp"
-#include "../json.hpp"
+#include "../codec/json.hpp"
 #include "../schema.hpp"
-#include "../sinks/sink.hpp"
+#include "../graph/pipe.hpp"
 #include "client.hpp"
 #include "offsets.hpp"
 #include "options.hpp"
@@ -99,6 +99,13 @@ class bound_sink {
       transactional(rd_kafka_init_transactions(s.producer.get(), timeout_ms()), "init_transactions");
       s.last_committed = read_last_committed();
     }
+    // The output topic's metadata now, held by a topic handle: librdkafka (2.0) otherwise asks
+    // for it on its one-second timer when the first record is produced, and the first batch
+    // waits up to a second for its acknowledgements or its commit.
+    if (!s.options.topic.empty()) {
+      s.topic.reset(rd_kafka_topic_new(s.producer.get(), s.options.topic.c_str(), nullptr));
+      kafka::detail::refresh_metadata(s.producer.get(), s.options.topic, timeout_ms());
+    }
   }
 
   void add_batch(std::int64_t batch_id, std::span<const Row> rows) {
@@ -149,6 +156,7 @@ class bound_sink {
     std::string query_id, transactional_id;
     detail::delivery_state delivery;
     kafka::detail::handle_ptr producer;
+    kafka::detail::topic_ptr topic;  // after the producer: released first
     std::optional<std::int64_t> last_committed;
   };
 
@@ -248,9 +256,12 @@ class bound_sink {
   }
 
   // Offsets can only be committed for a partition that exists: the output topic is created
-  // (the broker's default partitions and replication) when it does not exist yet.
+  // (the broker's default partitions and replication) when it does not exist yet. An existing
+  // topic is not created again: that needs neither the CREATE permission nor a broker that
+  // serves CreateTopics (librdkafka's mock cluster does not).
   void ensure_marker_topic() {
     rd_kafka_t* rk = s_->producer.get();
+    if (kafka::detail::topic_partitions(rk, timeout_ms(), description()).count(marker_topic())) return;
     char err[512];
     rd_kafka_NewTopic_t* topic = rd_kafka_NewTopic_new(marker_topic().c_str(), -1, -1, err, sizeof err);
     if (!topic) throw kafka_error(description() + ": cannot create topic " + marker_topic() + ": " + err);

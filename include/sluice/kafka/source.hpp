@@ -37,9 +37,8 @@
 #include <vector>
 
 #include "../checkpoint/file_io.hpp"
-#include "../compose.hpp"
+#include "../graph/pipe.hpp"
 #include "../detail/uuid.hpp"
-#include "../sources/source.hpp"
 #include "client.hpp"
 #include "offsets.hpp"
 #include "options.hpp"
@@ -83,6 +82,7 @@ class source {
     s.last_trigger = std::chrono::steady_clock::now();
     if (!s.consumer) {
       s.consumer = make_consumer(s.options);
+      s.queue.reset(rd_kafka_queue_get_consumer(s.consumer.get()));
       s.known_topics.clear();
     }
     if (!s.meta) s.meta = make_consumer(s.options);
@@ -146,21 +146,33 @@ class source {
     const std::int64_t until = std::min(r.until, std::max(high, from));
     if (from >= until) return;
     position_at(s, r.tp, from);
+    s.position = -1;  // unknown until the range is read (an error leaves it so)
     // poll_timeout bounds a wait without progress (Spark's per-poll pollTimeoutMs), not the
     // whole range: a long range may take longer than that to read.
     auto deadline = std::chrono::steady_clock::now() + s.options.poll_timeout;
+    int idle_polls = 0;  // in a row, 100 ms each
     std::int64_t next = from;
     std::int64_t count = 0;
     bool overshot = false;  // a record at or after `until` was taken from the queue
+    // Take at most what is left of the range: a record after `until` taken from the queue
+    // would make the next batch assign again.
+    detail::message_batch taken;
     while (next < until) {
-      detail::message_ptr m(rd_kafka_consumer_poll(s.consumer.get(), 100));
+      detail::message_ptr m(taken.next(s.queue.get(), 100, static_cast<std::size_t>(until - next)));
       if (!m) {
-        if (std::chrono::steady_clock::now() > deadline)
+        const auto now = std::chrono::steady_clock::now();
+        if (now > deadline)
           throw kafka_error(description() + ": timed out reading " + where + " offsets [" + std::to_string(next) + ", " +
                             std::to_string(until) + ") (kafkaConsumer.pollTimeoutMs " +
                             std::to_string(s.options.poll_timeout.count()) + ")");
+        // Nothing for a second: the partition's leader may have moved (its broker down).
+        if (++idle_polls == 10) {
+          detail::refresh_metadata(s.consumer.get(), r.tp.topic, 5000);
+          idle_polls = 0;
+        }
         continue;
       }
+      idle_polls = 0;
       if (m->rkt && (m->partition != r.tp.partition || r.tp.topic != rd_kafka_topic_name(m->rkt))) continue;
       if (m->err) {
         // An end of partition reached earlier (the records after it arrived since): read on. A
@@ -203,6 +215,7 @@ class source {
       if ((++count & 0x3ff) == 0) deadline = std::chrono::steady_clock::now() + s.options.poll_timeout;
       emit(to_record(m.get(), r.tp, s.options.include_headers));
     }
+    if (taken.left()) overshot = true;
     // The consumer now delivers `until` next, ready for the next batch; after an overshoot it
     // does not, and the next read assigns again.
     s.position = overshot ? -1 : until;
@@ -238,6 +251,7 @@ class source {
   void stop() {
     std::lock_guard lock(state_->mutex);
     state_->assigned.reset();
+    state_->queue.reset();
     if (state_->consumer) {
       rd_kafka_assign(state_->consumer.get(), nullptr);
       rd_kafka_consumer_close(state_->consumer.get());
@@ -283,6 +297,7 @@ class source {
     std::mutex mutex;
     source_options options;
     detail::handle_ptr consumer;
+    detail::queue_ptr queue;  // the consumer's queue, read in batches
     // Metadata, offset look-ups and group commits on connections of their own: a broker
     // answers a connection's requests in order, and the reading consumer's fetches long-poll.
     detail::handle_ptr meta;
@@ -465,10 +480,11 @@ class source {
     auto list = detail::new_partition_list(static_cast<int>(tps.size()));
     for (const auto& tp : tps) rd_kafka_topic_partition_list_add(list.get(), tp.topic.c_str(), tp.partition)->offset = ts;
     rd_kafka_resp_err_t e = RD_KAFKA_RESP_ERR_NO_ERROR;
-    for (int attempt = 0; attempt < 5; ++attempt) {  // leadership settles after a restart
-      e = rd_kafka_offsets_for_times(s.meta.get(), list.get(), timeout_ms(s));
-      if (e == RD_KAFKA_RESP_ERR_NO_ERROR) break;
-    }
+    // Leadership settles after a restart, or moves when a broker goes down.
+    detail::retry_with_metadata(s.meta.get(), "", timeout_ms(s), [&](int step) {
+      e = rd_kafka_offsets_for_times(s.meta.get(), list.get(), step);
+      return e == RD_KAFKA_RESP_ERR_NO_ERROR;
+    });
     if (e != RD_KAFKA_RESP_ERR_NO_ERROR && !missing)
       detail::check(e, description() + ": cannot list the partitions' offsets");
     for (int i = 0; i < list->cnt; ++i) {

@@ -45,6 +45,8 @@ struct managed_query {
   std::vector<std::int64_t> batch_duration_counts =
       std::vector<std::int64_t>(std::size(batch_duration_buckets_ms) + 1);  // per bucket, not cumulative
   double batch_duration_sum_ms = 0;
+  // Per sl::expect stage (in graph order): its name, policy and rows passed and failed so far.
+  std::vector<expectation_metrics> expectations;
 };
 
 class query_manager {
@@ -188,6 +190,14 @@ class query_manager {
           q->records_processed += p.num_input_rows;
           q->output_rows += p.sink.num_output_rows;
           for (const auto& s : p.state_operators) q->rows_dropped_by_watermark += s.num_rows_dropped_by_watermark;
+          if (q->expectations.size() < p.expectations.size()) q->expectations.resize(p.expectations.size());
+          for (std::size_t i = 0; i < p.expectations.size(); ++i) {
+            auto& t = q->expectations[i];
+            t.name = p.expectations[i].name;
+            t.policy = p.expectations[i].policy;
+            t.passed_records += p.expectations[i].passed_records;
+            t.failed_records += p.expectations[i].failed_records;
+          }
           const auto it = p.duration_ms.find("triggerExecution");
           const double ms = it == p.duration_ms.end() ? 0.0 : static_cast<double>(it->second);
           std::size_t b = 0;

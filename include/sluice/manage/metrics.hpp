@@ -34,6 +34,12 @@ inline void append_number(std::string& out, double v) {
   out.append(buf, r.ptr);
 }
 
+// A source metric's text as a number (they are strings in progress, as in Spark).
+inline bool parse_metric(const std::string& text, double& out) {
+  const auto r = std::from_chars(text.data(), text.data() + text.size(), out);
+  return r.ec == std::errc{} && r.ptr == text.data() + text.size();
+}
+
 class prometheus_writer {
  public:
   using labels = std::vector<std::pair<std::string_view, std::string>>;
@@ -100,6 +106,21 @@ inline std::string prometheus_text(const std::vector<managed_query>& queries, ti
           [](const managed_query& q) { return q.output_rows; });
   counter("sluice_streaming_rows_dropped_by_watermark_total", "Late rows dropped by the watermark in stateful operators",
           [](const managed_query& q) { return q.rows_dropped_by_watermark; });
+
+  auto expectation_counter = [&](std::string_view name, std::string_view help, auto value_of) {
+    w.family(name, "counter", help);
+    for (const auto& q : queries)
+      for (const auto& e : q.expectations) {
+        auto ls = with(q, "expectation", e.name);
+        ls.emplace_back("policy", e.policy);
+        w.sample(name, ls, static_cast<double>(value_of(e)));
+      }
+  };
+  expectation_counter("sluice_streaming_expectation_passed_records_total", "Rows that met the expectation (sl::expect)",
+                      [](const expectation_metrics& e) { return e.passed_records; });
+  expectation_counter("sluice_streaming_expectation_failed_records_total",
+                      "Rows that failed the expectation (kept, dropped or failing the batch, by its policy)",
+                      [](const expectation_metrics& e) { return e.failed_records; });
 
   w.family("sluice_streaming_batch_duration_ms", "histogram",
            "Duration of each micro-batch, triggerExecution in ms (seed 001: batch_duration_ms)");
@@ -187,6 +208,48 @@ inline std::string prometheus_text(const std::vector<managed_query>& queries, ti
                [](const source_progress& s) { return s.input_rows_per_second; });
   source_gauge("sluice_streaming_source_processed_rows_per_second", "Processing rate of the source's rows",
                [](const source_progress& s) { return s.processed_rows_per_second; });
+
+  // Source lag, where a source knows it (its progress metrics): Kafka's offsets behind the
+  // latest, the file source's files waiting. Sources without it have no sample.
+  auto source_metric_gauge = [&](std::string_view name, std::string_view help, std::string_view metric) {
+    w.family(name, "gauge", help);
+    for (const auto& q : queries) {
+      if (!q.last_progress) continue;
+      const auto& srcs = q.last_progress->sources;
+      for (std::size_t i = 0; i < srcs.size(); ++i) {
+        const auto it = srcs[i].metrics.find(std::string(metric));
+        double v = 0;
+        if (it == srcs[i].metrics.end() || !detail::parse_metric(it->second, v)) continue;
+        auto ls = with(q, "source", std::to_string(i));
+        ls.emplace_back("source_description", srcs[i].description);
+        w.sample(name, ls, v);
+      }
+    }
+  };
+  source_metric_gauge("sluice_streaming_source_offsets_behind_latest",
+                      "Kafka: offsets the source is behind the latest, the largest over its partitions "
+                      "(maxOffsetsBehindLatest)",
+                      "maxOffsetsBehindLatest");
+  source_metric_gauge("sluice_streaming_source_avg_offsets_behind_latest",
+                      "Kafka: offsets behind the latest, the average over its partitions (avgOffsetsBehindLatest)",
+                      "avgOffsetsBehindLatest");
+  source_metric_gauge("sluice_streaming_source_files_waiting",
+                      "File source: new files the last batch left for later batches (numFilesWaiting)", "numFilesWaiting");
+  // Every numeric metric a source reports, by its name (numOffsetsLost, numFilesChangedAfterRead...).
+  w.family("sluice_streaming_source_metric", "gauge", "A source's own progress metrics (sources[].metrics), by name");
+  for (const auto& q : queries) {
+    if (!q.last_progress) continue;
+    const auto& srcs = q.last_progress->sources;
+    for (std::size_t i = 0; i < srcs.size(); ++i)
+      for (const auto& [k, text] : srcs[i].metrics) {
+        double v = 0;
+        if (!detail::parse_metric(text, v)) continue;
+        auto ls = with(q, "source", std::to_string(i));
+        ls.emplace_back("source_description", srcs[i].description);
+        ls.emplace_back("metric", k);
+        w.sample("sluice_streaming_source_metric", ls, v);
+      }
+  }
   return w.take();
 }
 

@@ -257,10 +257,15 @@ struct bound_selector<In, F> {
   value_type operator()(const In& r) const { return std::invoke(f, r); }
 };
 
-// An event time in microseconds (0 after an unresolved column's diagnostic, adding no error).
+// The event time of a column's value in microseconds: a timestamp's, or a window's (Spark's
+// window_time: its end less a microsecond, so that sl::window over the window of an
+// aggregation before it puts each window in the later windows that contain it).
+inline std::int64_t event_micros(const timestamp& t) { return t.micros; }
+inline std::int64_t event_micros(const time_window& w) { return w.end.micros - 1; }
+// (0 after an unresolved column's diagnostic, adding no error.)
 template <class S, class In>
 constexpr std::int64_t event_micros(const S& sel, const In& r) {
-  if constexpr (S::resolved) return sel(r).micros;
+  if constexpr (S::resolved) return event_micros(sel(r));
   else return 0;
 }
 }  // namespace detail

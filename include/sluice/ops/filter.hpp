@@ -4,8 +4,8 @@
 #include <type_traits>
 #include <utility>
 
-#include "../pipeline.hpp"
-#include "stand_in.hpp"
+#include "../graph/node.hpp"
+#include "../graph/stand_in.hpp"
 
 namespace sluice {
 namespace detail {

@@ -11,7 +11,7 @@
 #include <utility>
 
 #include "../detail/traits.hpp"
-#include "../pipeline.hpp"
+#include "../graph/node.hpp"
 
 namespace sluice {
 namespace detail {

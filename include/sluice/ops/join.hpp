@@ -61,10 +61,10 @@
 #include "../detail/config.hpp"
 #include "../detail/hash.hpp"
 #include "../detail/traits.hpp"
-#include "../pipeline.hpp"
+#include "../graph/node.hpp"
 #include "../schema.hpp"
 #include "column.hpp"
-#include "stand_in.hpp"
+#include "../graph/stand_in.hpp"
 
 namespace sluice {
 

@@ -31,13 +31,16 @@
 #include <utility>
 #include <vector>
 
-#include "../checkpoint/serialize.hpp"
+#include "../checkpoint/state_layout.hpp"
+#include "../codec/binary.hpp"
 #include "../detail/hash.hpp"
 #include "../detail/traits.hpp"
-#include "../pipeline.hpp"
+#include "../engine/control.hpp"
+#include "../graph/node.hpp"
 #include "column.hpp"
 #include "flat_map.hpp"
 #include "group_state.hpp"
+#include "watermark.hpp"
 
 namespace sluice {
 namespace detail {
@@ -60,6 +63,56 @@ struct group_state_traits {
   static constexpr group_state_timeout_kind timeout = Timeout;
 };
 
+// [flat_]map_groups_with_state stages, and those of the kind map_groups_with_state.
+template <class S>
+struct is_group_state : std::bool_constant<requires { requires S::group_state_stage_tag; }> {};
+template <class S>
+struct is_map_groups_with_state : std::bool_constant<requires { requires S::group_state_stage_tag && S::map_kind; }> {};
+
+// rule: Spark's UnsupportedOperationChecker rules for [flat]MapGroupsWithState, checked by each
+// such stage S of the query.
+template <class Q, class S>
+constexpr bool check_group_state_shape() {
+  using all = typename Q::stages;
+  constexpr bool aggregated = any_stage<all, is_aggregation>;
+  constexpr bool is_map = S::map_kind;
+  constexpr bool update_mode = !is_map && S::operator_mode == output_mode_kind::update;
+  constexpr bool append_mode = !is_map && S::operator_mode == output_mode_kind::append;
+  static_assert(!(is_map && aggregated),
+                "sluice rule [map-groups-with-state-aggregation]: map_groups_with_state is not supported with "
+                "aggregation on a stream (Spark: mapGroupsWithState is not supported with aggregation on a streaming "
+                "DataFrame/Dataset); use flat_map_groups_with_state in append mode before the aggregation");
+  static_assert(!(is_map && Q::mode != output_mode_kind::update),
+                "sluice rule [map-groups-with-state-output-mode]: map_groups_with_state needs output_mode::update "
+                "(Spark: mapGroupsWithState is not supported with Append/Complete output mode); use "
+                "flat_map_groups_with_state(f, sl::output_mode::append) for an append-mode query");
+  static_assert(!(count_stages<all, is_group_state> >= 2 &&
+                  (is_map || update_mode || Q::mode != output_mode_kind::append)),
+                "sluice rule [multiple-groups-with-state]: several [flat_]map_groups_with_state in one query need "
+                "all to be flat_map_groups_with_state in append mode, and the query in output_mode::append (Spark: "
+                "multiple mapGroupsWithStates are not supported; multiple flatMapGroupsWithStates only all in append)");
+  static_assert(!(update_mode && !aggregated && Q::mode != output_mode_kind::update),
+                "sluice rule [flat-map-groups-with-state-output-mode]: flat_map_groups_with_state in update mode needs "
+                "the query in output_mode::update (Spark: flatMapGroupsWithState in update mode is not supported with "
+                "Append/Complete output mode)");
+  static_assert(!(append_mode && !aggregated && Q::mode != output_mode_kind::append),
+                "sluice rule [flat-map-groups-with-state-output-mode]: flat_map_groups_with_state in append mode needs "
+                "the query in output_mode::append (Spark: flatMapGroupsWithState in append mode is not supported with "
+                "Update/Complete output mode), unless an aggregation follows it");
+  static_assert(!(update_mode && aggregated),
+                "sluice rule [flat-map-groups-with-state-aggregation]: flat_map_groups_with_state in update mode is not "
+                "supported with aggregation on a stream (Spark's rule); declare it with sl::output_mode::append");
+  static_assert(!(!is_map && any_stage<typename Q::before, is_aggregation> && !any_stage<all, is_map_groups_with_state>),
+                "sluice rule [flat-map-groups-with-state-aggregation]: flat_map_groups_with_state is not supported "
+                "after an aggregation on a stream (Spark: flatMapGroupsWithState in append mode is not supported after "
+                "aggregation)");
+  static_assert(!(S::timeout == group_state_timeout_kind::event_time && !any_stage<typename Q::before, is_watermark>),
+                "sluice rule [group-state-event-time-needs-watermark]: the event-time timeout of "
+                "[flat_]map_groups_with_state needs sl::with_watermark before it (Spark: Watermark must be specified in "
+                "the query ... for using event-time timeout in a [map|flatMap]GroupsWithState)");
+  return true;
+}
+
 template <class State, class In, class KeySels, class Out, class F, class Traits>
 struct group_state_stage;
 
@@ -71,16 +124,16 @@ struct group_state_stage<State, In, std::tuple<Sels...>, Out, F, Traits> : state
   using user_key = typename group_key_of<In, Sels...>::user_type;
   static constexpr auto timeout = Traits::timeout;
 
-  // What sl::start checks (Spark's UnsupportedOperationChecker rules for these operators).
+  static constexpr bool group_state_stage_tag = true;  // is_group_state
+  static constexpr bool map_kind = Traits::is_map;
+  static constexpr output_mode_kind operator_mode = Traits::op_mode;
+  static constexpr bool stateful_operator = true;
+  static constexpr bool event_time_group_state = timeout == group_state_timeout_kind::event_time;
+  template <class Q>
+  static constexpr bool check_shape() {
+    return check_group_state_shape<Q, group_state_stage>() && check_chained_stateful<Q>();
+  }
   static constexpr graph_props transform(graph_props p) {
-    p.group_state_after_aggregation = p.group_state_after_aggregation || p.aggregated;
-    p.group_state_stages += 1;
-    if constexpr (Traits::is_map) p.map_groups_with_state = true;
-    else if constexpr (Traits::op_mode == output_mode_kind::update) p.group_state_update_mode = true;
-    else p.group_state_append_mode = true;
-    if constexpr (timeout == group_state_timeout_kind::event_time)
-      if (!p.has_watermark) p.group_state_event_time_without_watermark = true;
-    p.stateful_stages += 1;
     p.watermark_column = {};  // f's output is opaque
     return p;
   }
@@ -106,6 +159,8 @@ struct group_state_stage<State, In, std::tuple<Sels...>, Out, F, Traits> : state
   std::vector<std::uint32_t> row_group_;
   std::vector<In> sorted_;
   std::vector<key_type> touched_;  // keys written or removed by the batch: its checkpoint delta
+  using late_row = In;  // sl::late_rows_to (ops/late_rows.hpp): where rows dropped as late go
+  std::vector<In>* late_rows = nullptr;
   std::int64_t dropped_ = 0;
   // A lower bound of the stored timeouts: an idle query asks needs_no_data_batch_at every few
   // milliseconds, which must not scan every key.
@@ -128,6 +183,15 @@ struct group_state_stage<State, In, std::tuple<Sels...>, Out, F, Traits> : state
             {"keys", std::move(ks)},
             {"timeout", std::string(to_string(timeout))},
             {"state", state_signature()}};
+  }
+  // A key's value: the user's state (absent: removed) and its timeout (microseconds).
+  boost::json::object state_layout() const override {
+    std::vector<std::string> names;
+    std::apply([&](const auto&... k) {
+      (names.push_back(std::decay_t<decltype(k)>::named ? std::string(std::decay_t<decltype(k)>::name) : "key" + std::to_string(names.size())), ...);
+    }, keys);
+    return keyed_layout(named_tuple_layout<key_type>(names),
+                        struct_layout({{"state", binary_layout<std::optional<State>>()}, {"timeoutUs", "long"}}));
   }
 
   key_type key_of(const In& r) const {
@@ -155,6 +219,7 @@ struct group_state_stage<State, In, std::tuple<Sels...>, Out, F, Traits> : state
     if constexpr (timeout == group_state_timeout_kind::event_time) {
       if (event_time_ != nullptr && ctx.has_watermark && event_time_(r) <= late_events_watermark(ctx, operator_index)) {
         ++dropped_;
+        if (late_rows != nullptr) late_rows->emplace_back(std::forward<R>(r));
         return;
       }
     }
@@ -350,6 +415,7 @@ struct groups_with_state_t {
 // (Spark's KeyValueGroupedDataset).
 template <class Up, class... Sels>
 struct key_grouped_node {
+  using is_pending_node = void;  // completed by pipe_into (graph/pipe.hpp)
   Up up;
   std::tuple<Sels...> keys;
 };
@@ -447,7 +513,7 @@ auto bind_groups_with_state(key_grouped_node<Up, Sels...>&& g, groups_with_state
 }  // namespace detail
 
 template <class Up, class... Sels, class State, class Out, class F, class Traits>
-auto operator|(key_grouped_node<Up, Sels...>&& g, groups_with_state_t<State, Out, F, Traits> d) {
+auto pipe_into(key_grouped_node<Up, Sels...>&& g, groups_with_state_t<State, Out, F, Traits> d) {
   return detail::bind_groups_with_state(std::move(g), std::move(d));
 }
 
@@ -458,9 +524,16 @@ template <class S, class O, class F, class T>
 inline constexpr bool is_groups_with_state_v<groups_with_state_t<S, O, F, T>> = true;
 }  // namespace detail
 
+namespace detail {
+// Other operators a stream grouped by key takes (sl::transform_with_state specializes it).
+template <class T>
+inline constexpr bool takes_key_grouped_v = false;
+}  // namespace detail
+
 template <class Up, class... Sels, class Next>
-  requires(!detail::is_groups_with_state_v<std::remove_cvref_t<Next>>)
-auto operator|(key_grouped_node<Up, Sels...>&& g, Next&&) {
+  requires(!detail::is_groups_with_state_v<std::remove_cvref_t<Next>> &&
+           !detail::takes_key_grouped_v<std::remove_cvref_t<Next>>)
+auto pipe_into(key_grouped_node<Up, Sels...>&& g, Next&&) {
   static_assert(detail::always_false_v<Next>,
                 "sluice::group_by_key must be followed by sl::map_groups_with_state or "
                 "sl::flat_map_groups_with_state: a stream grouped by key is not a stream yet");

@@ -6,7 +6,7 @@
 #include <type_traits>
 #include <utility>
 
-#include "../pipeline.hpp"
+#include "../graph/node.hpp"
 #include "../schema.hpp"
 #include "column.hpp"
 #include "expr.hpp"

@@ -30,8 +30,9 @@
 #include <utility>
 #include <vector>
 
-#include "../checkpoint/serialize.hpp"
-#include "../pipeline.hpp"
+#include "../codec/binary.hpp"
+#include "../engine/control.hpp"
+#include "../graph/node.hpp"
 #include "../time.hpp"
 #include "aggregate.hpp"
 #include "column.hpp"
@@ -137,12 +138,22 @@ struct session_aggregate_stage<In, std::tuple<Keys...>, std::tuple<Aggs...>> : s
   static_assert(detail::unique_names<columns_of<output_row>>::value,
                 "sluice::aggregate: two output columns have the same name; rename one with .as<\"name\">()");
 
+  static constexpr bool aggregation = true;  // graph/stages.hpp's is_aggregation
+  static constexpr bool stateful_operator = true;
+  // rule: Spark's checks of an aggregation, and update mode refused for session windows.
+  template <class Q>
+  static constexpr bool check_shape() {
+    check_aggregation_shape<Q, event_time>();
+    static_assert(Q::mode != output_mode_kind::update,
+                  "sluice rule [session-window-update]: update output mode is not supported for a session window "
+                  "aggregation (as in Spark); use output_mode::append (with sl::with_watermark) or output_mode::complete");
+    return check_chained_stateful<Q>();
+  }
   static constexpr graph_props transform(graph_props p) {
-    p.aggregated = true;
-    p.aggregation_watermarked = event_time;
-    p.session_window = true;
-    p.stateful_stages += 1;
-    p.watermark_column = {};
+    // As in Spark, the session column carries the watermark on (its input's, Spark's
+    // watermark propagation) for a stateful operator after this one.
+    p.watermark_column = event_time ? std::string_view(std::tuple_element_t<session_key, std::tuple<Keys...>>::name.view())
+                                    : std::string_view{};
     return p;
   }
 
@@ -163,6 +174,8 @@ struct session_aggregate_stage<In, std::tuple<Keys...>, std::tuple<Aggs...>> : s
   std::vector<key_type> changed_;  // keys the batch changed, each once
   std::int64_t batch_ = -1;
   std::int64_t sessions_ = 0;  // sessions in the state
+  using late_row = In;  // sl::late_rows_to (ops/late_rows.hpp): where rows dropped as late go
+  std::vector<In>* late_rows = nullptr;
   std::int64_t dropped_ = 0;
   std::int64_t min_end_ = std::numeric_limits<std::int64_t>::max();  // no session ends before it
   std::int64_t last_watermark_ = std::numeric_limits<std::int64_t>::min();
@@ -177,6 +190,15 @@ struct session_aggregate_stage<In, std::tuple<Keys...>, std::tuple<Aggs...>> : s
     auto o = describe_grouping<Aggs...>("sessionWindow", keys, aggs);
     o["state"] = state_signature();
     return o;
+  }
+  // Per key its sessions, each [start, end) and the aggregates' state; the session key's slot
+  // in the key is always 0.
+  boost::json::object state_layout() const override {
+    auto session = aggregate_state_layout<Aggs...>();
+    auto& fields = session["struct"].as_array();
+    fields.insert(fields.begin(), {boost::json::object{{"name", "start"}, {"type", "timestamp"}},
+                                   boost::json::object{{"name", "end"}, {"type", "timestamp"}}});
+    return keyed_layout(grouping_key_layout<Keys...>(""), std::move(session), "sessions");
   }
 
   key_type key_of(const In& r) const {
@@ -213,6 +235,7 @@ struct session_aggregate_stage<In, std::tuple<Keys...>, std::tuple<Aggs...>> : s
     if constexpr (event_time) {
       if (ctx.has_watermark && end <= late_events_watermark(ctx, operator_index)) {
         ++dropped_;
+        if (late_rows != nullptr) late_rows->push_back(r);
         return;
       }
     }
@@ -374,7 +397,7 @@ struct session_aggregate_stage<In, std::tuple<Keys...>, std::tuple<Aggs...>> : s
 // constrained than the general overload in aggregate.hpp, so chosen for a session key).
 template <class Up, class... Keys, class... Aggs>
   requires(detail::is_session_spec_v<Keys> || ...)
-auto operator|(grouped_node<Up, Keys...>&& g, const aggregate_t<Aggs...>& a) {
+auto pipe_into(grouped_node<Up, Keys...>&& g, const aggregate_t<Aggs...>& a) {
   static_assert((detail::is_session_spec_v<Keys> + ...) == 1,
                 "sluice::group_by: at most one sl::session_window key");
   static_assert(!(detail::is_window_key_v<detail::bound_key<typename Up::row_type, Keys, Up>> || ...),

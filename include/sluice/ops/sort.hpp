@@ -8,7 +8,7 @@
 #include <type_traits>
 #include <vector>
 
-#include "../pipeline.hpp"
+#include "../graph/node.hpp"
 #include "column.hpp"
 
 namespace sluice {
@@ -16,17 +16,26 @@ namespace sluice {
 enum class sort_order { ascending, descending };
 
 namespace detail {
-inline constexpr graph_props mark_sort_or_limit(graph_props p) {
-  if (p.aggregated) p.sort_or_limit_after_aggregation = true;
-  else p.sort_or_limit_on_stream = true;
-  return p;
+// rule: sort and limit only after an aggregation, in complete mode (Spark's checker).
+template <class Q>
+constexpr bool check_sort_or_limit_shape() {
+  constexpr bool after_aggregation = any_stage<typename Q::before, is_aggregation>;
+  static_assert(after_aggregation,
+                "sluice rule [sort-limit-on-stream]: sort_by and limit are not supported on a stream; use them "
+                "after an aggregation in output_mode::complete");
+  static_assert(!(after_aggregation && Q::mode != output_mode_kind::complete),
+                "sluice rule [sort-limit-needs-complete]: sort_by and limit after an aggregation need "
+                "output_mode::complete");
+  return true;
 }
 
 template <class In, class Less>
 struct sort_stage {
   static constexpr stage_kind kind = stage_kind::stateful;
   using output_row = In;
-  static constexpr graph_props transform(graph_props p) { return mark_sort_or_limit(p); }
+  static constexpr graph_props transform(graph_props p) { return p; }
+  template <class Q>
+  static constexpr bool check_shape() { return check_sort_or_limit_shape<Q>(); }
   Less less;
   std::vector<In> rows;
   std::uint64_t attempt = 0;  // rows belong to this run of a batch (a failed run leaves some)
@@ -48,7 +57,9 @@ template <class In>
 struct limit_stage {
   static constexpr stage_kind kind = stage_kind::stateful;
   using output_row = In;
-  static constexpr graph_props transform(graph_props p) { return mark_sort_or_limit(p); }
+  static constexpr graph_props transform(graph_props p) { return p; }
+  template <class Q>
+  static constexpr bool check_shape() { return check_sort_or_limit_shape<Q>(); }
   std::size_t n;
   std::vector<In> rows{};  // {}: limit_stage<In>{n} leaves it out without a -Wextra warning
   std::uint64_t attempt = 0;  // rows belong to this run of a batch (a failed run leaves some)

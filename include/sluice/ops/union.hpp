@@ -6,8 +6,7 @@
 #include <type_traits>
 #include <utility>
 
-#include "../compose.hpp"
-#include "../pipeline.hpp"
+#include "../graph/pipe.hpp"
 
 namespace sluice {
 
@@ -16,8 +15,9 @@ struct union_node {
   using row_type = typename std::tuple_element_t<0, std::tuple<Inputs...>>::row_type;
   static_assert((std::is_same_v<typename Inputs::row_type, row_type> && ...),
                 "sluice::union_all: every input must have the same row type");
-  static_assert(((!Inputs::props.aggregated) && ...),
+  static_assert((!any_stage<typename Inputs::stages, is_aggregation> && ...),
                 "sluice::union_all: inputs must not be aggregated; aggregate after the union");
+  using stages = boost::mp11::mp_append<typename Inputs::stages...>;
   static constexpr graph_props props = [] {
     graph_props p;
     p.has_watermark = (Inputs::props.has_watermark || ...);
@@ -25,15 +25,6 @@ struct union_node {
     p.watermark_column = cols[0];
     for (auto c : cols)
       if (c != cols[0]) p.watermark_column = {};
-    p.sort_or_limit_on_stream = (Inputs::props.sort_or_limit_on_stream || ...);
-    // Stateful operators before the union still count for sl::start's rules.
-    p.stateful_stages = (Inputs::props.stateful_stages + ...);
-    p.group_state_stages = (Inputs::props.group_state_stages + ...);
-    p.map_groups_with_state = (Inputs::props.map_groups_with_state || ...);
-    p.group_state_update_mode = (Inputs::props.group_state_update_mode || ...);
-    p.group_state_append_mode = (Inputs::props.group_state_append_mode || ...);
-    p.group_state_after_aggregation = (Inputs::props.group_state_after_aggregation || ...);
-    p.group_state_event_time_without_watermark = (Inputs::props.group_state_event_time_without_watermark || ...);
     return p;
   }();
 

@@ -4,18 +4,26 @@
 // The stage itself drops nothing: stateful stages downstream drop rows older than it.
 #pragma once
 #include <chrono>
+#include <optional>
+#include <stdexcept>
 #include <string>
 #include <type_traits>
 #include <utility>
 
-#include "../pipeline.hpp"
+#include "../engine/control.hpp"
+#include "../graph/node.hpp"
 #include "column.hpp"
 
 namespace sluice {
+// A with_watermark stage, for the rules of stages that need one upstream.
+template <class S>
+struct is_watermark : std::bool_constant<requires { requires S::event_time_watermark; }> {};
+
 namespace detail {
 template <class In, class Sel>
 struct watermark_stage : watermark_control, described_stage {
   static constexpr stage_kind kind = stage_kind::stateless;
+  static constexpr bool event_time_watermark = true;  // is_watermark
   using output_row = In;
   using selector = bound_selector<In, Sel>;
   static_assert(std::is_same_v<std::remove_cvref_t<typename selector::value_type>, timestamp> || !selector::resolved,
@@ -28,9 +36,10 @@ struct watermark_stage : watermark_control, described_stage {
 
   selector sel;
   duration delay_;
+  std::optional<duration> idle_;
   event_time_stats stats_;
 
-  watermark_stage(Sel s, duration d) : sel(std::move(s)), delay_(d) {}
+  watermark_stage(Sel s, duration d, std::optional<duration> idle = {}) : sel(std::move(s)), delay_(d), idle_(idle) {}
 
   void visit(graph_controls& c) {
     c.watermarks.push_back(this);
@@ -49,6 +58,7 @@ struct watermark_stage : watermark_control, described_stage {
     return selector::named ? std::string(selector::name) : std::string("<event time>");
   }
   duration delay() const override { return delay_; }
+  std::optional<duration> idle_timeout() const override { return idle_; }
   // The delay is left out: as in Spark, it may change between runs (the stored watermark stays).
   boost::json::object checkpoint_description() const override {
     return {{"operator", "watermark"}, {"column", column_description()}};
@@ -62,9 +72,26 @@ struct with_watermark_t {
   using is_stage_descriptor = void;
   Sel sel;
   duration delay;
+  std::optional<duration> idleness{};
+
+  // Beyond Spark (Flink's withIdleness): once this input has had no rows for `timeout` of batch
+  // time (query_options::clock), the query's watermark stops waiting for it, until its next
+  // rows (docs/semantics.md, "Idle inputs").
+  template <class Rep, class Period>
+  with_watermark_t with_idleness(std::chrono::duration<Rep, Period> timeout) && {
+    const auto t = std::chrono::duration_cast<duration>(timeout);
+    if (t.count() <= 0) throw std::invalid_argument("sluice::with_watermark(...).with_idleness: the timeout must be positive");
+    idleness = t;
+    return std::move(*this);
+  }
+  template <class Rep, class Period>
+  with_watermark_t with_idleness(std::chrono::duration<Rep, Period> timeout) const& {
+    return with_watermark_t(*this).with_idleness(timeout);
+  }
+
   template <class In>
   auto bind() && {
-    return detail::watermark_stage<In, Sel>(std::move(sel), delay);
+    return detail::watermark_stage<In, Sel>(std::move(sel), delay, idleness);
   }
 };
 

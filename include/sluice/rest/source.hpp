@@ -32,8 +32,8 @@
 #include <utility>
 #include <vector>
 
-#include "../json.hpp"
-#include "../sources/source.hpp"
+#include "../codec/json.hpp"
+#include "../graph/source.hpp"
 #include "detail/http_client.hpp"
 #include "detail/text.hpp"
 #include "oauth1.hpp"

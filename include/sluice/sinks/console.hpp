@@ -20,9 +20,9 @@
 #include <string>
 #include <vector>
 
-#include "../detail/format.hpp"
+#include "../codec/format.hpp"
 #include "../schema.hpp"
-#include "sink.hpp"
+#include "../graph/plan.hpp"
 
 namespace sluice {
 

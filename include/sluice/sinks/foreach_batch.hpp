@@ -8,8 +8,8 @@
 #include <type_traits>
 #include <utility>
 
-#include "stand_in.hpp"
-#include "sink.hpp"
+#include "../graph/stand_in.hpp"
+#include "../graph/plan.hpp"
 
 namespace sluice {
 namespace detail {

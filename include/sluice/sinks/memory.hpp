@@ -13,8 +13,8 @@
 #include <utility>
 #include <vector>
 
-#include "sink.hpp"
-#include "stand_in.hpp"
+#include "../graph/plan.hpp"
+#include "../graph/stand_in.hpp"
 
 namespace sluice {
 

@@ -50,7 +50,7 @@
 #include <utility>
 #include <vector>
 
-#include "sink.hpp"
+#include "../graph/plan.hpp"
 
 namespace sluice {
 

@@ -23,7 +23,7 @@
 #include <utility>
 #include <vector>
 
-#include "source.hpp"
+#include "../graph/source.hpp"
 
 namespace sluice {
 

@@ -14,7 +14,7 @@
 #include <vector>
 
 #include "../detail/traits.hpp"
-#include "source.hpp"
+#include "../graph/source.hpp"
 
 namespace sluice {
 

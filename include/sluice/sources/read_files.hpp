@@ -28,7 +28,11 @@
 #include <vector>
 
 #include "../schema.hpp"
-#include "files.hpp"
+#include "files/bad_records.hpp"
+#include "files/listing.hpp"
+#include "files/parallel.hpp"
+#include "files/parse.hpp"
+#include "files/reader.hpp"
 
 namespace sluice::files {
 
@@ -52,7 +56,7 @@ struct read_csv_options {
 
 namespace detail {
 // decode_threads as read_options has it: a large JSON-lines file's lines are decoded in
-// parallel (files.hpp, read_lines_in_parallel).
+// parallel (files/parallel.hpp, read_lines_in_parallel).
 template <class T, class Parser>
 void read_records(const std::filesystem::path& file, std::optional<sluice::detail::csv::dialect> dialect, Parser& parser,
                   bad_record policy, std::size_t max_line_bytes, std::int64_t* skipped, std::vector<T>& out,

@@ -37,7 +37,7 @@
 #include <vector>
 
 #include "../time.hpp"
-#include "source.hpp"
+#include "../graph/source.hpp"
 
 namespace sluice {
 

@@ -1,10 +1,10 @@
-// sluice/sources/ranges.hpp: splitting (after, last] time and id ranges into slices. Property
+// sluice/sources/slices.hpp: splitting (after, last] time and id ranges into slices. Property
 // tests over random ranges (fixed seeds): the slices are in order, disjoint, contiguous (each
 // starts 1 us / 1 id after the previous one ends), cover exactly (after, last], and each holds
 // exactly the slice length but the last, which holds at most that.
 #include <catch2/catch.hpp>
 
-#include <sluice/sources/ranges.hpp>
+#include <sluice/sources/slices.hpp>
 
 #include <cstdint>
 #include <limits>
@@ -15,7 +15,7 @@
 namespace sl = sluice;
 using namespace std::chrono_literals;
 
-namespace ranges_test {
+namespace slices_test {
 constexpr std::int64_t i64_min = std::numeric_limits<std::int64_t>::min();
 constexpr std::int64_t i64_max = std::numeric_limits<std::int64_t>::max();
 
@@ -43,11 +43,11 @@ std::vector<sl::id_slice> as_ids(const std::vector<sl::time_slice>& t) {
   for (const auto& s : t) out.push_back({s.first.micros, s.last.micros});
   return out;
 }
-}  // namespace ranges_test
+}  // namespace slices_test
 
-using namespace ranges_test;
+using namespace slices_test;
 
-TEST_CASE("ranges: a time range splits into fixed-duration slices at microsecond precision", "[ranges]") {
+TEST_CASE("slices: a time range splits into fixed-duration slices at microsecond precision", "[slices]") {
   const sl::timestamp t0 = *sl::parse_timestamp("2024-01-15T10:00:00Z");
   // Seed 002: the initial offset is start - 1us; the first slice starts exactly at start.
   const auto slices = sl::split_time_range(sl::just_before(t0), t0 + 1h, 15min);
@@ -68,7 +68,7 @@ TEST_CASE("ranges: a time range splits into fixed-duration slices at microsecond
   CHECK(next[1].length() == 5min);
 }
 
-TEST_CASE("ranges: empty ranges give no slice, bad lengths throw", "[ranges]") {
+TEST_CASE("slices: empty ranges give no slice, bad lengths throw", "[slices]") {
   const sl::timestamp t{1'000'000};
   CHECK(sl::split_time_range(t, t, 1s).empty());
   CHECK(sl::split_time_range(t, t - 1us, 1s).empty());
@@ -82,7 +82,7 @@ TEST_CASE("ranges: empty ranges give no slice, bad lengths throw", "[ranges]") {
   CHECK(sl::split_id_range(-5, 1, 10) == std::vector<sl::id_slice>{{-4, 1}});
 }
 
-TEST_CASE("ranges: the extremes of int64 split without overflow", "[ranges]") {
+TEST_CASE("slices: the extremes of int64 split without overflow", "[slices]") {
   auto whole = sl::split_id_range(i64_min, i64_max, std::int64_t{1} << 62);
   CHECK(check_cover(i64_min, i64_max, std::int64_t{1} << 62, whole) == "");
   CHECK(whole.size() == 4);
@@ -93,7 +93,7 @@ TEST_CASE("ranges: the extremes of int64 split without overflow", "[ranges]") {
   CHECK(one.size() == 3);
 }
 
-TEST_CASE("ranges: property: random id ranges are covered exactly by disjoint contiguous slices", "[ranges]") {
+TEST_CASE("slices: property: random id ranges are covered exactly by disjoint contiguous slices", "[slices]") {
   std::mt19937_64 rng(20240115);
   std::uniform_int_distribution<int> scale(0, 3);
   for (int iter = 0; iter < 20'000; ++iter) {
@@ -127,7 +127,7 @@ TEST_CASE("ranges: property: random id ranges are covered exactly by disjoint co
   }
 }
 
-TEST_CASE("ranges: property: random time ranges, batch after batch, read every microsecond once", "[ranges]") {
+TEST_CASE("slices: property: random time ranges, batch after batch, read every microsecond once", "[slices]") {
   std::mt19937_64 rng(4242);
   for (int run = 0; run < 300; ++run) {
     // A source's batches: each starts where the previous ended (seed 002's offsets).

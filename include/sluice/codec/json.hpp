@@ -1,0 +1,346 @@
+// JSON for every schema type: described structs, generated rows, timestamps, windows,
+// optionals and vectors. Errors name the field path, so a bad record says where it is bad.
+#pragma once
+#include <boost/json.hpp>
+#include <cmath>
+#include <concepts>
+#include <cstdint>
+#include <limits>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <type_traits>
+#include <vector>
+
+#include "../detail/numbers.hpp"
+#include "../detail/traits.hpp"
+#include "../schema.hpp"
+#include "../time.hpp"
+#include "error.hpp"
+#include "format.hpp"
+
+namespace sluice {
+
+namespace detail {
+inline const char* json_kind_name(const boost::json::value& v) {
+  switch (v.kind()) {
+    case boost::json::kind::null: return "null";
+    case boost::json::kind::bool_: return "a boolean";
+    case boost::json::kind::int64:
+    case boost::json::kind::uint64: return "an integer";
+    case boost::json::kind::double_: return "a number";
+    case boost::json::kind::string: return "a string";
+    case boost::json::kind::array: return "an array";
+    case boost::json::kind::object: return "an object";
+  }
+  return "a value";
+}
+inline std::string join_path(const std::string& base, std::string_view name) {
+  return base.empty() ? std::string(name) : base + "." + std::string(name);
+}
+
+// Where a value sits in the document ("user.tags[2]"), made into text only for an error
+// message, rather than a string built for every field of every record decoded.
+class json_path {
+ public:
+  json_path() = default;
+  explicit json_path(const std::string& root) : root_(&root) {}
+  json_path field(std::string_view name) const {
+    json_path p;
+    p.parent_ = this;
+    p.name_ = name;
+    return p;
+  }
+  json_path element(std::size_t i) const {
+    json_path p;
+    p.parent_ = this;
+    p.index_ = i;
+    p.is_index_ = true;
+    return p;
+  }
+  std::string str() const {
+    std::string out = parent_ ? parent_->str() : (root_ ? *root_ : std::string());
+    if (is_index_) out += "[" + std::to_string(index_) + "]";
+    else if (parent_) out = join_path(out, name_);
+    return out;
+  }
+  operator std::string() const { return str(); }  // for schema_error(path, ...)
+
+ private:
+  const json_path* parent_ = nullptr;
+  const std::string* root_ = nullptr;
+  std::string_view name_{};
+  std::size_t index_ = 0;
+  bool is_index_ = false;
+};
+}  // namespace detail
+
+// A type with a JSON form of its own (a source offset whose checkpoint text must match
+// another system's, such as Kafka's per-topic, per-partition offsets): to_json and from_json
+// use these two members instead of its fields.
+template <class T>
+concept custom_json = requires(const T& t, const boost::json::value& v) {
+  { t.to_json_value() } -> std::convertible_to<boost::json::value>;
+  { T::from_json_value(v) } -> std::same_as<T>;
+};
+
+// ---------------------------------------------------------------- to JSON
+template <class T>
+boost::json::value to_json(const T& v);
+
+namespace detail {
+template <class T>
+void to_json_into(boost::json::value& out, const T& v) {
+  if constexpr (std::is_same_v<T, boost::json::value>) {
+    out = v;
+  } else if constexpr (std::is_same_v<T, boost::json::object>) {
+    out = v;
+  } else if constexpr (custom_json<T>) {
+    out = v.to_json_value();
+  } else if constexpr (std::is_same_v<T, bool>) {
+    out = v;
+  } else if constexpr (std::is_integral_v<T> && std::is_signed_v<T>) {
+    out = static_cast<std::int64_t>(v);
+  } else if constexpr (std::is_integral_v<T>) {
+    out = static_cast<std::uint64_t>(v);
+  } else if constexpr (std::is_floating_point_v<T>) {
+    out = static_cast<double>(v);
+  } else if constexpr (std::is_convertible_v<const T&, std::string_view>) {
+    out = std::string_view(v);
+  } else if constexpr (std::is_same_v<T, timestamp>) {
+    out = format_timestamp(v);
+  } else if constexpr (is_optional_v<T>) {
+    if (v) to_json_into(out, *v);
+    else out = nullptr;
+  } else if constexpr (is_vector_v<T>) {
+    auto& arr = out.emplace_array();
+    arr.reserve(v.size());
+    for (const auto& e : v) {
+      arr.emplace_back(nullptr);
+      to_json_into(arr.back(), e);
+    }
+  } else if constexpr (record<T>) {
+    auto& obj = out.emplace_object();
+    for_each_field(v, [&](std::string_view name, const auto& value) { to_json_into(obj[name], value); });
+  } else {
+    static_assert(sizeof(T) == 0, "sluice::to_json: unsupported field type (use numbers, bool, std::string, "
+                                  "sl::timestamp, sl::window, std::optional, std::vector or a described struct)");
+  }
+}
+}  // namespace detail
+
+template <class T>
+boost::json::value to_json(const T& v) {
+  boost::json::value out;
+  detail::to_json_into(out, v);
+  return out;
+}
+
+namespace detail {
+inline void append_json_text(std::string& out, const boost::json::value& v) {
+  switch (v.kind()) {
+    case boost::json::kind::double_: {
+      const double d = v.get_double();
+      if (!std::isfinite(d)) {  // JSON has no NaN or infinity; Jackson writes them as strings
+        out += d != d ? "\"NaN\"" : (d > 0 ? "\"Infinity\"" : "\"-Infinity\"");
+      } else {
+        out += java_floating_string(d);
+      }
+      return;
+    }
+    case boost::json::kind::array: {
+      out += '[';
+      bool first = true;
+      for (const auto& e : v.get_array()) {
+        if (!first) out += ',';
+        first = false;
+        append_json_text(out, e);
+      }
+      out += ']';
+      return;
+    }
+    case boost::json::kind::object: {
+      out += '{';
+      bool first = true;
+      for (const auto& [k, e] : v.get_object()) {
+        if (!first) out += ',';
+        first = false;
+        out += boost::json::serialize(boost::json::string_view(k));
+        out += ':';
+        append_json_text(out, e);
+      }
+      out += '}';
+      return;
+    }
+    default:
+      out += boost::json::serialize(v);
+  }
+}
+}  // namespace detail
+
+// JSON text as Spark (Jackson) writes it: doubles in Java's form ("86.0", "1.0E7"), not
+// Boost.JSON's ("8.6E1").
+inline std::string json_text(const boost::json::value& v) {
+  std::string out;
+  detail::append_json_text(out, v);
+  return out;
+}
+
+template <class T>
+std::string to_json_string(const T& v) {
+  return json_text(to_json(v));
+}
+
+// ---------------------------------------------------------------- from JSON
+namespace detail {
+template <class T>
+void from_json_into(const boost::json::value& v, T& out, const json_path& path);
+
+template <class T>
+void from_json_into(const boost::json::value& v, T& out, const std::string& path) {
+  from_json_into(v, out, json_path(path));
+}
+
+// A number as it appears in an error message (Java's form, as Spark writes it).
+inline std::string json_number_text(const boost::json::value& v) {
+  if (v.is_int64()) return std::to_string(v.get_int64());
+  if (v.is_uint64()) return std::to_string(v.get_uint64());
+  const double d = v.get_double();
+  if (!std::isfinite(d)) return d > 0 ? "beyond 1.8E308" : "beyond -1.8E308";  // a literal that overflowed
+  return java_floating_string(d);
+}
+
+// Integers take only integer literals, as Spark's JSON reader (and CSV, and Java's
+// parseLong) does: 3.0, 3e9 and 3.5 are refused; every value is range-checked for T.
+template <class T>
+void integer_from_json(const boost::json::value& v, T& out, const json_path& path) {
+  if (v.is_int64()) {
+    const auto x = v.get_int64();
+    if (x < static_cast<std::int64_t>(std::numeric_limits<T>::min()) ||
+        (x > 0 && static_cast<std::uint64_t>(x) > static_cast<std::uint64_t>(std::numeric_limits<T>::max())))
+      throw schema_error(path, "integer " + std::to_string(x) + " out of range");
+    out = static_cast<T>(x);
+  } else if (v.is_uint64()) {
+    const auto x = v.get_uint64();
+    if (x > static_cast<std::uint64_t>(std::numeric_limits<T>::max()))
+      throw schema_error(path, "integer " + std::to_string(x) + " out of range");
+    out = static_cast<T>(x);
+  } else if (v.is_double()) {
+    // Boost.JSON reads an integer literal beyond 64 bits as a double: out of range for any T.
+    const double d = v.get_double();
+    if (std::trunc(d) == d && std::abs(d) >= 0x1p63)
+      throw schema_error(path, "integer " + json_number_text(v) + " out of range");
+    throw schema_error(path, "expected an integer, got a number with a fraction or an exponent (" +
+                                 json_number_text(v) + ")");
+  } else {
+    throw schema_error(path, std::string("expected an integer, got ") + json_kind_name(v));
+  }
+}
+
+// Floats and doubles take any number that fits (a literal beyond the type's range is refused,
+// never made infinity) and the strings "NaN", "Infinity", "-Infinity" (what Jackson and
+// sluice write for them; any case, as CSV reads them, also "inf").
+template <class T>
+void floating_from_json(const boost::json::value& v, T& out, const json_path& path) {
+  double d = 0;
+  if (v.is_double()) d = v.get_double();
+  else if (v.is_int64()) d = static_cast<double>(v.get_int64());
+  else if (v.is_uint64()) d = static_cast<double>(v.get_uint64());
+  else if (v.is_string()) {
+    const auto& s = v.get_string();
+    T x{};
+    if (parse_floating(std::string_view(s.data(), s.size()), x) != number_text::ok || std::isfinite(x))
+      throw schema_error(path, "expected a number, got the string " + json_text(v) +
+                                   " (strings are read only as NaN, Infinity or -Infinity)");
+    out = x;
+    return;
+  } else {
+    throw schema_error(path, std::string("expected a number, got ") + json_kind_name(v));
+  }
+  if (!std::isfinite(d) || !narrow_floating(d, out))
+    throw schema_error(path, "number " + json_number_text(v) + " out of range for a " +
+                                 (std::is_same_v<T, float> ? "float" : "double"));
+}
+
+template <class T>
+void number_from_json(const boost::json::value& v, T& out, const json_path& path) {
+  if constexpr (std::is_integral_v<T>) integer_from_json(v, out, path);
+  else floating_from_json(v, out, path);
+}
+
+// A number of seconds since the epoch, range-checked to the microseconds' 64 bits.
+inline void timestamp_from_json_number(const boost::json::value& v, timestamp& out, const json_path& path) {
+  std::optional<timestamp> t;
+  if (v.is_int64()) t = timestamp_from_seconds(v.get_int64());
+  else if (v.is_double()) t = timestamp_from_seconds(v.get_double());
+  if (!t)  // uint64: beyond int64 seconds, out of range as well
+    throw schema_error(path, "number " + json_number_text(v) + " out of range for a timestamp (" +
+                                 timestamp_seconds_range + ")");
+  out = *t;
+}
+
+template <class T>
+void from_json_into(const boost::json::value& v, T& out, const json_path& path) {
+  if constexpr (std::is_same_v<T, boost::json::value>) {
+    out = v;
+  } else if constexpr (custom_json<T>) {
+    out = T::from_json_value(v);
+  } else if constexpr (std::is_same_v<T, bool>) {
+    if (!v.is_bool()) throw schema_error(path, std::string("expected a boolean, got ") + json_kind_name(v));
+    out = v.get_bool();
+  } else if constexpr (std::is_arithmetic_v<T>) {
+    number_from_json(v, out, path);
+  } else if constexpr (std::is_same_v<T, std::string>) {
+    if (!v.is_string()) throw schema_error(path, std::string("expected a string, got ") + json_kind_name(v));
+    out.assign(v.get_string().data(), v.get_string().size());
+  } else if constexpr (std::is_same_v<T, timestamp>) {
+    if (v.is_string()) {
+      auto t = parse_timestamp(v.get_string());
+      if (!t) throw schema_error(path, "'" + std::string(v.get_string()) + "' is not an ISO-8601 timestamp");
+      out = *t;
+    } else if (v.is_number()) {  // numbers are seconds since the epoch, as Spark casts them
+      timestamp_from_json_number(v, out, path);
+    } else {
+      throw schema_error(path, std::string("expected a timestamp, got ") + json_kind_name(v));
+    }
+  } else if constexpr (is_optional_v<T>) {
+    if (v.is_null()) out.reset();
+    else from_json_into(v, out.emplace(), path);
+  } else if constexpr (is_vector_v<T>) {
+    if (!v.is_array()) throw schema_error(path, std::string("expected an array, got ") + json_kind_name(v));
+    const auto& arr = v.get_array();
+    out.clear();
+    out.resize(arr.size());
+    for (std::size_t i = 0; i < arr.size(); ++i) from_json_into(arr[i], out[i], path.element(i));
+  } else if constexpr (record<T>) {
+    if (!v.is_object()) throw schema_error(path, std::string("expected an object, got ") + json_kind_name(v));
+    const auto& obj = v.get_object();
+    for_each_field(out, [&](std::string_view name, auto& value) {
+      using F = std::remove_cvref_t<decltype(value)>;
+      const auto* found = obj.if_contains(name);
+      if (!found || (found->is_null() && !is_optional_v<F>)) {
+        if constexpr (is_optional_v<F>) {
+          value.reset();
+        } else {
+          throw schema_error(path.field(name), found ? "null for a required field" : "missing required field");
+        }
+      } else {
+        from_json_into(*found, value, path.field(name));
+      }
+    });
+  } else {
+    static_assert(sizeof(T) == 0, "sluice::from_json: unsupported field type");
+  }
+}
+}  // namespace detail
+
+// Converts a JSON value to T; throws schema_error naming the field on a mismatch.
+// Fields absent from T are ignored; optional fields may be absent or null.
+template <class T>
+T from_json(const boost::json::value& v) {
+  T out{};
+  detail::from_json_into(v, out, detail::json_path());
+  return out;
+}
+
+}  // namespace sluice

@@ -1,0 +1,257 @@
+// The fast path of JSON-lines decoding: one line parsed by simdjson (DOM API, which
+// validates the whole line) straight into a described struct or generated row, without
+// building a Boost.JSON value. Used by the file sources when SLUICE_HAS_SIMDJSON is set
+// (link the CMake target sluice::simdjson); everything else stays on Boost.JSON.
+//
+// It only ever answers "decoded" or "not mine": for anything unusual (malformed JSON, a
+// missing or null required field, a duplicate key, a number that needs a conversion or is
+// out of range, an unsupported field type) it returns false and the caller decodes the same
+// line with the Boost.JSON path, which then accepts it or produces the usual error (file:line
+// and field path). So errors, and the values of every record that is not plain, are the Boost path's;
+// a record decoded here is the one the Boost path would produce (doubles are rounded
+// correctly here, as Spark's Jackson does; Boost.JSON 1.81's default parser may differ in
+// the last bit for 17-digit numbers).
+#pragma once
+#include <simdjson.h>
+
+#include <algorithm>
+#include <bitset>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <limits>
+#include <memory>
+#include <new>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <type_traits>
+#include <vector>
+
+#include <boost/mp11/algorithm.hpp>
+
+#include "../schema.hpp"
+#include "../time.hpp"
+#include "../detail/config.hpp"
+#include "../detail/numbers.hpp"
+#include "../detail/traits.hpp"
+
+namespace sluice::detail::simd {
+
+namespace dom = simdjson::dom;
+
+// A row type can keep to the Boost.JSON path (benchmarks compare the two in one program):
+//   template <> inline constexpr bool sluice::detail::simd::enabled_for<MyRow> = false;
+template <class T>
+inline constexpr bool enabled_for = true;
+
+// Types this path decodes; a record with any other field type (e.g. a raw JSON value)
+// always takes the Boost.JSON path.
+template <class T>
+constexpr bool decodable();
+
+template <class... C>
+constexpr bool all_columns_decodable(boost::mp11::mp_list<C...>) {
+  return (decodable<typename C::type>() && ...);
+}
+
+template <class T>
+constexpr bool decodable() {
+  if constexpr (std::is_same_v<T, bool> || std::is_arithmetic_v<T> || std::is_same_v<T, std::string> ||
+                std::is_same_v<T, timestamp>) {
+    return true;
+  } else if constexpr (is_optional_v<T> || is_vector_v<T>) {
+    return decodable<typename T::value_type>();
+  } else if constexpr (record<T>) {
+    // duplicate keys are found with a bitset of the fields seen: up to 64 fields
+    return column_count_v<T> <= 64 && all_columns_decodable(columns_of<T>{});
+  } else {
+    return false;
+  }
+}
+
+// The layouts JSON writers use ("2024-01-15T10:30:00.123456", Python's isoformat;
+// "2024-01-15T10:30:00.123Z", Spark's and Jackson's), read at fixed positions; anything else
+// goes to parse_timestamp, which this agrees with (tests/json_fast_path_test.cpp).
+inline std::optional<timestamp> parse_common_timestamp(std::string_view s) {
+  std::size_t n = s.size();
+  if (n > 0 && s[n - 1] == 'Z') --n;
+  if ((n != 23 && n != 26) || s[4] != '-' || s[7] != '-' || (s[10] != 'T' && s[10] != ' ') || s[13] != ':' ||
+      s[16] != ':' || s[19] != '.')
+    return parse_timestamp(s);
+  bool ok = true;
+  auto digit = [&](std::size_t i) SLUICE_ALWAYS_INLINE {
+    const unsigned d = static_cast<unsigned char>(s[i]) - unsigned{'0'};
+    ok &= d <= 9;
+    return static_cast<std::int64_t>(d);
+  };
+  auto two = [&](std::size_t i) SLUICE_ALWAYS_INLINE { return digit(i) * 10 + digit(i + 1); };
+  const std::int64_t y = two(0) * 100 + two(2), mo = two(5), d = two(8), h = two(11), mi = two(14), sec = two(17);
+  const std::int64_t frac = n == 26 ? (two(20) * 100 + two(22)) * 100 + two(24) : (two(20) * 10 + digit(22)) * 1000;
+  if (!ok) return parse_timestamp(s);
+  if (mo < 1 || mo > 12 || d < 1 || h > 23 || mi > 59 || sec > 60) return std::nullopt;
+  constexpr unsigned char month_days[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+  if (d > month_days[mo - 1] &&
+      !(mo == 2 && d == 29 && ((y % 4 == 0 && y % 100 != 0) || y % 400 == 0)))  // "2023-02-29" is not a date
+    return std::nullopt;
+  const std::int64_t days = days_from_civil(y, static_cast<unsigned>(mo), static_cast<unsigned>(d));
+  return timestamp{(days * 86400 + h * 3600 + mi * 60 + sec) * 1'000'000 + frac};
+}
+
+template <class T>
+bool decode(dom::element e, T& out);
+
+template <class T>
+bool decode_integer(dom::element e, T& out) {
+  if (e.type() == dom::element_type::INT64) {
+    std::int64_t x = 0;
+    if (e.get_int64().get(x) != simdjson::SUCCESS) return false;
+    if (x < static_cast<std::int64_t>(std::numeric_limits<T>::min()) ||
+        (x > 0 && static_cast<std::uint64_t>(x) > static_cast<std::uint64_t>(std::numeric_limits<T>::max())))
+      return false;  // out of range: the Boost path says so
+    out = static_cast<T>(x);
+    return true;
+  }
+  if (e.type() == dom::element_type::UINT64) {
+    std::uint64_t x = 0;
+    if (e.get_uint64().get(x) != simdjson::SUCCESS) return false;
+    if (x > static_cast<std::uint64_t>(std::numeric_limits<T>::max())) return false;
+    out = static_cast<T>(x);
+    return true;
+  }
+  return false;  // 3.0 for an integer, or not a number: the Boost path decides
+}
+
+template <class T>
+bool decode_record(dom::element e, T& out) {
+  dom::object obj;
+  if (e.get_object().get(obj) != simdjson::SUCCESS) return false;
+  constexpr std::size_t n = column_count_v<T>;
+  constexpr auto& names = column_names_v<T>;
+  std::bitset<n> seen;
+  for (dom::key_value_pair kv : obj) {
+    std::size_t i = 0;
+    while (i < n && names[i] != kv.key) ++i;
+    if (i == n) continue;           // fields absent from T are ignored
+    if (seen[i]) return false;      // duplicate key: whichever wins is the Boost path's call
+    seen[i] = true;
+    bool ok = false;
+    boost::mp11::mp_with_index<n>(i, [&](auto index) {
+      using C = boost::mp11::mp_at_c<columns_of<T>, decltype(index)::value>;
+      auto& field = get<C::name>(out);
+      using F = std::remove_cvref_t<decltype(field)>;
+      if (kv.value.is_null()) {
+        if constexpr (is_optional_v<F>) {
+          field.reset();
+          ok = true;
+        }
+        return;  // null for a required field: an error, the Boost path words it
+      }
+      ok = decode(kv.value, field);
+    });
+    if (!ok) return false;
+  }
+  if (seen.all()) return true;
+  bool complete = true;  // absent fields must all be optional
+  boost::mp11::mp_for_each<boost::mp11::mp_iota_c<n>>([&](auto index) {
+    if (seen[index]) return;
+    using C = boost::mp11::mp_at_c<columns_of<T>, decltype(index)::value>;
+    auto& field = get<C::name>(out);
+    if constexpr (is_optional_v<std::remove_cvref_t<decltype(field)>>) field.reset();
+    else complete = false;
+  });
+  return complete;
+}
+
+template <class T>
+bool decode(dom::element e, T& out) {
+  if constexpr (std::is_same_v<T, bool>) {
+    return e.get_bool().get(out) == simdjson::SUCCESS;
+  } else if constexpr (std::is_integral_v<T>) {
+    return decode_integer(e, out);
+  } else if constexpr (std::is_floating_point_v<T>) {
+    double d = 0;
+    if (e.get_double().get(d) != simdjson::SUCCESS) return false;  // also converts integers, as Boost's path does
+    return narrow_floating(d, out);  // a float out of range: the Boost path says so (1e400 fails to parse)
+  } else if constexpr (std::is_same_v<T, std::string>) {
+    std::string_view s;
+    if (e.get_string().get(s) != simdjson::SUCCESS) return false;
+    out.assign(s.data(), s.size());
+    return true;
+  } else if constexpr (std::is_same_v<T, timestamp>) {
+    std::string_view s;
+    if (e.get_string().get(s) == simdjson::SUCCESS) {
+      auto t = parse_common_timestamp(s);
+      if (!t) return false;
+      out = *t;
+      return true;
+    }
+    // numbers are seconds since the epoch, as Spark casts them; out of range: the Boost path says so
+    std::optional<timestamp> t;
+    if (e.type() == dom::element_type::INT64) {
+      std::int64_t x = 0;
+      if (e.get_int64().get(x) == simdjson::SUCCESS) t = timestamp_from_seconds(x);
+    } else if (e.type() == dom::element_type::DOUBLE) {
+      double d = 0;
+      if (e.get_double().get(d) == simdjson::SUCCESS) t = timestamp_from_seconds(d);
+    }
+    if (!t) return false;
+    out = *t;
+    return true;
+  } else if constexpr (is_optional_v<T>) {
+    if (e.is_null()) {
+      out.reset();
+      return true;
+    }
+    return decode(e, out.has_value() ? *out : out.emplace());
+  } else if constexpr (is_vector_v<T>) {
+    dom::array arr;
+    if (e.get_array().get(arr) != simdjson::SUCCESS) return false;
+    out.resize(arr.size());
+    std::size_t i = 0;
+    for (dom::element x : arr)
+      if (!decode(x, out[i++])) return false;
+    return true;
+  } else {
+    static_assert(record<T>, "sluice simdjson decoder: unsupported type (decodable<T>() should have said so)");
+    return decode_record(e, out);
+  }
+}
+
+// One parser per reader, reused line after line (simdjson's buffers grow to the longest
+// line seen). A line is copied into a padded buffer first: simdjson reads up to
+// SIMDJSON_PADDING bytes past the end, which the file reader's buffer does not promise.
+template <class T>
+class line_decoder {
+  static_assert(decodable<T>(), "sluice::detail::simd::line_decoder: the row type has a field simdjson cannot decode");
+
+ public:
+  // Boost.JSON's parser refuses more than 32 levels of nesting; with a lower limit here such
+  // lines go to it, so both accept the same lines.
+  static constexpr std::size_t max_depth = 31;
+
+  // true: `out` holds the record (every field assigned). false: not decoded (out may be
+  // partly assigned); decode the line with the Boost.JSON path.
+  bool decode_line(std::string_view line, T& out) {
+    if (line.size() + simdjson::SIMDJSON_PADDING > capacity_) grow(line.size());
+    std::memcpy(buffer_.get(), line.data(), line.size());
+    std::memset(buffer_.get() + line.size(), 0, simdjson::SIMDJSON_PADDING);
+    dom::element doc;
+    if (parser_.parse(buffer_.get(), line.size(), false).get(doc) != simdjson::SUCCESS) return false;
+    if (doc.type() != dom::element_type::OBJECT) return false;
+    return decode_record(doc, out);
+  }
+
+ private:
+  void grow(std::size_t line_size) {
+    capacity_ = std::max<std::size_t>(2 * capacity_, line_size + simdjson::SIMDJSON_PADDING);
+    buffer_ = std::make_unique<char[]>(capacity_);
+    if (parser_.allocate(capacity_, max_depth) != simdjson::SUCCESS) throw std::bad_alloc();
+  }
+
+  dom::parser parser_;
+  std::unique_ptr<char[]> buffer_;
+  std::size_t capacity_ = 0;
+};
+
+}  // namespace sluice::detail::simd

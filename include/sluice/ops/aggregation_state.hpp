@@ -1,0 +1,808 @@
+// The state of a keyed streaming aggregation (aggregate_stage, detail): the group table,
+// sliced sliding windows, emission and eviction per output mode, late rows, and the checkpoint's
+// delta and snapshot; with the aggregation's shape rules. Built by sl::group_by(...) |
+// sl::aggregate(...) (ops/aggregate.hpp); the session windows' stage (ops/session_window.hpp)
+// shares its descriptions and rules.
+#pragma once
+#include <boost/unordered/unordered_flat_map.hpp>
+#include <algorithm>
+#include <cstdint>
+#include <deque>
+#include <iterator>
+#include <limits>
+#include <numeric>
+#include <optional>
+#include <string>
+#include <tuple>
+#include <typeinfo>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include "../codec/binary.hpp"
+#include "../codec/spark_schema.hpp"
+#include "../detail/config.hpp"
+#include "../detail/hash.hpp"
+#include "../detail/sliding_aggregator.hpp"
+#include "../checkpoint/state_layout.hpp"
+#include "../detail/traits.hpp"
+#include "../engine/control.hpp"
+#include "../graph/node.hpp"
+#include "aggregates.hpp"
+#include "column.hpp"
+#include "group_by.hpp"
+#include "window.hpp"
+
+namespace sluice {
+namespace detail {
+
+template <class A>
+inline constexpr bool is_invertible_agg_v = [] {
+  if constexpr (requires { A::invertible; }) return A::invertible;
+  else return false;
+}();
+
+template <class A>
+inline constexpr bool is_arrival_ordered_agg_v = [] {
+  if constexpr (requires { A::arrival_ordered; }) return A::arrival_ordered;
+  else return false;
+}();
+
+// ---------------------------------------------------------------- the stage
+// An aggregate function as the checkpoint's metadata records it (name, function, column and
+// its type, precision), for aggregate_stage and session_aggregate_stage.
+template <class A>
+boost::json::object describe_aggregate(const typename A::bound_type& b) {
+  using B = typename A::bound_type;
+  boost::json::object o{{"name", A::name.view()}};
+  if constexpr (requires { B::function; }) o["function"] = B::function;
+  else o["function"] = typeid(B).name();
+  if constexpr (requires { b.sel; }) {
+    using S = decltype(b.sel);
+    o["column"] = S::named ? std::string(S::name) : std::string("<computed>");
+    o["type"] = checkpoint_type_name<std::remove_cvref_t<typename S::value_type>>();
+  }
+  if constexpr (requires { b.precision; }) o["precision"] = b.precision;
+  return o;
+}
+
+// A grouping's keys (window geometry included) and aggregate functions as the checkpoint's
+// metadata records them: {"operator": name, "keys": [...], "aggregates": [...]}.
+template <class... Aggs, class... Keys>
+boost::json::object describe_grouping(std::string_view op, const std::tuple<Keys...>& keys,
+                                      const std::tuple<typename Aggs::bound_type...>& aggs) {
+  boost::json::array ks;
+  std::apply([&](const auto&... k) { (ks.push_back(k.checkpoint_description()), ...); }, keys);
+  boost::json::array as;
+  [&]<std::size_t... I>(std::index_sequence<I...>) {
+    (as.push_back(describe_aggregate<Aggs>(std::get<I>(aggs))), ...);
+  }(std::index_sequence_for<Aggs...>{});
+  return {{"operator", op}, {"keys", std::move(ks)}, {"aggregates", std::move(as)}};
+}
+
+// rule: Spark's checks of a streaming aggregation (UnsupportedOperationChecker), for
+// aggregate_stage and session_aggregate_stage: EventTimeKeyed when a key is a window over, or
+// the value of, a watermarked timestamp column.
+template <class Q, bool EventTimeKeyed>
+constexpr bool check_aggregation_shape() {
+  static_assert(!(Q::mode == output_mode_kind::append && !EventTimeKeyed),
+                "sluice rule [append-aggregation-needs-watermark]: append output mode on an aggregation needs "
+                "sl::with_watermark on the event-time column and a group_by key on sl::window over that column (or "
+                "on the column itself); add the watermark, or use output_mode::update or output_mode::complete");
+  return true;
+}
+// The grouping keys' and aggregates' state as checkpoint/state_layout.hpp describes it (avg and
+// approx_count_distinct keep their own binary form: named here).
+template <class... Keys>
+boost::json::object grouping_key_layout([[maybe_unused]] std::string_view window_suffix) {
+  using key_type = std::tuple<typename Keys::stored_type...>;
+  auto o = named_tuple_layout<key_type>(
+      {(std::string(Keys::name.view()) + (is_window_key_v<Keys> ? std::string(window_suffix) : std::string()))...});
+  constexpr bool windows[] = {is_window_key_v<Keys>..., false};
+  for (std::size_t i = 0; i < sizeof...(Keys); ++i)  // a window's start: microseconds, as a timestamp
+    if (windows[i]) o["struct"].as_array()[i].as_object()["type"] = "timestamp";
+  return o;
+}
+template <class... Aggs>
+boost::json::object aggregate_state_layout() {
+  std::vector<std::pair<std::string, boost::json::value>> fields;
+  auto one = []<class A>() -> boost::json::value {
+    using B = typename A::bound_type;
+    if constexpr (B::function == std::string_view("avg"))
+      return struct_layout({{"sum", "double"}, {"count", "long"}});
+    else if constexpr (B::function == std::string_view("approx_count_distinct"))
+      return "hll";
+    else
+      return binary_layout<typename B::state_type>();
+  };
+  (fields.emplace_back(std::string(Aggs::name.view()), one.template operator()<Aggs>()), ...);
+  return struct_layout(std::move(fields));
+}
+
+template <class In, class KeyList, class AggList>
+struct aggregate_stage;
+
+template <class In, class... Keys, class... Aggs>
+struct aggregate_stage<In, std::tuple<Keys...>, std::tuple<Aggs...>> : stateful_control, described_stage {
+  static constexpr stage_kind kind = stage_kind::stateful;
+
+  using key_type = std::tuple<typename Keys::stored_type...>;
+  using state_type = std::tuple<typename Aggs::bound_type::state_type...>;
+  using output_row = row<field<Keys::name, typename Keys::value_type>...,
+                         field<Aggs::name, typename Aggs::bound_type::result_type>...>;
+  static_assert(detail::unique_names<columns_of<output_row>>::value,
+                "sluice::aggregate: two output columns have the same name; rename one with .as<\"name\">()");
+
+  static constexpr std::size_t event_time_key = [] {
+    constexpr bool flags[] = {Keys::is_event_time..., false};
+    for (std::size_t i = 0; i < sizeof...(Keys); ++i)
+      if (flags[i]) return i;
+    return sizeof...(Keys);
+  }();
+  static constexpr bool has_event_time_key = event_time_key < sizeof...(Keys);
+
+  // The first sl::window key. When it slides (and is the event-time key, if there is one), rows
+  // aggregate into slices of gcd(duration, slide) and each window combines its slices: the
+  // group table then holds (slice start, other keys) where it would hold (window start, ...).
+  static constexpr std::size_t window_key = [] {
+    constexpr bool flags[] = {is_window_key_v<Keys>..., false};
+    for (std::size_t i = 0; i < sizeof...(Keys); ++i)
+      if (flags[i]) return i;
+    return sizeof...(Keys);
+  }();
+  static constexpr bool window_may_slide = [] {
+    if constexpr (window_key < sizeof...(Keys)) return may_slide_v<std::tuple_element_t<window_key, std::tuple<Keys...>>>;
+    else return false;
+  }();
+  static constexpr bool can_slice = window_may_slide &&
+                                    (!has_event_time_key || event_time_key == window_key) &&
+                                    !(is_arrival_ordered_agg_v<typename Aggs::bound_type> || ...);
+  static constexpr bool all_invertible = (is_invertible_agg_v<typename Aggs::bound_type> && ...);
+
+  static constexpr bool aggregation = true;  // graph/stages.hpp's is_aggregation
+  template <class Q>
+  static constexpr bool check_shape() {
+    return check_aggregation_shape<Q, has_event_time_key>() && check_chained_stateful<Q>();
+  }
+  static constexpr bool stateful_operator = true;
+  static constexpr graph_props transform(graph_props p) {
+    // As in Spark, the event-time key's output column (a window, or the timestamp) carries the
+    // watermark on: the aggregation passes its input watermark to the operators after it.
+    p.watermark_column = [] {
+      if constexpr (has_event_time_key) return std::string_view(std::tuple_element_t<event_time_key, std::tuple<Keys...>>::name.view());
+      else return std::string_view{};
+    }();
+    return p;
+  }
+
+  struct group_state {
+    state_type states{};
+    std::int64_t updated_in_batch = -1;
+  };
+
+  std::tuple<Keys...> keys;
+  std::tuple<typename Aggs::bound_type...> aggs;
+  boost::unordered_flat_map<key_type, group_state, key_hash> groups;
+  state_operator_metrics last_metrics{"stateStoreSave"};
+  std::int64_t batch_ = -1;  // the batch under way (or last run)
+  using late_row = In;  // sl::late_rows_to (ops/late_rows.hpp): where rows dropped as late go
+  std::vector<In>* late_rows = nullptr;
+  std::int64_t updated_ = 0, dropped_ = 0;
+  std::int64_t last_watermark_ = std::numeric_limits<std::int64_t>::min();
+  // Groups the batch evicted: with the groups it updated, the batch's checkpoint delta.
+  std::vector<key_type> evicted_;
+  // The groups the batch touched, in the order it first did, while they are few against the
+  // state: update mode emits them and the checkpoint delta writes them without a scan of every
+  // group (a per-batch cost proportional to the state). Past a quarter of the groups a scan is
+  // as cheap, and the list is dropped for the batch.
+  std::vector<key_type> touched_;
+  bool touched_complete_ = true;
+  std::size_t touched_limit_ = 0;
+  // A lower bound of the groups' event-time ends (has_event_time_key): a watermark below it
+  // closes nothing, and the batch skips the eviction scan.
+  std::int64_t min_end_ = std::numeric_limits<std::int64_t>::max();
+
+  // ---- sliced sliding windows (can_slice && sliced_)
+  bool sliced_ = false;
+  // Combines whole aggregate states, for the window aggregators.
+  struct merge_ops {
+    const aggregate_stage* self;
+    void merge(state_type& s, const state_type& o) const {
+      [&]<std::size_t... I>(std::index_sequence<I...>) {
+        (std::get<I>(self->aggs).merge(std::get<I>(s), std::get<I>(o)), ...);
+      }(std::index_sequence_for<Aggs...>{});
+    }
+    void unmerge(state_type& s, const state_type& o) const
+      requires all_invertible
+    {
+      [&]<std::size_t... I>(std::index_sequence<I...>) {
+        (std::get<I>(self->aggs).unmerge(std::get<I>(s), std::get<I>(o)), ...);
+      }(std::index_sequence_for<Aggs...>{});
+    }
+  };
+  using window_aggregator = std::conditional_t<all_invertible, invertible_window<state_type>, daba_lite_window<state_type>>;
+  // Per group key (the key with its window element set to 0): the starts of its slices, in
+  // order, and in append mode the aggregator of the next windows to close, kept from batch to
+  // batch (its slices are copies taken when the windows before closed).
+  struct slice_track {
+    start_queue starts;
+    window_aggregator closing;
+    std::int64_t closing_end = std::numeric_limits<std::int64_t>::min();  // slices before it are in `closing`
+    bool stale = true;  // a slice in `closing` changed since: rebuild it
+    // Adjacent slices with a window between them that holds neither (-1: not counted). With
+    // none, the key's windows are one run and counting them needs no scan of the slices.
+    std::int64_t gaps = -1;
+    std::vector<std::int64_t> dirty;    // scratch: the slices this batch updated
+  };
+  boost::unordered_flat_map<key_type, slice_track, key_hash> tracks_;
+  bool tracks_valid_ = true;
+  std::vector<key_type> dirty_;       // slices updated in this batch
+  std::vector<output_row> pending_;   // append: windows this batch closes, computed after its rows
+  window_aggregator scratch_;
+  std::vector<std::pair<std::int64_t, std::int64_t>> ranges_;
+
+  aggregate_stage(std::tuple<Keys...> k, std::tuple<typename Aggs::bound_type...> a)
+      : keys(std::move(k)), aggs(std::move(a)) {
+    if constexpr (can_slice) sliced_ = std::get<window_key>(keys).sliced();
+  }
+
+  // Window geometry of the sliced key: window k is [k * slide + offset, + duration).
+  std::int64_t win_length() const { return std::get<window_key>(keys).spec.length.count(); }
+  std::int64_t win_slide() const { return std::get<window_key>(keys).spec.slide.count(); }
+  std::int64_t win_offset() const { return std::get<window_key>(keys).spec.start_offset.count(); }
+  std::int64_t window_start(std::int64_t k) const { return k * win_slide() + win_offset(); }
+  std::int64_t last_window_of(std::int64_t slice) const { return floor_div(slice - win_offset(), win_slide()); }
+  std::int64_t first_window_of(std::int64_t slice) const {
+    return floor_div(slice - win_length() - win_offset(), win_slide()) + 1;
+  }
+  std::int64_t last_closed_window(std::int64_t watermark) const {  // the last with end <= watermark
+    return floor_div(watermark - win_length() - win_offset(), win_slide());
+  }
+  static key_type track_key(const key_type& k) {
+    key_type t = k;
+    std::get<window_key>(t) = 0;
+    return t;
+  }
+
+  void visit(graph_controls& c) { c.add_stateful(this); }
+
+  std::int64_t event_time_end(const key_type& k) const {
+    if constexpr (has_event_time_key) return std::get<event_time_key>(keys).event_time_end(std::get<event_time_key>(k));
+    else return 0;
+  }
+
+  template <std::size_t I, bool Slice, class F, class... Vs>
+  SLUICE_ALWAYS_INLINE void for_each_key(const In& r, F& f, const Vs&... vs) {
+    if constexpr (I == sizeof...(Keys)) {
+      f(vs...);
+    } else if constexpr (Slice && I == window_key) {
+      const std::int64_t slice = std::get<I>(keys).slice_start(r);
+      for_each_key<I + 1, Slice>(r, f, vs..., slice);
+    } else {
+      std::get<I>(keys).for_each(r, [&](const auto& v) SLUICE_ALWAYS_INLINE { for_each_key<I + 1, Slice>(r, f, vs..., v); });
+    }
+  }
+
+  // Grouped by a tumbling window alone: rows come roughly in event-time order, so most fall in
+  // the window of the row before. The batch remembers that window's group and skips the hash
+  // and the probe for them; and when the aggregate states are plain values, it sums such a run
+  // of rows in a local state (registers, not a store and reload of the group's entry per row)
+  // and merges it into the group when the window changes or the batch ends. (Only for a window
+  // alone: with more keys the comparison costs more than it saves when keys alternate.)
+  // Accepting rows only inserts, so the remembered entry stays valid until the next insertion,
+  // which replaces it.
+  static constexpr bool cache_last_group = sizeof...(Keys) == 1 && window_key == 0 && !window_may_slide;
+  static constexpr bool pre_aggregate_runs =
+      cache_last_group && (std::is_trivially_copyable_v<typename Aggs::bound_type::state_type> && ...);
+  struct no_run {};
+  // The batch's constants and counters, in a local the compiler can keep in registers (see
+  // stage_node::run): read through ctx, they would be reloaded after every group update.
+  struct batch_counters {
+    std::int64_t batch_id = 0;
+    std::int64_t watermark = 0;  // for late events: the previous batch's
+    bool drop_late = false;
+    std::int64_t updated = 0, dropped = 0;
+    bool sliced = false;
+    group_state* last_group = nullptr;  // cache_last_group: the previous row's group
+    std::int64_t last_key = 0;
+    [[no_unique_address]] std::conditional_t<pre_aggregate_runs, state_type, no_run> run{};  // not yet in last_group
+  };
+  batch_counters open_batch(const batch_context& ctx) const {
+    return {ctx.batch_id, ctx.watermarks_of(operator_index).for_late_events,
+            ctx.mode != output_mode_kind::complete && ctx.has_watermark, 0, 0, sliced_};
+  }
+  void flush_run(batch_counters& counters) {
+    if constexpr (pre_aggregate_runs) {
+      if (counters.last_group == nullptr) return;
+      merge_ops{this}.merge(counters.last_group->states, counters.run);
+      counters.run = state_type{};
+    }
+  }
+  template <class... Vs>
+  SLUICE_ALWAYS_INLINE group_state& group_for(batch_counters& counters, const Vs&... key_values) {
+    if constexpr (cache_last_group) {
+      const std::int64_t k = (static_cast<std::int64_t>(key_values), ...);
+      // A hit is a group this batch already touched: the remembered group is the batch's own.
+      if (counters.last_group != nullptr && counters.last_key == k) [[likely]] return *counters.last_group;
+      flush_run(counters);
+      counters.last_key = k;
+    }
+    auto [it, inserted] = groups.try_emplace(key_type{key_values...});
+    group_state& g = it->second;
+    if constexpr (cache_last_group) counters.last_group = &g;
+    if constexpr (has_event_time_key) {
+      if (inserted) {
+        const std::int64_t end = event_time_end(it->first);
+        if (end < min_end_) min_end_ = end;
+      }
+    }
+    if (g.updated_in_batch != counters.batch_id) {
+      g.updated_in_batch = counters.batch_id;
+      ++counters.updated;
+      if (touched_complete_) note_touched(it->first);
+    }
+    return g;
+  }
+  // Calls f(key, group) for each group the batch updated that is still in the table: from the
+  // touched list when it holds them all, else by a scan.
+  template <class F>
+  void for_each_updated_group(F&& f) const {
+    if (touched_complete_) {
+      for (const key_type& k : touched_)
+        if (const auto it = groups.find(k); it != groups.end()) f(it->first, it->second);
+    } else {
+      for (const auto& [k, g] : groups)
+        if (g.updated_in_batch == batch_) f(k, g);
+    }
+  }
+  [[gnu::noinline]] void note_touched(const key_type& k) {
+    if (touched_.size() < touched_limit_) {
+      touched_.push_back(k);
+    } else {
+      touched_complete_ = false;
+      touched_.clear();
+    }
+  }
+  void close_batch(batch_counters& c) {
+    flush_run(c);
+    updated_ += c.updated;
+    dropped_ += c.dropped;
+  }
+
+  template <class R>
+  void accept(batch_context&, const R& r, batch_counters& counters) {
+    if constexpr (can_slice) {
+      if (counters.sliced) {
+        accept_into_slice(r, counters);
+        return;
+      }
+    }
+    [[maybe_unused]] bool kept = false;  // in a window that is not late (for late_rows)
+    [[maybe_unused]] const std::int64_t dropped_before = counters.dropped;
+    auto update_group = [&](const auto&... key_values) SLUICE_ALWAYS_INLINE {
+      if constexpr (has_event_time_key) {
+        if (counters.drop_late) {
+          const auto& kv = std::get<event_time_key>(std::forward_as_tuple(key_values...));
+          if (std::get<event_time_key>(keys).event_time_end(kv) <= counters.watermark) {
+            ++counters.dropped;
+            return;
+          }
+        }
+        kept = true;
+      }
+      group_state& g = group_for(counters, key_values...);
+      state_type* states = &g.states;
+      if constexpr (pre_aggregate_runs) states = &counters.run;
+      [&]<std::size_t... I>(std::index_sequence<I...>) {
+        (std::get<I>(aggs).update(std::get<I>(*states), r), ...);
+      }(std::index_sequence_for<Aggs...>{});
+    };
+    for_each_key<0, false>(r, update_group);
+    if constexpr (has_event_time_key) {
+      // Late for every window it falls in: dropped entirely.
+      if (late_rows != nullptr && !kept && counters.dropped != dropped_before) [[unlikely]] late_rows->push_back(r);
+    }
+  }
+
+  // One group update per row, whatever duration / slide is.
+  template <class R>
+  SLUICE_ALWAYS_INLINE void accept_into_slice(const R& r, batch_counters& counters) {
+    auto update_slice = [&](const auto&... key_values) SLUICE_ALWAYS_INLINE {
+      const std::int64_t slice = std::get<window_key>(std::forward_as_tuple(key_values...));
+      // A slice starting at or after the late-events watermark is only in windows that end
+      // after it (the common case). One before it may be in windows closed by an earlier batch
+      // (the row is late for those) and in an append-mode aggregator already.
+      const bool straggler = slice < counters.watermark;
+      if constexpr (has_event_time_key) {
+        if (straggler && counters.drop_late) {
+          const std::int64_t first = first_window_of(slice), last = last_window_of(slice);
+          const std::int64_t late = std::min(last, last_closed_window(counters.watermark)) - first + 1;
+          if (late > 0) {
+            counters.dropped += late;  // one per (row, window), as the per-window path counts
+            if (late == last - first + 1) {
+              if (late_rows != nullptr) [[unlikely]] late_rows->push_back(r);
+              return;
+            }
+          }
+        }
+      }
+      auto [it, inserted] = groups.try_emplace(key_type{key_values...});
+      if (inserted || straggler) [[unlikely]]
+        note_slice(it->first, inserted);
+      group_state& g = it->second;
+      if (g.updated_in_batch != counters.batch_id) {
+        g.updated_in_batch = counters.batch_id;
+        dirty_.push_back(it->first);
+      }
+      [&]<std::size_t... I>(std::index_sequence<I...>) {
+        (std::get<I>(aggs).update(std::get<I>(g.states), r), ...);
+      }(std::index_sequence_for<Aggs...>{});
+    };
+    for_each_key<0, true>(r, update_slice);
+  }
+
+  // A new slice joins its key's ordered list; a change to a slice already copied into the
+  // append-mode aggregator makes that aggregator stale.
+  [[gnu::noinline]] void note_slice(const key_type& k, bool inserted) {
+    const std::int64_t slice = std::get<window_key>(k);
+    slice_track& t = tracks_[track_key(k)];
+    if (inserted) {
+      if (t.starts.empty() || t.starts.back() < slice) {
+        if (!t.starts.empty() && t.gaps >= 0) t.gaps += is_gap(t.starts.back(), slice);
+        else if (t.starts.empty()) t.gaps = 0;
+        t.starts.push_back(slice);
+      } else {
+        t.starts.insert(std::upper_bound(t.starts.begin(), t.starts.end(), slice), slice);
+        t.gaps = -1;
+      }
+    }
+    if (slice < t.closing_end) t.stale = true;
+  }
+
+  void rebuild_tracks() {
+    tracks_.clear();
+    for (const auto& [k, g] : groups) tracks_[track_key(k)].starts.push_back(std::get<window_key>(k));
+    for (auto& [k, t] : tracks_) std::sort(t.starts.begin(), t.starts.end());
+    tracks_valid_ = true;
+  }
+
+  // Append mode, after the batch's rows: the windows [k_from, k_last] this batch's watermark
+  // closes. They end after the previous batch's watermark, so the batch's rows count in them.
+  void close_windows(std::int64_t k_from, std::int64_t k_last) {
+    constexpr std::int64_t none = std::numeric_limits<std::int64_t>::min();
+    const merge_ops ops{this};
+    for (auto& [tk, t] : tracks_) {
+      if (t.starts.empty()) continue;
+      std::int64_t k = std::max(first_window_of(t.starts.front()), k_from);
+      if (k > k_last) continue;
+      if (t.stale) {
+        t.closing.clear();
+        t.closing_end = none;
+        t.stale = false;
+      }
+      const std::size_t n = t.starts.size();
+      std::size_t i = static_cast<std::size_t>(
+          std::lower_bound(t.starts.begin(), t.starts.end(), std::max(t.closing_end, window_start(k))) - t.starts.begin());
+      key_type probe = tk;
+      while (k <= k_last) {
+        const std::int64_t ws = window_start(k), we = ws + win_length();
+        t.closing.evict_before(ops, ws);
+        while (i < n && t.starts[i] < ws) ++i;
+        for (; i < n && t.starts[i] < we; ++i) {
+          std::get<window_key>(probe) = t.starts[i];
+          t.closing.push(ops, t.starts[i], groups.find(probe)->second.states);
+        }
+        t.closing_end = std::max(t.closing_end, we);
+        if (t.closing.empty()) {  // no slice in this window: jump to the next one that has some
+          if (i == n) break;
+          k = std::max(k + 1, first_window_of(t.starts[i]));
+          continue;
+        }
+        std::get<window_key>(probe) = ws;
+        pending_.push_back(make_row(probe, t.closing.query(ops)));
+        ++k;
+      }
+    }
+  }
+
+  bool is_gap(std::int64_t a, std::int64_t b) const { return first_window_of(b) > last_window_of(a) + 1; }
+  std::int64_t count_gaps(const slice_track& t) const {
+    std::int64_t n = 0;
+    for (std::size_t i = 1; i < t.starts.size(); ++i) n += is_gap(t.starts[i - 1], t.starts[i]);
+    return n;
+  }
+  // How many windows with index in [k_min, k_max] hold one of the key's slices.
+  std::int64_t count_windows(slice_track& t, std::int64_t k_min, std::int64_t k_max) {
+    if (t.starts.empty()) return 0;
+    if (t.gaps < 0) t.gaps = count_gaps(t);
+    if (t.gaps == 0) {
+      const std::int64_t lo = std::max(first_window_of(t.starts.front()), k_min);
+      const std::int64_t hi = std::min(last_window_of(t.starts.back()), k_max);
+      return std::max<std::int64_t>(0, hi - lo + 1);
+    }
+    window_ranges(t.starts.begin(), t.starts.end(), k_min);
+    std::int64_t n = 0;
+    for (const auto& [lo, hi] : ranges_) n += std::max<std::int64_t>(0, std::min(hi, k_max) - lo + 1);
+    return n;
+  }
+
+  // The window index ranges [first, last] (merged, ascending) of the windows from k_min on that
+  // contain one of the sorted slice starts.
+  template <class It>
+  void window_ranges(It b, It e, std::int64_t k_min) {
+    ranges_.clear();
+    for (; b != e; ++b) {
+      const std::int64_t lo = std::max(first_window_of(*b), k_min), hi = last_window_of(*b);
+      if (lo > hi) continue;
+      if (!ranges_.empty() && lo <= ranges_.back().second + 1) ranges_.back().second = std::max(ranges_.back().second, hi);
+      else ranges_.emplace_back(lo, hi);
+    }
+  }
+  std::int64_t windows_in_ranges() const {
+    std::int64_t n = 0;
+    for (const auto& [lo, hi] : ranges_) n += hi - lo + 1;
+    return n;
+  }
+  // Emits the windows of ranges_ for one key, sweeping its slices once.
+  template <class Down>
+  void emit_ranges(const key_type& tk, const slice_track& t, Down& down) {
+    const merge_ops ops{this};
+    scratch_.clear();
+    key_type probe = tk;
+    const std::size_t n = t.starts.size();
+    std::size_t i = 0;
+    for (const auto& [lo, hi] : ranges_)
+      for (std::int64_t k = lo; k <= hi; ++k) {
+        const std::int64_t ws = window_start(k), we = ws + win_length();
+        scratch_.evict_before(ops, ws);
+        while (i < n && t.starts[i] < ws) ++i;
+        for (; i < n && t.starts[i] < we; ++i) {
+          std::get<window_key>(probe) = t.starts[i];
+          scratch_.push(ops, t.starts[i], groups.find(probe)->second.states);
+        }
+        std::get<window_key>(probe) = ws;
+        down(make_row(probe, scratch_.query(ops)));
+      }
+  }
+
+  template <class Down>
+  void finish_sliced(batch_context& ctx, Down& down) {
+    constexpr std::int64_t none = std::numeric_limits<std::int64_t>::min();
+    const bool evict = has_event_time_key && ctx.has_watermark && ctx.mode != output_mode_kind::complete;
+    const input_watermarks wm = ctx.watermarks_of(operator_index);
+    const std::int64_t k_open = evict ? last_closed_window(wm.for_eviction) + 1 : none;  // windows still open
+    // Windows the batch's rows were not late for: those closing now count them too.
+    const std::int64_t k_counted = evict ? last_closed_window(wm.for_late_events) + 1 : none;
+    // The windows closing now: in the state (not late for any batch) and not closed before.
+    const std::int64_t k_closing_from =
+        std::max(k_counted, last_watermark_ == none ? none : last_closed_window(last_watermark_) + 1);
+    if (ctx.mode == output_mode_kind::append && evict)
+      close_windows(k_closing_from, last_closed_window(wm.for_eviction));
+    // The windows this batch updated: the windows of the slices it touched that count its rows.
+    std::vector<std::pair<const key_type*, slice_track*>> touched;
+    for (const key_type& k : dirty_) {
+      auto it = tracks_.find(track_key(k));
+      if (it->second.dirty.empty()) touched.emplace_back(&it->first, &it->second);
+      it->second.dirty.push_back(std::get<window_key>(k));
+    }
+    std::int64_t updated = 0;
+    for (auto [tk, t] : touched) {
+      std::sort(t->dirty.begin(), t->dirty.end());
+      window_ranges(t->dirty.begin(), t->dirty.end(), k_counted);
+      updated += windows_in_ranges();
+      if (ctx.mode == output_mode_kind::update) emit_ranges(*tk, *t, down);
+      t->dirty.clear();
+    }
+    dirty_.clear();
+    if (ctx.mode == output_mode_kind::append)
+      for (auto& r : pending_) down(std::move(r));
+    pending_.clear();
+    std::int64_t removed = 0, total = 0;
+    constexpr std::int64_t all = std::numeric_limits<std::int64_t>::max();
+    for (auto& [tk, t] : tracks_) {
+      if (ctx.mode == output_mode_kind::complete) {
+        window_ranges(t.starts.begin(), t.starts.end(), none);
+        emit_ranges(tk, t, down);
+        total += windows_in_ranges();
+        continue;
+      }
+      if (evict) {  // the windows closing now leave the state, and the slices only they used
+        // Every window holding a slice is in the state: a slice's rows were not late for the
+        // windows that end after the previous watermark, which the closing ones all do.
+        removed += count_windows(t, k_closing_from, k_open - 1);
+        key_type probe = tk;
+        while (!t.starts.empty() && t.starts.front() + win_length() <= wm.for_eviction) {
+          if (t.gaps > 0 && t.starts.size() > 1) t.gaps -= is_gap(t.starts[0], t.starts[1]);
+          std::get<window_key>(probe) = t.starts.front();
+          groups.erase(probe);
+          evicted_.push_back(probe);
+          t.starts.pop_front();
+        }
+      }
+      total += count_windows(t, k_open, all);
+    }
+    if (evict) boost::unordered::erase_if(tracks_, [](const auto& kv) { return kv.second.starts.empty(); });
+    last_watermark_ = wm.for_eviction;
+    last_metrics.num_rows_total = total;
+    last_metrics.num_rows_updated = updated;
+    last_metrics.num_rows_removed = removed;
+    last_metrics.num_rows_dropped_by_watermark = std::exchange(dropped_, 0);
+    updated_ = 0;
+    last_metrics.memory_used_bytes = static_cast<std::int64_t>(
+        groups.size() * (sizeof(key_type) + sizeof(group_state)) +
+        tracks_.size() * (sizeof(key_type) + sizeof(slice_track)) + groups.size() * sizeof(std::int64_t));
+  }
+
+  output_row make_row(const key_type& k, const state_type& states) const {
+    return [&]<std::size_t... KI, std::size_t... AI>(std::index_sequence<KI...>, std::index_sequence<AI...>) {
+      return output_row{{std::get<KI>(keys).output(std::get<KI>(k))}...,
+                        {std::get<AI>(aggs).result(std::get<AI>(states))}...};
+    }(std::index_sequence_for<Keys...>{}, std::index_sequence_for<Aggs...>{});
+  }
+  output_row make_row(const key_type& k, const group_state& g) const { return make_row(k, g.states); }
+
+  template <class Down>
+  void finish(batch_context& ctx, Down& down) {
+    if constexpr (can_slice) {
+      if (sliced_) {
+        finish_sliced(ctx, down);
+        return;
+      }
+    }
+    std::int64_t removed = 0;
+    const bool evict = has_event_time_key && ctx.has_watermark && ctx.mode != output_mode_kind::complete;
+    const std::int64_t watermark = ctx.watermarks_of(operator_index).for_eviction;
+    auto evict_closed = [&](bool emit) {
+      if (watermark < min_end_) return;  // no group ends at or before it
+      std::int64_t min_left = std::numeric_limits<std::int64_t>::max();
+      removed = static_cast<std::int64_t>(boost::unordered::erase_if(groups, [&](const auto& kv) {
+        const std::int64_t end = event_time_end(kv.first);
+        if (end > watermark) {
+          min_left = end < min_left ? end : min_left;
+          return false;
+        }
+        if (emit) down(make_row(kv.first, kv.second));
+        evicted_.push_back(kv.first);
+        return true;
+      }));
+      min_end_ = min_left;
+    };
+    switch (ctx.mode) {
+      case output_mode_kind::complete:
+        for (const auto& [k, g] : groups) down(make_row(k, g));
+        break;
+      case output_mode_kind::update:
+        for_each_updated_group([&](const key_type& k, const group_state& g) { down(make_row(k, g)); });
+        if (evict) evict_closed(false);
+        break;
+      case output_mode_kind::append:
+        if (evict) evict_closed(true);
+        break;
+    }
+    last_watermark_ = watermark;
+    last_metrics.num_rows_total = static_cast<std::int64_t>(groups.size());
+    last_metrics.num_rows_updated = std::exchange(updated_, 0);
+    last_metrics.num_rows_removed = removed;
+    last_metrics.num_rows_dropped_by_watermark = std::exchange(dropped_, 0);
+    std::int64_t bytes = static_cast<std::int64_t>(groups.size() * (sizeof(key_type) + sizeof(group_state)));
+    if constexpr (((!std::is_trivially_copyable_v<typename Aggs::bound_type::state_type>) || ...)) {
+      for (const auto& [k, g] : groups)
+        [&]<std::size_t... I>(std::index_sequence<I...>) {
+          bytes += (static_cast<std::int64_t>(std::get<I>(aggs).memory_bytes(std::get<I>(g.states))) + ... + 0);
+        }(std::index_sequence_for<Aggs...>{});
+    }
+    last_metrics.memory_used_bytes = bytes;
+  }
+
+  // A run of a batch starts. A failed run of the same batch is not undone here: the engine
+  // reloads the state of the previous batch from the checkpoint first (as Spark reloads its
+  // state store's previous version).
+  void begin_batch(const batch_context& ctx) override {
+    batch_ = ctx.batch_id;
+    evicted_.clear();
+    touched_.clear();
+    touched_complete_ = !sliced_;  // the sliced path marks its slices but does not list them
+    touched_limit_ = std::max<std::size_t>(1024, groups.size() / 4);
+    updated_ = dropped_ = 0;
+    if constexpr (can_slice) {
+      if (sliced_) {
+        dirty_.clear();
+        pending_.clear();
+        if (!tracks_valid_) rebuild_tracks();
+      }
+    }
+  }
+
+  // Spark's StateStoreSaveExec.shouldRunAnotherBatch: only after a batch has run (its eviction
+  // watermark is defined), so a query that has seen no batch yet runs no empty batch at start.
+  bool needs_no_data_batch(output_mode_kind mode, std::int64_t new_watermark) const override {
+    return has_event_time_key && mode != output_mode_kind::complete &&
+           last_watermark_ != std::numeric_limits<std::int64_t>::min() && new_watermark > last_watermark_;
+  }
+  state_operator_metrics metrics() const override { return last_metrics; }
+
+  // ---- checkpoints: the delta of a batch is the groups it updated (still present) and the
+  // groups it evicted.
+  std::string state_signature() const override {
+    // The sliced layout keys groups by slice, not window: a checkpoint of one cannot restore
+    // the other.
+    return std::string(sliced_ ? "aggregate-sliced/1<" : "aggregate<") + typeid(key_type).name() + "," + typeid(state_type).name() + ">";
+  }
+  // The keys (window geometry included) and functions the state was built by: a checkpoint
+  // made with others holds groups this stage would misread.
+  boost::json::object checkpoint_description() const override {
+    auto o = describe_grouping<Aggs...>("aggregate", keys, aggs);
+    o["layout"] = sliced_ ? "window slices" : "groups";
+    o["state"] = state_signature();
+    return o;
+  }
+  boost::json::object state_layout() const override {
+    return keyed_layout(grouping_key_layout<Keys...>(sliced_ ? ".slice_start" : ".start"), aggregate_state_layout<Aggs...>());
+  }
+  void write_delta(binary_writer& out) const override {
+    // The updated groups still there; the evicted ones follow as removals.
+    std::size_t upserts = 0;
+    for_each_updated_group([&](const key_type&, const group_state&) { ++upserts; });
+    out.write_size(upserts);
+    for_each_updated_group([&](const key_type& k, const group_state& g) {
+      out.write(k);
+      out.write(g.states);
+    });
+    out.write_size(evicted_.size());
+    for (const auto& k : evicted_) out.write(k);
+  }
+  void write_snapshot(binary_writer& out) const override {
+    out.write_size(groups.size());
+    for (const auto& [k, g] : groups) {
+      out.write(k);
+      out.write(g.states);
+    }
+  }
+  void load_snapshot(binary_reader& in) override {
+    groups.clear();
+    min_end_ = std::numeric_limits<std::int64_t>::max();
+    read_upserts(in);
+    evicted_.clear();
+    tracks_valid_ = false;
+  }
+  void apply_delta(binary_reader& in) override {
+    read_upserts(in);
+    erase_keys<key_type>(in, groups);
+    evicted_.clear();
+    tracks_valid_ = false;
+  }
+  void restore_last_batch_watermark(std::int64_t watermark) override { last_watermark_ = watermark; }
+
+ private:
+  void read_upserts(binary_reader& in) {
+    const auto n = in.read_size(1);
+    groups.reserve(groups.size() + n);
+    for (std::size_t i = 0; i < n; ++i) {
+      key_type k{};
+      group_state g{};
+      in.read(k);
+      in.read(g.states);
+      if constexpr (has_event_time_key) min_end_ = std::min(min_end_, event_time_end(k));
+      groups.insert_or_assign(std::move(k), std::move(g));
+    }
+  }
+};
+
+template <fixed_string Name, class Bound>
+struct named_bound_agg {
+  static constexpr auto name = Name;
+  using bound_type = Bound;
+};
+
+// Stage: aggregate_stage, or another keyed aggregation over the same bound keys and functions
+// (the session windows' stage).
+template <class In, class Up, template <class, class, class> class Stage = aggregate_stage, class... Keys, class... Aggs>
+auto make_aggregate_stage(const std::tuple<Keys...>& keys, const std::tuple<Aggs...>& aggs) {
+  using stage = Stage<In, std::tuple<bound_key<In, Keys, Up>...>,
+                                std::tuple<named_bound_agg<Aggs::name, decltype(std::declval<const Aggs&>().spec.template bind<In>())>...>>;
+  return stage(std::apply([](const auto&... k) { return std::tuple<bound_key<In, Keys, Up>...>(bound_key<In, Keys, Up>(k)...); }, keys),
+               std::apply([](const auto&... a) { return std::make_tuple(a.spec.template bind<In>()...); }, aggs));
+}
+}  // namespace detail
+
+}  // namespace sluice

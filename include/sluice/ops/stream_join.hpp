@@ -1,0 +1,755 @@
+// Stream-stream joins (Spark's StreamingSymmetricHashJoinExec): two streams joined on a key and
+// an optional event-time range, with state on both sides.
+//
+//   auto impressions = imps | sl::with_watermark(sl::col<"impressionTime">, 2h);
+//   auto clicks      = clks | sl::with_watermark(sl::col<"clickTime">, 3h);
+//   impressions | sl::join(clicks, sl::col<"adId">)                          // inner, state forever
+//   impressions | sl::left_join(clicks, sl::col<"impressionAdId">, sl::col<"clickAdId">,
+//                               sl::time_range(sl::col<"clickTime">, sl::col<"impressionTime">, 0h, 1h))
+//
+// Join types: sl::join (inner), sl::left_join, sl::right_join, sl::full_join, sl::left_semi_join.
+// Keys: sl::col<"k"> of both sides (the key column once in the output, Spark's join(df, "k")),
+// or a key per side (sl::col<"..">, member pointers or functions of the row: every column of
+// both sides). The output columns and key rules are the stream-static join's (ops/join.hpp):
+// the nullable side's columns become std::optional; a left semi join outputs the left rows.
+//
+// The condition sl::time_range(sl::col<"a">, sl::col<"b">, lower, upper) keeps the pairs with
+// b + lower <= a <= b + upper (Spark's `a >= b + lower AND a <= b + upper`, bounds included),
+// `a` a timestamp column of the left row and `b` of the right row. Either order of columns
+// works: sl::time_range(right_col, left_col, ...) is recognised from the row types.
+// sl::same_window(sl::col<"a">, sl::col<"b">, size) keeps the pairs whose times fall in the same
+// tumbling window (Spark: a join on window(a, size) = window(b, size)).
+//
+// Per batch, as Spark: the left input first (joined with the right state of earlier batches,
+// then kept in the left state), then the right input (joined with the left state, this batch's
+// rows included), then the outer rows of the state rows the watermark evicts that never
+// matched. A row whose side's watermarked column is <= the watermark of the previous batch is
+// late: dropped and counted. State is evicted as Spark computes the state watermark of a side:
+//   - the join key is a side's watermarked timestamp column: both sides' rows leave once their
+//     key <= the watermark; with sl::same_window of the two watermarked columns, once their
+//     window's end <= the watermark (Spark's window in the join keys);
+//   - otherwise a side whose rows carry a watermark leaves the state when its watermarked
+//     column <= watermark + bound - 1 us, the bound coming from the time range and the other
+//     side's watermarked column (left: lower, right: -upper);
+//   - else never (an inner join without a condition keeps its state forever).
+// A row already below its side's state watermark is not kept (and, unmatched, not emitted).
+// Null keys match nothing; the preserved side of an outer join keeps and emits them.
+//
+// Rules at the `|`: outer and semi joins need watermarks on both sides and either the
+// watermarked column as the key or a time range or same window of the two watermarked columns; stateful
+// operators before the join are not supported yet. At sl::start: append mode only (Spark).
+#pragma once
+#include <boost/mp11.hpp>
+#include <boost/unordered/unordered_flat_map.hpp>
+
+#include <chrono>
+#include <cstdint>
+#include <limits>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <type_traits>
+#include <typeinfo>
+#include <utility>
+#include <vector>
+
+#include "../codec/binary.hpp"
+#include "../engine/control.hpp"
+#include "../graph/pipe.hpp"
+#include "../schema.hpp"
+#include "column.hpp"
+#include "dedup.hpp"  // detail::event_time_column
+#include "join.hpp"   // keys and output columns, shared with the stream-static join
+
+namespace sluice {
+
+enum class join_type { inner, left_outer, right_outer, full_outer, left_semi };
+
+inline constexpr std::string_view to_string(join_type t) {
+  switch (t) {
+    case join_type::inner: return "Inner";
+    case join_type::left_outer: return "LeftOuter";
+    case join_type::right_outer: return "RightOuter";
+    case join_type::full_outer: return "FullOuter";
+    case join_type::left_semi: return "LeftSemi";
+  }
+  return "?";
+}
+
+// sl::time_range(sl::col<"a">, sl::col<"b">, lower, upper): b + lower <= a <= b + upper.
+template <fixed_string A, fixed_string B>
+struct time_range_t {
+  duration lower;
+  duration upper;
+};
+template <fixed_string A, fixed_string B, class R1, class P1, class R2, class P2>
+time_range_t<A, B> time_range(col_t<A>, col_t<B>, std::chrono::duration<R1, P1> lower,
+                              std::chrono::duration<R2, P2> upper) {
+  const auto lo = std::chrono::duration_cast<duration>(lower);
+  const auto hi = std::chrono::duration_cast<duration>(upper);
+  if (lo > hi) throw std::invalid_argument("sluice::time_range: the lower bound is above the upper bound");
+  return {lo, hi};
+}
+
+// sl::same_window(sl::col<"a">, sl::col<"b">, size): a and b fall in the same tumbling window
+// of `size` (Spark: both sides select window(time, size) and join on it).
+template <fixed_string A, fixed_string B>
+struct same_window_t {
+  duration size;
+};
+template <fixed_string A, fixed_string B, class Rep, class Period>
+same_window_t<A, B> same_window(col_t<A>, col_t<B>, std::chrono::duration<Rep, Period> size) {
+  const auto d = std::chrono::duration_cast<duration>(size);
+  if (d.count() <= 0) throw std::invalid_argument("sluice::same_window: the window size must be positive");
+  return {d};
+}
+
+namespace detail {
+struct no_time_range {};
+template <class T>
+inline constexpr bool is_time_range_v = false;
+template <fixed_string A, fixed_string B>
+inline constexpr bool is_time_range_v<time_range_t<A, B>> = true;
+template <fixed_string A, fixed_string B>
+inline constexpr bool is_time_range_v<same_window_t<A, B>> = true;
+
+// A time range bound to the two row types: `left_col` of the left row lies within
+// [right_col + lower, right_col + upper] (a range written right-first is turned around).
+template <class LRow, class RRow, class Cond>
+struct bound_time_range {
+  static constexpr bool present = false;
+  static constexpr bool windowed = false;
+  static constexpr bool valid = true;
+  static constexpr std::string_view left_name{}, right_name{};
+  explicit bound_time_range(Cond) {}
+  bool operator()(const LRow&, const RRow&) const { return true; }
+};
+// The range on a left column LA and a right column RB (Flipped: written right-first).
+template <class LRow, class RRow, fixed_string LA, fixed_string RB, bool Flipped>
+struct time_range_on {
+  static constexpr bool present = true;
+  static constexpr bool windowed = false;
+  static constexpr std::string_view left_name = LA.view();
+  static constexpr std::string_view right_name = RB.view();
+  static constexpr bool valid = [] {
+    if constexpr (has_column<LRow, LA> && has_column<RRow, RB>)
+      return std::is_same_v<strip_optional_t<column_type_t<LRow, LA>>, timestamp> &&
+             std::is_same_v<strip_optional_t<column_type_t<RRow, RB>>, timestamp>;
+    else return false;
+  }();
+  std::int64_t lower, upper;  // on left - right
+  template <class T>
+  explicit time_range_on(const T& t)
+      : lower(Flipped ? -t.upper.count() : t.lower.count()), upper(Flipped ? -t.lower.count() : t.upper.count()) {}
+  template <class V>
+  static std::optional<std::int64_t> micros(const V& v) {
+    if constexpr (is_optional_v<V>) return v ? std::optional<std::int64_t>(v->micros) : std::nullopt;
+    else return v.micros;
+  }
+  bool operator()(const LRow& l, const RRow& r) const {
+    if constexpr (valid) {
+      const auto a = micros(get<LA>(l));
+      const auto b = micros(get<RB>(r));
+      if (!a || !b) return false;  // a null time satisfies no condition
+      return *a >= *b + lower && *a <= *b + upper;
+    } else {
+      return false;
+    }
+  }
+};
+template <class LRow, class RRow, fixed_string A, fixed_string B>
+inline constexpr bool straight_range_v = has_column<LRow, A> && has_column<RRow, B>;
+template <class LRow, class RRow, fixed_string A, fixed_string B>
+struct bound_time_range<LRow, RRow, time_range_t<A, B>>
+    : std::conditional_t<straight_range_v<LRow, RRow, A, B>, time_range_on<LRow, RRow, A, B, false>,
+                         time_range_on<LRow, RRow, B, A, true>> {
+  static constexpr bool straight = straight_range_v<LRow, RRow, A, B>;
+  static constexpr bool flipped = !straight && has_column<LRow, B> && has_column<RRow, A>;
+  using base = std::conditional_t<straight, time_range_on<LRow, RRow, A, B, false>, time_range_on<LRow, RRow, B, A, true>>;
+  explicit bound_time_range(time_range_t<A, B> t) : base(t) {}
+};
+
+// Equal tumbling windows of a left column LA and a right column RB.
+template <class LRow, class RRow, fixed_string LA, fixed_string RB>
+struct same_window_on {
+  static constexpr bool present = true;
+  static constexpr bool windowed = true;
+  static constexpr std::string_view left_name = LA.view();
+  static constexpr std::string_view right_name = RB.view();
+  static constexpr bool valid = time_range_on<LRow, RRow, LA, RB, false>::valid;
+  std::int64_t size;
+  template <class T>
+  explicit same_window_on(const T& t) : size(t.size.count()) {}
+  std::int64_t window_end(std::int64_t t) const { return floor_div(t, size) * size + size; }
+  bool operator()(const LRow& l, const RRow& r) const {
+    if constexpr (valid) {
+      using on = time_range_on<LRow, RRow, LA, RB, false>;
+      const auto a = on::micros(get<LA>(l));
+      const auto b = on::micros(get<RB>(r));
+      return a && b && floor_div(*a, size) == floor_div(*b, size);
+    } else {
+      return false;
+    }
+  }
+};
+template <class LRow, class RRow, fixed_string A, fixed_string B>
+struct bound_time_range<LRow, RRow, same_window_t<A, B>>
+    : std::conditional_t<straight_range_v<LRow, RRow, A, B>, same_window_on<LRow, RRow, A, B>,
+                         same_window_on<LRow, RRow, B, A>> {
+  static constexpr bool straight = straight_range_v<LRow, RRow, A, B>;
+  static constexpr bool flipped = !straight && has_column<LRow, B> && has_column<RRow, A>;
+  using base = std::conditional_t<straight, same_window_on<LRow, RRow, A, B>, same_window_on<LRow, RRow, B, A>>;
+  explicit bound_time_range(same_window_t<A, B> t) : base(t) {}
+};
+
+// Whether a row type has a column of this name.
+template <class Row>
+constexpr bool has_column_name(std::string_view n) {
+  for (auto c : column_names_v<Row>)
+    if (c == n) return true;
+  return false;
+}
+
+// A stored row and whether it has ever matched (Spark's state format 2).
+template <class Row>
+struct join_entry {
+  Row row;
+  bool matched = false;
+};
+
+// A key's rows, in arrival order, and the batch run that last listed the key as changed.
+template <class Row>
+struct join_bucket {
+  std::vector<join_entry<Row>> entries;
+  std::uint64_t changed_in = 0;
+};
+
+// One side's state: key -> its rows. The keys a batch changed are listed once each (for the
+// delta) by marking their bucket, not with a set: one hash lookup per row, not two.
+template <class Row, class K>
+struct join_side_state {
+  boost::unordered_flat_map<std::optional<K>, join_bucket<Row>, join_key_hash> rows;
+  std::vector<std::optional<K>> changed;
+  std::uint64_t epoch = 1;
+  std::int64_t count = 0;
+  std::int64_t min_time = std::numeric_limits<std::int64_t>::max();  // no row leaves before it
+
+  void mark(const std::optional<K>& k, join_bucket<Row>& b) {
+    if (b.changed_in == epoch) return;
+    b.changed_in = epoch;
+    changed.push_back(k);
+  }
+  void new_batch() {
+    changed.clear();
+    ++epoch;
+  }
+  void write_key(binary_writer& out, const std::optional<K>& k) const {
+    out.write(k);
+    const auto it = rows.find(k);
+    out.write(it != rows.end());
+    if (it == rows.end()) return;
+    out.write_size(it->second.entries.size());
+    for (const auto& e : it->second.entries) {
+      out.write(e.row);
+      out.write(e.matched);
+    }
+  }
+  template <class Time>
+  void read_key(binary_reader& in, Time time_of) {
+    std::optional<K> k;
+    in.read(k);
+    bool present = false;
+    in.read(present);
+    auto it = rows.find(k);
+    if (it != rows.end()) count -= static_cast<std::int64_t>(it->second.entries.size());
+    if (!present) {
+      if (it != rows.end()) rows.erase(it);
+      return;
+    }
+    join_bucket<Row> b;
+    b.entries.resize(in.read_size(1));
+    for (auto& e : b.entries) {
+      in.read(e.row);
+      in.read(e.matched);
+      const std::int64_t t = time_of(k, e.row);
+      if (t < min_time) min_time = t;
+    }
+    count += static_cast<std::int64_t>(b.entries.size());
+    rows.insert_or_assign(std::move(k), std::move(b));
+  }
+};
+
+template <class In, class Node>
+using side_event_time = event_time_column<In, Node>;
+
+// ---------------------------------------------------------------- the node
+// The join in its query's list of stages (graph/stages.hpp): a stateful operator, and its
+// rule: Spark runs a stream-stream join in append mode only.
+struct stream_join_stage_tag {
+  static constexpr bool stream_join = true;
+  static constexpr bool stateful_operator = true;
+  template <class Q>
+  static constexpr bool check_shape() {
+    static_assert(Q::mode == output_mode_kind::append,
+                  "sluice rule [stream-join-append-only]: a stream-stream join needs output_mode::append (Spark: Join "
+                  "between two streaming DataFrames/Datasets is not supported in Update/Complete output mode, only in "
+                  "Append output mode)");
+    return true;
+  }
+};
+// What a stream-stream join may not follow yet: a stateful operator other than a deduplication.
+template <class S>
+struct refuses_stream_join_after
+    : std::bool_constant<is_stateful_operator<S>::value && !requires { requires S::deduplication; }> {};
+
+template <join_type JT, class L, class R, class LSel, class RSel, bool Using, class Cond>
+struct stream_join_node : stateful_control, described_stage {
+  using LRow = typename L::row_type;
+  using RRow = typename R::row_type;
+  using LV = typename key_value<LRow, LSel>::type;
+  using RV = typename key_value<RRow, RSel>::type;
+  using K = join_key_t<LV>;
+  using lkey = bound_selector<LRow, LSel>;
+  using rkey = bound_selector<RRow, RSel>;
+  using cond_type = bound_time_range<LRow, RRow, Cond>;
+  using ltime = side_event_time<LRow, L>;
+  using rtime = side_event_time<RRow, R>;
+  static constexpr bool semi = JT == join_type::left_semi;
+  static constexpr bool left_nullable = JT == join_type::right_outer || JT == join_type::full_outer;
+  static constexpr bool right_nullable = JT == join_type::left_outer || JT == join_type::full_outer;
+  static constexpr bool left_preserved = JT == join_type::left_outer || JT == join_type::full_outer;
+  static constexpr bool right_preserved = JT == join_type::right_outer || JT == join_type::full_outer;
+  static constexpr std::int64_t never = std::numeric_limits<std::int64_t>::max();
+
+  // How each side's state leaves (Spark's getStateWatermarkPredicates).
+  static constexpr bool key_watermarked =
+      std::is_same_v<K, timestamp> && ((lkey::named && ltime::exists && lkey::name == ltime::name) ||
+                                       (rkey::named && rtime::exists && rkey::name == rtime::name));
+  // Equal windows of both watermarked columns: Spark's watermark in the join keys (the window).
+  static constexpr bool window_keyed = !key_watermarked && cond_type::windowed && ltime::exists && rtime::exists &&
+                                       ltime::name == cond_type::left_name && rtime::name == cond_type::right_name;
+  static constexpr bool left_value_evicts = !key_watermarked && !cond_type::windowed && cond_type::present &&
+                                            ltime::exists && rtime::exists && rtime::name == cond_type::right_name;
+  static constexpr bool right_value_evicts = !key_watermarked && !cond_type::windowed && cond_type::present &&
+                                             rtime::exists && ltime::exists && ltime::name == cond_type::left_name;
+  static constexpr bool left_evicts = key_watermarked || window_keyed || left_value_evicts;
+  static constexpr bool right_evicts = key_watermarked || window_keyed || right_value_evicts;
+
+  // ---- output columns
+  using lcols = columns_of<LRow>;
+  using rcols = columns_of<RRow>;
+  using lrest = typename rest_columns<Using, lcols, LSel>::type;
+  using rrest = typename rest_columns<Using, rcols, RSel>::type;
+  template <class C>
+  using opt_col = optional_column_t<C>;
+  using lout = std::conditional_t<left_nullable, boost::mp11::mp_transform<opt_col, lrest>, lrest>;
+  using rout = std::conditional_t<right_nullable, boost::mp11::mp_transform<opt_col, rrest>, rrest>;
+  using key_col_type = std::conditional_t<is_optional_v<LV> || is_optional_v<RV>,
+                                          std::optional<strip_optional_t<LV>>, LV>;
+  using key_cols = std::conditional_t<Using, boost::mp11::mp_list<column<lkey::fixed_name, key_col_type>>,
+                                      boost::mp11::mp_list<>>;
+  using row_type =
+      std::conditional_t<semi, LRow, row_from_columns<boost::mp11::mp_append<key_cols, lout, rout>>>;
+
+  static constexpr graph_props props = [] {
+    graph_props p;
+    p.has_watermark = L::props.has_watermark || R::props.has_watermark;
+    if (ltime::exists && has_column_name<row_type>(ltime::name)) p.watermark_column = ltime::name;
+    else if (rtime::exists && has_column_name<row_type>(rtime::name)) p.watermark_column = rtime::name;
+    return p;
+  }();
+  // Both inputs' stages, then the join's own (graph/stages.hpp), whose rules it carries.
+  using stages = boost::mp11::mp_push_back<boost::mp11::mp_append<typename L::stages, typename R::stages>,
+                                           stream_join_stage_tag>;
+
+  L left;
+  R right;
+  lkey lsel;
+  rkey rsel;
+  cond_type cond;
+  join_side_state<LRow, K> lstate;
+  join_side_state<RRow, K> rstate;
+  std::int64_t appended_ = 0, removed_ = 0, dropped_ = 0;
+  std::int64_t last_watermark_ = std::numeric_limits<std::int64_t>::min();
+  state_operator_metrics last_metrics{"symmetricHashJoin"};
+
+  stream_join_node(L l, R r, LSel ls, RSel rs, Cond c)
+      : left(std::move(l)), right(std::move(r)), lsel(std::move(ls)), rsel(std::move(rs)), cond(std::move(c)) {}
+
+  void visit(graph_controls& c) {
+    left.visit(c);
+    right.visit(c);
+    c.add_stateful(this);
+  }
+
+  // ---- keys and times
+  template <class Sel, class Row>
+  static std::optional<K> key_of(const Sel& sel, const Row& r) {
+    std::optional<K> k;
+    with_join_key(sel(r), [&](const auto& v) { k.emplace(v); });
+    return k;
+  }
+  // The time a side's row leaves the state at (compared with that side's state watermark).
+  template <bool Left, class Row>
+  std::int64_t leave_time(const std::optional<K>& k, const Row& r) const {
+    if constexpr (key_watermarked) {
+      return k ? k->micros : never;  // a null key never leaves (Spark: null <= w is not true)
+    } else if constexpr (window_keyed) {
+      if constexpr (Left) return cond.window_end(ltime::micros(r));  // Spark: window.end <= watermark
+      else return cond.window_end(rtime::micros(r));
+    } else if constexpr (Left ? left_value_evicts : right_value_evicts) {
+      if constexpr (Left) return ltime::micros(r);
+      else return rtime::micros(r);
+    } else {
+      (void)k, (void)r;
+      return never;
+    }
+  }
+  // Rows with a leave time <= this leave: Spark's state watermark predicate.
+  template <bool Left>
+  std::int64_t state_watermark(const batch_context& ctx) const {
+    if (!ctx.has_watermark) return std::numeric_limits<std::int64_t>::min();
+    const std::int64_t wm = eviction_watermark(ctx, operator_index);
+    if constexpr (key_watermarked || window_keyed) return wm;
+    else if constexpr (Left ? left_value_evicts : right_value_evicts)
+      return Left ? wm + cond.lower - 1 : wm - cond.upper - 1;  // Spark: inclusive bound, minus one unit
+    else return std::numeric_limits<std::int64_t>::min();
+  }
+
+  // ---- output rows
+  template <class C, class Row>
+  static typename C::type side_value(const Row* p) {
+    if constexpr (is_optional_v<typename C::type> && !is_optional_v<column_type_t<Row, C::name>>) {
+      return p ? typename C::type(get<C::name>(*p)) : typename C::type{};
+    } else {
+      return p ? get<C::name>(*p) : typename C::type{};
+    }
+  }
+  static row_type make(const LRow* l, const RRow* r) {
+    return [&]<class... LC, class... RC>(boost::mp11::mp_list<LC...>, boost::mp11::mp_list<RC...>) {
+      if constexpr (Using) {
+        key_col_type k = l ? key_col_type(get<lkey::fixed_name>(*l)) : key_col_type(get<rkey::fixed_name>(*r));
+        return row_type{{std::move(k)}, {side_value<LC>(l)}..., {side_value<RC>(r)}...};
+      } else {
+        return row_type{{side_value<LC>(l)}..., {side_value<RC>(r)}...};
+      }
+    }(lout{}, rout{});
+  }
+
+  // ---- one batch
+  template <class Down>
+  void run(batch_context& ctx, Down& down) {
+    const bool wm = ctx.has_watermark;
+    const std::int64_t late = late_events_watermark(ctx, operator_index);
+    const std::int64_t lwm = state_watermark<true>(ctx), rwm = state_watermark<false>(ctx);
+    auto on_left = [&](auto&& in) {
+      const LRow& r = in;
+      if constexpr (ltime::exists)
+        if (wm && ltime::micros(r) <= late) {
+          ++dropped_;
+          return;
+        }
+      auto k = key_of(lsel, r);
+      if (!k && !left_preserved) return;  // Spark filters null keys off a side that is not preserved
+      bool any = false;
+      if (k)
+        if (auto it = rstate.rows.find(k); it != rstate.rows.end())
+          for (auto& e : it->second.entries) {
+            if (!cond(r, e.row)) continue;
+            any = true;
+            if constexpr (semi) {
+              break;  // one left row per match, emitted below
+            } else {
+              if (!e.matched) {
+                e.matched = true;
+                rstate.mark(k, it->second);
+              }
+              down(make(&r, &e.row));
+            }
+          }
+      if constexpr (semi)
+        if (any) {
+          down(LRow(r));
+          return;  // a matched left row of a semi join is not kept
+        }
+      keep<true>(lstate, std::move(k), LRow(std::forward<decltype(in)>(in)), any, lwm);
+    };
+    left.run(ctx, on_left);
+    auto on_right = [&](auto&& in) {
+      const RRow& r = in;
+      if constexpr (rtime::exists)
+        if (wm && rtime::micros(r) <= late) {
+          ++dropped_;
+          return;
+        }
+      auto k = key_of(rsel, r);
+      if (!k && !right_preserved) return;
+      bool any = false;
+      if (k)
+        if (auto it = lstate.rows.find(k); it != lstate.rows.end())
+          for (auto& e : it->second.entries) {
+            if constexpr (semi)
+              if (e.matched) continue;  // a left row is emitted once
+            if (!cond(e.row, r)) continue;
+            any = true;
+            if (!e.matched) {
+              e.matched = true;
+              lstate.mark(k, it->second);
+            }
+            if constexpr (semi) down(LRow(e.row));
+            else down(make(&e.row, &r));
+          }
+      keep<false>(rstate, std::move(k), RRow(std::forward<decltype(in)>(in)), any, rwm);
+    };
+    right.run(ctx, on_right);
+
+    // Outer rows of the evicted, never matched rows; then the other evictions.
+    auto emit_left = [&](const LRow& l) {
+      if constexpr (left_preserved) down(make(&l, nullptr));
+    };
+    auto emit_right = [&](const RRow& r) {
+      if constexpr (right_preserved) down(make(nullptr, &r));
+    };
+    if constexpr (left_evicts) evict<true>(lstate, lwm, emit_left);
+    if constexpr (right_evicts) evict<false>(rstate, rwm, emit_right);
+
+    last_watermark_ = ctx.watermark;
+    last_metrics.num_rows_total = lstate.count + rstate.count;
+    last_metrics.num_rows_updated = std::exchange(appended_, 0);
+    last_metrics.num_rows_removed = std::exchange(removed_, 0);
+    last_metrics.num_rows_dropped_by_watermark = std::exchange(dropped_, 0);
+    last_metrics.memory_used_bytes = lstate.count * static_cast<std::int64_t>(sizeof(join_entry<LRow>)) +
+                                     rstate.count * static_cast<std::int64_t>(sizeof(join_entry<RRow>));
+  }
+
+  template <bool Left, class Row>
+  void keep(join_side_state<Row, K>& s, std::optional<K> k, Row row, bool matched, std::int64_t state_wm) {
+    const std::int64_t t = leave_time<Left>(k, row);
+    if (t <= state_wm) return;  // would leave at once: Spark does not add it
+    if (t < s.min_time) s.min_time = t;
+    const auto it = s.rows.try_emplace(std::move(k)).first;
+    s.mark(it->first, it->second);
+    it->second.entries.push_back({std::move(row), matched});
+    ++s.count;
+    ++appended_;
+  }
+
+  template <bool Left, class Row, class Emit>
+  void evict(join_side_state<Row, K>& s, std::int64_t state_wm, Emit& emit) {
+    if (state_wm < s.min_time) return;  // nothing old enough: no scan
+    std::int64_t left_min = never;
+    boost::unordered::erase_if(s.rows, [&](auto& kv) {
+      auto& v = kv.second.entries;
+      const auto before = v.size();
+      std::erase_if(v, [&](const join_entry<Row>& e) {
+        const std::int64_t t = leave_time<Left>(kv.first, e.row);
+        if (t > state_wm) {
+          left_min = t < left_min ? t : left_min;
+          return false;
+        }
+        if (!e.matched) emit(e.row);
+        return true;
+      });
+      if (v.size() != before) {
+        s.mark(kv.first, kv.second);
+        const auto n = static_cast<std::int64_t>(before - v.size());
+        s.count -= n;
+        removed_ += n;
+      }
+      return v.empty();
+    });
+    s.min_time = left_min;
+  }
+
+  void begin_batch(const batch_context&) override {
+    lstate.new_batch();
+    rstate.new_batch();
+    appended_ = removed_ = dropped_ = 0;
+  }
+  // Spark's shouldRunAnotherBatch: some state leaves by the watermark, and it moved.
+  bool needs_no_data_batch(output_mode_kind, std::int64_t new_watermark) const override {
+    return (left_evicts || right_evicts) && last_watermark_ != std::numeric_limits<std::int64_t>::min() &&
+           new_watermark > last_watermark_;
+  }
+  state_operator_metrics metrics() const override { return last_metrics; }
+
+  boost::json::object checkpoint_description() const override {
+    boost::json::object o{{"operator", "symmetricHashJoin"},
+                          {"joinType", to_string(JT)},
+                          {"leftKey", lkey::named ? std::string(lkey::name) : std::string("<function>")},
+                          {"rightKey", rkey::named ? std::string(rkey::name) : std::string("<function>")},
+                          {"state", state_signature()}};
+    if constexpr (cond_type::windowed)
+      o["sameWindow"] = {{"left", cond_type::left_name}, {"right", cond_type::right_name}, {"sizeUs", cond.size}};
+    else if constexpr (cond_type::present)
+      o["timeRange"] = {{"left", cond_type::left_name}, {"right", cond_type::right_name},
+                        {"lowerUs", cond.lower}, {"upperUs", cond.upper}};
+    return o;
+  }
+  std::string state_signature() const override {
+    return std::string("stream-join<") + typeid(LRow).name() + "," + typeid(RRow).name() + "," + typeid(K).name() +
+           ">";
+  }
+  // A delta: per side, each key the batch changed with all its rows now (or its removal).
+  void write_delta(binary_writer& out) const override {
+    out.write_size(lstate.changed.size());
+    for (const auto& k : lstate.changed) lstate.write_key(out, k);
+    out.write_size(rstate.changed.size());
+    for (const auto& k : rstate.changed) rstate.write_key(out, k);
+  }
+  void write_snapshot(binary_writer& out) const override {
+    out.write_size(lstate.rows.size());
+    for (const auto& kv : lstate.rows) lstate.write_key(out, kv.first);
+    out.write_size(rstate.rows.size());
+    for (const auto& kv : rstate.rows) rstate.write_key(out, kv.first);
+  }
+  void load_snapshot(binary_reader& in) override {
+    lstate = {};
+    rstate = {};
+    read_side<true>(in, lstate);
+    if (!in.at_end()) read_side<false>(in, rstate);  // the engine's empty state is one count
+  }
+  void apply_delta(binary_reader& in) override {
+    read_side<true>(in, lstate);
+    read_side<false>(in, rstate);
+  }
+  template <bool Left, class Row>
+  void read_side(binary_reader& in, join_side_state<Row, K>& s) const {
+    for (std::size_t n = in.read_size(1); n > 0; --n)
+      s.read_key(in, [this](const auto& k, const Row& r) { return leave_time<Left>(k, r); });
+  }
+  void restore_last_batch_watermark(std::int64_t watermark) override { last_watermark_ = watermark; }
+};
+
+// ---------------------------------------------------------------- the `|` closure
+template <join_type JT, class Right, class LSel, class RSel, bool Using, class Cond>
+struct stream_join_t {
+  using is_stage_descriptor = void;
+  static constexpr bool apply_to_node = true;
+  Right right;
+  LSel lsel;
+  RSel rsel;
+  Cond cond;
+
+  template <class Up>
+  auto apply(Up&& up) && {
+    using LN = std::remove_cvref_t<Up>;
+    using RN = node_of_t<Right>;
+    using LRow = typename LN::row_type;
+    using RRow = typename RN::row_type;
+    static_assert(record<LRow> && record<RRow>,
+                  "sluice::join: the row types of both streams must be described structs or generated rows (the "
+                  "join output names their columns)");
+    if constexpr (record<LRow> && record<RRow>) {
+      using LV = typename key_value<LRow, LSel>::type;
+      using RV = typename key_value<RRow, RSel>::type;
+      if constexpr (Using) {
+        static_assert(has_column<LRow, LSel::name>, "sluice::join: sl::col<\"name\">: the left stream has no column of this name");
+        static_assert(has_column<RRow, LSel::name>, "sluice::join: sl::col<\"name\">: the right stream has no column of this name");
+      } else {
+        static_assert(!std::is_void_v<LV>, "sluice::join: the left key must be sl::col<\"name\"> of a column of the left "
+                                           "stream's row type, a member pointer of it, or a function of it");
+        static_assert(!std::is_void_v<RV>, "sluice::join: the right key must be sl::col<\"name\"> of a column of the "
+                                           "right stream's row type, a member pointer of it, or a function of it");
+      }
+      if constexpr (!std::is_void_v<LV> && !std::is_void_v<RV>) {
+        constexpr bool same_keys = std::is_same_v<strip_optional_t<LV>, strip_optional_t<RV>>;
+        static_assert(same_keys, "sluice::join: the join keys of the two streams have different types; they must be the "
+                                 "same (std::optional<K> and K count as the same)");
+        static_assert(hashable_key_v<LV>, "sluice::join: the join key type needs std::hash and == (numbers, bool, "
+                                          "std::string, sl::timestamp, or std::optional of them)");
+        using dup = typename shared_column<typename rest_columns<Using, columns_of<LRow>, LSel>::type,
+                                           typename rest_columns<Using, columns_of<RRow>, RSel>::type>::type;
+        static_assert(JT == join_type::left_semi || join_column_name_is_unique<dup>::value,
+                      "sluice::join: both streams have a column of this name (other than the join column); every "
+                      "output column needs its own name: rename it on one side with sl::select first");
+        using C = bound_time_range<LRow, RRow, Cond>;
+        if constexpr (C::present) {
+          static_assert(C::straight || C::flipped, "sluice::time_range / sl::same_window: name a column of the left "
+                                                   "stream and a column of the right stream");
+          static_assert(C::valid, "sluice::time_range / sl::same_window: both columns must be of type sl::timestamp");
+        }
+        // rule: stream-stream join after a stateful operator (Spark 3.4's chained operators are not there yet)
+        static_assert(!any_stage<typename LN::stages, detail::refuses_stream_join_after> &&
+                          !any_stage<typename RN::stages, detail::refuses_stream_join_after>,
+                      "sluice rule [stream-join-after-stateful]: a stream-stream join after an aggregation, "
+                      "[flat_]map_groups_with_state or another stream-stream join is not supported yet; join first");
+        if constexpr (same_keys && hashable_key_v<LV> && (JT == join_type::left_semi || std::is_void_v<dup>) &&
+                      (!C::present || C::valid)) {
+          using N = stream_join_node<JT, LN, RN, LSel, RSel, Using, Cond>;
+          constexpr bool both_watermarked = N::ltime::exists && N::rtime::exists;
+          constexpr bool ok = JT == join_type::inner ||
+                              (JT == join_type::right_outer ? N::right_evicts
+                               : JT == join_type::full_outer ? N::left_evicts && N::right_evicts
+                                                             : N::left_evicts);
+          static_assert(ok,
+                        "sluice rule [stream-join-outer-needs-watermark]: a stream-stream outer or semi join needs "
+                        "sl::with_watermark on a timestamp column of both streams and a join key on a watermarked "
+                        "column, or sl::time_range or sl::same_window of the two watermarked columns (Spark: "
+                        "Stream-stream outer "
+                        "join between two streaming DataFrame/Datasets is not supported without a watermark in the "
+                        "join keys, or a watermark on the nullable side and an appropriate range condition)");
+          (void)both_watermarked;
+          if constexpr (ok)
+            return N(std::forward<Up>(up), as_node(std::move(right)), std::move(lsel), std::move(rsel), std::move(cond));
+        }
+      }
+    }
+  }
+};
+
+template <join_type JT, class Right, fixed_string N>
+auto make_stream_join(Right&& right, col_t<N>) {
+  return stream_join_t<JT, std::decay_t<Right>, col_t<N>, col_t<N>, true, no_time_range>{
+      std::forward<Right>(right), {}, {}, {}};
+}
+template <join_type JT, class Right, fixed_string N, class T>
+  requires is_time_range_v<T>
+auto make_stream_join(Right&& right, col_t<N>, T t) {
+  return stream_join_t<JT, std::decay_t<Right>, col_t<N>, col_t<N>, true, T>{
+      std::forward<Right>(right), {}, {}, t};
+}
+template <join_type JT, class Right, class LK, class RK>
+  requires(!is_time_range_v<std::decay_t<RK>>)
+auto make_stream_join(Right&& right, LK&& lk, RK&& rk) {
+  return stream_join_t<JT, std::decay_t<Right>, std::decay_t<LK>, std::decay_t<RK>, false, no_time_range>{
+      std::forward<Right>(right), std::forward<LK>(lk), std::forward<RK>(rk), {}};
+}
+template <join_type JT, class Right, class LK, class RK, class T>
+  requires is_time_range_v<T>
+auto make_stream_join(Right&& right, LK&& lk, RK&& rk, T t) {
+  return stream_join_t<JT, std::decay_t<Right>, std::decay_t<LK>, std::decay_t<RK>, false, T>{
+      std::forward<Right>(right), std::forward<LK>(lk), std::forward<RK>(rk), t};
+}
+}  // namespace detail
+
+// left | sl::join(right, key[, time_range]) / sl::join(right, left_key, right_key[, time_range]),
+// and the same for left_join, right_join, full_join and left_semi_join.
+template <class Right, class... Args>
+  requires pipeable<Right> && (sizeof...(Args) >= 1 && sizeof...(Args) <= 3)
+auto join(Right&& right, Args&&... args) {
+  return detail::make_stream_join<join_type::inner>(std::forward<Right>(right), std::forward<Args>(args)...);
+}
+template <class Right, class... Args>
+  requires pipeable<Right> && (sizeof...(Args) >= 1 && sizeof...(Args) <= 3)
+auto left_join(Right&& right, Args&&... args) {
+  return detail::make_stream_join<join_type::left_outer>(std::forward<Right>(right), std::forward<Args>(args)...);
+}
+template <class Right, class... Args>
+  requires pipeable<Right> && (sizeof...(Args) >= 1 && sizeof...(Args) <= 3)
+auto right_join(Right&& right, Args&&... args) {
+  return detail::make_stream_join<join_type::right_outer>(std::forward<Right>(right), std::forward<Args>(args)...);
+}
+template <class Right, class... Args>
+  requires pipeable<Right> && (sizeof...(Args) >= 1 && sizeof...(Args) <= 3)
+auto full_join(Right&& right, Args&&... args) {
+  return detail::make_stream_join<join_type::full_outer>(std::forward<Right>(right), std::forward<Args>(args)...);
+}
+template <class Right, class... Args>
+  requires pipeable<Right> && (sizeof...(Args) >= 1 && sizeof...(Args) <= 3)
+auto left_semi_join(Right&& right, Args&&... args) {
+  return detail::make_stream_join<join_type::left_semi>(std::forward<Right>(right), std::forward<Args>(args)...);
+}
+
+}  // namespace sluice

@@ -1,0 +1,717 @@
+// sl::group_by_key(keys...) | sl::transform_with_state(processor, time_mode, output_mode):
+// Spark 4's arbitrary state API (TransformWithState). The processor is a class of the user's:
+//
+//   struct Counter {
+//     sl::value_state<Count> count;                            // typed state variables
+//     sl::list_state<Event> recent;
+//     void init(sl::processor_handle& h) {                     // once per query run
+//       count = h.get_value_state<Count>("count");
+//       recent = h.get_list_state<Event>("recent", sl::ttl(10min));
+//     }
+//     std::vector<Out> handle_input_rows(const Key& key, std::span<const Event> rows,
+//                                        const sl::timer_values& t);          // per key with rows
+//     std::vector<Out> handle_expired_timer(const Key& key, const sl::timer_values& t,
+//                                           const sl::expired_timer_info& info); // timers only
+//   };
+//
+// State variables (value, list, map state) and timers are those of the key being handled.
+// Their values are described structs or the usual scalars: the checkpoint form is generated
+// (checkpoint/serialize.hpp). A batch calls handle_input_rows for every key with rows (in the
+// order keys first appear), then handle_expired_timer for every timer that has expired (time
+// order), then removes the values whose TTL has passed.
+#pragma once
+#include <boost/unordered/unordered_flat_map.hpp>
+#include <chrono>
+#include <cstdint>
+#include <limits>
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <span>
+#include <stdexcept>
+#include <string>
+#include <type_traits>
+#include <typeinfo>
+#include <utility>
+#include <vector>
+
+#include "../codec/binary.hpp"
+#include "../engine/control.hpp"
+#include "../graph/node.hpp"
+#include "flat_map.hpp"
+#include "map_groups_with_state.hpp"
+
+namespace sluice {
+
+// Spark's TimeMode: which timers a processor may use.
+enum class time_mode_kind { none, processing_time, event_time };
+template <time_mode_kind K>
+struct time_mode_tag {
+  static constexpr time_mode_kind value = K;
+};
+namespace time_mode {
+inline constexpr time_mode_tag<time_mode_kind::none> none{};
+inline constexpr time_mode_tag<time_mode_kind::processing_time> processing_time{};
+inline constexpr time_mode_tag<time_mode_kind::event_time> event_time{};
+}  // namespace time_mode
+
+// Spark's TTLConfig: a value expires `ttl` of batch time after it was last written.
+struct ttl_config {
+  duration ttl{0};  // zero: never
+};
+template <class Rep, class Period>
+ttl_config ttl(std::chrono::duration<Rep, Period> d) {
+  const auto t = std::chrono::duration_cast<duration>(d);
+  if (t.count() <= 0) throw std::invalid_argument("sluice::ttl: the duration must be positive");
+  return {t};
+}
+
+// Spark's TimerValues: the batch's processing time (processing_time mode) and event-time
+// watermark (event_time mode), in milliseconds; -1 where the mode has none.
+class timer_values {
+ public:
+  timer_values(std::int64_t processing_ms, std::int64_t watermark_ms) : processing_ms_(processing_ms), watermark_ms_(watermark_ms) {}
+  std::int64_t get_current_processing_time_ms() const { return processing_ms_; }
+  std::int64_t get_current_watermark_ms() const { return watermark_ms_; }
+
+ private:
+  std::int64_t processing_ms_, watermark_ms_;
+};
+
+// Spark's ExpiredTimerInfo.
+struct expired_timer_info {
+  std::int64_t expiry_time_ms = 0;
+  std::int64_t get_expiry_time_ms() const { return expiry_time_ms; }
+};
+
+namespace detail {
+inline constexpr std::int64_t never_expires = std::numeric_limits<std::int64_t>::max();
+
+// What the state variables of one operator share: the key being handled (its binary form) and
+// the batch's time, for TTL.
+struct tws_context {
+  const std::string* key = nullptr;
+  std::int64_t batch_ms = 0;
+  const std::string& current_key(const std::string& variable) const {
+    if (key == nullptr)
+      throw std::logic_error("sluice::transform_with_state: state variable '" + variable +
+                             "' used outside handle_input_rows / handle_expired_timer (there is no current key)");
+    return *key;
+  }
+};
+
+template <class T>
+struct ttl_value {
+  T value{};
+  std::int64_t expires_ms = never_expires;
+  void serialize(binary_writer& out) const {
+    out.write(value);
+    out.write(expires_ms);
+  }
+  void deserialize(binary_reader& in) {
+    in.read(value);
+    in.read(expires_ms);
+  }
+};
+
+// One state variable's values for every key (keys in their binary form), and its checkpoint
+// form per key.
+class state_variable {
+ public:
+  state_variable(std::string n, std::int64_t ttl_ms, std::shared_ptr<tws_context> c)
+      : name(std::move(n)), ttl_ms_(ttl_ms), ctx_(std::move(c)) {}
+  virtual ~state_variable() = default;
+  const std::string name;
+  virtual std::string kind() const = 0;  // for the checkpoint's description
+  virtual bool has(const std::string& key) const = 0;
+  virtual void write_key(const std::string& key, binary_writer& out) const = 0;
+  virtual void read_key(const std::string& key, binary_reader& in) = 0;
+  virtual void erase(const std::string& key) = 0;
+  virtual void clear_all() = 0;
+  virtual void keys(std::vector<std::string>& out) const = 0;
+  virtual std::int64_t rows() const = 0;
+  // TTL: removes what has expired at `now_ms`, notes the keys it changed; the values removed.
+  virtual std::int64_t expire(std::vector<std::string>& changed) = 0;
+
+ protected:
+  const std::string& key() const { return ctx_->current_key(name); }
+  std::int64_t new_expiry() const { return ttl_ms_ > 0 ? ctx_->batch_ms + ttl_ms_ : never_expires; }
+  // Spark's StateTTL.isExpired: expired once the batch time reaches the expiry.
+  bool expired(std::int64_t expires_ms) const { return expires_ms != never_expires && ctx_->batch_ms >= expires_ms; }
+  std::int64_t ttl_ms_;
+  std::shared_ptr<tws_context> ctx_;
+};
+
+template <class T>
+inline constexpr bool is_std_map = false;
+template <class K, class V, class C, class A>
+inline constexpr bool is_std_map<std::map<K, V, C, A>> = true;
+
+// A variable's per-key entries (Entry: a value, a list, a map), and what all kinds do alike.
+template <class Entry>
+class keyed_storage : public state_variable {
+ public:
+  using state_variable::state_variable;
+  bool has(const std::string& k) const override { return m_.contains(k); }
+  void write_key(const std::string& k, binary_writer& out) const override {
+    const Entry& e = m_.at(k);
+    if constexpr (is_std_map<Entry>) {  // (the binary writer has no std::map: entries one by one)
+      out.write_size(e.size());
+      for (const auto& [uk, v] : e) {
+        out.write(uk);
+        out.write(v);
+      }
+    } else {
+      out.write(e);
+    }
+  }
+  void read_key(const std::string& k, binary_reader& in) override {
+    Entry& e = m_[k];
+    if constexpr (is_std_map<Entry>) {
+      e.clear();
+      const auto n = in.read_size(1);
+      for (std::size_t i = 0; i < n; ++i) {
+        typename Entry::key_type uk{};
+        typename Entry::mapped_type v{};
+        in.read(uk);
+        in.read(v);
+        e.insert_or_assign(std::move(uk), std::move(v));
+      }
+    } else {
+      in.read(e);
+    }
+  }
+  void erase(const std::string& k) override { m_.erase(k); }
+  void clear_all() override { m_.clear(); }
+  void keys(std::vector<std::string>& out) const override {
+    for (const auto& [k, v] : m_) out.push_back(k);
+  }
+  void clear() { m_.erase(key()); }
+
+ protected:
+  // Removes the expired elements of each key's collection (a list, a map); a key left without
+  // any goes. Returns how many were removed.
+  std::int64_t expire_elements(std::vector<std::string>& changed, auto&& is_expired) {
+    std::int64_t removed = 0;
+    boost::unordered::erase_if(m_, [&](auto& kv) {
+      const auto n = std::erase_if(kv.second, is_expired);
+      if (n > 0) changed.push_back(kv.first);
+      removed += static_cast<std::int64_t>(n);
+      return kv.second.empty();
+    });
+    return removed;
+  }
+  std::int64_t elements() const {
+    std::int64_t n = 0;
+    for (const auto& [k, e] : m_) n += static_cast<std::int64_t>(e.size());
+    return n;
+  }
+  boost::unordered_flat_map<std::string, Entry> m_;
+};
+
+template <class T>
+class value_storage final : public keyed_storage<ttl_value<T>> {
+  using base = keyed_storage<ttl_value<T>>;
+  using base::expired;
+  using base::key;
+  using base::m_;
+  using base::new_expiry;
+
+ public:
+  using base::base;
+  std::string kind() const override { return std::string("value<") + typeid(T).name() + ">"; }
+  std::optional<T> get() const {
+    const auto it = m_.find(key());
+    if (it == m_.end() || expired(it->second.expires_ms)) return std::nullopt;
+    return it->second.value;
+  }
+  void update(T v) { m_.insert_or_assign(key(), ttl_value<T>{std::move(v), new_expiry()}); }
+  std::int64_t rows() const override { return static_cast<std::int64_t>(m_.size()); }
+  std::int64_t expire(std::vector<std::string>& changed) override {
+    return static_cast<std::int64_t>(boost::unordered::erase_if(m_, [this, &changed](const auto& kv) {
+      if (!this->expired(kv.second.expires_ms)) return false;
+      changed.push_back(kv.first);
+      return true;
+    }));
+  }
+};
+
+template <class T>
+class list_storage final : public keyed_storage<std::vector<ttl_value<T>>> {
+  using base = keyed_storage<std::vector<ttl_value<T>>>;
+  using base::expired;
+  using base::key;
+  using base::m_;
+  using base::new_expiry;
+
+ public:
+  using base::base;
+  std::string kind() const override { return std::string("list<") + typeid(T).name() + ">"; }
+  std::vector<T> get() const {
+    std::vector<T> out;
+    if (const auto it = m_.find(key()); it != m_.end())
+      for (const auto& v : it->second)
+        if (!expired(v.expires_ms)) out.push_back(v.value);
+    return out;
+  }
+  void put(std::span<const T> values) {
+    auto& l = m_[key()];
+    l.clear();
+    append(l, values);
+    if (l.empty()) m_.erase(key());
+  }
+  void append_value(T v) { m_[key()].push_back({std::move(v), new_expiry()}); }
+  void append_list(std::span<const T> values) {
+    if (!values.empty()) append(m_[key()], values);
+  }
+  std::int64_t rows() const override { return this->elements(); }
+  std::int64_t expire(std::vector<std::string>& changed) override {
+    return this->expire_elements(changed, [this](const ttl_value<T>& v) { return this->expired(v.expires_ms); });
+  }
+
+ private:
+  void append(std::vector<ttl_value<T>>& l, std::span<const T> values) const {
+    for (const auto& v : values) l.push_back({v, new_expiry()});
+  }
+};
+
+// Entries in key order, so that iteration is stable.
+template <class K, class V>
+class map_storage final : public keyed_storage<std::map<K, ttl_value<V>>> {
+  using base = keyed_storage<std::map<K, ttl_value<V>>>;
+  using base::expired;
+  using base::key;
+  using base::m_;
+  using base::new_expiry;
+
+ public:
+  using base::base;
+  std::string kind() const override { return std::string("map<") + typeid(K).name() + "," + typeid(V).name() + ">"; }
+  std::optional<V> get_value(const K& user_key) const {
+    const auto it = m_.find(key());
+    if (it == m_.end()) return std::nullopt;
+    const auto e = it->second.find(user_key);
+    if (e == it->second.end() || expired(e->second.expires_ms)) return std::nullopt;
+    return e->second.value;
+  }
+  std::vector<std::pair<K, V>> entries() const {
+    std::vector<std::pair<K, V>> out;
+    if (const auto it = m_.find(key()); it != m_.end())
+      for (const auto& [k, v] : it->second)
+        if (!expired(v.expires_ms)) out.emplace_back(k, v.value);
+    return out;
+  }
+  void update_value(K user_key, V v) { m_[key()].insert_or_assign(std::move(user_key), ttl_value<V>{std::move(v), new_expiry()}); }
+  void remove_key(const K& user_key) {
+    const auto it = m_.find(key());
+    if (it == m_.end()) return;
+    it->second.erase(user_key);
+    if (it->second.empty()) m_.erase(it);
+  }
+
+  std::int64_t rows() const override { return this->elements(); }
+  std::int64_t expire(std::vector<std::string>& changed) override {
+    return this->expire_elements(changed, [this](const auto& e) { return this->expired(e.second.expires_ms); });
+  }
+};
+}  // namespace detail
+
+// ---------------------------------------------------------------- the state variables
+// Handles the processor keeps (from processor_handle in init()); each reads and writes the
+// value of the key being handled. A handle not given by init() holds nothing.
+template <class T>
+class value_state {
+ public:
+  value_state() = default;
+  explicit value_state(std::shared_ptr<detail::value_storage<T>> s) : s_(std::move(s)) {}
+  bool exists() const { return s().get().has_value(); }
+  // Spark's get() returns null for no value; here get() throws and get_option() is empty.
+  T get() const {
+    auto v = s().get();
+    if (!v) throw std::logic_error("sluice::value_state '" + s().name + "': no value for this key (check exists())");
+    return std::move(*v);
+  }
+  std::optional<T> get_option() const { return s().get(); }
+  void update(T v) { s().update(std::move(v)); }
+  void clear() { s().clear(); }
+
+ private:
+  detail::value_storage<T>& s() const {
+    if (!s_) throw std::logic_error("sluice::value_state: not initialised (get it from the processor_handle in init())");
+    return *s_;
+  }
+  std::shared_ptr<detail::value_storage<T>> s_;
+};
+
+template <class T>
+class list_state {
+ public:
+  list_state() = default;
+  explicit list_state(std::shared_ptr<detail::list_storage<T>> s) : s_(std::move(s)) {}
+  bool exists() const { return !s().get().empty(); }
+  std::vector<T> get() const { return s().get(); }
+  void put(std::span<const T> values) { s().put(values); }
+  void put(const std::vector<T>& values) { s().put(std::span<const T>(values)); }
+  void append_value(T v) { s().append_value(std::move(v)); }
+  void append_list(const std::vector<T>& values) { s().append_list(std::span<const T>(values)); }
+  void clear() { s().clear(); }
+
+ private:
+  detail::list_storage<T>& s() const {
+    if (!s_) throw std::logic_error("sluice::list_state: not initialised (get it from the processor_handle in init())");
+    return *s_;
+  }
+  std::shared_ptr<detail::list_storage<T>> s_;
+};
+
+template <class K, class V>
+class map_state {
+ public:
+  map_state() = default;
+  explicit map_state(std::shared_ptr<detail::map_storage<K, V>> s) : s_(std::move(s)) {}
+  bool exists() const { return !s().entries().empty(); }
+  std::optional<V> get_value(const K& k) const { return s().get_value(k); }
+  bool contains_key(const K& k) const { return s().get_value(k).has_value(); }
+  void update_value(K k, V v) { s().update_value(std::move(k), std::move(v)); }
+  std::vector<std::pair<K, V>> iterator() const { return s().entries(); }  // in key order
+  std::vector<K> keys() const {
+    std::vector<K> out;
+    for (auto& [k, v] : s().entries()) out.push_back(k);
+    return out;
+  }
+  std::vector<V> values() const {
+    std::vector<V> out;
+    for (auto& [k, v] : s().entries()) out.push_back(v);
+    return out;
+  }
+  void remove_key(const K& k) { s().remove_key(k); }
+  void clear() { s().clear(); }
+
+ private:
+  detail::map_storage<K, V>& s() const {
+    if (!s_) throw std::logic_error("sluice::map_state: not initialised (get it from the processor_handle in init())");
+    return *s_;
+  }
+  std::shared_ptr<detail::map_storage<K, V>> s_;
+};
+
+// Spark's StatefulProcessorHandle: gives the processor its state variables (in init()) and the
+// current key's timers.
+class processor_handle {
+ public:
+  explicit processor_handle(time_mode_kind mode) : mode_(mode), ctx_(std::make_shared<detail::tws_context>()) {}
+
+  template <class T>
+  value_state<T> get_value_state(std::string name, ttl_config ttl = {}) {
+    return value_state<T>(add<detail::value_storage<T>>(std::move(name), ttl));
+  }
+  template <class T>
+  list_state<T> get_list_state(std::string name, ttl_config ttl = {}) {
+    return list_state<T>(add<detail::list_storage<T>>(std::move(name), ttl));
+  }
+  template <class K, class V>
+  map_state<K, V> get_map_state(std::string name, ttl_config ttl = {}) {
+    return map_state<K, V>(add<detail::map_storage<K, V>>(std::move(name), ttl));
+  }
+
+  // Timers of the current key, in milliseconds (processing time, or event time): a timer fires
+  // in the first batch whose processing time (or eviction watermark) is past it.
+  void register_timer(std::int64_t expiry_ms) {
+    const auto& k = timer_key("register_timer");
+    if (timers_[k].insert(expiry_ms).second) queue_.emplace(expiry_ms, k);
+  }
+  void delete_timer(std::int64_t expiry_ms) {
+    const auto& k = timer_key("delete_timer");
+    const auto it = timers_.find(k);
+    if (it == timers_.end() || it->second.erase(expiry_ms) == 0) return;
+    queue_.erase({expiry_ms, k});
+    if (it->second.empty()) timers_.erase(it);
+  }
+  std::vector<std::int64_t> list_timers() const {
+    const auto& k = timer_key("list_timers");
+    const auto it = timers_.find(k);
+    return it == timers_.end() ? std::vector<std::int64_t>{} : std::vector<std::int64_t>(it->second.begin(), it->second.end());
+  }
+  time_mode_kind mode() const { return mode_; }
+
+ private:
+  template <class S>
+  std::shared_ptr<S> add(std::string name, ttl_config ttl) {
+    for (const auto& v : vars_)
+      if (v->name == name)
+        throw std::invalid_argument("sluice::processor_handle: a state variable named '" + name + "' exists already");
+    auto s = std::make_shared<S>(std::move(name), std::chrono::duration_cast<std::chrono::milliseconds>(ttl.ttl).count(), ctx_);
+    vars_.push_back(s);
+    return s;
+  }
+  const std::string& timer_key(const char* what) const {
+    if (mode_ == time_mode_kind::none)
+      throw std::logic_error(std::string("sluice::processor_handle::") + what +
+                             ": timers need time_mode::processing_time or time_mode::event_time");
+    return ctx_->current_key(std::string("timers"));
+  }
+
+ public:  // for the operator (detail): the variables, the timers, the current key
+  time_mode_kind mode_;
+  std::shared_ptr<detail::tws_context> ctx_;
+  std::vector<std::shared_ptr<detail::state_variable>> vars_;
+  boost::unordered_flat_map<std::string, std::set<std::int64_t>> timers_;
+  std::set<std::pair<std::int64_t, std::string>> queue_;  // (expiry, key), soonest first
+};
+
+namespace detail {
+template <class P, class Key, class In>
+concept stateful_processor = requires(P& p, processor_handle& h, const Key& k, std::span<const In> rows, const timer_values& t) {
+  p.init(h);
+  p.handle_input_rows(k, rows, t);
+};
+
+template <class P, class In, class KeySels, class Out, time_mode_kind TM, output_mode_kind OM>
+struct transform_with_state_stage;
+
+template <class P, class In, class... Sels, class Out, time_mode_kind TM, output_mode_kind OM>
+struct transform_with_state_stage<P, In, std::tuple<Sels...>, Out, TM, OM> : stateful_control, described_stage {
+  static constexpr stage_kind kind = stage_kind::stateful;
+  using output_row = Out;
+  using key_type = typename group_key_of<In, Sels...>::tuple_type;
+  using user_key = typename group_key_of<In, Sels...>::user_type;
+
+  static constexpr bool stateful_operator = true;
+  template <class Q>
+  static constexpr bool check_shape() { return check_chained_stateful<Q>(); }
+  static constexpr graph_props transform(graph_props p) {
+    p.watermark_column = {};  // the processor's output is opaque
+    return p;
+  }
+
+  std::tuple<bound_selector<In, Sels>...> keys;
+  P processor;
+  processor_handle handle{TM};
+
+  // The batch's rows by key, keys in the order they first appear.
+  boost::unordered_flat_map<key_type, std::uint32_t, key_hash> index_;
+  std::vector<std::pair<key_type, std::vector<In>>> groups_;
+  std::vector<std::string> touched_;  // keys the batch handled or expired: its checkpoint delta
+  std::int64_t last_watermark_ = std::numeric_limits<std::int64_t>::min();
+  state_operator_metrics last_metrics{"transformWithStateExec"};
+
+  transform_with_state_stage(std::tuple<bound_selector<In, Sels>...> k, P p) : keys(std::move(k)), processor(std::move(p)) {}
+
+  // A run of the query (a new plan_runner) starts the processor afresh: init() gets new state
+  // variables, which the checkpoint then fills.
+  void visit(graph_controls& c) {
+    handle = processor_handle(TM);
+    processor.init(handle);
+    c.add_stateful(this);
+  }
+  boost::json::object checkpoint_description() const override {
+    return {{"operator", "transformWithState"}, {"timeMode", static_cast<int>(TM)}, {"state", state_signature()}};
+  }
+
+  static std::string encode(const key_type& k) {
+    binary_writer w;
+    w.write(k);
+    return std::move(w.buffer());
+  }
+  static const user_key& user_key_of(const key_type& k) {
+    if constexpr (sizeof...(Sels) == 1) return std::get<0>(k);
+    else return k;
+  }
+
+  void begin_batch(const batch_context&) override {
+    index_.clear();
+    groups_.clear();
+    touched_.clear();
+  }
+  template <class R>
+  void accept(batch_context&, R&& r) {
+    key_type k = std::apply([&](const auto&... s) { return key_type{s(r)...}; }, keys);
+    auto [it, inserted] = index_.try_emplace(k, static_cast<std::uint32_t>(groups_.size()));
+    if (inserted) groups_.emplace_back(std::move(k), std::vector<In>{});
+    groups_[it->second].second.emplace_back(std::forward<R>(r));
+  }
+
+  template <class Down, class Result>
+  static void emit(Result&& out, Down& down) {
+    for (auto&& o : out) down(Out(std::move(o)));
+  }
+
+  template <class Down>
+  void finish(batch_context& ctx, Down& down) {
+    auto& tc = *handle.ctx_;
+    const std::int64_t batch_ms = floor_div(ctx.batch_timestamp.micros, 1000);
+    const std::int64_t watermark_ms = floor_div(eviction_watermark(ctx, operator_index), 1000);
+    const timer_values tv(TM == time_mode_kind::processing_time ? batch_ms : -1,
+                          TM == time_mode_kind::event_time ? watermark_ms : -1);
+    tc.batch_ms = batch_ms;
+    struct clear_key {
+      tws_context& c;
+      ~clear_key() { c.key = nullptr; }
+    } guard{tc};
+    std::int64_t updated = 0;
+    for (auto& [k, rows] : groups_) {
+      touched_.push_back(encode(k));
+      tc.key = &touched_.back();
+      emit(processor.handle_input_rows(user_key_of(k), std::span<const In>(rows), tv), down);
+      ++updated;
+    }
+    // Timers that have expired (Spark: expiry < the batch's processing time, or < the eviction
+    // watermark), taken before any fires: one a handler registers fires in a later batch.
+    if constexpr (TM != time_mode_kind::none) {
+      const std::int64_t threshold = TM == time_mode_kind::processing_time ? batch_ms : watermark_ms;
+      std::vector<std::pair<std::int64_t, std::string>> due;
+      for (auto it = handle.queue_.begin(); it != handle.queue_.end() && it->first < threshold; ++it) due.push_back(*it);
+      for (auto& [t, kstr] : due) {
+        if (!handle.queue_.contains({t, kstr})) continue;  // deleted by an earlier handler
+        handle.queue_.erase({t, kstr});
+        if (auto ti = handle.timers_.find(kstr); ti != handle.timers_.end()) {
+          ti->second.erase(t);
+          if (ti->second.empty()) handle.timers_.erase(ti);
+        }
+        binary_reader in(kstr, "transform_with_state key");
+        key_type k{};
+        in.read(k);
+        touched_.push_back(kstr);
+        tc.key = &touched_.back();
+        if constexpr (requires { processor.handle_expired_timer(user_key_of(k), tv, expired_timer_info{t}); })
+          emit(processor.handle_expired_timer(user_key_of(k), tv, expired_timer_info{t}), down);
+        ++updated;
+      }
+    }
+    tc.key = nullptr;
+    std::int64_t removed = 0;
+    for (auto& v : handle.vars_) removed += v->expire(touched_);
+    last_watermark_ = eviction_watermark(ctx, operator_index);
+    std::int64_t total = 0;
+    for (const auto& v : handle.vars_) total += v->rows();
+    last_metrics.num_rows_total = total;
+    last_metrics.num_rows_updated = updated;
+    last_metrics.num_rows_removed = removed;
+  }
+
+  // Spark runs another batch in event-time mode when the watermark moves; sluice when it would
+  // fire a timer (the same output). In processing-time mode, when a timer would fire.
+  bool needs_no_data_batch(output_mode_kind, std::int64_t new_watermark) const override {
+    if constexpr (TM == time_mode_kind::event_time)
+      return !handle.queue_.empty() && handle.queue_.begin()->first < floor_div(new_watermark, 1000);
+    else return false;
+  }
+  bool needs_no_data_batch_at(timestamp batch_timestamp) const override {
+    if constexpr (TM == time_mode_kind::processing_time)
+      return !handle.queue_.empty() && handle.queue_.begin()->first < floor_div(batch_timestamp.micros, 1000);
+    else return false;
+  }
+  state_operator_metrics metrics() const override { return last_metrics; }
+
+  // ---- checkpoints: per key, every variable's values (or none) and its timers; a delta holds
+  // the keys the batch handled or expired, a snapshot all keys.
+  std::string state_signature() const override {
+    std::string s = std::string("transform_with_state/1<") + typeid(key_type).name();
+    for (const auto& v : handle.vars_) s += "," + v->name + ":" + v->kind();
+    return s + ">";
+  }
+  void write_key(binary_writer& out, const std::string& k) const {
+    out.write(k);
+    for (const auto& v : handle.vars_) {
+      const bool present = v->has(k);
+      out.write(present);
+      if (present) v->write_key(k, out);
+    }
+    std::vector<std::int64_t> ts;
+    if (auto it = handle.timers_.find(k); it != handle.timers_.end()) ts.assign(it->second.begin(), it->second.end());
+    out.write(ts);
+  }
+  void write_keys(binary_writer& out, std::vector<std::string> ks) const {
+    std::sort(ks.begin(), ks.end());
+    ks.erase(std::unique(ks.begin(), ks.end()), ks.end());
+    out.write_size(ks.size());
+    for (const auto& k : ks) write_key(out, k);
+  }
+  void write_delta(binary_writer& out) const override { write_keys(out, touched_); }
+  void write_snapshot(binary_writer& out) const override {
+    std::vector<std::string> ks;
+    for (const auto& v : handle.vars_) v->keys(ks);
+    for (const auto& [k, t] : handle.timers_) ks.push_back(k);
+    write_keys(out, std::move(ks));
+  }
+  void load_snapshot(binary_reader& in) override {
+    for (auto& v : handle.vars_) v->clear_all();
+    handle.timers_.clear();
+    handle.queue_.clear();
+    apply_delta(in);
+  }
+  void apply_delta(binary_reader& in) override {
+    const auto n = in.read_size(1);
+    for (std::size_t i = 0; i < n; ++i) {
+      std::string k;
+      in.read(k);
+      for (auto& v : handle.vars_) {
+        bool present = false;
+        in.read(present);
+        v->erase(k);
+        if (present) v->read_key(k, in);
+      }
+      std::vector<std::int64_t> ts;
+      in.read(ts);
+      if (auto it = handle.timers_.find(k); it != handle.timers_.end()) {
+        for (auto t : it->second) handle.queue_.erase({t, k});
+        handle.timers_.erase(it);
+      }
+      for (auto t : ts) {
+        handle.timers_[k].insert(t);
+        handle.queue_.emplace(t, k);
+      }
+    }
+  }
+  void restore_last_batch_watermark(std::int64_t watermark) override { last_watermark_ = watermark; }
+};
+}  // namespace detail
+
+template <class P, time_mode_kind TM, output_mode_kind OM>
+struct transform_with_state_t {
+  using is_stage_descriptor = void;
+  P processor;
+};
+
+// processor: see the top of this file; time_mode: sl::time_mode::none / processing_time /
+// event_time; mode: sl::output_mode::append or ::update (the operator's, as Spark's).
+template <class P, time_mode_kind TM, class ModeTag>
+  requires requires { { ModeTag::value } -> std::convertible_to<output_mode_kind>; }
+auto transform_with_state(P processor, time_mode_tag<TM>, ModeTag) {
+  static_assert(ModeTag::value != output_mode_kind::complete,
+                "sluice rule [transform-with-state-output-mode]: transform_with_state's output mode is "
+                "output_mode::append or output_mode::update (Spark refuses complete)");
+  return transform_with_state_t<P, TM, ModeTag::value>{std::move(processor)};
+}
+
+namespace detail {
+template <class P, time_mode_kind TM, output_mode_kind OM>
+inline constexpr bool takes_key_grouped_v<transform_with_state_t<P, TM, OM>> = true;
+}  // namespace detail
+
+template <class Up, class... Sels, class P, time_mode_kind TM, output_mode_kind OM>
+auto pipe_into(key_grouped_node<Up, Sels...>&& g, transform_with_state_t<P, TM, OM> d) {
+  using In = typename Up::row_type;
+  using key = typename detail::group_key_of<In, Sels...>::user_type;
+  static_assert(detail::stateful_processor<P, key, In>,
+                "sluice::transform_with_state: the processor needs init(sl::processor_handle&) and "
+                "handle_input_rows(const Key&, std::span<const Row>, const sl::timer_values&) returning a range of "
+                "output rows; Key is the key column's type (a std::tuple for several)");
+  static_assert(TM != time_mode_kind::event_time || Up::props.has_watermark,
+                "sluice rule [transform-with-state-event-time-needs-watermark]: transform_with_state in "
+                "time_mode::event_time needs sl::with_watermark before it (event-time timers fire by the watermark)");
+  if constexpr (detail::stateful_processor<P, key, In>) {
+    using R = std::remove_cvref_t<decltype(std::declval<P&>().handle_input_rows(
+        std::declval<const key&>(), std::declval<std::span<const In>>(), std::declval<const timer_values&>()))>;
+    using Out = std::remove_cvref_t<typename detail::produced_row<R>::type>;
+    using stage_t = detail::transform_with_state_stage<P, In, std::tuple<Sels...>, Out, TM, OM>;
+    stage_t stage(std::apply([](auto&... s) {
+                    return std::tuple<detail::bound_selector<In, Sels>...>(detail::bound_selector<In, Sels>(s)...);
+                  }, g.keys),
+                  std::move(d.processor));
+    return stage_node<Up, stage_t>{std::move(g.up), std::move(stage)};
+  }
+}
+
+}  // namespace sluice

@@ -1,0 +1,230 @@
+// sl::transform_with_state: Spark 4's arbitrary state API, after Spark's TransformWithStateSuite
+// (running counts with a value state and restarts, processing-time timers on a manual clock,
+// event-time timers by the watermark), TransformWithListStateSuite / TransformWithMapStateSuite
+// (list and map state) and the TTL suites (values expire by batch time).
+#include <catch2/catch.hpp>
+
+#include <span>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "semantics_support.hpp"
+
+using namespace sem;
+
+namespace {
+struct KeyText {
+  std::string key;
+  std::string value;
+};
+BOOST_DESCRIBE_STRUCT(KeyText, (), (key, value))
+
+struct Count {
+  std::int64_t n = 0;
+};
+BOOST_DESCRIBE_STRUCT(Count, (), (n))
+
+std::vector<Event> keys(std::initializer_list<const char*> ks) {
+  std::vector<Event> out;
+  for (const char* k : ks) out.push_back(ev(1s, k));
+  return out;
+}
+
+// Spark's RunningCountStatefulProcessor: a running count per key; at 3 the state is cleared
+// and nothing is returned.
+struct RunningCount {
+  sl::value_state<Count> count;
+  void init(sl::processor_handle& h) { count = h.get_value_state<Count>("countState"); }
+  std::vector<KeyText> handle_input_rows(const std::string& key, std::span<const Event> rows, const sl::timer_values&) {
+    const std::int64_t n = count.get_option().value_or(Count{}).n + static_cast<std::int64_t>(rows.size());
+    if (n == 3) {
+      count.clear();
+      return {};
+    }
+    count.update({n});
+    return {{key, std::to_string(n)}};
+  }
+};
+}  // namespace
+
+TEST_CASE("transform_with_state: running counts with a value state, across a restart (Spark: TransformWithStateSuite)",
+          "[transform_with_state]") {
+  auto in = sl::memory_stream<Event>();
+  auto q = in | sl::group_by_key(sl::col<"key">) |
+           sl::transform_with_state(RunningCount{}, sl::time_mode::none, sl::output_mode::update);
+  REQUIRE_NOTHROW(st::test_stream(std::move(q), sl::output_mode::update,
+                                  st::add_data(in, keys({"a"})),
+                                  st::check_new_answer(KeyText{"a", "1"}),
+                                  st::add_data(in, keys({"a", "b"})),
+                                  st::check_new_answer(KeyText{"a", "2"}, KeyText{"b", "1"}),
+                                  st::stop_stream(), st::start_stream(),
+                                  st::add_data(in, keys({"a", "b"})),  // a reaches 3: cleared
+                                  st::check_new_answer(KeyText{"b", "2"}),
+                                  st::add_data(in, keys({"a", "c"})),
+                                  st::check_new_answer(KeyText{"a", "1"}, KeyText{"c", "1"}),
+                                  st::assert_state_rows(3)));
+}
+
+namespace {
+// Spark's RunningCountStatefulProcessorWithProcessingTimeTimer: each input moves the key's
+// timer to 5 s after the batch's processing time; when it fires the state is cleared and -1
+// returned.
+struct CountWithTimer {
+  sl::value_state<Count> count;
+  sl::processor_handle* handle = nullptr;
+  void init(sl::processor_handle& h) {
+    count = h.get_value_state<Count>("countState");
+    handle = &h;
+  }
+  std::vector<KeyText> handle_input_rows(const std::string& key, std::span<const Event> rows,
+                                         const sl::timer_values& t) {
+    for (auto timer : handle->list_timers()) handle->delete_timer(timer);
+    handle->register_timer(t.get_current_processing_time_ms() + 5000);
+    const std::int64_t n = count.get_option().value_or(Count{}).n + static_cast<std::int64_t>(rows.size());
+    count.update({n});
+    return {{key, std::to_string(n)}};
+  }
+  std::vector<KeyText> handle_expired_timer(const std::string& key, const sl::timer_values&,
+                                            const sl::expired_timer_info&) {
+    count.clear();
+    return {{key, "-1"}};
+  }
+};
+}  // namespace
+
+TEST_CASE("transform_with_state: processing-time timers on a manual clock (Spark: TransformWithStateSuite)",
+          "[transform_with_state]") {
+  auto in = sl::memory_stream<Event>();
+  st::manual_clock clock(st::ts(0s));
+  auto q = in | sl::group_by_key(sl::col<"key">) |
+           sl::transform_with_state(CountWithTimer{}, sl::time_mode::processing_time, sl::output_mode::update);
+  REQUIRE_NOTHROW(st::test_stream(
+      std::move(q), sl::output_mode::update,
+      st::start_stream({.clock = clock}),
+      st::advance_clock(clock, 1s),
+      st::add_data(in, keys({"a"})),  // at 1 s: a's timer at 6 s
+      st::check_new_answer(KeyText{"a", "1"}),
+      st::advance_clock(clock, 1s),
+      st::add_data(in, keys({"b"})),  // at 2 s: b's timer at 7 s
+      st::check_new_answer(KeyText{"b", "1"}),
+      st::stop_stream(),
+      st::advance_clock(clock, 10s),
+      st::add_data(in, keys({"b"})),
+      st::start_stream({.clock = clock}),  // at 12 s: b's input first (its timer moves to 17 s), then a's timer
+      st::check_new_answer(KeyText{"b", "2"}, KeyText{"a", "-1"}),
+      st::advance_clock(clock, 1s),
+      st::add_data(in, keys({"c"})),  // at 13 s: c's timer at 18 s
+      st::check_new_answer(KeyText{"c", "1"}),
+      st::advance_clock(clock, 10s),  // at 23 s, without data: b's and c's timers
+      st::check_new_answer(KeyText{"b", "-1"}, KeyText{"c", "-1"}),
+      st::assert_state_rows(0)));
+}
+
+namespace {
+// Event-time timers: the key's latest event time, and a timer 5 s after it that fires once the
+// eviction watermark passes it.
+struct LastSeen {
+  sl::value_state<sl::timestamp> last;
+  sl::processor_handle* handle = nullptr;
+  void init(sl::processor_handle& h) {
+    last = h.get_value_state<sl::timestamp>("last");
+    handle = &h;
+  }
+  std::vector<KeyText> handle_input_rows(const std::string& key, std::span<const Event> rows, const sl::timer_values& t) {
+    sl::timestamp latest = last.get_option().value_or(sl::timestamp{});
+    for (const auto& r : rows) latest = std::max(latest, r.timestamp);
+    last.update(latest);
+    for (auto timer : handle->list_timers()) handle->delete_timer(timer);
+    handle->register_timer(latest.micros / 1000 + 5000);
+    return {{key, std::to_string(latest.micros / 1'000'000) + " at watermark " + std::to_string(t.get_current_watermark_ms())}};
+  }
+  std::vector<KeyText> handle_expired_timer(const std::string& key, const sl::timer_values& t,
+                                            const sl::expired_timer_info& info) {
+    last.clear();
+    return {{key, "expired " + std::to_string(info.get_expiry_time_ms()) + " at watermark " +
+                      std::to_string(t.get_current_watermark_ms())}};
+  }
+};
+}  // namespace
+
+TEST_CASE("transform_with_state: event-time timers fire by the eviction watermark, in a no-data batch",
+          "[transform_with_state]") {
+  auto in = sl::memory_stream<Event>();
+  auto q = in | sl::with_watermark(sl::col<"timestamp">, 0s) | sl::group_by_key(sl::col<"key">) |
+           sl::transform_with_state(LastSeen{}, sl::time_mode::event_time, sl::output_mode::update);
+  REQUIRE_NOTHROW(st::test_stream(std::move(q), sl::output_mode::update,
+                                  st::add_data(in, {ev(10s, "a")}),  // timer at 15 s; watermark -> 10 s
+                                  st::check_new_answer(KeyText{"a", "10 at watermark 0"}),
+                                  st::add_data(in, {ev(15s, "b")}),  // watermark -> 15 s: a's 15 s is not < 15 s
+                                  st::check_new_answer(KeyText{"b", "15 at watermark 10000"}),
+                                  st::stop_stream(), st::start_stream(),
+                                  st::add_data(in, {ev(21s, "b")}),  // watermark -> 21 s: a's timer fires
+                                  st::check_new_answer(KeyText{"b", "21 at watermark 15000"},
+                                                       KeyText{"a", "expired 15000 at watermark 21000"}),
+                                  st::assert_state_rows(1)));
+}
+
+namespace {
+struct Item {
+  std::string key;
+  std::string item;
+};
+BOOST_DESCRIBE_STRUCT(Item, (), (key, item))
+
+// A list of the key's items, a map item -> times seen, and a value with a 10 s TTL.
+struct Basket {
+  sl::list_state<std::string> items;
+  sl::map_state<std::string, std::int64_t> seen;
+  sl::value_state<std::string> recent;
+  void init(sl::processor_handle& h) {
+    items = h.get_list_state<std::string>("items");
+    seen = h.get_map_state<std::string, std::int64_t>("seen");
+    recent = h.get_value_state<std::string>("recent", sl::ttl(10s));
+  }
+  std::vector<KeyText> handle_input_rows(const std::string& key, std::span<const Item> rows, const sl::timer_values&) {
+    const std::string before = recent.get_option().value_or("(expired)");
+    for (const auto& r : rows) {
+      items.append_value(r.item);
+      seen.update_value(r.item, seen.get_value(r.item).value_or(0) + 1);
+      recent.update(r.item);
+    }
+    std::string list, counts;
+    for (const auto& i : items.get()) list += i + ";";
+    for (const auto& [k, n] : seen.iterator()) counts += k + "=" + std::to_string(n) + ";";
+    return {{key, list + " " + counts + " " + before}};
+  }
+};
+}  // namespace
+
+TEST_CASE("transform_with_state: list and map state, a TTL on batch time, restored from the checkpoint",
+          "[transform_with_state]") {
+  auto in = sl::memory_stream<Item>();
+  st::manual_clock clock(st::ts(100s));
+  auto q = in | sl::group_by_key(sl::col<"key">) |
+           sl::transform_with_state(Basket{}, sl::time_mode::none, sl::output_mode::append);
+  REQUIRE_NOTHROW(st::test_stream(
+      std::move(q), sl::output_mode::append,
+      st::start_stream({.clock = clock}),
+      st::add_data(in, {{"k", "x"}, {"k", "y"}}),
+      st::check_new_answer(KeyText{"k", "x;y; x=1;y=1; (expired)"}),
+      st::advance_clock(clock, 5s),
+      st::add_data(in, {{"k", "x"}}),  // 105 s: recent (y, from 100 s) lives until 110 s
+      st::check_new_answer(KeyText{"k", "x;y;x; x=2;y=1; y"}),
+      st::stop_stream(),
+      st::advance_clock(clock, 10s),
+      st::start_stream({.clock = clock}),
+      st::add_data(in, {{"k", "z"}}),  // 115 s: recent (x, from 105 s) expired at 115 s
+      st::check_new_answer(KeyText{"k", "x;y;x;z; x=2;y=1;z=1; (expired)"})));
+}
+
+TEST_CASE("transform_with_state: state variables outside a handler, and timers without a time mode, are refused",
+          "[transform_with_state]") {
+  sl::processor_handle h(sl::time_mode_kind::none);
+  auto v = h.get_value_state<Count>("v");
+  CHECK_THROWS_WITH(v.exists(), Catch::Contains("outside handle_input_rows"));
+  CHECK_THROWS_WITH(h.register_timer(1), Catch::Contains("need time_mode::processing_time"));
+  CHECK_THROWS_WITH(h.get_list_state<Count>("v"), Catch::Contains("exists already"));
+  sl::value_state<Count> unset;
+  CHECK_THROWS_WITH(unset.exists(), Catch::Contains("not initialised"));
+}
