@@ -259,7 +259,8 @@ struct drop_duplicates_t {
       using In = typename U::row_type;
       // rule: stream-stream join: its output may be older than the watermark (Spark 3.4 gives the
       // next operator the join's output watermark; sluice has one watermark per query yet).
-      static_assert(!any_stage<typename U::stages, is_stream_join>,
+      constexpr bool after_join = any_stage<typename U::stages, is_stream_join>;
+      static_assert(!after_join,
                     "sluice rule [stateful-after-stream-join]: drop_duplicates after a stream-stream join is not "
                     "supported yet (per-operator watermarks are not there yet); deduplicate each input before the join");
       static_assert(!Within || detail::event_time_column<In, U>::exists,
@@ -268,7 +269,7 @@ struct drop_duplicates_t {
                     "refuses it on a stream without a watermark)");
       if constexpr (!Within || detail::event_time_column<In, U>::exists)
         (detail::resolve_column<In, Cols::name>(), ...);  // names a missing column, once
-      if constexpr ((!Within || detail::event_time_column<In, U>::exists) &&
+      if constexpr (!after_join && (!Within || detail::event_time_column<In, U>::exists) &&
                     (has_column<In, Cols::name> && ...)) {
         using S = detail::dedup_stage<In, U, Within, Cols...>;
         return stage_node<U, S>{std::forward<Up>(up), S{}};

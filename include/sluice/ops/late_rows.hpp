@@ -124,12 +124,15 @@ struct late_rows_to_t {
                       "sluice::late_rows_to: the sink must support output_mode::append (late rows are appended)");
         using W = detail::late_rows_stage<S, B>;
         return stage_node<decltype(node.up), W>{std::move(node.up), W(std::move(node.stage), std::move(bound))};
+      } else {
+        return std::forward<Node>(node);  // after the error: the stream as it is, adding none
       }
     } else {
       static_assert(of::is_stage,
                     "sluice rule [late-rows-to-after-stateful-operator]: sl::late_rows_to(sink) must follow a "
                     "stateful operator that drops late rows (an aggregation, a session window, drop_duplicates, "
                     "[flat_]map_groups_with_state); put it right after that operator");
+      return std::forward<Node>(node);
     }
   }
 };

@@ -78,39 +78,51 @@ constexpr bool check_group_state_shape() {
   constexpr bool is_map = S::map_kind;
   constexpr bool update_mode = !is_map && S::operator_mode == output_mode_kind::update;
   constexpr bool append_mode = !is_map && S::operator_mode == output_mode_kind::append;
-  static_assert(!(is_map && aggregated),
+  // The first group state of the query says what is wrong with several.
+  constexpr bool first = count_stages<typename Q::before, is_group_state> == 0;
+  // Each rule is checked only while the ones before it hold: one error per query.
+  constexpr bool ok0 = true;
+  constexpr bool ok1 = ok0 && (!(is_map && aggregated));
+  static_assert(!ok0 || ok1,
                 "sluice rule [map-groups-with-state-aggregation]: map_groups_with_state is not supported with "
                 "aggregation on a stream (Spark: mapGroupsWithState is not supported with aggregation on a streaming "
                 "DataFrame/Dataset); use flat_map_groups_with_state in append mode before the aggregation");
-  static_assert(!(is_map && Q::mode != output_mode_kind::update),
+  constexpr bool ok2 = ok1 && (!(is_map && Q::mode != output_mode_kind::update));
+  static_assert(!ok1 || ok2,
                 "sluice rule [map-groups-with-state-output-mode]: map_groups_with_state needs output_mode::update "
                 "(Spark: mapGroupsWithState is not supported with Append/Complete output mode); use "
                 "flat_map_groups_with_state(f, sl::output_mode::append) for an append-mode query");
-  static_assert(!(count_stages<all, is_group_state> >= 2 &&
-                  (is_map || update_mode || Q::mode != output_mode_kind::append)),
+  constexpr bool ok3 = ok2 && (!(first && count_stages<all, is_group_state> >= 2 &&
+                  (is_map || update_mode || Q::mode != output_mode_kind::append)));
+  static_assert(!ok2 || ok3,
                 "sluice rule [multiple-groups-with-state]: several [flat_]map_groups_with_state in one query need "
                 "all to be flat_map_groups_with_state in append mode, and the query in output_mode::append (Spark: "
                 "multiple mapGroupsWithStates are not supported; multiple flatMapGroupsWithStates only all in append)");
-  static_assert(!(update_mode && !aggregated && Q::mode != output_mode_kind::update),
+  constexpr bool ok4 = ok3 && (!(update_mode && !aggregated && Q::mode != output_mode_kind::update));
+  static_assert(!ok3 || ok4,
                 "sluice rule [flat-map-groups-with-state-output-mode]: flat_map_groups_with_state in update mode needs "
                 "the query in output_mode::update (Spark: flatMapGroupsWithState in update mode is not supported with "
                 "Append/Complete output mode)");
-  static_assert(!(append_mode && !aggregated && Q::mode != output_mode_kind::append),
+  constexpr bool ok5 = ok4 && (!(append_mode && !aggregated && Q::mode != output_mode_kind::append));
+  static_assert(!ok4 || ok5,
                 "sluice rule [flat-map-groups-with-state-output-mode]: flat_map_groups_with_state in append mode needs "
                 "the query in output_mode::append (Spark: flatMapGroupsWithState in append mode is not supported with "
                 "Update/Complete output mode), unless an aggregation follows it");
-  static_assert(!(update_mode && aggregated),
+  constexpr bool ok6 = ok5 && (!(update_mode && aggregated));
+  static_assert(!ok5 || ok6,
                 "sluice rule [flat-map-groups-with-state-aggregation]: flat_map_groups_with_state in update mode is not "
                 "supported with aggregation on a stream (Spark's rule); declare it with sl::output_mode::append");
-  static_assert(!(!is_map && any_stage<typename Q::before, is_aggregation> && !any_stage<all, is_map_groups_with_state>),
+  constexpr bool ok7 = ok6 && (!(!is_map && any_stage<typename Q::before, is_aggregation> && !any_stage<all, is_map_groups_with_state>));
+  static_assert(!ok6 || ok7,
                 "sluice rule [flat-map-groups-with-state-aggregation]: flat_map_groups_with_state is not supported "
                 "after an aggregation on a stream (Spark: flatMapGroupsWithState in append mode is not supported after "
                 "aggregation)");
-  static_assert(!(S::timeout == group_state_timeout_kind::event_time && !any_stage<typename Q::before, is_watermark>),
+  constexpr bool ok8 = ok7 && (!(S::timeout == group_state_timeout_kind::event_time && !any_stage<typename Q::before, is_watermark>));
+  static_assert(!ok7 || ok8,
                 "sluice rule [group-state-event-time-needs-watermark]: the event-time timeout of "
                 "[flat_]map_groups_with_state needs sl::with_watermark before it (Spark: Watermark must be specified in "
                 "the query ... for using event-time timeout in a [map|flatMap]GroupsWithState)");
-  return true;
+  return ok8;
 }
 
 template <class State, class In, class KeySels, class Out, class F, class Traits>
@@ -131,7 +143,8 @@ struct group_state_stage<State, In, std::tuple<Sels...>, Out, F, Traits> : state
   static constexpr bool event_time_group_state = timeout == group_state_timeout_kind::event_time;
   template <class Q>
   static constexpr bool check_shape() {
-    return check_group_state_shape<Q, group_state_stage>() && check_chained_stateful<Q>();
+    if constexpr (check_group_state_shape<Q, group_state_stage>()) return check_chained_stateful<Q>();
+    else return false;  // one error: the chained rules only when the group state's hold
   }
   static constexpr graph_props transform(graph_props p) {
     p.watermark_column = {};  // f's output is opaque

@@ -671,13 +671,16 @@ struct stream_join_t {
           static_assert(C::valid, "sluice::time_range / sl::same_window: both columns must be of type sl::timestamp");
         }
         // rule: stream-stream join after a stateful operator (Spark 3.4's chained operators are not there yet)
-        static_assert(!any_stage<typename LN::stages, detail::refuses_stream_join_after> &&
-                          !any_stage<typename RN::stages, detail::refuses_stream_join_after>,
+        constexpr bool after_stateless = !any_stage<typename LN::stages, detail::refuses_stream_join_after> &&
+                                         !any_stage<typename RN::stages, detail::refuses_stream_join_after>;
+        static_assert(after_stateless,
                       "sluice rule [stream-join-after-stateful]: a stream-stream join after an aggregation, "
                       "[flat_]map_groups_with_state or another stream-stream join is not supported yet; join first");
         if constexpr (same_keys && hashable_key_v<LV> && (JT == join_type::left_semi || std::is_void_v<dup>) &&
                       (!C::present || C::valid)) {
           using N = stream_join_node<JT, LN, RN, LSel, RSel, Using, Cond>;
+          // After an error: a stream of the join's rows without rows stands in, adding none.
+          using stand_in = source_node<detail::stand_in_source<typename N::row_type>>;
           constexpr bool both_watermarked = N::ltime::exists && N::rtime::exists;
           constexpr bool ok = JT == join_type::inner ||
                               (JT == join_type::right_outer ? N::right_evicts
@@ -691,10 +694,18 @@ struct stream_join_t {
                         "join between two streaming DataFrame/Datasets is not supported without a watermark in the "
                         "join keys, or a watermark on the nullable side and an appropriate range condition)");
           (void)both_watermarked;
-          if constexpr (ok)
+          if constexpr (ok && after_stateless)
             return N(std::forward<Up>(up), as_node(std::move(right)), std::move(lsel), std::move(rsel), std::move(cond));
+          else
+            return stand_in{{}};
+        } else {
+          return std::forward<Up>(up);
         }
+      } else {
+        return std::forward<Up>(up);
       }
+    } else {
+      return std::forward<Up>(up);
     }
   }
 };
