@@ -22,8 +22,8 @@ core_headers in the same mode. In separate mode it also compiles src/sluice.cpp 
 per project).
 
 The started-query increment (--started-stages, 10 by default): "umbrella only" (core_headers)
-against "umbrella + started N-stage query" (pipeline_N) in each mode, the figure SPEC's target
-is stated in. --started measures only those two TUs, for a quick run.
+against "umbrella + started N-stage query" (pipeline_N, compiled even when --stages leaves N
+out) in each mode, the figure the target is stated in. --started measures only those two TUs, for a quick run.
 
 And the rule-violation error: tests/fail/append_aggregation_without_watermark.cpp (append
 mode, aggregation, no watermark) compiled as the compile-fail tests do: the number of lines
