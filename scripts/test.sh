@@ -47,7 +47,7 @@ cmake --build "$tmp/build" -j "$jobs"
 "$tmp/build/sluice_consumer_admin"
 "$tmp/prefix/bin/sluice" --help >/dev/null  # the installed command runs
 
-echo "==> conan create (offline, system libraries; default options and every component)"
+echo "==> conan create (offline, system libraries; default options, every component, header-only)"
 bash scripts/conan-create.sh
 
 echo "==> all tests passed"
