@@ -14,10 +14,11 @@ compiler:
                    N = 0, 1, 5, 10, 20, 40, 60 (map / filter / flat_map in turn, each a
                    distinct lambda, as users write them)
 
-Each of core_headers and pipeline_N is compiled in both modes (--modes): header-only (the
-default: the TU compiles the engine, sluice's micro-batch loop, checkpoint logs and progress
-JSON) and separate (-DSLUICE_SEPARATE_COMPILATION: the headers only declare the engine, which
-src/sluice.cpp, the library sluice::compiled, compiles once); the increments are over
+Each of core_headers and pipeline_N is compiled in both modes (--modes): header-only
+(sluice::header_only, or a plain -I include: the TU compiles the engine, sluice's micro-batch
+loop, checkpoint logs and progress JSON) and separate (the default, sluice::sluice:
+-DSLUICE_SEPARATE_COMPILATION, the headers only declare the engine, which src/sluice.cpp, the
+library, compiles once); the increments are over
 core_headers in the same mode. In separate mode it also compiles src/sluice.cpp itself (once
 per project).
 
