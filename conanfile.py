@@ -1,6 +1,8 @@
-# Conan 2 recipe for sluice (conan-center style): a header-only package whose components map
-# to the CMake targets of an install (sluice::sluice, sluice::rest, sluice::delta,
-# sluice::kafka, sluice::app). docs/install.md shows how to use it with ConanCenter and offline.
+# Conan 2 recipe for sluice (conan-center style): the headers and the engine compiled once (a
+# static library, libsluice), with components that map to the CMake targets of an install
+# (sluice::sluice, sluice::header_only, sluice::rest, sluice::delta, sluice::kafka, sluice::app); with
+# header_only=True the pure header form, one package for every configuration.
+# docs/install.md shows how to use it with ConanCenter and offline.
 #
 # Dependencies are declared as a ConanCenter user gets them. When a profile provides one
 # through [platform_requires] (conan/profiles/platform: Debian's Boost, OpenSSL, simdjson,
@@ -13,8 +15,8 @@ import re
 from conan import ConanFile
 from conan.errors import ConanException, ConanInvalidConfiguration
 from conan.tools.build import check_min_cppstd
+from conan.tools.cmake import CMake, CMakeDeps, CMakeToolchain, cmake_layout
 from conan.tools.files import copy, load
-from conan.tools.layout import basic_layout
 
 required_conan_version = ">=2.0"
 
@@ -24,9 +26,12 @@ class SluiceConan(ConanFile):
     description = "Spark Structured Streaming for C++20: typed streaming queries on a micro-batch engine"
     # No license file in the tree yet: set `license` (and package it below) once there is one.
     topics = ("streaming", "spark", "structured-streaming", "header-only", "micro-batch")
-    package_type = "header-library"
+    # "header-library" with header_only=True (configure()). Conan warns that an explicit type
+    # takes precedence over a header_only option: here the recipe itself follows the option.
+    package_type = "static-library"
     settings = "os", "arch", "compiler", "build_type"
     options = {
+        "header_only": [True, False],
         "with_rest": [True, False],
         "with_delta": [True, False],
         "with_kafka": [True, False],
@@ -34,6 +39,7 @@ class SluiceConan(ConanFile):
         "with_app": [True, False],
     }
     default_options = {
+        "header_only": False,
         "with_rest": False,
         "with_delta": False,
         "with_kafka": False,
@@ -44,10 +50,12 @@ class SluiceConan(ConanFile):
     exports_sources = (
         "CMakeLists.txt",
         "include/*",
-        "cmake/conan/*",
-        "cmake/sluice-find-arrow.cmake",
-        "cmake/component-kafka.cmake",
+        "src/*",
+        "cmake/*",
     )
+    # The components' options do not change the library (src/sluice.cpp includes none of
+    # their headers): one binary for all of them (package_id()).
+    _component_options = ("with_rest", "with_delta", "with_kafka", "with_simdjson", "with_app")
 
     # The dependency of each option, and the build module that finds it when it is
     # platform-provided. Boost is the core's.
@@ -71,11 +79,13 @@ class SluiceConan(ConanFile):
         self.version = match.group(1)
 
     def configure(self):
+        if self.options.header_only:
+            self.package_type = "header-library"
         if self.options.with_delta:
             self.options["arrow"].parquet = True
 
     def layout(self):
-        basic_layout(self, src_folder=".")
+        cmake_layout(self, src_folder=".")
 
     def requirements(self):
         # Boost.Describe, Mp11, Beast and Asio are headers; Boost.JSON is a compiled library.
@@ -92,9 +102,13 @@ class SluiceConan(ConanFile):
             self.requires("yaml-cpp/[>=0.7]", transitive_headers=True, transitive_libs=True)
 
     def package_id(self):
-        # Headers only: one package for every configuration. The options stay in the id
-        # only through the requirements they add.
-        self.info.clear()
+        if self.info.options.header_only:
+            # Headers only: one package for every configuration. The options stay in the id
+            # only through the requirements they add.
+            self.info.clear()
+            return
+        for name in self._component_options:
+            self.info.options.rm_safe(name)
 
     def validate(self):
         if self.settings.get_safe("compiler.cppstd"):
@@ -103,8 +117,25 @@ class SluiceConan(ConanFile):
     def source(self):
         pass
 
+    def generate(self):
+        if self.options.header_only:
+            return
+        tc = CMakeToolchain(self)
+        # Only the library: no tests, tools or install rules, and no components (they are
+        # headers; their dependencies are the consumer's).
+        for name in ("SLUICE_BUILD_TESTS", "SLUICE_BUILD_EXAMPLES", "SLUICE_BUILD_BENCHMARKS",
+                     "SLUICE_BUILD_TOOLS", "SLUICE_INSTALL", "SLUICE_WITH_REST", "SLUICE_WITH_DELTA",
+                     "SLUICE_WITH_KAFKA"):
+            tc.cache_variables[name] = False
+        tc.generate()
+        CMakeDeps(self).generate()
+
     def build(self):
-        pass
+        if self.options.header_only:
+            return
+        cmake = CMake(self)
+        cmake.configure()
+        cmake.build(target="sluice")
 
     def package(self):
         if self.options.with_kafka and not os.path.isfile(
@@ -115,6 +146,10 @@ class SluiceConan(ConanFile):
                 "(cmake/component-kafka.cmake)")
         copy(self, "LICENSE*", self.source_folder, os.path.join(self.package_folder, "licenses"))
         copy(self, "*", os.path.join(self.source_folder, "include"), os.path.join(self.package_folder, "include"))
+        if not self.options.header_only:
+            lib = os.path.join(self.package_folder, "lib")
+            for pattern in ("*.a", "*.lib"):
+                copy(self, pattern, self.build_folder, lib, keep_path=False)
         modules = os.path.join(self.package_folder, "lib", "cmake", "sluice")
         copy(self, "*.cmake", os.path.join(self.source_folder, "cmake", "conan"), modules)
         copy(self, "sluice-find-arrow.cmake", os.path.join(self.source_folder, "cmake"), modules)
@@ -139,13 +174,12 @@ class SluiceConan(ConanFile):
         modules_dir = os.path.join("lib", "cmake", "sluice")
         build_modules = []
 
-        def component(name, target, dependency, conan_requires):
+        def component(name, target, dependency, conan_requires, requires=("core",)):
             comp = self.cpp_info.components[name]
             comp.set_property("cmake_target_name", target)
             comp.bindirs = []
             comp.libdirs = []
-            if name != "core":
-                comp.requires = ["core"]
+            comp.requires = list(requires)
             if dependency is not None:
                 if self._dependency(dependency):
                     comp.requires += conan_requires
@@ -153,16 +187,28 @@ class SluiceConan(ConanFile):
                     build_modules.append(os.path.join(modules_dir, self._platform_modules[dependency]))
             return comp
 
-        core = component("core", "sluice::sluice", "boost", ["boost::headers", "boost::json"])
+        # sluice::header_only: the headers and their dependencies, no library, no macro.
+        headers = component("headers", "sluice::header_only", "boost", ["boost::headers", "boost::json"],
+                            requires=())
         if self.settings.os in ("Linux", "FreeBSD"):
-            core.system_libs = ["pthread"]
+            headers.system_libs = ["pthread"]
         if self.options.with_simdjson:
             # Decodes JSON lines with simdjson (the source tree's sluice::simdjson target).
-            core.defines = ["SLUICE_HAS_SIMDJSON=1"]
+            headers.defines = ["SLUICE_HAS_SIMDJSON=1"]
             if self._dependency("simdjson"):
-                core.requires.append("simdjson::simdjson")
+                headers.requires.append("simdjson::simdjson")
             else:
                 build_modules.append(os.path.join(modules_dir, self._platform_modules["simdjson"]))
+        # sluice::sluice: the engine compiled once (libsluice), which every translation unit
+        # of the program must know: SLUICE_SEPARATE_COMPILATION. The components link it.
+        # With header_only=True it is the header form itself.
+        core = component("core", "sluice::sluice", None, [], requires=("headers",))
+        if not self.options.header_only:
+            core.libs = ["sluice"]
+            core.libdirs = ["lib"]
+            core.defines = ["SLUICE_SEPARATE_COMPILATION"]
+            # The name of the source tree's opt-in library in 0.1, kept for one release.
+            core.set_property("cmake_target_aliases", ["sluice::compiled"])
         if self.options.with_rest:
             component("rest", "sluice::rest", "openssl", ["openssl::ssl", "openssl::crypto"])
         if self.options.with_delta:
@@ -177,7 +223,7 @@ class SluiceConan(ConanFile):
         platform = [name for name, packaged in self._host_requirements() if not packaged]
         if platform:
             self.cpp_info.ignored_requires = platform
-        # Build modules run after the targets exist; Boost's first (others link to the core).
+        # Build modules run after the targets exist; Boost's first (others link to the headers).
         build_modules.sort(key=lambda m: not m.endswith("sluice-platform-boost.cmake"))
         if build_modules:
             self.cpp_info.set_property("cmake_build_modules", build_modules)

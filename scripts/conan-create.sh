@@ -2,8 +2,9 @@
 # `conan create` of conanfile.py, offline: every requirement is platform-provided
 # (conan/profiles/platform: Debian's Boost, OpenSSL, simdjson, librdkafka; Arrow C++ from the
 # venv's pyarrow), ConanCenter is disabled, and the Conan home is build/conan-home, so nothing
-# outside the tree is touched. Creates the package twice, with the default options (the core)
-# and with every component, each time building and running test_package/.
+# outside the tree is touched. Creates the package three times: with the default options (the
+# core: headers and the compiled engine), with every component, and in the pure header form
+# (header_only=True), each time building and running test_package/.
 # Environment: SLUICE_VENV (default build/venv), where scripts/deps/40-conan.sh put conan.
 set -euo pipefail
 
@@ -38,3 +39,5 @@ echo "==> conan create (default options)"
 "$conan" create . -pr:h "$profile" -pr:b "$profile" --build=missing
 echo "==> conan create (all components: ${all[*]})"
 "$conan" create . -pr:h "$profile" -pr:b "$profile" --build=missing "${all[@]}"
+echo "==> conan create (header_only=True: the pure header form)"
+"$conan" create . -pr:h "$profile" -pr:b "$profile" --build=missing -o "sluice/*:header_only=True"

@@ -41,13 +41,14 @@ cmake -S tests/consumer -B "$tmp/build" -G Ninja -DCMAKE_BUILD_TYPE=Release \
   -DSLUICE_CONSUMER_REQUIRE_COMPONENTS=ON -DSLUICE_PYARROW_DIR="$pyarrow_dir"
 cmake --build "$tmp/build" -j "$jobs"
 "$tmp/build/sluice_consumer"
+"$tmp/build/sluice_consumer_header_only"
 "$tmp/build/sluice_consumer_components" "$tmp"
 "$tmp/build/sluice_consumer_kafka"
 "$tmp/build/sluice_consumer_admin"
 "$tmp/build/sluice_consumer_app"
 "$tmp/prefix/bin/sluice" --help >/dev/null  # the installed command runs
 
-echo "==> conan create (offline, system libraries; default options and every component)"
+echo "==> conan create (offline, system libraries; default options, every component, header-only)"
 bash scripts/conan-create.sh
 
 echo "==> all tests passed"

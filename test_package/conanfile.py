@@ -1,5 +1,6 @@
 # Builds and runs a typed pipeline against the package, with the components the package was
-# created with (conan create . -o "sluice/*:with_rest=True" ...).
+# created with (conan create . -o "sluice/*:with_rest=True" ...), in the package's mode (the
+# compiled engine by default, -o "sluice/*:header_only=True" the pure header form).
 import os
 
 from conan import ConanFile
@@ -21,7 +22,7 @@ class SluiceTestConan(ConanFile):
     def generate(self):
         options = self.dependencies["sluice"].options
         tc = CMakeToolchain(self)
-        for name in ("with_rest", "with_delta", "with_kafka", "with_simdjson", "with_app"):
+        for name in ("header_only", "with_rest", "with_delta", "with_kafka", "with_simdjson", "with_app"):
             tc.cache_variables["SLUICE_TEST_" + name.upper()] = bool(options.get_safe(name))
         tc.generate()
 

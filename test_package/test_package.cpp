@@ -16,6 +16,12 @@
 #include <fstream>
 #endif
 
+// The package's mode reaches every translation unit: the compiled engine (libsluice) defines
+// SLUICE_SEPARATE_COMPILATION; header_only=True defines nothing.
+#if SLUICE_TEST_HEADER_ONLY == defined(SLUICE_SEPARATE_COMPILATION)
+#error "SLUICE_SEPARATE_COMPILATION does not match the package's header_only option"
+#endif
+
 #include <cstdint>
 #include <filesystem>
 #include <iostream>
@@ -48,7 +54,8 @@ int main(int argc, char** argv) {
     std::cerr << "test_package: unexpected aggregation result\n";
     return 1;
   }
-  std::cout << "sluice test_package: core pipeline ok (2 groups)\n";
+  std::cout << "sluice test_package: core pipeline ok (2 groups, "
+            << (SLUICE_HEADER_ONLY ? "header-only" : "compiled engine") << ")\n";
 
 #if SLUICE_TEST_WITH_SIMDJSON
 #if !SLUICE_HAS_SIMDJSON

@@ -1,5 +1,5 @@
 // The separately compiled part of sluice: include this in exactly ONE source file of a program
-// built with SLUICE_SEPARATE_COMPILATION defined (everywhere: the library target sluice::compiled
+// built with SLUICE_SEPARATE_COMPILATION defined (everywhere: the library target sluice::sluice
 // does both, from its src/sluice.cpp):
 //
 //   // sluice.cpp
@@ -10,7 +10,7 @@
 #pragma once
 
 #if !defined(SLUICE_SEPARATE_COMPILATION)
-#error "sluice/src.hpp is for separate compilation: define SLUICE_SEPARATE_COMPILATION for every translation unit of the program (or link sluice::compiled)"
+#error "sluice/src.hpp is for separate compilation: define SLUICE_SEPARATE_COMPILATION for every translation unit of the program (or link the CMake target sluice::sluice)"
 #endif
 
 #include "impl/file_io.ipp"

@@ -1,12 +1,21 @@
-// Built against an installed sluice (find_package(sluice CONFIG), sluice::compiled).
-// Runs a tiny real pipeline, memory_stream -> map -> filter -> memory_sink, and exits with 0
-// only if its output is right.
+// Built against an installed sluice (find_package(sluice CONFIG)) twice: as sluice_consumer
+// linking sluice::sluice (the engine in the installed library), and as
+// sluice_consumer_header_only linking sluice::header_only (SLUICE_CONSUMER_HEADER_ONLY: the
+// engine compiled here, no library). Runs a tiny real pipeline, memory_stream -> map ->
+// filter -> memory_sink, and exits with 0 only if its output is right.
 #include <sluice/sluice.hpp>
 
-// sluice::compiled must carry the definition to its users: without it this program would
+#if SLUICE_CONSUMER_HEADER_ONLY
+// sluice::header_only is the pure header form: no library, no macro.
+#if defined(SLUICE_SEPARATE_COMPILATION)
+#error "sluice::header_only defined SLUICE_SEPARATE_COMPILATION"
+#endif
+#else
+// sluice::sluice must carry the definition to its users: without it this program would
 // compile the engine itself and never use the installed library's.
 #if !defined(SLUICE_SEPARATE_COMPILATION)
-#error "sluice::compiled did not define SLUICE_SEPARATE_COMPILATION"
+#error "sluice::sluice did not define SLUICE_SEPARATE_COMPILATION"
+#endif
 #endif
 
 #include <cstdint>
@@ -57,6 +66,8 @@ int main() {
               << "  last progress: " << (progress ? progress->json() : std::string("none")) << "\n";
     return 1;
   }
-  std::cout << "sluice consumer ok: " << rows.size() << " rows\n" << got;
+  std::cout << "sluice consumer ok (" << (SLUICE_HEADER_ONLY ? "header-only" : "compiled engine") << "): " << rows.size()
+            << " rows\n"
+            << got;
   return 0;
 }

@@ -1,13 +1,13 @@
 // Compile modes (docs/architecture.md, "Separate compilation").
 //
-// Header-only (the default): every function is defined in the headers, the engine's
-// non-template ones `inline`, and every translation unit that starts a query compiles and
-// optimizes the engine again.
+// Separate (SLUICE_SEPARATE_COMPILATION defined in every translation unit, as linking the CMake
+// target sluice::sluice, the default, does): the headers only declare the engine's
+// non-template functions; their definitions, in include/sluice/impl/*.ipp, are compiled once,
+// by the one source file that includes <sluice/src.hpp> (the library's src/sluice.cpp).
 //
-// Separate (SLUICE_SEPARATE_COMPILATION defined in every translation unit, as linking
-// sluice::compiled does): the headers only declare the engine's non-template functions; their
-// definitions, in include/sluice/impl/*.ipp, are compiled once, by the one source file that
-// includes <sluice/src.hpp>.
+// Header-only (no macro: sluice::header_only, or a plain -I include): every function is
+// defined in the headers, the engine's non-template ones `inline`, and every translation unit
+// that starts a query compiles and optimizes the engine again.
 #pragma once
 
 #if defined(SLUICE_SEPARATE_COMPILATION)
