@@ -1,5 +1,5 @@
 // The state schema each stateful operator writes (state/<op>/_metadata/schema,
-// checkpoint/state_layout.hpp) and the checkpoint reader that decodes state files by it alone
+// codec/state_layout.hpp) and the checkpoint reader that decodes state files by it alone
 // (checkpoint/inspect.hpp, `sluice checkpoint state`): map_groups_with_state and session
 // windows here; the aggregation and deduplication in tests/admin/checkpoint_cli_test.py.
 #include <sluice/checkpoint/inspect.hpp>

@@ -42,7 +42,7 @@
 #include "ops/transform_with_state.hpp"
 
 #include "graph/source.hpp"
-#include "sources/ranges.hpp"
+#include "sources/slices.hpp"
 #include "sources/memory.hpp"
 #include "sources/rate.hpp"
 

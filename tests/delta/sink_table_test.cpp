@@ -410,7 +410,7 @@ TEST_CASE("delta sink writes every supported column type so that delta-rs and Du
   const auto snap = sl::delta::load_snapshot(table);
   const auto schema = boost::json::parse(snap.metadata.schema_string);
   const auto& fields = schema.at("fields").as_array();
-  CHECK(fields.at(7).at("type").as_string() == "long");  // uint32 widened, as spark_schema.hpp maps it
+  CHECK(fields.at(7).at("type").as_string() == "long");  // uint32 widened, as codec/spark_schema.hpp maps it
   CHECK(fields.at(15).at("type").at("fields").at(0).at("type").as_string() == "timestamp");
   CHECK(snap.files.begin()->first.ends_with(".c000.zstd.parquet"));
 

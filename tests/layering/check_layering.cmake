@@ -4,8 +4,7 @@
 #   detail/  <- codec/, checkpoint/  <- graph/ (+ engine/control.hpp)  <- ops/  <- engine/
 #   <- connectors (sources/, sinks/, delta/, kafka/, rest/) and operations (manage/, admin)
 # Each rule below names a folder and the includes (paths under include/sluice/) it must not
-# have; a header whose first line is `// forwarding header:` (an old path kept for a while)
-# is skipped. Fails naming every offending include, with its file and line.
+# have. Fails naming every offending include, with its file and line.
 cmake_minimum_required(VERSION 3.20)
 if(NOT DEFINED ROOT)
   message(FATAL_ERROR "check_layering: pass -DROOT=<include/sluice>")
@@ -15,14 +14,11 @@ set(_connectors "sources/" "sinks/" "delta/" "kafka/" "rest/" "manage/" "admin" 
                 "kafka.hpp" "rest.hpp" "sluice.hpp" "testing.hpp" "hana.hpp" "range_v3.hpp")
 # Per folder, the forbidden prefixes; an allowed exception is written `!path`.
 set(_folders detail/ codec/ checkpoint/ graph/ ops/ engine/)
-set(_forbid_detail/ graph/ ops/ engine/ checkpoint/ codec/ impl/ schema.hpp time.hpp json.hpp spark_schema.hpp
-    pipeline.hpp compose.hpp ${_connectors})
-set(_forbid_codec/ graph/ ops/ engine/ checkpoint/ pipeline.hpp compose.hpp ${_connectors})
-set(_forbid_checkpoint/ graph/ ops/ engine/ pipeline.hpp compose.hpp ${_connectors})
+set(_forbid_detail/ graph/ ops/ engine/ checkpoint/ codec/ impl/ schema.hpp time.hpp ${_connectors})
+set(_forbid_codec/ graph/ ops/ engine/ checkpoint/ ${_connectors})
+set(_forbid_checkpoint/ graph/ ops/ engine/ ${_connectors})
 set(_forbid_graph/ ops/ engine/ !engine/control.hpp checkpoint/ ${_connectors})
-# (checkpoint/serialize.hpp: the forwarding header to codec/binary.hpp, for branches written
-# before the move.)
-set(_forbid_ops/ engine/ !engine/control.hpp checkpoint/ !checkpoint/serialize.hpp ${_connectors})
+set(_forbid_ops/ engine/ !engine/control.hpp checkpoint/ ${_connectors})
 set(_forbid_engine/ ${_connectors})
 
 file(GLOB_RECURSE _headers RELATIVE "${ROOT}" "${ROOT}/*.hpp")
@@ -35,10 +31,6 @@ foreach(_folder IN LISTS _folders)
       continue()
     endif()
     file(STRINGS "${ROOT}/${_h}" _lines)
-    list(GET _lines 0 _first)
-    if(_first MATCHES "^// forwarding header:")
-      continue()
-    endif()
     get_filename_component(_dir "${ROOT}/${_h}" DIRECTORY)
     set(_n 0)
     foreach(_line IN LISTS _lines)

@@ -10,7 +10,7 @@
 //                       v1
 //                       {"nextBatchWatermarkUs":..,"operatorWatermarksUs":[..]}
 //   state/<op>/<v>.delta, state/<op>/<v>.snapshot   state of stateful operator <op> after batch v
-//   state/<op>/_metadata/schema   the binary form of those files (checkpoint/state_layout.hpp)
+//   state/<op>/_metadata/schema   the binary form of those files (codec/state_layout.hpp)
 // Every file is written atomically (checkpoint/file_io.hpp) and never overwritten, and ends
 // with a checksum and the query id (write_checkpoint_file).
 #pragma once
@@ -58,7 +58,7 @@ class checkpoint_dir {
   std::filesystem::path commits_path(std::int64_t n) const { return root_ / "commits" / std::to_string(n); }
   std::filesystem::path state_dir(std::size_t op) const { return root_ / "state" / std::to_string(op); }
   std::filesystem::path metadata_path() const { return root_ / "metadata"; }
-  // The operator's state_layout() (checkpoint/state_layout.hpp), for tools without its types.
+  // The operator's state_layout() (codec/state_layout.hpp), for tools without its types.
   std::filesystem::path state_schema_path(std::size_t op) const { return state_dir(op) / "_metadata" / "schema"; }
 
   // Creates the metadata, or checks an existing one belongs to this query (the same `query`

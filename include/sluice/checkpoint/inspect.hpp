@@ -13,7 +13,7 @@
 
 #include "checkpoint.hpp"
 #include "file_io.hpp"
-#include "state_layout.hpp"
+#include "../codec/state_layout.hpp"
 #include "state_store.hpp"
 
 namespace sluice {

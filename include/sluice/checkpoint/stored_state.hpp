@@ -17,7 +17,7 @@ class stored_state {
   virtual void write_snapshot(binary_writer& out) const = 0;
   virtual void load_snapshot(binary_reader& in) = 0;
   virtual void apply_delta(binary_reader& in) = 0;
-  // The binary form of the state files as JSON (checkpoint/state_layout.hpp), for tools that
+  // The binary form of the state files as JSON (codec/state_layout.hpp), for tools that
   // read a checkpoint without the query's types; empty: not described.
   virtual boost::json::object state_layout() const { return {}; }
 };

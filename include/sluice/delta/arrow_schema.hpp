@@ -57,7 +57,7 @@ constexpr bool arrow_mappable() {
 
 namespace detail {
 // The integer type a C++ integer is stored as (unsigned ones widened to the next signed type,
-// as spark_schema.hpp maps them).
+// as codec/spark_schema.hpp maps them).
 template <class T>
 using stored_integer_t = std::conditional_t<
     std::is_signed_v<T>,

@@ -23,7 +23,7 @@ concept stream_node = requires {
   { std::remove_cvref_t<N>::props } -> std::convertible_to<graph_props>;
 };
 
-// A source, as the leaf of a graph. Sources are objects meeting sluice::source (sources/source.hpp);
+// A source, as the leaf of a graph. Sources are objects meeting sluice::source (graph/source.hpp);
 // the node adapts them to the engine's per-batch protocol.
 template <class Source>
 struct source_node;

@@ -24,7 +24,7 @@
 #include "../detail/config.hpp"
 #include "../detail/hash.hpp"
 #include "../detail/sliding_aggregator.hpp"
-#include "../checkpoint/state_layout.hpp"
+#include "../codec/state_layout.hpp"
 #include "../detail/traits.hpp"
 #include "../engine/control.hpp"
 #include "../graph/node.hpp"
@@ -91,7 +91,7 @@ constexpr bool check_aggregation_shape() {
                 "on the column itself); add the watermark, or use output_mode::update or output_mode::complete");
   return true;
 }
-// The grouping keys' and aggregates' state as checkpoint/state_layout.hpp describes it (avg and
+// The grouping keys' and aggregates' state as codec/state_layout.hpp describes it (avg and
 // approx_count_distinct keep their own binary form: named here).
 template <class... Keys>
 boost::json::object grouping_key_layout([[maybe_unused]] std::string_view window_suffix) {

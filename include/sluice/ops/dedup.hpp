@@ -26,7 +26,7 @@
 #include <utility>
 #include <vector>
 
-#include "../checkpoint/state_layout.hpp"
+#include "../codec/state_layout.hpp"
 #include "../codec/binary.hpp"
 #include "../detail/hash.hpp"
 #include "../engine/control.hpp"

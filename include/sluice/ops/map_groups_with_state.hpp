@@ -31,7 +31,7 @@
 #include <utility>
 #include <vector>
 
-#include "../checkpoint/state_layout.hpp"
+#include "../codec/state_layout.hpp"
 #include "../codec/binary.hpp"
 #include "../detail/hash.hpp"
 #include "../detail/traits.hpp"

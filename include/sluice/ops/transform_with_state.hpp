@@ -16,7 +16,7 @@
 //
 // State variables (value, list, map state) and timers are those of the key being handled.
 // Their values are described structs or the usual scalars: the checkpoint form is generated
-// (checkpoint/serialize.hpp). A batch calls handle_input_rows for every key with rows (in the
+// (codec/binary.hpp). A batch calls handle_input_rows for every key with rows (in the
 // order keys first appear), then handle_expired_timer for every timer that has expired (time
 // order), then removes the values whose TTL has passed.
 #pragma once

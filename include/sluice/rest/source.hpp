@@ -1,7 +1,7 @@
 // sluice::rest::source<T, Strategy>: any polling REST API as a streaming source, by
 // configuration (seed 000; SPEC section 6). See docs/rest.md.
 //
-// How it meets the source interface (sources/source.hpp):
+// How it meets the source interface (graph/source.hpp):
 //   latest_offset  polls the API from `start` (following pages until caught up or the batch is
 //                  full), keeps every record with the offset reached after it, and ends the batch
 //                  after at most batch_size records; records beyond wait in memory for the next

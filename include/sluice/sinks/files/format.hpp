@@ -13,9 +13,9 @@
 #include <type_traits>
 #include <vector>
 
-#include "../../detail/format.hpp"
+#include "../../codec/format.hpp"
 #include "../../detail/traits.hpp"
-#include "../../json.hpp"
+#include "../../codec/json.hpp"
 #include "../../schema.hpp"
 #include "../../time.hpp"
 

@@ -18,7 +18,7 @@
 
 #include "../../checkpoint/file_io.hpp"
 #include "../../detail/traits.hpp"
-#include "../../json.hpp"
+#include "../../codec/json.hpp"
 #include "../../schema.hpp"
 #include "../../time.hpp"
 #include "format.hpp"

@@ -8,7 +8,7 @@
 #include <string>
 #include <utility>
 
-#include "../sink.hpp"
+#include "../../graph/pipe.hpp"
 #include "format.hpp"
 #include "staging.hpp"
 

@@ -13,13 +13,13 @@
 #include <type_traits>
 #include <vector>
 
-#include "../../detail/csv.hpp"
-#include "../../detail/json_parser.hpp"
+#include "../../codec/csv.hpp"
+#include "../../codec/json_parser.hpp"
 #include "../../detail/utf8.hpp"
-#include "../../json.hpp"
+#include "../../codec/json.hpp"
 #include "../../schema.hpp"
 #if defined(SLUICE_HAS_SIMDJSON) && SLUICE_HAS_SIMDJSON
-#include "../../detail/simdjson_decode.hpp"
+#include "../../codec/simdjson_decode.hpp"
 #endif
 
 namespace sluice::files {

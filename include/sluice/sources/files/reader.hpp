@@ -16,7 +16,7 @@
 #include <string>
 #include <string_view>
 
-#include "../../detail/csv.hpp"
+#include "../../codec/csv.hpp"
 
 namespace sluice::files {
 

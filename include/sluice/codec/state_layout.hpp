@@ -1,8 +1,8 @@
 // The binary form of a stateful operator's state files, described as JSON so that a tool that
 // does not know the query's C++ types (the `sluice checkpoint state` command) can decode them.
-// binary_layout<T>() mirrors binary_writer::write<T> (checkpoint/serialize.hpp) type by type;
+// binary_layout<T>() mirrors binary_writer::write<T> (codec/binary.hpp) type by type;
 // decode_binary() reads bytes back by such a description. Each operator describes its files
-// with state_layout() (pipeline.hpp), written once per operator to
+// with state_layout() (checkpoint/stored_state.hpp), written once per operator to
 // state/<op>/_metadata/schema (as Spark keeps its state schema there): not part of the
 // checkpoint's fingerprint, so checkpoints written before it existed still start, and get it
 // on their next run.
@@ -24,7 +24,7 @@
 #include <typeinfo>
 #include <vector>
 
-#include "serialize.hpp"
+#include "binary.hpp"
 
 namespace sluice {
 
