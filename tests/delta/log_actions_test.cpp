@@ -6,8 +6,10 @@
 
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <random>
 #include <string>
+#include <vector>
 
 namespace fs = std::filesystem;
 namespace delta = sluice::delta;
@@ -68,12 +70,48 @@ TEST_CASE("delta actions parse and serialise with the protocol's field names", "
   CHECK(std::get<delta::commit_info_action>(actions[5]).fields.at("operation") == "STREAMING UPDATE");
   CHECK(std::get<delta::other_action>(actions[6]).key == "domainMetadata");
 
+  // Written back, the commit is the same bytes (field order, no nulls for absent optionals).
+  CHECK(delta::commit_text(actions) == text);
   // Serialising and parsing again gives the same actions; lines are the protocol's JSON.
   const auto again = delta::parse_commit(delta::commit_text(actions), "again");
   CHECK(again == actions);
   CHECK(delta::to_json_line(actions[0]) == protocol_line);
   CHECK(delta::to_json_line(delta::txn_action{"app", 4, std::nullopt}) == R"({"txn":{"appId":"app","version":4}})");
   CHECK(delta::to_json_line(actions[2]).starts_with(R"({"add":{"path":"p=a%2520b/part-0.parquet","partitionValues":{"p":"a b","q":null},"size":10,)"));
+}
+
+TEST_CASE("delta actions read as other writers leave them: defaults, nulls, pass-through", "[delta][log]") {
+  // No format and no configuration (defaults), a null configuration value (Spark's "absent"),
+  // null optionals, and a stats string and a deletion vector kept as they are.
+  const auto actions = delta::parse_commit(
+      R"({"metaData":{"id":"x","name":null,"schemaString":"{}","partitionColumns":["p"],"createdTime":null}})"
+      "\n"
+      R"({"metaData":{"id":"y","format":{"provider":"parquet"},"schemaString":"{}","partitionColumns":[],"configuration":{"a":"1","b":null}}})"
+      "\n"
+      R"({"add":{"path":"f","partitionValues":{"p":null},"size":1,"modificationTime":2,"dataChange":false,"stats":"{\"numRecords\":1,\"minValues\":{\"v\":1.5}}","deletionVector":{"storageType":"u","cardinality":2},"baseRowId":null}})",
+      "log");
+  REQUIRE(actions.size() == 3);
+  const auto& m = std::get<delta::metadata_action>(actions[0]);
+  CHECK(m.format == delta::format_spec{});
+  CHECK(m.configuration.empty());
+  CHECK_FALSE(m.name.has_value());
+  CHECK_FALSE(m.created_time.has_value());
+  CHECK(m.partition_columns == std::vector<std::string>{"p"});
+  const auto& m2 = std::get<delta::metadata_action>(actions[1]);
+  CHECK(m2.configuration == std::map<std::string, std::string>{{"a", "1"}});
+  CHECK(m2.format.options.empty());
+  const auto& a = std::get<delta::add_action>(actions[2]);
+  CHECK(a.partition_values == delta::partition_values_map{{"p", std::nullopt}});
+  CHECK_FALSE(a.data_change);
+  CHECK(a.deletion_vector->at("cardinality") == 2);
+  CHECK_FALSE(a.base_row_id.has_value());
+  const auto stats = delta::parse_stats(*a.stats, "here");
+  CHECK(stats.min_values.at("v") == 1.5);
+  CHECK(stats.null_count.empty());
+  // Written: null partition values stay null; absent optionals stay absent.
+  CHECK(delta::to_json_line(a) ==
+        R"({"add":{"path":"f","partitionValues":{"p":null},"size":1,"modificationTime":2,"dataChange":false,"stats":"{\"numRecords\":1,\"minValues\":{\"v\":1.5}}","deletionVector":{"storageType":"u","cardinality":2}}})");
+  CHECK(delta::stats_json(stats) == R"({"numRecords":1,"minValues":{"v":1.5},"maxValues":{},"nullCount":{}})");
 }
 
 TEST_CASE("delta log errors name the file, the line and the field", "[delta][log]") {
@@ -90,8 +128,31 @@ TEST_CASE("delta log errors name the file, the line and the field", "[delta][log
   CHECK(message_of(protocol_line + "\n\n" + R"({"add":{"path":"x","partitionValues":{},"size":"big","modificationTime":1,"dataChange":true}})") ==
         file + ":3: add.size: expected an integer, got a string");
   CHECK(message_of(R"({"txn":{"version":1}})") == file + ":1: txn.appId: missing required field");
+  CHECK(message_of(R"({"metaData":{"id":"x","format":{},"schemaString":"{}","partitionColumns":[]}})") ==
+        file + ":1: metaData.format.provider: missing required field");
+  CHECK(message_of(R"({"add":{"path":"x","partitionValues":{"p":1},"size":1,"modificationTime":1,"dataChange":true}})") ==
+        file + ":1: add.partitionValues.p: expected a string, got an integer");
+  CHECK(message_of(R"({"protocol":{"minReaderVersion":1,"minWriterVersion":2,"writerFeatures":["a",7]}})") ==
+        file + ":1: protocol.writerFeatures[1]: expected a string, got an integer");
+  CHECK(message_of(R"({"protocol":{"minReaderVersion":4294967297,"minWriterVersion":2}})") ==
+        file + ":1: protocol.minReaderVersion: integer 4294967297 out of range");
+  CHECK(message_of(R"({"remove":{"path":"x","dataChange":null}})") ==
+        file + ":1: remove.dataChange: null for a required field");
+  CHECK_THROWS_WITH(delta::parse_stats(R"({"numRecords":"3"})", "f.json:2"),
+                    "f.json:2: add.stats.numRecords: expected an integer, got a string");
   CHECK(message_of(R"({"add":{},"remove":{}})") ==
         file + ":1: an action must be a JSON object with exactly one key (add, remove, metaData ...)");
+}
+
+TEST_CASE("delta _last_checkpoint is read through the codec and names its field", "[delta][log]") {
+  const auto table = fresh_table("last-checkpoint");
+  const auto last = table / "_delta_log" / "_last_checkpoint";
+  std::ofstream(last) << R"({"version":"3","size":5})";
+  CHECK_THROWS_WITH(delta::find_checkpoint(table, 10),
+                    last.string() + ": _last_checkpoint.version: expected an integer, got a string");
+  // A pointer past the version asked for, or to missing files: the listing decides (none here).
+  std::ofstream(last, std::ios::trunc) << R"({"version":3,"size":5,"parts":2,"sizeInBytes":10,"numOfAddFiles":1})";
+  CHECK_FALSE(delta::find_checkpoint(table, 10).has_value());
 }
 
 TEST_CASE("delta snapshot reconciles adds, removes, txn and metadata by version", "[delta][log]") {

@@ -2,13 +2,16 @@
 // optionals and vectors. Errors name the field path, so a bad record says where it is bad.
 #pragma once
 #include <boost/json.hpp>
+#include <array>
 #include <cmath>
 #include <concepts>
 #include <cstdint>
 #include <limits>
+#include <map>
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <type_traits>
 #include <vector>
 
@@ -84,6 +87,70 @@ concept custom_json = requires(const T& t, const boost::json::value& v) {
   { T::from_json_value(v) } -> std::same_as<T>;
 };
 
+// The JSON conventions of a described struct whose JSON form is another system's (Delta's log
+// actions): opted into by a member `static constexpr sluice::json_style json_conventions{...}`.
+// Only to_json / from_json follow it; such structs are not rows of a JSON source.
+struct json_style {
+  bool camel_case = false;       // member `min_reader_version` is the JSON field "minReaderVersion"
+  bool omit_nullopt = false;     // an empty optional is left out when written, not written as null
+  std::string_view defaulted{};  // members (space-separated) that keep their default when absent or null
+};
+
+template <class T>
+concept styled_json = requires {
+  { T::json_conventions } -> std::convertible_to<json_style>;
+};
+
+namespace detail {
+template <class T>
+constexpr json_style json_style_of() {
+  if constexpr (styled_json<T>) return T::json_conventions;
+  else return {};
+}
+
+// snake_case to camelCase, at compile time: "partition_values" -> "partitionValues".
+template <fixed_string Name>
+struct camel_case_name {
+  static constexpr auto text = [] {
+    std::array<char, Name.size() + 1> out{};
+    std::size_t n = 0;
+    bool upper = false;
+    for (const char c : Name.view()) {
+      if (c == '_') {
+        upper = n > 0;
+      } else {
+        out[n++] = upper && c >= 'a' && c <= 'z' ? static_cast<char>(c - 'a' + 'A') : c;
+        upper = false;
+      }
+    }
+    out[Name.size()] = static_cast<char>(n);  // the length, in the spare last byte
+    return out;
+  }();
+  static constexpr std::string_view view{text.data(), static_cast<std::size_t>(text[Name.size()])};
+};
+
+// The JSON field name of column C of T.
+template <class T, class C>
+constexpr std::string_view json_field_name() {
+  if constexpr (json_style_of<T>().camel_case) return camel_case_name<C::name>::view;
+  else return C::name.view();
+}
+
+constexpr bool listed_in(std::string_view words, std::string_view name) {
+  while (!words.empty()) {
+    const auto sp = words.find(' ');
+    if (words.substr(0, sp) == name) return true;
+    words = sp == std::string_view::npos ? std::string_view{} : words.substr(sp + 1);
+  }
+  return false;
+}
+
+template <class T>
+inline constexpr bool is_string_map_v = false;
+template <class V, class C, class A>
+inline constexpr bool is_string_map_v<std::map<std::string, V, C, A>> = true;
+}  // namespace detail
+
 // ---------------------------------------------------------------- to JSON
 template <class T>
 boost::json::value to_json(const T& v);
@@ -119,12 +186,22 @@ void to_json_into(boost::json::value& out, const T& v) {
       arr.emplace_back(nullptr);
       to_json_into(arr.back(), e);
     }
+  } else if constexpr (is_string_map_v<T>) {
+    auto& obj = out.emplace_object();
+    for (const auto& [k, e] : v) to_json_into(obj[k], e);
   } else if constexpr (record<T>) {
     auto& obj = out.emplace_object();
-    for_each_field(v, [&](std::string_view name, const auto& value) { to_json_into(obj[name], value); });
+    boost::mp11::mp_for_each<columns_of<T>>([&](auto c) {
+      using C = decltype(c);
+      const auto& value = get<C::name>(v);
+      if constexpr (json_style_of<T>().omit_nullopt && is_optional_v<std::remove_cvref_t<decltype(value)>>)
+        if (!value) return;
+      to_json_into(obj[json_field_name<T, C>()], value);
+    });
   } else {
     static_assert(sizeof(T) == 0, "sluice::to_json: unsupported field type (use numbers, bool, std::string, "
-                                  "sl::timestamp, sl::window, std::optional, std::vector or a described struct)");
+                                  "sl::timestamp, sl::window, std::optional, std::vector, std::map<std::string, "
+                                  "V> or a described struct)");
   }
 }
 }  // namespace detail
@@ -283,6 +360,9 @@ template <class T>
 void from_json_into(const boost::json::value& v, T& out, const json_path& path) {
   if constexpr (std::is_same_v<T, boost::json::value>) {
     out = v;
+  } else if constexpr (std::is_same_v<T, boost::json::object>) {  // passed through as it is
+    if (!v.is_object()) throw schema_error(path, std::string("expected an object, got ") + json_kind_name(v));
+    out = v.get_object();
   } else if constexpr (custom_json<T>) {
     out = T::from_json_value(v);
   } else if constexpr (std::is_same_v<T, bool>) {
@@ -312,16 +392,29 @@ void from_json_into(const boost::json::value& v, T& out, const json_path& path) 
     out.clear();
     out.resize(arr.size());
     for (std::size_t i = 0; i < arr.size(); ++i) from_json_into(arr[i], out[i], path.element(i));
+  } else if constexpr (is_string_map_v<T>) {
+    // A null value is an absent key unless values are optional (Spark writes a null
+    // configuration value of a Delta table as absent).
+    if (!v.is_object()) throw schema_error(path, std::string("expected an object, got ") + json_kind_name(v));
+    out.clear();
+    for (const auto& [k, e] : v.get_object()) {
+      if (e.is_null() && !is_optional_v<typename T::mapped_type>) continue;
+      const std::string key(k);
+      from_json_into(e, out[key], path.field(key));
+    }
   } else if constexpr (record<T>) {
     if (!v.is_object()) throw schema_error(path, std::string("expected an object, got ") + json_kind_name(v));
     const auto& obj = v.get_object();
-    for_each_field(out, [&](std::string_view name, auto& value) {
+    boost::mp11::mp_for_each<columns_of<T>>([&](auto c) {
+      using C = decltype(c);
+      auto& value = get<C::name>(out);
       using F = std::remove_cvref_t<decltype(value)>;
+      constexpr auto name = json_field_name<T, C>();
       const auto* found = obj.if_contains(name);
       if (!found || (found->is_null() && !is_optional_v<F>)) {
         if constexpr (is_optional_v<F>) {
           value.reset();
-        } else {
+        } else if constexpr (!listed_in(json_style_of<T>().defaulted, C::name.view())) {
           throw schema_error(path.field(name), found ? "null for a required field" : "missing required field");
         }
       } else {

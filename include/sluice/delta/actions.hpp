@@ -3,7 +3,9 @@
 // newline-delimited JSON of a commit file `_delta_log/<20-digit version>.json`, one action
 // per line, with the protocol's field names. Parse errors name the log file and the line.
 #pragma once
+#include <boost/describe.hpp>
 #include <boost/json.hpp>
+#include <boost/mp11.hpp>
 #include <cstdint>
 #include <filesystem>
 #include <map>
@@ -15,6 +17,7 @@
 #include <vector>
 
 #include "../checkpoint/file_io.hpp"
+#include "../codec/error.hpp"
 #include "../codec/json.hpp"
 
 namespace sluice::delta {
@@ -25,6 +28,11 @@ class delta_error : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+// The actions' JSON is generated from the structs below by the schema codec (codec/json.hpp):
+// members are the protocol's field names in snake_case, an empty optional is left out (Delta
+// readers refuse some nulls), and `action_key` is the action's key in the log line.
+inline constexpr sluice::json_style action_json_style{.camel_case = true, .omit_nullopt = true};
+
 // {"protocol":{"minReaderVersion":1,"minWriterVersion":2}}; reader/writer features only
 // with reader version 3 / writer version 7.
 struct protocol_action {
@@ -32,14 +40,19 @@ struct protocol_action {
   std::int32_t min_writer_version = 2;
   std::optional<std::vector<std::string>> reader_features;
   std::optional<std::vector<std::string>> writer_features;
+  static constexpr std::string_view action_key = "protocol";
+  static constexpr sluice::json_style json_conventions = action_json_style;
   friend bool operator==(const protocol_action&, const protocol_action&) = default;
 };
+BOOST_DESCRIBE_STRUCT(protocol_action, (), (min_reader_version, min_writer_version, reader_features, writer_features))
 
 struct format_spec {
   std::string provider = "parquet";
   std::map<std::string, std::string> options;
+  static constexpr sluice::json_style json_conventions{.defaulted = "options"};
   friend bool operator==(const format_spec&, const format_spec&) = default;
 };
+BOOST_DESCRIBE_STRUCT(format_spec, (), (provider, options))
 
 // {"metaData":{...}}: the table's schema (Spark StructType JSON as a string), partition
 // columns and configuration. The latest one in the log is the table's.
@@ -52,8 +65,13 @@ struct metadata_action {
   std::vector<std::string> partition_columns;
   std::map<std::string, std::string> configuration;
   std::optional<std::int64_t> created_time;  // ms since the epoch
+  static constexpr std::string_view action_key = "metaData";
+  static constexpr sluice::json_style json_conventions{
+      .camel_case = true, .omit_nullopt = true, .defaulted = "format configuration"};
   friend bool operator==(const metadata_action&, const metadata_action&) = default;
 };
+BOOST_DESCRIBE_STRUCT(metadata_action, (),
+                      (id, name, description, format, schema_string, partition_columns, configuration, created_time))
 
 // Partition column -> value as a string; null (std::nullopt) for a null partition value.
 using partition_values_map = std::map<std::string, std::optional<std::string>>;
@@ -71,8 +89,13 @@ struct add_action {
   std::optional<boost::json::object> deletion_vector;  // unsupported by our reader: refused
   std::optional<std::int64_t> base_row_id;
   std::optional<std::int64_t> default_row_commit_version;
+  static constexpr std::string_view action_key = "add";
+  static constexpr sluice::json_style json_conventions = action_json_style;
   friend bool operator==(const add_action&, const add_action&) = default;
 };
+BOOST_DESCRIBE_STRUCT(add_action, (),
+                      (path, partition_values, size, modification_time, data_change, stats, tags, deletion_vector,
+                       base_row_id, default_row_commit_version))
 
 // {"remove":{...}}: the file at `path` is no longer part of the table from this version on.
 struct remove_action {
@@ -85,8 +108,13 @@ struct remove_action {
   std::optional<std::string> stats;
   std::optional<std::map<std::string, std::string>> tags;
   std::optional<boost::json::object> deletion_vector;
+  static constexpr std::string_view action_key = "remove";
+  static constexpr sluice::json_style json_conventions = action_json_style;
   friend bool operator==(const remove_action&, const remove_action&) = default;
 };
+BOOST_DESCRIBE_STRUCT(remove_action, (),
+                      (path, deletion_timestamp, data_change, extended_file_metadata, partition_values, size, stats,
+                       tags, deletion_vector))
 
 // {"txn":{"appId":...,"version":...}}: the latest version an application (for a streaming
 // sink: the query id; version = batch id) committed. This is what makes the sink exactly-once.
@@ -94,12 +122,17 @@ struct txn_action {
   std::string app_id;
   std::int64_t version = 0;
   std::optional<std::int64_t> last_updated;  // ms since the epoch
+  static constexpr std::string_view action_key = "txn";
+  static constexpr sluice::json_style json_conventions = action_json_style;
   friend bool operator==(const txn_action&, const txn_action&) = default;
 };
+BOOST_DESCRIBE_STRUCT(txn_action, (), (app_id, version, last_updated))
 
-// {"commitInfo":{...}}: free-form provenance (operation, timestamp, engineInfo ...).
+// {"commitInfo":{...}}: free-form provenance (operation, timestamp, engineInfo ...), kept as
+// the object it is.
 struct commit_info_action {
   boost::json::object fields;
+  static constexpr std::string_view action_key = "commitInfo";
   friend bool operator==(const commit_info_action&, const commit_info_action&) = default;
 };
 
@@ -120,124 +153,37 @@ struct file_stats {
   boost::json::object min_values;
   boost::json::object max_values;
   boost::json::object null_count;
+  static constexpr sluice::json_style json_conventions{.camel_case = true,
+                                                       .defaulted = "min_values max_values null_count"};
 };
+BOOST_DESCRIBE_STRUCT(file_stats, (), (num_records, min_values, max_values, null_count))
+
+// _delta_log/_last_checkpoint: the newest checkpoint (`size` actions in `parts` files).
+struct last_checkpoint {
+  std::int64_t version = 0;
+  std::optional<std::int64_t> size;
+  std::optional<std::int32_t> parts;  // absent: one file
+  std::optional<std::int64_t> size_in_bytes;
+  std::optional<std::int64_t> num_of_add_files;
+  static constexpr sluice::json_style json_conventions = action_json_style;
+};
+BOOST_DESCRIBE_STRUCT(last_checkpoint, (), (version, size, parts, size_in_bytes, num_of_add_files))
 
 namespace detail {
-// Reads fields of one action object; errors carry "<where>: <action>.<field>: ...".
-class field_reader {
- public:
-  field_reader(const boost::json::object& obj, std::string where, std::string action)
-      : obj_(obj), where_(std::move(where)), action_(std::move(action)) {}
-
-  [[noreturn]] void fail(std::string_view field, const std::string& message) const {
-    throw delta_error(where_ + ": " + action_ + (field.empty() ? "" : "." + std::string(field)) + ": " + message);
+// Decodes `v` into T through the codec; a mismatch becomes "<where>: <root>.<field>: <what>".
+template <class T>
+T decode(const boost::json::value& v, const std::string& where, const std::string& root) {
+  T out{};
+  try {
+    sluice::detail::from_json_into(v, out, sluice::detail::json_path(root));
+  } catch (const schema_error& e) {
+    throw delta_error(where + ": " + (e.path().empty() ? root : e.path()) + ": " + e.message());
   }
-  const boost::json::value* find(std::string_view field) const {
-    const auto* v = obj_.if_contains(field);
-    return v && !v->is_null() ? v : nullptr;
-  }
-  const boost::json::value& need(std::string_view field) const {
-    const auto* v = find(field);
-    if (!v) fail(field, "missing required field");
-    return *v;
-  }
-  std::string string(std::string_view field) const { return as_string(need(field), field); }
-  std::optional<std::string> opt_string(std::string_view field) const {
-    const auto* v = find(field);
-    return v ? std::optional(as_string(*v, field)) : std::nullopt;
-  }
-  std::int64_t int64(std::string_view field) const { return as_int64(need(field), field); }
-  std::optional<std::int64_t> opt_int64(std::string_view field) const {
-    const auto* v = find(field);
-    return v ? std::optional(as_int64(*v, field)) : std::nullopt;
-  }
-  bool boolean(std::string_view field) const {
-    const auto& v = need(field);
-    if (!v.is_bool()) fail(field, std::string("expected a boolean, got ") + sluice::detail::json_kind_name(v));
-    return v.get_bool();
-  }
-  std::optional<bool> opt_boolean(std::string_view field) const {
-    if (!find(field)) return std::nullopt;
-    return boolean(field);
-  }
-  const boost::json::object& object(std::string_view field) const { return as_object(need(field), field); }
-  std::optional<boost::json::object> opt_object(std::string_view field) const {
-    const auto* v = find(field);
-    return v ? std::optional(as_object(*v, field)) : std::nullopt;
-  }
-  std::vector<std::string> strings(std::string_view field) const { return as_strings(need(field), field); }
-  std::optional<std::vector<std::string>> opt_strings(std::string_view field) const {
-    const auto* v = find(field);
-    return v ? std::optional(as_strings(*v, field)) : std::nullopt;
-  }
-  std::map<std::string, std::string> string_map(std::string_view field) const {
-    std::map<std::string, std::string> out;
-    const auto* v = find(field);
-    if (!v) return out;
-    for (const auto& [k, e] : as_object(*v, field)) {
-      if (e.is_null()) continue;  // Spark writes a null configuration value as absent
-      out.emplace(std::string(k), as_string(e, std::string(field) + "." + std::string(k)));
-    }
-    return out;
-  }
-  std::optional<std::map<std::string, std::string>> opt_string_map(std::string_view field) const {
-    if (!find(field)) return std::nullopt;
-    return string_map(field);
-  }
-  partition_values_map partition_values(std::string_view field) const {
-    partition_values_map out;
-    for (const auto& [k, e] : as_object(need(field), field)) {
-      if (e.is_null()) out.emplace(std::string(k), std::nullopt);
-      else out.emplace(std::string(k), as_string(e, std::string(field) + "." + std::string(k)));
-    }
-    return out;
-  }
-
- private:
-  std::string as_string(const boost::json::value& v, std::string_view field) const {
-    if (!v.is_string()) fail(field, std::string("expected a string, got ") + sluice::detail::json_kind_name(v));
-    return std::string(v.get_string());
-  }
-  std::int64_t as_int64(const boost::json::value& v, std::string_view field) const {
-    if (v.is_int64()) return v.get_int64();
-    if (v.is_uint64() && v.get_uint64() <= static_cast<std::uint64_t>(INT64_MAX))
-      return static_cast<std::int64_t>(v.get_uint64());
-    fail(field, std::string("expected an integer, got ") + sluice::detail::json_kind_name(v));
-  }
-  const boost::json::object& as_object(const boost::json::value& v, std::string_view field) const {
-    if (!v.is_object()) fail(field, std::string("expected an object, got ") + sluice::detail::json_kind_name(v));
-    return v.get_object();
-  }
-  std::vector<std::string> as_strings(const boost::json::value& v, std::string_view field) const {
-    if (!v.is_array()) fail(field, std::string("expected an array, got ") + sluice::detail::json_kind_name(v));
-    std::vector<std::string> out;
-    for (const auto& e : v.get_array()) out.push_back(as_string(e, field));
-    return out;
-  }
-
-  const boost::json::object& obj_;
-  std::string where_;
-  std::string action_;
-};
-
-inline boost::json::object string_map_json(const std::map<std::string, std::string>& m) {
-  boost::json::object o;
-  for (const auto& [k, v] : m) o[k] = v;
-  return o;
+  return out;
 }
-inline boost::json::object partition_values_json(const partition_values_map& m) {
-  boost::json::object o;
-  for (const auto& [k, v] : m) {
-    if (v) o[k] = *v;
-    else o[k] = nullptr;
-  }
-  return o;
-}
-inline boost::json::array strings_json(const std::vector<std::string>& v) {
-  boost::json::array a;
-  for (const auto& s : v) a.emplace_back(s);
-  return a;
-}
+
+// The actions with a described struct, found by their key.
+using described_actions = boost::mp11::mp_list<protocol_action, metadata_action, add_action, remove_action, txn_action>;
 }  // namespace detail
 
 // Parses one action object ({"add":{...}}). `where` names the place for errors ("file:line").
@@ -247,67 +193,14 @@ inline action parse_action(const boost::json::value& v, const std::string& where
   const auto& [key_sv, body] = *v.get_object().begin();
   const std::string key(key_sv);
   if (!body.is_object()) throw delta_error(where + ": " + key + ": expected an object");
-  const auto& obj = body.get_object();
-  const detail::field_reader r(obj, where, key);
-  if (key == "protocol") {
-    protocol_action p;
-    p.min_reader_version = static_cast<std::int32_t>(r.int64("minReaderVersion"));
-    p.min_writer_version = static_cast<std::int32_t>(r.int64("minWriterVersion"));
-    p.reader_features = r.opt_strings("readerFeatures");
-    p.writer_features = r.opt_strings("writerFeatures");
-    return p;
-  }
-  if (key == "metaData") {
-    metadata_action m;
-    m.id = r.string("id");
-    m.name = r.opt_string("name");
-    m.description = r.opt_string("description");
-    if (const auto fmt = r.opt_object("format")) {
-      const detail::field_reader f(*fmt, where, "metaData.format");
-      m.format.provider = f.string("provider");
-      m.format.options = f.string_map("options");
-    }
-    m.schema_string = r.string("schemaString");
-    m.partition_columns = r.strings("partitionColumns");
-    m.configuration = r.string_map("configuration");
-    m.created_time = r.opt_int64("createdTime");
-    return m;
-  }
-  if (key == "add") {
-    add_action a;
-    a.path = r.string("path");
-    a.partition_values = r.partition_values("partitionValues");
-    a.size = r.int64("size");
-    a.modification_time = r.int64("modificationTime");
-    a.data_change = r.boolean("dataChange");
-    a.stats = r.opt_string("stats");
-    a.tags = r.opt_string_map("tags");
-    a.deletion_vector = r.opt_object("deletionVector");
-    a.base_row_id = r.opt_int64("baseRowId");
-    a.default_row_commit_version = r.opt_int64("defaultRowCommitVersion");
-    return a;
-  }
-  if (key == "remove") {
-    remove_action a;
-    a.path = r.string("path");
-    a.deletion_timestamp = r.opt_int64("deletionTimestamp");
-    a.data_change = r.boolean("dataChange");
-    a.extended_file_metadata = r.opt_boolean("extendedFileMetadata");
-    if (r.find("partitionValues")) a.partition_values = r.partition_values("partitionValues");
-    a.size = r.opt_int64("size");
-    a.stats = r.opt_string("stats");
-    a.tags = r.opt_string_map("tags");
-    a.deletion_vector = r.opt_object("deletionVector");
-    return a;
-  }
-  if (key == "txn") {
-    txn_action t;
-    t.app_id = r.string("appId");
-    t.version = r.int64("version");
-    t.last_updated = r.opt_int64("lastUpdated");
-    return t;
-  }
-  if (key == "commitInfo") return commit_info_action{obj};
+  if (key == commit_info_action::action_key) return commit_info_action{body.get_object()};
+  std::optional<action> out;
+  boost::mp11::mp_for_each<boost::mp11::mp_transform<boost::mp11::mp_identity, detail::described_actions>>(
+      [&](auto type) {
+        using A = typename decltype(type)::type;
+        if (!out && key == A::action_key) out.emplace(detail::decode<A>(body, where, key));
+      });
+  if (out) return std::move(*out);
   return other_action{key, body};
 }
 
@@ -316,57 +209,9 @@ inline boost::json::object action_json(const action& a) {
   return std::visit(
       [](const auto& x) -> boost::json::object {
         using A = std::decay_t<decltype(x)>;
-        boost::json::object o;
-        if constexpr (std::is_same_v<A, protocol_action>) {
-          o["minReaderVersion"] = x.min_reader_version;
-          o["minWriterVersion"] = x.min_writer_version;
-          if (x.reader_features) o["readerFeatures"] = detail::strings_json(*x.reader_features);
-          if (x.writer_features) o["writerFeatures"] = detail::strings_json(*x.writer_features);
-          return {{"protocol", std::move(o)}};
-        } else if constexpr (std::is_same_v<A, metadata_action>) {
-          o["id"] = x.id;
-          if (x.name) o["name"] = *x.name;
-          if (x.description) o["description"] = *x.description;
-          o["format"] = boost::json::object{{"provider", x.format.provider},
-                                            {"options", detail::string_map_json(x.format.options)}};
-          o["schemaString"] = x.schema_string;
-          o["partitionColumns"] = detail::strings_json(x.partition_columns);
-          o["configuration"] = detail::string_map_json(x.configuration);
-          if (x.created_time) o["createdTime"] = *x.created_time;
-          return {{"metaData", std::move(o)}};
-        } else if constexpr (std::is_same_v<A, add_action>) {
-          o["path"] = x.path;
-          o["partitionValues"] = detail::partition_values_json(x.partition_values);
-          o["size"] = x.size;
-          o["modificationTime"] = x.modification_time;
-          o["dataChange"] = x.data_change;
-          if (x.stats) o["stats"] = *x.stats;
-          if (x.tags) o["tags"] = detail::string_map_json(*x.tags);
-          if (x.deletion_vector) o["deletionVector"] = *x.deletion_vector;
-          if (x.base_row_id) o["baseRowId"] = *x.base_row_id;
-          if (x.default_row_commit_version) o["defaultRowCommitVersion"] = *x.default_row_commit_version;
-          return {{"add", std::move(o)}};
-        } else if constexpr (std::is_same_v<A, remove_action>) {
-          o["path"] = x.path;
-          if (x.deletion_timestamp) o["deletionTimestamp"] = *x.deletion_timestamp;
-          o["dataChange"] = x.data_change;
-          if (x.extended_file_metadata) o["extendedFileMetadata"] = *x.extended_file_metadata;
-          if (x.partition_values) o["partitionValues"] = detail::partition_values_json(*x.partition_values);
-          if (x.size) o["size"] = *x.size;
-          if (x.stats) o["stats"] = *x.stats;
-          if (x.tags) o["tags"] = detail::string_map_json(*x.tags);
-          if (x.deletion_vector) o["deletionVector"] = *x.deletion_vector;
-          return {{"remove", std::move(o)}};
-        } else if constexpr (std::is_same_v<A, txn_action>) {
-          o["appId"] = x.app_id;
-          o["version"] = x.version;
-          if (x.last_updated) o["lastUpdated"] = *x.last_updated;
-          return {{"txn", std::move(o)}};
-        } else if constexpr (std::is_same_v<A, commit_info_action>) {
-          return {{"commitInfo", x.fields}};
-        } else {
-          return {{x.key, x.value}};
-        }
+        if constexpr (std::is_same_v<A, commit_info_action>) return {{A::action_key, x.fields}};
+        else if constexpr (std::is_same_v<A, other_action>) return {{x.key, x.value}};
+        else return {{A::action_key, sluice::to_json(x)}};
       },
       a);
 }
@@ -420,21 +265,10 @@ inline file_stats parse_stats(std::string_view stats_json, const std::string& wh
   boost::system::error_code ec;
   auto v = boost::json::parse(stats_json, ec);
   if (ec || !v.is_object()) throw delta_error(where + ": add.stats is not a JSON object");
-  const detail::field_reader r(v.get_object(), where, "add.stats");
-  file_stats s;
-  s.num_records = r.int64("numRecords");
-  if (auto o = r.opt_object("minValues")) s.min_values = std::move(*o);
-  if (auto o = r.opt_object("maxValues")) s.max_values = std::move(*o);
-  if (auto o = r.opt_object("nullCount")) s.null_count = std::move(*o);
-  return s;
+  return detail::decode<file_stats>(v, where, "add.stats");
 }
 
-inline std::string stats_json(const file_stats& s) {
-  return sluice::json_text(boost::json::object{{"numRecords", s.num_records},
-                                               {"minValues", s.min_values},
-                                               {"maxValues", s.max_values},
-                                               {"nullCount", s.null_count}});
-}
+inline std::string stats_json(const file_stats& s) { return sluice::to_json_string(s); }
 
 // ---------------------------------------------------------------- paths and partition values
 namespace detail {

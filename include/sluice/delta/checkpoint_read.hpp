@@ -120,9 +120,9 @@ inline std::optional<checkpoint_ref> find_checkpoint(const std::filesystem::path
     const auto v = boost::json::parse(read_whole_file(last), jec);
     if (jec || !v.is_object())
       throw delta_error(last.string() + ": not valid JSON (" + (jec ? jec.message() : "not an object") + ")");
-    const detail::field_reader r(v.get_object(), last.string(), "_last_checkpoint");
-    const auto cv = r.int64("version");
-    const auto parts = static_cast<int>(r.opt_int64("parts").value_or(1));
+    const auto pointer = detail::decode<last_checkpoint>(v, last.string(), "_last_checkpoint");
+    const auto cv = pointer.version;
+    const int parts = pointer.parts.value_or(1);
     if (cv <= version) {
       auto files = detail::checkpoint_files(table, cv, parts);
       if (detail::all_exist(files)) return checkpoint_ref{cv, std::move(files)};

@@ -238,10 +238,9 @@ inline checkpoint_written write_checkpoint(const table_snapshot& snapshot, std::
   replace_file_atomically(dir / checkpoint_file_name(snapshot.version), bytes, owner);
   checkpoint_written w{snapshot.version, actions, static_cast<std::int64_t>(snapshot.files.size()),
                        static_cast<std::int64_t>(bytes.size())};
-  const auto last = sluice::json_text(boost::json::object{{"version", w.version},
-                                                          {"size", w.actions},
-                                                          {"sizeInBytes", w.size_in_bytes},
-                                                          {"numOfAddFiles", w.add_files}});
+  const auto last = sluice::to_json_string(
+      last_checkpoint{.version = w.version, .size = w.actions, .parts = std::nullopt,
+                      .size_in_bytes = w.size_in_bytes, .num_of_add_files = w.add_files});
   replace_file_atomically(last_checkpoint_path(snapshot.table), last + "\n", owner);
   return w;
 }
