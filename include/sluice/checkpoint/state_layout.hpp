@@ -25,6 +25,7 @@
 #include <vector>
 
 #include "serialize.hpp"
+#include "../detail/hyperloglog.hpp"
 
 namespace sluice {
 
