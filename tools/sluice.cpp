@@ -18,10 +18,14 @@
 #include <boost/beast/http.hpp>
 #include <boost/json.hpp>
 
+#include <sluice/checkpoint/file_io.hpp>
 #include <sluice/checkpoint/inspect.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <filesystem>
+#include <map>
 #include <cstdlib>
 #include <iostream>
 #include <optional>
@@ -212,6 +216,99 @@ std::int64_t number_option(const std::string& name, const std::string& v) {
   return n;
 }
 
+// The sources' own logs, `<checkpoint>/sources/<i>/` (a source writes there what it needs to
+// replay a batch: the file source its FileStreamSourceLog, a file "N" per batch or "N.compact"
+// holding batches 0..N). Per log file: its size and the batches it covers; files that parse
+// as file-source entries (JSON lines with a path) also give the files recorded, and the log's
+// filesRecorded is what a restart reads: the latest compact file and the batches after it.
+json::array source_logs(const std::filesystem::path& checkpoint) {
+  namespace fs = std::filesystem;
+  json::array out;
+  const auto root = checkpoint / "sources";
+  if (!fs::is_directory(root)) return out;
+  const auto number = [](std::string_view s) -> std::optional<std::int64_t> {
+    if (s.empty() || s.size() > 18 || !std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; }))
+      return std::nullopt;
+    return std::stoll(std::string(s));
+  };
+  std::map<std::int64_t, fs::path> sources;
+  for (const auto& e : fs::directory_iterator(root))
+    if (auto i = number(e.path().filename().string()); i && e.is_directory()) sources[*i] = e.path();
+  for (const auto& [i, dir] : sources) {
+    struct log_file {
+      std::string name;
+      std::int64_t batch;
+      bool compact;
+      std::uintmax_t bytes;
+    };
+    std::vector<log_file> files;
+    std::vector<std::string> other;
+    for (const auto& e : fs::directory_iterator(dir)) {
+      if (!e.is_regular_file()) continue;
+      const auto name = e.path().filename().string();
+      constexpr std::string_view suffix = ".compact";
+      const bool compact = name.ends_with(suffix);
+      if (auto n = number(compact ? std::string_view(name).substr(0, name.size() - suffix.size()) : name))
+        files.push_back({name, *n, compact, e.file_size()});
+      else if (!name.starts_with(".")) other.push_back(name);  // dot files: temporaries, checksums
+    }
+    std::sort(files.begin(), files.end(), [](const log_file& a, const log_file& b) { return a.batch < b.batch; });
+    std::sort(other.begin(), other.end());
+    json::array listed;
+    std::uintmax_t bytes = 0;
+    bool file_source = !files.empty();
+    std::optional<std::int64_t> first, last, latest_compact;
+    std::map<std::int64_t, std::int64_t> entries;  // log file's batch -> files recorded in it
+    for (const auto& f : files) {
+      std::int64_t from = f.batch, n = 0;
+      bool entries_ok = true;
+      const auto content = sluice::read_checkpoint_file(dir / f.name).content;  // verified; errors name it
+      std::istringstream lines(content);
+      for (std::string l; std::getline(lines, l);) {
+        if (l.empty()) continue;
+        boost::system::error_code ec;
+        const auto v = json::parse(l, ec);
+        const auto* o = ec ? nullptr : v.if_object();
+        if (!o || !o->if_contains("path")) {
+          entries_ok = false;
+          break;
+        }
+        ++n;
+        if (const auto* b = o->if_contains("batchId"); b && b->is_int64()) from = std::min(from, b->as_int64());
+      }
+      if (f.compact && entries_ok) from = std::min<std::int64_t>(from, 0);  // a compaction holds 0..N
+      json::object o{{"file", f.name}, {"bytes", f.bytes}, {"batches", json::array{from, f.batch}}};
+      if (entries_ok) {
+        o["filesRecorded"] = n;
+        entries[f.batch] = n;
+      } else {
+        file_source = false;
+      }
+      listed.push_back(std::move(o));
+      bytes += f.bytes;
+      first = first ? std::min(*first, from) : from;
+      last = last ? std::max(*last, f.batch) : f.batch;
+      if (f.compact) latest_compact = f.batch;
+    }
+    json::object s{{"source", i}, {"directory", dir.string()}, {"files", std::move(listed)}, {"bytes", bytes}};
+    s["batches"] = first ? json::value(json::array{*first, *last}) : json::value(nullptr);
+    if (!other.empty()) {
+      json::array names;
+      for (const auto& n : other) names.push_back(json::value(n));
+      s["otherFiles"] = std::move(names);
+    }
+    if (file_source) {
+      std::int64_t recorded = 0;
+      for (const auto& [b, n] : entries)
+        if (!latest_compact || b >= *latest_compact) recorded += n;
+      s["kind"] = "file source log";
+      s["filesRecorded"] = recorded;
+    }
+    out.push_back(std::move(s));
+  }
+  return out;
+}
+
 void print_describe(const json::value& d) {
   const auto f = [&](const char* k) -> const json::value& { return field(d, k); };
   std::cout << "checkpoint:   " << text(f("checkpoint")) << "\n"
@@ -252,6 +349,22 @@ void print_describe(const json::value& d) {
                                    : json::serialize(schema))
               << "\n";
   }
+  for (const auto& s : f("sourceLogs").as_array()) {
+    std::cout << "source log " << text(field(s, "source")) << ": " << text(field(s, "directory")) << ", "
+              << field(s, "files").as_array().size() << " files, " << text(field(s, "bytes")) << " bytes, batches "
+              << range(field(s, "batches"));
+    if (const auto* n = s.as_object().if_contains("filesRecorded"))
+      std::cout << " (" << text(field(s, "kind")) << ": " << text(*n) << " input files recorded)";
+    std::cout << "\n";
+    for (const auto& f : field(s, "files").as_array()) {
+      std::cout << "  " << text(field(f, "file")) << ": " << text(field(f, "bytes")) << " bytes, batches "
+                << range(field(f, "batches"));
+      if (const auto* n = f.as_object().if_contains("filesRecorded")) std::cout << ", " << text(*n) << " input files";
+      std::cout << "\n";
+    }
+    if (const auto* o = s.as_object().if_contains("otherFiles"))
+      std::cout << "  other files: " << json::serialize(*o) << "\n";
+  }
 }
 
 int run_checkpoint(const std::vector<std::string>& words, const std::optional<std::int64_t>& op,
@@ -262,7 +375,8 @@ int run_checkpoint(const std::vector<std::string>& words, const std::optional<st
   const std::filesystem::path dir = words[2];
   if (!std::filesystem::is_directory(dir)) throw refused(dir.string() + ": not a directory");
   if (words[1] == "describe") {
-    const auto d = sluice::describe_checkpoint(dir);
+    auto d = sluice::describe_checkpoint(dir);
+    d["sourceLogs"] = source_logs(dir);
     if (as_json) std::cout << json::serialize(d) << "\n";
     else print_describe(json::value(d));
     return 0;

@@ -109,6 +109,13 @@ inline boost::json::object query_json(const managed_query& q, bool detailed) {
   o["exception"] = q.exception ? boost::json::value(*q.exception) : boost::json::value(nullptr);
   o["numBatches"] = q.batches;
   o["recordsProcessed"] = q.records_processed;
+  if (!q.expectations.empty()) {  // running totals of the sl::expect stages (per batch: data_quality)
+    boost::json::array es;
+    for (const auto& e : q.expectations)
+      es.push_back({{"name", e.name}, {"policy", e.policy}, {"passed_records", e.passed_records},
+                    {"failed_records", e.failed_records}});
+    o["expectations"] = std::move(es);
+  }
   o["lastProgress"] = q.last_progress ? boost::json::value(q.last_progress->to_json()) : boost::json::value(nullptr);
   if (detailed) {
     boost::json::array recent;

@@ -1,6 +1,7 @@
 """End-to-end: `sluice checkpoint describe | state` on the checkpoints of stopped queries
-(checkpoint_writer: a windowed aggregation and a deduplication), their rows checked against
-what the queries' sinks received, then on damaged copies (every error names the file).
+(checkpoint_writer: a windowed aggregation, a deduplication, and a file source whose log was
+compacted), their rows checked against what the queries' sinks received and the source log
+against the files it took, then on damaged copies (every error names the file).
 
 usage: checkpoint_cli_test.py SLUICE_EXECUTABLE CHECKPOINT_WRITER_EXECUTABLE
 """
@@ -81,6 +82,36 @@ def main():
     code, out, err = run("state", dedup, "--operator", "0", "--batch", "0")
     check(code == 0 and sorted(json.loads(l)["key"]["id"] for l in out.splitlines()) == [1, 2, 3],
           "state --batch 0: dedup keys after the first batch")
+
+    # the sources' own logs: the file source's, 7 input files in batches of 2, compacted every 3
+    files_ck = os.path.join(work, "files")
+    log_dir = os.path.join(files_ck, "sources", "0")
+    code, out, err = run("describe", files_ck, "--json")
+    logs = json.loads(out).get("sourceLogs", []) if code == 0 else []
+    check(code == 0 and len(logs) == 1 and logs[0]["source"] == 0 and logs[0]["directory"] == log_dir,
+          "describe: the file source's log is listed")
+    log = logs[0] if logs else {}
+    listed = [(f["file"], f["batches"], f.get("filesRecorded")) for f in log.get("files", [])]
+    check(listed == [("0", [0, 0], 2), ("1", [1, 1], 2), ("2.compact", [0, 2], 6), ("3", [3, 3], 1)],
+          f"describe: log files, the batches each covers and the input files each records ({listed})")
+    sizes = {n: os.path.getsize(os.path.join(log_dir, n)) for n in os.listdir(log_dir)}
+    check(all(f["bytes"] == sizes.get(f["file"]) for f in log.get("files", []))
+          and log.get("bytes") == sum(sizes.values()), "describe: log file sizes as on disk")
+    check(log.get("batches") == [0, 3] and log.get("kind") == "file source log" and log.get("filesRecorded") == 7,
+          "describe: batches 0..3, 7 input files recorded (the compact file and the batch after it)")
+    code, out, err = run("describe", files_ck)
+    check(code == 0 and f"source log 0: {log_dir}, 4 files" in out and "7 input files recorded" in out
+          and "  2.compact: " in out, "describe: source logs in the human-readable form")
+    code, out, err = run("describe", agg, "--json")
+    check(code == 0 and json.loads(out)["sourceLogs"] == [], "describe: a memory stream keeps no source log")
+    files_broken = os.path.join(work, "files_broken")
+    shutil.copytree(files_ck, files_broken)
+    damaged = os.path.join(files_broken, "sources", "0", "3")
+    data = bytearray(open(damaged, "rb").read())
+    data[5] ^= 0x01
+    open(damaged, "wb").write(data)
+    code, out, err = run("describe", files_broken)
+    check(code == 1 and damaged in err, f"corrupt source log entry: named ({err.strip()})")
 
     # errors
     code, out, err = run("state", agg, "--operator", "3")

@@ -3,11 +3,14 @@
 //   DIR/agg     events -> watermark 10 s -> 10 s windows x user: count, avg(value),
 //               approx_count_distinct(item), update mode; state snapshot every 2 batches
 //   DIR/dedup   events -> drop_duplicates(id), append mode
+//   DIR/files   7 JSON lines files in DIR/input -> memory sink, 2 files per batch, the file
+//               source's log compacted every 3 batches (batches 0..3; "2.compact" holds 0..2)
 // DIR/agg_expected.jsonl: per group the last count and avg the sink received (update mode:
 // each batch's changed groups), keyed as the state reader prints them. DIR/dedup_expected.txt:
 // the ids the dedup sink received. DIR/agg_state_rows.json: the state rows after each batch
 // (progress numRowsTotal). Usage: checkpoint_writer DIR
 #include <sluice/sluice.hpp>
+#include <sluice/sources/files.hpp>
 
 #include <boost/json.hpp>
 #include <cstdint>
@@ -100,6 +103,20 @@ int main(int argc, char** argv) {
     std::ofstream out(dir / "dedup_expected.txt");
     for (const auto& r : sink.rows()) out << r.id << "\n";
     std::cout << "dedup: " << sink.rows().size() << " ids" << std::endl;
+  }
+  {
+    const auto input = dir / "input";
+    std::filesystem::create_directories(input);
+    for (int i = 0; i < 7; ++i)
+      std::ofstream(input / ("part-" + std::to_string(i) + ".json"))
+          << R"({"user":"u)" << i << R"(","ts":"1970-01-01T00:00:0)" << i << R"(Z","value":)" << i << R"(,"id":)" << i
+          << R"(,"item":"x"})" << "\n";
+    sl::memory_sink<Event> sink;
+    auto q = sl::start(sl::files::json_lines<Event>(input, {.max_files_per_trigger = 2, .log_compact_interval = 3}) | sink,
+                       sl::output_mode::append,
+                       {.name = "files", .trigger = sl::trigger::available_now(), .checkpoint = (dir / "files").string()});
+    q.await_termination();
+    std::cout << "files: " << sink.rows().size() << " rows, " << q.recent_progress().size() << " batches" << std::endl;
   }
   return 0;
 }

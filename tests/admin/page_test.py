@@ -1,9 +1,12 @@
 """End-to-end: the admin endpoint's status page in a real browser.
 
 Headless Chromium (Debian's chromium) loads GET / from a running process (serve_queries)
-once one query was stopped, so its numbers are fixed; the page's table and charts are
-checked against that query's progress JSON (GET /queries/{id}), and a screenshot is saved
-as status_page.png in the working directory.
+once both queries were stopped (serve_queries --linger keeps serving them), so their numbers
+are fixed; the page's tables and charts are checked against the queries' progress JSON
+(GET /queries/{id}): "rates" for rates, durations, state and watermark, "passing" for its
+expectations' data quality (sl::expect: per expectation its policy, the last batch's
+data_quality counts and the totals). A screenshot is saved as status_page.png in the
+working directory.
 
 usage: page_test.py SERVE_QUERIES_EXECUTABLE
 """
@@ -37,7 +40,7 @@ class PageParser(HTMLParser):
 
     def __init__(self):
         super().__init__()
-        self.cells = {}  # (query id, field) -> text
+        self.cells = {}  # (query id, field) or (query id, expectation, field) -> text
         self.series = {}  # (query id, chart title, series name) -> number of points
         self.loaded = None
         self._cell = None
@@ -50,8 +53,9 @@ class PageParser(HTMLParser):
             self.loaded = a.get("data-loaded")
         if tag == "section" and "data-query-id" in a:
             self._query = a["data-query-id"]
-        if tag == "td" and "data-field" in a:
-            self._cell = (a["data-query"], a["data-field"])
+        if tag in ("td", "span") and "data-field" in a:
+            self._cell = ((a["data-query"], a["data-expectation"], a["data-field"]) if "data-expectation" in a
+                          else (a["data-query"], a["data-field"]))
             self.cells[self._cell] = ""
         if tag == "svg":
             self._chart = a.get("data-title")
@@ -59,7 +63,7 @@ class PageParser(HTMLParser):
             self.series[(self._query, self._chart, a["data-series"])] = int(a["data-points"])
 
     def handle_endtag(self, tag):
-        if tag == "td":
+        if tag in ("td", "span"):
             self._cell = None
 
     def handle_data(self, data):
@@ -78,7 +82,8 @@ def chromium(*args):
 
 
 def main():
-    proc = subprocess.Popen([sys.argv[1], "--max-seconds", "90"], stdout=subprocess.PIPE, text=True)
+    proc = subprocess.Popen([sys.argv[1], "--max-seconds", "90", "--linger"], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, text=True)
     try:
         line = proc.stdout.readline().strip()
         assert line.startswith("admin: "), f"serve_queries printed {line!r}"
@@ -90,9 +95,12 @@ def main():
                 break
             time.sleep(0.2)
         ids = {q["name"]: q["id"] for q in qs}
-        status, _, _ = http(f"{base}/queries/{ids['rates']}/stop", "POST")
-        check(status == 200, "rates stopped: its numbers are fixed")
+        for name in ("rates", "passing"):
+            status, _, _ = http(f"{base}/queries/{ids[name]}/stop", "POST")
+            check(status == 200, f"{name} stopped: its numbers are fixed")
+        check(proc.stdout.readline().startswith("all queries stopped"), "serve_queries lingers, serving")
         detail = json.loads(http(f"{base}/queries/{ids['rates']}")[2])
+        passing = json.loads(http(f"{base}/queries/{ids['passing']}")[2])
         status, ctype, html = http(base + "/")
         check(status == 200 and ctype.startswith("text/html"), "GET / is an HTML page")
 
@@ -127,6 +135,34 @@ def main():
         check((ids["passing"], "Batch duration (ms)", "triggerExecution") in page.series, "the other query is drawn too")
         check((ids["passing"], "State rows", "numRowsTotal") not in page.series, "no state chart without state")
 
+        # passing's expectations: the last batch's data_quality and the totals over its batches.
+        pid = ids["passing"]
+        dq = passing["lastProgress"].get("data_quality")
+        check(dq is not None and [e["name"] for e in dq["expectations"]] == ["even_value", "not_multiple_of_5"],
+              "passing's progress has data_quality for both expectations")
+        recent = passing["recentProgress"]
+        check(len(recent) == passing["numBatches"], "passing: every batch's progress retained (totals are sums)")
+        ecell = lambda name, f: page.cells.get((pid, name, f))
+        for e in (dq["expectations"] if dq else []):
+            n = e["name"]
+            check(ecell(n, "name") == n, f"expectation {n} listed")
+            check(ecell(n, "policy") == e["policy"], f"{n}: policy {ecell(n, 'policy')} == {e['policy']}")
+            for f in ("passed_records", "failed_records"):
+                check(ecell(n, f) == str(e[f]), f"{n}: last batch {f} {ecell(n, f)} == {e[f]}")
+                total = sum(y[f] for r in recent if r.get("data_quality")
+                            for y in r["data_quality"]["expectations"] if y["name"] == n)
+                endpoint = [t[f] for t in passing.get("expectations", []) if t["name"] == n]
+                check(endpoint == [total], f"{n}: GET /queries/{{id}} total {f} {endpoint} == {total}")
+                check(ecell(n, "total_" + f) == str(total), f"{n}: total {f} {ecell(n, 'total_' + f)} == {total}")
+            check(int(ecell(n, "total_failed_records") or 0) > 0, f"{n}: some rows failed it (the data has them)")
+        check(dq is not None and page.cells.get((pid, "dropped_records")) == str(dq["dropped_records"]),
+              f"dropped records (last batch) {page.cells.get((pid, 'dropped_records'))}")
+        with_dq = sum(1 for r in recent if r.get("data_quality"))
+        for n in ("even_value", "not_multiple_of_5"):
+            got = page.series.get((pid, "Failed records per batch", n))
+            check(got == with_dq, f"chart 'Failed records per batch' / {n}: {got} points ({with_dq})")
+        check(not any(k[0] == rid and len(k) == 3 for k in page.cells), "rates has no expectations table")
+
         shot = os.path.abspath("status_page.png")
         if os.path.exists(shot):
             os.remove(shot)
@@ -134,8 +170,8 @@ def main():
         ok = os.path.exists(shot) and open(shot, "rb").read(8) == b"\x89PNG\r\n\x1a\n" and os.path.getsize(shot) > 20000
         check(ok, f"screenshot saved: {shot}")
 
-        http(f"{base}/queries/{ids['passing']}/stop", "POST")
-        check(proc.wait(timeout=20) == 0, "the process ends once both stopped")
+        proc.stdin.close()
+        check(proc.wait(timeout=20) == 0, "the process ends once both stopped and its input closed")
     finally:
         if proc.poll() is None:
             proc.kill()

@@ -1,6 +1,7 @@
 // The status page served at GET / by the admin endpoint: like Spark UI's Structured Streaming
 // tab, each query with its numbers and charts over its recent batches (input vs processing
-// rate, batch duration and its phases, state rows, watermark). One static page, inline SVG
+// rate, batch duration and its phases, state rows, watermark), and its expectations'
+// data quality (sl::expect: the last batch's data_quality and the running totals). One static page, inline SVG
 // charts drawn by a few lines of script: nothing to build, nothing vendored. It reads
 // GET /queries and GET /queries/{id} every 2 s; a bearer token is taken from the page's
 // fragment (http://host:port/#token=...), which browsers never send to the server.
@@ -26,6 +27,8 @@ inline constexpr std::string_view status_page_html = R"sluicehtml(<!DOCTYPE html
   table.numbers { border-collapse: collapse; margin-bottom: .8em; }
   table.numbers th, table.numbers td { padding: .25em .8em; border-bottom: 1px solid #eee; text-align: right; }
   table.numbers th { font-weight: 600; color: #555; }
+  table.numbers td.name { text-align: left; }
+  table.numbers td.failing { color: #b00020; }
   .charts { display: flex; flex-wrap: wrap; gap: 1em; }
   .chart { background: #fff; } .chart text { font-size: 10px; fill: #555; }
   .chart .title { font-size: 12px; font-weight: 600; fill: #222; }
@@ -80,6 +83,30 @@ function chart(title, series, yFormat, fromZero = true) {
   return svg + "</svg>";
 }
 
+// The sl::expect stages: per expectation its policy, the last batch's passed and failed
+// records (progress "data_quality", DLT's fields) and the totals since the query started.
+function expectations(q, p) {
+  const totals = q.expectations || [];
+  if (!totals.length) return "";
+  const id = esc(q.id), last = p && p.data_quality ? p.data_quality.expectations : [];
+  const cell = (name, field, value, cls = "") =>
+    `<td class="${cls}" data-query="${id}" data-expectation="${esc(name)}" data-field="${field}">${esc(value)}</td>`;
+  let h = `<table class="numbers expectations"><tr><th>expectation</th><th>policy</th>`;
+  h += `<th>passed (last batch)</th><th>failed (last batch)</th><th>passed (total)</th><th>failed (total)</th></tr>`;
+  for (const t of totals) {
+    const b = last.find(e => e.name === t.name);
+    h += "<tr>" + cell(t.name, "name", t.name, "name") + cell(t.name, "policy", t.policy);
+    h += cell(t.name, "passed_records", b ? b.passed_records : "-");
+    h += cell(t.name, "failed_records", b ? b.failed_records : "-", b && b.failed_records ? "failing" : "");
+    h += cell(t.name, "total_passed_records", t.passed_records);
+    h += cell(t.name, "total_failed_records", t.failed_records, t.failed_records ? "failing" : "") + "</tr>";
+  }
+  h += `</table>`;
+  if (p && p.data_quality)
+    h += `<div class="muted">dropped records (last batch): <span data-query="${id}" data-field="dropped_records">${esc(p.data_quality.dropped_records)}</span></div>`;
+  return h;
+}
+
 function render(q) {
   const p = q.lastProgress, recent = q.recentProgress || [];
   const state = q.exception ? "failed" : q.isActive ? "active" : "stopped";
@@ -99,13 +126,21 @@ function render(q) {
   h += cell("stateRows", p && p.stateOperators.length ? stateRows(p) : "-");
   h += cell("watermark", p && p.eventTime.watermark ? p.eventTime.watermark : "-");
   h += cell("recordsProcessed", q.recordsProcessed);
-  h += `</tr></table><div class="charts">`;
+  h += `</tr></table>`;
+  h += expectations(q, p);
+  h += `<div class="charts">`;
   const pts = f => recent.map(r => [r.batchId, f(r)]);
   h += chart("Input vs processing rate (rows/s)", [
     { name: "inputRowsPerSecond", color: "#1565c0", points: pts(r => r.inputRowsPerSecond) },
     { name: "processedRowsPerSecond", color: "#ef6c00", points: pts(r => r.processedRowsPerSecond) }], y => y.toFixed(0));
   const phases = [["triggerExecution", "#6a1b9a"], ["addBatch", "#2e7d32"], ["latestOffset", "#c62828"]];
   h += chart("Batch duration (ms)", phases.map(([n, c]) => ({ name: n, color: c, points: pts(r => r.durationMs[n] || 0) })), y => y.toFixed(0));
+  if (recent.some(r => r.data_quality))
+    h += chart("Failed records per batch", (recent.find(r => r.data_quality) || {}).data_quality.expectations.map((e, i) => ({
+      name: e.name, color: ["#b00020", "#ef6c00", "#6a1b9a", "#00838f"][i % 4],
+      points: recent.filter(r => r.data_quality).map(r => [r.batchId,
+        (r.data_quality.expectations.find(x => x.name === e.name) || { failed_records: 0 }).failed_records])
+    })), y => y.toFixed(0));
   if (recent.some(r => r.stateOperators.length))
     h += chart("State rows", [{ name: "numRowsTotal", color: "#00838f", points: pts(stateRows) }], y => y.toFixed(0));
   // The first batches' watermark is the epoch (none yet): left out, as it would flatten the rest.

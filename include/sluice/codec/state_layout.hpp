@@ -25,6 +25,7 @@
 #include <vector>
 
 #include "binary.hpp"
+#include "../detail/hyperloglog.hpp"
 
 namespace sluice {
 
