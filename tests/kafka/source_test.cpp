@@ -220,6 +220,21 @@ TEST_CASE("kafka source: assign, subscribe_pattern, max/min offsets per trigger,
   }
 }
 
+TEST_CASE("kafka source: plans the offsets of a batch as its rows, capped", "[source]") {
+  // The engine reserves its batch buffer from this (graph/source.hpp, planned_rows).
+  sl::kafka::source src({.subscribe = {"t"}, .kafka = {{"bootstrap.servers", "127.0.0.1:1"}}});
+  sl::kafka::offsets start, end;
+  start.set({"t", 0}, 100);
+  start.set({"t", 1}, 50);
+  end.set({"t", 0}, 400);
+  end.set({"t", 1}, 50);  // nothing new
+  end.set({"t", 2}, 25);  // a new partition: read from its beginning
+  CHECK(src.planned_rows(start, end) == std::size_t{325});
+  CHECK(src.planned_rows(start, start) == std::size_t{0});
+  end.set({"t", 0}, std::int64_t{1} << 40);  // a huge range does not reserve gigabytes
+  CHECK(src.planned_rows(start, end) == sl::kafka::source::max_planned_rows);
+}
+
 TEST_CASE("kafka source: options by Spark's names, and their errors", "[source]") {
   const auto o = sl::kafka::source_options_from_json(boost::json::parse(R"({
       "subscribe": "a,b", "startingOffsets": "earliest", "maxOffsetsPerTrigger": 100,

@@ -6,6 +6,7 @@
 #pragma once
 #include <boost/json/object.hpp>
 #include <boost/json/value.hpp>
+#include <cstddef>
 #include <cstdint>
 #include <filesystem>
 #include <limits>
@@ -73,6 +74,10 @@ class source_control {
   virtual boost::json::value start_offset_json() const = 0;
   virtual boost::json::value end_offset_json() const = 0;
   virtual std::int64_t rows_in_batch() const = 0;
+  // How many rows the planned batch will read, when the source can tell (its optional
+  // planned_rows): the engine reserves its batch buffer for them. A hint, never trusted for
+  // correctness; none by default.
+  virtual std::optional<std::size_t> planned_rows() { return std::nullopt; }
   // The source's own metrics for progress (Spark's SourceProgress.metrics); none by default.
   virtual std::map<std::string, std::string> progress_metrics() const { return {}; }
   virtual void stop() = 0;

@@ -26,6 +26,8 @@
 #include <utility>
 #include <vector>
 
+#include <boost/mp11/list.hpp>
+
 #include "../checkpoint/checkpoint.hpp"
 #include "../checkpoint/state_store.hpp"
 #include "../detail/crash_point.hpp"
@@ -120,6 +122,7 @@ class plan_runner final : public runner_base {
   }
   std::int64_t run_batch(batch_context& ctx) override {
     out_.clear();
+    reserve_planned_rows();
     const batch_scope running(ctx);  // sl::current_timestamp() in the graph and the sink
     auto collect = [this](auto&& r) { detail::append_row(out_, std::forward<decltype(r)>(r)); };
     plan_.node.run(ctx, collect);
@@ -133,6 +136,22 @@ class plan_runner final : public runner_base {
   }
 
  private:
+  // With no stage between the sources and the sink, the batch's rows are the sources' rows:
+  // reserve for the count they plan (graph/source.hpp, planned_rows) rather than grow the
+  // buffer from empty, which dominated a large first batch. Capped: a hint may be far off.
+  void reserve_planned_rows() {
+    if constexpr (boost::mp11::mp_empty<typename Plan::stages>::value) {
+      constexpr std::size_t max_rows = std::max<std::size_t>(1, (std::size_t{256} << 20) / sizeof(row_type));
+      std::size_t planned = 0;
+      for (auto* s : controls.sources) {
+        const auto n = s->planned_rows();
+        if (!n) return;  // a source that cannot tell: the buffer grows as before
+        planned += std::min(*n, max_rows);
+      }
+      out_.reserve(std::min(planned, max_rows));
+    }
+  }
+
   Plan plan_;
   std::vector<row_type> out_;  // reused: no allocation per batch once warm
 };

@@ -18,7 +18,15 @@
 //                                           // blocking call then throws sluice::source_interrupted
 //     std::map<std::string, std::string> progress_metrics() const;  // optional: progress `metrics`
 //     static constexpr bool replayable = false;  // optional, default true: see below
+//     std::optional<std::size_t> planned_rows(const my_offset& start, const my_offset& end);
+//                                           // optional: about how many rows (start, end] holds
 //   };
+//
+// planned_rows is a hint, not a promise: when the rows of the sources reach the sink one for
+// one (no stage between them), the engine reserves its batch buffer for that many rows before
+// the batch runs, instead of growing it from empty (the cost of a large first batch). A wrong
+// count costs memory or a reallocation, never rows. Keep it bounded (the engine caps the
+// reservation too): a range of offsets may hold far fewer rows than its width.
 //
 // A source is replayable when read() of a partition gives the same rows every time, also after
 // a restart: the offsets of a batch are logged before it runs, and a batch re-run after a
@@ -33,6 +41,7 @@
 // struct.
 #pragma once
 #include <concepts>
+#include <cstddef>
 #include <cstdint>
 #include <map>
 #include <optional>
@@ -144,6 +153,10 @@ constexpr bool check_source() {
                   "sluice source: missing `void commit(const offset_type& end)`");
     static_assert(requires(const S& s) { { s.description() } -> std::convertible_to<std::string>; },
                   "sluice source: missing `std::string description() const`");
+    if constexpr (requires { &S::planned_rows; })
+      static_assert(requires(S& s, const O& o) { { s.planned_rows(o, o) } -> std::same_as<std::optional<std::size_t>>; },
+                    "sluice source: `planned_rows` must be `std::optional<std::size_t> planned_rows(const "
+                    "offset_type& start, const offset_type& end)`");
     if constexpr (requires { S::replayable; })
       static_assert(std::is_same_v<std::remove_cv_t<decltype(S::replayable)>, bool>,
                     "sluice source: `replayable` must be declared `static constexpr bool replayable = false;`");
@@ -226,6 +239,12 @@ struct source_node : source_control {
   boost::json::value start_offset_json() const override { return start_ ? to_json(*start_) : boost::json::value(nullptr); }
   boost::json::value end_offset_json() const override { return end_ ? to_json(*end_) : boost::json::value(nullptr); }
   std::int64_t rows_in_batch() const override { return rows_; }
+  std::optional<std::size_t> planned_rows() override {
+    if constexpr (requires { { src.planned_rows(*start_, *end_) } -> std::same_as<std::optional<std::size_t>>; }) {
+      if (start_ && end_) return offset_equal(*start_, *end_) ? std::optional<std::size_t>(0) : src.planned_rows(*start_, *end_);
+    }
+    return std::nullopt;
+  }
   std::map<std::string, std::string> progress_metrics() const override {
     if constexpr (requires { src.progress_metrics(); }) return src.progress_metrics();
     else return {};

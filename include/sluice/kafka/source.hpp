@@ -24,6 +24,7 @@
 #include <charconv>
 #include <chrono>
 #include <cmath>
+#include <cstddef>
 #include <cstdint>
 #include <filesystem>
 #include <map>
@@ -115,16 +116,20 @@ class source {
   }
 
   std::vector<offset_range> partitions(const offsets& start, const offsets& end) const {
-    std::vector<offset_range> out;
-    for (const auto& tp : end.partitions()) {
-      const auto* from = start.find(tp);
-      const std::int64_t f = from ? *from : 0;  // a new partition is read from the beginning
-      const std::int64_t u = *end.find(tp);
-      if (u > f) out.push_back({tp, f, u});
-    }
+    auto out = ranges(start, end);
     const auto& o = state_->options;
     if (o.min_partitions && static_cast<std::size_t>(*o.min_partitions) > out.size()) out = split(out, *o.min_partitions);
     return out;
+  }
+
+  // The engine reserves its batch buffer for this many rows (graph/source.hpp): the offsets
+  // of the range, an upper bound (transaction markers, compaction and retention leave gaps),
+  // capped so that a sparse or huge range does not reserve hundreds of megabytes.
+  static constexpr std::size_t max_planned_rows = std::size_t{1} << 20;
+  std::optional<std::size_t> planned_rows(const offsets& start, const offsets& end) const {
+    std::size_t n = 0;
+    for (const auto& r : ranges(start, end)) n += static_cast<std::size_t>(r.until - r.from);
+    return std::min(n, max_planned_rows);
   }
 
   template <class Emit>
@@ -293,6 +298,18 @@ class source {
   }
 
  private:
+  // The non-empty range of each partition, [start, end).
+  static std::vector<offset_range> ranges(const offsets& start, const offsets& end) {
+    std::vector<offset_range> out;
+    for (const auto& tp : end.partitions()) {
+      const auto* from = start.find(tp);
+      const std::int64_t f = from ? *from : 0;  // a new partition is read from the beginning
+      const std::int64_t u = *end.find(tp);
+      if (u > f) out.push_back({tp, f, u});
+    }
+    return out;
+  }
+
   struct state {
     std::mutex mutex;
     source_options options;

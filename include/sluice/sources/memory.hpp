@@ -2,12 +2,15 @@
 // add_data call is one unit of offset; a batch takes everything added since the last one.
 // The handle is shared: keep a copy to add data while the query runs.
 #pragma once
+#include <algorithm>
 #include <boost/describe.hpp>
+#include <cstddef>
 #include <cstdint>
 #include <deque>
 #include <initializer_list>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <type_traits>
 #include <utility>
@@ -67,6 +70,14 @@ class memory_stream {
     }
     for (const auto* unit : units)
       for (const T& r : *unit) emit(r);
+  }
+  // Exact: the rows of the add_data calls in (start, end].
+  std::optional<std::size_t> planned_rows(const memory_offset& start, const memory_offset& end) {
+    std::lock_guard lock(state_->mutex);
+    std::size_t n = 0;
+    const auto to = std::min(end.batches, static_cast<std::int64_t>(state_->added.size()));
+    for (auto i = std::max<std::int64_t>(start.batches, 0); i < to; ++i) n += state_->added[static_cast<std::size_t>(i)].size();
+    return n;
   }
   void commit(const memory_offset&) {}
   std::string description() const { return "MemoryStream"; }
