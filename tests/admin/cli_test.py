@@ -9,22 +9,8 @@ import socket
 import subprocess
 import sys
 import time
-import urllib.request
 
-failures = []
-
-
-def check(cond, what):
-    print(("ok   " if cond else "FAIL ") + what)
-    if not cond:
-        failures.append(what)
-
-
-def start_server(serve, *extra):
-    proc = subprocess.Popen([serve, "--max-seconds", "90", *extra], stdout=subprocess.PIPE, text=True)
-    line = proc.stdout.readline().strip()
-    assert line.startswith("admin: "), f"serve_queries printed {line!r}"
-    return proc, line[len("admin: "):]
+from admin_support import check, failures, start_server
 
 
 def main():

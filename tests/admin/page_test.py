@@ -16,23 +16,10 @@ import shutil
 import subprocess
 import sys
 import time
-import urllib.request
 from datetime import datetime
 from html.parser import HTMLParser
 
-failures = []
-
-
-def check(cond, what):
-    print(("ok   " if cond else "FAIL ") + what)
-    if not cond:
-        failures.append(what)
-
-
-def http(url, method="GET"):
-    req = urllib.request.Request(url, method=method, data=b"" if method == "POST" else None)
-    with urllib.request.urlopen(req, timeout=15) as r:
-        return r.status, r.headers.get("Content-Type"), r.read().decode()
+from admin_support import check, failures, http, start_server
 
 
 class PageParser(HTMLParser):
@@ -82,12 +69,8 @@ def chromium(*args):
 
 
 def main():
-    proc = subprocess.Popen([sys.argv[1], "--max-seconds", "90", "--linger"], stdin=subprocess.PIPE,
-                            stdout=subprocess.PIPE, text=True)
+    proc, base = start_server(sys.argv[1], "--linger", stdin=subprocess.PIPE)
     try:
-        line = proc.stdout.readline().strip()
-        assert line.startswith("admin: "), f"serve_queries printed {line!r}"
-        base = line[len("admin: "):]
         deadline = time.time() + 30
         while time.time() < deadline:
             qs = json.loads(http(base + "/queries")[2])

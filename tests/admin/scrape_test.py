@@ -7,31 +7,13 @@ each query was stopped through POST /queries/{id}/stop (so the two cannot drift 
 usage: scrape_test.py SERVE_QUERIES_EXECUTABLE
 """
 import json
-import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 from datetime import datetime
 
 from prometheus_client.parser import text_string_to_metric_families
 
-failures = []
-
-
-def check(cond, what):
-    print(("ok   " if cond else "FAIL ") + what)
-    if not cond:
-        failures.append(what)
-
-
-def http(url, method="GET"):
-    req = urllib.request.Request(url, method=method, data=b"" if method == "POST" else None)
-    try:
-        with urllib.request.urlopen(req, timeout=15) as r:
-            return r.status, r.headers.get("Content-Type"), r.read().decode()
-    except urllib.error.HTTPError as e:
-        return e.code, e.headers.get("Content-Type"), e.read().decode()
+from admin_support import check, failures, http, start_server
 
 
 def ts_seconds(text):
@@ -39,11 +21,8 @@ def ts_seconds(text):
 
 
 def main():
-    proc = subprocess.Popen([sys.argv[1], "--max-seconds", "90"], stdout=subprocess.PIPE, text=True)
+    proc, base = start_server(sys.argv[1])
     try:
-        line = proc.stdout.readline().strip()
-        assert line.startswith("admin: "), f"serve_queries printed {line!r}"
-        base = line[len("admin: "):]
         # Wait for a few batches of each query.
         deadline = time.time() + 30
         while time.time() < deadline:
