@@ -72,6 +72,12 @@ struct query_options {
   std::vector<std::shared_ptr<query_listener>> listeners{};
   // The least time between two idle events (spark.sql.streaming.noDataProgressEventInterval).
   std::chrono::milliseconds no_data_progress_event_interval{10000};
+  // Threads a batch runs on (0: one per core). Results do not depend on it.
+  std::size_t parallelism = 0;
+  // State partitions of each stateful operator (spark.sql.shuffle.partitions). 0: the
+  // checkpoint's value, or for a new query a default (docs/scaling.md). A checkpoint keeps
+  // the value it was created with; a different explicit value is refused at start.
+  std::size_t shuffle_partitions = 0;
 };
 
 }  // namespace sluice

@@ -126,7 +126,8 @@ class plan_runner final : public runner_base {
     const batch_scope running(ctx);  // sl::current_timestamp() in the graph and the sink
     auto collect = [this](auto&& r) { detail::append_row(out_, std::forward<decltype(r)>(r)); };
     plan_.node.run(ctx, collect);
-    plan_.sink.add_batch(ctx.batch_id, std::span<const row_type>(out_.data(), out_.size()));
+    const std::span<const row_type> whole(out_.data(), out_.size());
+    deliver_batch(plan_.sink, ctx, std::span<const std::span<const row_type>>(&whole, 1), scratch_);
     return static_cast<std::int64_t>(out_.size());
   }
   std::string sink_description() const override { return plan_.sink.description(); }
@@ -154,6 +155,7 @@ class plan_runner final : public runner_base {
 
   Plan plan_;
   std::vector<row_type> out_;  // reused: no allocation per batch once warm
+  std::vector<row_type> scratch_;  // partitions joined for a sink that takes one batch
 };
 
 class query_core {

@@ -25,6 +25,7 @@
 #include <string>
 #include <type_traits>
 #include <utility>
+#include <vector>
 
 #include "node.hpp"
 #include "protocol.hpp"
@@ -50,6 +51,23 @@ template <class S>
 constexpr bool sink_supports(output_mode_kind m) {
   if constexpr (requires { S::supports(m); }) return S::supports(m);
   else return true;
+}
+
+// Hands a batch's rows to the sink, given as one span per partition (one when the batch ran on
+// one thread). A sink that takes one batch gets the partitions joined (in `scratch`, reused).
+template <class Sink, class Row>
+void deliver_batch(Sink& sink, const batch_context& ctx, std::span<const std::span<const Row>> parts,
+                   std::vector<Row>& scratch) {
+  if (parts.size() == 1) {
+    sink.add_batch(ctx.batch_id, parts[0]);
+    return;
+  }
+  scratch.clear();
+  std::size_t n = 0;
+  for (const auto& p : parts) n += p.size();
+  scratch.reserve(n);
+  for (const auto& p : parts) scratch.insert(scratch.end(), p.begin(), p.end());
+  sink.add_batch(ctx.batch_id, std::span<const Row>(scratch.data(), scratch.size()));
 }
 
 // A complete query: a graph ending in a sink, ready for sl::start.

@@ -34,6 +34,20 @@ struct input_watermarks {
   std::int64_t for_eviction = 0;
 };
 
+// Runs the independent tasks of one batch, perhaps at once on the query's workers
+// (query_options::parallelism). The engine owns it; a graph driven by hand has none, and its
+// tasks run one after another (parallel_for below).
+class task_runner {
+ public:
+  // Calls task(arg, i) for every i in [0, n); returns when all have ended, rethrowing the
+  // first exception one of them threw.
+  virtual void run_tasks(std::size_t n, void (*task)(void* arg, std::size_t i), void* arg) = 0;
+  virtual std::size_t workers() const = 0;
+
+ protected:
+  ~task_runner() = default;
+};
+
 // What one micro-batch runs with. The watermark is the one computed at the end of the
 // previous batch (Spark's rule), in microseconds of event time.
 struct batch_context {
@@ -48,6 +62,11 @@ struct batch_context {
   // Distinct for every run of a batch: a batch that failed runs again, after a restart, with
   // the same batch_id and a new attempt, and stages first undo what the failed run did.
   std::uint64_t attempt = 0;
+  // The query's workers (null: run tasks in turn on this thread), and the number of state
+  // partitions of each stateful operator (spark.sql.shuffle.partitions; fixed by the
+  // checkpoint, as the state's layout depends on it).
+  task_runner* tasks = nullptr;
+  std::size_t shuffle_partitions = 1;
 
   // Operator `op`'s watermarks; a context without them (a graph driven by hand) uses the
   // batch's watermark for both.
@@ -66,6 +85,17 @@ inline std::int64_t eviction_watermark(const batch_context& ctx, std::size_t op)
   return ctx.watermarks_of(op).for_eviction;
 }
 
+
+// f(i) for every i in [0, n), on the batch's workers when it has them.
+template <class F>
+void parallel_for(const batch_context& ctx, std::size_t n, F&& f) {
+  if (ctx.tasks == nullptr || n <= 1) {
+    for (std::size_t i = 0; i < n; ++i) f(i);
+    return;
+  }
+  using Fn = std::remove_reference_t<F>;
+  ctx.tasks->run_tasks(n, [](void* arg, std::size_t i) { (*static_cast<Fn*>(arg))(i); }, const_cast<void*>(static_cast<const void*>(&f)));
+}
 
 // The engine's per-batch interfaces (engine/control.hpp); a node only passes them on.
 struct graph_controls;
