@@ -31,7 +31,6 @@ Such a run is not a comparison, whatever its time.
 """
 import argparse
 import datetime
-import json
 import os
 import shutil
 import sys
@@ -39,7 +38,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "spark"))
-from spark_agg import process_cpu_seconds, tree_cpu_seconds  # noqa: E402  (no pyspark needed)
+from spark_agg import input_events, print_run, tree_cpu_seconds, write_result  # noqa: E402  (no pyspark needed)
 
 EPOCH = datetime.datetime(1970, 1, 1)
 
@@ -55,11 +54,7 @@ def main() -> int:
     ap.add_argument("--sources", choices=["per-file", "one"], default="per-file")
     args = ap.parse_args()
 
-    input_files = sorted(f for f in os.listdir(args.input) if f.startswith("batch_") and f.endswith(".json"))
-    events = 0
-    for f in input_files:
-        with open(os.path.join(args.input, f), "rb") as fh:
-            events += sum(1 for _ in fh)
+    input_files, events = input_events(args.input)
 
     t0 = time.perf_counter()
     from pyflink.table import EnvironmentSettings, TableEnvironment
@@ -143,19 +138,13 @@ def main() -> int:
         input_rows = sum(c for c, _ in latest.values())
         runs.append({"seconds": seconds, "cpu_seconds": cpu_seconds, "input_rows": input_rows,
                      "events_per_s": input_rows / seconds if seconds > 0 else None})
-        print(f"flink run {run + 1}: {input_rows} rows in {seconds:.2f} s ({cpu_seconds:.2f} s CPU) = "
-              f"{input_rows / seconds / 1e3:.1f} K events/s", file=sys.stderr, flush=True)
+        print_run("flink", run, input_rows, seconds, cpu_seconds)
 
     import pyflink.version
-    result = {
-        "engine": "pyflink", "version": pyflink.version.__version__, "mode": args.mode,
-        "parallelism": args.parallelism, "sources": args.sources, "checkpoint_interval_ms": args.checkpoint_interval_ms,
-        "events": events, "files": len(input_files), "startup_s": startup_s, "runs": runs,
-        "aggregates": [{"window_start": k[0], "event_type": k[1], "event_count": v[0], "avg_value": v[1]}
-                       for k, v in sorted(latest.items())],
-    }
-    with open(args.out, "w") as fh:
-        json.dump(result, fh, indent=1)
+    write_result(args.out, {"engine": "pyflink", "version": pyflink.version.__version__, "mode": args.mode,
+                            "parallelism": args.parallelism, "sources": args.sources,
+                            "checkpoint_interval_ms": args.checkpoint_interval_ms, "events": events,
+                            "files": len(input_files), "startup_s": startup_s, "runs": runs}, latest)
     bad = [r for r in runs if r["input_rows"] != events]
     if bad:
         print(f"flink_agg: a run's windows hold {bad[0]['input_rows']} rows, the files {events}: Flink dropped "

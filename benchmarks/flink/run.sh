@@ -22,21 +22,16 @@ results="$(realpath -m "${2:-$build/flink-compare}")"
 venv_python="${SLUICE_FLINK_VENV:-$repo/build/flink-venv}/bin/python"
 cores="${FLINK_PARALLELISM:-2}"
 mkdir -p "$results"
+source "$repo/benchmarks/spark/peers.sh"
 
-if [[ ! -x "$build/benchmarks/sluice_spark_compare" ]]; then
-  echo "flink/run.sh: $build/benchmarks/sluice_spark_compare not built (target sluice_spark_compare)" >&2
-  exit 1
-fi
+peers_check_sluice "$build"
 if ! "$venv_python" -c "import pyflink" 2>/dev/null; then
   echo "flink/run.sh: PyFlink is not installed: run benchmarks/flink/install.sh" >&2
   exit 1
 fi
 
 data="$(realpath -m "${PEERS_INPUT:-$build/spark-compare/input}")"
-echo "== generating ${SPARK_FILES:-20} x ${SPARK_EVENTS_PER_FILE:-100000} events (seed 004's generator) into $data" >&2
-python3 "$repo/benchmarks/spark/generate.py" "$data" --files "${SPARK_FILES:-20}" \
-  --events-per-file "${SPARK_EVENTS_PER_FILE:-100000}"
-du -sh "$data" >&2
+peers_generate "$data"
 
 echo "== sluice, parallelism $cores, decode_threads $cores" >&2
 "$build/benchmarks/sluice_spark_compare" "$data" --out "$results/sluice.json" --runs "${SLUICE_RUNS:-3}" \

@@ -17,20 +17,16 @@ build="$(realpath -m "${1:-$repo/build/bench}")"
 results="$(realpath -m "${2:-$build/spark-compare}")"
 venv_python="${SLUICE_VENV:-$repo/build/venv}/bin/python"
 mkdir -p "$results"
+source "$repo/benchmarks/spark/peers.sh"
 
-if [[ ! -x "$build/benchmarks/sluice_spark_compare" ]]; then
-  echo "spark/run.sh: $build/benchmarks/sluice_spark_compare not built (target sluice_spark_compare)" >&2
-  exit 1
-fi
+peers_check_sluice "$build"
 if ! "$venv_python" -c "import pyspark" 2>/dev/null; then
   echo "spark/run.sh: PySpark is not installed in the venv: run benchmarks/spark/install.sh" >&2
   exit 1
 fi
 
 data="$results/input"
-echo "== generating ${SPARK_FILES:-20} x ${SPARK_EVENTS_PER_FILE:-100000} events (seed 004's generator) into $data" >&2
-python3 "$here/generate.py" "$data" --files "${SPARK_FILES:-20}" --events-per-file "${SPARK_EVENTS_PER_FILE:-100000}"
-du -sh "$data" >&2
+peers_generate "$data"
 
 echo "== sluice, parallelism 1, decode_threads 1" >&2
 "$build/benchmarks/sluice_spark_compare" "$data" --out "$results/sluice-1.json" --runs "${SLUICE_RUNS:-3}" \
