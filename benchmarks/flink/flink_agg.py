@@ -9,12 +9,16 @@ with sluice's and Spark's.
 
 Usage: flink_agg.py INPUT_DIR --out RESULT.json [--parallelism 2] [--runs 2]
                     [--mode streaming|batch] [--checkpoint-interval-ms 1000]
+                    [--sources per-file|one]
 
 --mode streaming (the default) is the streaming peer: rows flow with a watermark and late rows
-are dropped, as in the other two engines. The files are one bounded source; Flink has no
-maxFilesPerTrigger, a reader reads its files one after another. --mode batch runs the same
-SQL in Flink's batch execution mode (the watermark is ignored: nothing is late), Flink's own
-fastest way through bounded files, for reference.
+are dropped, as in the other two engines (Flink has no maxFilesPerTrigger: the readers stream
+the files through). --mode batch runs the same SQL in Flink's batch execution mode (the
+watermark is ignored: nothing is late), Flink's own fastest way through bounded files, for
+reference.
+--sources per-file (the default): one bounded source per file, their union the input. --sources
+one: one source over the directory; with fewer readers than files, a reader may take a file
+older than one it has read, whose rows are then late (see below).
 --checkpoint-interval-ms: streaming mode's checkpoints (0: none; Spark and sluice write one
 per micro-batch, so the default takes one a second, to a fresh directory per run).
 
@@ -66,13 +70,9 @@ def main() -> int:
     config.set("parallelism.default", str(args.parallelism))
     config.set("table.local-time-zone", "UTC")
     config.set("pipeline.name", "sluice-flink-compare")
-    # the mini-cluster's task slots: one per parallel task, as Spark's local[N] has N threads
-    config.set("taskmanager.numberOfTaskSlots", str(args.parallelism))
-    from pyflink.java_gateway import get_gateway
-    get_gateway()  # started by TableEnvironment.create: the JVM that runs the mini-cluster
     startup_s = time.perf_counter() - t0
 
-    def cpu_now() -> float:  # this Python driver and its children: the gateway JVM
+    def cpu_now() -> float:  # this Python driver and its children: the JVM PyFlink started
         return tree_cpu_seconds(os.getpid())
 
     # Only the columns the query reads; the JSON format skips the others. ts: the event time
