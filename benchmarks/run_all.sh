@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The whole benchmark suite, one command (about 9 minutes on a 2-core machine from an empty
-# build directory, well under 15):
+# build directory, and about a minute more for Flink: well under 15):
 #
 #   benchmarks/run_all.sh            build + run everything, results in build/bench/results/
 #   benchmarks/run_all.sh --smoke    build + run each program for a moment (what CI does)
