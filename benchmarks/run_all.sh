@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The whole benchmark suite, one command (about 9 minutes on a 2-core machine from an empty
-# build directory, well under 15):
+# build directory, and about a minute more for Flink: well under 15):
 #
 #   benchmarks/run_all.sh            build + run everything, results in build/bench/results/
 #   benchmarks/run_all.sh --smoke    build + run each program for a moment (what CI does)
@@ -12,14 +12,18 @@
 # 4. the Spark comparison (benchmarks/spark/run.sh: seed 004's windowed aggregation in
 #    sluice and in PySpark local[2] over the same files), when PySpark is installed or
 #    installable (benchmarks/spark/install.sh; SLUICE_BENCH_SPARK=0 skips it);
-# 5. the compile-time suite (benchmarks/compile_time/compile_time.py).
+# 5. the Flink comparison (benchmarks/flink/run.sh: the same query and files in PyFlink's
+#    Table API, streaming mode, parallelism 2), when PyFlink is installed or installable in
+#    its own venv (benchmarks/flink/install.sh, about 850 MB and a minute or two the first
+#    time; SLUICE_BENCH_FLINK=0 skips it);
+# 6. the compile-time suite (benchmarks/compile_time/compile_time.py).
 # Everything printed goes to results/results-<UTC time>.md too, with the machine, the commit
 # and the commands; the Google Benchmark programs also write JSON there.
 #
 # Environment: SLUICE_BENCH_BUILD (build dir, default build/bench), SLUICE_BENCH_JOBS (build
 # jobs, default 2), SLUICE_BENCH_MIN_TIME (default 0.5), SLUICE_BENCH_REPETITIONS (default 3),
 # SLUICE_BENCH_FILTER (regex on program names, e.g. 'decode|window'), SLUICE_BENCH_SPARK=0,
-# SLUICE_BENCH_KAFKA=0,
+# SLUICE_BENCH_FLINK=0, SLUICE_BENCH_KAFKA=0,
 # SLUICE_BENCH_COMPILE_TIME=0.
 set -euo pipefail
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -120,10 +124,34 @@ if [[ $smoke == 1 ]]; then
 elif [[ "${SLUICE_BENCH_SPARK:-1}" == 0 ]]; then
   log "skipped (SLUICE_BENCH_SPARK=0)"
 elif bash benchmarks/spark/install.sh >>"$report" 2>&1; then
-  run bash benchmarks/spark/run.sh "$build" "$build/spark-compare" || failed+=("spark comparison")
+  if run bash benchmarks/spark/run.sh "$build" "$build/spark-compare"; then
+    spark_result="$build/spark-compare/spark.json"
+  else
+    failed+=("spark comparison")
+  fi
 else
   log "PySpark could not be installed (see above): the Spark comparison did not run"
   failed+=("spark comparison (PySpark not installable)")
+fi
+
+section "Against Flink (seed 004, same files, same cores)"
+if [[ $smoke == 1 ]]; then
+  # not installed for a smoke run (850 MB); when it is there, both sides on the small input
+  if [[ "${SLUICE_BENCH_FLINK:-1}" != 0 ]] && "${SLUICE_FLINK_VENV:-build/flink-venv}/bin/python" -c "import pyflink" 2>/dev/null; then
+    run env PEERS_INPUT="$tiny" SPARK_FILES=3 SPARK_EVENTS_PER_FILE=1000 SLUICE_RUNS=1 FLINK_RUNS=1 bash benchmarks/flink/run.sh "$build" "$results/smoke-flink" ||
+      failed+=("flink comparison")
+  else
+    log "skipped (PyFlink not installed: benchmarks/flink/install.sh)"
+  fi
+elif [[ "${SLUICE_BENCH_FLINK:-1}" == 0 ]]; then
+  log "skipped (SLUICE_BENCH_FLINK=0)"
+elif bash benchmarks/flink/install.sh >>"$report" 2>&1; then
+  # Spark's result of this run, if any, goes in the same table (same files, checked the same way)
+  run env SPARK_RESULT="${spark_result:-}" bash benchmarks/flink/run.sh "$build" "$build/flink-compare" ||
+    failed+=("flink comparison")
+else
+  log "PyFlink could not be installed (see above): the Flink comparison did not run"
+  failed+=("flink comparison (PyFlink not installable)")
 fi
 
 section "Compile time"

@@ -5,8 +5,11 @@
 // latest row per (window, event_type).
 //
 // Usage: sluice_spark_compare INPUT_DIR --out RESULT.json [--runs N] [--decode-threads N]
+//                             [--parallelism N]
 // --decode-threads: the source's decode_threads (default 0: one per core; 1: the query's thread
 // decodes alone, as before files were cut across threads).
+// --parallelism: query_options::parallelism, the threads a batch runs on (default 0: one per
+// core; 1: the query's thread alone). Spark's local[N] is the counterpart.
 // Each run starts a fresh query (new checkpoint) and is timed from start() to the end of
 // await_termination(), in wall and CPU seconds (all threads). RESULT.json: times, events/s,
 // and the aggregates of the last run.
@@ -26,6 +29,7 @@
 #include <map>
 #include <span>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -43,22 +47,26 @@ static double process_cpu_seconds() {
 }
 
 int main(int argc, char** argv) {
+  const char* usage =
+      "usage: sluice_spark_compare INPUT_DIR --out RESULT.json [--runs N] [--decode-threads N] [--parallelism N]\n";
   std::string input, out;
   int runs = 3;
   std::size_t decode_threads = 0;
+  std::size_t parallelism = 0;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     if (a == "--out" && i + 1 < argc) out = argv[++i];
     else if (a == "--runs" && i + 1 < argc) runs = std::stoi(argv[++i]);
     else if (a == "--decode-threads" && i + 1 < argc) decode_threads = std::stoul(argv[++i]);
+    else if (a == "--parallelism" && i + 1 < argc) parallelism = std::stoul(argv[++i]);
     else if (!a.starts_with("--") && input.empty()) input = a;
     else {
-      std::fprintf(stderr, "usage: sluice_spark_compare INPUT_DIR --out RESULT.json [--runs N] [--decode-threads N]\n");
+      std::fprintf(stderr, "%s", usage);
       return 2;
     }
   }
   if (input.empty() || out.empty()) {
-    std::fprintf(stderr, "usage: sluice_spark_compare INPUT_DIR --out RESULT.json [--runs N] [--decode-threads N]\n");
+    std::fprintf(stderr, "%s", usage);
     return 2;
   }
 
@@ -94,7 +102,8 @@ int main(int argc, char** argv) {
                            {.name = "spark-compare",
                             .trigger = sl::trigger::available_now(),
                             .checkpoint = checkpoint.string(),
-                            .progress_retention = 100000});
+                            .progress_retention = 100000,
+                            .parallelism = parallelism});
     query.await_termination();
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     const double cpu_seconds = process_cpu_seconds() - cpu0;
@@ -127,6 +136,7 @@ int main(int argc, char** argv) {
                              {"json_decoder", "boost.json"},
 #endif
                              {"decode_threads", sl::files::detail::resolve_decode_threads(decode_threads)},
+                             {"parallelism", parallelism != 0 ? parallelism : std::size_t{std::thread::hardware_concurrency()}},
                              {"events", events},
                              {"files", files},
                              {"runs", run_results},

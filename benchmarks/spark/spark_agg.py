@@ -50,6 +50,29 @@ def process_cpu_seconds() -> float:
     return u.ru_utime + u.ru_stime
 
 
+def input_events(input_dir: str):
+    """The batch_*.json files of input_dir, sorted, and the events (lines) they hold."""
+    files = sorted(f for f in os.listdir(input_dir) if f.startswith("batch_") and f.endswith(".json"))
+    events = 0
+    for f in files:
+        with open(os.path.join(input_dir, f), "rb") as fh:
+            events += sum(1 for _ in fh)
+    return files, events
+
+
+def print_run(engine: str, run: int, rows: int, seconds: float, cpu_seconds: float) -> None:
+    print(f"{engine} run {run + 1}: {rows} rows in {seconds:.2f} s ({cpu_seconds:.2f} s CPU) = "
+          f"{rows / seconds / 1e3:.1f} K events/s", file=sys.stderr, flush=True)
+
+
+def write_result(path: str, result: dict, latest: dict) -> None:
+    """Writes RESULT.json: result and the aggregates of latest, {(window_start, event_type): (count, avg)}."""
+    result = dict(result, aggregates=[{"window_start": k[0], "event_type": k[1], "event_count": v[0], "avg_value": v[1]}
+                                      for k, v in sorted(latest.items())])
+    with open(path, "w") as fh:
+        json.dump(result, fh, indent=1)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("input")
@@ -86,11 +109,7 @@ def main() -> int:
         StructField("event_type", StringType()),
         StructField("value", DoubleType()),
     ])
-    input_files = sorted(f for f in os.listdir(args.input) if f.startswith("batch_") and f.endswith(".json"))
-    events = 0
-    for f in input_files:
-        with open(os.path.join(args.input, f), "rb") as fh:
-            events += sum(1 for _ in fh)
+    input_files, events = input_events(args.input)
 
     runs = []
     latest = {}
@@ -126,18 +145,11 @@ def main() -> int:
             shutil.rmtree(checkpoint, ignore_errors=True)
         runs.append({"seconds": seconds, "cpu_seconds": cpu_seconds, "input_rows": input_rows[0], "progress_entries": batches,
                      "events_per_s": input_rows[0] / seconds if seconds > 0 else None})
-        print(f"spark run {run + 1}: {input_rows[0]} rows in {seconds:.2f} s ({cpu_seconds:.2f} s CPU) = "
-              f"{input_rows[0] / seconds / 1e3:.1f} K events/s", file=sys.stderr, flush=True)
+        print_run("spark", run, input_rows[0], seconds, cpu_seconds)
 
     spark.stop()
-    result = {
-        "engine": "pyspark", "version": __import__("pyspark").__version__, "cores": args.cores,
-        "events": events, "files": len(input_files), "startup_s": startup_s, "runs": runs,
-        "aggregates": [{"window_start": k[0], "event_type": k[1], "event_count": v[0], "avg_value": v[1]}
-                       for k, v in sorted(latest.items())],
-    }
-    with open(args.out, "w") as fh:
-        json.dump(result, fh, indent=1)
+    write_result(args.out, {"engine": "pyspark", "version": __import__("pyspark").__version__, "cores": args.cores,
+                            "events": events, "files": len(input_files), "startup_s": startup_s, "runs": runs}, latest)
     bad = [r for r in runs if r["input_rows"] != events]
     if bad:
         print(f"spark_agg: a run read {bad[0]['input_rows']} rows, the files hold {events}", file=sys.stderr)
