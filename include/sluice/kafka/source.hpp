@@ -164,6 +164,7 @@ class source {
     // would make the next batch assign again.
     detail::message_batch taken;
     const shared_string topic(r.tp.topic);  // one per read, shared by its rows
+    const rd_kafka_topic_t* own_topic = nullptr;
     while (next < until) {
       detail::message_ptr m(taken.next(s.queue.get(), 100, static_cast<std::size_t>(until - next)));
       if (!m) {
@@ -180,7 +181,13 @@ class source {
         continue;
       }
       idle_polls = 0;
-      if (m->rkt && (m->partition != r.tp.partition || r.tp.topic != rd_kafka_topic_name(m->rkt))) continue;
+      if (m->rkt) {  // a record of an earlier assignment left in the queue: not ours
+        if (m->partition != r.tp.partition) continue;
+        if (m->rkt != own_topic) {
+          if (r.tp.topic != rd_kafka_topic_name(m->rkt)) continue;
+          own_topic = m->rkt;  // alive while the partition is assigned: names compared once
+        }
+      }
       if (m->err) {
         // An end of partition reached earlier (the records after it arrived since): read on. A
         // partition now shorter than the range was caught by the watermarks above.
