@@ -4,6 +4,7 @@
 #include "kafka_test_support.hpp"
 
 #include <sluice/codec/binary.hpp>
+#include <sluice/codec/state_layout.hpp>
 
 #include <mutex>
 
@@ -93,6 +94,7 @@ TEST_CASE("kafka bytes: records in JSON, checkpoints and Spark's schema", "[sour
   sl::binary_writer wb;
   wb.write(r.key);
   CHECK(ws.buffer() == wb.buffer());
+  CHECK(sl::binary_layout<sl::kafka::bytes>() == sl::binary_layout<std::string>());
 
   const auto schema = boost::json::serialize(sl::spark_struct_type<sl::kafka::record>());
   CHECK(schema.find(R"({"name":"key","type":"binary","nullable":true)") != std::string::npos);
