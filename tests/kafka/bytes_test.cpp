@@ -152,3 +152,29 @@ TEST_CASE("kafka bytes: rows kept after the batch, the source and its messages a
     CHECK(got == want);
   }
 }
+
+// The new types as grouping keys, in state and in the checkpoint: counts per topic and key,
+// over a restart from the checkpoint.
+TEST_CASE("kafka bytes: grouping by topic and key keeps state across a restart", "[source]") {
+  const auto topic = unique("group-keys");
+  create_topic(topic, 1);
+  produce(topic, {{"a", "1"}, {"b", "2"}, {"a", "3"}});
+  const auto ck = scratch("group-keys-" + std::to_string(std::rand())).string();
+  auto run = [&] {
+    auto plan = sl::kafka::source({.subscribe = {topic}, .starting_offsets = "earliest", .kafka = props()}) |
+                sl::group_by(sl::col<"topic">, sl::col<"key">) | sl::aggregate(sl::count());
+    sl::memory_sink<decltype(plan)::row_type> sink;
+    auto q = sl::start(std::move(plan) | sink, sl::output_mode::complete,
+                       {.trigger = sl::trigger::available_now(), .checkpoint = ck});
+    q.await_termination();
+    std::map<std::string, std::int64_t> out;
+    for (const auto& r : sink.rows()) {
+      CHECK(sl::get<"topic">(r) == topic);
+      out[std::string(sl::get<"key">(r).value_or(""))] = sl::get<"count">(r);
+    }
+    return out;
+  };
+  CHECK(run() == std::map<std::string, std::int64_t>{{"a", 2}, {"b", 1}});
+  produce(topic, {{"b", "4"}, {"c", "5"}});
+  CHECK(run() == std::map<std::string, std::int64_t>{{"a", 2}, {"b", 2}, {"c", 1}});
+}
