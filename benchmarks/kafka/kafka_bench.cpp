@@ -3,10 +3,13 @@
 //  consume   records/s (one partition, ~100-byte JSON values) of sl::kafka::source -> foreach_batch
 //            (every record gathered into the batch buffer; one batch, and five batches) and
 //            sl::kafka::source -> a global count aggregation (nothing gathered), against
-//            librdkafka's own consumer loop (assign, poll to the end, touch every payload; the
+//            librdkafka's own consumer loop (create the consumer, assign, poll to the end,
+//            touch every payload, close it: the query's time includes its source's consumers
+//            starting and closing too; "ratio_to_the_loop_alone" leaves them out of the loop's); the
 //            same queue setting; per message with rd_kafka_consumer_poll, and in batches with
 //            rd_kafka_consume_batch_queue as the source reads) on the same topic and broker in
-//            the same run; each measured --repeat times, the best kept.
+//            the same run; each measured --repeat times in turn: the ratio of each repetition
+//            (against the per-record loop of that repetition), their median and spread.
 //  e2e       Kafka -> decode_json -> 1-second windows per key (update mode, 2 s watermark) ->
 //            exactly-once Kafka sink, with events produced at a fixed rate for --seconds; a
 //            read_committed consumer takes each output row's newest event (max of the produce
@@ -21,6 +24,8 @@
 #include <sluice/sluice.hpp>
 
 #include <librdkafka/rdkafka.h>
+
+#include <sys/resource.h>
 
 #include <algorithm>
 #include <atomic>
@@ -62,6 +67,15 @@ rd_kafka_t* client(rd_kafka_type_t type, std::map<std::string, std::string> prop
   return rk;
 }
 
+// CPU time of this process (every thread: librdkafka's too; not the broker's), in seconds.
+double process_cpu_s() {
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  return static_cast<double>(u.ru_utime.tv_sec + u.ru_stime.tv_sec) +
+         static_cast<double>(u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6;
+}
+double cpu_at_start = 0, last_cpu_ns = 0;  // CPU ns per record of the last reader run
+
 std::int64_t now_us() {
   return std::chrono::duration_cast<std::chrono::microseconds>(wall::now().time_since_epoch()).count();
 }
@@ -89,7 +103,12 @@ void produce_records(const std::string& topic, std::int64_t n) {
 // the fetcher now and then idles a second (see docs/kafka.md, Throughput).
 // batch: rd_kafka_consume_batch_queue (up to 1024 a call) instead of rd_kafka_consumer_poll, as
 // the source reads.
+// Timed from creating the consumer to destroying it, as the query's figures include starting
+// and stopping its source's consumers; last_loop_rate leaves them out (the loop alone).
+double last_loop_rate = 0;
 double raw_consume(const std::string& topic, std::int64_t n, bool batch = false) {
+  cpu_at_start = process_cpu_s();
+  const auto whole = std::chrono::steady_clock::now();
   rd_kafka_t* rk = client(RD_KAFKA_CONSUMER,
                           {{"group.id", "bench-raw"}, {"enable.auto.commit", "false"}, {"queued.min.messages", "1000000"}});
   const auto start = std::chrono::steady_clock::now();
@@ -116,9 +135,11 @@ double raw_consume(const std::string& topic, std::int64_t n, bool batch = false)
     }
   }
   rd_kafka_queue_destroy(queue);
-  const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  last_loop_rate = static_cast<double>(n) / std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   rd_kafka_consumer_close(rk);
   rd_kafka_destroy(rk);
+  const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - whole).count();
+  last_cpu_ns = (process_cpu_s() - cpu_at_start) * 1e9 / static_cast<double>(n);
   if (bytes == 0) std::puts("");
   return static_cast<double>(n) / s;
 }
@@ -127,6 +148,7 @@ double raw_consume(const std::string& topic, std::int64_t n, bool batch = false)
 // batches of at most `per_batch` (max_offsets_per_trigger; the engine reuses its batch buffer).
 double sluice_consume(const std::string& topic, std::int64_t n, std::optional<std::int64_t> per_batch = std::nullopt) {
   std::int64_t seen = 0;
+  cpu_at_start = process_cpu_s();
   const auto start = std::chrono::steady_clock::now();
   auto q = sl::start(sl::kafka::source({.subscribe = {topic}, .starting_offsets = "earliest", .max_offsets_per_trigger = per_batch,
                                         .kafka = {{"bootstrap.servers", bootstrap}}}) |
@@ -136,6 +158,7 @@ double sluice_consume(const std::string& topic, std::int64_t n, std::optional<st
                      sl::output_mode::append, {.trigger = sl::trigger::available_now()});
   q.await_termination();
   const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  last_cpu_ns = (process_cpu_s() - cpu_at_start) * 1e9 / static_cast<double>(n);
   if (seen != n) throw std::runtime_error("sluice read " + std::to_string(seen) + " records of " + std::to_string(n));
   return static_cast<double>(n) / s;
 }
@@ -144,6 +167,7 @@ double sluice_consume(const std::string& topic, std::int64_t n, std::optional<st
 // records are counted as they are read, never gathered into a batch buffer.
 double sluice_count(const std::string& topic, std::int64_t n) {
   std::int64_t counted = 0;
+  cpu_at_start = process_cpu_s();
   const auto start = std::chrono::steady_clock::now();
   auto q = sl::start(sl::kafka::source({.subscribe = {topic}, .starting_offsets = "earliest", .kafka = {{"bootstrap.servers", bootstrap}}}) |
                          sl::aggregate(sl::count().as<"n">()) | sl::foreach_batch([&](auto rows, std::int64_t) {
@@ -152,6 +176,7 @@ double sluice_count(const std::string& topic, std::int64_t n) {
                      sl::output_mode::complete, {.trigger = sl::trigger::available_now()});
   q.await_termination();
   const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  last_cpu_ns = (process_cpu_s() - cpu_at_start) * 1e9 / static_cast<double>(n);
   if (counted != n) throw std::runtime_error("sluice counted " + std::to_string(counted) + " records of " + std::to_string(n));
   return static_cast<double>(n) / s;
 }
@@ -253,6 +278,31 @@ e2e_result end_to_end(double rate, int seconds, int run) {
   }
   return r;
 }
+
+// The 1-, 5- and 15-minute load averages (the machine is shared: say how busy it was).
+std::string load_average() {
+  std::string one, five, fifteen;
+  std::ifstream("/proc/loadavg") >> one >> five >> fifteen;
+  return one + " " + five + " " + fifteen;
+}
+
+double best(const std::vector<double>& v) { return v.empty() ? 0 : *std::max_element(v.begin(), v.end()); }
+
+// {"median": m, "min": a, "max": b, "all": [...]} of per-repetition figures.
+std::string spread(std::vector<double> v, int decimals = 2) {
+  if (v.empty()) return "null";
+  auto num = [&](double x) {
+    char b[32];
+    std::snprintf(b, sizeof b, "%.*f", decimals, x);
+    return std::string(b);
+  };
+  std::string all;
+  for (double x : v) all += (all.empty() ? "" : ", ") + num(x);
+  std::sort(v.begin(), v.end());
+  const double median = v.size() % 2 ? v[v.size() / 2] : (v[v.size() / 2 - 1] + v[v.size() / 2]) / 2;
+  return "{\"median\": " + num(median) + ", \"min\": " + num(v.front()) + ", \"max\": " + num(v.back()) +
+         ", \"all\": [" + all + "]}";
+}
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -289,19 +339,45 @@ int main(int argc, char** argv) {
   try {
     const std::string topic = "bench-consume-" + std::to_string(now_us());
     if (records > 0) produce_records(topic, records);
-    double raw = 0, raw_batch = 0, ours = 0, counted = 0, batched = 0;
+    // Each repetition runs every reader once, in turn; its ratios are against the per-record
+    // loop of the same repetition (the machine's load moves between repetitions more than
+    // within one). Printed: the median ratio, its spread, and the best rates.
+    std::vector<double> raw, raw_batch, ours, batched, counted;
+    std::vector<double> r_ours, r_batched, r_counted, raw_loop, r_ours_loop;
+    std::vector<double> cpu_raw, cpu_ours, cpu_counted;  // CPU ns per record
+    const std::string load_before = load_average();
     const std::int64_t per_batch = std::max<std::int64_t>(1, records / 5);
     for (int i = 0; records > 0 && i < repeat; ++i) {
-      raw = std::max(raw, raw_consume(topic, records));
-      raw_batch = std::max(raw_batch, raw_consume(topic, records, true));
-      ours = std::max(ours, sluice_consume(topic, records));
-      batched = std::max(batched, sluice_consume(topic, records, per_batch));
-      counted = std::max(counted, sluice_count(topic, records));
+      raw.push_back(raw_consume(topic, records));
+      cpu_raw.push_back(last_cpu_ns);
+      raw_loop.push_back(last_loop_rate);
+      raw_batch.push_back(raw_consume(topic, records, true));
+      ours.push_back(sluice_consume(topic, records));
+      cpu_ours.push_back(last_cpu_ns);
+      batched.push_back(sluice_consume(topic, records, per_batch));
+      counted.push_back(sluice_count(topic, records));
+      cpu_counted.push_back(last_cpu_ns);
+      r_ours.push_back(ours.back() / raw.back());
+      r_ours_loop.push_back(ours.back() / raw_loop.back());
+      r_batched.push_back(batched.back() / raw.back());
+      r_counted.push_back(counted.back() / raw.back());
+      std::fprintf(stderr,
+                   "rep %d: librdkafka %.0f/s (%.0f CPU ns/record), batch loop %.0f/s, foreach_batch %.0f/s (%.2fx; %.0f ns), "
+                   "5 batches %.0f/s (%.2fx), count %.0f/s (%.2fx; %.0f ns)\n",
+                   i, raw.back(), cpu_raw.back(), raw_batch.back(), ours.back(), r_ours.back(), cpu_ours.back(),
+                   batched.back(), r_batched.back(), counted.back(), r_counted.back(), cpu_counted.back());
     }
-    std::printf("{\"consume\": {\"records\": %lld, \"librdkafka_records_per_s\": %.0f, \"sluice_records_per_s\": %.0f, "
-                "\"librdkafka_batch_records_per_s\": %.0f, \"ratio\": %.2f, \"sluice_5_batches_records_per_s\": %.0f, \"5_batches_ratio\": %.2f, "
-                "\"sluice_count_records_per_s\": %.0f, \"count_ratio\": %.2f},\n \"e2e\": [",
-                static_cast<long long>(records), raw, ours, raw_batch, ours / raw, batched, batched / raw, counted, counted / raw);
+    if (records > 0)
+      std::printf("{\"consume\": {\"records\": %lld, \"repeat\": %d, \"load_average_before\": \"%s\", \"load_average_after\": \"%s\",\n"
+                  "  \"best_records_per_s\": {\"librdkafka\": %.0f, \"librdkafka_batch\": %.0f, \"foreach_batch\": %.0f, \"5_batches\": %.0f, \"count\": %.0f},\n"
+                  "  \"ratio\": %s,\n  \"ratio_to_the_loop_alone\": %s,\n  \"5_batches_ratio\": %s,\n  \"count_ratio\": %s,\n"
+                  "  \"cpu_ns_per_record\": {\"librdkafka\": %s,\n    \"foreach_batch\": %s,\n    \"count\": %s}},\n \"e2e\": [",
+                  static_cast<long long>(records), repeat, load_before.c_str(), load_average().c_str(), best(raw),
+                  best(raw_batch), best(ours), best(batched), best(counted), spread(r_ours).c_str(), spread(r_ours_loop).c_str(),
+                  spread(r_batched).c_str(), spread(r_counted).c_str(), spread(cpu_raw, 0).c_str(),
+                  spread(cpu_ours, 0).c_str(), spread(cpu_counted, 0).c_str());
+    else
+      std::printf("{\"e2e\": [");
     double sustained = 0;
     for (std::size_t i = 0; i < rates.size(); ++i) {
       const auto r = end_to_end(rates[i], seconds, static_cast<int>(i));

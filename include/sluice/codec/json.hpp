@@ -364,7 +364,12 @@ void from_json_into(const boost::json::value& v, T& out, const json_path& path) 
     if (!v.is_object()) throw schema_error(path, std::string("expected an object, got ") + json_kind_name(v));
     out = v.get_object();
   } else if constexpr (custom_json<T>) {
-    out = T::from_json_value(v);
+    try {
+      out = T::from_json_value(v);
+    } catch (const schema_error& e) {
+      if (!e.path().empty()) throw;
+      throw schema_error(path, e.message());  // the type's own words, at its field
+    }
   } else if constexpr (std::is_same_v<T, bool>) {
     if (!v.is_bool()) throw schema_error(path, std::string("expected a boolean, got ") + json_kind_name(v));
     out = v.get_bool();

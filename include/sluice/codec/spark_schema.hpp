@@ -56,6 +56,7 @@ boost::json::value spark_data_type() {
   else if constexpr (std::is_floating_point_v<T>) return "double";
   else if constexpr (std::is_same_v<T, std::string>) return "string";
   else if constexpr (std::is_same_v<T, timestamp>) return "timestamp";
+  else if constexpr (requires { T::spark_sql_type; }) return T::spark_sql_type;  // a type naming its own
   else if constexpr (detail::is_vector_v<T>) {
     using E = typename T::value_type;
     using N = detail::nullable_of<E>;

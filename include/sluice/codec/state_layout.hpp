@@ -44,6 +44,8 @@ boost::json::value binary_layout() {
     return names[std::is_signed_v<T> ? 1 : 0][size_index];
   } else if constexpr (std::is_same_v<T, std::string>) {
     return "string";
+  } else if constexpr (requires { typename T::layout_as; }) {  // written as that type is
+    return binary_layout<typename T::layout_as>();
   } else if constexpr (std::is_same_v<T, timestamp>) {
     return "timestamp";
   } else if constexpr (detail::is_optional_v<T>) {

@@ -105,14 +105,14 @@ struct json_decoder_state {
                           RD_KAFKA_V_END);
     if (e) {
       rd_kafka_headers_destroy(h);
-      throw kafka_error("sluice::kafka::decode_json: cannot dead-letter " + r.topic + "-" + partition + "@" + offset +
+      throw kafka_error("sluice::kafka::decode_json: cannot dead-letter " + r.topic.str() + "-" + partition + "@" + offset +
                             " to " + topic + ": " + rd_kafka_err2str(e),
                         e);
     }
     // Bad records are rare: wait for each, so a dead letter is in Kafka before the batch ends.
     rd_kafka_flush(producer.get(), 30000);
     if (rd_kafka_outq_len(producer.get()) > 0)
-      throw kafka_error("sluice::kafka::decode_json: dead letter for " + r.topic + "-" + partition + "@" + offset +
+      throw kafka_error("sluice::kafka::decode_json: dead letter for " + r.topic.str() + "-" + partition + "@" + offset +
                         " not acknowledged by " + topic + " in time");
   }
 };

@@ -8,10 +8,12 @@
 #include <charconv>
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "../codec/json.hpp"
+#include "bytes.hpp"
 #include "client.hpp"
 
 namespace sluice::kafka {
@@ -98,19 +100,20 @@ BOOST_DESCRIBE_STRUCT(offsets, (), ())
 
 // One header of a record (Spark: struct<key: string, value: binary>).
 struct header {
-  std::string key;
-  std::optional<std::string> value;  // the bytes; absent for a null header value
+  shared_string key;
+  std::optional<bytes> value;  // absent for a null header value
   friend bool operator==(const header&, const header&) = default;
 };
 BOOST_DESCRIBE_STRUCT(header, (), (key, value))
 
-// A Kafka record as a row: Spark's Kafka source schema. Binary columns hold their bytes in
-// std::string; timestamp_type is 0 for CreateTime, 1 for LogAppendTime; headers are present
-// only with include_headers.
+// A Kafka record as a row: Spark's Kafka source schema. key, value and header values are
+// Spark's binary, topic a string (bytes.hpp: they read as strings, and the source's rows
+// share their bytes in blocks instead of allocating each); timestamp_type is 0 for
+// CreateTime, 1 for LogAppendTime; headers are present only with include_headers.
 struct record {
-  std::optional<std::string> key;
-  std::optional<std::string> value;
-  std::string topic;
+  std::optional<bytes> key;
+  std::optional<bytes> value;
+  shared_string topic;
   std::int32_t partition = 0;
   std::int64_t offset = 0;
   sluice::timestamp timestamp{};

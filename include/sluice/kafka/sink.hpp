@@ -43,8 +43,11 @@ namespace sluice::kafka {
 
 namespace detail {
 
+// A string or Kafka bytes column (sl::kafka::record's own), or an optional one.
 template <class F>
-constexpr bool bytes_field = std::is_same_v<F, std::string> || std::is_same_v<F, std::optional<std::string>>;
+constexpr bool bytes_type = std::is_same_v<F, std::string> || std::is_same_v<F, bytes> || std::is_same_v<F, shared_string>;
+template <class F>
+constexpr bool bytes_field = bytes_type<typename sluice::detail::nullable_of<F>::type>;
 
 template <class Row, fixed_string Name>
 constexpr bool has_bytes_column() {
@@ -52,8 +55,15 @@ constexpr bool has_bytes_column() {
   else return false;
 }
 
-inline const std::string* bytes_of(const std::string& s) { return &s; }
-inline const std::string* bytes_of(const std::optional<std::string>& s) { return s ? &*s : nullptr; }
+template <class F>
+std::optional<std::string_view> bytes_of(const F& s) {
+  if constexpr (sluice::detail::is_optional_v<F>) {
+    if (!s) return std::nullopt;
+    return std::string_view(*s);
+  } else {
+    return std::string_view(s);
+  }
+}
 
 struct delivery_state {
   std::atomic<std::int64_t> failed{0};
@@ -158,6 +168,7 @@ class bound_sink {
     kafka::detail::handle_ptr producer;
     kafka::detail::topic_ptr topic;  // after the producer: released first
     std::optional<std::int64_t> last_committed;
+    std::string row_topic;  // the last row's `topic` column
   };
 
   int timeout_ms() const { return static_cast<int>(s_->options.flush_timeout.count()); }
@@ -173,19 +184,21 @@ class bound_sink {
   void produce(const Row& row) {
     auto& s = *s_;
     std::string json;
-    const std::string* value = nullptr;
+    std::optional<std::string_view> value;
     if constexpr (has_value) value = detail::bytes_of(get<"value">(row));
     else {
       json = to_json_string(row);
-      value = &json;
+      value = json;
     }
-    const std::string* key = nullptr;
+    std::optional<std::string_view> key;
     if constexpr (has_key) key = detail::bytes_of(get<"key">(row));
     const std::string* topic = &s.options.topic;
     if constexpr (has_topic) {
       if (topic->empty()) {
-        topic = detail::bytes_of(get<"topic">(row));
-        if (!topic || topic->empty()) throw kafka_error(description() + ": a row has no topic (null or empty `topic` column)");
+        const auto t = detail::bytes_of(get<"topic">(row));
+        if (!t || t->empty()) throw kafka_error(description() + ": a row has no topic (null or empty `topic` column)");
+        if (*t != s.row_topic) s.row_topic.assign(*t);  // librdkafka wants it NUL-terminated
+        topic = &s.row_topic;
       }
     }
     std::int32_t partition = RD_KAFKA_PARTITION_UA;

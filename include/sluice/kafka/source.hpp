@@ -26,6 +26,7 @@
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <filesystem>
 #include <map>
 #include <memory>
@@ -162,6 +163,8 @@ class source {
     // Take at most what is left of the range: a record after `until` taken from the queue
     // would make the next batch assign again.
     detail::message_batch taken;
+    const shared_string topic(r.tp.topic);  // one per read, shared by its rows
+    const rd_kafka_topic_t* own_topic = nullptr;
     while (next < until) {
       detail::message_ptr m(taken.next(s.queue.get(), 100, static_cast<std::size_t>(until - next)));
       if (!m) {
@@ -178,7 +181,13 @@ class source {
         continue;
       }
       idle_polls = 0;
-      if (m->rkt && (m->partition != r.tp.partition || r.tp.topic != rd_kafka_topic_name(m->rkt))) continue;
+      if (m->rkt) {  // a record of an earlier assignment left in the queue: not ours
+        if (m->partition != r.tp.partition) continue;
+        if (m->rkt != own_topic) {
+          if (r.tp.topic != rd_kafka_topic_name(m->rkt)) continue;
+          own_topic = m->rkt;  // alive while the partition is assigned: names compared once
+        }
+      }
       if (m->err) {
         // An end of partition reached earlier (the records after it arrived since): read on. A
         // partition now shorter than the range was caught by the watermarks above.
@@ -218,7 +227,7 @@ class source {
       }
       next = m->offset + 1;
       if ((++count & 0x3ff) == 0) deadline = std::chrono::steady_clock::now() + s.options.poll_timeout;
-      emit(to_record(m.get(), r.tp, s.options.include_headers));
+      emit(to_record(m.get(), topic, r.tp.partition, s.options.include_headers, s.arena));
     }
     if (taken.left()) overshot = true;
     // The consumer now delivers `until` next, ready for the next batch; after an overshoot it
@@ -330,6 +339,7 @@ class source {
     std::set<std::string> known_topics;  // topics whose metadata the reading consumer has
     std::chrono::steady_clock::time_point last_trigger{};
     source_metrics metrics;
+    byte_arena arena;  // the records' keys, values and headers (bytes.hpp)
   };
 
   offsets initial_locked(state& s) const {
@@ -685,12 +695,14 @@ class source {
     if (until > from) s.metrics.offsets_lost += until - from;
   }
 
-  static record to_record(const rd_kafka_message_t* m, const topic_partition& tp, bool include_headers) {
+  // The record's bytes are copied into `arena`'s blocks: the message is destroyed after this.
+  static record to_record(const rd_kafka_message_t* m, const shared_string& topic, std::int32_t partition,
+                          bool include_headers, byte_arena& arena) {
     record r;
-    if (m->key) r.key.emplace(static_cast<const char*>(m->key), m->key_len);
-    if (m->payload) r.value.emplace(static_cast<const char*>(m->payload), m->len);
-    r.topic = tp.topic;
-    r.partition = tp.partition;
+    if (m->key) r.key.emplace(arena.copy(m->key, m->key_len));
+    if (m->payload) r.value.emplace(arena.copy(m->payload, m->len));
+    r.topic = topic.share();
+    r.partition = partition;
     r.offset = m->offset;
     rd_kafka_timestamp_type_t type = RD_KAFKA_TIMESTAMP_NOT_AVAILABLE;
     const std::int64_t ms = rd_kafka_message_timestamp(m, &type);
@@ -704,8 +716,8 @@ class source {
         const void* value = nullptr;
         std::size_t size = 0;
         for (std::size_t i = 0; rd_kafka_header_get_all(h, i, &name, &value, &size) == RD_KAFKA_RESP_ERR_NO_ERROR; ++i) {
-          header x{name, std::nullopt};
-          if (value) x.value.emplace(static_cast<const char*>(value), size);
+          header x{arena.copy<sluice::kafka::detail::string_tag>(name, std::strlen(name)), std::nullopt};
+          if (value) x.value.emplace(arena.copy(value, size));
           hs.push_back(std::move(x));
         }
       }

@@ -36,7 +36,7 @@ boost::json::value checkpoint_type_name() {
                          std::is_same_v<U, std::uint32_t> || std::is_same_v<U, std::uint64_t> ||
                          std::is_same_v<U, float> || std::is_same_v<U, double> || std::is_same_v<U, std::string> ||
                          std::is_same_v<U, timestamp>;
-  if constexpr (spark) return spark_data_type<U>();
+  if constexpr (spark || requires { U::spark_sql_type; }) return spark_data_type<U>();
   else return typeid(U).name();
 }
 
