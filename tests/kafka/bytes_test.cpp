@@ -5,6 +5,7 @@
 
 #include <sluice/codec/binary.hpp>
 #include <sluice/codec/state_layout.hpp>
+#include <sluice/ops/group_by.hpp>
 
 #include <mutex>
 
@@ -95,6 +96,8 @@ TEST_CASE("kafka bytes: records in JSON, checkpoints and Spark's schema", "[sour
   wb.write(r.key);
   CHECK(ws.buffer() == wb.buffer());
   CHECK(sl::binary_layout<sl::kafka::bytes>() == sl::binary_layout<std::string>());
+  // A grouping key's type in the checkpoint's description: as before, when key was a string.
+  CHECK(sl::detail::checkpoint_type_name<sl::kafka::bytes>() == boost::json::value("string"));
 
   const auto schema = boost::json::serialize(sl::spark_struct_type<sl::kafka::record>());
   CHECK(schema.find(R"({"name":"key","type":"binary","nullable":true)") != std::string::npos);

@@ -36,7 +36,10 @@ boost::json::value checkpoint_type_name() {
                          std::is_same_v<U, std::uint32_t> || std::is_same_v<U, std::uint64_t> ||
                          std::is_same_v<U, float> || std::is_same_v<U, double> || std::is_same_v<U, std::string> ||
                          std::is_same_v<U, timestamp>;
-  if constexpr (spark || requires { U::spark_sql_type; }) return spark_data_type<U>();
+  // A type stored as another (Kafka's bytes as std::string) is recorded as that one, so a
+  // checkpoint written before it had a type of its own still matches.
+  if constexpr (requires { typename U::layout_as; }) return checkpoint_type_name<typename U::layout_as>();
+  else if constexpr (spark || requires { U::spark_sql_type; }) return spark_data_type<U>();
   else return typeid(U).name();
 }
 
