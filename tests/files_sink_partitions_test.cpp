@@ -17,13 +17,15 @@
 #include <sluice/sluice.hpp>
 #include <sluice/files.hpp>
 
-#include "thread_tasks.hpp"
+#include "partition_support.hpp"
 
 namespace files_partitions_test {
 namespace sl = sluice;
 namespace fs = std::filesystem;
+using sluice_test::batch_on;
 using sluice_test::split_rows;
 using sluice_test::thread_tasks;
+
 
 struct Reading {
   std::int64_t id = 0;
@@ -66,13 +68,6 @@ std::size_t part_files(const fs::path& dir) {
   return n;
 }
 
-sl::batch_context context(std::int64_t batch_id, sl::task_runner* tasks) {
-  sl::batch_context ctx;
-  ctx.batch_id = batch_id;
-  ctx.tasks = tasks;
-  return ctx;
-}
-
 // Batches of 0, 1, 7 and 300 rows, each as `partitions` partitions, through deliver_batch.
 template <class Sink>
 std::vector<Reading> write_batches(Sink& sink, std::size_t partitions, thread_tasks& pool) {
@@ -84,36 +79,13 @@ std::vector<Reading> write_batches(Sink& sink, std::size_t partitions, thread_ta
     const auto rows = readings(next, next + sizes[b]);
     next += sizes[b];
     const auto parts = split_rows(rows, partitions);
-    sl::deliver_batch(sink, context(b, &pool), std::span<const std::span<const Reading>>(parts), scratch);
+    sl::deliver_batch(sink, batch_on(b, &pool), std::span<const std::span<const Reading>>(parts), scratch);
     all.insert(all.end(), rows.begin(), rows.end());
   }
   CHECK(scratch.empty());  // never joined: the partitions were written as they are
   return all;
 }
 
-// A file sink whose writer of one partition fails after writing its files.
-template <class Sink>
-struct failing_partition {
-  Sink& inner;
-  std::int64_t fails;
-
-  struct writer {
-    typename Sink::writer w;
-    bool fail;
-    void write(std::span<const Reading> rows) {
-      w.write(rows);
-      if (fail) throw std::runtime_error("disk full in partition");
-    }
-    auto commit() { return w.commit(); }
-    void abort() { w.abort(); }
-  };
-  void add_batch(std::int64_t id, std::span<const Reading> rows) { inner.add_batch(id, rows); }
-  std::string description() const { return inner.description(); }
-  bool begin_batch(std::int64_t id) { return inner.begin_batch(id); }
-  writer create_writer(std::int64_t id, std::int64_t p) { return {inner.create_writer(id, p), p == fails}; }
-  void commit_batch(std::int64_t id, std::vector<sl::files::written_files>& m) { inner.commit_batch(id, m); }
-  void abort_batch(std::int64_t id, std::vector<sl::files::written_files>& m) { inner.abort_batch(id, m); }
-};
 }  // namespace files_partitions_test
 
 using namespace files_partitions_test;
@@ -166,14 +138,14 @@ TEST_CASE("files sink: a failing partition writer aborts the batch, and the batc
   std::vector<Reading> scratch;
   for (const std::int64_t failing : {0, 3}) {
     INFO("failing partition: " << failing);
-    failing_partition<decltype(sink)> faulty{sink, failing};
-    REQUIRE_THROWS_WITH(sl::deliver_batch(faulty, context(0, &pool), all_parts, scratch), "disk full in partition");
+    sluice_test::failing_partition<decltype(sink), Reading> faulty{sink, failing, "disk full in partition"};
+    REQUIRE_THROWS_WITH(sl::deliver_batch(faulty, batch_on(0, &pool), all_parts, scratch), "disk full in partition");
     CHECK(!sl::files::latest_committed_batch(dir.path));
     CHECK(part_files(dir.path) == 0);  // every writer's files deleted, the failing one's too
   }
   // Run again (as after the query's restart): committed once, exactly the batch's rows.
-  sl::deliver_batch(sink, context(0, &pool), all_parts, scratch);
-  sl::deliver_batch(sink, context(0, &pool), all_parts, scratch);  // offered again: skipped
+  sl::deliver_batch(sink, batch_on(0, &pool), all_parts, scratch);
+  sl::deliver_batch(sink, batch_on(0, &pool), all_parts, scratch);  // offered again: skipped
   CHECK(sl::files::read_committed_json_lines<Reading>(dir.path) == rows);
   CHECK(sl::files::committed_batches(dir.path).size() == 1);
   CHECK(part_files(dir.path) == 4);
@@ -206,7 +178,7 @@ TEST_CASE("files sink: a crash between the writers' commits and the batch's comm
   sink.start({"q", "", sl::output_mode_kind::append});
   const auto parts = split_rows(second, 4);
   std::vector<Reading> scratch;
-  sl::deliver_batch(sink, context(1, &pool), std::span<const std::span<const Reading>>(parts), scratch);
+  sl::deliver_batch(sink, batch_on(1, &pool), std::span<const std::span<const Reading>>(parts), scratch);
   auto all = first;
   all.insert(all.end(), second.begin(), second.end());
   CHECK(sl::files::read_committed_json_lines<Reading>(dir.path) == all);

@@ -17,10 +17,11 @@
 #include <string>
 #include <vector>
 
-#include "thread_tasks.hpp"
+#include "partition_support.hpp"
 
 namespace two_phase_partitions_test {
 namespace sl = sluice;
+using sluice_test::batch_on;
 using sluice_test::split_rows;
 using sluice_test::thread_tasks;
 
@@ -109,13 +110,6 @@ std::vector<Item> items(std::int64_t from, std::int64_t to) {
   return out;
 }
 
-sl::batch_context context(std::int64_t batch_id, sl::task_runner* tasks) {
-  sl::batch_context ctx;
-  ctx.batch_id = batch_id;
-  ctx.tasks = tasks;
-  return ctx;
-}
-
 using concurrent_bound = decltype(sl::two_phase(store_sink<true>{}).bind<Item>());
 using joined_bound = decltype(sl::two_phase(store_sink<false>{}).bind<Item>());
 static_assert(sl::partitioned_sink_for<concurrent_bound, Item>);
@@ -139,12 +133,12 @@ TEST_CASE("two_phase: with concurrent_writers, 1, 2 and 4 partitions are written
     for (std::int64_t b = 0; b < 3; ++b) {
       const auto rows = items(b * 100, b * 100 + 40 + b);
       const auto parts = split_rows(rows, partitions);
-      sl::deliver_batch(bound, context(b, &pool), std::span<const std::span<const Item>>(parts), scratch);
+      sl::deliver_batch(bound, batch_on(b, &pool), std::span<const std::span<const Item>>(parts), scratch);
     }
     // Batch 1 offered again (a re-run after the sink's commit): skipped.
     const auto again = items(100, 141);
     const auto parts = split_rows(again, partitions);
-    sl::deliver_batch(bound, context(1, &pool), std::span<const std::span<const Item>>(parts), scratch);
+    sl::deliver_batch(bound, batch_on(1, &pool), std::span<const std::span<const Item>>(parts), scratch);
 
     CHECK(scratch.empty());
     CHECK(sink.s->most_writing == static_cast<int>(partitions));  // every writer of a batch at work at once
@@ -174,7 +168,7 @@ TEST_CASE("two_phase: a failing partition writer aborts the others and the batch
   {
     auto bound = sl::two_phase(sink).bind<Item>();
     bound.start({"q", "", sl::output_mode_kind::append});
-    REQUIRE_THROWS_WITH(sl::deliver_batch(bound, context(0, &pool), all_parts, scratch), "partition 2 failed");
+    REQUIRE_THROWS_WITH(sl::deliver_batch(bound, batch_on(0, &pool), all_parts, scratch), "partition 2 failed");
     CHECK(!bound.last_committed_batch());
   }
   CHECK(sink.s->committed.empty());
@@ -192,8 +186,8 @@ TEST_CASE("two_phase: a failing partition writer aborts the others and the batch
   sink.s->arrived.clear();
   auto bound = sl::two_phase(sink).bind<Item>();
   bound.start({"q", "", sl::output_mode_kind::append});
-  sl::deliver_batch(bound, context(0, &pool), all_parts, scratch);
-  sl::deliver_batch(bound, context(0, &pool), all_parts, scratch);
+  sl::deliver_batch(bound, batch_on(0, &pool), all_parts, scratch);
+  sl::deliver_batch(bound, batch_on(0, &pool), all_parts, scratch);
   std::vector<std::int64_t> expected;
   for (const auto& r : rows) expected.push_back(r.id);
   CHECK(sink.s->committed.size() == 1);
@@ -209,7 +203,7 @@ TEST_CASE("two_phase: a sink without concurrent_writers gets the partitions join
   const auto rows = items(0, 30);
   const auto parts = split_rows(rows, 4);
   std::vector<Item> scratch;
-  sl::deliver_batch(bound, context(7, &pool), std::span<const std::span<const Item>>(parts), scratch);
+  sl::deliver_batch(bound, batch_on(7, &pool), std::span<const std::span<const Item>>(parts), scratch);
   CHECK(sink.s->calls == std::vector<std::string>{"create_writer 7/0", "commit 7 messages=1"});
   CHECK(sink.s->most_writing == 1);
   CHECK(scratch.size() == rows.size());

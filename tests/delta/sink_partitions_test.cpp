@@ -15,11 +15,12 @@
 #include <string>
 #include <vector>
 
-#include "../thread_tasks.hpp"
+#include "../partition_support.hpp"
 
 namespace delta_partitions_test {
 namespace sl = sluice;
 namespace fs = std::filesystem;
+using sluice_test::batch_on;
 using sluice_test::split_rows;
 using sluice_test::thread_tasks;
 
@@ -82,42 +83,14 @@ std::size_t adds_in(const fs::path& table, std::int64_t version) {
   return n;
 }
 
-sl::batch_context context(std::int64_t batch_id, sl::task_runner* tasks) {
-  sl::batch_context ctx;
-  ctx.batch_id = batch_id;
-  ctx.tasks = tasks;
-  return ctx;
-}
-
 void deliver(bound_sink& sink, std::int64_t batch_id, const std::vector<Reading>& rows, std::size_t partitions,
              thread_tasks& pool) {
   const auto parts = split_rows(rows, partitions);
   std::vector<Reading> scratch;
-  sl::deliver_batch(sink, context(batch_id, &pool), std::span<const std::span<const Reading>>(parts), scratch);
+  sl::deliver_batch(sink, batch_on(batch_id, &pool), std::span<const std::span<const Reading>>(parts), scratch);
   CHECK(scratch.empty());  // never joined
 }
 
-// The Delta sink with one partition's writer failing after it wrote its files.
-struct failing_partition {
-  bound_sink& inner;
-  std::int64_t fails;
-  struct writer {
-    bound_sink::writer w;
-    bool fail;
-    void write(std::span<const Reading> rows) {
-      w.write(rows);
-      if (fail) throw std::runtime_error("parquet writer failed");
-    }
-    auto commit() { return w.commit(); }
-    void abort() { w.abort(); }
-  };
-  void add_batch(std::int64_t id, std::span<const Reading> rows) { inner.add_batch(id, rows); }
-  std::string description() const { return inner.description(); }
-  bool begin_batch(std::int64_t id) { return inner.begin_batch(id); }
-  writer create_writer(std::int64_t id, std::int64_t p) { return {inner.create_writer(id, p), p == fails}; }
-  void commit_batch(std::int64_t id, std::vector<sl::delta::written_files>& m) { inner.commit_batch(id, m); }
-  void abort_batch(std::int64_t id, std::vector<sl::delta::written_files>& m) { inner.abort_batch(id, m); }
-};
 }  // namespace delta_partitions_test
 
 using namespace delta_partitions_test;
@@ -176,8 +149,8 @@ TEST_CASE("delta sink: a failing partition writer aborts the batch, and the batc
   const auto parts = split_rows(rows, 4);
   const std::span<const std::span<const Reading>> all_parts(parts);
   std::vector<Reading> scratch_rows;
-  failing_partition faulty{sink, 1};
-  REQUIRE_THROWS_WITH(sl::deliver_batch(faulty, context(1, &pool), all_parts, scratch_rows), "parquet writer failed");
+  sluice_test::failing_partition<bound_sink, Reading> faulty{sink, 1, "parquet writer failed"};
+  REQUIRE_THROWS_WITH(sl::deliver_batch(faulty, batch_on(1, &pool), all_parts, scratch_rows), "parquet writer failed");
   CHECK(sl::delta::latest_version(table) == 0);
   CHECK(parquet_files(table) == 1);  // every writer's files of batch 1 deleted
 
@@ -192,7 +165,7 @@ TEST_CASE("delta sink: a failing partition writer aborts the batch, and the batc
   CHECK(status == 0);
 }
 
-TEST_CASE("delta sink: a crash between the writers' commits and the batch's commit leaves files no version lists; "
+TEST_CASE("delta sink: a crash between the writers' commits and the batch's commit leaves files no version lists, "
           "the re-run commits once and the restart deletes them", "[delta][sink][partitions]") {
   thread_tasks pool(2);
   const auto table = scratch("crash") / "t";

@@ -1,9 +1,8 @@
-// A small task_runner on threads for the tests of partitioned paths (sinks given a batch as
-// partitions): each run_tasks starts `workers` threads that take the tasks' indices in turn,
-// joins them, and rethrows the first exception, as the engine's runner does. It remembers the
-// threads the tasks ran on.
+// For the tests of sinks given a batch as partitions (graph/plan.hpp's partition-aware
+// protocol): a small task_runner on threads, a batch's rows cut into partitions, a batch
+// context with workers, and a sink whose writer of one partition fails.
 #pragma once
-#include <sluice/graph/protocol.hpp>
+#include <sluice/graph/plan.hpp>
 
 #include <algorithm>
 #include <atomic>
@@ -11,12 +10,18 @@
 #include <exception>
 #include <mutex>
 #include <set>
+#include <stdexcept>
+#include <string>
 #include <span>
 #include <thread>
+#include <utility>
 #include <vector>
 
 namespace sluice_test {
 
+// Each run_tasks starts `workers` threads that take the tasks' indices in turn, joins them,
+// and rethrows the first exception, as the engine's runner does. It remembers the threads the
+// tasks ran on.
 class thread_tasks final : public sluice::task_runner {
  public:
   explicit thread_tasks(std::size_t workers) : workers_(workers) {}
@@ -71,5 +76,42 @@ std::vector<std::span<const Row>> split_rows(const std::vector<Row>& rows, std::
   }
   return parts;
 }
+
+inline sluice::batch_context batch_on(std::int64_t batch_id, sluice::task_runner* tasks) {
+  sluice::batch_context ctx;
+  ctx.batch_id = batch_id;
+  ctx.tasks = tasks;
+  return ctx;
+}
+
+// A partition-aware sink whose writer of partition `fails` throws `what` after it wrote its
+// rows through the real sink's writer (so there is output of the failing writer to undo).
+template <class Sink, class Row>
+struct failing_partition {
+  using inner_writer = decltype(std::declval<Sink&>().create_writer(std::int64_t{}, std::int64_t{}));
+  using message = decltype(std::declval<inner_writer&>().commit());
+  struct writer {
+    inner_writer w;
+    bool fail;
+    const std::string* what;
+    void write(std::span<const Row> rows) {
+      w.write(rows);
+      if (fail) throw std::runtime_error(*what);
+    }
+    message commit() { return w.commit(); }
+    void abort() { w.abort(); }
+  };
+
+  Sink& inner;
+  std::int64_t fails;
+  std::string what;
+
+  void add_batch(std::int64_t id, std::span<const Row> rows) { inner.add_batch(id, rows); }
+  std::string description() const { return inner.description(); }
+  bool begin_batch(std::int64_t id) { return inner.begin_batch(id); }
+  writer create_writer(std::int64_t id, std::int64_t p) { return {inner.create_writer(id, p), p == fails, &what}; }
+  void commit_batch(std::int64_t id, std::vector<message>& m) { inner.commit_batch(id, m); }
+  void abort_batch(std::int64_t id, std::vector<message>& m) { inner.abort_batch(id, m); }
+};
 
 }  // namespace sluice_test
