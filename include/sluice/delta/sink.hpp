@@ -2,22 +2,27 @@
 // DeltaSink). Append and complete output modes; update mode is a compile error (rule
 // [sink-output-mode]), as in Delta.
 //
-// One batch (add_batch(batch_id, rows)):
-//   1. the table's snapshot is brought up to date (other writers' commits are read);
+// One batch, given as partitions (the partition-aware sink protocol of graph/plan.hpp; add_batch
+// is the batch as one partition):
+//   1. begin_batch: the table's snapshot is brought up to date (other writers' commits are read);
 //   2. if its txn for our appId (the query id, stable across restarts with a checkpoint)
 //      already holds batch_id or later, the batch is skipped: it was committed before a crash;
-//   3. the rows go into Parquet files (partition_by: one directory col=value per partition),
-//      each synced;
-//   4. one commit, version N+1, is created put-if-absent (commit.hpp) with commitInfo,
-//      protocol and metaData (first commit only), txn {appId, version: batch_id}, an add per
-//      file, and in complete mode a remove of every file live before;
+//   3. a writer per partition, on the query's workers at once, writes its rows into Parquet
+//      files of its own (partition_by: one directory col=value per table partition), each
+//      synced; its commit message lists them;
+//   4. commit_batch, on the query's thread: one commit, version N+1, is created put-if-absent
+//      (commit.hpp) with commitInfo, protocol and metaData (first commit only), txn {appId,
+//      version: batch_id}, an add per file of every partition, and in complete mode a remove
+//      of every file live before;
 //   5. if version N+1 exists (another writer), the snapshot is re-read: a commit of this very
 //      batch by our appId means done; a changed schema is an error; otherwise the commit is
 //      retried at the next version (blind appends do not conflict), up to
 //      max_commit_attempts times;
 //   6. every checkpoint_interval versions, a checkpoint (checkpoint_write.hpp).
-// A crash before step 4 leaves only unreferenced Parquet files; after it, the txn makes the
-// re-run batch a no-op. The table's data is exactly once, whatever the crash point.
+// A failing writer stops the others; every writer's files are deleted (abort) and the error
+// propagates. A crash before step 4 (some writers done, no commit) leaves only unreferenced
+// Parquet files, which the re-run does not list; after it, the txn makes the re-run batch a
+// no-op. The table's data is exactly once, whatever the crash point.
 //
 // What a crash leaves behind is deleted when the sink starts (remove_leftovers), and only
 // what this writer left: its files carry a tag of its appId, "sluice-<16 hex digits>" (the
@@ -76,6 +81,16 @@ struct sink_options {
   int max_commit_attempts = 10;
   // Table properties (metaData.configuration) written when the sink creates the table.
   std::map<std::string, std::string> configuration{};
+};
+
+// A data file a writer of the sink wrote, with its values of the table's partition columns.
+struct table_file {
+  written_file file;
+  partition_values_map partition_values;
+};
+// The message a writer of the sink commits: the files its partition of a batch wrote.
+struct written_files {
+  std::vector<table_file> files;
 };
 
 namespace detail {
@@ -183,12 +198,39 @@ class table_sink {
     }
   }
 
-  void add_batch(std::int64_t batch_id, std::span<const Row> rows) {
+  void add_batch(std::int64_t batch_id, std::span<const Row> rows) { write_partitions<Row>(*this, batch_id, rows); }
+
+  // ---- the partition-aware protocol (graph/plan.hpp): a writer per partition, one commit.
+  // A partition's writer: its rows into Parquet files of its own; the files are the message.
+  class writer {
+   public:
+    writer(const table_sink& sink, std::int64_t batch_id) : sink_(&sink), batch_id_(batch_id) {}
+    writer(writer&&) noexcept = default;  // (a moved-from vector is empty: nothing removed twice)
+    writer& operator=(writer&&) = delete;
+    ~writer() { sink_->remove_files(files_); }  // neither committed nor aborted
+
+    void write(std::span<const Row> rows) { sink_->write_data(batch_id_, rows, files_); }
+    written_files commit() { return {std::exchange(files_, {})}; }
+    void abort() { sink_->remove_files(std::exchange(files_, {})); }
+
+   private:
+    const table_sink* sink_;
+    std::int64_t batch_id_;
+    std::vector<table_file> files_;  // written, not handed over yet
+  };
+
+  bool begin_batch(std::int64_t batch_id) {
     if (app_id_.empty()) start(sink_context{});
     refresh();
-    if (already_committed(batch_id)) return;  // committed before a restart: exactly once
+    return !already_committed(batch_id);  // committed before a restart: exactly once
+  }
+  // Writers only read the sink's settings: several write at once.
+  writer create_writer(std::int64_t batch_id, std::int64_t /*partition*/) const { return writer(*this, batch_id); }
 
-    auto files = write_data(batch_id, rows);
+  // One commit, version N+1, adds every partition's files (in partition order).
+  void commit_batch(std::int64_t batch_id, const std::vector<written_files>& messages) {
+    std::vector<table_file> files;
+    for (const auto& m : messages) files.insert(files.end(), m.files.begin(), m.files.end());
     sluice::detail::crash_point("delta_data_written");
 
     for (int attempt = 1;; ++attempt) {
@@ -218,6 +260,10 @@ class table_sink {
                           " was taken by another writer " + std::to_string(attempt) +
                           " times in a row (max_commit_attempts)");
     }
+  }
+  // The batch failed: its writers' files are referenced by no commit.
+  void abort_batch(std::int64_t, const std::vector<written_files>& messages) const {
+    for (const auto& m : messages) remove_files(m.files);
   }
 
   std::string description() const { return "DeltaSink[" + path_.string() + "]"; }
@@ -329,11 +375,6 @@ class table_sink {
     }
   }
 
-  struct data_file {
-    written_file file;
-    partition_values_map partition_values;
-  };
-
   // Deletes what a crash of this writer left (see the top of this header).
   void remove_leftovers() {
     namespace fs = std::filesystem;
@@ -368,10 +409,10 @@ class table_sink {
     }
   }
 
-  // Writes the batch's rows, one group of files per partition.
-  std::vector<data_file> write_data(std::int64_t batch_id, std::span<const Row> rows) {
-    std::vector<data_file> out;
-    if (rows.empty()) return out;
+  // Writes a partition's rows of a batch, one group of files per table partition (its values
+  // of partition_by), appending each finished file to `out`. Only reads the sink's settings.
+  void write_data(std::int64_t batch_id, std::span<const Row> rows, std::vector<table_file>& out) const {
+    if (rows.empty()) return;
     parquet_files_writer<Row> writer(path_,
                                      parquet_write_options{options_.codec, options_.row_group_size,
                                                            options_.target_file_size,
@@ -381,7 +422,7 @@ class table_sink {
       std::vector<std::size_t> all(rows.size());
       for (std::size_t i = 0; i < all.size(); ++i) all[i] = i;
       for (auto& f : writer.write_files("", rows, all)) out.push_back({std::move(f), {}});
-      return out;
+      return;
     }
     // Group the rows by their partition values (in the order of partition_by).
     std::map<std::vector<std::optional<std::string>>, std::vector<std::size_t>> groups;
@@ -398,7 +439,6 @@ class table_sink {
       }
       for (auto& f : writer.write_files(dir, rows, indices)) out.push_back({std::move(f), values});
     }
-    return out;
   }
 
   std::vector<std::optional<std::string>> partition_key(const Row& row) const {
@@ -410,7 +450,7 @@ class table_sink {
     return key;
   }
 
-  std::vector<action> batch_actions(std::int64_t batch_id, std::int64_t version, const std::vector<data_file>& files) const {
+  std::vector<action> batch_actions(std::int64_t batch_id, std::int64_t version, const std::vector<table_file>& files) const {
     std::vector<action> actions;
     const auto now = detail::now_ms();
     boost::json::object info{
@@ -469,7 +509,7 @@ class table_sink {
     return actions;
   }
 
-  void remove_files(const std::vector<data_file>& files) const {
+  void remove_files(const std::vector<table_file>& files) const noexcept {
     for (const auto& f : files) {
       std::error_code ec;
       std::filesystem::remove(path_ / f.file.relative_path, ec);

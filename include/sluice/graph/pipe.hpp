@@ -75,6 +75,7 @@ auto operator|(L&& left, S&& sink) {
   static_assert(bound_sink_for<decltype(bound), Row>,
                 "sluice sink: the bound sink needs add_batch(std::int64_t batch_id, std::span<const Row>) and "
                 "std::string description() const");
+  static_assert(check_partitioned_sink<decltype(bound), Row>());  // names what a partition-aware sink lacks
   return query_plan<N, decltype(bound)>{std::move(node), std::move(bound)};
 }
 

@@ -16,16 +16,25 @@
 //     void start(const sluice::sink_context&);             // optional: query id, output mode
 //     std::string description() const;                    // optional
 //     static constexpr bool supports(sluice::output_mode_kind);  // optional, default: all
+//     static constexpr bool concurrent_writers = true;     // optional: see below
 //   };
 //
 //   auto q = sl::start(stream | sl::two_phase(my_sink{...}), sl::output_mode::append, {...});
 //
-// For each batch the adapter calls create_writer(batch_id, 0), write(row) for every row,
-// writer.commit(), destroys the writer, then sink.commit(batch_id, messages). The engine runs
-// one partition per batch today, so there is one writer and one message. An exception from any
-// of these calls writer.abort() (when the writer's commit did not complete) and
-// sink.abort(batch_id, messages-so-far), then propagates: the query fails, and its restart
-// from the checkpoint offers the batch again.
+// For each batch the adapter calls, per partition, create_writer(batch_id, partition),
+// write(row) for each of its rows, writer.commit(), and destroys the writer; then, once,
+// sink.commit(batch_id, messages) with every partition's message, in partition order (the
+// partition-aware sink protocol of graph/plan.hpp). An exception from any of these calls
+// writer.abort() on the writers whose commit did not complete (a failing writer stops the
+// others before they commit) and sink.abort(batch_id, messages-so-far), then propagates: the
+// query fails, and its restart from the checkpoint offers the batch again.
+//
+// Partitions: with `concurrent_writers = true` the sink declares that create_writer may be
+// called, and its writers used, on several threads at once (each writer by one thread); a
+// batch that ran on the query's workers then writes its partitions in parallel, one writer
+// each. Without it, the batch is written whole by one writer, partition 0 (a sink holding one
+// connection, with a transaction per writer, cannot have two writers open at once).
+// commit, abort, begin and last_committed_batch run on the query's thread, never at once.
 //
 // Exactly once: a batch can be offered again after its commit succeeded (a crash between the
 // sink's commit and the checkpoint's commit log). The adapter skips any batch id <= the last
@@ -163,13 +172,28 @@ concept two_phase_sink_for = requires(detail::two_phase_user_t<S>& u, std::int64
 };
 
 namespace detail {
-// The bound sink: the user's two-phase sink behind the engine's add_batch(batch_id, rows).
+// The user's two-phase sink as a partition-aware bound sink (graph/plan.hpp): a user writer per
+// partition, the user's commit once per batch, and the skipping of committed batch ids.
 template <class S, class Row>
 class two_phase_bound {
  public:
   using user_type = two_phase_user_t<S>;
-  using writer_type = two_phase_writer_t<user_type>;
-  using message_type = two_phase_message_t<writer_type>;
+  using user_writer_type = two_phase_writer_t<user_type>;
+  using message_type = two_phase_message_t<user_writer_type>;
+
+  // A partition's writer: the user's, fed row by row.
+  class writer {
+   public:
+    explicit writer(user_writer_type w) : w_(std::move(w)) {}
+    void write(std::span<const Row> rows) {
+      for (const Row& r : rows) w_.write(r);
+    }
+    message_type commit() { return w_.commit(); }
+    void abort() { w_.abort(); }
+
+   private:
+    user_writer_type w_;
+  };
 
   explicit two_phase_bound(S s) : sink_(std::move(s)) {}
 
@@ -180,7 +204,9 @@ class two_phase_bound {
     asked_ = false;
   }
 
-  void add_batch(std::int64_t batch_id, std::span<const Row> rows) {
+  void add_batch(std::int64_t batch_id, std::span<const Row> rows) { write_partitions<Row>(*this, batch_id, rows); }
+
+  bool begin_batch(std::int64_t batch_id) {
     if (!asked_) {
       if constexpr (requires(user_type& u) { u.last_committed_batch(); }) {
         const std::optional<std::int64_t> reported = user().last_committed_batch();
@@ -188,31 +214,16 @@ class two_phase_bound {
       }
       asked_ = true;
     }
-    if (last_committed_ && batch_id <= *last_committed_) return;  // committed before: exactly once
-    std::vector<message_type> messages;
-    {
-      std::optional<writer_type> writer;
-      bool writer_committed = false;
-      try {
-        writer.emplace(user().create_writer(batch_id, 0));
-        for (const Row& r : rows) writer->write(r);
-        messages.push_back(writer->commit());
-        writer_committed = true;
-      } catch (...) {
-        if (writer && !writer_committed) swallow([&] { writer->abort(); });
-        writer.reset();
-        swallow([&] { user().abort(batch_id, messages); });
-        throw;
-      }
-    }  // the writer is gone before the sink commits
-    try {
-      user().commit(batch_id, messages);
-    } catch (...) {
-      swallow([&] { user().abort(batch_id, messages); });
-      throw;
-    }
+    return !(last_committed_ && batch_id <= *last_committed_);  // committed before: exactly once
+  }
+  writer create_writer(std::int64_t batch_id, std::int64_t partition) {
+    return writer(user().create_writer(batch_id, partition));
+  }
+  void commit_batch(std::int64_t batch_id, std::vector<message_type>& messages) {
+    user().commit(batch_id, messages);
     last_committed_ = batch_id;
   }
+  void abort_batch(std::int64_t batch_id, std::vector<message_type>& messages) { user().abort(batch_id, messages); }
 
   std::string description() const {
     if constexpr (requires(const user_type& u) {
@@ -227,14 +238,6 @@ class two_phase_bound {
   std::optional<std::int64_t> last_committed_batch() const { return last_committed_; }
 
  private:
-  // A failure while aborting must not hide the failure that caused the abort.
-  template <class F>
-  static void swallow(F&& f) noexcept {
-    try {
-      f();
-    } catch (...) {
-    }
-  }
   user_type& user() { return unwrap_sink(sink_); }
   const user_type& user() const { return unwrap_sink(sink_); }
 
@@ -242,6 +245,28 @@ class two_phase_bound {
   std::optional<std::int64_t> last_committed_;
   bool asked_ = false;
 };
+
+// A user sink without concurrent_writers: the same protocol, given each batch whole, as one
+// partition (the engine joins a batch's partitions for it).
+template <class S, class Row>
+class two_phase_joined {
+ public:
+  explicit two_phase_joined(S s) : impl_(std::move(s)) {}
+  static constexpr bool supports(output_mode_kind m) { return two_phase_bound<S, Row>::supports(m); }
+  void start(const sink_context& ctx) { impl_.start(ctx); }
+  void add_batch(std::int64_t batch_id, std::span<const Row> rows) { impl_.add_batch(batch_id, rows); }
+  std::string description() const { return impl_.description(); }
+  std::optional<std::int64_t> last_committed_batch() const { return impl_.last_committed_batch(); }
+
+ private:
+  two_phase_bound<S, Row> impl_;
+};
+
+template <class U>
+constexpr bool concurrent_writers_v = [] {
+  if constexpr (requires { U::concurrent_writers; }) return bool(U::concurrent_writers);
+  else return false;
+}();
 
 // What bind returns after a failed check, so that the static_assert stays the first error.
 template <class Row>
@@ -261,8 +286,10 @@ class two_phase_sink {
   template <class Row>
   auto bind() && {
     static_assert(check_two_phase_sink<S, Row>());
-    if constexpr (two_phase_sink_for<S, Row>) return detail::two_phase_bound<S, Row>(std::move(sink_));
-    else return detail::invalid_two_phase_sink<Row>{};
+    if constexpr (!two_phase_sink_for<S, Row>) return detail::invalid_two_phase_sink<Row>{};
+    else if constexpr (detail::concurrent_writers_v<detail::two_phase_user_t<S>>)
+      return detail::two_phase_bound<S, Row>(std::move(sink_));
+    else return detail::two_phase_joined<S, Row>(std::move(sink_));
   }
   template <class Row>
   auto bind() const& {

@@ -7,6 +7,7 @@
 #include <stdexcept>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "../../graph/pipe.hpp"
 #include "format.hpp"
@@ -19,34 +20,89 @@ namespace sluice::files {
 using sluice::operator|;
 
 // ---------------------------------------------------------------- the sinks
-template <class Row>
-class json_lines_file_sink {
+// The message a file sink's writer commits: the data files its partition wrote.
+struct written_files {
+  std::vector<committed_file> files;
+};
+
+namespace sink_impl {
+// What both file sinks share: the partition-aware sink protocol (graph/plan.hpp). A writer per
+// partition writes its rows into data files of its own (Derived::write_rows), at once with the
+// other partitions' writers; the batch commits once, with one manifest entry listing every
+// partition's files in partition order.
+template <class Row, class Derived>
+class partitioned_files {
  public:
-  json_lines_file_sink(std::filesystem::path dir, json_lines_sink_options options)
-      : core_(std::move(dir), ".jsonl", options.max_rows_per_file, options.delete_orphans), options_(options) {}
+  class writer {
+   public:
+    writer(Derived& sink, std::int64_t batch_id) : sink_(&sink), batch_id_(batch_id) {}
+    writer(writer&&) noexcept = default;  // (a moved-from vector is empty: nothing to discard twice)
+    writer& operator=(writer&&) = delete;
+    ~writer() { sink_core::discard(files_); }  // neither committed nor aborted
+
+    void write(std::span<const Row> rows) { sink_->write_rows(batch_id_, rows, files_); }
+    written_files commit() { return {std::exchange(files_, {})}; }
+    void abort() { sink_core::discard(std::exchange(files_, {})); }
+
+   private:
+    Derived* sink_;
+    std::int64_t batch_id_;
+    std::vector<committed_file> files_;  // written, not handed over yet
+  };
 
   static constexpr bool supports(output_mode_kind mode) { return mode == output_mode_kind::append; }
   void start(const sink_context&) { core_.start(); }
   void add_batch(std::int64_t batch_id, std::span<const Row> rows) {
-    const bool ignore_nulls = options_.ignore_null_fields;
-    core_.write_batch(batch_id, rows.size(), {}, [&](std::string& out, std::size_t i) {
-      sink_impl::append_json_row(out, rows[i], ignore_nulls);
-      out += '\n';
-    });
+    sluice::write_partitions<Row>(static_cast<Derived&>(*this), batch_id, rows);
+  }
+  bool begin_batch(std::int64_t batch_id) { return core_.begin_batch(batch_id); }
+  writer create_writer(std::int64_t batch_id, std::int64_t /*partition*/) {
+    return writer(static_cast<Derived&>(*this), batch_id);
+  }
+  void commit_batch(std::int64_t batch_id, const std::vector<written_files>& messages) {
+    std::vector<committed_file> files;
+    for (const auto& m : messages) files.insert(files.end(), m.files.begin(), m.files.end());
+    core_.commit_batch(batch_id, files);
+  }
+  void abort_batch(std::int64_t, const std::vector<written_files>& messages) {
+    for (const auto& m : messages) sink_core::discard(m.files);
   }
   std::string description() const { return core_.description(); }
   const std::filesystem::path& directory() const { return core_.directory(); }
 
+ protected:
+  explicit partitioned_files(sink_core core) : core_(std::move(core)) {}
+  sink_core core_;
+};
+}  // namespace sink_impl
+
+template <class Row>
+class json_lines_file_sink : public sink_impl::partitioned_files<Row, json_lines_file_sink<Row>> {
+ public:
+  json_lines_file_sink(std::filesystem::path dir, json_lines_sink_options options)
+      : sink_impl::partitioned_files<Row, json_lines_file_sink>(
+            sink_impl::sink_core(std::move(dir), ".jsonl", options.max_rows_per_file, options.delete_orphans)),
+        options_(options) {}
+
+  // One partition's rows into data files of batch `batch_id` (called by its writer).
+  void write_rows(std::int64_t batch_id, std::span<const Row> rows, std::vector<committed_file>& out) {
+    const bool ignore_nulls = options_.ignore_null_fields;
+    this->core_.write_files(batch_id, rows.size(), {}, [&](std::string& text, std::size_t i) {
+      sink_impl::append_json_row(text, rows[i], ignore_nulls);
+      text += '\n';
+    }, out);
+  }
+
  private:
-  sink_impl::sink_core core_;
   json_lines_sink_options options_;
 };
 
 template <class Row>
-class csv_file_sink {
+class csv_file_sink : public sink_impl::partitioned_files<Row, csv_file_sink<Row>> {
  public:
   csv_file_sink(std::filesystem::path dir, csv_sink_options options)
-      : core_(std::move(dir), ".csv", options.max_rows_per_file, options.delete_orphans),
+      : sink_impl::partitioned_files<Row, csv_file_sink>(
+            sink_impl::sink_core(std::move(dir), ".csv", options.max_rows_per_file, options.delete_orphans)),
         options_(std::move(options)) {
     if (options_.delimiter == '"' || options_.delimiter == '\n' || options_.delimiter == '\r')
       throw std::invalid_argument("sluice::files::csv_sink: the delimiter cannot be a quote, CR or LF");
@@ -54,20 +110,16 @@ class csv_file_sink {
       if (options_.header) header_ = sink_impl::csv_header_line<Row>(options_);
   }
 
-  static constexpr bool supports(output_mode_kind mode) { return mode == output_mode_kind::append; }
-  void start(const sink_context&) { core_.start(); }
-  void add_batch(std::int64_t batch_id, std::span<const Row> rows) {
+  // One partition's rows into data files of batch `batch_id` (called by its writer).
+  void write_rows(std::int64_t batch_id, std::span<const Row> rows, std::vector<committed_file>& out) {
     if constexpr (sink_impl::csv_writable_v<Row>) {  // else bind() has already said why not
-      core_.write_batch(batch_id, rows.size(), header_, [&](std::string& out, std::size_t i) {
-        sink_impl::append_csv_row(out, rows[i], options_);
-      });
+      this->core_.write_files(batch_id, rows.size(), header_, [&](std::string& text, std::size_t i) {
+        sink_impl::append_csv_row(text, rows[i], options_);
+      }, out);
     }
   }
-  std::string description() const { return core_.description(); }
-  const std::filesystem::path& directory() const { return core_.directory(); }
 
  private:
-  sink_impl::sink_core core_;
   csv_sink_options options_;
   std::string header_;
 };

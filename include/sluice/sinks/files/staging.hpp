@@ -1,6 +1,7 @@
-// Staging and committing a batch of a file sink: data files under hidden temporary names,
-// fsynced and renamed, then the manifest entry created put-if-absent; orphans of batches that
-// never committed are deleted (sinks/files.hpp).
+// Staging and committing a batch of a file sink: each partition's writer writes data files
+// under hidden temporary names, fsynced and renamed; then the batch's manifest entry, listing
+// every partition's files, is created put-if-absent; orphans of batches that never committed
+// are deleted (sinks/files.hpp).
 #pragma once
 #include <fcntl.h>
 #include <unistd.h>
@@ -11,6 +12,8 @@
 #include <cstdint>
 #include <filesystem>
 #include <map>
+#include <memory>
+#include <mutex>
 #include <set>
 #include <string>
 #include <string_view>
@@ -122,38 +125,42 @@ class sink_core {
     return false;
   }
 
-  // Writes rows [0, n) of a batch (encode(buffer, i) appends row i) and commits it.
+  // A partition's writer is about to write batch `batch_id`: false if it was committed before.
+  bool begin_batch(std::int64_t batch_id) { return !already_committed(batch_id); }
+
+  // Writes rows [0, n) of one partition of a batch (encode(buffer, i) appends row i) into data
+  // files under their final names, each fsynced and renamed, appending each finished one to
+  // `out` (what the partition's writer deletes if the batch does not commit). Touches no state
+  // of the sink but the buffer pool: writers of one batch call it at once.
   template <class Encode>
-  void write_batch(std::int64_t batch_id, std::size_t n, std::string_view file_header, Encode&& encode) {
-    if (already_committed(batch_id)) return;
-    std::vector<committed_file> files;
-    struct discard_on_failure {  // files of a batch that did not commit are orphans: remove them
-      std::vector<committed_file>& files;
-      bool committed = false;
-      ~discard_on_failure() {
-        if (!committed)
-          for (const auto& f : files) ::unlink(f.path.c_str());
-      }
-    } guard{files};
+  void write_files(std::int64_t batch_id, std::size_t n, std::string_view file_header, Encode&& encode,
+                   std::vector<committed_file>& out) {
+    std::string buffer = take_buffer();
     std::size_t i = 0;
     while (i < n) {
       const std::size_t count = max_rows_per_file_ ? std::min(max_rows_per_file_, n - i) : n - i;
       data_file file(dir_, "part-" + batch_digits(batch_id) + "-" + sluice::detail::random_uuid() + extension_);
-      buffer_.assign(file_header);
+      buffer.assign(file_header);
       for (std::size_t k = i; k < i + count; ++k) {
-        encode(buffer_, k);
-        if (buffer_.size() >= flush_bytes) {
-          file.write(buffer_);
-          buffer_.clear();
+        encode(buffer, k);
+        if (buffer.size() >= flush_bytes) {
+          file.write(buffer);
+          buffer.clear();
         }
       }
-      file.write(buffer_);
-      buffer_.clear();
+      file.write(buffer);
+      buffer.clear();
       file.finish();
-      files.push_back({file.path(), file.size(), static_cast<std::int64_t>(count)});
+      out.push_back({file.path(), file.size(), static_cast<std::int64_t>(count)});
       i += count;
     }
-    if (buffer_.capacity() > 4 * flush_bytes) std::string().swap(buffer_);
+    give_back(std::move(buffer));
+  }
+
+  // Commits a batch whose writers wrote `files` (in partition order): the renames are made
+  // durable, then the manifest entry is created put-if-absent. The batch is visible exactly
+  // when it exists. On failure the caller deletes the files (discard).
+  void commit_batch(std::int64_t batch_id, const std::vector<committed_file>& files) {
     if (!files.empty()) sluice::detail::fsync_path(dir_, true);  // the renames are durable
     sluice::detail::crash_point("files_sink_data_written");      // crash tests: data files, no manifest
 
@@ -179,12 +186,16 @@ class sink_core {
                               "directory)");
       throw file_sink_error(std::string("cannot commit batch ") + std::to_string(batch_id) + ": " + e.what());
     }
-    guard.committed = true;
     latest_ = std::max(latest_, batch_id);
     if (auto it = pending_orphans_.find(batch_id); it != pending_orphans_.end()) {
       for (const auto& p : it->second) fs::remove(p, ec_ignored_);
       pending_orphans_.erase(it);
     }
+  }
+
+  // Deletes data files of a batch that did not commit (nothing refers to them).
+  static void discard(const std::vector<committed_file>& files) noexcept {
+    for (const auto& f : files) ::unlink(f.path.c_str());
   }
 
   std::string description() const { return "FileSink[" + dir_.string() + "]"; }
@@ -230,7 +241,25 @@ class sink_core {
   bool started_ = false;
   std::int64_t latest_ = -1;
   std::map<std::int64_t, std::vector<fs::path>> pending_orphans_;
-  std::string buffer_;  // reused: no allocation per batch once warm
+  // Encoding buffers, reused by the writers of each batch: no allocation per batch once warm.
+  std::string take_buffer() {
+    std::lock_guard lock(buffers_->mutex);
+    if (buffers_->free.empty()) return {};
+    std::string b = std::move(buffers_->free.back());
+    buffers_->free.pop_back();
+    return b;
+  }
+  void give_back(std::string&& b) {
+    if (b.capacity() > 4 * flush_bytes) return;  // a huge row: do not keep its buffer
+    b.clear();
+    std::lock_guard lock(buffers_->mutex);
+    buffers_->free.push_back(std::move(b));
+  }
+  struct buffer_pool {
+    std::mutex mutex;
+    std::vector<std::string> free;
+  };
+  std::unique_ptr<buffer_pool> buffers_ = std::make_unique<buffer_pool>();  // (the sink stays movable)
   std::error_code ec_ignored_;
 };
 }  // namespace sink_impl
