@@ -10,7 +10,6 @@
 #include <boost/unordered/unordered_flat_map.hpp>
 #include <cstdint>
 #include <limits>
-#include <map>
 #include <random>
 #include <utility>
 #include <vector>
@@ -49,18 +48,10 @@ std::vector<Click> make_input(std::int64_t ids) {
   }
   return v;
 }
-const std::vector<Click>& input_for(std::int64_t ids) {
-  static std::map<std::int64_t, std::vector<Click>> all;
-  auto it = all.find(ids);
-  if (it == all.end()) it = all.emplace(ids, make_input(ids)).first;
-  return it->second;
-}
+const std::vector<Click>& input_for(std::int64_t ids) { return bench::input_for(ids, make_input); }
 
-// The watermark batch b runs with: the previous batch's max event time - delay (a repeat is
-// never later than the newest row before it).
-std::int64_t watermark_for(std::size_t b) {
-  return b == 0 ? 0 : static_cast<std::int64_t>(b * kPerBatch - 1) * kStep - kDelay;
-}
+// A repeat is never later than the newest row before it: the watermark is that of distinct rows.
+std::int64_t watermark_for(std::size_t b) { return bench::watermark_after(b, kPerBatch, kStep, kDelay); }
 
 void engine(benchmark::State& state) {
   const auto& in = input_for(state.range(0));

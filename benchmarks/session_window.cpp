@@ -13,7 +13,6 @@
 #include <algorithm>
 #include <cstdint>
 #include <limits>
-#include <map>
 #include <vector>
 
 #include <sluice/sluice.hpp>
@@ -53,15 +52,12 @@ input make_input(std::size_t length) {
   for (std::size_t b = 1; b < kBatches; ++b) in.watermarks.push_back(in.rows[b * kPerBatch - 1].ts.micros - kDelay);
   return in;
 }
-const input& input_for(std::size_t length) {
-  static std::map<std::size_t, input> all;
-  auto it = all.find(length);
-  if (it == all.end()) it = all.emplace(length, make_input(length)).first;
-  return it->second;
+const input& input_for(std::int64_t length) {
+  return bench::input_for(length, [](std::int64_t l) { return make_input(static_cast<std::size_t>(l)); });
 }
 
 void engine(benchmark::State& state) {
-  const auto& in = input_for(static_cast<std::size_t>(state.range(0)));
+  const auto& in = input_for(state.range(0));
   std::size_t out = 0, current = 0;
   for (auto _ : state) {
     auto node = sl::source_node<bench::batch_source<Visit>>{{&in.rows, &current, kPerBatch}} |
@@ -88,7 +84,7 @@ struct session_row {  // what the engine's output row holds
 };
 
 void hand_loop(benchmark::State& state) {
-  const auto& in = input_for(static_cast<std::size_t>(state.range(0)));
+  const auto& in = input_for(state.range(0));
   std::size_t out = 0;
   for (auto _ : state) {
     boost::unordered_flat_map<std::int64_t, std::vector<session>> groups;

@@ -10,7 +10,6 @@
 #include <algorithm>
 #include <cstdint>
 #include <limits>
-#include <map>
 #include <random>
 #include <vector>
 
@@ -56,16 +55,9 @@ struct inputs {
   std::vector<Right> right;
 };
 const inputs& input_for(std::int64_t keys) {
-  static std::map<std::int64_t, inputs> all;
-  auto it = all.find(keys);
-  if (it == all.end()) it = all.emplace(keys, inputs{make_input<Left>(keys, 7), make_input<Right>(keys, 8)}).first;
-  return it->second;
+  return bench::input_for(keys, [](std::int64_t k) { return inputs{make_input<Left>(k, 7), make_input<Right>(k, 8)}; });
 }
-
-// The watermark batch b runs with: the previous batch's max event time - delay.
-std::int64_t watermark_for(std::size_t b) {
-  return b == 0 ? 0 : static_cast<std::int64_t>(b * kPerBatch - 1) * kStep - kDelay;
-}
+std::int64_t watermark_for(std::size_t b) { return bench::watermark_after(b, kPerBatch, kStep, kDelay); }
 
 void engine(benchmark::State& state) {
   const auto& in = input_for(state.range(0));

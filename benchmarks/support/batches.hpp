@@ -5,6 +5,7 @@
 #pragma once
 #include <cstddef>
 #include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -39,6 +40,21 @@ struct batch_source {
   void commit(const offset&) {}
   std::string description() const { return "batches"; }
 };
+
+// The input of one benchmark argument, made once per program run by make(arg).
+template <class Make>
+const auto& input_for(std::int64_t arg, Make make) {
+  static std::map<std::int64_t, decltype(make(arg))> all;
+  auto it = all.find(arg);
+  if (it == all.end()) it = all.emplace(arg, make(arg)).first;
+  return it->second;
+}
+
+// The watermark of batch b when row i has event time i * step: the previous batch's max event
+// time - delay (0 for the first batch).
+inline std::int64_t watermark_after(std::size_t b, std::size_t per_batch, std::int64_t step, std::int64_t delay) {
+  return b == 0 ? 0 : static_cast<std::int64_t>(b * per_batch - 1) * step - delay;
+}
 
 // Runs `batches` batches of a visited node (its sources serve batch `current`), batch b with
 // watermark(b), in append mode; `out` counts the rows it emits.
