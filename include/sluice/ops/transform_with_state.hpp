@@ -576,7 +576,9 @@ struct transform_with_state_stage<P, In, std::tuple<Sels...>, Out, TM, OM, S> : 
     std::int64_t updated = 0;
     // Spark: the initial state in batch 0 only, before the batch's input (its id, not the run:
     // a restart from a checkpoint that committed batch 0 does not apply it again).
-    if constexpr (!std::is_same_v<S, no_initial_state>)
+    // (Without handle_initial_state, pipe_into's static_assert is the one error.)
+    if constexpr (!std::is_same_v<S, no_initial_state> &&
+                  requires(const S& s) { processor.handle_initial_state(user_key_of(key_type{}), s, tv); })
       if (ctx.batch_id == 0)
         for (const auto& [k, s] : initial_state) {
           touched_.push_back(encode(k));
