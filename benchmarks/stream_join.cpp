@@ -10,11 +10,12 @@
 #include <algorithm>
 #include <cstdint>
 #include <limits>
-#include <map>
 #include <random>
 #include <vector>
 
 #include <sluice/sluice.hpp>
+
+#include "support/batches.hpp"
 
 namespace sl = sluice;
 using namespace std::chrono_literals;
@@ -49,69 +50,28 @@ std::vector<Row> make_input(std::int64_t keys, std::uint64_t seed) {
   return v;
 }
 
-// Serves batch `current` of its rows (the offset is the batch count).
-template <class Row>
-struct batch_source {
-  using row_type = Row;
-  struct offset {
-    std::int64_t end = 0;
-  };
-  using offset_type = offset;
-  using partition_type = offset;
-  const std::vector<Row>* rows;
-  const std::size_t* current;
-  offset initial_offset() { return {0}; }
-  offset latest_offset(const offset&, sl::read_limit) { return {static_cast<std::int64_t>(*current) + 1}; }
-  std::vector<offset> partitions(const offset&, const offset& e) { return {e}; }
-  template <class Emit>
-  void read(const offset&, Emit&& emit) {
-    const Row* data = rows->data() + *current * kPerBatch;
-    for (std::size_t i = 0; i < kPerBatch; ++i) emit(data[i]);
-  }
-  void commit(const offset&) {}
-  std::string description() const { return "batches"; }
-};
-BOOST_DESCRIBE_STRUCT(batch_source<Left>::offset, (), (end))
-BOOST_DESCRIBE_STRUCT(batch_source<Right>::offset, (), (end))
-
 struct inputs {
   std::vector<Left> left;
   std::vector<Right> right;
 };
 const inputs& input_for(std::int64_t keys) {
-  static std::map<std::int64_t, inputs> all;
-  auto it = all.find(keys);
-  if (it == all.end()) it = all.emplace(keys, inputs{make_input<Left>(keys, 7), make_input<Right>(keys, 8)}).first;
-  return it->second;
+  return bench::input_for(keys, [](std::int64_t k) { return inputs{make_input<Left>(k, 7), make_input<Right>(k, 8)}; });
 }
-
-// The watermark batch b runs with: the previous batch's max event time - delay.
-std::int64_t watermark_for(std::size_t b) {
-  return b == 0 ? 0 : static_cast<std::int64_t>(b * kPerBatch - 1) * kStep - kDelay;
-}
+std::int64_t watermark_for(std::size_t b) { return bench::watermark_after(b, kPerBatch, kStep, kDelay); }
 
 void engine(benchmark::State& state) {
   const auto& in = input_for(state.range(0));
   std::size_t out = 0, current = 0;
   for (auto _ : state) {
-    auto node = (sl::source_node<batch_source<Left>>{{&in.left, &current}} | sl::with_watermark(sl::col<"lt">, 2s)) |
-                sl::join(sl::source_node<batch_source<Right>>{{&in.right, &current}} |
+    auto node = (sl::source_node<bench::batch_source<Left>>{{&in.left, &current, kPerBatch}} |
+                 sl::with_watermark(sl::col<"lt">, 2s)) |
+                sl::join(sl::source_node<bench::batch_source<Right>>{{&in.right, &current, kPerBatch}} |
                              sl::with_watermark(sl::col<"rt">, 2s),
                          sl::col<"lk">, sl::col<"rk">,
                          sl::time_range(sl::col<"lt">, sl::col<"rt">, -5s, 5s));
     sl::graph_controls controls;
     node.visit(controls);
-    for (current = 0; current < kBatches; ++current) {
-      for (auto* s : controls.sources) s->plan_batch(sl::read_limit::all_available());
-      sl::batch_context ctx;
-      ctx.batch_id = static_cast<std::int64_t>(current);
-      ctx.mode = sl::output_mode_kind::append;
-      ctx.has_watermark = true;
-      ctx.watermark = watermark_for(current);
-      for (auto* st : controls.stateful) st->begin_batch(ctx);
-      auto collect = [&out](auto&& r) { benchmark::DoNotOptimize(&r), ++out; };
-      node.run(ctx, collect);
-    }
+    bench::run_batches(node, controls, current, kBatches, watermark_for, out);
     benchmark::DoNotOptimize(out);
   }
   state.counters["out_rows_per_iter"] = static_cast<double>(out) / static_cast<double>(state.iterations());

@@ -4,6 +4,7 @@
 // (list and map state) and the TTL suites (values expire by batch time).
 #include <catch2/catch.hpp>
 
+#include <memory>
 #include <span>
 #include <stdexcept>
 #include <string>
@@ -31,13 +32,18 @@ std::vector<Event> keys(std::initializer_list<const char*> ks) {
   return out;
 }
 
+// The key's count with the handler's rows added.
+std::int64_t counted(const sl::value_state<Count>& count, std::span<const Event> rows) {
+  return count.get_option().value_or(Count{}).n + static_cast<std::int64_t>(rows.size());
+}
+
 // Spark's RunningCountStatefulProcessor: a running count per key; at 3 the state is cleared
 // and nothing is returned.
 struct RunningCount {
   sl::value_state<Count> count;
   void init(sl::processor_handle& h) { count = h.get_value_state<Count>("countState"); }
   std::vector<KeyText> handle_input_rows(const std::string& key, std::span<const Event> rows, const sl::timer_values&) {
-    const std::int64_t n = count.get_option().value_or(Count{}).n + static_cast<std::int64_t>(rows.size());
+    const std::int64_t n = counted(count, rows);
     if (n == 3) {
       count.clear();
       return {};
@@ -81,7 +87,7 @@ struct CountWithTimer {
                                          const sl::timer_values& t) {
     for (auto timer : handle->list_timers()) handle->delete_timer(timer);
     handle->register_timer(t.get_current_processing_time_ms() + 5000);
-    const std::int64_t n = count.get_option().value_or(Count{}).n + static_cast<std::int64_t>(rows.size());
+    const std::int64_t n = counted(count, rows);
     count.update({n});
     return {{key, std::to_string(n)}};
   }
@@ -227,4 +233,151 @@ TEST_CASE("transform_with_state: state variables outside a handler, and timers w
   CHECK_THROWS_WITH(h.get_list_state<Count>("v"), Catch::Contains("exists already"));
   sl::value_state<Count> unset;
   CHECK_THROWS_WITH(unset.exists(), Catch::Contains("not initialised"));
+}
+
+namespace {
+// The last progress's custom metric of the (only) stateful operator.
+std::int64_t custom_metric(sl::streaming_query& q, const std::string& name) {
+  const auto p = q.last_progress();
+  if (!p || p->state_operators.empty()) throw std::runtime_error("no progress with a state operator");
+  const auto& m = p->state_operators[0].custom_metrics;
+  const auto it = m.find(name);
+  if (it == m.end()) throw std::runtime_error("no custom metric " + name);
+  return it->second;
+}
+auto metric_is(const std::string& name, std::int64_t expected) {
+  return st::assert_on_query([=](sl::streaming_query& q) { return custom_metric(q, name) == expected; },
+                             name + " == " + std::to_string(expected));
+}
+}  // namespace
+
+TEST_CASE("transform_with_state: custom metrics count the state variables and timers (Spark: TransformWithStateSuite)",
+          "[transform_with_state]") {
+  SECTION("a value state, no timers; the progress JSON carries them") {
+    auto in = sl::memory_stream<Event>();
+    auto q = in | sl::group_by_key(sl::col<"key">) |
+             sl::transform_with_state(RunningCount{}, sl::time_mode::none, sl::output_mode::update);
+    REQUIRE_NOTHROW(st::test_stream(
+        std::move(q), sl::output_mode::update, st::add_data(in, keys({"a"})), st::check_new_answer(KeyText{"a", "1"}),
+        metric_is("numValueStateVars", 1), metric_is("numListStateVars", 0), metric_is("numRegisteredTimers", 0),
+        metric_is("numDeletedStateVars", 0),
+        st::assert_on_query([](sl::streaming_query& q) {
+          const auto json = q.last_progress()->json();
+          return json.find(R"("customMetrics":{"numDeletedStateVars":0,"numDeletedTimers":0,)") != std::string::npos;
+        }, "customMetrics in the progress JSON, in name order")));
+  }
+  SECTION("processing-time timers: registered, deleted, expired (a fired timer counts as deleted too)") {
+    auto in = sl::memory_stream<Event>();
+    st::manual_clock clock(st::ts(0s));
+    auto q = in | sl::group_by_key(sl::col<"key">) |
+             sl::transform_with_state(CountWithTimer{}, sl::time_mode::processing_time, sl::output_mode::update);
+    REQUIRE_NOTHROW(st::test_stream(
+        std::move(q), sl::output_mode::update, st::start_stream({.clock = clock}), st::advance_clock(clock, 1s),
+        st::add_data(in, keys({"a", "b"})),  // two timers registered, none to delete
+        st::check_new_answer(KeyText{"a", "1"}, KeyText{"b", "1"}),
+        metric_is("numRegisteredTimers", 2), metric_is("numDeletedTimers", 0), metric_is("numExpiredTimers", 0),
+        st::advance_clock(clock, 1s),
+        st::add_data(in, keys({"a"})),  // a's timer moved: one delete_timer, one register_timer
+        st::check_new_answer(KeyText{"a", "2"}),
+        metric_is("numRegisteredTimers", 1), metric_is("numDeletedTimers", 1),
+        st::advance_clock(clock, 10s),  // both fire in a no-data batch
+        st::check_new_answer(KeyText{"a", "-1"}, KeyText{"b", "-1"}),
+        metric_is("numExpiredTimers", 2), metric_is("numDeletedTimers", 2), metric_is("numRegisteredTimers", 0)));
+  }
+  SECTION("list, map and TTL variables, and the values TTL removed") {
+    auto in = sl::memory_stream<Item>();
+    st::manual_clock clock(st::ts(100s));
+    auto q = in | sl::group_by_key(sl::col<"key">) |
+             sl::transform_with_state(Basket{}, sl::time_mode::none, sl::output_mode::append);
+    REQUIRE_NOTHROW(st::test_stream(
+        std::move(q), sl::output_mode::append, st::start_stream({.clock = clock}),
+        st::add_data(in, {{"k", "x"}, {"j", "y"}}),
+        st::check_new_answer(KeyText{"k", "x; x=1; (expired)"}, KeyText{"j", "y; y=1; (expired)"}),
+        metric_is("numListStateVars", 1), metric_is("numMapStateVars", 1), metric_is("numValueStateVars", 0),
+        metric_is("numValueStateWithTTLVars", 1), metric_is("numValuesRemovedDueToTTLExpiry", 0),
+        st::advance_clock(clock, 20s),
+        st::add_data(in, {{"k", "z"}}),  // both keys' recent values expired: removed after the batch
+        st::check_new_answer(KeyText{"k", "x;z; x=1;z=1; (expired)"}),
+        metric_is("numValuesRemovedDueToTTLExpiry", 1)));
+  }
+}
+
+namespace {
+// After Spark's TransformWithStateInitialStateSuite: CountWithTimer, whose count an initial
+// state may start at another value; handle_initial_state also registers the key's timer (5 s
+// after the batch time). init() and close() are counted.
+struct Lifecycle {
+  int inits = 0, closes = 0;
+};
+struct CountFromInitial : CountWithTimer {
+  explicit CountFromInitial(std::shared_ptr<Lifecycle> l) : life(std::move(l)) {}
+  std::shared_ptr<Lifecycle> life;
+  void init(sl::processor_handle& h) {
+    CountWithTimer::init(h);
+    ++life->inits;
+  }
+  void handle_initial_state(const std::string&, const Count& c, const sl::timer_values& t) {
+    count.update(c);
+    handle->register_timer(t.get_current_processing_time_ms() + 5000);
+  }
+  void close() { ++life->closes; }
+};
+}  // namespace
+
+TEST_CASE("transform_with_state: an initial state applies in the first batch only, not again after a restart "
+          "(Spark: TransformWithStateInitialStateSuite)",
+          "[transform_with_state]") {
+  auto in = sl::memory_stream<Event>();
+  st::manual_clock clock(st::ts(0s));
+  auto life = std::make_shared<Lifecycle>();
+  const std::vector<std::pair<std::string, Count>> initial{{"a", {10}}, {"b", {20}}};
+  auto q = in | sl::group_by_key(sl::col<"key">) |
+           sl::transform_with_state(CountFromInitial(life), sl::time_mode::processing_time,
+                                    sl::output_mode::update, initial);
+  REQUIRE_NOTHROW(st::test_stream(
+      std::move(q), sl::output_mode::update, st::start_stream({.clock = clock}),
+      st::add_data(in, keys({"a", "c"})),  // batch 0: a and b from the initial state first
+      st::check_new_answer(KeyText{"a", "11"}, KeyText{"c", "1"}),
+      st::assert_state_rows(3),
+      st::stop_stream(), st::start_stream({.clock = clock}),
+      st::add_data(in, keys({"a", "b"})),  // batch 1 after a restart: the initial state is not applied again
+      st::check_new_answer(KeyText{"a", "12"}, KeyText{"b", "21"}),
+      st::advance_clock(clock, 6s),  // every key's timer (at 5 s) fires
+      st::check_new_answer(KeyText{"a", "-1"}, KeyText{"b", "-1"}, KeyText{"c", "-1"}),
+      st::stop_stream(), st::start_stream({.clock = clock}),
+      st::add_data(in, keys({"a"})),
+      st::check_new_answer(KeyText{"a", "1"}),
+      st::assert_state_rows(1)));
+  // init() and close() pair up, once per run of the query (three runs).
+  CHECK(life->inits == 3);
+  CHECK(life->closes == 3);
+}
+
+TEST_CASE("transform_with_state: two initial states for one key are refused when the query is built",
+          "[transform_with_state]") {
+  auto in = sl::memory_stream<Event>();
+  const std::vector<std::pair<std::string, Count>> initial{{"a", {1}}, {"b", {2}}, {"a", {3}}};
+  CHECK_THROWS_WITH(in | sl::group_by_key(sl::col<"key">) |
+                        sl::transform_with_state(CountFromInitial(std::make_shared<Lifecycle>()),
+                                                 sl::time_mode::processing_time, sl::output_mode::update, initial),
+                    Catch::Contains("two entries for one key (entries 0 and 2)"));
+}
+
+namespace {
+struct FailingClose : RunningCount {
+  void close() { throw std::runtime_error("close failed"); }
+};
+}  // namespace
+
+TEST_CASE("transform_with_state: an error in close() ends the query with it", "[transform_with_state]") {
+  auto in = sl::memory_stream<Event>();
+  auto q = in | sl::group_by_key(sl::col<"key">) |
+           sl::transform_with_state(FailingClose{}, sl::time_mode::none, sl::output_mode::update);
+  sl::memory_sink<KeyText> sink;
+  auto running = sl::start(std::move(q) | sink, sl::output_mode::update);
+  in.add_data(keys({"a"}));
+  running.process_all_available();
+  running.stop();
+  REQUIRE(running.exception().has_value());
+  CHECK_THAT(std::string(running.exception()->what()), Catch::Contains("while stopping: close failed"));
 }

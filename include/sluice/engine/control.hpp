@@ -136,6 +136,9 @@ struct state_operator_metrics {
   std::int64_t num_rows_removed = 0;
   std::int64_t num_rows_dropped_by_watermark = 0;
   std::int64_t memory_used_bytes = 0;
+  // Spark's StateOperatorProgress.customMetrics: the operator's own counters, by name (in the
+  // progress JSON in name order, left out when empty, as Spark does).
+  std::map<std::string, std::int64_t> custom_metrics{};
 };
 
 // rule: data-quality stages (sl::expect, ops/expect.hpp) register here; the engine starts them
@@ -175,6 +178,8 @@ class stateful_control : public stored_state {
   // Called before every run of a batch. (After a failed run the engine has reloaded the
   // state of the last committed batch first, as Spark reloads its state store's version.)
   virtual void begin_batch(const batch_context& ctx) { (void)ctx; }
+  // The run of the query ends (stopped, finished or failed): once, after its last batch.
+  virtual void stop() {}
 
   // ---- checkpoints: the state after a batch, as a delta (what the batch changed) or a
   // snapshot (everything), in the binary form generated from the state types.

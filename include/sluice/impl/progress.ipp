@@ -25,12 +25,18 @@ boost::json::object query_progress::to_json() const {
   o["eventTime"] = std::move(et);
   boost::json::array ops;
   for (const auto& s : state_operators) {
-    ops.push_back(boost::json::object{{"operatorName", s.operator_name},
-                                      {"numRowsTotal", s.num_rows_total},
-                                      {"numRowsUpdated", s.num_rows_updated},
-                                      {"numRowsRemoved", s.num_rows_removed},
-                                      {"numRowsDroppedByWatermark", s.num_rows_dropped_by_watermark},
-                                      {"memoryUsedBytes", s.memory_used_bytes}});
+    boost::json::object so{{"operatorName", s.operator_name},
+                           {"numRowsTotal", s.num_rows_total},
+                           {"numRowsUpdated", s.num_rows_updated},
+                           {"numRowsRemoved", s.num_rows_removed},
+                           {"numRowsDroppedByWatermark", s.num_rows_dropped_by_watermark},
+                           {"memoryUsedBytes", s.memory_used_bytes}};
+    if (!s.custom_metrics.empty()) {
+      boost::json::object m;
+      for (const auto& [k, v] : s.custom_metrics) m[k] = v;
+      so["customMetrics"] = std::move(m);
+    }
+    ops.push_back(std::move(so));
   }
   o["stateOperators"] = std::move(ops);
   boost::json::array srcs;

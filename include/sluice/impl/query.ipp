@@ -189,6 +189,19 @@ void query_core::loop() {
     } catch (...) {
     }
   }
+  // Stateful operators after the sources (transform_with_state calls the processor's close()):
+  // an error there ends a query that had none with it.
+  for (auto* st : runner_->controls.stateful) {
+    try {
+      st->stop();
+    } catch (const std::exception& e) {
+      std::lock_guard lock(mutex_);
+      if (!error_)
+        error_.emplace("Query " + (name().empty() ? std::string() : name() + " ") + "[id = " + id() + ", runId = " +
+                           run_id_ + "] terminated with exception while stopping: " + e.what(),
+                       std::current_exception(), failed_batch);
+    }
+  }
   {
     // Before terminated_: a query's listeners know of its end when await_termination returns.
     std::optional<std::string> exception;

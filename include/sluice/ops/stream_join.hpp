@@ -461,10 +461,13 @@ struct stream_join_node : stateful_control, described_stage {
             if constexpr (semi) {
               break;  // one left row per match, emitted below
             } else {
-              if (!e.matched) {
-                e.matched = true;
-                rstate.mark(k, it->second);
-              }
+              // Only a preserved side reads its rows' matched flags (for its outer rows): an
+              // inner join leaves them, and the key out of the checkpoint's delta.
+              if constexpr (right_preserved)
+                if (!e.matched) {
+                  e.matched = true;
+                  rstate.mark(k, it->second);
+                }
               down(make(&r, &e.row));
             }
           }
@@ -493,10 +496,11 @@ struct stream_join_node : stateful_control, described_stage {
               if (e.matched) continue;  // a left row is emitted once
             if (!cond(e.row, r)) continue;
             any = true;
-            if (!e.matched) {
-              e.matched = true;
-              lstate.mark(k, it->second);
-            }
+            if constexpr (left_preserved || semi)  // a semi join emits a left row once
+              if (!e.matched) {
+                e.matched = true;
+                lstate.mark(k, it->second);
+              }
             if constexpr (semi) down(LRow(e.row));
             else down(make(&e.row, &r));
           }

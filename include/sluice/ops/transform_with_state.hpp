@@ -12,11 +12,19 @@
 //                                        const sl::timer_values& t);          // per key with rows
 //     std::vector<Out> handle_expired_timer(const Key& key, const sl::timer_values& t,
 //                                           const sl::expired_timer_info& info); // timers only
+//     void handle_initial_state(const Key& key, const S& s, const sl::timer_values& t); // optional
+//     void close();                                            // optional: the run ends
 //   };
+//
+// With an initial state (Spark's transformWithState(processor, timeMode, outputMode,
+// initialState)): sl::transform_with_state(processor, time_mode, output_mode, pairs), pairs a
+// range of (key, S); the first batch (batch 0) calls handle_initial_state once per pair, before
+// any input, and later batches (a restart from a checkpoint included) never again.
 //
 // State variables (value, list, map state) and timers are those of the key being handled.
 // Their values are described structs or the usual scalars: the checkpoint form is generated
-// (codec/binary.hpp). A batch calls handle_input_rows for every key with rows (in the
+// (codec/binary.hpp). The progress's customMetrics count the variables, timers and TTL removals
+// under Spark's names. A batch calls handle_input_rows for every key with rows (in the
 // order keys first appear), then handle_expired_timer for every timer that has expired (time
 // order), then removes the values whose TTL has passed.
 #pragma once
@@ -27,6 +35,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <ranges>
 #include <set>
 #include <span>
 #include <stdexcept>
@@ -124,6 +133,7 @@ class state_variable {
   virtual ~state_variable() = default;
   const std::string name;
   virtual std::string kind() const = 0;  // for the checkpoint's description
+  bool has_ttl() const { return ttl_ms_ > 0; }
   virtual bool has(const std::string& key) const = 0;
   virtual void write_key(const std::string& key, binary_writer& out) const = 0;
   virtual void read_key(const std::string& key, binary_reader& in) = 0;
@@ -419,10 +429,12 @@ class processor_handle {
   // in the first batch whose processing time (or eviction watermark) is past it.
   void register_timer(std::int64_t expiry_ms) {
     const auto& k = timer_key("register_timer");
+    ++registered_timers_;  // every call, as Spark's numRegisteredTimers
     if (timers_[k].insert(expiry_ms).second) queue_.emplace(expiry_ms, k);
   }
   void delete_timer(std::int64_t expiry_ms) {
     const auto& k = timer_key("delete_timer");
+    ++deleted_timers_;
     const auto it = timers_.find(k);
     if (it == timers_.end() || it->second.erase(expiry_ms) == 0) return;
     queue_.erase({expiry_ms, k});
@@ -458,7 +470,11 @@ class processor_handle {
   std::vector<std::shared_ptr<detail::state_variable>> vars_;
   boost::unordered_flat_map<std::string, std::set<std::int64_t>> timers_;
   std::set<std::pair<std::int64_t, std::string>> queue_;  // (expiry, key), soonest first
+  std::int64_t registered_timers_ = 0, deleted_timers_ = 0;  // calls in this batch
 };
+
+// The initial state's type when there is none.
+struct no_initial_state {};
 
 namespace detail {
 template <class P, class Key, class In>
@@ -467,11 +483,12 @@ concept stateful_processor = requires(P& p, processor_handle& h, const Key& k, s
   p.handle_input_rows(k, rows, t);
 };
 
-template <class P, class In, class KeySels, class Out, time_mode_kind TM, output_mode_kind OM>
+template <class P, class In, class KeySels, class Out, time_mode_kind TM, output_mode_kind OM, class S>
 struct transform_with_state_stage;
 
-template <class P, class In, class... Sels, class Out, time_mode_kind TM, output_mode_kind OM>
-struct transform_with_state_stage<P, In, std::tuple<Sels...>, Out, TM, OM> : stateful_control, described_stage {
+// S: the initial state's type (no_initial_state: none).
+template <class P, class In, class... Sels, class Out, time_mode_kind TM, output_mode_kind OM, class S>
+struct transform_with_state_stage<P, In, std::tuple<Sels...>, Out, TM, OM, S> : stateful_control, described_stage {
   static constexpr stage_kind kind = stage_kind::stateful;
   using output_row = Out;
   using key_type = typename group_key_of<In, Sels...>::tuple_type;
@@ -488,6 +505,7 @@ struct transform_with_state_stage<P, In, std::tuple<Sels...>, Out, TM, OM> : sta
   std::tuple<bound_selector<In, Sels>...> keys;
   P processor;
   processor_handle handle{TM};
+  std::vector<std::pair<key_type, S>> initial_state;  // for batch 0
 
   // The batch's rows by key, keys in the order they first appear.
   boost::unordered_flat_map<key_type, std::uint32_t, key_hash> index_;
@@ -523,6 +541,12 @@ struct transform_with_state_stage<P, In, std::tuple<Sels...>, Out, TM, OM> : sta
     index_.clear();
     groups_.clear();
     touched_.clear();
+    handle.registered_timers_ = handle.deleted_timers_ = 0;
+  }
+  // Spark calls close() when a task is done with the processor; sluice once per run, pairing
+  // init().
+  void stop() override {
+    if constexpr (requires { processor.close(); }) processor.close();
   }
   template <class R>
   void accept(batch_context&, R&& r) {
@@ -550,6 +574,18 @@ struct transform_with_state_stage<P, In, std::tuple<Sels...>, Out, TM, OM> : sta
       ~clear_key() { c.key = nullptr; }
     } guard{tc};
     std::int64_t updated = 0;
+    // Spark: the initial state in batch 0 only, before the batch's input (its id, not the run:
+    // a restart from a checkpoint that committed batch 0 does not apply it again).
+    // (Without handle_initial_state, pipe_into's static_assert is the one error.)
+    if constexpr (!std::is_same_v<S, no_initial_state> &&
+                  requires(const S& s) { processor.handle_initial_state(user_key_of(key_type{}), s, tv); })
+      if (ctx.batch_id == 0)
+        for (const auto& [k, s] : initial_state) {
+          touched_.push_back(encode(k));
+          tc.key = &touched_.back();
+          processor.handle_initial_state(user_key_of(k), s, tv);
+          ++updated;
+        }
     for (auto& [k, rows] : groups_) {
       touched_.push_back(encode(k));
       tc.key = &touched_.back();
@@ -558,6 +594,7 @@ struct transform_with_state_stage<P, In, std::tuple<Sels...>, Out, TM, OM> : sta
     }
     // Timers that have expired (Spark: expiry < the batch's processing time, or < the eviction
     // watermark), taken before any fires: one a handler registers fires in a later batch.
+    std::int64_t expired_timers = 0;
     if constexpr (TM != time_mode_kind::none) {
       const std::int64_t threshold = TM == time_mode_kind::processing_time ? batch_ms : watermark_ms;
       std::vector<std::pair<std::int64_t, std::string>> due;
@@ -574,6 +611,8 @@ struct transform_with_state_stage<P, In, std::tuple<Sels...>, Out, TM, OM> : sta
         in.read(k);
         touched_.push_back(kstr);
         tc.key = &touched_.back();
+        ++expired_timers;  // Spark counts a fired timer as expired and as deleted
+        ++handle.deleted_timers_;
         if constexpr (requires { processor.handle_expired_timer(user_key_of(k), tv, expired_timer_info{t}); })
           emit(processor.handle_expired_timer(user_key_of(k), tv, expired_timer_info{t}), down);
         ++updated;
@@ -588,6 +627,27 @@ struct transform_with_state_stage<P, In, std::tuple<Sels...>, Out, TM, OM> : sta
     last_metrics.num_rows_total = total;
     last_metrics.num_rows_updated = updated;
     last_metrics.num_rows_removed = removed;
+    last_metrics.custom_metrics = custom_metrics(expired_timers, removed);
+  }
+
+  // Spark's TransformWithStateExec custom metrics. The variable counts are those init() made
+  // (Spark: per partition and batch, summed); numDeletedStateVars stays 0 (there is no
+  // deleteIfExists: the checkpoint's fingerprint names the variables).
+  std::map<std::string, std::int64_t> custom_metrics(std::int64_t expired_timers, std::int64_t ttl_removed) const {
+    std::map<std::string, std::int64_t> m{{"numValueStateVars", 0},        {"numListStateVars", 0},
+                                          {"numMapStateVars", 0},          {"numDeletedStateVars", 0},
+                                          {"numValueStateWithTTLVars", 0}, {"numListStateWithTTLVars", 0},
+                                          {"numMapStateWithTTLVars", 0}};
+    for (const auto& v : handle.vars_) {
+      const std::string k = v->kind();
+      const std::string family = k.starts_with("value<") ? "Value" : k.starts_with("list<") ? "List" : "Map";
+      ++m["num" + family + (v->has_ttl() ? "StateWithTTLVars" : "StateVars")];
+    }
+    m["numRegisteredTimers"] = handle.registered_timers_;
+    m["numDeletedTimers"] = handle.deleted_timers_;
+    m["numExpiredTimers"] = expired_timers;
+    m["numValuesRemovedDueToTTLExpiry"] = ttl_removed;
+    return m;
   }
 
   // Spark runs another batch in event-time mode when the watermark moves; sluice when it would
@@ -668,10 +728,11 @@ struct transform_with_state_stage<P, In, std::tuple<Sels...>, Out, TM, OM> : sta
 };
 }  // namespace detail
 
-template <class P, time_mode_kind TM, output_mode_kind OM>
+template <class P, time_mode_kind TM, output_mode_kind OM, class S = no_initial_state, class K = no_initial_state>
 struct transform_with_state_t {
   using is_stage_descriptor = void;
   P processor;
+  std::vector<std::pair<K, S>> initial_state;
 };
 
 // processor: see the top of this file; time_mode: sl::time_mode::none / processing_time /
@@ -682,16 +743,33 @@ auto transform_with_state(P processor, time_mode_tag<TM>, ModeTag) {
   static_assert(ModeTag::value != output_mode_kind::complete,
                 "sluice rule [transform-with-state-output-mode]: transform_with_state's output mode is "
                 "output_mode::append or output_mode::update (Spark refuses complete)");
-  return transform_with_state_t<P, TM, ModeTag::value>{std::move(processor)};
+  return transform_with_state_t<P, TM, ModeTag::value>{std::move(processor), {}};
+}
+
+// With an initial state: a range of (key, state) pairs (a std::vector of pairs, a std::map...),
+// given to handle_initial_state in the first batch. Two pairs with one key are refused when the
+// query is built (Spark fails batch 0: STATEFUL_PROCESSOR_CANNOT_REINITIALIZE_STATE_ON_KEY).
+template <class P, time_mode_kind TM, class ModeTag, std::ranges::input_range R>
+  requires requires { { ModeTag::value } -> std::convertible_to<output_mode_kind>; }
+auto transform_with_state(P processor, time_mode_tag<TM> tm, ModeTag mode, R&& initial_state) {
+  using pair_t = std::ranges::range_value_t<R>;
+  static_assert(requires { typename pair_t::first_type; typename pair_t::second_type; },
+                "sluice::transform_with_state: the initial state is a range of (key, state) pairs");
+  using K = std::remove_cv_t<typename pair_t::first_type>;
+  using S = std::remove_cv_t<typename pair_t::second_type>;
+  transform_with_state_t<P, TM, ModeTag::value, S, K> d{
+      std::move(transform_with_state(std::move(processor), tm, mode).processor), {}};
+  for (auto&& [k, s] : initial_state) d.initial_state.emplace_back(k, s);
+  return d;
 }
 
 namespace detail {
-template <class P, time_mode_kind TM, output_mode_kind OM>
-inline constexpr bool takes_key_grouped_v<transform_with_state_t<P, TM, OM>> = true;
+template <class P, time_mode_kind TM, output_mode_kind OM, class S, class K>
+inline constexpr bool takes_key_grouped_v<transform_with_state_t<P, TM, OM, S, K>> = true;
 }  // namespace detail
 
-template <class Up, class... Sels, class P, time_mode_kind TM, output_mode_kind OM>
-auto pipe_into(key_grouped_node<Up, Sels...>&& g, transform_with_state_t<P, TM, OM> d) {
+template <class Up, class... Sels, class P, time_mode_kind TM, output_mode_kind OM, class S, class K>
+auto pipe_into(key_grouped_node<Up, Sels...>&& g, transform_with_state_t<P, TM, OM, S, K> d) {
   using In = typename Up::row_type;
   using key = typename detail::group_key_of<In, Sels...>::user_type;
   static_assert(detail::stateful_processor<P, key, In>,
@@ -701,15 +779,40 @@ auto pipe_into(key_grouped_node<Up, Sels...>&& g, transform_with_state_t<P, TM, 
   static_assert(TM != time_mode_kind::event_time || Up::props.has_watermark,
                 "sluice rule [transform-with-state-event-time-needs-watermark]: transform_with_state in "
                 "time_mode::event_time needs sl::with_watermark before it (event-time timers fire by the watermark)");
+  constexpr bool has_initial = !std::is_same_v<S, no_initial_state>;
+  if constexpr (has_initial) {
+    static_assert(std::is_convertible_v<const K&, key>,
+                  "sluice::transform_with_state: the initial state's keys must convert to the grouping key's type");
+    static_assert(requires(P& p, const key& k, const S& s, const timer_values& t) { p.handle_initial_state(k, s, t); },
+                  "sluice::transform_with_state: with an initial state the processor needs "
+                  "handle_initial_state(const Key&, const State&, const sl::timer_values&) (Spark's "
+                  "StatefulProcessorWithInitialState)");
+  }
   if constexpr (detail::stateful_processor<P, key, In>) {
     using R = std::remove_cvref_t<decltype(std::declval<P&>().handle_input_rows(
         std::declval<const key&>(), std::declval<std::span<const In>>(), std::declval<const timer_values&>()))>;
     using Out = std::remove_cvref_t<typename detail::produced_row<R>::type>;
-    using stage_t = detail::transform_with_state_stage<P, In, std::tuple<Sels...>, Out, TM, OM>;
+    using stage_t = detail::transform_with_state_stage<P, In, std::tuple<Sels...>, Out, TM, OM, S>;
     stage_t stage(std::apply([](auto&... s) {
                     return std::tuple<detail::bound_selector<In, Sels>...>(detail::bound_selector<In, Sels>(s)...);
                   }, g.keys),
                   std::move(d.processor));
+    if constexpr (has_initial) {
+      using key_type = typename stage_t::key_type;
+      boost::unordered_flat_map<key_type, std::size_t, detail::key_hash> seen;
+      for (std::size_t i = 0; i < d.initial_state.size(); ++i) {
+        auto& [k, s] = d.initial_state[i];
+        key_type kt = [&] {
+          if constexpr (sizeof...(Sels) == 1) return key_type{key(k)};
+          else return key_type(key(k));
+        }();
+        if (const auto [it, fresh] = seen.try_emplace(kt, i); !fresh)
+          throw std::invalid_argument("sluice::transform_with_state: the initial state has two entries for one key "
+                                      "(entries " + std::to_string(it->second) + " and " + std::to_string(i) +
+                                      "); a key's state can be initialised only once");
+        stage.initial_state.emplace_back(std::move(kt), std::move(s));
+      }
+    }
     return stage_node<Up, stage_t>{std::move(g.up), std::move(stage)};
   }
 }
