@@ -77,6 +77,25 @@ Row ten_minutes(int h, int m, std::int64_t count) {
   const auto start = jan_1_2023 + std::chrono::hours(h) + std::chrono::minutes(m);
   return Row{{st::win(start, start + std::chrono::minutes(10))}, {count}};
 }
+
+// Spark's "stream-stream time interval left outer join -> aggregation": the query and its
+// three batches.
+auto left_join_counts(sl::memory_stream<S1>& in1, sl::memory_stream<S2>& in2) {
+  return w1(in1) | sl::left_join(w2(in2), sl::col<"id1">, sl::col<"id2">, within_an_hour()) |
+         sl::group_by(sl::window(sl::col<"timestamp1">, 10min)) | sl::aggregate(sl::count());
+}
+using left_join_row =
+    decltype(left_join_counts(std::declval<sl::memory_stream<S1>&>(), std::declval<sl::memory_stream<S2>&>()))::row_type;
+auto left_join_batch_1(sl::memory_stream<S1>& in1, sl::memory_stream<S2>& in2) {
+  return st::multi_add_data(st::add_data(in1, {s1("1", 1, 0, 10), s1("2", 1, 0, 30)}),
+                            st::add_data(in2, {s2("1", 1, 0, 20)}));
+}
+auto left_join_batch_2(sl::memory_stream<S1>& in1, sl::memory_stream<S2>& in2) {
+  return st::multi_add_data(st::add_data(in1, {s1("5", 1, 15, 0)}), st::add_data(in2, {s2("6", 1, 15, 0)}));
+}
+auto left_join_batch_3(sl::memory_stream<S1>& in1, sl::memory_stream<S2>& in2) {
+  return st::multi_add_data(st::add_data(in1, {s1("5", 2, 16, 0)}), st::add_data(in2, {s2("6", 2, 16, 0)}));
+}
 }  // namespace
 
 TEST_CASE("chained join: join on the event times -> window agg, append mode (Spark: MultiStatefulOperatorsSuite)",
@@ -120,21 +139,19 @@ TEST_CASE("chained join: time interval left outer join -> window agg, append mod
           "[chained][stream_join]") {
   auto in1 = sl::memory_stream<S1>();
   auto in2 = sl::memory_stream<S2>();
-  auto q = w1(in1) | sl::left_join(w2(in2), sl::col<"id1">, sl::col<"id2">, within_an_hour()) |
-           sl::group_by(sl::window(sl::col<"timestamp1">, 10min)) | sl::aggregate(sl::count());
-  using R = decltype(q)::row_type;
+  auto q = left_join_counts(in1, in2);
+  using R = left_join_row;
   REQUIRE_NOTHROW(st::test_stream(
       std::move(q), sl::output_mode::append,
-      st::multi_add_data(st::add_data(in1, {s1("1", 1, 0, 10), s1("2", 1, 0, 30)}),
-                         st::add_data(in2, {s2("1", 1, 0, 20)})),
+      left_join_batch_1(in1, in2),
       // Data batch W (0, 0): ("1" 01:00:10, "1" 01:00:20) joined; op2 holds [01:00, 01:10) 1.
       // Watermark 01:00:20. No-data batch: the join runs with (0, 01:00:20), both state
       // watermarks 00:00:19.999999 evict nothing, and op2 gets (0, 00:00:19.999999).
       st::check_new_answer(), assert_state_rows({3, 1}),
-      st::multi_add_data(st::add_data(in1, {s1("5", 1, 15, 0)}), st::add_data(in2, {s2("6", 1, 15, 0)})),
+      left_join_batch_2(in1, in2),
       // Watermark 01:15: op2 (00:00:19.999999, 00:14:59.999999) closes nothing.
       st::check_new_answer(), assert_state_rows({5, 1}),
-      st::multi_add_data(st::add_data(in1, {s1("5", 2, 16, 0)}), st::add_data(in2, {s2("6", 2, 16, 0)})),
+      left_join_batch_3(in1, in2),
       // Watermark 02:16: the join (01:15, 02:16) evicts at 01:15:59.999999 and emits ("2"
       // 01:00:30) and ("5" 01:15) with nulls; op2 (00:14:59.999999, 01:15:59.999999) counts them,
       // closes [01:00, 01:10) 2 and keeps [01:10, 01:20) 1.
@@ -163,19 +180,17 @@ TEST_CASE("chained join: time interval right outer join -> window agg on the rig
 TEST_CASE("chained join: a restart gives the operators after the join their own watermarks back", "[chained][stream_join]") {
   auto in1 = sl::memory_stream<S1>();
   auto in2 = sl::memory_stream<S2>();
-  auto q = w1(in1) | sl::left_join(w2(in2), sl::col<"id1">, sl::col<"id2">, within_an_hour()) |
-           sl::group_by(sl::window(sl::col<"timestamp1">, 10min)) | sl::aggregate(sl::count());
-  using R = decltype(q)::row_type;
+  auto q = left_join_counts(in1, in2);
+  using R = left_join_row;
   REQUIRE_NOTHROW(st::test_stream(
       std::move(q), sl::output_mode::append,
-      st::multi_add_data(st::add_data(in1, {s1("1", 1, 0, 10), s1("2", 1, 0, 30)}),
-                         st::add_data(in2, {s2("1", 1, 0, 20)})),
+      left_join_batch_1(in1, in2),
       st::check_new_answer(),
       st::stop_stream(), st::start_stream(),
-      st::multi_add_data(st::add_data(in1, {s1("5", 1, 15, 0)}), st::add_data(in2, {s2("6", 1, 15, 0)})),
+      left_join_batch_2(in1, in2),
       st::check_new_answer(),
       st::stop_stream(), st::start_stream(),
-      st::multi_add_data(st::add_data(in1, {s1("5", 2, 16, 0)}), st::add_data(in2, {s2("6", 2, 16, 0)})),
+      left_join_batch_3(in1, in2),
       st::check_new_answer(ten_minutes<R>(1, 0, 2)), assert_state_rows({2, 1})));
 }
 
@@ -187,9 +202,8 @@ TEST_CASE("chained join: a row the join emits below the query's watermark is not
   // (01:30 - 1 h - 1 us) keeps it.
   auto in1 = sl::memory_stream<S1>();
   auto in2 = sl::memory_stream<S2>();
-  auto q = w1(in1) | sl::left_join(w2(in2), sl::col<"id1">, sl::col<"id2">, within_an_hour()) |
-           sl::group_by(sl::window(sl::col<"timestamp1">, 10min)) | sl::aggregate(sl::count());
-  using R = decltype(q)::row_type;
+  auto q = left_join_counts(in1, in2);
+  using R = left_join_row;
   REQUIRE_NOTHROW(st::test_stream(
       std::move(q), sl::output_mode::append,
       st::multi_add_data(st::add_data(in1, {s1("2", 1, 0, 30), s1("8", 1, 30, 0)}), st::add_data(in2, {s2("6", 1, 30, 0)})),

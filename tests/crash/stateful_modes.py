@@ -237,34 +237,31 @@ def _ref_join(sides):
         lstate[:] = kept
         rstate[:] = [entry for entry in rstate if entry[0]["timestamp"] > rwm]
 
+    def side(rows_in, is_left, late, state_wm, out_rows):
+        """One side's rows of a batch: late ones dropped, the others joined with the other side's
+        state and kept in their own unless already at or below its state watermark."""
+        own, other = (lstate, rstate) if is_left else (rstate, lstate)
+        late_rows = 0
+        for x in rows_in:
+            if x["timestamp"] <= late:
+                late_rows += 1
+                continue
+            matched = False
+            for entry in other:
+                l, r = (x, entry[0]) if is_left else (entry[0], x)
+                if l["key"] == r["key"] and cond(l, r):
+                    matched = True
+                    entry[1] = True
+                    out_rows.append((l["id"], r["id"]))
+            if x["timestamp"] > state_wm:
+                own.append([x, matched])
+        return late_rows
+
     for k in range(len(lfiles)):
         late, wm = wms[k]
-        lwm, rwm = wm + JOIN_LOWER - 1, wm - JOIN_UPPER - 1
         rows = out.setdefault(k, [])
-        for l in lfiles[k]:
-            if l["timestamp"] <= late:
-                dropped += 1
-                continue
-            matched = False
-            for entry in rstate:
-                if entry[0]["key"] == l["key"] and cond(l, entry[0]):
-                    matched = True
-                    entry[1] = True
-                    rows.append((l["id"], entry[0]["id"]))
-            if l["timestamp"] > lwm:
-                lstate.append([l, matched])
-        for r in rfiles[k]:
-            if r["timestamp"] <= late:
-                dropped += 1
-                continue
-            matched = False
-            for entry in lstate:
-                if entry[0]["key"] == r["key"] and cond(entry[0], r):
-                    matched = True
-                    entry[1] = True
-                    rows.append((entry[0]["id"], r["id"]))
-            if r["timestamp"] > rwm:
-                rstate.append([r, matched])
+        dropped += side(lfiles[k], True, late, wm + JOIN_LOWER - 1, rows)
+        dropped += side(rfiles[k], False, late, wm - JOIN_UPPER - 1, rows)
         evict(k, wm)
     if final > wms[-1][1]:
         evict(len(lfiles), final)

@@ -13,9 +13,7 @@ int main() {
   sl::memory_stream<Impression> impressions;
   sl::memory_stream<Click> clicks;
   sl::memory_stream<Ad> ads;
-  auto joined = (impressions | sl::with_watermark(sl::col<"impression_time">, 2h))
-      | sl::join(clicks | sl::with_watermark(sl::col<"click_time">, 3h), sl::col<"ad_id">, sl::col<"click_ad_id">,
-                 within_an_hour());
+  auto joined = impressions_joined_with_clicks(impressions, clicks);
   auto again = std::move(joined) | sl::join(ads, sl::col<"ad_id">, sl::col<"ad">);
   auto query = sl::start(std::move(again) | sl::console(), sl::output_mode::append);
   query.stop();

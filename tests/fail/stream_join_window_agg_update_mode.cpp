@@ -7,9 +7,7 @@
 int main() {
   sl::memory_stream<Impression> impressions;
   sl::memory_stream<Click> clicks;
-  auto joined = (impressions | sl::with_watermark(sl::col<"impression_time">, 2h))
-      | sl::join(clicks | sl::with_watermark(sl::col<"click_time">, 3h), sl::col<"ad_id">, sl::col<"click_ad_id">,
-                 within_an_hour());
+  auto joined = impressions_joined_with_clicks(impressions, clicks);
   auto counts = std::move(joined) | sl::group_by(sl::window(sl::col<"impression_time">, 1h)) | sl::aggregate(sl::count());
   auto query = sl::start(std::move(counts) | sl::console(), sl::output_mode::update);
   query.stop();
