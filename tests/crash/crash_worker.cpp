@@ -16,6 +16,8 @@
 // same files into the file sink (append; run_stateful_mode below):
 //   join         left-*.jsonl and right-*.jsonl (one file of each per batch), both with a 10 s
 //                watermark, left outer joined on key within 5 s of each other
+//   join_window  the same join | group_by(window(ltime, 10s), key) | aggregate(count() as n): an
+//                aggregation after the join, with the join's output watermark
 //   dedup        with_watermark(timestamp, 10s) | drop_duplicates(key, timestamp)
 //   session      with_watermark(timestamp, 10s) | group_by(session_window(timestamp, 5s), key)
 //                | aggregate(count() as n, sum(value) as total)
@@ -88,7 +90,7 @@ struct args {
 int usage(const char* why) {
   std::cerr << "sluice_crash_worker: " << why << "\n"
             << "usage: sluice_crash_worker --input DIR --output DIR --checkpoint DIR --mode "
-               "append|update|join|dedup|session|group_state\n";
+               "append|update|join|join_window|dedup|session|group_state\n";
   return 2;
 }
 
@@ -143,7 +145,7 @@ int run(const args& a) {
 
 // ---- the modes of the stateful operators beyond the aggregation
 bool stateful_mode(const std::string& mode) {
-  return mode == "join" || mode == "dedup" || mode == "session" || mode == "group_state";
+  return mode == "join" || mode == "join_window" || mode == "dedup" || mode == "session" || mode == "group_state";
 }
 
 template <class Stream>
@@ -157,13 +159,16 @@ int run_to_file_sink(Stream&& stream, const args& a) {
 
 int run_stateful_mode(const args& a) {
   const sl::files::json_lines_options one_file{.max_files_per_trigger = 1};
-  if (a.mode == "join") {
+  if (a.mode == "join" || a.mode == "join_window") {
     auto left = sl::files::json_lines<Left>(a.input, {.glob = "left-*", .max_files_per_trigger = 1}) |
                 sl::with_watermark(sl::col<"ltime">, 10s);
     auto right = sl::files::json_lines<Right>(a.input, {.glob = "right-*", .max_files_per_trigger = 1}) |
                  sl::with_watermark(sl::col<"rtime">, 10s);
-    return run_to_file_sink(std::move(left) | sl::left_join(std::move(right), sl::col<"key">, sl::col<"rkey">,
-                                                            sl::time_range(sl::col<"ltime">, sl::col<"rtime">, -5s, 5s)),
+    auto joined = std::move(left) | sl::left_join(std::move(right), sl::col<"key">, sl::col<"rkey">,
+                                                  sl::time_range(sl::col<"ltime">, sl::col<"rtime">, -5s, 5s));
+    if (a.mode == "join") return run_to_file_sink(std::move(joined), a);
+    return run_to_file_sink(std::move(joined) | sl::group_by(sl::window(sl::col<"ltime">, 10s), sl::col<"key">) |
+                                sl::aggregate(sl::count().as<"n">()),
                             a);
   }
   auto events = sl::files::json_lines<Event>(a.input, one_file);
@@ -209,7 +214,7 @@ int main(int argc, char** argv) {
   }
   if (a.input.empty() || a.output.empty() || a.checkpoint.empty()) return usage("--input, --output and --checkpoint are required");
   if (a.mode != "append" && a.mode != "update" && !stateful_mode(a.mode))
-    return usage("--mode must be append, update, join, dedup, session or group_state");
+    return usage("--mode must be append, update, join, join_window, dedup, session or group_state");
   try {
     if (stateful_mode(a.mode)) return run_stateful_mode(a);
     return run(a);

@@ -22,7 +22,8 @@ GAP = 5 * US             # session_window(timestamp, 5s)
 JOIN_LOWER, JOIN_UPPER = -5 * US, 5 * US   # time_range(ltime, rtime, -5s, 5s)
 CLOSE_AT = 40            # group_state: the state is removed at 40 rows
 T0 = 1_704_067_200 * US  # 2024-01-01T00:00:00Z
-MODES = ("join", "dedup", "session", "group_state")
+WINDOW = 10 * US         # join_window: window(ltime, 10s)
+MODES = ("join", "join_window", "dedup", "session", "group_state")
 
 
 class ModeFailure(Exception):
@@ -53,7 +54,7 @@ def _times(rng, mode, i, per_file, watermark, previous):
         late += [previous, previous + 1, watermark]
         if mode == "session":
             late += [previous - GAP, previous - GAP + 1]  # a session ending exactly at the late watermark
-        if mode == "join":  # a row exactly at its side's state watermark, and one above
+        if mode.startswith("join"):  # a row exactly at its side's state watermark, and one above
             late += [watermark + JOIN_LOWER - 1, watermark + JOIN_LOWER]
     if whole:
         late = [t - t % US for t in late]
@@ -80,9 +81,10 @@ def generate(mode, input_dir, staging_dir, files, per_file, seed):
     os.makedirs(input_dir, exist_ok=True)
     os.makedirs(staging_dir, exist_ok=True)
     mtime0 = (int(time.time()) - 2 * 86400) * 10**9
-    keys = (["a", "b", "c", "d"] if mode == "dedup" else ["k%02d" % n for n in range(24)] if mode == "join"
+    joins = mode in ("join", "join_window")
+    keys = (["a", "b", "c", "d"] if mode == "dedup" else ["k%02d" % n for n in range(24)] if joins
             else ["alpha", "beta", "gamma", "delta", "eps", "zeta"])
-    side_names = ("left", "right") if mode == "join" else ("events",)
+    side_names = ("left", "right") if joins else ("events",)
     sides = {s: [] for s in range(len(side_names))}
     next_id = 0
     max_seen, watermark = [None] * len(side_names), 0
@@ -95,13 +97,13 @@ def generate(mode, input_dir, staging_dir, files, per_file, seed):
             for t in _times(rng, mode, i, per_file, watermark, previous):
                 events.append({"id": next_id, "timestamp": t, "key": rng.choice(keys), "value": rng.randint(-100, 100)})
                 next_id += 1
-            if mode == "join" and s == 1:  # right rows exactly on the range's bounds of left rows, and past them
+            if joins and s == 1:  # right rows exactly on the range's bounds of left rows, and past them
                 for l in rng.sample(sides[0][i][2], 2):
                     for t in (l["timestamp"] - JOIN_UPPER, l["timestamp"] - JOIN_LOWER, l["timestamp"] - JOIN_LOWER + 1):
                         events.append({"id": next_id, "timestamp": t, "key": l["key"], "value": 0})
                         next_id += 1
                 rng.shuffle(events)
-            if mode == "join":
+            if joins:
                 p = "l" if s == 0 else "r"
                 objs = [{p + "id": e["id"], p + "time": _ts_text(e["timestamp"]), ("key" if s == 0 else "rkey"): e["key"],
                          p + "value": e["value"]} for e in events]
@@ -268,9 +270,39 @@ def _ref_join(sides):
     return out, dropped
 
 
+def _ref_join_window(sides):
+    """The join's rows counted by (window(ltime, 10 s), key), with the join's output watermark
+    (Spark 3.5: the lowest of its input and state watermarks, W - 5 s - 1 us here), never below
+    0, and 0 while the query's is 0: late rows against the previous batch's, eviction this one's."""
+    joined, dropped = _ref_join(sides)
+    left = {e["id"]: e for _, _, events in sides[0] for e in events}
+    wms, final = _batch_watermarks([ev for _, _, ev in sides[0]], [ev for _, _, ev in sides[1]])
+    marks = [w for w, _ in wms] + [w for _, w in wms[-1:]] + ([final] if final > wms[-1][1] else [])
+
+    def own(w):  # the aggregation's input watermark for a query watermark w
+        return 0 if w == 0 else max(0, min(w, w + JOIN_LOWER - 1, w - JOIN_UPPER - 1))
+
+    state, out = {}, {}
+    for batch in sorted(joined):
+        late, evict = own(marks[batch]), own(marks[batch + 1])
+        for lid, _ in joined[batch]:
+            e = left[lid]
+            start = e["timestamp"] // WINDOW * WINDOW
+            if start + WINDOW <= late:
+                dropped += 1
+                continue
+            state[(start, e["key"])] = state.get((start, e["key"]), 0) + 1
+        rows = out.setdefault(batch, [])
+        for g in sorted(state):
+            if g[0] + WINDOW <= evict:
+                rows.append((g[0], g[0] + WINDOW, g[1], state.pop(g)))
+    return out, dropped
+
+
 def reference(mode, sides):
     """({batch: [row tuple]}, rows dropped as late) by Spark's rules."""
-    return {"join": _ref_join, "dedup": _ref_dedup, "session": _ref_session, "group_state": _ref_group_state}[mode](sides)
+    return {"join": _ref_join, "join_window": _ref_join_window, "dedup": _ref_dedup, "session": _ref_session,
+            "group_state": _ref_group_state}[mode](sides)
 
 
 # ---------------------------------------------------------------- the sink's rows
@@ -285,6 +317,9 @@ def parse_row(mode):
                 return (_parse_ts(w["start"]), _parse_ts(w["end"]), obj["key"], obj["n"], obj["total"])
             if mode == "group_state":
                 return (obj["key"], obj["rows"], obj["n"], obj["total"], obj["closed"])
+            if mode == "join_window":
+                w = obj["window"]
+                return (_parse_ts(w["start"]), _parse_ts(w["end"]), obj["key"], obj["n"])
             return (obj["lid"], obj.get("rid"))
         except (KeyError, TypeError, ValueError) as e:
             raise ModeFailure("%s: unexpected row %r (%s)" % (where, obj, e))
