@@ -11,6 +11,9 @@ nothing may appear twice.
 
     crash_test.py --worker build/tests/sluice_crash_worker --mode append --work /tmp/crash-append
 
+The modes join, dedup, session and group_state run the worker's queries of those stateful
+operators instead (their input, reference and comparison: stateful_modes.py).
+
 Exit status 0 when the sink equals the reference and every check passed; 1 otherwise (with the
 differences listed); 2 for bad arguments.
 """
@@ -27,6 +30,8 @@ import subprocess
 import sys
 import time
 
+import stateful_modes
+
 US = 1_000_000
 WINDOW = 10 * US          # sl::window(timestamp, 10s)
 DELAY = 10 * US           # sl::with_watermark(timestamp, 10s)
@@ -37,6 +42,8 @@ POINTS = {
     "append": ["after_offsets", "after_sink", "after_state", "after_commit", "files_sink_data_written"],
     "update": ["after_offsets", "after_sink", "after_state", "after_commit"],
 }
+for _mode in stateful_modes.MODES:  # the file sink in append mode, as "append"
+    POINTS[_mode] = POINTS["append"]
 
 
 class Failure(Exception):
@@ -251,8 +258,9 @@ def source_log_batches(src):
     return batches
 
 
-def read_append_output(out_dir):
-    """Committed output of the file sink, through its manifests only: {batch: [(group, (n, total))]}."""
+def read_append_output(out_dir, parse=output_row):
+    """Committed output of the file sink, through its manifests only: {batch: [(group, (n, total))]}
+    (or of `parse`'s rows)."""
     meta = os.path.join(out_dir, "_sluice_metadata")
     batches = {}
     listed = set()
@@ -281,7 +289,7 @@ def read_append_output(out_dir):
             if len(data_lines) != count:
                 raise Failure("%s: %s has %d rows, the manifest says %d" % (path, rel, len(data_lines), count))
             for j, text in enumerate(data_lines, start=1):
-                rows.append(output_row(json.loads(text), "%s:%d" % (data, j)))
+                rows.append(parse(json.loads(text), "%s:%d" % (data, j)))
         batches[batch] = rows
     orphans = [n for n in os.listdir(out_dir) if n.startswith("part-") and n not in listed]
     return batches, orphans
@@ -304,7 +312,7 @@ def read_update_output(out_dir):
 
 def sink_batches(mode, out_dir):
     """The batch ids the sink holds: committed manifests (append), batch files (update)."""
-    if mode == "append":
+    if mode != "update":  # the file sink (append and the stateful modes)
         return digit_entries(os.path.join(out_dir, "_sluice_metadata"))
     if not os.path.isdir(out_dir):
         return []
@@ -445,7 +453,7 @@ def calibrate(runner, inputs_dir, scratch):
     """Milliseconds per batch and per start, measured on a copy of the first files."""
     cal_in = os.path.join(scratch, "input")
     os.makedirs(cal_in)
-    names = sorted(os.listdir(inputs_dir))[:40]
+    names = sorted(os.listdir(inputs_dir), key=lambda n: (n.rsplit("-", 1)[-1], n))[:40]  # the first batches' files
     for name in names:
         src = os.path.join(inputs_dir, name)
         dst = os.path.join(cal_in, name)
@@ -468,7 +476,7 @@ def calibrate(runner, inputs_dir, scratch):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--worker", required=True, help="the sluice_crash_worker executable")
-    ap.add_argument("--mode", required=True, choices=["append", "update"])
+    ap.add_argument("--mode", required=True, choices=["append", "update"] + list(stateful_modes.MODES))
     ap.add_argument("--work", required=True, help="scratch directory (emptied first)")
     ap.add_argument("--files", type=int, default=1000, help="input files (one batch each)")
     ap.add_argument("--events-per-file", type=int, default=110)
@@ -497,11 +505,21 @@ def main():
 
     runner = Runner(worker, mode, input_dir, out_dir, ck_dir, log_dir, deadline)
     try:
-        inputs = generate_input(input_dir, os.path.join(work, "staging"), args.files, args.events_per_file, args.seed)
-        total_events = sum(len(ev) for _, _, ev in inputs)
-        ref_append, ref_update, ref_batches, ref_dropped, ref_open = reference(inputs)
-        log("crash %s: input %d files, %d events (%d late rows dropped by the reference, %d in windows left open); "
-            "expecting %d batches" % (mode, len(inputs), total_events, ref_dropped, ref_open, ref_batches))
+        if mode in stateful_modes.MODES:
+            inputs, sides = stateful_modes.generate(mode, input_dir, os.path.join(work, "staging"), args.files,
+                                                    args.events_per_file, args.seed)
+            total_events = sum(len(ev) for _, _, ev in inputs)
+            ref_rows, ref_dropped = stateful_modes.reference(mode, sides)
+            ref_batches = len(ref_rows)
+            log("crash %s: input %d files per source, %d sources, %d late rows dropped by the reference, %d output "
+                "rows; expecting %d batches" % (mode, len(inputs), len(sides), ref_dropped,
+                                                sum(len(r) for r in ref_rows.values()), ref_batches))
+        else:
+            inputs = generate_input(input_dir, os.path.join(work, "staging"), args.files, args.events_per_file, args.seed)
+            total_events = sum(len(ev) for _, _, ev in inputs)
+            ref_append, ref_update, ref_batches, ref_dropped, ref_open = reference(inputs)
+            log("crash %s: input %d files, %d events (%d late rows dropped by the reference, %d in windows left open); "
+                "expecting %d batches" % (mode, len(inputs), total_events, ref_dropped, ref_open, ref_batches))
 
         batch_ms, start_ms = calibrate(runner, input_dir, os.path.join(work, "calibration"))
         calibration_runs = runner.runs
@@ -581,7 +599,13 @@ def main():
         problems = []
         check_source_log(ck_dir, inputs, total_events, problems)
         check_offsets(watch, len(inputs), problems)
-        if mode == "append":
+        if mode in stateful_modes.MODES:
+            stateful_modes.check_second_source(ck_dir, sides, source_log_batches, problems)
+            batches, orphans = read_append_output(out_dir, stateful_modes.parse_row(mode))
+            stateful_modes.compare(mode, batches, ref_rows, problems)
+            if orphans:
+                problems.append("%d part files no manifest lists were left behind: %s" % (len(orphans), orphans[:5]))
+        elif mode == "append":
             batches, orphans = read_append_output(out_dir)
             compare_append(batches, ref_append, ref_batches, problems)
             if orphans:
@@ -615,7 +639,7 @@ def main():
         log("crash %s: where the kills stopped the query: %s; random kills after %.0f-%.0f ms: %s" %
             (mode, fmt_counts(moments), min(delays, default=0), max(delays, default=0), fmt_counts(random_moments)))
         return 0
-    except Failure as e:
+    except (Failure, stateful_modes.ModeFailure) as e:
         log("crash %s: FAILED after %d runs, %.1f s: %s" % (mode, runner.runs, time.monotonic() - t_start, e))
         log("crash %s: logs of every run in %s" % (mode, log_dir))
         return 1

@@ -12,6 +12,17 @@
 //   update  sl::foreach_batch writing each batch's rows to <output>/batch-<id>.jsonl,
 //           idempotently (skipped when it exists) and atomically (temporary, fsync, rename):
 //           the exactly-once pattern for foreach_batch.
+// The stateful operators beyond the aggregation have modes of their own, each a query over the
+// same files into the file sink (append; run_stateful_mode below):
+//   join         left-*.jsonl and right-*.jsonl (one file of each per batch), both with a 10 s
+//                watermark, left outer joined on key within 5 s of each other
+//   join_window  the same join | group_by(window(ltime, 10s), key) | aggregate(count() as n): an
+//                aggregation after the join, with the join's output watermark
+//   dedup        with_watermark(timestamp, 10s) | drop_duplicates(key, timestamp)
+//   session      with_watermark(timestamp, 10s) | group_by(session_window(timestamp, 5s), key)
+//                | aggregate(count() as n, sum(value) as total)
+//   group_state  group_by_key(key) | flat_map_groups_with_state (a running count and sum per
+//                key, one row per key and batch, the state removed at 40 rows)
 // A failure prints the error on stderr and exits 1; bad arguments exit 2. With
 // SLUICE_CRASH_AT=<point>:<n> the process SIGKILLs itself at the n-th <point> (docs/checkpoints.md).
 // On success it prints one line: {"batches": <batches run by this process>, "inputRows": ...}.
@@ -39,6 +50,37 @@ struct Event {
 };
 BOOST_DESCRIBE_STRUCT(Event, (), (id, timestamp, key, value))
 
+// The two sides of the join mode.
+struct Left {
+  std::int64_t lid = 0;
+  sl::timestamp ltime;
+  std::string key;
+  std::int64_t lvalue = 0;
+};
+BOOST_DESCRIBE_STRUCT(Left, (), (lid, ltime, key, lvalue))
+struct Right {
+  std::int64_t rid = 0;
+  sl::timestamp rtime;
+  std::string rkey;
+  std::int64_t rvalue = 0;
+};
+BOOST_DESCRIBE_STRUCT(Right, (), (rid, rtime, rkey, rvalue))
+
+// The group_state mode's state and output.
+struct Running {
+  std::int64_t n = 0;
+  std::int64_t total = 0;
+};
+BOOST_DESCRIBE_STRUCT(Running, (), (n, total))
+struct KeyProgress {
+  std::string key;
+  std::int64_t rows = 0;  // this batch's
+  std::int64_t n = 0;     // since the state began
+  std::int64_t total = 0;
+  bool closed = false;    // the state was removed
+};
+BOOST_DESCRIBE_STRUCT(KeyProgress, (), (key, rows, n, total, closed))
+
 namespace {
 
 struct args {
@@ -47,7 +89,8 @@ struct args {
 
 int usage(const char* why) {
   std::cerr << "sluice_crash_worker: " << why << "\n"
-            << "usage: sluice_crash_worker --input DIR --output DIR --checkpoint DIR --mode append|update\n";
+            << "usage: sluice_crash_worker --input DIR --output DIR --checkpoint DIR --mode "
+               "append|update|join|join_window|dedup|session|group_state\n";
   return 2;
 }
 
@@ -100,6 +143,61 @@ int run(const args& a) {
   return 0;
 }
 
+// ---- the modes of the stateful operators beyond the aggregation
+bool stateful_mode(const std::string& mode) {
+  return mode == "join" || mode == "join_window" || mode == "dedup" || mode == "session" || mode == "group_state";
+}
+
+template <class Stream>
+int run_to_file_sink(Stream&& stream, const args& a) {
+  auto q = sl::start(std::forward<Stream>(stream) | sl::files::json_lines_sink(a.output), sl::output_mode::append,
+                     options(a));
+  q.await_termination();
+  report(q);
+  return 0;
+}
+
+int run_stateful_mode(const args& a) {
+  const sl::files::json_lines_options one_file{.max_files_per_trigger = 1};
+  if (a.mode == "join" || a.mode == "join_window") {
+    auto left = sl::files::json_lines<Left>(a.input, {.glob = "left-*", .max_files_per_trigger = 1}) |
+                sl::with_watermark(sl::col<"ltime">, 10s);
+    auto right = sl::files::json_lines<Right>(a.input, {.glob = "right-*", .max_files_per_trigger = 1}) |
+                 sl::with_watermark(sl::col<"rtime">, 10s);
+    auto joined = std::move(left) | sl::left_join(std::move(right), sl::col<"key">, sl::col<"rkey">,
+                                                  sl::time_range(sl::col<"ltime">, sl::col<"rtime">, -5s, 5s));
+    if (a.mode == "join") return run_to_file_sink(std::move(joined), a);
+    return run_to_file_sink(std::move(joined) | sl::group_by(sl::window(sl::col<"ltime">, 10s), sl::col<"key">) |
+                                sl::aggregate(sl::count().as<"n">()),
+                            a);
+  }
+  auto events = sl::files::json_lines<Event>(a.input, one_file);
+  if (a.mode == "dedup")
+    return run_to_file_sink(std::move(events) | sl::with_watermark(sl::col<"timestamp">, 10s) |
+                                sl::drop_duplicates(sl::col<"key">, sl::col<"timestamp">),
+                            a);
+  if (a.mode == "session")
+    return run_to_file_sink(std::move(events) | sl::with_watermark(sl::col<"timestamp">, 10s) |
+                                sl::group_by(sl::session_window(sl::col<"timestamp">, 5s), sl::col<"key">) |
+                                sl::aggregate(sl::count().as<"n">(), sl::sum(sl::col<"value">).as<"total">()),
+                            a);
+  auto running = [](const std::string& key, std::span<const Event> values, sl::group_state<Running>& state,
+                    auto& emit) {
+    Running r = state.get_option().value_or(Running{});
+    for (const auto& e : values) {
+      ++r.n;
+      r.total += e.value;
+    }
+    const bool closed = r.n >= 40;
+    if (closed) state.remove();
+    else state.update(r);
+    emit(KeyProgress{key, static_cast<std::int64_t>(values.size()), r.n, r.total, closed});
+  };
+  return run_to_file_sink(std::move(events) | sl::group_by_key(sl::col<"key">) |
+                              sl::flat_map_groups_with_state<Running, KeyProgress>(running, sl::output_mode::append),
+                          a);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -115,8 +213,10 @@ int main(int argc, char** argv) {
     else return usage("unknown flag");
   }
   if (a.input.empty() || a.output.empty() || a.checkpoint.empty()) return usage("--input, --output and --checkpoint are required");
-  if (a.mode != "append" && a.mode != "update") return usage("--mode must be append or update");
+  if (a.mode != "append" && a.mode != "update" && !stateful_mode(a.mode))
+    return usage("--mode must be append, update, join, join_window, dedup, session or group_state");
   try {
+    if (stateful_mode(a.mode)) return run_stateful_mode(a);
     return run(a);
   } catch (const sl::streaming_query_error& e) {
     std::cerr << "sluice_crash_worker: " << e.what() << "\n";

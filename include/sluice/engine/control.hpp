@@ -166,6 +166,13 @@ class stateful_control : public stored_state {
   // The operator's position in graph_controls::stateful, given by visit(): the index of its
   // watermarks in batch_context::operator_watermarks.
   std::size_t operator_index = 0;
+  // The stateful operators upstream of this one are graph_controls::stateful[upstream_from,
+  // operator_index) (given by visit(), as the graph is visited upstream first): their output
+  // watermarks make this one's input watermark (Spark's watermark propagation).
+  std::size_t upstream_from = 0;
+  // Spark's produceOutputWatermark: the watermark of the rows this operator emits, given its
+  // input (eviction) watermark; none when its output carries none. Most pass it on.
+  virtual std::optional<std::int64_t> output_watermark(std::int64_t input_watermark) const { return input_watermark; }
   // Spark's shouldRunAnotherBatch: would a batch with this new watermark emit or evict?
   virtual bool needs_no_data_batch(output_mode_kind mode, std::int64_t new_watermark) const = 0;
   // Processing-time timers: would a batch with this timestamp fire one? (A no-data batch
@@ -214,12 +221,16 @@ struct graph_controls {
   std::vector<stateful_control*> stateful;
   std::vector<const described_stage*> described;  // in graph order
   std::vector<expectation_control*> expectations;  // in graph order
+  // Where the stateful operators upstream of the stage being visited begin in `stateful` (set
+  // by a stage's node before the stage's visit(); a node with several inputs sets it itself).
+  std::size_t upstream_from = 0;
 
   // A stateful operator's visit(): its index (that of its watermarks in
   // batch_context::operator_watermarks), its state, and its description in the checkpoint.
   template <class Stage>
   void add_stateful(Stage* stage) {
     stage->operator_index = stateful.size();
+    stage->upstream_from = upstream_from < stateful.size() ? upstream_from : stateful.size();
     stateful.push_back(stage);
     described.push_back(stage);
   }

@@ -6,6 +6,7 @@
 #pragma once
 #include <boost/mp11/algorithm.hpp>
 #include <concepts>
+#include <cstddef>
 #include <type_traits>
 #include <utility>
 
@@ -37,8 +38,11 @@ struct stage_node {
   Up up;
   Stage stage;
 
-  void visit(graph_controls& c) {
+  template <class Controls>  // graph_controls (engine/control.hpp): complete where a query visits its graph
+  void visit(Controls& c) {
+    const std::size_t upstream_from = c.stateful.size();
     up.visit(c);
+    c.upstream_from = upstream_from;  // the stateful operators up.visit registered are upstream
     if constexpr (requires { stage.visit(c); }) stage.visit(c);
   }
 

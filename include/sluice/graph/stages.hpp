@@ -96,8 +96,9 @@ constexpr bool check_stage_rules() {
 // The rules of chained stateful operators (Spark 3.4+, UnsupportedOperationChecker's
 // checkStreamingQueryGlobalWatermarkLimit), checked by each stateful operator's check_shape:
 // each passes its input watermark on, which holds for what an aggregation emits only in
-// append mode; a group state with an event-time timeout passes none on; and after a
-// stream-stream join the per-operator watermarks Spark gives are not there yet.
+// append mode; a group state with an event-time timeout passes none on. A stream-stream join
+// passes on the lower of its state watermarks (Spark 3.5's produceOutputWatermark), which the
+// engine gives the operators after it (batch_context::operator_watermarks), so it is allowed.
 template <class Q>
 constexpr bool check_chained_stateful() {
   using before = typename Q::before;
@@ -110,10 +111,6 @@ constexpr bool check_chained_stateful() {
                 "sluice rule [chained-stateful-after-event-time-group-state]: no stateful operator may follow a "
                 "[flat_]map_groups_with_state with an event-time timeout: its output has no watermark (Spark: Detected "
                 "pattern of possible 'correctness' issue due to global watermark); split the query in two");
-  static_assert(!any_stage<before, is_stream_join>,
-                "sluice rule [stateful-after-stream-join]: a stateful operator after a stream-stream join is not "
-                "supported yet (Spark 3.4's per-operator watermarks are not there yet); apply it to each input "
-                "before the join");
   return true;
 }
 

@@ -279,11 +279,32 @@ void query_core::recover_after_failure() {
   r.failed = false;
 }
 
+// Spark's watermark propagation (PropagateWatermarkSimulator): each stateful operator's input
+// watermark for a query watermark `origin` is the lowest output watermark of the stateful
+// operators upstream of it (the query's when none; a stream-stream join lowers it to its state
+// watermarks, the others pass it on), never below 0; all are 0 while the query's is 0 (and all
+// are `origin` for the "no batch yet" marker).
+inline std::vector<std::int64_t> propagate_watermark(const graph_controls& c, std::int64_t origin) {
+  const auto& ops = c.stateful;
+  if (origin == 0 || origin == std::numeric_limits<std::int64_t>::min()) return std::vector<std::int64_t>(ops.size(), origin);
+  std::vector<std::int64_t> in(ops.size());
+  std::vector<std::optional<std::int64_t>> out(ops.size());
+  for (std::size_t i = 0; i < ops.size(); ++i) {
+    std::int64_t w = origin;
+    for (std::size_t j = ops[i]->upstream_from; j < i; ++j)
+      if (out[j] && *out[j] < w) w = *out[j];
+    out[i] = ops[i]->output_watermark(w);
+    in[i] = std::max<std::int64_t>(w, 0);
+  }
+  return in;
+}
+
 void query_core::reload_state(std::int64_t version, std::int64_t batch_watermark) {
   auto& r = *runner_;
+  const auto watermarks = propagate_watermark(r.controls, batch_watermark);  // each operator's
   for (std::size_t i = 0; i < r.controls.stateful.size(); ++i) {
     load_state(*r.checkpoint, i, version, *r.controls.stateful[i]);
-    r.controls.stateful[i]->restore_last_batch_watermark(batch_watermark);
+    r.controls.stateful[i]->restore_last_batch_watermark(watermarks[i]);
   }
 }
 
@@ -340,9 +361,12 @@ bool query_core::run_one_batch(clock::time_point trigger_start) {
       }
       bool wanted = false;
       // Trigger once runs one batch with data or nothing: never a no-data batch.
-      if (options_.no_data_micro_batches && options_.trigger.kind != trigger_kind::once)
-        for (auto* st : r.controls.stateful)
-          wanted |= st->needs_no_data_batch(r.mode, r.watermark) || st->needs_no_data_batch_at(batch_time);
+      if (options_.no_data_micro_batches && options_.trigger.kind != trigger_kind::once) {
+        const auto next = propagate_watermark(r.controls, r.watermark);  // each operator's, as Spark asks them
+        for (std::size_t i = 0; i < r.controls.stateful.size(); ++i)
+          wanted |= r.controls.stateful[i]->needs_no_data_batch(r.mode, next[i]) ||
+                    r.controls.stateful[i]->needs_no_data_batch_at(batch_time);
+      }
       if (!wanted) return false;
       for (auto* s : r.controls.sources) s->plan_empty_batch();
       no_data = true;
@@ -367,9 +391,14 @@ bool query_core::run_one_batch(clock::time_point trigger_start) {
   ctx.batch_id = r.pending->batch_id;
   ctx.watermark = r.pending->batch_watermark_us;
   ctx.has_watermark = !r.controls.watermarks.empty();
-  // Spark's watermark propagation: each stateful operator's input watermark is what the ones
-  // before it pass on, and every operator here passes its input on, so all get the query's.
-  ctx.operator_watermarks.assign(r.controls.stateful.size(), {r.previous_batch_watermark, ctx.watermark});
+  // Spark's watermark propagation: each stateful operator's input watermarks are what the ones
+  // before it pass on (the query's, lowered after a stream-stream join).
+  {
+    const auto late = propagate_watermark(r.controls, r.previous_batch_watermark);
+    const auto evict = propagate_watermark(r.controls, ctx.watermark);
+    ctx.operator_watermarks.resize(r.controls.stateful.size());
+    for (std::size_t i = 0; i < late.size(); ++i) ctx.operator_watermarks[i] = {late[i], evict[i]};
+  }
   ctx.batch_timestamp = timestamp{r.pending->batch_timestamp_us};
   ctx.mode = r.mode;
   ctx.no_data = no_data;

@@ -176,7 +176,7 @@ struct dedup_stage : stateful_control, described_stage {
         min_expiry_ = left;
       }
     }
-    last_watermark_ = ctx.watermark;
+    last_watermark_ = eviction_watermark(ctx, operator_index);  // its own (after a join: lower)
     last_metrics.num_rows_total = static_cast<std::int64_t>(seen_.size());
     last_metrics.num_rows_updated = static_cast<std::int64_t>(added_.size());
     last_metrics.num_rows_removed = removed;
@@ -257,19 +257,13 @@ struct drop_duplicates_t {
     if constexpr ((dedup_column<Cols> && ...)) {  // else drop_duplicates(...) has already said why
       using U = std::remove_cvref_t<Up>;
       using In = typename U::row_type;
-      // rule: stream-stream join: its output may be older than the watermark (Spark 3.4 gives the
-      // next operator the join's output watermark; sluice has one watermark per query yet).
-      constexpr bool after_join = any_stage<typename U::stages, is_stream_join>;
-      static_assert(!after_join,
-                    "sluice rule [stateful-after-stream-join]: drop_duplicates after a stream-stream join is not "
-                    "supported yet (per-operator watermarks are not there yet); deduplicate each input before the join");
       static_assert(!Within || detail::event_time_column<In, U>::exists,
                     "sluice rule [dedup-within-watermark-needs-watermark]: drop_duplicates_within_watermark needs "
                     "sl::with_watermark(sl::col<\"name\">, delay) upstream on a timestamp column of the row (Spark "
                     "refuses it on a stream without a watermark)");
       if constexpr (!Within || detail::event_time_column<In, U>::exists)
         (detail::resolve_column<In, Cols::name>(), ...);  // names a missing column, once
-      if constexpr (!after_join && (!Within || detail::event_time_column<In, U>::exists) &&
+      if constexpr ((!Within || detail::event_time_column<In, U>::exists) &&
                     (has_column<In, Cols::name> && ...)) {
         using S = detail::dedup_stage<In, U, Within, Cols...>;
         return stage_node<U, S>{std::forward<Up>(up), S{}};

@@ -308,7 +308,7 @@ struct session_aggregate_stage<In, std::tuple<Keys...>, std::tuple<Aggs...>> : s
       sessions_ -= removed;
       min_end_ = left;
     }
-    last_watermark_ = ctx.watermark;
+    last_watermark_ = eviction_watermark(ctx, operator_index);  // its own (after a join: lower)
     last_metrics.num_rows_total = sessions_;
     last_metrics.num_rows_updated = updated;
     last_metrics.num_rows_removed = removed;

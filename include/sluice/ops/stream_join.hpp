@@ -37,11 +37,14 @@
 //
 // Rules at the `|`: outer and semi joins need watermarks on both sides and either the
 // watermarked column as the key or a time range or same window of the two watermarked columns; stateful
-// operators before the join are not supported yet. At sl::start: append mode only (Spark).
+// operators before the join (but a deduplication) are not supported yet. At sl::start: append
+// mode only (Spark). Stateful operators after the join run with its output watermark
+// (output_watermark below; the engine propagates it).
 #pragma once
 #include <boost/mp11.hpp>
 #include <boost/unordered/unordered_flat_map.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <limits>
@@ -355,8 +358,13 @@ struct stream_join_node : stateful_control, described_stage {
   static constexpr graph_props props = [] {
     graph_props p;
     p.has_watermark = L::props.has_watermark || R::props.has_watermark;
-    if (ltime::exists && has_column_name<row_type>(ltime::name)) p.watermark_column = ltime::name;
-    else if (rtime::exists && has_column_name<row_type>(rtime::name)) p.watermark_column = rtime::name;
+    // The column that carries the watermark after the join: the left side's event time, the
+    // right side's in a right outer join (where the left one may be null).
+    const bool left_first = JT != join_type::right_outer;
+    const bool l = ltime::exists && has_column_name<row_type>(ltime::name);
+    const bool r = rtime::exists && has_column_name<row_type>(rtime::name);
+    if (l && (left_first || !r)) p.watermark_column = ltime::name;
+    else if (r) p.watermark_column = rtime::name;
     return p;
   }();
   // Both inputs' stages, then the join's own (graph/stages.hpp), whose rules it carries.
@@ -378,8 +386,10 @@ struct stream_join_node : stateful_control, described_stage {
       : left(std::move(l)), right(std::move(r)), lsel(std::move(ls)), rsel(std::move(rs)), cond(std::move(c)) {}
 
   void visit(graph_controls& c) {
+    const std::size_t upstream_from = c.stateful.size();
     left.visit(c);
     right.visit(c);
+    c.upstream_from = upstream_from;
     c.add_stateful(this);
   }
 
@@ -410,11 +420,25 @@ struct stream_join_node : stateful_control, described_stage {
   template <bool Left>
   std::int64_t state_watermark(const batch_context& ctx) const {
     if (!ctx.has_watermark) return std::numeric_limits<std::int64_t>::min();
-    const std::int64_t wm = eviction_watermark(ctx, operator_index);
+    return side_state_watermark<Left>(eviction_watermark(ctx, operator_index)).value_or(
+        std::numeric_limits<std::int64_t>::min());
+  }
+  // A side's state watermark for this input watermark; none when its rows never leave.
+  template <bool Left>
+  std::optional<std::int64_t> side_state_watermark(std::int64_t wm) const {
     if constexpr (key_watermarked || window_keyed) return wm;
     else if constexpr (Left ? left_value_evicts : right_value_evicts)
       return Left ? wm + cond.lower - 1 : wm - cond.upper - 1;  // Spark: inclusive bound, minus one unit
-    else return std::numeric_limits<std::int64_t>::min();
+    else return std::nullopt;
+  }
+  // Spark 3.5's produceOutputWatermark: every row the join emits from now on has both sides'
+  // times above their state watermarks, so the lower of them (and of the input) is the
+  // watermark of its output, which the stateful operators after it run with.
+  std::optional<std::int64_t> output_watermark(std::int64_t input_watermark) const override {
+    std::int64_t out = input_watermark;
+    if (const auto l = side_state_watermark<true>(input_watermark)) out = std::min(out, *l);
+    if (const auto r = side_state_watermark<false>(input_watermark)) out = std::min(out, *r);
+    return out;
   }
 
   // ---- output rows
@@ -518,7 +542,7 @@ struct stream_join_node : stateful_control, described_stage {
     if constexpr (left_evicts) evict<true>(lstate, lwm, emit_left);
     if constexpr (right_evicts) evict<false>(rstate, rwm, emit_right);
 
-    last_watermark_ = ctx.watermark;
+    last_watermark_ = eviction_watermark(ctx, operator_index);  // its own (after a join: lower)
     last_metrics.num_rows_total = lstate.count + rstate.count;
     last_metrics.num_rows_updated = std::exchange(appended_, 0);
     last_metrics.num_rows_removed = std::exchange(removed_, 0);
