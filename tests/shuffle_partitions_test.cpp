@@ -93,6 +93,7 @@ struct run_config {
   std::size_t shuffle_partitions = 1;
   std::size_t input_partitions = 1;
   std::size_t threads = 0;  // 0: no task runner, everything on this thread
+  bool buckets = false;     // on one thread too, through the buckets (as a large state goes)
 };
 
 struct batch_result {
@@ -115,6 +116,7 @@ std::vector<batch_result> run(Node node, const std::vector<std::vector<Reading>>
   sl::graph_controls controls;
   node.visit(controls);
   stage.late_rows = late;
+  if (cfg.buckets) stage.straight_below_groups = 0;
   thread_tasks tasks(std::max<std::size_t>(1, cfg.threads));
   std::vector<batch_result> out;
   std::int64_t watermark = 0, previous = 0, max_ts = 0;
@@ -169,7 +171,8 @@ void check_same_results(const Node& node, sl::output_mode_kind mode) {
   std::size_t emitted = 0;
   for (const auto& b : ref) emitted += b.rows.size();
   REQUIRE(emitted > 0);
-  const std::vector<run_config> configs = {{4, 1, 0}, {4, 3, 0}, {7, 3, 3}, {2, 4, 2}, {1, 2, 2}, {16, 1, 2}};
+  const std::vector<run_config> configs = {{4, 1, 0},       {4, 3, 0},       {7, 3, 3},      {2, 4, 2}, {1, 2, 2},
+                                           {16, 1, 2},      {4, 3, 0, true}, {5, 1, 0, true}, {300, 2, 0, true}};
   for (const auto& cfg : configs) {
     INFO("shuffle_partitions " << cfg.shuffle_partitions << ", input partitions " << cfg.input_partitions
                                << ", threads " << cfg.threads);
@@ -186,10 +189,15 @@ void check_same_results(const Node& node, sl::output_mode_kind mode) {
     }
     CHECK(late.size() == late_ref.size());
   }
-  // Output order: state partition order, the same with threads as without.
+  // Output order: state partition order, the same with threads as without, straight to the
+  // partitions' tables or through the buckets.
   const auto seq = run(node, batches, mode, {5, 1, 0});
   const auto par = run(node, batches, mode, {5, 1, 2});
-  for (std::size_t b = 0; b < seq.size(); ++b) CHECK(par[b].rows == seq[b].rows);
+  const auto buckets = run(node, batches, mode, {5, 1, 0, true});
+  for (std::size_t b = 0; b < seq.size(); ++b) {
+    CHECK(par[b].rows == seq[b].rows);
+    CHECK(buckets[b].rows == seq[b].rows);
+  }
 }
 
 auto tumbling(sl::memory_stream<Reading>& in) {
