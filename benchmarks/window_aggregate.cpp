@@ -1,7 +1,8 @@
 // Keyed tumbling-window aggregation (count, sum, avg per window and key) through the engine's
 // aggregate stage, against a hand-written loop over boost::unordered_flat_map doing the same
 // work: window assignment, late check, group lookup, three aggregates. Keys: 1K, 100K, 1M,
-// and unkeyed (window only).
+// and unkeyed (window only). engine_keyed_radix: the engine with its state in 8, 64 or 256
+// shuffle partitions (the radix exchange), one thread.
 //
 // The same keyed hand loop over other hash maps, to tell whether the engine's map (Boost's
 // unordered_flat_map) is the best baseline: hand_keyed_std (std::unordered_map),
@@ -68,8 +69,11 @@ struct vector_source {
 };
 BOOST_DESCRIBE_STRUCT(vector_source::offset, (), (end))
 
+// shuffle_partitions: the batch's state partitions (1: rows go straight into the one group
+// table; more: the radix exchange, rows routed by key hash into per-partition buckets, then
+// each partition's buckets applied to its own, smaller, table).
 template <class Node>
-void run_engine(benchmark::State& state, Node node) {
+void run_engine(benchmark::State& state, Node node, std::size_t shuffle_partitions = 1) {
   sl::graph_controls controls;
   node.visit(controls);
   std::size_t out = 0;
@@ -80,6 +84,7 @@ void run_engine(benchmark::State& state, Node node) {
     ctx.batch_id = batch++;
     ctx.mode = sl::output_mode_kind::append;  // watermark 0: windows stay open, nothing emitted
     ctx.has_watermark = true;
+    ctx.shuffle_partitions = shuffle_partitions;
     for (auto* st : controls.stateful) st->begin_batch(ctx);
     auto collect = [&out](auto&&) { ++out; };
     node.run(ctx, collect);
@@ -95,6 +100,17 @@ void engine_keyed(benchmark::State& state) {
                         sl::with_watermark(sl::col<"ts">, 1min) |
                         sl::group_by(sl::window(sl::col<"ts">, 1min), sl::col<"key">) |
                         sl::aggregate(sl::count(), sl::sum(sl::col<"value">), sl::avg(sl::col<"value">)));
+}
+
+// The same through the radix exchange into range(1) state partitions, on one thread.
+void engine_keyed_radix(benchmark::State& state) {
+  static std::map<std::int64_t, std::vector<Reading>> inputs;
+  auto& in = inputs.try_emplace(state.range(0), make_input(state.range(0))).first->second;
+  run_engine(state,
+             sl::source_node<vector_source>{vector_source{&in}} | sl::with_watermark(sl::col<"ts">, 1min) |
+                 sl::group_by(sl::window(sl::col<"ts">, 1min), sl::col<"key">) |
+                 sl::aggregate(sl::count(), sl::sum(sl::col<"value">), sl::avg(sl::col<"value">)),
+             static_cast<std::size_t>(state.range(1)));
 }
 
 struct keyed_agg {
@@ -246,6 +262,10 @@ BENCHMARK(hand_keyed_std)->Arg(1000)->Arg(100000)->Arg(1000000)->Unit(benchmark:
 BENCHMARK(hand_keyed_boost_node)->Arg(1000)->Arg(100000)->Arg(1000000)->Unit(benchmark::kMillisecond);
 BENCHMARK(hand_keyed_probe)->Arg(1000)->Arg(100000)->Arg(1000000)->Unit(benchmark::kMillisecond);
 BENCHMARK(engine_keyed)->Arg(1000)->Arg(100000)->Arg(1000000)->Unit(benchmark::kMillisecond);
+BENCHMARK(engine_keyed_radix)
+    ->ArgsProduct({{1000, 100000, 1000000}, {8, 64, 256}})
+    ->ArgNames({"keys", "partitions"})
+    ->Unit(benchmark::kMillisecond);
 BENCHMARK(hand_unkeyed<false>)->Name("hand_unkeyed")->Unit(benchmark::kMillisecond);
 BENCHMARK(hand_unkeyed<true>)->Name("hand_unkeyed_cached")->Unit(benchmark::kMillisecond);
 BENCHMARK(engine_unkeyed)->Unit(benchmark::kMillisecond);

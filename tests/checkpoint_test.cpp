@@ -210,7 +210,7 @@ TEST_CASE("checkpoint: corrupt files and another query's checkpoint are refused"
     expect_refused(counts_query(in, log), opts, "no checksum trailer");
   }
   SECTION("a state file whose checksum matches but whose content is not a state names the byte") {
-    const auto snap = ck / "state" / "0" / "3.snapshot";
+    const auto snap = ck / "state" / "0" / "0" / "3.snapshot";  // state partition 0
     REQUIRE(fs::exists(snap));
     const auto id = sl::read_checkpoint_file(snap).query_id;
     sl::write_checkpoint_file(snap, "xyz", id, /*overwrite=*/true);
@@ -493,15 +493,15 @@ TEST_CASE("checkpoint: a flipped byte in any checkpoint file is refused, naming 
   REQUIRE(last >= 3);
   std::int64_t snapshot = -1;
   for (auto v = last; v >= 0 && snapshot < 0; --v)
-    if (fs::exists(ck / "state" / "0" / (std::to_string(v) + ".snapshot"))) snapshot = v;
+    if (fs::exists(ck / "state" / "0" / "0" / (std::to_string(v) + ".snapshot"))) snapshot = v;
   REQUIRE(snapshot >= 0);
   REQUIRE(snapshot < last);  // so the restart reads a delta after it
   const std::vector<fs::path> files = {
       "metadata",
       fs::path("offsets") / std::to_string(last),
       fs::path("commits") / std::to_string(last),
-      fs::path("state") / "0" / (std::to_string(last) + ".delta"),
-      fs::path("state") / "0" / (std::to_string(snapshot) + ".snapshot"),
+      fs::path("state") / "0" / "0" / (std::to_string(last) + ".delta"),
+      fs::path("state") / "0" / "0" / (std::to_string(snapshot) + ".snapshot"),
       fs::path("sources") / "0" / "1",
   };
   for (const auto& f : files) {
@@ -528,7 +528,7 @@ TEST_CASE("checkpoint: a flipped byte in any checkpoint file is refused, naming 
     }
   }
   SECTION("a file without its trailer (truncated, or from a sluice before checksums)") {
-    const auto target = ck / "state" / "0" / (std::to_string(last) + ".delta");
+    const auto target = ck / "state" / "0" / "0" / (std::to_string(last) + ".delta");
     std::string bytes = read_text(target);
     bytes.resize(bytes.rfind(sl::checkpoint_trailer_tag));
     std::ofstream(target, std::ios::binary | std::ios::trunc) << bytes;

@@ -340,7 +340,10 @@ void print_describe(const json::value& d) {
     std::cout << "state operator " << text(field(op, "operator")) << ": " << text(field(desc, "operator")) << "\n"
               << "  description: " << json::serialize(desc) << "\n";
     for (const auto& p : field(op, "partitions").as_array())
-      std::cout << "  partition " << text(field(p, "partition")) << ": " << text(field(p, "files")) << " files, "
+      std::cout << "  partition "
+                << (field(p, "partition").is_null() ? std::string("(the whole state, from before partitions)")
+                                                    : text(field(p, "partition")))
+                << ": " << text(field(p, "files")) << " files, "
                 << text(field(p, "bytes")) << " bytes, deltas " << range(field(p, "deltaVersions")) << ", snapshots "
                 << json::serialize(field(p, "snapshotVersions")) << "\n";
     const auto& schema = field(op, "stateSchema");

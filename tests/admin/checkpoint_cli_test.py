@@ -38,9 +38,11 @@ def main():
     ops = d.get("stateOperators", [])
     check(len(ops) == 1 and ops[0]["description"]["operator"] == "aggregate"
           and ops[0]["description"]["keys"][0]["durationUs"] == 10_000_000, "describe: the aggregate and its window")
-    part = ops[0]["partitions"][0] if ops else {}
-    check(part.get("snapshotVersions") == [1, 3, 5, 7] and part.get("deltaVersions") == [0, 8]
-          and part.get("bytes", 0) > 0, "describe: state files, versions and size")
+    parts = ops[0]["partitions"] if ops else []
+    check([p.get("partition") for p in parts] == list(range(8)), "describe: the 8 state partitions (the default)")
+    check(all(p.get("snapshotVersions") == [1, 3, 5, 7] and p.get("deltaVersions") == [0, 8]
+              and p.get("bytes", 0) > 0 and p.get("directory") == os.path.join(agg, "state", "0", str(p["partition"]))
+              for p in parts), "describe: each partition's state files, versions and size")
     check(ops and ops[0]["stateSchema"]["format"] == "keyed", "describe: the state schema")
     check([w["column"] for w in d.get("watermarkStages", [])] == ["ts"], "describe: the watermark stage")
     code, out, err = run("describe", agg)
@@ -57,7 +59,7 @@ def main():
         r = got.get(json.dumps(e["key"], sort_keys=True))
         ok = (r is not None and r["value"]["count"] == e["count"]
               and abs(r["value"]["avg(value)"]["sum"] / r["value"]["avg(value)"]["count"] - e["avg"]) < 1e-9
-              and r["value"]["items"]["estimate"] == e["items"] and r["partition_id"] == 0)
+              and r["value"]["items"]["estimate"] == e["items"] and 0 <= r["partition_id"] < 8)
         check(ok, f"state: group {e['key']} matches the sink (count {e['count']}, avg {e['avg']})")
 
     # every earlier batch: rebuilt from the snapshot at or before it and the deltas after; as
@@ -118,7 +120,7 @@ def main():
 
     broken = os.path.join(work, "agg_broken")
     shutil.copytree(agg, broken)
-    delta = os.path.join(broken, "state", "0", "8.delta")
+    delta = os.path.join(broken, "state", "0", "0", "8.delta")  # state partition 0's
     data = bytearray(open(delta, "rb").read())
     data[10] ^= 0x01
     open(delta, "wb").write(data)

@@ -368,10 +368,14 @@ class CheckpointWatch:
 def temporaries(out_dir, ck_dir):
     """Hidden temporary files in the sink's and the checkpoint's directories: ("sink" or "checkpoint", name)."""
     found = set()
-    for kind, d in (("sink", out_dir), ("sink", os.path.join(out_dir, "_sluice_metadata")),
-                    ("checkpoint", os.path.join(ck_dir, "offsets")), ("checkpoint", os.path.join(ck_dir, "commits")),
-                    ("checkpoint", os.path.join(ck_dir, "state", "0")),
-                    ("checkpoint", os.path.join(ck_dir, "sources", "0"))):
+    dirs = [("sink", out_dir), ("sink", os.path.join(out_dir, "_sluice_metadata")),
+            ("checkpoint", os.path.join(ck_dir, "offsets")), ("checkpoint", os.path.join(ck_dir, "commits")),
+            ("checkpoint", os.path.join(ck_dir, "state", "0")),
+            ("checkpoint", os.path.join(ck_dir, "sources", "0"))]
+    state = os.path.join(ck_dir, "state", "0")
+    if os.path.isdir(state):  # the state partitions' directories
+        dirs += [("checkpoint", os.path.join(state, n)) for n in sorted(os.listdir(state)) if n.isdigit()]
+    for kind, d in dirs:
         if os.path.isdir(d):
             found.update((kind, os.path.join(d, n)) for n in os.listdir(d) if n.startswith(".") and n.endswith(".tmp"))
     return found

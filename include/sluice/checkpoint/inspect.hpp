@@ -127,30 +127,47 @@ inline boost::json::object describe_checkpoint(const std::filesystem::path& root
   const auto stateful = detail::stateful_descriptions(query);
   for (std::size_t i = 0; i < stateful.size(); ++i) {
     object op{{"operator", i}, {"description", stateful[i]}};
-    const auto deltas = detail::state_versions(dir, i, "delta");
-    const auto snapshots = detail::state_versions(dir, i, "snapshot");
-    std::uintmax_t bytes = 0;
-    std::size_t files = 0;
-    std::error_code ec;
-    if (fs::is_directory(dir.state_dir(i), ec))
-      for (auto it = fs::recursive_directory_iterator(dir.state_dir(i), ec); !ec && it != fs::recursive_directory_iterator();
-           it.increment(ec))
-        if (it->is_regular_file()) {
-          bytes += it->file_size();
+    // One entry per state partition (state/<i>/<p>/), and one for a state kept whole
+    // (state/<i>/ itself: the operators without partitions, and checkpoints from before them).
+    array partitions;
+    auto describe_dir = [&](const fs::path& d, boost::json::value partition, bool recursive) {
+      const auto deltas = detail::state_versions_in(d, "delta");
+      const auto snapshots = detail::state_versions_in(d, "snapshot");
+      std::uintmax_t bytes = 0;
+      std::size_t files = 0;
+      std::error_code ec;
+      auto count = [&](const fs::directory_entry& e) {
+        if (e.is_regular_file()) {
+          bytes += e.file_size();
           ++files;
         }
-    // One partition: sluice runs each operator's state in one store (Spark's
-    // spark.sql.shuffle.partitions is 1 here).
-    op["partitions"] = array{object{{"partition", 0},
-                                    {"directory", dir.state_dir(i).string()},
-                                    {"files", files},
-                                    {"bytes", bytes},
-                                    {"deltaVersions", range(deltas)},
-                                    {"snapshotVersions", [&] {
-                                       array a;
-                                       for (auto v : snapshots) a.push_back(v);
-                                       return a;
-                                     }()}}};
+      };
+      if (fs::is_directory(d, ec)) {
+        if (recursive) {
+          for (auto it = fs::recursive_directory_iterator(d, ec); !ec && it != fs::recursive_directory_iterator(); it.increment(ec))
+            count(*it);
+        } else {
+          for (const auto& e : fs::directory_iterator(d, ec)) count(e);
+        }
+      }
+      array snaps;
+      for (auto v : snapshots) snaps.push_back(v);
+      partitions.push_back(object{{"partition", std::move(partition)},
+                                  {"directory", d.string()},
+                                  {"files", files},
+                                  {"bytes", bytes},
+                                  {"deltaVersions", range(deltas)},
+                                  {"snapshotVersions", std::move(snaps)}});
+    };
+    const auto parts = detail::state_partition_dirs(dir, i);
+    if (parts.empty()) {
+      describe_dir(dir.state_dir(i), 0, true);
+    } else {
+      for (auto p : parts) describe_dir(detail::state_partition_dir(dir, i, p), p, false);
+      if (!detail::state_versions(dir, i, "delta").empty() || !detail::state_versions(dir, i, "snapshot").empty())
+        describe_dir(dir.state_dir(i), nullptr, false);  // the versions before partitions
+    }
+    op["partitions"] = std::move(partitions);
     const auto schema = dir.state_schema_path(i);
     if (fs::exists(schema)) {
       op["stateSchema"] = detail::parse_checkpoint_json(read_checkpoint_file(schema, id), schema);
@@ -164,7 +181,7 @@ inline boost::json::object describe_checkpoint(const std::filesystem::path& root
 }
 
 // The state rows of stateful operator `op` (state/<op>) as of batch `batch` (default: the last
-// committed one), each as {"key": {...}, "value": {...}, "partition_id": 0}, as Spark's state
+// committed one), each as {"key": {...}, "value": {...}, "partition_id": p}, as Spark's state
 // data source reader gives them, sorted by key. Decoded by state/<op>/_metadata/schema.
 inline void read_checkpoint_state(const std::filesystem::path& root, std::size_t op, std::optional<std::int64_t> batch,
                                   const std::function<void(boost::json::object)>& row) {
@@ -200,9 +217,13 @@ inline void read_checkpoint_state(const std::filesystem::path& root, std::size_t
     throw checkpoint_error(schema_path.string() + ": not a state layout (expected format keyed or sessions, key and value)");
   const bool sessions = *format == "sessions";
 
-  // key (serialized) -> (key, value or, for sessions, the array of sessions)
-  std::map<std::string, std::pair<boost::json::value, boost::json::value>> state;
-  auto read_entries = [&](binary_reader& in, bool removals) {
+  // key (serialized) -> (key, value or, for sessions, the array of sessions, and its partition)
+  struct entry {
+    boost::json::value key, value;
+    std::size_t partition = 0;
+  };
+  std::map<std::string, entry> state;
+  auto read_entries = [&](binary_reader& in, bool removals, std::size_t partition) {
     const auto n = in.read_size(1);
     for (std::size_t i = 0; i < n; ++i) {
       auto k = decode_binary(in, *key);
@@ -212,10 +233,10 @@ inline void read_checkpoint_state(const std::filesystem::path& root, std::size_t
         const auto m = in.read_size(1);
         for (std::size_t j = 0; j < m; ++j) list.push_back(decode_binary(in, *value));
         if (list.empty()) state.erase(ks);
-        else state[ks] = {std::move(k), std::move(list)};
+        else state[ks] = {std::move(k), std::move(list), partition};
       } else {
         auto v = decode_binary(in, *value);
-        state[ks] = {std::move(k), std::move(v)};
+        state[ks] = {std::move(k), std::move(v), partition};
       }
     }
     if (removals) {
@@ -224,34 +245,29 @@ inline void read_checkpoint_state(const std::filesystem::path& root, std::size_t
     }
   };
 
-  std::optional<std::int64_t> base;
-  for (auto v : detail::state_versions(dir, op, "snapshot"))
-    if (v <= *batch) base = v;
-  std::int64_t from = 0;
-  if (base) {
-    const auto path = detail::state_file(dir, op, *base, "snapshot");
-    const auto bytes = read_checkpoint_file(path, id);
-    binary_reader in(bytes, path.string());
-    read_entries(in, false);
-    if (!in.at_end()) in.fail("trailing bytes after the snapshot");
-    from = *base + 1;
+  // Each partition's files hold only its keys: one map serves them all.
+  for (const auto& c : detail::state_chains(dir, op, *batch)) {
+    const std::size_t partition = c.partition.value_or(0);
+    if (c.snapshot) {
+      const auto bytes = read_checkpoint_file(*c.snapshot, id);
+      binary_reader in(bytes, c.snapshot->string());
+      read_entries(in, false, partition);
+      if (!in.at_end()) in.fail("trailing bytes after the snapshot");
+    }
+    for (const auto& path : c.deltas) {
+      const auto bytes = read_checkpoint_file(path, id);
+      binary_reader in(bytes, path.string());
+      read_entries(in, !sessions, partition);
+      if (!in.at_end()) in.fail("trailing bytes after the delta");
+    }
   }
-  for (std::int64_t v = from; v <= *batch; ++v) {
-    const auto path = detail::state_file(dir, op, v, "delta");
-    if (!fs::exists(path))
-      throw checkpoint_error(path.string() + ": missing; the state of batch " + std::to_string(*batch) +
-                             " cannot be rebuilt (purged: older than the retained batches?)");
-    const auto bytes = read_checkpoint_file(path, id);
-    binary_reader in(bytes, path.string());
-    read_entries(in, !sessions);
-    if (!in.at_end()) in.fail("trailing bytes after the delta");
-  }
-  for (auto& [ks, kv] : state) {
+  for (auto& [ks, e] : state) {
+    const auto pid = static_cast<std::int64_t>(e.partition);
     if (sessions) {
-      for (auto& s : kv.second.as_array())
-        row(boost::json::object{{"key", kv.first}, {"value", std::move(s)}, {"partition_id", 0}});
+      for (auto& s : e.value.as_array())
+        row(boost::json::object{{"key", e.key}, {"value", std::move(s)}, {"partition_id", pid}});
     } else {
-      row(boost::json::object{{"key", std::move(kv.first)}, {"value", std::move(kv.second)}, {"partition_id", 0}});
+      row(boost::json::object{{"key", std::move(e.key)}, {"value", std::move(e.value)}, {"partition_id", pid}});
     }
   }
 }

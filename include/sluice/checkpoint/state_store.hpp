@@ -1,12 +1,17 @@
-// Versioned state of stateful operators in a checkpoint: state/<op>/<version>.delta after every
-// batch, and state/<op>/<version>.snapshot every `snapshot_interval` versions. Version V (the
-// state after batch V) loads from the newest snapshot at or before V plus the deltas after it,
-// so batch V+1 can run again from exactly the state it first ran from.
+// Versioned state of stateful operators in a checkpoint. A state kept in partitions by key
+// hash (stored_state::state_partitions, Spark's layout) has state/<op>/<partition>/<v>.delta
+// after every batch and state/<op>/<partition>/<v>.snapshot every `snapshot_interval`
+// versions; one kept whole has them in state/<op>/ itself (the layout of every state before
+// partitions, still read: such a state restores into partitions, which then start with a
+// snapshot each). Version V (the state after batch V) loads from the newest snapshot at or
+// before V plus the deltas after it, so batch V+1 can run again from exactly the state it
+// first ran from.
 #pragma once
 #include <cstdint>
 #include <filesystem>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "../impl/config.hpp"
 #include "checkpoint.hpp"
@@ -16,18 +21,37 @@
 
 namespace sluice::detail {
 
+// state/<op>/<version>.<kind>: a state kept whole.
 SLUICE_DECL std::filesystem::path state_file(const checkpoint_dir& dir, std::size_t op, std::int64_t version,
                                              const char* kind);
+// state/<op>/<partition>/: one partition of a partitioned state.
+SLUICE_DECL std::filesystem::path state_partition_dir(const checkpoint_dir& dir, std::size_t op, std::size_t partition);
 
-// Versions of one kind ("delta" or "snapshot") present for an operator, ascending.
+// Versions of one kind ("delta" or "snapshot") present in a state directory, ascending.
+SLUICE_DECL std::vector<std::int64_t> state_versions_in(const std::filesystem::path& directory, const std::string& kind);
+// Those of an operator's state kept whole (state/<op>/ itself).
 SLUICE_DECL std::vector<std::int64_t> state_versions(const checkpoint_dir& dir, std::size_t op,
                                                      const std::string& kind);
+// The partitions present in state/<op>/, ascending (none: a state kept whole, or none yet).
+SLUICE_DECL std::vector<std::size_t> state_partition_dirs(const checkpoint_dir& dir, std::size_t op);
+
+// The files that rebuild one version of a state: per partition (or one for a state kept
+// whole: partition empty), the base snapshot if any and the deltas after it, in order.
+struct state_chain {
+  std::optional<std::size_t> partition;
+  std::filesystem::path directory;
+  std::optional<std::filesystem::path> snapshot;
+  std::vector<std::filesystem::path> deltas;
+};
+// Throws naming the first missing delta.
+SLUICE_COLD SLUICE_DECL std::vector<state_chain> state_chains(const checkpoint_dir& dir, std::size_t op,
+                                                              std::int64_t version);
 
 // Writes the state after batch `version` (and the state's schema file when it is missing:
 // checkpoints older than it get it on their next batch). A re-run of an uncommitted batch rewrites its files
 // (the commit log, not these files, says which versions count).
-SLUICE_DECL void save_state(const checkpoint_dir& dir, std::size_t op, std::int64_t version,
-                            const stored_state& st, std::int64_t snapshot_interval);
+SLUICE_DECL void save_state(const checkpoint_dir& dir, std::size_t op, std::int64_t version, stored_state& st,
+                            std::int64_t snapshot_interval);
 
 // The operator's state back to version `version` (-1: empty): on restart and after a failure.
 SLUICE_COLD SLUICE_DECL void load_state(const checkpoint_dir& dir, std::size_t op, std::int64_t version,

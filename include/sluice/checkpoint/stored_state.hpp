@@ -3,6 +3,7 @@
 // (engine/control.hpp) extends it; the checkpoint layer knows nothing of the graph.
 #pragma once
 #include <boost/json/object.hpp>
+#include <cstddef>
 
 namespace sluice {
 
@@ -20,6 +21,34 @@ class stored_state {
   // The binary form of the state files as JSON (codec/state_layout.hpp), for tools that
   // read a checkpoint without the query's types; empty: not described.
   virtual boost::json::object state_layout() const { return {}; }
+
+  // ---- state kept in partitions by key hash (Spark's state/<op>/<partition>/): their number,
+  // 0 for one state in state/<op>/ (the only layout before partitions, still read: the
+  // whole-state calls above then restore it, spreading its keys over the partitions). Each
+  // partition's delta and snapshot have the whole state's form.
+  virtual std::size_t state_partitions() const { return 0; }
+  // Empties the state into n partitions, before a restore from their files.
+  virtual void reset_partitions(std::size_t n) { (void)n; }
+  virtual void write_partition_delta(std::size_t partition, binary_writer& out) const {
+    (void)partition;
+    write_delta(out);
+  }
+  virtual void write_partition_snapshot(std::size_t partition, binary_writer& out) const {
+    (void)partition;
+    write_snapshot(out);
+  }
+  virtual void load_partition_snapshot(std::size_t partition, binary_reader& in) {
+    (void)partition;
+    load_snapshot(in);
+  }
+  virtual void apply_partition_delta(std::size_t partition, binary_reader& in) {
+    (void)partition;
+    apply_delta(in);
+  }
+  // Set when the partitions' files cannot rebuild the state (restored from the unpartitioned
+  // layout, or spread over another number of partitions): the next save writes a snapshot of
+  // every partition, and clears it.
+  bool full_snapshot_due = false;
 };
 
 }  // namespace sluice

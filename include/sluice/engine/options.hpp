@@ -51,6 +51,10 @@ inline constexpr trigger_spec available_now() { return {trigger_kind::available_
 // (spark.sql.streaming.multipleWatermarkPolicy).
 enum class watermark_policy { min, max };
 
+// query_options::shuffle_partitions of a new query left at 0: a state file per partition is
+// written (and synced) each batch, so few; enough for 8 workers (docs/checkpoints.md).
+inline constexpr std::size_t default_shuffle_partitions = 8;
+
 struct query_options {
   std::string name{};  // {}: designated initializers may leave it out without a -Wextra warning
   trigger_spec trigger{};
@@ -75,8 +79,9 @@ struct query_options {
   // Threads a batch runs on (0: one per core). Results do not depend on it.
   std::size_t parallelism = 0;
   // State partitions of each stateful operator (spark.sql.shuffle.partitions). 0: the
-  // checkpoint's value, or for a new query a default (docs/scaling.md). A checkpoint keeps
-  // the value it was created with; a different explicit value is refused at start.
+  // checkpoint's value, or for a new query default_shuffle_partitions (docs/checkpoints.md). A
+  // checkpoint keeps the value it was created with; a different explicit value is refused at
+  // start.
   std::size_t shuffle_partitions = 0;
 };
 

@@ -101,6 +101,8 @@ class runner_base {
   // The multiple-watermark policy of the checkpoint: the one the first batch was logged with,
   // kept for the life of the checkpoint (Spark ignores a new setting on restart).
   std::optional<watermark_policy> policy;
+  // State partitions of each stateful operator: the checkpoint's, logged with every batch.
+  std::optional<std::size_t> shuffle_partitions;
 };
 
 template <class Plan>

@@ -1,6 +1,8 @@
 // Definitions of engine/query.hpp's non-template functions: the micro-batch loop, recovery
 // and the query handle (see impl/config.hpp).
 #pragma once
+#include <charconv>
+
 #include "../engine/query.hpp"
 
 namespace sluice {
@@ -20,6 +22,38 @@ SLUICE_COLD inline watermark_policy logged_policy(const offset_log_entry& e, con
   if (v->is_string() && v->as_string() == "max") return watermark_policy::max;
   throw checkpoint_error(where.string() + ": conf." + std::string(policy_conf_key) + " is " +
                          boost::json::serialize(*v) + "; expected \"min\" or \"max\"");
+}
+
+// The offset log keeps the state partitions under this key (Spark: spark.sql.shuffle.partitions).
+inline constexpr std::string_view shuffle_partitions_conf_key = "shuffle_partitions";
+
+// The state partitions an offset log entry was planned with; none in an entry written before
+// sluice had them (its state is kept whole, and restores into any number of partitions).
+SLUICE_COLD inline std::optional<std::size_t> logged_shuffle_partitions(const offset_log_entry& e,
+                                                                        const std::filesystem::path& where) {
+  const auto* v = e.conf.if_contains(shuffle_partitions_conf_key);
+  if (!v) return std::nullopt;
+  if (v->is_string()) {
+    const std::string text(v->as_string());
+    std::size_t n = 0;
+    const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), n);
+    if (ec == std::errc{} && end == text.data() + text.size() && n > 0) return n;
+  }
+  throw checkpoint_error(where.string() + ": conf." + std::string(shuffle_partitions_conf_key) + " is " +
+                         boost::json::serialize(*v) + "; expected a positive integer");
+}
+
+// At start: a checkpoint keeps the shuffle_partitions it was created with (its state's layout).
+SLUICE_COLD inline void refuse_changed_shuffle_partitions(const checkpoint_dir& cp, std::size_t sources,
+                                                          std::size_t option) {
+  const auto last = cp.latest_offsets();
+  if (option == 0 || !last) return;
+  const auto logged = logged_shuffle_partitions(cp.read_offsets(*last, sources), cp.offsets_path(*last));
+  if (logged && *logged != option)
+    throw checkpoint_error("query_options.shuffle_partitions is " + std::to_string(option) + " but checkpoint " +
+                           cp.root().string() + " was created with " + std::to_string(*logged) +
+                           " (its state is laid out in that many partitions per stateful operator): leave "
+                           "shuffle_partitions at 0 to use the checkpoint's, or start from a new checkpoint");
 }
 
 runner_base::~runner_base() = default;
@@ -237,6 +271,7 @@ void query_core::open_and_restore() {
     const auto committed = cp.read_offsets(*last_commit, n_sources);
     const auto commit = cp.read_commit(*last_commit);
     r.policy = logged_policy(committed, cp.offsets_path(*last_commit));
+    r.shuffle_partitions = logged_shuffle_partitions(committed, cp.offsets_path(*last_commit));
     for (std::size_t i = 0; i < n_sources; ++i) {
       try {
         r.controls.sources[i]->restore(committed.source_offsets[i]);
@@ -260,6 +295,7 @@ void query_core::open_and_restore() {
                              " never committed; the checkpoint is corrupt");
     r.pending = cp.read_offsets(*last_offsets, n_sources);
     r.policy = logged_policy(*r.pending, cp.offsets_path(*last_offsets));
+    if (const auto n = logged_shuffle_partitions(*r.pending, cp.offsets_path(*last_offsets))) r.shuffle_partitions = n;
     r.next_batch_id = *last_offsets;
   }
 }
@@ -377,6 +413,9 @@ bool query_core::run_one_batch(clock::time_point trigger_start) {
     planned.batch_timestamp_us = batch_time.micros;
     if (!r.policy) r.policy = options_.multiple_watermark_policy;  // the first batch fixes it
     planned.conf[policy_conf_key] = *r.policy == watermark_policy::min ? "min" : "max";
+    if (!r.shuffle_partitions)
+      r.shuffle_partitions = options_.shuffle_partitions != 0 ? options_.shuffle_partitions : default_shuffle_partitions;
+    planned.conf[shuffle_partitions_conf_key] = std::to_string(*r.shuffle_partitions);
     for (auto* s : r.controls.sources) planned.source_offsets.push_back(s->end_offset_json());
     if (r.checkpoint) {
       r.checkpoint->write_offsets(planned);  // durable before the batch runs
@@ -403,6 +442,8 @@ bool query_core::run_one_batch(clock::time_point trigger_start) {
   ctx.mode = r.mode;
   ctx.no_data = no_data;
   ctx.attempt = ++r.attempts;
+  ctx.shuffle_partitions = r.shuffle_partitions.value_or(
+      options_.shuffle_partitions != 0 ? options_.shuffle_partitions : default_shuffle_partitions);
 
   // A failed run of this batch may have left event-time statistics and state behind.
   for (auto* w : r.controls.watermarks) w->take_batch_stats();
@@ -542,6 +583,7 @@ streaming_query launch(std::shared_ptr<runner_base> runner, query_options option
                                     "a failure could not read its rows again); start the query without one");
     runner->checkpoint.emplace(options.checkpoint);
     runner->query_id = runner->checkpoint->open(runner->query_id, runner->checkpoint_description());
+    refuse_changed_shuffle_partitions(*runner->checkpoint, runner->controls.sources.size(), options.shuffle_partitions);
   }
   auto core = std::make_shared<query_core>(std::move(runner), std::move(options));
   core->launch();

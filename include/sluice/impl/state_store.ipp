@@ -7,27 +7,90 @@
 
 namespace sluice::detail {
 
+inline bool state_name_is_number(const std::string& s) {
+  return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
+}
+
 std::filesystem::path state_file(const checkpoint_dir& dir, std::size_t op, std::int64_t version, const char* kind) {
   return dir.state_dir(op) / (std::to_string(version) + "." + kind);
 }
 
-std::vector<std::int64_t> state_versions(const checkpoint_dir& dir, std::size_t op, const std::string& kind) {
+std::filesystem::path state_partition_dir(const checkpoint_dir& dir, std::size_t op, std::size_t partition) {
+  return dir.state_dir(op) / std::to_string(partition);
+}
+
+std::vector<std::int64_t> state_versions_in(const std::filesystem::path& directory, const std::string& kind) {
   std::vector<std::int64_t> out;
   std::error_code ec;
-  if (!std::filesystem::is_directory(dir.state_dir(op), ec)) return out;
-  for (const auto& e : std::filesystem::directory_iterator(dir.state_dir(op))) {
+  if (!std::filesystem::is_directory(directory, ec)) return out;
+  for (const auto& e : std::filesystem::directory_iterator(directory)) {
     const auto name = e.path().filename().string();
     const auto dot = name.find('.');
     if (dot == std::string::npos || dot == 0 || name.substr(dot + 1) != kind) continue;
     const auto stem = name.substr(0, dot);
-    if (!std::all_of(stem.begin(), stem.end(), [](char c) { return c >= '0' && c <= '9'; })) continue;
+    if (!state_name_is_number(stem)) continue;
     out.push_back(std::stoll(stem));
   }
   std::sort(out.begin(), out.end());
   return out;
 }
 
-void save_state(const checkpoint_dir& dir, std::size_t op, std::int64_t version, const stored_state& st,
+std::vector<std::int64_t> state_versions(const checkpoint_dir& dir, std::size_t op, const std::string& kind) {
+  return state_versions_in(dir.state_dir(op), kind);
+}
+
+std::vector<std::size_t> state_partition_dirs(const checkpoint_dir& dir, std::size_t op) {
+  std::vector<std::size_t> out;
+  std::error_code ec;
+  if (!std::filesystem::is_directory(dir.state_dir(op), ec)) return out;
+  for (const auto& e : std::filesystem::directory_iterator(dir.state_dir(op))) {
+    const auto name = e.path().filename().string();
+    if (e.is_directory() && state_name_is_number(name)) out.push_back(static_cast<std::size_t>(std::stoull(name)));
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+std::vector<state_chain> state_chains(const checkpoint_dir& dir, std::size_t op, std::int64_t version) {
+  auto base_in = [&](const std::filesystem::path& d) {
+    std::optional<std::int64_t> base;
+    for (auto v : state_versions_in(d, "snapshot"))
+      if (v <= version) base = v;
+    return base;
+  };
+  auto chain_in = [&](const std::filesystem::path& d, std::optional<std::size_t> partition) {
+    state_chain c{partition, d, std::nullopt, {}};
+    std::int64_t from = 0;
+    if (const auto base = base_in(d)) {
+      c.snapshot = d / (std::to_string(*base) + ".snapshot");
+      from = *base + 1;
+    }
+    for (std::int64_t v = from; v <= version; ++v) {
+      auto path = d / (std::to_string(v) + ".delta");
+      if (!std::filesystem::exists(path))
+        throw checkpoint_error(path.string() + ": missing; the state of batch " + std::to_string(version) +
+                               " cannot be rebuilt (purged: older than the retained batches?)");
+      c.deltas.push_back(std::move(path));
+    }
+    return c;
+  };
+  const auto partitions = state_partition_dirs(dir, op);
+  if (!partitions.empty()) {
+    // A state restored from the whole layout wrote a snapshot of every partition in its next
+    // batch: versions before that one are in the whole layout still.
+    bool any_base = false;
+    for (auto p : partitions) any_base |= base_in(state_partition_dir(dir, op, p)).has_value();
+    const bool whole = !state_versions(dir, op, "delta").empty() || !state_versions(dir, op, "snapshot").empty();
+    if (any_base || !whole) {
+      std::vector<state_chain> out;
+      for (auto p : partitions) out.push_back(chain_in(state_partition_dir(dir, op, p), p));
+      return out;
+    }
+  }
+  return {chain_in(dir.state_dir(op), std::nullopt)};
+}
+
+void save_state(const checkpoint_dir& dir, std::size_t op, std::int64_t version, stored_state& st,
                 std::int64_t snapshot_interval) {
   if (const auto schema = dir.state_schema_path(op); !std::filesystem::exists(schema)) {
     const auto layout = st.state_layout();
@@ -35,55 +98,96 @@ void save_state(const checkpoint_dir& dir, std::size_t op, std::int64_t version,
       write_checkpoint_file(schema, boost::json::serialize(layout) + "\n", dir.query_id(), /*overwrite=*/true);
     }
   }
-  binary_writer delta;
-  st.write_delta(delta);
-  write_checkpoint_file(state_file(dir, op, version, "delta"), delta.buffer(), dir.query_id(), /*overwrite=*/true);
-  if (snapshot_interval > 0 && (version + 1) % snapshot_interval == 0) {
-    binary_writer snap;
-    st.write_snapshot(snap);
-    write_checkpoint_file(state_file(dir, op, version, "snapshot"), snap.buffer(), dir.query_id(), /*overwrite=*/true);
+  const bool snapshot_now = snapshot_interval > 0 && (version + 1) % snapshot_interval == 0;
+  const std::size_t partitions = st.state_partitions();
+  if (partitions == 0) {
+    binary_writer delta;
+    st.write_delta(delta);
+    write_checkpoint_file(state_file(dir, op, version, "delta"), delta.buffer(), dir.query_id(), /*overwrite=*/true);
+    if (snapshot_now) {
+      binary_writer snap;
+      st.write_snapshot(snap);
+      write_checkpoint_file(state_file(dir, op, version, "snapshot"), snap.buffer(), dir.query_id(), /*overwrite=*/true);
+    }
+    return;
   }
+  const bool snapshot = snapshot_now || st.full_snapshot_due;
+  for (std::size_t p = 0; p < partitions; ++p) {
+    const auto d = state_partition_dir(dir, op, p);
+    const auto name = std::to_string(version);
+    binary_writer delta;
+    st.write_partition_delta(p, delta);
+    write_checkpoint_file(d / (name + ".delta"), delta.buffer(), dir.query_id(), /*overwrite=*/true);
+    if (snapshot) {
+      binary_writer snap;
+      st.write_partition_snapshot(p, snap);
+      write_checkpoint_file(d / (name + ".snapshot"), snap.buffer(), dir.query_id(), /*overwrite=*/true);
+    }
+  }
+  st.full_snapshot_due = false;
 }
 
 void load_state(const checkpoint_dir& dir, std::size_t op, std::int64_t version, stored_state& st) {
-  std::int64_t from = 0;
-  const auto snapshots = state_versions(dir, op, "snapshot");
+  const auto chains = state_chains(dir, op, version);
+  const bool whole = chains.size() == 1 && !chains.front().partition;
+  if (!whole) st.reset_partitions(chains.size());
+  for (std::size_t i = 0; i < chains.size(); ++i) {
+    const auto& c = chains[i];
+    if (c.partition && *c.partition != i)
+      throw checkpoint_error(c.directory.string() + ": state partition " + std::to_string(*c.partition) +
+                             " where partition " + std::to_string(i) + " was expected (a partition's directory is missing)");
+    auto load_snapshot = [&](binary_reader& in) {
+      if (whole) st.load_snapshot(in);
+      else st.load_partition_snapshot(i, in);
+    };
+    if (c.snapshot) {
+      const auto bytes = read_checkpoint_file(*c.snapshot, dir.query_id());
+      binary_reader in(bytes, c.snapshot->string());
+      load_snapshot(in);
+      if (!in.at_end()) in.fail("trailing bytes after the snapshot");
+    } else {
+      binary_writer empty;
+      empty.write_size(0);
+      binary_reader in(empty.buffer(), "empty state");
+      load_snapshot(in);
+    }
+    for (const auto& path : c.deltas) {
+      const auto bytes = read_checkpoint_file(path, dir.query_id());
+      binary_reader in(bytes, path.string());
+      if (whole) st.apply_delta(in);
+      else st.apply_partition_delta(i, in);
+      if (!in.at_end()) in.fail("trailing bytes after the delta");
+    }
+  }
+  // A partitioned state restored from the whole layout: its partitions have no files yet.
+  st.full_snapshot_due = whole && st.state_partitions() > 0;
+}
+
+// In one state directory: the files no version >= keep_from needs (those before the newest
+// snapshot older than keep_from); returns that snapshot's version.
+inline std::optional<std::int64_t> purge_state_in(const std::filesystem::path& d, std::int64_t keep_from) {
   std::optional<std::int64_t> base;
-  for (auto v : snapshots)
-    if (v <= version) base = v;
-  if (base) {
-    const auto path = state_file(dir, op, *base, "snapshot");
-    const auto bytes = read_checkpoint_file(path, dir.query_id());
-    binary_reader in(bytes, path.string());
-    st.load_snapshot(in);
-    if (!in.at_end()) in.fail("trailing bytes after the snapshot");
-    from = *base + 1;
-  } else {
-    binary_writer empty;
-    empty.write_size(0);
-    binary_reader in(empty.buffer(), "empty state");
-    st.load_snapshot(in);
-  }
-  for (std::int64_t v = from; v <= version; ++v) {
-    const auto path = state_file(dir, op, v, "delta");
-    if (!std::filesystem::exists(path))
-      throw checkpoint_error(path.string() + ": missing; the state of batch " + std::to_string(version) +
-                             " cannot be rebuilt");
-    const auto bytes = read_checkpoint_file(path, dir.query_id());
-    binary_reader in(bytes, path.string());
-    st.apply_delta(in);
-    if (!in.at_end()) in.fail("trailing bytes after the delta");
-  }
+  for (auto v : state_versions_in(d, "snapshot"))
+    if (v < keep_from) base = v;
+  if (!base) return base;
+  for (const char* kind : {"delta", "snapshot"})
+    for (auto v : state_versions_in(d, kind))
+      if (v < *base || (v == *base && std::string(kind) == "delta"))
+        std::filesystem::remove(d / (std::to_string(v) + "." + kind));
+  return base;
 }
 
 void purge_state(const checkpoint_dir& dir, std::size_t op, std::int64_t keep_from) {
-  std::optional<std::int64_t> base;
-  for (auto v : state_versions(dir, op, "snapshot"))
-    if (v < keep_from) base = v;
-  if (!base) return;
-  for (const char* kind : {"delta", "snapshot"})
-    for (auto v : state_versions(dir, op, kind))
-      if (v < *base || (v == *base && std::string(kind) == "delta")) std::filesystem::remove(state_file(dir, op, v, kind));
+  const auto partitions = state_partition_dirs(dir, op);
+  bool all_based = !partitions.empty();
+  for (auto p : partitions) all_based &= purge_state_in(state_partition_dir(dir, op, p), keep_from).has_value();
+  if (partitions.empty()) {
+    purge_state_in(dir.state_dir(op), keep_from);
+  } else if (all_based) {
+    // Every version still kept rebuilds from the partitions: the whole layout's files go.
+    for (const char* kind : {"delta", "snapshot"})
+      for (auto v : state_versions(dir, op, kind)) std::filesystem::remove(state_file(dir, op, v, kind));
+  }
 }
 
 }  // namespace sluice::detail

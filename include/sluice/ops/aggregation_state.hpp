@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <deque>
 #include <iterator>
+#include <mutex>
 #include <limits>
 #include <numeric>
 #include <optional>
@@ -120,11 +121,14 @@ boost::json::object aggregate_state_layout() {
 }
 
 template <class In, class KeyList, class AggList>
-struct aggregate_stage;
+struct aggregate_partition;
 
+// One state partition of a keyed aggregation (aggregate_stage below holds
+// batch_context::shuffle_partitions of them): its groups, emission and eviction, and its
+// checkpoint delta and snapshot. Rows reach it in the order they reached the stage.
 template <class In, class... Keys, class... Aggs>
-struct aggregate_stage<In, std::tuple<Keys...>, std::tuple<Aggs...>> : stateful_control, described_stage {
-  static constexpr stage_kind kind = stage_kind::stateful;
+struct aggregate_partition<In, std::tuple<Keys...>, std::tuple<Aggs...>> {
+  std::size_t operator_index = 0;  // the stage's (for its watermarks)
 
   using key_type = std::tuple<typename Keys::stored_type...>;
   using state_type = std::tuple<typename Aggs::bound_type::state_type...>;
@@ -206,7 +210,7 @@ struct aggregate_stage<In, std::tuple<Keys...>, std::tuple<Aggs...>> : stateful_
   bool sliced_ = false;
   // Combines whole aggregate states, for the window aggregators.
   struct merge_ops {
-    const aggregate_stage* self;
+    const aggregate_partition* self;
     void merge(state_type& s, const state_type& o) const {
       [&]<std::size_t... I>(std::index_sequence<I...>) {
         (std::get<I>(self->aggs).merge(std::get<I>(s), std::get<I>(o)), ...);
@@ -241,7 +245,7 @@ struct aggregate_stage<In, std::tuple<Keys...>, std::tuple<Aggs...>> : stateful_
   window_aggregator scratch_;
   std::vector<std::pair<std::int64_t, std::int64_t>> ranges_;
 
-  aggregate_stage(std::tuple<Keys...> k, std::tuple<typename Aggs::bound_type...> a)
+  aggregate_partition(std::tuple<Keys...> k, std::tuple<typename Aggs::bound_type...> a)
       : keys(std::move(k)), aggs(std::move(a)) {
     if constexpr (can_slice) sliced_ = std::get<window_key>(keys).sliced();
   }
@@ -264,15 +268,13 @@ struct aggregate_stage<In, std::tuple<Keys...>, std::tuple<Aggs...>> : stateful_
     return t;
   }
 
-  void visit(graph_controls& c) { c.add_stateful(this); }
-
   std::int64_t event_time_end(const key_type& k) const {
     if constexpr (has_event_time_key) return std::get<event_time_key>(keys).event_time_end(std::get<event_time_key>(k));
     else return 0;
   }
 
   template <std::size_t I, bool Slice, class F, class... Vs>
-  SLUICE_ALWAYS_INLINE void for_each_key(const In& r, F& f, const Vs&... vs) {
+  SLUICE_ALWAYS_INLINE void for_each_key(const In& r, F& f, const Vs&... vs) const {
     if constexpr (I == sizeof...(Keys)) {
       f(vs...);
     } else if constexpr (Slice && I == window_key) {
@@ -371,16 +373,50 @@ struct aggregate_stage<In, std::tuple<Keys...>, std::tuple<Aggs...>> : stateful_
 
   template <class R>
   void accept(batch_context&, const R& r, batch_counters& counters) {
+    bool late = false;
     if constexpr (can_slice) {
       if (counters.sliced) {
-        accept_into_slice(r, counters);
+        late = route<true>(r, counters, [&](const auto&... key_values) SLUICE_ALWAYS_INLINE {
+          insert_slice(r, counters, key_values...);
+        });
+        if (late && late_rows != nullptr) [[unlikely]] late_rows->push_back(r);
         return;
       }
     }
+    late = route<false>(r, counters, [&](const auto&... key_values) SLUICE_ALWAYS_INLINE {
+      insert(r, counters, key_values...);
+    });
+    if (late && late_rows != nullptr) [[unlikely]] late_rows->push_back(r);
+  }
+
+  // Calls into(key values...) for each group (or, Slice, each slice) the row updates that it
+  // is not late for, counting the late ones in `counters`; returns true when the row is late
+  // for all of them (sl::late_rows_to takes it). With one slice per row whatever duration /
+  // slide is: a slice starting at or after the late-events watermark is only in windows that
+  // end after it (the common case); one before it may be in windows closed by an earlier batch
+  // (the row is late for those) and in an append-mode aggregator already.
+  template <bool Slice, class R, class Into>
+  SLUICE_ALWAYS_INLINE bool route(const R& r, batch_counters& counters, Into&& into) const {
     [[maybe_unused]] bool kept = false;  // in a window that is not late (for late_rows)
+    [[maybe_unused]] bool all_late = false;
     [[maybe_unused]] const std::int64_t dropped_before = counters.dropped;
-    auto update_group = [&](const auto&... key_values) SLUICE_ALWAYS_INLINE {
-      if constexpr (has_event_time_key) {
+    auto one = [&](const auto&... key_values) SLUICE_ALWAYS_INLINE {
+      if constexpr (Slice) {
+        const std::int64_t slice = std::get<window_key>(std::forward_as_tuple(key_values...));
+        if constexpr (has_event_time_key) {
+          if (slice < counters.watermark && counters.drop_late) {
+            const std::int64_t first = first_window_of(slice), last = last_window_of(slice);
+            const std::int64_t late = std::min(last, last_closed_window(counters.watermark)) - first + 1;
+            if (late > 0) {
+              counters.dropped += late;  // one per (row, window), as the per-window path counts
+              if (late == last - first + 1) {
+                all_late = true;
+                return;
+              }
+            }
+          }
+        }
+      } else if constexpr (has_event_time_key) {
         if (counters.drop_late) {
           const auto& kv = std::get<event_time_key>(std::forward_as_tuple(key_values...));
           if (std::get<event_time_key>(keys).event_time_end(kv) <= counters.watermark) {
@@ -390,55 +426,40 @@ struct aggregate_stage<In, std::tuple<Keys...>, std::tuple<Aggs...>> : stateful_
         }
         kept = true;
       }
-      group_state& g = group_for(counters, key_values...);
-      state_type* states = &g.states;
-      if constexpr (pre_aggregate_runs) states = &counters.run;
-      [&]<std::size_t... I>(std::index_sequence<I...>) {
-        (std::get<I>(aggs).update(std::get<I>(*states), r), ...);
-      }(std::index_sequence_for<Aggs...>{});
+      into(key_values...);
     };
-    for_each_key<0, false>(r, update_group);
-    if constexpr (has_event_time_key) {
-      // Late for every window it falls in: dropped entirely.
-      if (late_rows != nullptr && !kept && counters.dropped != dropped_before) [[unlikely]] late_rows->push_back(r);
-    }
+    for_each_key<0, Slice>(r, one);
+    if constexpr (Slice) return all_late;
+    else if constexpr (has_event_time_key) return !kept && counters.dropped != dropped_before;
+    else return false;
   }
 
-  // One group update per row, whatever duration / slide is.
-  template <class R>
-  SLUICE_ALWAYS_INLINE void accept_into_slice(const R& r, batch_counters& counters) {
-    auto update_slice = [&](const auto&... key_values) SLUICE_ALWAYS_INLINE {
-      const std::int64_t slice = std::get<window_key>(std::forward_as_tuple(key_values...));
-      // A slice starting at or after the late-events watermark is only in windows that end
-      // after it (the common case). One before it may be in windows closed by an earlier batch
-      // (the row is late for those) and in an append-mode aggregator already.
-      const bool straggler = slice < counters.watermark;
-      if constexpr (has_event_time_key) {
-        if (straggler && counters.drop_late) {
-          const std::int64_t first = first_window_of(slice), last = last_window_of(slice);
-          const std::int64_t late = std::min(last, last_closed_window(counters.watermark)) - first + 1;
-          if (late > 0) {
-            counters.dropped += late;  // one per (row, window), as the per-window path counts
-            if (late == last - first + 1) {
-              if (late_rows != nullptr) [[unlikely]] late_rows->push_back(r);
-              return;
-            }
-          }
-        }
-      }
-      auto [it, inserted] = groups.try_emplace(key_type{key_values...});
-      if (inserted || straggler) [[unlikely]]
-        note_slice(it->first, inserted);
-      group_state& g = it->second;
-      if (g.updated_in_batch != counters.batch_id) {
-        g.updated_in_batch = counters.batch_id;
-        dirty_.push_back(it->first);
-      }
-      [&]<std::size_t... I>(std::index_sequence<I...>) {
-        (std::get<I>(aggs).update(std::get<I>(g.states), r), ...);
-      }(std::index_sequence_for<Aggs...>{});
-    };
-    for_each_key<0, true>(r, update_slice);
+  // The row's update of one group it is not late for.
+  template <class R, class... Vs>
+  SLUICE_ALWAYS_INLINE void insert(const R& r, batch_counters& counters, const Vs&... key_values) {
+    group_state& g = group_for(counters, key_values...);
+    state_type* states = &g.states;
+    if constexpr (pre_aggregate_runs) states = &counters.run;
+    [&]<std::size_t... I>(std::index_sequence<I...>) {
+      (std::get<I>(aggs).update(std::get<I>(*states), r), ...);
+    }(std::index_sequence_for<Aggs...>{});
+  }
+
+  // The row's update of one slice it is not late for (sliced sliding windows).
+  template <class R, class... Vs>
+  SLUICE_ALWAYS_INLINE void insert_slice(const R& r, batch_counters& counters, const Vs&... key_values) {
+    const bool straggler = std::get<window_key>(std::forward_as_tuple(key_values...)) < counters.watermark;
+    auto [it, inserted] = groups.try_emplace(key_type{key_values...});
+    if (inserted || straggler) [[unlikely]]
+      note_slice(it->first, inserted);
+    group_state& g = it->second;
+    if (g.updated_in_batch != counters.batch_id) {
+      g.updated_in_batch = counters.batch_id;
+      dirty_.push_back(it->first);
+    }
+    [&]<std::size_t... I>(std::index_sequence<I...>) {
+      (std::get<I>(aggs).update(std::get<I>(g.states), r), ...);
+    }(std::index_sequence_for<Aggs...>{});
   }
 
   // A new slice joins its key's ordered list; a change to a slice already copied into the
@@ -697,7 +718,7 @@ struct aggregate_stage<In, std::tuple<Keys...>, std::tuple<Aggs...>> : stateful_
   // A run of a batch starts. A failed run of the same batch is not undone here: the engine
   // reloads the state of the previous batch from the checkpoint first (as Spark reloads its
   // state store's previous version).
-  void begin_batch(const batch_context& ctx) override {
+  void begin_batch(const batch_context& ctx) {
     batch_ = ctx.batch_id;
     evicted_.clear();
     touched_.clear();
@@ -715,31 +736,31 @@ struct aggregate_stage<In, std::tuple<Keys...>, std::tuple<Aggs...>> : stateful_
 
   // Spark's StateStoreSaveExec.shouldRunAnotherBatch: only after a batch has run (its eviction
   // watermark is defined), so a query that has seen no batch yet runs no empty batch at start.
-  bool needs_no_data_batch(output_mode_kind mode, std::int64_t new_watermark) const override {
+  bool needs_no_data_batch(output_mode_kind mode, std::int64_t new_watermark) const {
     return has_event_time_key && mode != output_mode_kind::complete &&
            last_watermark_ != std::numeric_limits<std::int64_t>::min() && new_watermark > last_watermark_;
   }
-  state_operator_metrics metrics() const override { return last_metrics; }
+  state_operator_metrics metrics() const { return last_metrics; }
 
   // ---- checkpoints: the delta of a batch is the groups it updated (still present) and the
   // groups it evicted.
-  std::string state_signature() const override {
+  std::string state_signature() const {
     // The sliced layout keys groups by slice, not window: a checkpoint of one cannot restore
     // the other.
     return std::string(sliced_ ? "aggregate-sliced/1<" : "aggregate<") + typeid(key_type).name() + "," + typeid(state_type).name() + ">";
   }
   // The keys (window geometry included) and functions the state was built by: a checkpoint
   // made with others holds groups this stage would misread.
-  boost::json::object checkpoint_description() const override {
+  boost::json::object checkpoint_description() const {
     auto o = describe_grouping<Aggs...>("aggregate", keys, aggs);
     o["layout"] = sliced_ ? "window slices" : "groups";
     o["state"] = state_signature();
     return o;
   }
-  boost::json::object state_layout() const override {
+  boost::json::object state_layout() const {
     return keyed_layout(grouping_key_layout<Keys...>(sliced_ ? ".slice_start" : ".start"), aggregate_state_layout<Aggs...>());
   }
-  void write_delta(binary_writer& out) const override {
+  void write_delta(binary_writer& out) const {
     // The updated groups still there; the evicted ones follow as removals.
     std::size_t upserts = 0;
     for_each_updated_group([&](const key_type&, const group_state&) { ++upserts; });
@@ -751,27 +772,39 @@ struct aggregate_stage<In, std::tuple<Keys...>, std::tuple<Aggs...>> : stateful_
     out.write_size(evicted_.size());
     for (const auto& k : evicted_) out.write(k);
   }
-  void write_snapshot(binary_writer& out) const override {
+  void write_snapshot(binary_writer& out) const {
     out.write_size(groups.size());
     for (const auto& [k, g] : groups) {
       out.write(k);
       out.write(g.states);
     }
   }
-  void load_snapshot(binary_reader& in) override {
+  void load_snapshot(binary_reader& in) {
     groups.clear();
     min_end_ = std::numeric_limits<std::int64_t>::max();
     read_upserts(in);
     evicted_.clear();
     tracks_valid_ = false;
   }
-  void apply_delta(binary_reader& in) override {
+  void apply_delta(binary_reader& in) {
     read_upserts(in);
     erase_keys<key_type>(in, groups);
     evicted_.clear();
     tracks_valid_ = false;
   }
-  void restore_last_batch_watermark(std::int64_t watermark) override { last_watermark_ = watermark; }
+  void restore_last_batch_watermark(std::int64_t watermark) { last_watermark_ = watermark; }
+
+  // A group from a state written otherwise (one unpartitioned state, or another partition
+  // count): into this partition.
+  void put(const key_type& k, const state_type& states) {
+    if constexpr (has_event_time_key) min_end_ = std::min(min_end_, event_time_end(k));
+    groups.insert_or_assign(k, group_state{states});
+    tracks_valid_ = false;
+  }
+  void erase(const key_type& k) {
+    groups.erase(k);
+    tracks_valid_ = false;
+  }
 
  private:
   void read_upserts(binary_reader& in) {
@@ -785,6 +818,367 @@ struct aggregate_stage<In, std::tuple<Keys...>, std::tuple<Aggs...>> : stateful_
       if constexpr (has_event_time_key) min_end_ = std::min(min_end_, event_time_end(k));
       groups.insert_or_assign(std::move(k), std::move(g));
     }
+  }
+};
+
+// A key's state partition, from its hash: not the high bits the group tables place a key by
+// (the groups of one partition would crowd a part of its table), nor the low byte they keep
+// as its tag. Stable: the state files of a checkpoint depend on it.
+inline std::size_t state_partition_of(std::uint64_t h, std::size_t n) {
+  return static_cast<std::size_t>((((h >> 8) & 0xffffffffULL) * n) >> 32);
+}
+
+// A mutex that lets its owner be copied (a copy gets its own).
+struct copyable_mutex {
+  std::mutex m;
+  copyable_mutex() = default;
+  copyable_mutex(const copyable_mutex&) {}
+  copyable_mutex& operator=(const copyable_mutex&) { return *this; }
+};
+
+template <class In, class KeyList, class AggList>
+struct aggregate_stage;
+
+// The keyed aggregation, Spark's way for a batch given in partitions (partial / final
+// HashAggregate with an exchange between them): each input partition (open_batch, accept,
+// close_batch, perhaps on its own thread) routes its rows by key hash into
+// batch_context::shuffle_partitions buckets, after the late-row check; finish() then runs one
+// task per state partition (parallel_for), which updates that partition's groups with its
+// rows, in the order the input partitions closed, and emits and evicts as aggregate_partition
+// does. Output: the state partitions' rows in partition order. Each state partition is small
+// enough against the whole that its groups stay in cache while its rows are applied: the
+// exchange is a radix partition of the batch.
+//
+// One state partition and no workers (a graph driven by hand, shuffle_partitions 1): rows go
+// straight into the one partition, as before partitions existed.
+template <class In, class... Keys, class... Aggs>
+struct aggregate_stage<In, std::tuple<Keys...>, std::tuple<Aggs...>> : stateful_control, described_stage {
+  using partition = aggregate_partition<In, std::tuple<Keys...>, std::tuple<Aggs...>>;
+  static constexpr stage_kind kind = stage_kind::stateful;
+  using key_type = typename partition::key_type;
+  using state_type = typename partition::state_type;
+  using output_row = typename partition::output_row;
+  static constexpr bool has_event_time_key = partition::has_event_time_key;
+  static constexpr bool can_slice = partition::can_slice;
+  static constexpr bool aggregation = true;  // graph/stages.hpp's is_aggregation
+  template <class Q>
+  static constexpr bool check_shape() {
+    return partition::template check_shape<Q>();
+  }
+  static constexpr bool stateful_operator = true;
+  static constexpr graph_props transform(graph_props p) { return partition::transform(p); }
+  // Input partitions may be accepted at once on several threads, except for first() and
+  // last(), whose results depend on the order rows arrive in: the engine then feeds the
+  // partitions in order.
+  static constexpr bool parallel_accept = !(is_arrival_ordered_agg_v<typename Aggs::bound_type> || ...);
+
+  using late_row = In;  // sl::late_rows_to (ops/late_rows.hpp): where rows dropped as late go
+  std::vector<In>* late_rows = nullptr;
+
+  std::vector<partition> parts_;
+  state_operator_metrics last_metrics{"stateStoreSave"};
+
+  using counters = typename partition::batch_counters;
+  struct routed {
+    key_type key;
+    In row;
+  };
+  // What one input partition routed: its rows per state partition, in arrival order.
+  struct exchanged {
+    std::vector<std::vector<routed>> buckets;
+    std::vector<In> late;
+    std::int64_t dropped = 0;
+  };
+  // Routed rows go to their bucket `stage` at a time, through a small contiguous block: written
+  // one by one into many growing vectors, whose ends sit at the same offset in their pages
+  // when rows spread evenly, the stores of more partitions than a cache set has ways would
+  // evict each other's half-written lines (measured: 64 partitions slower than 8).
+  struct local {
+    counters c;
+    bool direct = false;  // one state partition, one thread: rows go straight into it
+    exchanged out;
+    std::size_t stage = 1;
+    std::vector<std::optional<routed>> staged;  // stage slots per state partition
+    std::vector<std::uint8_t> filled;
+    // One thread and a state that fits in cache: rows go straight to their partition's table
+    // (in the same order as through the buckets), with these counters per partition.
+    std::vector<counters> straight;
+  };
+  void flush_staged(local& l, std::size_t p) {
+    auto& bucket = l.out.buckets[p];
+    auto* slot = l.staged.data() + p * l.stage;
+    for (std::size_t i = 0; i < l.filled[p]; ++i) bucket.push_back(std::move(*slot[i]));
+    l.filled[p] = 0;
+  }
+  copyable_mutex closed_mutex_;
+  std::vector<exchanged> closed_;  // the input partitions closed in this batch
+  // Emptied buckets of earlier batches, kept with their capacity: a batch writes into memory
+  // already mapped rather than growing new vectors (a page fault per 4 KiB of rows).
+  std::vector<exchanged> spare_;
+
+  aggregate_stage(std::tuple<Keys...> k, std::tuple<typename Aggs::bound_type...> a) {
+    parts_.emplace_back(std::move(k), std::move(a));
+  }
+
+  void visit(graph_controls& c) { c.add_stateful(this); }
+
+  // On one thread, below this many groups (about 16 MiB of them: within a last-level cache)
+  // rows go straight to their partition's table; above, through the buckets (the radix
+  // exchange), which then miss the cache less (docs/performance.md).
+  std::size_t straight_below_groups = std::size_t{1} << 18;
+
+  std::size_t partition_of(const key_type& k) const {
+    if (parts_.size() == 1) return 0;
+    if constexpr (can_slice) {  // a key's slices stay together: its windows combine them
+      if (parts_.front().sliced_) return state_partition_of(key_hash{}(partition::track_key(k)), parts_.size());
+    }
+    return state_partition_of(key_hash{}(k), parts_.size());
+  }
+
+  local open_batch(const batch_context& ctx) {
+    local l;
+    l.direct = parts_.size() == 1 && ctx.tasks == nullptr;
+    std::size_t groups = 0;
+    if (!l.direct && ctx.tasks == nullptr)
+      for (const auto& p : parts_) groups += p.groups.size();
+    if (l.direct) {  // (one thread: a graph driven by hand may not have called begin_batch)
+      parts_.front().operator_index = operator_index;
+      parts_.front().late_rows = late_rows;
+    } else if (ctx.tasks == nullptr && groups < straight_below_groups) {
+      for (auto& p : parts_) l.straight.push_back(p.open_batch(ctx));
+    } else {
+      {
+        std::lock_guard lock(closed_mutex_.m);
+        if (!spare_.empty()) {
+          l.out = std::move(spare_.back());
+          spare_.pop_back();
+        }
+      }
+      l.out.buckets.resize(parts_.size());
+      // About 16 KiB of slots: they stay in the L1 cache beside the rows being read.
+      l.stage = std::clamp<std::size_t>(16384 / (parts_.size() * sizeof(std::optional<routed>)), 2, 16);
+      l.staged.resize(parts_.size() * l.stage);
+      l.filled.assign(parts_.size(), 0);
+    }
+    l.c = parts_.front().open_batch(ctx);
+    return l;
+  }
+
+  template <class R>
+  SLUICE_ALWAYS_INLINE void accept(batch_context& ctx, const R& r, local& l) {
+    if (l.direct) [[likely]] {
+      parts_.front().accept(ctx, r, l.c);
+      return;
+    }
+    auto to_bucket = [&](const auto&... key_values) SLUICE_ALWAYS_INLINE {
+      key_type k{key_values...};
+      const std::size_t p = partition_of(k);
+      if (!l.straight.empty()) {
+        if constexpr (can_slice) {
+          if (l.c.sliced) {
+            parts_[p].insert_slice(r, l.straight[p], key_values...);
+            return;
+          }
+        }
+        parts_[p].insert(r, l.straight[p], key_values...);
+        return;
+      }
+      l.staged[p * l.stage + l.filled[p]].emplace(routed{std::move(k), In(r)});
+      if (++l.filled[p] == l.stage) flush_staged(l, p);
+    };
+    bool late = false;
+    if constexpr (can_slice) {
+      if (l.c.sliced) late = parts_.front().template route<true>(r, l.c, to_bucket);
+      else late = parts_.front().template route<false>(r, l.c, to_bucket);
+    } else {
+      late = parts_.front().template route<false>(r, l.c, to_bucket);
+    }
+    if (late && late_rows != nullptr) [[unlikely]] {
+      if (l.straight.empty()) l.out.late.push_back(r);
+      else late_rows->push_back(r);  // one thread
+    }
+  }
+
+  void close_batch(local& l) {
+    if (l.direct) {
+      parts_.front().close_batch(l.c);
+      return;
+    }
+    if (!l.straight.empty()) {
+      for (std::size_t p = 0; p < parts_.size(); ++p) parts_[p].close_batch(l.straight[p]);
+      parts_.front().dropped_ += l.c.dropped;
+      return;
+    }
+    for (std::size_t p = 0; p < l.filled.size(); ++p) flush_staged(l, p);
+    l.out.dropped = l.c.dropped;
+    std::lock_guard lock(closed_mutex_.m);
+    closed_.push_back(std::move(l.out));
+  }
+
+  template <class Down>
+  void finish(batch_context& ctx, Down& down) {
+    for (auto& e : closed_) {
+      if (late_rows != nullptr) late_rows->insert(late_rows->end(), e.late.begin(), e.late.end());
+      parts_.front().dropped_ += e.dropped;
+    }
+    auto merge_and_finish = [&](std::size_t p, auto& out) {
+      partition& part = parts_[p];
+      if (!closed_.empty()) {
+        counters c = part.open_batch(ctx);
+        auto apply = [&](const routed& x) SLUICE_ALWAYS_INLINE {
+          std::apply([&](const auto&... kv) SLUICE_ALWAYS_INLINE {
+            if constexpr (can_slice) {
+              if (c.sliced) {
+                part.insert_slice(x.row, c, kv...);
+                return;
+              }
+            }
+            part.insert(x.row, c, kv...);
+          }, x.key);
+        };
+        for (auto& e : closed_)
+          for (const routed& x : e.buckets[p]) apply(x);
+        part.close_batch(c);
+      }
+      part.finish(ctx, out);
+    };
+    if (ctx.tasks == nullptr || parts_.size() == 1) {
+      for (std::size_t p = 0; p < parts_.size(); ++p) merge_and_finish(p, down);
+    } else {
+      std::vector<std::vector<output_row>> out(parts_.size());
+      parallel_for(ctx, parts_.size(), [&](std::size_t p) {
+        auto into = [&out, p](auto&& r) { out[p].push_back(std::forward<decltype(r)>(r)); };
+        merge_and_finish(p, into);
+      });
+      for (auto& rows : out)
+        for (auto& r : rows) down(std::move(r));
+    }
+    for (auto& e : closed_) {
+      for (auto& b : e.buckets) b.clear();
+      e.late.clear();
+      e.dropped = 0;
+      spare_.push_back(std::move(e));
+    }
+    closed_.clear();
+    last_metrics = state_operator_metrics{"stateStoreSave"};
+    for (const auto& part : parts_) {
+      last_metrics.num_rows_total += part.last_metrics.num_rows_total;
+      last_metrics.num_rows_updated += part.last_metrics.num_rows_updated;
+      last_metrics.num_rows_removed += part.last_metrics.num_rows_removed;
+      last_metrics.num_rows_dropped_by_watermark += part.last_metrics.num_rows_dropped_by_watermark;
+      last_metrics.memory_used_bytes += part.last_metrics.memory_used_bytes;
+    }
+  }
+
+  // A run of a batch starts: with the batch's number of state partitions (a graph driven by
+  // hand may change it; the engine keeps the checkpoint's), the groups moved to theirs.
+  void begin_batch(const batch_context& ctx) override {
+    const std::size_t n = std::max<std::size_t>(1, ctx.shuffle_partitions);
+    if (n != parts_.size()) repartition(n);
+    closed_.clear();
+    for (auto& p : parts_) {
+      p.operator_index = operator_index;
+      p.late_rows = late_rows;
+      p.begin_batch(ctx);
+    }
+  }
+
+  bool needs_no_data_batch(output_mode_kind mode, std::int64_t new_watermark) const override {
+    return parts_.front().needs_no_data_batch(mode, new_watermark);
+  }
+  state_operator_metrics metrics() const override { return last_metrics; }
+  std::string state_signature() const override { return parts_.front().state_signature(); }
+  boost::json::object checkpoint_description() const override { return parts_.front().checkpoint_description(); }
+  boost::json::object state_layout() const override { return parts_.front().state_layout(); }
+  void restore_last_batch_watermark(std::int64_t watermark) override {
+    for (auto& p : parts_) p.restore_last_batch_watermark(watermark);
+  }
+
+  // ---- checkpoints: one delta and snapshot per state partition (state/<op>/<partition>/),
+  // each in the form one unpartitioned state had (which the whole-state calls still read and
+  // write: a checkpoint from before partitions restores into them).
+  std::size_t state_partitions() const override { return parts_.size(); }
+  void reset_partitions(std::size_t n) override {
+    parts_ = fresh_partitions(parts_.front(), n);
+    closed_.clear();
+  }
+  void write_partition_delta(std::size_t p, binary_writer& out) const override { parts_[p].write_delta(out); }
+  void write_partition_snapshot(std::size_t p, binary_writer& out) const override { parts_[p].write_snapshot(out); }
+  void load_partition_snapshot(std::size_t p, binary_reader& in) override { parts_[p].load_snapshot(in); }
+  void apply_partition_delta(std::size_t p, binary_reader& in) override { parts_[p].apply_delta(in); }
+
+  void write_delta(binary_writer& out) const override {
+    std::size_t upserts = 0, removals = 0;
+    for (const auto& p : parts_) {
+      p.for_each_updated_group([&](const key_type&, const auto&) { ++upserts; });
+      removals += p.evicted_.size();
+    }
+    out.write_size(upserts);
+    for (const auto& p : parts_)
+      p.for_each_updated_group([&](const key_type& k, const auto& g) {
+        out.write(k);
+        out.write(g.states);
+      });
+    out.write_size(removals);
+    for (const auto& p : parts_)
+      for (const auto& k : p.evicted_) out.write(k);
+  }
+  void write_snapshot(binary_writer& out) const override {
+    std::size_t n = 0;
+    for (const auto& p : parts_) n += p.groups.size();
+    out.write_size(n);
+    for (const auto& p : parts_)
+      for (const auto& [k, g] : p.groups) {
+        out.write(k);
+        out.write(g.states);
+      }
+  }
+  void load_snapshot(binary_reader& in) override {
+    reset_partitions(parts_.size());
+    read_routed(in, false);
+  }
+  void apply_delta(binary_reader& in) override { read_routed(in, true); }
+
+ private:
+  void read_routed(binary_reader& in, bool removals) {
+    const auto n = in.read_size(1);
+    for (std::size_t i = 0; i < n; ++i) {
+      key_type k{};
+      state_type s{};
+      in.read(k);
+      in.read(s);
+      parts_[partition_of(k)].put(k, s);
+    }
+    if (!removals) return;
+    const auto r = in.read_size(1);
+    for (std::size_t i = 0; i < r; ++i) {
+      key_type k{};
+      in.read(k);
+      parts_[partition_of(k)].erase(k);
+    }
+  }
+  std::vector<partition> fresh_partitions(const partition& proto, std::size_t n) const {
+    std::vector<partition> fresh;
+    fresh.reserve(n);
+    for (std::size_t i = 0; i < n; ++i) {
+      fresh.emplace_back(proto.keys, proto.aggs);
+      fresh.back().operator_index = operator_index;
+      fresh.back().late_rows = late_rows;
+      fresh.back().last_watermark_ = proto.last_watermark_;
+    }
+    return fresh;
+  }
+  // The groups into n partitions; when there are some, the next checkpoint writes each
+  // partition's snapshot, as their files so far (if any) are of another layout.
+  void repartition(std::size_t n) {
+    std::vector<partition> old = std::move(parts_);
+    parts_ = fresh_partitions(old.front(), n);
+    for (const auto& p : old)
+      for (const auto& [k, g] : p.groups) {
+        parts_[partition_of(k)].put(k, g.states);
+        full_snapshot_due = true;
+      }
+    closed_.clear();
   }
 };
 

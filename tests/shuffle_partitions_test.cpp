@@ -1,0 +1,452 @@
+// Partitioned aggregation state (Spark's partial aggregation, exchange by key hash and state
+// per shuffle partition): the same groups, output and metrics whatever the number of state
+// partitions, the number of input partitions and the threads they run on; per-partition state
+// files (state/<op>/<partition>/) that restore; a checkpoint written before partitions that
+// still restores; shuffle_partitions fixed by the checkpoint.
+#include <catch2/catch.hpp>
+
+#include <sluice/checkpoint/inspect.hpp>
+#include <sluice/sluice.hpp>
+
+#include <algorithm>
+#include <atomic>
+#include <exception>
+#include <filesystem>
+#include <mutex>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+using namespace std::chrono_literals;
+namespace sl = sluice;
+namespace fs = std::filesystem;
+
+namespace {
+struct Reading {
+  std::int64_t key;
+  sl::timestamp ts;
+  double value;
+};
+BOOST_DESCRIBE_STRUCT(Reading, (), (key, ts, value))
+
+// The engine's pool stands in: n threads take the tasks in turn.
+class thread_tasks final : public sl::task_runner {
+ public:
+  explicit thread_tasks(std::size_t n) : n_(n) {}
+  void run_tasks(std::size_t n, void (*task)(void*, std::size_t), void* arg) override {
+    std::atomic<std::size_t> next{0};
+    std::mutex m;
+    std::exception_ptr first;
+    auto work = [&] {
+      for (std::size_t i; (i = next++) < n;) {
+        try {
+          task(arg, i);
+        } catch (...) {
+          std::lock_guard lock(m);
+          if (!first) first = std::current_exception();
+        }
+      }
+    };
+    std::vector<std::thread> threads;
+    for (std::size_t k = 1; k < n_; ++k) threads.emplace_back(work);
+    work();
+    for (auto& t : threads) t.join();
+    ran_ += n;
+    if (first) std::rethrow_exception(first);
+  }
+  std::size_t workers() const override { return n_; }
+  std::size_t ran() const { return ran_; }
+
+ private:
+  std::size_t n_;
+  std::size_t ran_ = 0;
+};
+
+fs::path fresh_dir(const std::string& name) {
+  std::random_device rd;
+  auto dir = fs::temp_directory_path() / ("sluice-shuffle-" + name + "-" + std::to_string(rd()));
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  return dir;
+}
+
+// Batches of rows in roughly increasing event time, some late, keys in [0, keys).
+std::vector<std::vector<Reading>> make_batches(int batches, int rows, int keys, unsigned seed) {
+  std::mt19937_64 rng(seed);
+  std::vector<std::vector<Reading>> out;
+  std::int64_t t = 0;
+  for (int b = 0; b < batches; ++b) {
+    std::vector<Reading> v;
+    for (int i = 0; i < rows; ++i) {
+      t += static_cast<std::int64_t>(rng() % 200'000);
+      const std::int64_t jitter = static_cast<std::int64_t>(rng() % 20'000'000);  // up to 20 s early: some late
+      v.push_back({static_cast<std::int64_t>(rng() % static_cast<std::uint64_t>(keys)),
+                   sl::timestamp{std::max<std::int64_t>(0, t - jitter)}, static_cast<double>(rng() % 100)});
+    }
+    out.push_back(std::move(v));
+  }
+  return out;
+}
+
+struct run_config {
+  std::size_t shuffle_partitions = 1;
+  std::size_t input_partitions = 1;
+  std::size_t threads = 0;  // 0: no task runner, everything on this thread
+  bool buckets = false;     // on one thread too, through the buckets (as a large state goes)
+};
+
+struct batch_result {
+  std::vector<std::string> rows;  // in output order
+  std::int64_t total = 0, updated = 0, removed = 0, dropped = 0;
+  std::vector<std::string> sorted() const {
+    auto r = rows;
+    std::sort(r.begin(), r.end());
+    return r;
+  }
+};
+
+// Drives the aggregation stage of `node` by hand as the engine will: begin_batch, each input
+// partition through open_batch / accept / close_batch (on its own thread when there are
+// workers), then finish. The watermark (delay 5 s) is computed here, the same for every run.
+template <class Node>
+std::vector<batch_result> run(Node node, const std::vector<std::vector<Reading>>& batches, sl::output_mode_kind mode,
+                              const run_config& cfg, std::vector<Reading>* late = nullptr) {
+  auto& stage = node.stage;
+  sl::graph_controls controls;
+  node.visit(controls);
+  stage.late_rows = late;
+  if (cfg.buckets) stage.straight_below_groups = 0;
+  thread_tasks tasks(std::max<std::size_t>(1, cfg.threads));
+  std::vector<batch_result> out;
+  std::int64_t watermark = 0, previous = 0, max_ts = 0;
+  for (std::size_t b = 0; b < batches.size() + 1; ++b) {  // and a last batch without data
+    sl::batch_context ctx;
+    ctx.batch_id = static_cast<std::int64_t>(b);
+    ctx.watermark = watermark;
+    ctx.has_watermark = true;
+    ctx.operator_watermarks = {{previous, watermark}};
+    ctx.mode = mode;
+    ctx.shuffle_partitions = cfg.shuffle_partitions;
+    ctx.tasks = cfg.threads > 0 ? &tasks : nullptr;
+    stage.begin_batch(ctx);
+    const std::vector<Reading> none;
+    const auto& rows = b < batches.size() ? batches[b] : none;
+    std::vector<std::vector<Reading>> parts(cfg.input_partitions);
+    for (std::size_t i = 0; i < rows.size(); ++i) parts[i * cfg.input_partitions / rows.size()].push_back(rows[i]);
+    auto one = [&](std::size_t p) {
+      auto local = stage.open_batch(ctx);
+      for (const auto& r : parts[p]) stage.accept(ctx, r, local);
+      stage.close_batch(local);
+    };
+    if (cfg.threads > 0) {
+      std::vector<std::thread> threads;
+      for (std::size_t p = 0; p < parts.size(); ++p) threads.emplace_back(one, p);
+      for (auto& t : threads) t.join();
+    } else {
+      for (std::size_t p = 0; p < parts.size(); ++p) one(p);
+    }
+    batch_result r;
+    auto down = [&](auto&& row) { r.rows.push_back(sl::to_json_string(row)); };
+    stage.finish(ctx, down);
+    const auto m = stage.metrics();
+    r.total = m.num_rows_total;
+    r.updated = m.num_rows_updated;
+    r.removed = m.num_rows_removed;
+    r.dropped = m.num_rows_dropped_by_watermark;
+    out.push_back(std::move(r));
+    for (const auto& row : rows) max_ts = std::max(max_ts, row.ts.micros);
+    previous = watermark;
+    watermark = std::max(watermark, max_ts - 5'000'000);
+  }
+  if (cfg.threads > 1 && cfg.shuffle_partitions > 1) CHECK(tasks.ran() > 0);  // finish used the workers
+  return out;
+}
+
+template <class Node>
+void check_same_results(const Node& node, sl::output_mode_kind mode) {
+  const auto batches = make_batches(6, 400, 37, 11);
+  std::vector<Reading> late_ref;
+  const auto ref = run(node, batches, mode, {1, 1, 0}, &late_ref);
+  std::size_t emitted = 0;
+  for (const auto& b : ref) emitted += b.rows.size();
+  REQUIRE(emitted > 0);
+  const std::vector<run_config> configs = {{4, 1, 0},       {4, 3, 0},       {7, 3, 3},      {2, 4, 2}, {1, 2, 2},
+                                           {16, 1, 2},      {4, 3, 0, true}, {5, 1, 0, true}, {300, 2, 0, true}};
+  for (const auto& cfg : configs) {
+    INFO("shuffle_partitions " << cfg.shuffle_partitions << ", input partitions " << cfg.input_partitions
+                               << ", threads " << cfg.threads);
+    std::vector<Reading> late;
+    const auto got = run(node, batches, mode, cfg, &late);
+    REQUIRE(got.size() == ref.size());
+    for (std::size_t b = 0; b < ref.size(); ++b) {
+      INFO("batch " << b);
+      CHECK(got[b].sorted() == ref[b].sorted());
+      CHECK(got[b].total == ref[b].total);
+      CHECK(got[b].updated == ref[b].updated);
+      CHECK(got[b].removed == ref[b].removed);
+      CHECK(got[b].dropped == ref[b].dropped);
+    }
+    CHECK(late.size() == late_ref.size());
+  }
+  // Output order: state partition order, the same with threads as without, straight to the
+  // partitions' tables or through the buckets.
+  const auto seq = run(node, batches, mode, {5, 1, 0});
+  const auto par = run(node, batches, mode, {5, 1, 2});
+  const auto buckets = run(node, batches, mode, {5, 1, 0, true});
+  for (std::size_t b = 0; b < seq.size(); ++b) {
+    CHECK(par[b].rows == seq[b].rows);
+    CHECK(buckets[b].rows == seq[b].rows);
+  }
+}
+
+auto tumbling(sl::memory_stream<Reading>& in) {
+  return in | sl::with_watermark(sl::col<"ts">, 5s) | sl::group_by(sl::window(sl::col<"ts">, 10s), sl::col<"key">) |
+         sl::aggregate(sl::count(), sl::sum(sl::col<"value">), sl::avg(sl::col<"value">));
+}
+}  // namespace
+
+TEST_CASE("shuffle partitions: a tumbling-window aggregation gives the same results however partitioned",
+          "[shuffle]") {
+  sl::memory_stream<Reading> in;
+  const auto node = tumbling(in);
+  SECTION("append") { check_same_results(node, sl::output_mode_kind::append); }
+  SECTION("update") { check_same_results(node, sl::output_mode_kind::update); }
+  SECTION("complete") { check_same_results(node, sl::output_mode_kind::complete); }
+}
+
+TEST_CASE("shuffle partitions: sliced sliding windows and keys without event time, however partitioned",
+          "[shuffle]") {
+  sl::memory_stream<Reading> in;
+  SECTION("sliding windows, append") {
+    const auto node = in | sl::with_watermark(sl::col<"ts">, 5s) |
+                      sl::group_by(sl::window(sl::col<"ts">, 10s, 5s), sl::col<"key">) |
+                      sl::aggregate(sl::count(), sl::max(sl::col<"value">));
+    check_same_results(node, sl::output_mode_kind::append);
+  }
+  SECTION("sliding windows, update") {
+    const auto node = in | sl::with_watermark(sl::col<"ts">, 5s) |
+                      sl::group_by(sl::window(sl::col<"ts">, 10s, 5s), sl::col<"key">) |
+                      sl::aggregate(sl::count(), sl::sum(sl::col<"value">));
+    check_same_results(node, sl::output_mode_kind::update);
+  }
+  SECTION("a key without event time, update") {
+    const auto node = in | sl::group_by(sl::col<"key">) | sl::aggregate(sl::count(), sl::sum(sl::col<"value">));
+    check_same_results(node, sl::output_mode_kind::update);
+  }
+  SECTION("a window alone, append (the run-summing fast path)") {
+    const auto node = in | sl::with_watermark(sl::col<"ts">, 5s) | sl::group_by(sl::window(sl::col<"ts">, 10s)) |
+                      sl::aggregate(sl::count(), sl::sum(sl::col<"value">));
+    check_same_results(node, sl::output_mode_kind::append);
+  }
+}
+
+TEST_CASE("shuffle partitions: first() and last() take their input partitions in order", "[shuffle]") {
+  sl::memory_stream<Reading> in;
+  auto ordered = in | sl::group_by(sl::col<"key">) | sl::aggregate(sl::first(sl::col<"value">));
+  auto any_order = in | sl::group_by(sl::col<"key">) | sl::aggregate(sl::count());
+  STATIC_REQUIRE_FALSE(decltype(ordered.stage)::parallel_accept);
+  STATIC_REQUIRE(decltype(any_order.stage)::parallel_accept);
+}
+
+TEST_CASE("shuffle partitions: each state partition's files restore it", "[shuffle]") {
+  const auto dir = fresh_dir("files");
+  const sl::checkpoint_dir ck(dir, "test-query");
+  sl::memory_stream<Reading> in;
+  const auto batches = make_batches(5, 300, 23, 5);
+  // Uninterrupted, four state partitions.
+  const auto ref = run(tumbling(in), batches, sl::output_mode_kind::update, {4, 2, 2});
+
+  // The same, its state saved after each batch and restored into a new stage after batch 2.
+  auto node = tumbling(in);
+  auto& stage = node.stage;
+  sl::graph_controls controls;
+  node.visit(controls);
+  const std::vector<std::vector<Reading>> first(batches.begin(), batches.begin() + 3);
+  {
+    std::int64_t watermark = 0, previous = 0, max_ts = 0;
+    for (std::size_t b = 0; b < first.size(); ++b) {
+      sl::batch_context ctx;
+      ctx.batch_id = static_cast<std::int64_t>(b);
+      ctx.watermark = watermark;
+      ctx.has_watermark = true;
+      ctx.operator_watermarks = {{previous, watermark}};
+      ctx.mode = sl::output_mode_kind::update;
+      ctx.shuffle_partitions = 4;
+      stage.begin_batch(ctx);
+      auto local = stage.open_batch(ctx);
+      for (const auto& r : first[b]) stage.accept(ctx, r, local);
+      stage.close_batch(local);
+      auto down = [](auto&&) {};
+      stage.finish(ctx, down);
+      sl::detail::save_state(ck, 0, ctx.batch_id, stage, /*snapshot_interval=*/2);
+      for (const auto& row : first[b]) max_ts = std::max(max_ts, row.ts.micros);
+      previous = watermark;
+      watermark = std::max(watermark, max_ts - 5'000'000);
+    }
+  }
+  for (std::size_t p = 0; p < 4; ++p) {
+    INFO("partition " << p);
+    CHECK(fs::exists(dir / "state" / "0" / std::to_string(p) / "2.delta"));
+    CHECK(fs::exists(dir / "state" / "0" / std::to_string(p) / "1.snapshot"));
+    CHECK_FALSE(fs::exists(dir / "state" / "0" / std::to_string(p) / "0.snapshot"));
+  }
+  CHECK_FALSE(fs::exists(dir / "state" / "0" / "2.delta"));
+  CHECK(sl::detail::state_partition_dirs(ck, 0) == std::vector<std::size_t>{0, 1, 2, 3});
+
+  auto restored = tumbling(in);
+  sl::graph_controls rc;
+  restored.visit(rc);
+  sl::detail::load_state(ck, 0, 2, restored.stage);
+  CHECK(restored.stage.state_partitions() == 4);
+  CHECK_FALSE(restored.stage.full_snapshot_due);
+  std::size_t groups = 0;
+  for (const auto& p : restored.stage.parts_) groups += p.groups.size();
+  std::size_t expected = 0;
+  for (const auto& p : stage.parts_) expected += p.groups.size();
+  CHECK(groups == expected);
+  CHECK(groups > 0);
+  for (std::size_t p = 0; p < 4; ++p) {
+    REQUIRE(restored.stage.parts_[p].groups.size() == stage.parts_[p].groups.size());
+    for (const auto& [k, g] : stage.parts_[p].groups) {
+      const auto it = restored.stage.parts_[p].groups.find(k);
+      REQUIRE(it != restored.stage.parts_[p].groups.end());
+      CHECK(std::get<0>(it->second.states) == std::get<0>(g.states));  // count
+      CHECK(std::get<1>(it->second.states) == std::get<1>(g.states));  // sum
+    }
+  }
+  CHECK(ref.size() == batches.size() + 1);
+  fs::remove_all(dir);
+}
+
+namespace {
+struct Click {
+  std::string page;
+  sl::timestamp ts;
+};
+BOOST_DESCRIBE_STRUCT(Click, (), (page, ts))
+Click at(const char* page, int seconds) { return {page, sl::timestamp{seconds * 1'000'000LL}}; }
+using click_counts = sl::row<sl::field<"window", sl::time_window>, sl::field<"page", std::string>,
+                             sl::field<"count", std::int64_t>>;
+auto click_query(sl::memory_stream<Click>& in, sl::memory_sink<click_counts>& sink) {
+  return in | sl::with_watermark(sl::col<"ts">, 5s) | sl::group_by(sl::window(sl::col<"ts">, 10s), sl::col<"page">) |
+         sl::aggregate(sl::count()) | sink;
+}
+std::vector<std::string> json_rows(const sl::memory_sink<click_counts>& sink) {
+  std::vector<std::string> out;
+  for (const auto& r : sink.rows()) out.push_back(sl::to_json_string(r));
+  std::sort(out.begin(), out.end());
+  return out;
+}
+// The batches the checkpoint in tests/data/checkpoint_before_partitions was written with.
+const std::vector<std::vector<Click>> legacy_batches = {
+    {at("a", 1), at("a", 2), at("b", 3)}, {at("a", 4), at("c", 12)}, {at("b", 15), at("a", 25)}, {at("c", 26), at("d", 27)}};
+}  // namespace
+
+TEST_CASE("shuffle partitions: a checkpoint written before state partitions still restores", "[shuffle][checkpoint]") {
+  // Written by sluice before partitions (commit 1ad167b) running click_query in update mode,
+  // state_snapshot_interval 2, on legacy_batches: state/0/<v>.delta for batches 0..6 (the last
+  // three without data), snapshots 1, 3, 5. After it the state holds window [20 s, 30 s) with
+  // a, c and d counted once each; the watermark is 22 s.
+  const auto dir = fresh_dir("legacy");
+  const auto ck = dir / "ck";
+  fs::copy(fs::path(SLUICE_TESTS_SOURCE_DIR) / "data" / "checkpoint_before_partitions", ck, fs::copy_options::recursive);
+  REQUIRE(fs::exists(ck / "state" / "0" / "6.delta"));
+  sl::memory_stream<Click> in;
+  for (const auto& b : legacy_batches) in.add_data(b);
+  const sl::query_options opts{.checkpoint = ck.string(), .min_batches_to_retain = 3, .state_snapshot_interval = 2,
+                               .shuffle_partitions = 3};
+  {
+    sl::memory_sink<click_counts> sink;
+    auto q = sl::start(click_query(in, sink), sl::output_mode::update, opts);
+    in.add_data({at("a", 21), at("b", 22)});
+    q.process_all_available();
+    q.stop();
+    CHECK(json_rows(sink) == std::vector<std::string>{
+                                 R"({"window":{"start":"1970-01-01T00:00:20.000Z","end":"1970-01-01T00:00:30.000Z"},"page":"a","count":2})",
+                                 R"({"window":{"start":"1970-01-01T00:00:20.000Z","end":"1970-01-01T00:00:30.000Z"},"page":"b","count":1})"});
+  }
+  // Batch 7 wrote a snapshot of each of the 3 partitions; the versions before are still in
+  // the layout before partitions.
+  for (int p = 0; p < 3; ++p) CHECK(fs::exists(ck / "state" / "0" / std::to_string(p) / "7.snapshot"));
+  CHECK(fs::exists(ck / "state" / "0" / "6.delta"));
+  const sl::checkpoint_dir cd(ck, "");
+  {
+    const auto chains = sl::detail::state_chains(cd, 0, 6);
+    REQUIRE(chains.size() == 1);
+    CHECK_FALSE(chains[0].partition);
+    CHECK(sl::detail::state_chains(cd, 0, 7).size() == 3);
+  }
+  {  // Restarted again: from the partitions now (0 takes the checkpoint's value).
+    sl::memory_sink<click_counts> sink;
+    auto o = opts;
+    o.shuffle_partitions = 0;
+    auto q = sl::start(click_query(in, sink), sl::output_mode::update, o);
+    in.add_data({at("d", 29), at("a", 23)});
+    q.process_all_available();
+    in.add_data({at("e", 31)});
+    q.process_all_available();
+    in.add_data({at("e", 45)});
+    q.process_all_available();
+    q.stop();
+    const auto rows = json_rows(sink);
+    CHECK(std::count(rows.begin(), rows.end(),
+                     R"({"window":{"start":"1970-01-01T00:00:20.000Z","end":"1970-01-01T00:00:30.000Z"},"page":"a","count":3})") == 1);
+    CHECK(std::count(rows.begin(), rows.end(),
+                     R"({"window":{"start":"1970-01-01T00:00:20.000Z","end":"1970-01-01T00:00:30.000Z"},"page":"d","count":2})") == 1);
+  }
+  // Retention (3 batches) has passed batch 7: the files before partitions are gone.
+  CHECK_FALSE(fs::exists(ck / "state" / "0" / "6.delta"));
+  CHECK(sl::detail::state_versions(cd, 0, "delta").empty());
+  // And `sluice checkpoint state` reads the partitions: window [40 s, 50 s) of e.
+  std::vector<boost::json::object> state;
+  sl::read_checkpoint_state(ck, 0, std::nullopt, [&](boost::json::object o) { state.push_back(std::move(o)); });
+  REQUIRE(state.size() == 1);
+  CHECK(state[0].at("key").at("page") == "e");
+  CHECK(state[0].at("value").at("count") == 1);
+  const auto d = sl::describe_checkpoint(ck);
+  CHECK(d.at("stateOperators").as_array()[0].as_object().at("partitions").as_array().size() == 3);
+  fs::remove_all(dir);
+}
+
+TEST_CASE("shuffle partitions: fixed by the checkpoint, a different value is refused at start", "[shuffle][checkpoint]") {
+  const auto dir = fresh_dir("fixed");
+  const auto ck = dir / "ck";
+  sl::memory_stream<Click> in;
+  {
+    sl::memory_sink<click_counts> sink;
+    auto q = sl::start(click_query(in, sink), sl::output_mode::update, {.checkpoint = ck.string(), .shuffle_partitions = 5});
+    in.add_data({at("a", 1), at("b", 2), at("c", 3)});
+    q.process_all_available();
+    q.stop();
+  }
+  CHECK(sl::detail::state_partition_dirs(sl::checkpoint_dir(ck, ""), 0).size() == 5);
+  std::string error;
+  try {
+    sl::memory_sink<click_counts> sink;
+    auto q = sl::start(click_query(in, sink), sl::output_mode::update, {.checkpoint = ck.string(), .shuffle_partitions = 4});
+    q.process_all_available();
+    q.stop();
+  } catch (const std::exception& e) {
+    error = e.what();
+  }
+  CHECK_THAT(error, Catch::Contains("query_options.shuffle_partitions is 4") && Catch::Contains("created with 5") &&
+                        Catch::Contains(ck.string()));
+  {  // The same value, or 0, runs on.
+    sl::memory_sink<click_counts> sink;
+    auto q = sl::start(click_query(in, sink), sl::output_mode::update, {.checkpoint = ck.string(), .shuffle_partitions = 5});
+    in.add_data({at("a", 4)});
+    q.process_all_available();
+    q.stop();
+    CHECK(json_rows(sink) == std::vector<std::string>{
+                                 R"({"window":{"start":"1970-01-01T00:00:00.000Z","end":"1970-01-01T00:00:10.000Z"},"page":"a","count":2})"});
+  }
+  {  // A new query without a value gets the default.
+    sl::memory_sink<click_counts> sink;
+    auto q = sl::start(click_query(in, sink), sl::output_mode::update, {.checkpoint = (dir / "new").string()});
+    q.process_all_available();
+    q.stop();
+    CHECK(sl::detail::state_partition_dirs(sl::checkpoint_dir(dir / "new", ""), 0).size() == sl::default_shuffle_partitions);
+  }
+  fs::remove_all(dir);
+}
