@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "client.hpp"
+#include "instances.hpp"
 
 namespace sluice::kafka {
 
@@ -41,6 +42,9 @@ struct source_options {
   // kafka-consumer-groups.sh shows the lag; never read back (the checkpoint has the offsets).
   bool commit_offsets_to_group = true;
   properties kafka{};  // kafka.*: librdkafka consumer properties, as is (bootstrap.servers...)
+  // Scale-out (docs/scaling.md): this process reads only the partitions p with
+  // p % instance.count == instance.index, and its checkpoint holds only their offsets.
+  instance_spec instance{};
 };
 
 enum class delivery { at_least_once, exactly_once };

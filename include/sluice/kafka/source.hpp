@@ -14,6 +14,10 @@
 // topics matching the subscription, partitions added) are read from offset 0 (earliest), as
 // Spark does. Consumer-group commits are only for monitoring tools: they are never read.
 //
+// Instances (options.instance, docs/scaling.md): the process reads only the partitions
+// instances.hpp assigns to it, at every batch's planning, so its offsets (and checkpoint) name
+// only those; a checkpoint naming a partition of another instance is refused.
+//
 // Data loss (fail_on_data_loss). Offsets that are gone before they were read (retention,
 // deleted records, a topic deleted or re-created) stop the query with a kafka_error naming the
 // topic, partition and the offsets lost; with fail_on_data_loss = false the query goes on from
@@ -342,7 +346,7 @@ class source {
       s.initial = offsets::parse(boost::json::parse(text.substr(3)), s.initial_file.string());
       return *s.initial;
     }
-    s.initial = resolve_starting(s);
+    s.initial = owned_only(s, resolve_starting(s));
     if (!s.initial_file.empty())
       write_file_atomically(s.initial_file, "v1\n" + boost::json::serialize(s.initial->to_json_value()));
     return *s.initial;
@@ -403,6 +407,7 @@ class source {
     if (ways != 1)
       throw kafka_error("sluice::kafka::source: set exactly one of subscribe, subscribe_pattern and assign (Spark's "
                         "subscribe, subscribePattern, assign)");
+    kafka::validate(o.instance, "sluice::kafka::source");
     if (!o.kafka.count("bootstrap.servers"))
       throw kafka_error("sluice::kafka::source: the Kafka property bootstrap.servers (kafka.bootstrap.servers) is required");
     for (const char* key : {"auto.offset.reset", "enable.auto.commit", "key.deserializer", "value.deserializer"})
@@ -473,7 +478,8 @@ class source {
     std::vector<topic_partition> out;
     if (!o.assign.empty()) {
       for (const auto& [t, ps] : o.assign)
-        for (auto p : ps) out.push_back({t, p});
+        for (auto p : ps)
+          if (o.instance.owns(p)) out.push_back({t, p});
       std::sort(out.begin(), out.end());
       return out;
     }
@@ -484,8 +490,17 @@ class source {
       const bool wanted = re ? (t.rfind("__", 0) != 0 && std::regex_match(t, *re))
                              : std::find(o.subscribe.begin(), o.subscribe.end(), t) != o.subscribe.end();
       if (!wanted) continue;
-      for (auto p : ps) out.push_back({t, p});
+      for (auto p : ps)
+        if (o.instance.owns(p)) out.push_back({t, p});
     }
+    return out;
+  }
+
+  // Starting offsets (given as JSON for every partition) of this instance's partitions only.
+  static offsets owned_only(const state& s, offsets all) {
+    offsets out;
+    for (const auto& tp : all.partitions())
+      if (s.options.instance.owns(tp.partition)) out.set(tp, *all.find(tp));
     return out;
   }
 
@@ -578,6 +593,13 @@ class source {
   // The latest offsets of every partition; partitions of `start` that are gone stay at their
   // offset (after the loss is reported once).
   offsets fetch_latest(state& s, const offsets& start) const {
+    for (const auto& tp : start.partitions())
+      if (!s.options.instance.owns(tp.partition))
+        throw kafka_error(description() + ": the checkpoint has offsets of " + to_string(tp) + ", which instance " +
+                          s.options.instance.text() + " does not own (partition " + std::to_string(tp.partition) +
+                          " % " + std::to_string(s.options.instance.count) +
+                          "): the instance's index or count changed since the checkpoint was written; each "
+                          "instance keeps its own checkpoint for one index and count (docs/scaling.md)");
     const auto tps = current_partitions(s);
     std::set<topic_partition> missing;
     const auto ends = list_offsets(s, tps, RD_KAFKA_OFFSET_END, &missing);
