@@ -162,8 +162,7 @@ TEST_CASE("kafka repartition_to: keys spread over partitions become local to one
   // The topic: keyed by user, each user in one partition.
   std::map<std::string, std::set<int>> partitions_of;
   for (const auto& r : consume_all(rekeyed)) {
-    Click c;
-    sl::from_json_into(boost::json::parse(r.value), c, std::string("value"));
+    const auto c = sl::from_json<Click>(boost::json::parse(r.value));
     CHECK(c.user == r.key);
     partitions_of[r.key].insert(r.partition);
   }
