@@ -189,3 +189,55 @@ TEST_CASE("kafka repartition_to: keys spread over partitions become local to one
   CHECK(counted == expected);
   for (const auto& [user, instances] : counted_by) CHECK(instances == 1);  // each user's count on one instance
 }
+
+namespace {
+// Waits until the read_committed output has `n` records (or 90 s passed); returns their ids.
+std::vector<std::int64_t> await_output(const std::string& topic, std::size_t n) {
+  std::vector<std::int64_t> ids;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(90);
+  do {
+    ids.clear();
+    for (const auto& r : consume_all(topic)) ids.push_back(sl::from_json<Item>(boost::json::parse(r.value)).id);
+    if (ids.size() >= n) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  } while (std::chrono::steady_clock::now() < deadline);
+  std::sort(ids.begin(), ids.end());
+  return ids;
+}
+}  // namespace
+
+TEST_CASE("kafka consumer group: partitions move between instances on rebalance, exactly once", "[instances]") {
+  const auto input = unique("group-in"), output = unique("group-out"), group = unique("group");
+  create_topic(input, 4);
+  create_topic(output, 1);
+  for (int p = 0; p < 4; ++p) fill(input, p, 0, 60);
+  // A source shares its state with its copies: metrics() of the copy kept here is the query's.
+  auto source = [&] {
+    return sl::kafka::source({.subscribe = {input}, .starting_offsets = "earliest", .max_offsets_per_trigger = 8,
+                              .kafka = props({{"group.id", group}}), .consumer_group = true});
+  };
+  auto instance = [&](sl::kafka::source src, const std::string& name) {
+    return sl::start(src | sl::kafka::decode_json<Item>() |
+                         sl::kafka::sink({.topic = output, .guarantee = sl::kafka::delivery::exactly_once,
+                                          .kafka = props()}),
+                     sl::output_mode::append,
+                     {.trigger = sl::trigger::processing_time(std::chrono::milliseconds(50)),
+                      .checkpoint = scratch("group-" + name).string()});
+  };
+  auto src_a = source(), src_b = source();
+  auto a = instance(src_a, "a");
+  std::this_thread::sleep_for(std::chrono::seconds(2));
+  auto b = instance(src_b, "b");  // takes about half the partitions from a, mid-stream
+  CHECK(await_output(output, 240) == ids_of({0, 1, 2, 3}, 0, 60));
+  CHECK(src_b.metrics().records > 0);
+  const auto a_before = src_a.metrics().records;
+  for (int p = 0; p < 4; ++p) fill(input, p, 60, 100);
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  b.stop();  // its partitions go back to a, from the group's offsets
+  CHECK(await_output(output, 400) == ids_of({0, 1, 2, 3}, 0, 100));
+  CHECK(src_a.metrics().records > a_before);
+  a.stop();
+  CHECK(src_a.metrics().records + src_b.metrics().records == 400);  // no batch was read again
+  if (a.exception()) FAIL_CHECK(a.exception()->what());
+  if (b.exception()) FAIL_CHECK(b.exception()->what());
+}

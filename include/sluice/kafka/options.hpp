@@ -45,6 +45,13 @@ struct source_options {
   // Scale-out (docs/scaling.md): this process reads only the partitions p with
   // p % instance.count == instance.index, and its checkpoint holds only their offsets.
   instance_spec instance{};
+  // Scale-out by Kafka's group protocol (docs/scaling.md): the instances sharing kafka.group.id
+  // have the subscription's partitions assigned (cooperative-sticky) and rebalanced by Kafka.
+  // Revocations are served between batches only; a partition newly assigned is read from the
+  // group's committed offset (or, without one, starting_offsets); the exactly-once Kafka sink
+  // commits the batch's offsets to the group in its transaction. Needs subscribe or
+  // subscribe_pattern and kafka.group.id; not with instance.
+  bool consumer_group = false;
 };
 
 enum class delivery { at_least_once, exactly_once };
