@@ -3,14 +3,14 @@
 //
 //   Kafka (6 partitions, ~90-byte JSON events, 1,000 keys, each key in one partition)
 //     -> decode_json -> group_by(key) -> count, sum(value) -> memory sink (update mode),
-//   trigger available-now, batches of at most 200,000 offsets, a checkpoint per process.
+//   trigger available-now, batches of at most --per-batch offsets (200,000), a checkpoint per process.
 //
 // For each process count the topic is read from its start by fresh processes (this program
 // run again as `--instance I --count N`), started together; the figure is every record over
 // the wall time from the first start to the last exit (process start, broker connections and
 // checkpoint commits included), best of --repeat. Each process also reports its own rate.
 //
-//   bench_kafka_instances --broker-dir DIR [--records 1000000] [--repeat 3] [--counts 1,2]
+//   bench_kafka_instances --broker-dir DIR [--records 1000000] [--repeat 3] [--counts 1,2] [--per-batch 200000]
 // Prints one JSON object.
 #include <sluice/kafka.hpp>
 #include <sluice/sluice.hpp>
@@ -82,19 +82,20 @@ void fill(const std::string& bootstrap, const std::string& topic, std::int64_t n
   rd_kafka_destroy(rk);
 }
 
-auto pipeline(const std::string& bootstrap, const std::string& topic, int index, int count) {
-  return sl::kafka::source({.subscribe = {topic}, .starting_offsets = "earliest", .max_offsets_per_trigger = 200000,
+auto pipeline(const std::string& bootstrap, const std::string& topic, int index, int count, std::int64_t per_batch) {
+  return sl::kafka::source({.subscribe = {topic}, .starting_offsets = "earliest", .max_offsets_per_trigger = per_batch,
                             .kafka = {{"bootstrap.servers", bootstrap}}, .instance = {index, count}}) |
          sl::kafka::decode_json<Event>() | sl::group_by(sl::col<"key">) |
          sl::aggregate(sl::count().as<"n">(), sl::sum(sl::col<"value">).as<"total">());
 }
 
 // One instance: prints "<records> <seconds>".
-int run_instance(const std::string& bootstrap, const std::string& topic, int index, int count, const std::string& checkpoint) {
+int run_instance(const std::string& bootstrap, const std::string& topic, int index, int count, const std::string& checkpoint,
+                 std::int64_t per_batch) {
   std::int64_t records = 0;
-  auto sink = sl::memory_sink<decltype(pipeline("", "", 0, 1))::row_type>();
+  auto sink = sl::memory_sink<decltype(pipeline("", "", 0, 1, 1))::row_type>();
   const auto start = std::chrono::steady_clock::now();
-  auto q = sl::start(pipeline(bootstrap, topic, index, count) | sink, sl::output_mode::update,
+  auto q = sl::start(pipeline(bootstrap, topic, index, count, per_batch) | sink, sl::output_mode::update,
                      {.trigger = sl::trigger::available_now(), .checkpoint = checkpoint});
   q.await_termination();
   const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
@@ -105,12 +106,12 @@ int run_instance(const std::string& bootstrap, const std::string& topic, int ind
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::map<std::string, std::string> a{{"records", "1000000"}, {"repeat", "3"}, {"counts", "1,2"}};
+  std::map<std::string, std::string> a{{"records", "1000000"}, {"repeat", "3"}, {"counts", "1,2"}, {"per-batch", "200000"}};
   for (int i = 1; i + 1 < argc; i += 2) a[std::string(argv[i]).substr(2)] = argv[i + 1];
   try {
     if (a.count("instance"))
       return run_instance(a.at("bootstrap"), a.at("topic"), std::stoi(a.at("instance")), std::stoi(a.at("count")),
-                          a.at("checkpoint"));
+                          a.at("checkpoint"), std::stoll(a.at("per-batch")));
     std::string bootstrap;
     std::ifstream(fs::path(a.at("broker-dir")) / "bootstrap") >> bootstrap;
     const std::int64_t n = std::stoll(a.at("records"));
@@ -120,7 +121,7 @@ int main(int argc, char** argv) {
     const double produce_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - produce_start).count();
     const fs::path work = fs::temp_directory_path() / ("sluice-bench-instances-" + std::to_string(getpid()));
     std::ostringstream json;
-    json << "{\"records\": " << n << ", \"partitions\": " << partitions << ", \"keys\": " << keys
+    json << "{\"records\": " << n << ", \"per_batch\": " << a.at("per-batch") << ", \"partitions\": " << partitions << ", \"keys\": " << keys
          << ", \"produce_s\": " << produce_s << ", \"runs\": [";
     std::stringstream counts(a.at("counts"));
     std::string c;
@@ -142,7 +143,8 @@ int main(int argc, char** argv) {
             dup2(fds[1], 1);
             close(fds[0]);
             execl("/proc/self/exe", argv[0], "--bootstrap", bootstrap.c_str(), "--topic", topic.c_str(), "--instance",
-                  index.c_str(), "--count", cnt.c_str(), "--checkpoint", ck.c_str(), static_cast<char*>(nullptr));
+                  index.c_str(), "--count", cnt.c_str(), "--checkpoint", ck.c_str(), "--per-batch",
+                  a.at("per-batch").c_str(), static_cast<char*>(nullptr));
             _exit(127);
           }
           close(fds[1]);

@@ -136,8 +136,8 @@ class source {
     std::lock_guard lock(state_->mutex);
     auto& s = *state_;
     if (s.member) {
-      // The partitions this batch reads: owned now, and not assigned since it was planned (a
-      // batch re-run after a restart reads none of them: they start at the group's offset).
+      // The partitions this batch reads: owned now (after a restart, once the member joined;
+      // a partition whose group offset is ahead of the checkpoint's is read from there).
       if (!s.joined) serve_group(s);
       s.batch_owned.clear();
       for (const auto& tp : s.owned)
@@ -442,7 +442,7 @@ class source {
       auto list = detail::new_partition_list(static_cast<int>(st->batch_owned.size()));
       for (const auto& tp : st->batch_owned)
         if (const auto* off = st->batch_end.find(tp))
-          rd_kafka_topic_partition_list_add(list.get(), tp.topic.c_str(), tp.partition)->offset = *off;
+          rd_kafka_topic_partition_list_add(list.get(), tp.topic.c_str(), tp.partition)->offset = group_end(*st, tp, *off);
       if (list->cnt == 0) return static_cast<rd_kafka_error_t*>(nullptr);
       // Without the member's generation: it moves with every rebalance of the group, also one
       // that leaves this instance's partitions alone (and the member learns of it only in its
@@ -546,6 +546,13 @@ class source {
     write_file_atomically(s.group_file, "v1\n" + boost::json::serialize(o.to_json_value()), /*overwrite=*/true);
   }
 
+  // A batch's end for the group: never behind the group's own offset (a batch re-run after a
+  // restart may end before where another instance took the partition meanwhile).
+  static std::int64_t group_end(const state& s, const topic_partition& tp, std::int64_t end) {
+    const auto it = s.group_start.find(tp);
+    return it == s.group_start.end() ? end : std::max(end, it->second);
+  }
+
   // `start` with the start of each newly assigned partition in its place.
   static offsets effective_start(const state& s, offsets start) {
     for (const auto& [tp, off] : s.group_start) start.set(tp, off);
@@ -555,13 +562,18 @@ class source {
   // After a batch committed: its owned partitions' offsets to the group (again, when the
   // exactly-once sink did it in its transaction), and the group starts it used are done.
   void commit_group_batch(state& s, const offsets& end) const {
-    if (!s.group_start.empty()) {
-      s.group_start.clear();
-      save_group_starts(s);
-    }
     auto list = detail::new_partition_list(static_cast<int>(std::max<std::size_t>(1, s.owned.size())));
     for (const auto& tp : s.owned)
-      if (const auto* off = end.find(tp)) rd_kafka_topic_partition_list_add(list.get(), tp.topic.c_str(), tp.partition)->offset = *off;
+      if (const auto* off = end.find(tp))
+        rd_kafka_topic_partition_list_add(list.get(), tp.topic.c_str(), tp.partition)->offset = group_end(s, tp, *off);
+    // A group start is done once a committed batch ends at or after it.
+    bool changed = false;
+    for (auto it = s.group_start.begin(); it != s.group_start.end();) {
+      const auto* off = end.find(it->first);
+      if (off && *off >= it->second) it = s.group_start.erase(it), changed = true;
+      else ++it;
+    }
+    if (changed) save_group_starts(s);
     if (list->cnt > 0) rd_kafka_commit(s.member.get(), list.get(), 0);  // a rebalance in between: the next batch commits
   }
 
