@@ -213,7 +213,7 @@ TEST_CASE("kafka consumer group: partitions move between instances on rebalance,
   for (int p = 0; p < 4; ++p) fill(input, p, 0, 60);
   // A source shares its state with its copies: metrics() of the copy kept here is the query's.
   auto source = [&] {
-    return sl::kafka::source({.subscribe = {input}, .starting_offsets = "earliest", .max_offsets_per_trigger = 8,
+    return sl::kafka::source({.subscribe = {input}, .starting_offsets = "earliest", .max_offsets_per_trigger = 4,
                               .kafka = props({{"group.id", group}}), .consumer_group = true});
   };
   auto instance = [&](sl::kafka::source src, const std::string& name) {
