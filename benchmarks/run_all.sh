@@ -8,7 +8,8 @@
 # 1. configures and builds the benchmarks in their own build directory (Release, -O2):
 #    every Google Benchmark program bench_* and sluice_spark_compare;
 # 2. runs each bench_* (median of 3 repetitions of at least 0.5 s);
-# 3. bench_kafka against a broker of its own (scripts/kafka.sh; SLUICE_BENCH_KAFKA=0 skips it);
+# 3. bench_kafka and bench_kafka_instances (1 vs 2 processes) against a broker of its own
+#    (scripts/kafka.sh; SLUICE_BENCH_KAFKA=0 skips them);
 # 4. the Spark comparison (benchmarks/spark/run.sh: seed 004's windowed aggregation in
 #    sluice and in PySpark local[2] over the same files), when PySpark is installed or
 #    installable (benchmarks/spark/install.sh; SLUICE_BENCH_SPARK=0 skips it);
@@ -80,7 +81,7 @@ for exe in "$build"/benchmarks/bench_*; do
   [[ -x "$exe" ]] || continue
   name="$(basename "$exe")"
   [[ "$name" =~ $filter ]] || continue
-  [[ "$name" == bench_kafka ]] && continue  # not a Google Benchmark program: below, with a broker
+  [[ "$name" == bench_kafka || "$name" == bench_kafka_instances ]] && continue  # not Google Benchmark programs: below, with a broker
   if [[ $smoke == 1 ]]; then
     run "$exe" --benchmark_min_time=0.01 || failed+=("$name")
   elif [[ " $many_cases " == *" $name "* ]]; then
@@ -107,6 +108,16 @@ elif bash scripts/deps/40-kafka.sh >>"$report" 2>&1 && bash scripts/kafka.sh sta
   else
     run "$build/benchmarks/bench_kafka" --broker-dir "$build/kafka-broker" --records 500000 --repeat 3 \
       --rates 2000,10000,30000,60000 --seconds 5 || failed+=("bench_kafka")
+  fi
+  # Scale-out: the same query as 1 and as 2 processes (instances) over a 6-partition topic.
+  if [[ -x "$build/benchmarks/bench_kafka_instances" ]]; then
+    if [[ $smoke == 1 ]]; then
+      run "$build/benchmarks/bench_kafka_instances" --broker-dir "$build/kafka-broker" --records 3000 --repeat 1 \
+        || failed+=("bench_kafka_instances")
+    else
+      run "$build/benchmarks/bench_kafka_instances" --broker-dir "$build/kafka-broker" --records 1000000 --repeat 3 \
+        || failed+=("bench_kafka_instances")
+    fi
   fi
   bash scripts/kafka.sh stop --dir "$build/kafka-broker" >>"$report" 2>&1 || true
 else

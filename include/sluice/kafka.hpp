@@ -13,6 +13,8 @@
 #include "kafka/client.hpp"
 #include "kafka/decode.hpp"
 #include "kafka/eventhubs.hpp"
+#include "kafka/instances.hpp"
+#include "kafka/repartition.hpp"
 #include "kafka/offsets.hpp"
 #include "kafka/options.hpp"
 #include "kafka/sink.hpp"

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "client.hpp"
+#include "instances.hpp"
 
 namespace sluice::kafka {
 
@@ -41,6 +42,16 @@ struct source_options {
   // kafka-consumer-groups.sh shows the lag; never read back (the checkpoint has the offsets).
   bool commit_offsets_to_group = true;
   properties kafka{};  // kafka.*: librdkafka consumer properties, as is (bootstrap.servers...)
+  // Scale-out (docs/scaling.md): this process reads only the partitions p with
+  // p % instance.count == instance.index, and its checkpoint holds only their offsets.
+  instance_spec instance{};
+  // Scale-out by Kafka's group protocol (docs/scaling.md): the instances sharing kafka.group.id
+  // have the subscription's partitions assigned (cooperative-sticky) and rebalanced by Kafka.
+  // Revocations are served between batches only; a partition newly assigned is read from the
+  // group's committed offset (or, without one, starting_offsets); the exactly-once Kafka sink
+  // commits the batch's offsets to the group in its transaction. Needs subscribe or
+  // subscribe_pattern and kafka.group.id; not with instance.
+  bool consumer_group = false;
 };
 
 enum class delivery { at_least_once, exactly_once };

@@ -27,6 +27,7 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <thread>
 #include <type_traits>
 #include <utility>
 #include <vector>
@@ -36,6 +37,7 @@
 #include "../schema.hpp"
 #include "../graph/pipe.hpp"
 #include "client.hpp"
+#include "group.hpp"
 #include "offsets.hpp"
 #include "options.hpp"
 
@@ -121,13 +123,34 @@ class bound_sink {
   void add_batch(std::int64_t batch_id, std::span<const Row> rows) {
     auto& s = *s_;
     if (s.last_committed && batch_id <= *s.last_committed) return;  // already in Kafka
-    rd_kafka_t* rk = s.producer.get();
     const bool txn = s.options.guarantee == delivery::exactly_once;
+    // A consumer-group source's offsets go into the transaction (group.hpp); a rebalance of the
+    // group between planning and commit makes that step fail abortably: the batch is written again.
+    for (int attempt = 1;; ++attempt)
+      if (write_batch(batch_id, rows, txn, attempt < 5)) break;
+    s.last_committed = batch_id;
+  }
+
+ private:
+  // false: the group's generation changed under the transaction (aborted; write it again).
+  bool write_batch(std::int64_t batch_id, std::span<const Row> rows, bool txn, bool may_retry) {
+    auto& s = *s_;
+    rd_kafka_t* rk = s.producer.get();
     if (txn) transactional(rd_kafka_begin_transaction(rk), "begin_transaction");
     try {
       s.delivery.failed = 0;
       for (const auto& row : rows) produce(row);
       if (txn) {
+        if (detail::error_ptr e{detail::txn_offsets_registry::instance().send(s.query_id, rk, timeout_ms())}) {
+          if (may_retry && rd_kafka_error_txn_requires_abort(e.get())) {
+            rd_kafka_flush(rk, timeout_ms());
+            detail::error_ptr aborted(rd_kafka_abort_transaction(rk, timeout_ms()));
+            std::this_thread::sleep_for(std::chrono::milliseconds(200));
+            return false;
+          }
+          transactional(e.release(), "committing the source's offsets to its consumer group in batch " +
+                                         std::to_string(batch_id));
+        }
         commit_marker(batch_id);
         transactional(rd_kafka_commit_transaction(rk, timeout_ms()), "commit_transaction of batch " + std::to_string(batch_id));
         sluice::detail::crash_point("kafka_txn_committed");  // crash tests: in Kafka, not in commits/N
@@ -148,9 +171,10 @@ class bound_sink {
       }
       throw;
     }
-    s.last_committed = batch_id;
+    return true;
   }
 
+ public:
   std::string description() const {
     const auto& o = s_->options;
     return std::string("KafkaSink[") + (o.topic.empty() ? "topic column" : "topic=" + o.topic) +

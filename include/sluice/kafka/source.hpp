@@ -14,6 +14,18 @@
 // topics matching the subscription, partitions added) are read from offset 0 (earliest), as
 // Spark does. Consumer-group commits are only for monitoring tools: they are never read.
 //
+// Instances (options.instance, docs/scaling.md): the process reads only the partitions
+// instances.hpp assigns to it, at every batch's planning, so its offsets (and checkpoint) name
+// only those; a checkpoint naming a partition of another instance is refused.
+//
+// Consumer group (options.consumer_group, docs/scaling.md): a third handle, the member, joins
+// the group (subscribe, cooperative-sticky) and never reads; its rebalance callback runs only
+// in the member's poll, called when a batch is planned (and once after a restart), so a
+// partition is released between batches, after the batch that read it committed. A batch reads
+// only the partitions owned when it was planned; a newly assigned partition starts at the
+// group's committed offset (kept in <checkpoint>/sources/<i>/group-starts until the batch that
+// used it commits); the exactly-once Kafka sink commits the batch's offsets in its transaction.
+//
 // Data loss (fail_on_data_loss). Offsets that are gone before they were read (retention,
 // deleted records, a topic deleted or re-created) stop the query with a kafka_error naming the
 // topic, partition and the offsets lost; with fail_on_data_loss = false the query goes on from
@@ -42,6 +54,7 @@
 #include "../graph/pipe.hpp"
 #include "../detail/uuid.hpp"
 #include "client.hpp"
+#include "group.hpp"
 #include "offsets.hpp"
 #include "options.hpp"
 
@@ -89,6 +102,7 @@ class source {
     }
     if (!s.meta) s.meta = make_consumer(s.options);
     s.commit_group = s.options.commit_offsets_to_group && s.options.kafka.count("group.id") > 0;
+    if (s.options.consumer_group) open_group(s, ctx);
   }
 
   offsets initial_offset() {
@@ -99,12 +113,14 @@ class source {
   offsets latest_offset(const offsets& start, read_limit limit) {
     std::lock_guard lock(state_->mutex);
     auto& s = *state_;
+    serve_group(s);
     offsets latest = fetch_latest(s, start);
-    if (s.available_now_end) latest = cap(latest, *s.available_now_end, start);
+    const offsets from = effective_start(s, start);
+    if (s.available_now_end) latest = cap(latest, *s.available_now_end, from);
     s.latest_available = latest;  // before the rate limit, as Spark's latestPartitionOffsets
     if (!limit.all) {
-      if (s.options.min_offsets_per_trigger && delay_batch(s, start, latest)) return start;
-      if (s.options.max_offsets_per_trigger) latest = rate_limit(start, latest, *s.options.max_offsets_per_trigger);
+      if (s.options.min_offsets_per_trigger && delay_batch(s, from, latest)) return start;
+      if (s.options.max_offsets_per_trigger) latest = rate_limit(from, latest, *s.options.max_offsets_per_trigger);
     }
     return latest;
   }
@@ -113,11 +129,23 @@ class source {
   void prepare_for_available_now() {
     std::lock_guard lock(state_->mutex);
     auto& s = *state_;
+    serve_group(s);
     s.available_now_end = fetch_latest(s, s.last_committed ? *s.last_committed : initial_locked(s));
   }
 
   std::vector<offset_range> partitions(const offsets& start, const offsets& end) const {
-    auto out = ranges(start, end);
+    std::lock_guard lock(state_->mutex);
+    auto& s = *state_;
+    if (s.member) {
+      // The partitions this batch reads: owned now (after a restart, once the member joined;
+      // a partition whose group offset is ahead of the checkpoint's is read from there).
+      if (!s.joined) serve_group(s);
+      s.batch_owned.clear();
+      for (const auto& tp : s.owned)
+        if (!s.newly.count(tp)) s.batch_owned.insert(tp);
+      s.batch_end = end;
+    }
+    auto out = ranges(effective_start(s, start), end);
     const auto& o = state_->options;
     if (o.min_partitions && static_cast<std::size_t>(*o.min_partitions) > out.size()) out = split(out, *o.min_partitions);
     return out;
@@ -128,8 +156,9 @@ class source {
   // capped so that a sparse or huge range does not reserve hundreds of megabytes.
   static constexpr std::size_t max_planned_rows = std::size_t{1} << 20;
   std::optional<std::size_t> planned_rows(const offsets& start, const offsets& end) const {
+    std::lock_guard lock(state_->mutex);
     std::size_t n = 0;
-    for (const auto& r : ranges(start, end)) n += static_cast<std::size_t>(r.until - r.from);
+    for (const auto& r : ranges(effective_start(*state_, start), end)) n += static_cast<std::size_t>(r.until - r.from);
     return std::min(n, max_planned_rows);
   }
 
@@ -137,6 +166,7 @@ class source {
   void read(const offset_range& r, Emit&& emit) {
     std::lock_guard lock(state_->mutex);
     auto& s = *state_;
+    if (s.member && !s.batch_owned.count(r.tp)) return;  // another instance's now
     const std::string where = to_string(r.tp);
     std::int64_t from = r.from;
     // Offsets before the partition's start were deleted (retention, DeleteRecords).
@@ -240,6 +270,10 @@ class source {
     std::lock_guard lock(state_->mutex);
     auto& s = *state_;
     s.last_committed = end;
+    if (s.member) {
+      commit_group_batch(s, end);
+      return;
+    }
     if (!s.commit_group || end.size() == 0) return;
     auto list = detail::new_partition_list(static_cast<int>(end.size()));
     for (const auto& [t, parts] : end.topics)
@@ -264,6 +298,14 @@ class source {
 
   void stop() {
     std::lock_guard lock(state_->mutex);
+    detail::txn_offsets_registry::instance().remove(state_.get());
+    if (state_->member) {
+      rd_kafka_consumer_close(state_->member.get());  // leaves the group: its partitions move now
+      state_->member.reset();
+      state_->joined = false;
+      state_->owned.clear();
+      state_->newly.clear();
+    }
     state_->assigned.reset();
     state_->queue.reset();
     if (state_->consumer) {
@@ -337,6 +379,15 @@ class source {
     std::optional<topic_partition> assigned;
     std::int64_t position = -1;
     std::set<std::string> known_topics;  // topics whose metadata the reading consumer has
+    // Consumer group (consumer_group): the member, the partitions it owns (newly: assigned,
+    // their start not looked up yet), the start of each newly assigned partition (until the
+    // batch that read from it commits; in group_file), and the batch being run.
+    detail::handle_ptr member;
+    bool joined = false;
+    std::set<topic_partition> owned, newly, batch_owned;
+    std::map<topic_partition, std::int64_t> group_start;
+    std::filesystem::path group_file;
+    offsets batch_end;
     std::chrono::steady_clock::time_point last_trigger{};
     source_metrics metrics;
     byte_arena arena;  // the records' keys, values and headers (bytes.hpp)
@@ -344,6 +395,7 @@ class source {
 
   offsets initial_locked(state& s) const {
     if (s.initial) return *s.initial;
+    if (s.options.consumer_group) return *(s.initial = offsets{});  // every partition starts as assigned
     std::error_code ec;
     if (!s.initial_file.empty() && std::filesystem::exists(s.initial_file, ec)) {
       std::string text = read_whole_file(s.initial_file);
@@ -352,10 +404,187 @@ class source {
       s.initial = offsets::parse(boost::json::parse(text.substr(3)), s.initial_file.string());
       return *s.initial;
     }
-    s.initial = resolve_starting(s);
+    s.initial = owned_only(s, resolve_starting(s));
     if (!s.initial_file.empty())
       write_file_atomically(s.initial_file, "v1\n" + boost::json::serialize(s.initial->to_json_value()));
     return *s.initial;
+  }
+
+  // ---------------------------------------------------------------- consumer group
+  void open_group(state& s, const source_context& ctx) const {
+    s.group_file = ctx.checkpoint_dir.empty() ? std::filesystem::path{} : ctx.checkpoint_dir / "group-starts";
+    s.group_start.clear();
+    std::error_code ec;
+    if (!s.group_file.empty() && std::filesystem::exists(s.group_file, ec)) {
+      const std::string text = read_whole_file(s.group_file);
+      if (text.rfind("v1\n", 0) != 0) throw kafka_error(s.group_file.string() + ": not a group-starts file (expected v1)");
+      const offsets o = offsets::parse(boost::json::parse(text.substr(3)), s.group_file.string());
+      for (const auto& tp : o.partitions()) s.group_start[tp] = *o.find(tp);
+    }
+    if (!s.member) {
+      properties props = s.options.kafka;
+      props["enable.auto.commit"] = "false";
+      props["enable.auto.offset.store"] = "false";
+      props.try_emplace("partition.assignment.strategy", "cooperative-sticky");
+      rd_kafka_conf_t* conf = detail::make_conf(props, "sluice::kafka::source");
+      rd_kafka_conf_set_rebalance_cb(conf, &source::on_rebalance);
+      rd_kafka_conf_set_opaque(conf, &s);
+      s.member = detail::make_handle(RD_KAFKA_CONSUMER, conf, "sluice::kafka::source");
+      s.joined = false;
+      s.owned.clear();
+      s.newly.clear();
+      const auto& o = s.options;
+      auto list = detail::new_partition_list(static_cast<int>(std::max<std::size_t>(1, o.subscribe.size())));
+      if (!o.subscribe_pattern.empty()) {
+        const std::string re = "^" + o.subscribe_pattern;  // librdkafka: a leading ^ marks a regular expression
+        rd_kafka_topic_partition_list_add(list.get(), re.c_str(), RD_KAFKA_PARTITION_UA);
+      }
+      for (const auto& t : o.subscribe) rd_kafka_topic_partition_list_add(list.get(), t.c_str(), RD_KAFKA_PARTITION_UA);
+      detail::check(rd_kafka_subscribe(s.member.get(), list.get()),
+                    description() + ": cannot join consumer group " + o.kafka.at("group.id"));
+    }
+    std::weak_ptr<state> weak = state_;
+    detail::txn_offsets_registry::instance().add(ctx.query_id, state_.get(), [weak](rd_kafka_t* producer, int timeout) {
+      auto st = weak.lock();
+      if (!st) return static_cast<rd_kafka_error_t*>(nullptr);
+      std::lock_guard lock(st->mutex);
+      if (!st->member || st->batch_owned.empty()) return static_cast<rd_kafka_error_t*>(nullptr);
+      auto list = detail::new_partition_list(static_cast<int>(st->batch_owned.size()));
+      for (const auto& tp : st->batch_owned)
+        if (const auto* off = st->batch_end.find(tp))
+          rd_kafka_topic_partition_list_add(list.get(), tp.topic.c_str(), tp.partition)->offset = group_end(*st, tp, *off);
+      if (list->cnt == 0) return static_cast<rd_kafka_error_t*>(nullptr);
+      // Without the member's generation: it moves with every rebalance of the group, also one
+      // that leaves this instance's partitions alone (and the member learns of it only in its
+      // poll, between batches). The partitions are this instance's until that poll revokes
+      // them -- unless the member was thrown out of the group meanwhile (a process stalled past
+      // session.timeout.ms or max.poll.interval.ms): not fenced here (docs/scaling.md).
+      rd_kafka_consumer_group_metadata_t* group =
+          rd_kafka_consumer_group_metadata_new(st->options.kafka.at("group.id").c_str());
+      rd_kafka_error_t* e = rd_kafka_send_offsets_to_transaction(producer, list.get(), group, timeout);
+      rd_kafka_consumer_group_metadata_destroy(group);
+      return e;
+    });
+  }
+
+  // Runs in the member's poll (serve_group), with the state locked by the caller.
+  static void on_rebalance(rd_kafka_t* rk, rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t* parts, void* opaque) {
+    auto& s = *static_cast<state*>(opaque);
+    const bool cooperative = std::string(rd_kafka_rebalance_protocol(rk)) == "COOPERATIVE";
+    if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+      // The member never reads: from the end, paused. Batches read with the reading consumer.
+      for (int i = 0; i < parts->cnt; ++i) parts->elems[i].offset = RD_KAFKA_OFFSET_END;
+      if (cooperative) {
+        detail::error_ptr e(rd_kafka_incremental_assign(rk, parts));
+      } else {
+        rd_kafka_assign(rk, parts);
+      }
+      rd_kafka_pause_partitions(rk, parts);
+      for (int i = 0; i < parts->cnt; ++i) {
+        const topic_partition tp{parts->elems[i].topic, parts->elems[i].partition};
+        if (s.owned.insert(tp).second) s.newly.insert(tp);
+      }
+      s.joined = true;
+      return;
+    }
+    if (err == RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS && cooperative) {
+      detail::error_ptr e(rd_kafka_incremental_unassign(rk, parts));
+      for (int i = 0; i < parts->cnt; ++i) {
+        const topic_partition tp{parts->elems[i].topic, parts->elems[i].partition};
+        s.owned.erase(tp), s.newly.erase(tp), s.group_start.erase(tp);
+        forget(s, tp);
+      }
+      return;
+    }
+    rd_kafka_assign(rk, nullptr);  // eager revoke, or an error: everything goes
+    for (const auto& tp : s.owned) forget(s, tp);
+    s.owned.clear(), s.newly.clear(), s.group_start.clear();
+  }
+
+  // Serves the member's rebalances (waiting for the first assignment), then looks up where
+  // newly assigned partitions start: the group's committed offset, else starting_offsets.
+  void serve_group(state& s) const {
+    if (!s.member) return;
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms(s));
+    for (;;) {
+      while (rd_kafka_message_t* m = rd_kafka_consumer_poll(s.member.get(), s.joined ? 0 : 100)) {
+        const auto err = m->err;
+        const std::string text = err ? rd_kafka_message_errstr(m) : "";
+        rd_kafka_message_destroy(m);
+        if (err == RD_KAFKA_RESP_ERR__FATAL)
+          throw kafka_error(description() + ": consumer group " + s.options.kafka.at("group.id") + ": " + text, err);
+        if (s.joined) continue;
+      }
+      if (s.joined) break;
+      if (std::chrono::steady_clock::now() > deadline)
+        throw kafka_error(description() + ": no partitions assigned by consumer group " + s.options.kafka.at("group.id") +
+                          " within " + std::to_string(timeout_ms(s)) + " ms");
+    }
+    if (s.newly.empty()) return;
+    const std::vector<topic_partition> fresh(s.newly.begin(), s.newly.end());
+    auto list = detail::new_partition_list(static_cast<int>(fresh.size()));
+    for (const auto& tp : fresh) rd_kafka_topic_partition_list_add(list.get(), tp.topic.c_str(), tp.partition);
+    detail::check(rd_kafka_committed(s.member.get(), list.get(), timeout_ms(s)),
+                  description() + ": cannot read consumer group " + s.options.kafka.at("group.id") + "'s offsets");
+    std::vector<topic_partition> uncommitted;
+    for (int i = 0; i < list->cnt; ++i) {
+      const topic_partition tp{list->elems[i].topic, list->elems[i].partition};
+      if (list->elems[i].offset >= 0) s.group_start[tp] = list->elems[i].offset;
+      else uncommitted.push_back(tp);
+    }
+    if (!uncommitted.empty()) {
+      // Never committed by the group: starting_offsets (earliest, latest, or JSON; -2/-1, or a
+      // partition the JSON does not name, as earliest).
+      const auto& o = s.options;
+      const bool latest = o.starting_offsets == "latest";
+      const auto ends = list_offsets(s, uncommitted, latest ? RD_KAFKA_OFFSET_END : RD_KAFKA_OFFSET_BEGINNING);
+      std::optional<offsets> given;
+      if (o.starting_offsets != "earliest" && !latest) given = offsets::parse(boost::json::parse(o.starting_offsets), "starting_offsets");
+      for (const auto& [tp, off] : ends) {
+        const std::int64_t* g = given ? given->find(tp) : nullptr;
+        s.group_start[tp] = g && *g >= 0 ? *g : off;
+      }
+    }
+    s.newly.clear();
+    save_group_starts(s);
+  }
+
+  static void save_group_starts(const state& s) {
+    if (s.group_file.empty()) return;
+    offsets o;
+    for (const auto& [tp, off] : s.group_start) o.set(tp, off);
+    write_file_atomically(s.group_file, "v1\n" + boost::json::serialize(o.to_json_value()), /*overwrite=*/true);
+  }
+
+  // A batch's end for the group: never behind the group's own offset (a batch re-run after a
+  // restart may end before where another instance took the partition meanwhile).
+  static std::int64_t group_end(const state& s, const topic_partition& tp, std::int64_t end) {
+    const auto it = s.group_start.find(tp);
+    return it == s.group_start.end() ? end : std::max(end, it->second);
+  }
+
+  // `start` with the start of each newly assigned partition in its place.
+  static offsets effective_start(const state& s, offsets start) {
+    for (const auto& [tp, off] : s.group_start) start.set(tp, off);
+    return start;
+  }
+
+  // After a batch committed: its owned partitions' offsets to the group (again, when the
+  // exactly-once sink did it in its transaction), and the group starts it used are done.
+  void commit_group_batch(state& s, const offsets& end) const {
+    auto list = detail::new_partition_list(static_cast<int>(std::max<std::size_t>(1, s.owned.size())));
+    for (const auto& tp : s.owned)
+      if (const auto* off = end.find(tp))
+        rd_kafka_topic_partition_list_add(list.get(), tp.topic.c_str(), tp.partition)->offset = group_end(s, tp, *off);
+    // A group start is done once a committed batch ends at or after it.
+    bool changed = false;
+    for (auto it = s.group_start.begin(); it != s.group_start.end();) {
+      const auto* off = end.find(it->first);
+      if (off && *off >= it->second) it = s.group_start.erase(it), changed = true;
+      else ++it;
+    }
+    if (changed) save_group_starts(s);
+    if (list->cnt > 0) rd_kafka_commit(s.member.get(), list.get(), 0);  // a rebalance in between: the next batch commits
   }
 
   // A partition that is gone (its topic deleted) is unassigned.
@@ -413,6 +642,16 @@ class source {
     if (ways != 1)
       throw kafka_error("sluice::kafka::source: set exactly one of subscribe, subscribe_pattern and assign (Spark's "
                         "subscribe, subscribePattern, assign)");
+    kafka::validate(o.instance, "sluice::kafka::source");
+    if (o.consumer_group) {
+      if (!o.assign.empty())
+        throw kafka_error("sluice::kafka::source: consumer_group needs subscribe or subscribe_pattern, not assign");
+      if (o.instance.count != 1)
+        throw kafka_error("sluice::kafka::source: set consumer_group or instance, not both (Kafka assigns the partitions)");
+      if (!o.kafka.count("group.id"))
+        throw kafka_error("sluice::kafka::source: consumer_group needs the Kafka property group.id (kafka.group.id): "
+                          "the group every instance of the query joins");
+    }
     if (!o.kafka.count("bootstrap.servers"))
       throw kafka_error("sluice::kafka::source: the Kafka property bootstrap.servers (kafka.bootstrap.servers) is required");
     for (const char* key : {"auto.offset.reset", "enable.auto.commit", "key.deserializer", "value.deserializer"})
@@ -483,7 +722,8 @@ class source {
     std::vector<topic_partition> out;
     if (!o.assign.empty()) {
       for (const auto& [t, ps] : o.assign)
-        for (auto p : ps) out.push_back({t, p});
+        for (auto p : ps)
+          if (o.instance.owns(p)) out.push_back({t, p});
       std::sort(out.begin(), out.end());
       return out;
     }
@@ -494,8 +734,17 @@ class source {
       const bool wanted = re ? (t.rfind("__", 0) != 0 && std::regex_match(t, *re))
                              : std::find(o.subscribe.begin(), o.subscribe.end(), t) != o.subscribe.end();
       if (!wanted) continue;
-      for (auto p : ps) out.push_back({t, p});
+      for (auto p : ps)
+        if (o.instance.owns(p) && (!s.member || s.owned.count({t, p}))) out.push_back({t, p});
     }
+    return out;
+  }
+
+  // Starting offsets (given as JSON for every partition) of this instance's partitions only.
+  static offsets owned_only(const state& s, offsets all) {
+    offsets out;
+    for (const auto& tp : all.partitions())
+      if (s.options.instance.owns(tp.partition)) out.set(tp, *all.find(tp));
     return out;
   }
 
@@ -588,6 +837,13 @@ class source {
   // The latest offsets of every partition; partitions of `start` that are gone stay at their
   // offset (after the loss is reported once).
   offsets fetch_latest(state& s, const offsets& start) const {
+    for (const auto& tp : start.partitions())
+      if (!s.options.instance.owns(tp.partition))
+        throw kafka_error(description() + ": the checkpoint has offsets of " + to_string(tp) + ", which instance " +
+                          s.options.instance.text() + " does not own (partition " + std::to_string(tp.partition) +
+                          " % " + std::to_string(s.options.instance.count) +
+                          "): the instance's index or count changed since the checkpoint was written; each "
+                          "instance keeps its own checkpoint for one index and count (docs/scaling.md)");
     const auto tps = current_partitions(s);
     std::set<topic_partition> missing;
     const auto ends = list_offsets(s, tps, RD_KAFKA_OFFSET_END, &missing);
@@ -596,6 +852,11 @@ class source {
     for (const auto& tp : start.partitions()) {
       const std::int64_t from = *start.find(tp);
       const auto* now = out.find(tp);
+      if (s.member && !s.owned.count(tp)) {
+        if (!now) out.set(tp, from);  // another instance's: stays where this one left it
+        continue;
+      }
+      if (s.group_start.count(tp)) continue;  // read from the group's offset, not from `start`
       if (!now) {
         out.set(tp, from);
         forget(s, tp);

@@ -14,6 +14,8 @@
 #include <sluice/kafka.hpp>
 #include <sluice/sluice.hpp>
 
+#include "crash_event.hpp"
+
 #include <librdkafka/rdkafka.h>
 
 #include <chrono>
@@ -25,17 +27,9 @@
 namespace sl = sluice;
 using namespace std::chrono_literals;
 
-struct Event {
-  std::int64_t id = 0;
-  sl::timestamp timestamp;
-  std::string key;
-  std::int64_t value = 0;
-};
-BOOST_DESCRIBE_STRUCT(Event, (), (id, timestamp, key, value))
-
 namespace {
-constexpr std::int64_t t0 = 1704067200LL * 1000000;  // 2024-01-01T00:00:00Z
-const char* const keys[] = {"alpha", "beta", "gamma", "delta", "eps", "zeta", "eta", "theta"};
+using kafka_crash::keys;
+using kafka_crash::t0;
 
 auto pipeline(const std::string& bootstrap, const std::string& input) {
   return sl::kafka::source({.subscribe = {input}, .starting_offsets = "earliest", .max_offsets_per_trigger = 1000,
