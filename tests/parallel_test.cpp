@@ -465,3 +465,30 @@ TEST_CASE("parallel: a stage with parallel_accept takes partitions at once, each
     CHECK(shared->opened.load() >= static_cast<int>(in.ends.size()));  // at least once a batch
   }
 }
+
+TEST_CASE("parallel: sl::current_timestamp() on the workers is the batch's", "[parallel]") {
+  const auto in = random_input(5);
+  split_source src;
+  src.s->rows = in.rows;
+  sl::memory_sink<Ev> sink;
+  auto q = sl::start(src | sl::map([](const Ev& e) { return Ev{e.key, sl::current_timestamp(), e.v}; }) | sink,
+                     sl::output_mode::append, {.parallelism = 4});
+  for (const auto end : in.ends) {
+    {
+      std::lock_guard lock(src.s->mutex);
+      src.s->available = end;
+    }
+    q.process_all_available();
+  }
+  q.stop();
+  REQUIRE(!q.exception());
+  std::map<std::int64_t, sl::timestamp> batch_time;
+  for (const auto& p : q.recent_progress()) batch_time[p.batch_id] = p.timestamp;
+  std::size_t rows = 0;
+  for (const auto& b : sink.batches()) {
+    REQUIRE(batch_time.contains(b.batch_id));
+    for (const auto& r : b.rows) CHECK(r.ts == batch_time[b.batch_id]);
+    rows += b.rows.size();
+  }
+  CHECK(rows == in.rows.size());
+}

@@ -14,6 +14,7 @@
 #include <utility>
 #include <vector>
 
+#include "../../graph/protocol.hpp"
 #include "parse.hpp"
 #include "reader.hpp"
 
@@ -28,6 +29,10 @@ namespace detail {
 // bad records and their line numbers come out exactly as from the single-threaded loop; under
 // bad_record::fail the first bad record in file order is the one reported (a later chunk's
 // rows are never emitted past it).
+//
+// In a query with workers (query_options::parallelism), the pieces are the workers' tasks
+// instead (`tasks`): no thread of its own is started, and a file read on a worker, beside the
+// batch's other partitions, is decoded by that worker alone (sources/files/source.hpp).
 
 // Below these sizes one thread decodes: a thread costs about 25 us to start and join, 256 KiB
 // about 0.6 ms to decode, and splitting 64 KiB measured slower than not (docs/performance.md,
@@ -138,7 +143,8 @@ struct decoded_chunk {
 template <class T, class Parser, class MakeParser, class OnRecord, class OnRow, class OnBad>
 void read_lines_in_parallel(record_reader& reader, std::size_t threads, std::size_t max_line_bytes, bool stop_at_bad,
                             Parser& parser, MakeParser&& make_parser, OnRecord&& on_record, OnRow&& on_row,
-                            OnBad&& on_bad, std::size_t min_chunk_bytes = parallel_min_chunk_bytes) {
+                            OnBad&& on_bad, std::size_t min_chunk_bytes = parallel_min_chunk_bytes,
+                            task_runner* tasks = nullptr) {
   std::vector<decltype(make_parser())> helper_parsers;  // kept from block to block
   std::vector<decoded_chunk<T>> chunks;
   std::vector<std::string_view> pieces;
@@ -178,7 +184,25 @@ void read_lines_in_parallel(record_reader& reader, std::size_t threads, std::siz
       }
     };
     std::int64_t lines = 0;
-    {
+    if (tasks != nullptr) {
+      // Piece 0 is decoded and emitted by whichever thread takes task 0, the others into their
+      // chunks with a parser each; run_tasks returns when all have ended (emission stays on one
+      // thread at a time).
+      while (helper_parsers.size() < claimed) helper_parsers.push_back(make_parser());
+      auto piece = [&](std::size_t i) {
+        if (i > 0) {
+          decode_piece(i - 1, *helper_parsers[i - 1], {});
+          return;
+        }
+        lines = decode_lines<T>(pieces[0], b.first_line, parser, max_line_bytes, on_row,
+                                [&](std::int64_t line, bool oversize, std::string&& reason, std::string_view bytes) {
+                                  on_bad(line, oversize, std::move(reason), bytes);
+                                  return true;
+                                });
+      };
+      tasks->run_tasks(
+          pieces.size(), [](void* arg, std::size_t i) { (*static_cast<decltype(piece)*>(arg))(i); }, &piece);
+    } else {
       std::vector<std::jthread> workers;  // declared last: stopped and joined first, also when on_bad throws
       workers.reserve(helpers);
       for (std::size_t h = 0; h < helpers; ++h) {
