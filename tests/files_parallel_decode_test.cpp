@@ -312,6 +312,8 @@ TEST_CASE("files parallel decode: small files and decode_threads 1 stay on the c
 
 }  // namespace files_parallel_decode_test
 
+namespace files_parallel_decode_test {
+
 TEST_CASE("files parallel decode: on the query's workers, the same rows, errors and dead letters", "[files][parallel-decode][parallel]") {
   scratch s("workers");
   auto g = make_lines(50'000, [](std::int64_t l) { return l % 1700 == 0; });
@@ -375,3 +377,5 @@ TEST_CASE("files parallel decode: a query reads a batch's files at once, rows in
     }
   }
 }
+
+}  // namespace files_parallel_decode_test

@@ -56,6 +56,7 @@ struct split_source {
     std::mutex mutex;
     std::int64_t available = 0;
     std::atomic<int> reading{0}, most_at_once{0};
+    bool slow = false;  // a pause before each row: partitions read at once interleave their rows
   };
   std::shared_ptr<state> s = std::make_shared<state>();
 
@@ -79,7 +80,10 @@ struct split_source {
     const int now = ++s->reading;
     for (int seen = s->most_at_once.load(); now > seen && !s->most_at_once.compare_exchange_weak(seen, now);) {
     }
-    for (auto i = p.from; i < p.to; ++i) emit(s->rows[static_cast<std::size_t>(i)]);
+    for (auto i = p.from; i < p.to; ++i) {
+      if (s->slow) std::this_thread::sleep_for(20us);
+      emit(s->rows[static_cast<std::size_t>(i)]);
+    }
     if (p.to - p.from > 50) std::this_thread::sleep_for(1ms);  // long enough for partitions to overlap
     --s->reading;
   }
@@ -491,4 +495,45 @@ TEST_CASE("parallel: sl::current_timestamp() on the workers is the batch's", "[p
     rows += b.rows.size();
   }
   CHECK(rows == in.rows.size());
+}
+
+TEST_CASE("parallel: expectations count every partition, dead letters in the order of one thread", "[parallel]") {
+  const auto in = random_input(9);
+  std::vector<Ev> failing;
+  std::int64_t passing = 0;
+  for (const auto& e : in.rows) {
+    if (e.v % 5 == 0) failing.push_back(e);
+    else ++passing;
+  }
+  REQUIRE(failing.size() > 20);
+  for (const std::size_t p : {1, 4}) {
+    INFO("parallelism " << p);
+    split_source src;
+    src.s->rows = in.rows;
+    src.s->slow = true;
+    sl::memory_sink<Ev> sink, dead;
+    auto q = sl::start(
+        src | sl::expect_or_drop("not five", [](const Ev& e) { return e.v % 5 != 0; }).dead_letter(dead) | sink,
+        sl::output_mode::append, {.parallelism = p});
+    for (const auto end : in.ends) {
+      {
+        std::lock_guard lock(src.s->mutex);
+        src.s->available = end;
+      }
+      q.process_all_available();
+    }
+    q.stop();
+    std::int64_t passed = 0, failed = 0;
+    for (const auto& pr : q.recent_progress())
+      for (const auto& m : pr.expectations) {
+        passed += m.passed_records;
+        failed += m.failed_records;
+      }
+    CHECK(passed == passing);
+    CHECK(failed == static_cast<std::int64_t>(failing.size()));
+    const auto dl = dead.rows();
+    REQUIRE(dl.size() == failing.size());
+    for (std::size_t i = 0; i < dl.size(); ++i) CHECK((dl[i].ts == failing[i].ts && dl[i].v == failing[i].v));
+    CHECK(sink.rows().size() == static_cast<std::size_t>(passing));
+  }
 }
