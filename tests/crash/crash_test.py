@@ -588,8 +588,8 @@ def main():
         watch.check("after the restart after the end")
 
         problems = []
-        check_source_log(ck_dir, inputs, total_events, problems)
-        check_offsets(watch, len(inputs), problems)
+        check_source_log(ck_dir, inputs, total_events, problems, args.files_per_trigger)
+        check_offsets(watch, (len(inputs) + args.files_per_trigger - 1) // args.files_per_trigger, problems)
         if mode == "append":
             batches, orphans = read_append_output(out_dir)
             compare_append(batches, ref_append, ref_batches, problems)
@@ -634,29 +634,34 @@ def fmt_counts(d):
     return ", ".join("%s %d" % (k, v) for k, v in sorted(d.items(), key=lambda kv: -kv[1])) or "none"
 
 
-def check_source_log(ck_dir, inputs, total_events, problems):
-    """The source log: file batch k took input file k, whole, and nothing else: every event read once."""
+def check_source_log(ck_dir, inputs, total_events, problems, per_batch=1):
+    """The source log: file batch k took input files k*F .. k*F+F-1 (F: per_batch), whole, and
+    nothing else: every event read once."""
     logged = source_log_batches(os.path.join(ck_dir, "sources", "0"))
     ids = sorted(logged)
-    if ids != list(range(len(inputs))):
+    expected_batches = (len(inputs) + per_batch - 1) // per_batch
+    if ids != list(range(expected_batches)):
         problems.append("source log entries %s..%s (%d), expected 0..%d" %
-                        (ids[:1], ids[-1:], len(ids), len(inputs) - 1))
+                        (ids[:1], ids[-1:], len(ids), expected_batches - 1))
     read = 0
     for k in ids:
         entries = logged[k]
-        if k >= len(inputs):
+        if k >= expected_batches:
             continue
-        name, size, events = inputs[k]
-        if len(entries) != 1 or os.path.basename(entries[0]["path"]) != name or entries[0]["size"] != size:
-            problems.append("source log entry %d is %s, expected only %s (%d bytes)" % (k, entries, name, size))
+        files = inputs[k * per_batch:(k + 1) * per_batch]
+        if len(entries) != len(files) or any(os.path.basename(e["path"]) != name or e["size"] != size
+                                             for e, (name, size, _) in zip(entries, files)):
+            problems.append("source log entry %d is %s, expected only %s" %
+                            (k, entries, ", ".join("%s (%d bytes)" % (name, size) for name, size, _ in files)))
             continue
-        read += len(events)
+        read += sum(len(events) for _, _, events in files)
     if read != total_events:
         problems.append("the query read %d events, the input holds %d" % (read, total_events))
 
 
 def check_offsets(watch, files, problems):
-    """Every offsets/N seen: batch N read file batch N (the no-data batch: none more)."""
+    """Every offsets/N seen: batch N read file batch N (the no-data batch: none more); `files`
+    is the number of file batches."""
     for n, text in sorted(watch.seen["offsets"].items()):
         lines = [line for line in text.decode("utf-8").split("\n") if line]
         try:
