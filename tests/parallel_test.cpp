@@ -91,6 +91,15 @@ struct split_source {
   std::string description() const { return "split_source"; }
 };
 
+// Makes rows [0, end) available and waits until the query processed them.
+void make_available(split_source& src, sl::streaming_query& q, std::int64_t end) {
+  {
+    std::lock_guard lock(src.s->mutex);
+    src.s->available = end;
+  }
+  q.process_all_available();
+}
+
 constexpr std::int64_t S = 1'000'000;
 
 // Rows out of order (some very late), and random batch boundaries (some batches empty).
@@ -157,13 +166,7 @@ content run_query(const input& in, Make make, Mode mode, std::size_t parallelism
   auto run = [&](std::size_t from, std::size_t to, std::size_t p) {
     auto q = sl::start(make(src) | sink, mode,
                        {.checkpoint = (dir / "ck").string(), .progress_retention = 1'000'000, .parallelism = p});
-    for (std::size_t b = from; b < to; ++b) {
-      {
-        std::lock_guard lock(src.s->mutex);
-        src.s->available = in.ends[b];
-      }
-      q.process_all_available();
-    }
+    for (std::size_t b = from; b < to; ++b) make_available(src, q, in.ends[b]);
     q.stop();
     if (auto e = q.exception()) throw *e;
   };
@@ -451,13 +454,7 @@ TEST_CASE("parallel: a stage with parallel_accept takes partitions at once, each
     auto shared = std::make_shared<count_keys_stage::shared>();
     sl::memory_sink<KeyCount> sink;
     auto q = sl::start(src | count_keys{shared} | sink, sl::output_mode::append, {.parallelism = p});
-    for (const auto end : in.ends) {
-      {
-        std::lock_guard lock(src.s->mutex);
-        src.s->available = end;
-      }
-      q.process_all_available();
-    }
+    for (const auto end : in.ends) make_available(src, q, end);
     q.stop();
     std::map<std::int64_t, std::int64_t> got;
     for (const auto& r : sink.rows()) got[r.key] += r.n;
@@ -477,13 +474,7 @@ TEST_CASE("parallel: sl::current_timestamp() on the workers is the batch's", "[p
   sl::memory_sink<Ev> sink;
   auto q = sl::start(src | sl::map([](const Ev& e) { return Ev{e.key, sl::current_timestamp(), e.v}; }) | sink,
                      sl::output_mode::append, {.parallelism = 4});
-  for (const auto end : in.ends) {
-    {
-      std::lock_guard lock(src.s->mutex);
-      src.s->available = end;
-    }
-    q.process_all_available();
-  }
+  for (const auto end : in.ends) make_available(src, q, end);
   q.stop();
   REQUIRE(!q.exception());
   std::map<std::int64_t, sl::timestamp> batch_time;
@@ -515,13 +506,7 @@ TEST_CASE("parallel: expectations count every partition, dead letters in the ord
     auto q = sl::start(
         src | sl::expect_or_drop("not five", [](const Ev& e) { return e.v % 5 != 0; }).dead_letter(dead) | sink,
         sl::output_mode::append, {.parallelism = p});
-    for (const auto end : in.ends) {
-      {
-        std::lock_guard lock(src.s->mutex);
-        src.s->available = end;
-      }
-      q.process_all_available();
-    }
+    for (const auto end : in.ends) make_available(src, q, end);
     q.stop();
     std::int64_t passed = 0, failed = 0;
     for (const auto& pr : q.recent_progress())
