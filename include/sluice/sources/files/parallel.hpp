@@ -31,8 +31,9 @@ namespace detail {
 // rows are never emitted past it).
 //
 // In a query with workers (query_options::parallelism), the pieces are the workers' tasks
-// instead (`tasks`): no thread of its own is started, and a file read on a worker, beside the
-// batch's other partitions, is decoded by that worker alone (sources/files/source.hpp).
+// instead (`tasks`): no thread of its own is started, every piece goes to a chunk (the first
+// too), and the calling thread emits them all; a file read on a worker, beside the batch's
+// other partitions, is decoded by that worker alone (sources/files/source.hpp).
 
 // Below these sizes one thread decodes: a thread costs about 25 us to start and join, 256 KiB
 // about 0.6 ms to decode, and splitting 64 KiB measured slower than not (docs/performance.md,
@@ -168,12 +169,13 @@ void read_lines_in_parallel(record_reader& reader, std::size_t threads, std::siz
     if (chunks.size() < claimed) chunks.resize(claimed);
     while (helper_parsers.size() < helpers) helper_parsers.push_back(make_parser());
     std::atomic<std::size_t> next_piece{0};
-    auto decode_piece = [&](std::size_t i, auto& piece_parser, std::stop_token stop) {
-      auto& out = chunks[i];
+    // Piece `piece` into chunks[chunk].
+    auto decode_into = [&](std::size_t chunk, std::size_t piece, auto& piece_parser, std::stop_token stop) {
+      auto& out = chunks[chunk];
       out.clear();
       try {
         out.lines = decode_lines<T>(
-            pieces[i + 1], 0, piece_parser, max_line_bytes, [&](T&& row) { out.rows.push_back(std::move(row)); },
+            pieces[piece], 0, piece_parser, max_line_bytes, [&](T&& row) { out.rows.push_back(std::move(row)); },
             [&](std::int64_t line, bool oversize, std::string&& reason, std::string_view bytes) {
               out.bad.push_back({out.rows.size(), line, oversize, std::move(reason), bytes});
               return !stop_at_bad;
@@ -183,25 +185,19 @@ void read_lines_in_parallel(record_reader& reader, std::size_t threads, std::siz
         out.error = std::current_exception();
       }
     };
+    auto decode_piece = [&](std::size_t i, auto& piece_parser, std::stop_token stop) {
+      decode_into(i, i + 1, piece_parser, stop);
+    };
     std::int64_t lines = 0;
+    std::size_t decoded = claimed;  // chunks to emit below, in file order
     if (tasks != nullptr) {
-      // Piece 0 is decoded and emitted by whichever thread takes task 0, the others into their
-      // chunks with a parser each; run_tasks returns when all have ended (emission stays on one
-      // thread at a time).
-      while (helper_parsers.size() < claimed) helper_parsers.push_back(make_parser());
-      auto piece = [&](std::size_t i) {
-        if (i > 0) {
-          decode_piece(i - 1, *helper_parsers[i - 1], {});
-          return;
-        }
-        lines = decode_lines<T>(pieces[0], b.first_line, parser, max_line_bytes, on_row,
-                                [&](std::int64_t line, bool oversize, std::string&& reason, std::string_view bytes) {
-                                  on_bad(line, oversize, std::move(reason), bytes);
-                                  return true;
-                                });
-      };
-      tasks->run_tasks(
-          pieces.size(), [](void* arg, std::size_t i) { (*static_cast<decltype(piece)*>(arg))(i); }, &piece);
+      // Every piece, the first included, into a chunk of its own, with a parser each: the rows
+      // are all emitted below, on this thread (the stages after the source see one thread).
+      decoded = pieces.size();
+      if (chunks.size() < decoded) chunks.resize(decoded);
+      while (helper_parsers.size() < decoded) helper_parsers.push_back(make_parser());
+      auto piece = [&](std::size_t i) { decode_into(i, i, *helper_parsers[i], {}); };
+      tasks->run_tasks(decoded, [](void* arg, std::size_t i) { (*static_cast<decltype(piece)*>(arg))(i); }, &piece);
     } else {
       std::vector<std::jthread> workers;  // declared last: stopped and joined first, also when on_bad throws
       workers.reserve(helpers);
@@ -219,7 +215,7 @@ void read_lines_in_parallel(record_reader& reader, std::size_t threads, std::siz
       for (std::size_t i; (i = next_piece.fetch_add(1)) < claimed;) decode_piece(i, parser, {});
       for (auto& w : workers) w.join();  // not the destructor's join: that asks them to stop
     }
-    for (std::size_t i = 0; i < claimed; ++i) {  // in file order, numbering lines after the chunks before
+    for (std::size_t i = 0; i < decoded; ++i) {  // in file order, numbering lines after the chunks before
       auto& c = chunks[i];
       const std::int64_t base = b.first_line + lines;
       std::size_t next_row = 0;
