@@ -17,4 +17,5 @@
 #include "impl/checkpoint.ipp"
 #include "impl/state_store.ipp"
 #include "impl/progress.ipp"
+#include "impl/workers.ipp"
 #include "impl/query.ipp"

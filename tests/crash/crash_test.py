@@ -159,8 +159,9 @@ def generate_input(input_dir, staging_dir, files, per_file, seed):
 
 
 # ---------------------------------------------------------------- the reference
-def reference(inputs):
-    """Spark's rules, from the input alone. Batch k reads file k; then one no-data batch.
+def reference(inputs, files_per_batch=1):
+    """Spark's rules, from the input alone. Batch k reads files k*F .. k*F+F-1 (F: files per
+    batch, the worker's --files-per-trigger); then one no-data batch.
 
     Returns (append: {(window start, key): (n, total, batch)}, update: {batch: {(start, key):
     (n, total)}}, number of batches, dropped rows, rows in windows still open at the end).
@@ -179,7 +180,9 @@ def reference(inputs):
                 n, total = state.pop(g)
                 append[g] = (n, total, batch_id)
 
-    for _, _, events in inputs:
+    grouped = [[e for _, _, events in inputs[k:k + files_per_batch] for e in events]
+               for k in range(0, len(inputs), files_per_batch)]
+    for events in grouped:
         wm = watermark
         # Rows are late against the watermark the previous batch ran with (Spark 3.4+), windows
         # close against this batch's: batches run back to back here, with no no-data batch
@@ -407,15 +410,17 @@ def kill_moment(watch, new_temporaries):
 
 # ---------------------------------------------------------------- running the worker
 class Runner:
-    def __init__(self, worker, mode, input_dir, out_dir, ck_dir, log_dir, deadline):
+    def __init__(self, worker, mode, input_dir, out_dir, ck_dir, log_dir, deadline, parallelism=1, files_per_trigger=1):
         self.worker, self.mode = worker, mode
+        self.parallelism, self.files_per_trigger = parallelism, files_per_trigger
         self.input_dir, self.out_dir, self.ck_dir, self.log_dir = input_dir, out_dir, ck_dir, log_dir
         self.deadline = deadline
         self.runs = 0
 
     def cmd(self, input_dir=None, out_dir=None, ck_dir=None):
         return [self.worker, "--input", input_dir or self.input_dir, "--output", out_dir or self.out_dir,
-                "--checkpoint", ck_dir or self.ck_dir, "--mode", self.mode]
+                "--checkpoint", ck_dir or self.ck_dir, "--mode", self.mode,
+                "--parallelism", str(self.parallelism), "--files-per-trigger", str(self.files_per_trigger)]
 
     def run(self, crash_at=None, kill_after=None, cmd=None, label=None):
         """Runs the worker once. Returns (returncode, stdout, stderr, seconds)."""
@@ -491,6 +496,9 @@ def main():
     ap.add_argument("--random", type=int, default=30, help="kills planned at random moments")
     ap.add_argument("--min-random", type=int, default=10, help="kills at random moments required")
     ap.add_argument("--time-limit", type=float, default=360.0, help="seconds for the whole test")
+    ap.add_argument("--parallelism", type=int, default=1, help="the worker's query_options::parallelism")
+    ap.add_argument("--files-per-trigger", type=int, default=1,
+                    help="files per batch (several: partitions the workers read at once)")
     args = ap.parse_args()
 
     t_start = time.monotonic()
@@ -507,7 +515,8 @@ def main():
     os.makedirs(log_dir)
     rng = random.Random(args.seed * 7919 + (1 if mode == "update" else 0))
 
-    runner = Runner(worker, mode, input_dir, out_dir, ck_dir, log_dir, deadline)
+    runner = Runner(worker, mode, input_dir, out_dir, ck_dir, log_dir, deadline, args.parallelism,
+                    args.files_per_trigger)
     try:
         if mode in stateful_modes.MODES:
             inputs, sides = stateful_modes.generate(mode, input_dir, os.path.join(work, "staging"), args.files,
@@ -521,7 +530,7 @@ def main():
         else:
             inputs = generate_input(input_dir, os.path.join(work, "staging"), args.files, args.events_per_file, args.seed)
             total_events = sum(len(ev) for _, _, ev in inputs)
-            ref_append, ref_update, ref_batches, ref_dropped, ref_open = reference(inputs)
+            ref_append, ref_update, ref_batches, ref_dropped, ref_open = reference(inputs, args.files_per_trigger)
             log("crash %s: input %d files, %d events (%d late rows dropped by the reference, %d in windows left open); "
                 "expecting %d batches" % (mode, len(inputs), total_events, ref_dropped, ref_open, ref_batches))
 
@@ -601,8 +610,8 @@ def main():
         watch.check("after the restart after the end")
 
         problems = []
-        check_source_log(ck_dir, inputs, total_events, problems)
-        check_offsets(watch, len(inputs), problems)
+        check_source_log(ck_dir, inputs, total_events, problems, args.files_per_trigger)
+        check_offsets(watch, (len(inputs) + args.files_per_trigger - 1) // args.files_per_trigger, problems)
         if mode in stateful_modes.MODES:
             stateful_modes.check_second_source(ck_dir, sides, source_log_batches, problems)
             batches, orphans = read_append_output(out_dir, stateful_modes.parse_row(mode))
@@ -653,29 +662,34 @@ def fmt_counts(d):
     return ", ".join("%s %d" % (k, v) for k, v in sorted(d.items(), key=lambda kv: -kv[1])) or "none"
 
 
-def check_source_log(ck_dir, inputs, total_events, problems):
-    """The source log: file batch k took input file k, whole, and nothing else: every event read once."""
+def check_source_log(ck_dir, inputs, total_events, problems, per_batch=1):
+    """The source log: file batch k took input files k*F .. k*F+F-1 (F: per_batch), whole, and
+    nothing else: every event read once."""
     logged = source_log_batches(os.path.join(ck_dir, "sources", "0"))
     ids = sorted(logged)
-    if ids != list(range(len(inputs))):
+    expected_batches = (len(inputs) + per_batch - 1) // per_batch
+    if ids != list(range(expected_batches)):
         problems.append("source log entries %s..%s (%d), expected 0..%d" %
-                        (ids[:1], ids[-1:], len(ids), len(inputs) - 1))
+                        (ids[:1], ids[-1:], len(ids), expected_batches - 1))
     read = 0
     for k in ids:
         entries = logged[k]
-        if k >= len(inputs):
+        if k >= expected_batches:
             continue
-        name, size, events = inputs[k]
-        if len(entries) != 1 or os.path.basename(entries[0]["path"]) != name or entries[0]["size"] != size:
-            problems.append("source log entry %d is %s, expected only %s (%d bytes)" % (k, entries, name, size))
+        files = inputs[k * per_batch:(k + 1) * per_batch]
+        if len(entries) != len(files) or any(os.path.basename(e["path"]) != name or e["size"] != size
+                                             for e, (name, size, _) in zip(entries, files)):
+            problems.append("source log entry %d is %s, expected only %s" %
+                            (k, entries, ", ".join("%s (%d bytes)" % (name, size) for name, size, _ in files)))
             continue
-        read += len(events)
+        read += sum(len(events) for _, _, events in files)
     if read != total_events:
         problems.append("the query read %d events, the input holds %d" % (read, total_events))
 
 
 def check_offsets(watch, files, problems):
-    """Every offsets/N seen: batch N read file batch N (the no-data batch: none more)."""
+    """Every offsets/N seen: batch N read file batch N (the no-data batch: none more); `files`
+    is the number of file batches."""
     for n, text in sorted(watch.seen["offsets"].items()):
         lines = [line for line in text.decode("utf-8").split("\n") if line]
         try:

@@ -1,6 +1,6 @@
 // The query the crash tests kill and restart (tests/crash/crash_test.py drives it):
 //
-//   files::json_lines<Event>(input, one file per batch)
+//   files::json_lines<Event>(input, one file per batch, or --files-per-trigger)
 //     | with_watermark(timestamp, 10s)
 //     | group_by(window(timestamp, 10s), key)
 //     | aggregate(count() as n, sum(value) as total)
@@ -25,6 +25,8 @@
 //                key, one row per key and batch, the state removed at 40 rows)
 // A failure prints the error on stderr and exits 1; bad arguments exit 2. With
 // SLUICE_CRASH_AT=<point>:<n> the process SIGKILLs itself at the n-th <point> (docs/checkpoints.md).
+// --parallelism N (default 1) is query_options::parallelism; --files-per-trigger N (default 1)
+// makes each batch N files, partitions read at once by the workers.
 // On success it prints one line: {"batches": <batches run by this process>, "inputRows": ...}.
 #include <sluice/sluice.hpp>
 #include <sluice/files.hpp>
@@ -85,17 +87,19 @@ namespace {
 
 struct args {
   std::string input, output, checkpoint, mode;
+  std::size_t parallelism = 1;
+  std::int64_t files_per_trigger = 1;
 };
 
 int usage(const char* why) {
   std::cerr << "sluice_crash_worker: " << why << "\n"
             << "usage: sluice_crash_worker --input DIR --output DIR --checkpoint DIR --mode "
-               "append|update|join|join_window|dedup|session|group_state\n";
+               "append|update|join|join_window|dedup|session|group_state [--parallelism N] [--files-per-trigger N]\n";
   return 2;
 }
 
-auto counts(const std::string& input) {
-  return sl::files::json_lines<Event>(input, {.max_files_per_trigger = 1}) |
+auto counts(const args& a) {
+  return sl::files::json_lines<Event>(a.input, {.max_files_per_trigger = a.files_per_trigger}) |
          sl::with_watermark(sl::col<"timestamp">, 10s) |
          sl::group_by(sl::window(sl::col<"timestamp">, 10s), sl::col<"key">) |
          sl::aggregate(sl::count().as<"n">(), sl::sum(sl::col<"value">).as<"total">());
@@ -113,11 +117,12 @@ void report(const sl::streaming_query& q) {
 sl::query_options options(const args& a) {
   return {.trigger = sl::trigger::available_now(),
           .checkpoint = a.checkpoint,
-          .progress_retention = 1'000'000};  // every batch of this run, for the report
+          .progress_retention = 1'000'000,  // every batch of this run, for the report
+          .parallelism = a.parallelism};
 }
 
 int run(const args& a) {
-  auto stream = counts(a.input);
+  auto stream = counts(a);
   if (a.mode == "append") {
     auto q = sl::start(std::move(stream) | sl::files::json_lines_sink(a.output), sl::output_mode::append, options(a));
     q.await_termination();
@@ -210,6 +215,16 @@ int main(int argc, char** argv) {
     else if (flag == "--output") a.output = value;
     else if (flag == "--checkpoint") a.checkpoint = value;
     else if (flag == "--mode") a.mode = value;
+    else if (flag == "--parallelism" || flag == "--files-per-trigger") {
+      std::int64_t n = 0;
+      try {
+        n = std::stoll(value);
+      } catch (const std::exception&) {
+      }
+      if (n < 1) return usage("--parallelism and --files-per-trigger take a whole number >= 1");
+      if (flag == "--parallelism") a.parallelism = static_cast<std::size_t>(n);
+      else a.files_per_trigger = n;
+    }
     else return usage("unknown flag");
   }
   if (a.input.empty() || a.output.empty() || a.checkpoint.empty()) return usage("--input, --output and --checkpoint are required");

@@ -1,8 +1,8 @@
 // A running query: the micro-batch loop on its own thread, and the handle users hold.
 //
-// One batch:  plan end offsets (or a no-data batch) -> run the fused graph into a buffer ->
-//             sink.add_batch(id, rows) -> commit source offsets -> advance watermarks ->
-//             record progress.
+// One batch:  plan end offsets (or a no-data batch) -> run the fused graph into a buffer (with
+//             workers: partition by partition, one buffer each) -> sink.add_batch(id, rows) ->
+//             commit source offsets -> advance watermarks -> record progress.
 // The non-template functions are defined in impl/query.ipp (compile modes: impl/config.hpp).
 #pragma once
 #include <algorithm>
@@ -42,6 +42,7 @@
 #include "listener.hpp"
 #include "options.hpp"
 #include "progress.hpp"
+#include "workers.hpp"
 
 namespace sluice {
 
@@ -124,10 +125,41 @@ class plan_runner final : public runner_base {
   }
   std::int64_t run_batch(batch_context& ctx) override {
     out_.clear();
-    reserve_planned_rows();
     const batch_scope running(ctx);  // sl::current_timestamp() in the graph and the sink
     auto collect = [this](auto&& r) { detail::append_row(out_, std::forward<decltype(r)>(r)); };
-    plan_.node.run(ctx, collect);
+    if (ctx.tasks == nullptr || ctx.tasks->workers() <= 1) {
+      reserve_planned_rows();
+      plan_.node.run(ctx, collect);
+    } else {
+      // The graph's partitions, each on a worker into a buffer of its own; the sink gets them
+      // in partition order (graph/node.hpp, "partitioned execution").
+      const std::size_t n = open_partitions(plan_.node, ctx);
+      if (n <= 1) {
+        reserve_planned_rows();
+        if (n == 1) run_partition(plan_.node, ctx, 0, collect);
+      } else {
+        if (parts_.size() < n) parts_.resize(n);
+        parallel_for(ctx, n, [&](std::size_t i) {
+          auto& rows = parts_[i];
+          rows.clear();
+          auto keep = [&rows](auto&& r) { detail::append_row(rows, std::forward<decltype(r)>(r)); };
+          run_partition(plan_.node, ctx, i, keep);
+        });
+      }
+      close_partitions(plan_.node, ctx);
+      if (n > 1) {
+        spans_.clear();
+        std::size_t rows = 0;
+        for (std::size_t i = 0; i < n; ++i) {
+          spans_.emplace_back(parts_[i].data(), parts_[i].size());
+          rows += parts_[i].size();
+        }
+        deliver_batch(plan_.sink, ctx, std::span<const std::span<const row_type>>(spans_.data(), spans_.size()),
+                      scratch_);
+        for (std::size_t i = 0; i < n; ++i) parts_[i].clear();
+        return static_cast<std::int64_t>(rows);
+      }
+    }
     const std::span<const row_type> whole(out_.data(), out_.size());
     deliver_batch(plan_.sink, ctx, std::span<const std::span<const row_type>>(&whole, 1), scratch_);
     return static_cast<std::int64_t>(out_.size());
@@ -158,6 +190,8 @@ class plan_runner final : public runner_base {
   Plan plan_;
   std::vector<row_type> out_;  // reused: no allocation per batch once warm
   std::vector<row_type> scratch_;  // partitions joined for a sink that takes one batch
+  std::vector<std::vector<row_type>> parts_;  // a batch's rows per partition, with workers
+  std::vector<std::span<const row_type>> spans_;
 };
 
 class query_core {
@@ -230,6 +264,9 @@ class query_core {
 
   std::shared_ptr<runner_base> runner_;
   query_options options_;
+  // The query's workers (query_options::parallelism), started with the query's thread; none
+  // for parallelism 1.
+  std::unique_ptr<worker_pool> workers_;
   std::string run_id_;
   std::thread thread_;
   mutable std::mutex mutex_;

@@ -18,6 +18,7 @@
 //                                           // blocking call then throws sluice::source_interrupted
 //     std::map<std::string, std::string> progress_metrics() const;  // optional: progress `metrics`
 //     static constexpr bool replayable = false;  // optional, default true: see below
+//     static constexpr bool parallel_read = true;  // optional, default false: see below
 //     std::optional<std::size_t> planned_rows(const my_offset& start, const my_offset& end);
 //                                           // optional: about how many rows (start, end] holds
 //   };
@@ -33,6 +34,11 @@
 // failure reads exactly that range again. A source that cannot (sl::socket_text keeps lines
 // only in memory until they are committed) declares `replayable = false`; a query with a
 // checkpoint refuses it when it starts (exactly-once needs a replayable source).
+//
+// With workers (query_options::parallelism), the partitions of a batch are read at once, each on
+// a worker, by a source that declares `parallel_read = true`: read() of different partitions
+// may then run concurrently on different threads (with the same source object). A source
+// without it is read as today, its partitions one after another on one thread.
 //
 // Helpers for partitions: sources/slices.hpp (split_time_range, split_id_range).
 //
@@ -98,6 +104,13 @@ template <class S>
 constexpr bool source_replayable() {
   if constexpr (requires { S::replayable; }) return static_cast<bool>(S::replayable);
   else return true;
+}
+
+// `static constexpr bool parallel_read = true;` on a source whose partitions may be read at once.
+template <class S>
+constexpr bool source_parallel_read() {
+  if constexpr (requires { S::parallel_read; }) return static_cast<bool>(S::parallel_read);
+  else return false;
 }
 
 // ---------------------------------------------------------------- the concept
@@ -259,16 +272,53 @@ struct source_node : source_control {
   template <class Down>
   void run(batch_context&, Down& down) {
     if (!start_ || !end_ || offset_equal(*start_, *end_)) return;
-    // Count in a local: a member store per row would alias the sink buffer's writes and
+    for (const auto& part : src.partitions(*start_, *end_)) read_into(part, rows_, down);
+  }
+
+  // Partitioned execution (graph/node.hpp): one partition per partition of the source when it
+  // can read them at once (parallel_read), else one for all.
+  std::size_t open_partitions(batch_context&) {
+    parts_.clear();
+    part_rows_.clear();
+    if (!start_ || !end_ || offset_equal(*start_, *end_)) return 0;
+    if constexpr (!source_parallel_read<Source>()) {
+      part_rows_.assign(1, 0);
+      return 1;
+    } else {
+      parts_ = src.partitions(*start_, *end_);
+      part_rows_.assign(parts_.size(), 0);
+      return parts_.size();
+    }
+  }
+  template <class Down>
+  void run_partition(batch_context&, std::size_t i, Down& down) {
+    if constexpr (!source_parallel_read<Source>()) {
+      for (const auto& part : src.partitions(*start_, *end_)) read_into(part, part_rows_[i], down);
+    } else {
+      read_into(parts_[i], part_rows_[i], down);
+    }
+  }
+  void close_partitions(batch_context&) {
+    for (const auto n : part_rows_) rows_ += n;
+    part_rows_.clear();
+    parts_.clear();
+  }
+
+ private:
+  using partition_type = typename Source::partition_type;
+  std::vector<partition_type> parts_;  // this batch's, while its partitions run
+  std::vector<std::int64_t> part_rows_;
+
+  template <class Down>
+  void read_into(const partition_type& part, std::int64_t& count, Down& down) {
+    // Count in a local: a store per row to the counter would alias the sink buffer's writes and
     // keep the counter out of a register.
     std::int64_t rows = 0;
-    for (const auto& part : src.partitions(*start_, *end_)) {
-      src.read(part, [&rows, &down](auto&& r) {
-        ++rows;
-        down(std::forward<decltype(r)>(r));
-      });
-    }
-    rows_ += rows;
+    src.read(part, [&rows, &down](auto&& r) {
+      ++rows;
+      down(std::forward<decltype(r)>(r));
+    });
+    count += rows;
   }
 };
 

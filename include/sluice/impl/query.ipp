@@ -162,6 +162,9 @@ bool query_core::sleep_until(clock::time_point until, std::uint64_t drain_seen) 
 void query_core::loop() {
   std::int64_t failed_batch = runner_->next_batch_id;
   try {
+    const std::size_t threads =
+        options_.parallelism > 0 ? options_.parallelism : std::max(1u, std::thread::hardware_concurrency());
+    if (threads > 1 && !workers_) workers_ = std::make_unique<worker_pool>(threads);
     for (auto* s : runner_->controls.sources) s->set_stop_token(stop_source_.get_token());
     open_and_restore();
     recover_after_failure();
@@ -217,6 +220,7 @@ void query_core::loop() {
                          std::to_string(failed_batch) + ": " + what,
                      std::current_exception(), failed_batch);
   }
+  workers_.reset();  // the query's threads end with it
   for (auto* s : runner_->controls.sources) {
     try {
       s->stop();
@@ -444,6 +448,7 @@ bool query_core::run_one_batch(clock::time_point trigger_start) {
   ctx.attempt = ++r.attempts;
   ctx.shuffle_partitions = r.shuffle_partitions.value_or(
       options_.shuffle_partitions != 0 ? options_.shuffle_partitions : default_shuffle_partitions);
+  ctx.tasks = workers_.get();
 
   // A failed run of this batch may have left event-time statistics and state behind.
   for (auto* w : r.controls.watermarks) w->take_batch_stats();

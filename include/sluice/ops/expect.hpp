@@ -15,6 +15,7 @@
 #pragma once
 #include <cstdint>
 #include <functional>
+#include <iterator>
 #include <optional>
 #include <span>
 #include <stdexcept>
@@ -71,16 +72,31 @@ struct expect_stage final : expectation_control {
 
   void visit(graph_controls& c) { c.expectations.push_back(this); }
 
+  // Counted per partition of the batch (graph/node.hpp): partitions may run at once, and
+  // close_batch adds them up in partition order, so failed rows keep the order one thread gives.
+  struct batch_local {
+    std::int64_t passed = 0, failed = 0;
+    std::vector<In> failed_rows;
+  };
+  batch_local open_batch(const batch_context&) const { return {}; }
+  void close_batch(batch_local& l) {
+    passed += l.passed;
+    failed += l.failed;
+    if (failed_rows.empty()) failed_rows = std::move(l.failed_rows);
+    else failed_rows.insert(failed_rows.end(), std::make_move_iterator(l.failed_rows.begin()),
+                            std::make_move_iterator(l.failed_rows.end()));
+  }
+
   template <class R, class Down>
-  void push(R&& r, Down& down) {
+  void push(R&& r, Down& down, batch_local& local) {
     if (std::invoke(pred, std::as_const(r))) {
-      ++passed;
+      ++local.passed;
       down(std::forward<R>(r));
       return;
     }
-    ++failed;
+    ++local.failed;
     if (policy == expectation_policy::fail) fail_on(r);
-    if constexpr (has_dead_letter) failed_rows.push_back(r);
+    if constexpr (has_dead_letter) local.failed_rows.push_back(r);
     if (policy == expectation_policy::warn) down(std::forward<R>(r));
   }
 

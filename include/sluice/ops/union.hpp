@@ -37,6 +37,38 @@ struct union_node {
   void run(batch_context& ctx, Down& down) {
     std::apply([&](auto&... in) { (in.run(ctx, down), ...); }, inputs);
   }
+
+  // Partitioned execution (graph/node.hpp): the partitions of every input, input by input.
+  std::size_t open_partitions(batch_context& ctx) {
+    std::size_t total = 0, k = 0;
+    std::apply([&](auto&... in) { ((counts_[k++] = sluice::open_partitions(in, ctx), total += counts_[k - 1]), ...); },
+               inputs);
+    return total;
+  }
+  template <class Down>
+  void run_partition(batch_context& ctx, std::size_t i, Down& down) {
+    std::size_t k = 0;
+    bool done = false;
+    std::apply(
+        [&](auto&... in) {
+          (([&] {
+             if (done) return;
+             if (i < counts_[k]) {
+               sluice::run_partition(in, ctx, i, down);
+               done = true;
+             } else {
+               i -= counts_[k++];
+             }
+           }()),
+           ...);
+        },
+        inputs);
+  }
+  void close_partitions(batch_context& ctx) {
+    std::apply([&](auto&... in) { (sluice::close_partitions(in, ctx), ...); }, inputs);
+  }
+
+  std::size_t counts_[sizeof...(Inputs)] = {};  // this batch's partitions per input
 };
 
 template <class... Streams>

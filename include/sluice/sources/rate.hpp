@@ -48,6 +48,7 @@ class rate_source {
   using row_type = T;
   using offset_type = rate_offset;
   using partition_type = rate_partition;
+  static constexpr bool parallel_read = true;  // read() only reads options: ranges split by num_partitions
 
   rate_source(rate_options o, MakeRow make) : options_(std::move(o)), make_(std::move(make)) {
     if (!(options_.rows_per_second > 0))

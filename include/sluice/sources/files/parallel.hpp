@@ -14,6 +14,7 @@
 #include <utility>
 #include <vector>
 
+#include "../../graph/protocol.hpp"
 #include "parse.hpp"
 #include "reader.hpp"
 
@@ -28,6 +29,11 @@ namespace detail {
 // bad records and their line numbers come out exactly as from the single-threaded loop; under
 // bad_record::fail the first bad record in file order is the one reported (a later chunk's
 // rows are never emitted past it).
+//
+// In a query with workers (query_options::parallelism), the pieces are the workers' tasks
+// instead (`tasks`): no thread of its own is started, every piece goes to a chunk (the first
+// too), and the calling thread emits them all; a file read on a worker, beside the batch's
+// other partitions, is decoded by that worker alone (sources/files/source.hpp).
 
 // Below these sizes one thread decodes: a thread costs about 25 us to start and join, 256 KiB
 // about 0.6 ms to decode, and splitting 64 KiB measured slower than not (docs/performance.md,
@@ -138,7 +144,8 @@ struct decoded_chunk {
 template <class T, class Parser, class MakeParser, class OnRecord, class OnRow, class OnBad>
 void read_lines_in_parallel(record_reader& reader, std::size_t threads, std::size_t max_line_bytes, bool stop_at_bad,
                             Parser& parser, MakeParser&& make_parser, OnRecord&& on_record, OnRow&& on_row,
-                            OnBad&& on_bad, std::size_t min_chunk_bytes = parallel_min_chunk_bytes) {
+                            OnBad&& on_bad, std::size_t min_chunk_bytes = parallel_min_chunk_bytes,
+                            task_runner* tasks = nullptr) {
   std::vector<decltype(make_parser())> helper_parsers;  // kept from block to block
   std::vector<decoded_chunk<T>> chunks;
   std::vector<std::string_view> pieces;
@@ -162,12 +169,13 @@ void read_lines_in_parallel(record_reader& reader, std::size_t threads, std::siz
     if (chunks.size() < claimed) chunks.resize(claimed);
     while (helper_parsers.size() < helpers) helper_parsers.push_back(make_parser());
     std::atomic<std::size_t> next_piece{0};
-    auto decode_piece = [&](std::size_t i, auto& piece_parser, std::stop_token stop) {
-      auto& out = chunks[i];
+    // Piece `piece` into chunks[chunk].
+    auto decode_into = [&](std::size_t chunk, std::size_t piece, auto& piece_parser, std::stop_token stop) {
+      auto& out = chunks[chunk];
       out.clear();
       try {
         out.lines = decode_lines<T>(
-            pieces[i + 1], 0, piece_parser, max_line_bytes, [&](T&& row) { out.rows.push_back(std::move(row)); },
+            pieces[piece], 0, piece_parser, max_line_bytes, [&](T&& row) { out.rows.push_back(std::move(row)); },
             [&](std::int64_t line, bool oversize, std::string&& reason, std::string_view bytes) {
               out.bad.push_back({out.rows.size(), line, oversize, std::move(reason), bytes});
               return !stop_at_bad;
@@ -177,8 +185,20 @@ void read_lines_in_parallel(record_reader& reader, std::size_t threads, std::siz
         out.error = std::current_exception();
       }
     };
+    auto decode_piece = [&](std::size_t i, auto& piece_parser, std::stop_token stop) {
+      decode_into(i, i + 1, piece_parser, stop);
+    };
     std::int64_t lines = 0;
-    {
+    std::size_t decoded = claimed;  // chunks to emit below, in file order
+    if (tasks != nullptr) {
+      // Every piece, the first included, into a chunk of its own, with a parser each: the rows
+      // are all emitted below, on this thread (the stages after the source see one thread).
+      decoded = pieces.size();
+      if (chunks.size() < decoded) chunks.resize(decoded);
+      while (helper_parsers.size() < decoded) helper_parsers.push_back(make_parser());
+      auto piece = [&](std::size_t i) { decode_into(i, i, *helper_parsers[i], {}); };
+      tasks->run_tasks(decoded, [](void* arg, std::size_t i) { (*static_cast<decltype(piece)*>(arg))(i); }, &piece);
+    } else {
       std::vector<std::jthread> workers;  // declared last: stopped and joined first, also when on_bad throws
       workers.reserve(helpers);
       for (std::size_t h = 0; h < helpers; ++h) {
@@ -195,7 +215,7 @@ void read_lines_in_parallel(record_reader& reader, std::size_t threads, std::siz
       for (std::size_t i; (i = next_piece.fetch_add(1)) < claimed;) decode_piece(i, parser, {});
       for (auto& w : workers) w.join();  // not the destructor's join: that asks them to stop
     }
-    for (std::size_t i = 0; i < claimed; ++i) {  // in file order, numbering lines after the chunks before
+    for (std::size_t i = 0; i < decoded; ++i) {  // in file order, numbering lines after the chunks before
       auto& c = chunks[i];
       const std::int64_t base = b.first_line + lines;
       std::size_t next_row = 0;

@@ -28,7 +28,9 @@
 #include "../../checkpoint/file_io.hpp"
 #include "../../schema.hpp"
 #include "../../time.hpp"
+#include "../../engine/workers.hpp"
 #include "../../graph/source.hpp"
+#include "../../ops/current_time.hpp"
 #include "../slices.hpp"
 #include "bad_records.hpp"
 #include "listing.hpp"
@@ -165,6 +167,7 @@ class file_source {
   using row_type = T;
   using offset_type = offset;
   using partition_type = partition;
+  static constexpr bool parallel_read = true;  // read() below may run for several files at once
 
   file_source(detail::settings s, Format f) : state_(std::make_shared<state>(std::move(s), std::move(f))) {}
 
@@ -259,8 +262,21 @@ class file_source {
     const auto& cfg = state_->cfg;
     const std::string display = p.path.string();
     const auto policy = cfg.on_bad_record.which();
+    // A file read on a worker is one of the batch's partitions read at once: that worker decodes
+    // it alone. A file read on the query's thread uses the query's workers when it has some
+    // (their tasks, not threads of its own: graph/node.hpp), else decode_threads threads.
     std::size_t threads = 1;
-    if constexpr (Format::records_are_lines) threads = detail::decode_threads_for(cfg.decode_threads, p.size);
+    task_runner* tasks = nullptr;
+    if constexpr (Format::records_are_lines) {
+      if (!worker_pool::in_task()) {
+        threads = detail::decode_threads_for(cfg.decode_threads, p.size);
+        const batch_context* batch = sluice::detail::running_batch;
+        if (threads > 1 && batch != nullptr && batch->tasks != nullptr && batch->tasks->workers() > 1) {
+          tasks = batch->tasks;
+          if (cfg.decode_threads == 0) threads = tasks->workers();
+        }
+      }
+    }
     detail::record_reader reader(p.path, p.size, cfg.max_line_bytes, state_->format.scanner_dialect(),
                                  detail::decode_block_bytes(threads));
     auto parser = state_->format.template make_parser<T>();
@@ -320,7 +336,8 @@ class file_source {
             [&](std::int64_t line, bool too_long, std::string&& why, std::string_view bytes) {
               if (too_long) oversize(line, bytes, bytes.size());
               else bad(line, std::move(why), bytes);
-            });
+            },
+            detail::parallel_min_chunk_bytes, tasks);
     } else {
       detail::record_reader::record r;
       while (reader.next(r)) read_record(r);

@@ -1,0 +1,154 @@
+// Scaling with the query's workers (query_options::parallelism, issue #15): the same query
+// over the same JSON-lines files with parallelism 1 and 2, in one run. Each batch takes 8
+// files (max_files_per_trigger), the batch's partitions; decode_threads 1, so that with
+// parallelism 1 one thread does everything and with 2 the workers read files at once.
+//
+//   keyed_tumbling  window(timestamp, 5 min), user_id -> count, avg(value); append mode
+//   seed004         seed 004's Example 2: window(timestamp, 5 min), event_type -> count,
+//                   avg(value); update mode, with a checkpoint (as benchmarks/spark)
+//
+// Input: 32 files of 25,000 seed-004 events (examples/common/event.hpp), about 100 MB,
+// written once to a temporary directory. Counters: events/s (items_per_second, wall time),
+// events per CPU second of the whole process (cpu_events_per_s: the per-core rate, which
+// other load on the machine does not change), the process's CPU seconds and the query
+// thread's (query_thread_cpu_s: what the batch loop, the stateful finish, the sink and the
+// query thread's share of the partitions took; with 2 threads the wall time cannot go below
+// it, nor below half the process's CPU). docs/performance.md ("Parallel execution") has the
+// figures and their ratio.
+#include <benchmark/benchmark.h>
+
+#include <sluice/files.hpp>
+#include <sluice/sluice.hpp>
+
+#include "../examples/common/event.hpp"
+
+#include <sys/resource.h>
+#include <time.h>
+
+#include <atomic>
+#include <cstdint>
+#include <filesystem>
+#include <fstream>
+#include <span>
+#include <string>
+
+namespace sl = sluice;
+namespace fs = std::filesystem;
+using namespace std::chrono_literals;
+
+namespace {
+constexpr std::int64_t kFiles = 32, kPerFile = 25'000;
+
+fs::path created_dir;  // removed at exit
+
+const fs::path& input_dir() {
+  static const fs::path dir = [] {
+    const fs::path d = fs::temp_directory_path() / ("sluice-bench-parallel-" + sl::detail::random_uuid());
+    fs::create_directories(d);
+    created_dir = d;
+    for (std::int64_t n = 0; n < kFiles; ++n) {
+      std::string text;
+      for (const auto& e : seed_events(n, kPerFile)) {
+        text += sl::to_json_string(e);
+        text += '\n';
+      }
+      std::ofstream(d / ("batch_" + std::to_string(1000 + n) + ".json"), std::ios::binary) << text;
+    }
+    return d;
+  }();
+  return dir;
+}
+
+double process_cpu_seconds() {
+  rusage u{};
+  ::getrusage(RUSAGE_SELF, &u);
+  return static_cast<double>(u.ru_utime.tv_sec + u.ru_stime.tv_sec) +
+         static_cast<double>(u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6;
+}
+// The CPU time of the calling thread (the query's, in a foreach_batch function): a query's
+// thread is new, so this is all it did so far.
+double thread_cpu_seconds() {
+  timespec t{};
+  ::clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+  return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_nsec) / 1e9;
+}
+std::atomic<double> query_thread_cpu{0};
+
+// The sink: records the query thread's CPU time after each batch.
+template <class Row>
+auto sink() {
+  return sl::foreach_batch([](std::span<const Row> rows, std::int64_t) {
+    benchmark::DoNotOptimize(rows.data());
+    query_thread_cpu = thread_cpu_seconds();
+  });
+}
+
+auto source() {
+  return sl::files::json_lines<Event>(input_dir().string(),
+                                      {.glob = "batch_*.json", .max_files_per_trigger = 8, .decode_threads = 1});
+}
+
+template <class Make>
+void run_query(benchmark::State& state, Make make) {
+  const auto parallelism = static_cast<std::size_t>(state.range(0));
+  (void)input_dir();  // written before the timing starts
+  std::int64_t rows = 0;
+  double cpu = 0, query_cpu = 0;
+  for (auto _ : state) {
+    const fs::path ck = fs::temp_directory_path() / ("sluice-bench-parallel-ck-" + sl::detail::random_uuid());
+    const double cpu0 = process_cpu_seconds();
+    auto q = make(ck, parallelism);
+    q.await_termination();
+    cpu += process_cpu_seconds() - cpu0;
+    query_cpu += query_thread_cpu.load();
+    for (const auto& p : q.recent_progress()) rows += p.num_input_rows;
+    fs::remove_all(ck);
+  }
+  if (rows != static_cast<std::int64_t>(state.iterations()) * kFiles * kPerFile)
+    state.SkipWithError("the query read fewer rows than the files hold");
+  state.SetItemsProcessed(rows);
+  const double n = static_cast<double>(state.iterations());
+  state.counters["cpu_events_per_s"] = static_cast<double>(rows) / cpu;
+  state.counters["cpu_s"] = cpu / n;
+  state.counters["query_thread_cpu_s"] = query_cpu / n;
+}
+
+void keyed_tumbling(benchmark::State& state) {
+  run_query(state, [](const fs::path&, std::size_t parallelism) {
+    auto agg = source() | sl::with_watermark(sl::col<"timestamp">, 10min) |
+               sl::group_by(sl::window(sl::col<"timestamp">, 5min), sl::col<"user_id">) |
+               sl::aggregate(sl::count().as<"n">(), sl::avg(sl::col<"value">).as<"avg_value">());
+    using Row = decltype(agg)::row_type;
+    return sl::start(std::move(agg) | sink<Row>(),
+                     sl::output_mode::append,
+                     {.trigger = sl::trigger::available_now(), .progress_retention = 1000, .parallelism = parallelism});
+  });
+}
+BENCHMARK(keyed_tumbling)->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime();
+
+void seed004(benchmark::State& state) {
+  run_query(state, [](const fs::path& ck, std::size_t parallelism) {
+    auto agg = source() | sl::with_watermark(sl::col<"timestamp">, 10min) |
+               sl::group_by(sl::window(sl::col<"timestamp">, 5min), sl::col<"event_type">) |
+               sl::aggregate(sl::count().as<"event_count">(), sl::avg(sl::col<"value">).as<"avg_value">());
+    using Row = decltype(agg)::row_type;
+    return sl::start(std::move(agg) | sink<Row>(),
+                     sl::output_mode::update,
+                     {.trigger = sl::trigger::available_now(),
+                      .checkpoint = ck.string(),
+                      .progress_retention = 1000,
+                      .parallelism = parallelism});
+  });
+}
+BENCHMARK(seed004)->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime();
+
+// The input directory goes with the process.
+struct cleanup {
+  ~cleanup() {
+    std::error_code ec;
+    if (!created_dir.empty()) fs::remove_all(created_dir, ec);
+  }
+} at_exit;
+}  // namespace
+
+BENCHMARK_MAIN();
