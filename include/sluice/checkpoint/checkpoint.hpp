@@ -93,6 +93,11 @@ class checkpoint_dir {
 
   SLUICE_COLD SLUICE_DECL void refuse_without_metadata() const;
   SLUICE_COLD SLUICE_DECL void check_logs_belong_to(const std::string& id) const;
+  // A stored description that names an operator's state types as the compiler did (before
+  // state was described by its binary layout) gets the query's layout in their place when the
+  // checkpoint's state has it: by its recorded schema, else by decoding its state files.
+  SLUICE_COLD SLUICE_DECL void accept_legacy_state_names(boost::json::object& was, const boost::json::object& now) const;
+  SLUICE_COLD SLUICE_DECL void check_state_files_fit(std::size_t op, const boost::json::value& layout) const;
 
   std::filesystem::path root_;
   std::string query_id_;

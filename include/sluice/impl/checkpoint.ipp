@@ -1,6 +1,7 @@
 // Definitions of checkpoint/checkpoint.hpp's non-template functions (see impl/config.hpp).
 #pragma once
 #include "../checkpoint/checkpoint.hpp"
+#include "../codec/state_layout.hpp"
 
 namespace sluice {
 
@@ -52,8 +53,11 @@ std::string checkpoint_dir::open(const std::string& new_query_id, const boost::j
                            file.query_id + ": the file was edited");
   const auto* stored = o->if_contains("query");
   if (!stored || !stored->is_object()) throw checkpoint_error(path.string() + ": missing the query description");
-  if (stored->as_object() != query) {
-    auto changes = describe_query_changes(stored->as_object(), query);
+  query_id_ = id;  // the state files below are checked against it
+  boost::json::object was = stored->as_object();
+  accept_legacy_state_names(was, query);
+  if (was != query) {
+    auto changes = describe_query_changes(was, query);
     std::string list;
     for (const auto& c : changes) list += (list.empty() ? "" : "; ") + c;
     // As Spark refuses a state schema that does not match the existing state: what the
@@ -63,7 +67,6 @@ std::string checkpoint_dir::open(const std::string& new_query_id, const boost::j
                            "use a new checkpoint location");
   }
   check_logs_belong_to(id);
-  query_id_ = id;
   return id;
 }
 
@@ -173,7 +176,133 @@ inline std::string render_operator(const boost::json::value& v) {
   if (kind == "aggregate") return "aggregate by " + render_list(o.if_contains("keys"), render_key);
   return kind;
 }
+// An operator's "state" in a description: its binary layout (codec/state_layout.hpp) as JSON
+// text; null for the compiler type names that versions before layouts recorded.
+inline boost::json::value parse_layout(const boost::json::value& state) {
+  if (!state.is_string() || !state.as_string().starts_with("{")) return nullptr;
+  boost::system::error_code ec;
+  auto v = boost::json::parse(state.as_string(), ec);
+  return ec ? boost::json::value(nullptr) : v;
+}
+// A layout type as one line: struct<sum:double,count:long>, array<string>, optional<long>...
+inline std::string render_layout(const boost::json::value& t) {
+  if (t.is_string()) return std::string(t.as_string());
+  const auto* o = t.if_object();
+  if (!o || o->size() != 1) return boost::json::serialize(t);
+  const auto& [kind, inner] = *o->begin();
+  if (kind == "struct" && inner.is_array()) {
+    std::string out = "struct<";
+    for (const auto& f : inner.as_array()) {
+      const auto* fo = f.if_object();
+      if (!fo || !fo->contains("name") || !fo->contains("type")) return boost::json::serialize(t);
+      out += (out.size() > 7 ? "," : "") + std::string(fo->at("name").as_string()) + ":" + render_layout(fo->at("type"));
+    }
+    return out + ">";
+  }
+  if ((kind == "tuple" || kind == "map") && inner.is_array()) {
+    std::string out = std::string(kind) + "<";
+    for (const auto& e : inner.as_array()) out += (out.size() > kind.size() + 1 ? "," : "") + render_layout(e);
+    return out + ">";
+  }
+  if (kind == "opaque") return "opaque(" + render_layout(inner) + ")";
+  return std::string(kind) + "<" + render_layout(inner) + ">";
+}
+// What differs between two layouts, naming the part (key, value, a field by its name).
+inline void diff_layouts(const std::string& at, const boost::json::value& a, const boost::json::value& b,
+                         std::vector<std::string>& out) {
+  if (a == b) return;
+  auto fields = [](const boost::json::value& v) -> const boost::json::array* {
+    const auto* o = v.if_object();
+    const auto* f = o && o->size() == 1 ? o->if_contains("struct") : nullptr;
+    return f ? f->if_array() : nullptr;
+  };
+  auto name_of = [](const boost::json::value& f) { return boost::json::serialize(field_or_null(f.as_object(), "name")); };
+  const auto *fa = fields(a), *fb = fields(b);
+  bool same_names = fa && fb && fa->size() == fb->size();
+  for (std::size_t i = 0; same_names && i < fa->size(); ++i)
+    same_names = (*fa)[i].is_object() && (*fb)[i].is_object() && name_of((*fa)[i]) == name_of((*fb)[i]);
+  if (same_names) {
+    for (std::size_t i = 0; i < fa->size(); ++i)
+      diff_layouts(at + (at.empty() ? "" : ".") + std::string(field_or_null((*fa)[i].as_object(), "name").as_string()),
+                   field_or_null((*fa)[i].as_object(), "type"), field_or_null((*fb)[i].as_object(), "type"), out);
+    return;
+  }
+  const auto *oa = a.if_object(), *ob = b.if_object();
+  if (at.empty() && oa && ob && oa->contains("format")) {  // the top level: format, key, value
+    for (const auto* side : {oa, ob})
+      for (const auto& [k, v] : *side)
+        if ((side == oa || !oa->contains(k)) && field_or_null(*oa, k) != field_or_null(*ob, k))
+          diff_layouts(std::string(k), field_or_null(*oa, k), field_or_null(*ob, k), out);
+    return;
+  }
+  out.push_back(at + " changed from " + (a.is_null() ? "(none)" : render_layout(a)) + " to " +
+                (b.is_null() ? "(none)" : render_layout(b)));
+}
 }  // namespace detail
+
+void checkpoint_dir::accept_legacy_state_names(boost::json::object& was, const boost::json::object& now) const {
+  auto* a = was.if_contains("operators");
+  const auto* b = now.if_contains("operators");
+  if (!a || !b || !a->is_array() || !b->is_array() || a->as_array().size() != b->as_array().size()) return;
+  std::size_t state_index = 0;  // state/<k> belongs to the k-th operator that is not a watermark
+  for (std::size_t i = 0; i < b->as_array().size(); ++i) {
+    auto* x = a->as_array()[i].if_object();
+    const auto* y = b->as_array()[i].if_object();
+    if (!x || !y || detail::field_or_null(*x, "operator") == "watermark") continue;
+    const std::size_t k = state_index++;
+    auto* old_state = x->if_contains("state");
+    const auto layout = detail::parse_layout(detail::field_or_null(*y, "state"));
+    if (!old_state || !old_state->is_string() || !detail::parse_layout(*old_state).is_null() || layout.is_null()) continue;
+    // Compiler type names: the state's layout is what the checkpoint recorded beside it
+    // (state/<k>/_metadata/schema), or, before that file existed, what its state files hold.
+    const auto schema = state_schema_path(k);
+    if (std::filesystem::exists(schema)) {
+      const auto recorded = parse_json(read_checkpoint_file(schema, query_id_), schema);
+      *old_state = recorded == layout ? detail::field_or_null(*y, "state") : boost::json::value(boost::json::serialize(recorded));
+    } else {
+      check_state_files_fit(k, layout);
+      *old_state = detail::field_or_null(*y, "state");
+    }
+  }
+}
+
+void checkpoint_dir::check_state_files_fit(std::size_t op, const boost::json::value& layout) const {
+  const auto* lo = layout.if_object();
+  const auto format = lo ? detail::field_or_null(*lo, "format") : boost::json::value();
+  const bool sessions = format == "sessions";
+  // Only the keyed formats can be read without the operator's code; the others (joins,
+  // transformWithState) are read, and checked, as their state loads.
+  if (!(format == "keyed" || sessions)) return;
+  std::error_code ec;
+  for (auto it = std::filesystem::directory_iterator(state_dir(op), ec); !ec && it != std::filesystem::directory_iterator();
+       it.increment(ec)) {
+    const auto ext = it->path().extension();
+    if (!it->is_regular_file() || (ext != ".delta" && ext != ".snapshot")) continue;
+    const auto bytes = read_checkpoint_file(it->path(), query_id_);
+    binary_reader in(bytes, it->path().string());
+    try {
+      auto entries = [&] {
+        const auto n = in.read_size(1);
+        for (std::size_t i = 0; i < n; ++i) {
+          decode_binary(in, lo->at("key"));
+          const auto m = sessions ? in.read_size(1) : 1;
+          for (std::size_t j = 0; j < m; ++j) decode_binary(in, lo->at("value"));
+        }
+      };
+      entries();
+      if (ext == ".delta" && !sessions) {  // the removed keys
+        const auto n = in.read_size(1);
+        for (std::size_t i = 0; i < n; ++i) decode_binary(in, lo->at("key"));
+      }
+      if (!in.at_end()) in.fail("trailing bytes after the state");
+    } catch (const std::exception& e) {
+      throw checkpoint_error(std::string(e.what()) + ": written by an earlier sluice that named the state's types (" +
+                             "not its binary layout), and its bytes do not fit this query's state layout " +
+                             detail::render_layout(lo->at("key")) + " -> " + detail::render_layout(lo->at("value")) +
+                             ": run the query as it was, or use a new checkpoint location");
+    }
+  }
+}
 
 std::vector<std::string> describe_query_changes(const boost::json::object& was, const boost::json::object& now) {
   using namespace detail;
@@ -263,8 +392,17 @@ std::vector<std::string> describe_query_changes(const boost::json::object& was, 
         }
         if (differs(x, y, "layout"))
           changed("the state layout", render_field(x, "layout"), render_field(y, "layout"), where);
-        if (out.size() == before)  // only the state's types (as the compiler names them), or a field not known here
-          changed("the state's key or value types", render_field(x, "state"), render_field(y, "state"), where);
+        if (out.size() == before) {  // only the state's binary layout, or a field not known here
+          const auto la = parse_layout(field_or_null(x, "state"));
+          const auto lb = parse_layout(field_or_null(y, "state"));
+          if (!la.is_null() && !lb.is_null() && la != lb) {
+            std::vector<std::string> diffs;
+            diff_layouts("", la, lb, diffs);
+            for (const auto& d : diffs) out.push_back("the state layout changed" + where + ": " + d);
+          } else if (differs(x, y, "state")) {
+            changed("the state's key or value types", render_field(x, "state"), render_field(y, "state"), where);
+          }
+        }
       }
     }
   }

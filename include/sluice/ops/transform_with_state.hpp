@@ -123,7 +123,7 @@ class state_variable {
       : name(std::move(n)), ttl_ms_(ttl_ms), ctx_(std::move(c)) {}
   virtual ~state_variable() = default;
   const std::string name;
-  virtual std::string kind() const = 0;  // for the checkpoint's description
+  virtual boost::json::value kind() const = 0;  // its binary layout, for the checkpoint's description
   virtual bool has(const std::string& key) const = 0;
   virtual void write_key(const std::string& key, binary_writer& out) const = 0;
   virtual void read_key(const std::string& key, binary_reader& in) = 0;
@@ -220,7 +220,7 @@ class value_storage final : public keyed_storage<ttl_value<T>> {
 
  public:
   using base::base;
-  std::string kind() const override { return std::string("value<") + typeid(T).name() + ">"; }
+  boost::json::value kind() const override { return boost::json::object{{"value", binary_layout<T>()}}; }
   std::optional<T> get() const {
     const auto it = m_.find(key());
     if (it == m_.end() || expired(it->second.expires_ms)) return std::nullopt;
@@ -247,7 +247,7 @@ class list_storage final : public keyed_storage<std::vector<ttl_value<T>>> {
 
  public:
   using base::base;
-  std::string kind() const override { return std::string("list<") + typeid(T).name() + ">"; }
+  boost::json::value kind() const override { return boost::json::object{{"list", binary_layout<T>()}}; }
   std::vector<T> get() const {
     std::vector<T> out;
     if (const auto it = m_.find(key()); it != m_.end())
@@ -287,7 +287,9 @@ class map_storage final : public keyed_storage<std::map<K, ttl_value<V>>> {
 
  public:
   using base::base;
-  std::string kind() const override { return std::string("map<") + typeid(K).name() + "," + typeid(V).name() + ">"; }
+  boost::json::value kind() const override {
+    return boost::json::object{{"map", boost::json::array{binary_layout<K>(), binary_layout<V>()}}};
+  }
   std::optional<V> get_value(const K& user_key) const {
     const auto it = m_.find(key());
     if (it == m_.end()) return std::nullopt;
@@ -606,10 +608,11 @@ struct transform_with_state_stage<P, In, std::tuple<Sels...>, Out, TM, OM> : sta
 
   // ---- checkpoints: per key, every variable's values (or none) and its timers; a delta holds
   // the keys the batch handled or expired, a snapshot all keys.
-  std::string state_signature() const override {
-    std::string s = std::string("transform_with_state/1<") + typeid(key_type).name();
-    for (const auto& v : handle.vars_) s += "," + v->name + ":" + v->kind();
-    return s + ">";
+  std::string state_signature() const override {  // per key: each variable's value
+    boost::json::array vars;
+    for (const auto& v : handle.vars_) vars.push_back(boost::json::object{{"name", v->name}, {"type", v->kind()}});
+    return boost::json::serialize(
+        boost::json::object{{"format", "transformWithState"}, {"key", binary_layout<key_type>()}, {"variables", std::move(vars)}});
   }
   void write_key(binary_writer& out, const std::string& k) const {
     out.write(k);
