@@ -136,3 +136,24 @@ TEST_CASE("checkpoint compatibility: a state of another binary layout is refused
             "query as it was, or use a new checkpoint location");
   fs::remove_all(dir);
 }
+
+TEST_CASE("checkpoint compatibility: an older checkpoint whose recorded layout differs is refused, naming the field",
+          "[checkpoint][compat]") {
+  const auto dir = copy_fixture("avg_hll_type_names");
+  const auto schema = dir / "ck" / "state" / "0" / "_metadata" / "schema";
+  // As if avg had kept its count as an int then: the type names cannot tell, the layout can.
+  auto recorded = sl::read_checkpoint_file(schema);
+  const auto at = recorded.content.find(R"("name":"count","type":"long")");
+  REQUIRE(at != std::string::npos);
+  recorded.content.replace(at, 28, R"("name":"count","type":"int")");
+  sl::write_checkpoint_file(schema, recorded.content, recorded.query_id, /*overwrite=*/true);
+  std::string error;
+  try {
+    (void)resume(dir / "ck", avg_and_hll());
+  } catch (const std::exception& e) {
+    error = e.what();
+  }
+  CHECK_THAT(error, Catch::Matchers::Contains("the state layout changed in operator 1 (aggregate): value.avg(value).count "
+                                              "changed from int to long"));
+  fs::remove_all(dir);
+}
