@@ -66,6 +66,7 @@ std::string checkpoint_dir::open(const std::string& new_query_id, const boost::j
                            ". Its offsets and state cannot be reused by this query: run the query as it was, or "
                            "use a new checkpoint location");
   }
+  set_aside_torn_entries();
   check_logs_belong_to(id);
   return id;
 }
@@ -103,6 +104,31 @@ void checkpoint_dir::refuse_without_metadata() const {
                          "runs under is lost" + (id_hint.empty() ? std::string() : " (its files name query " + id_hint + ")") +
                          ", and a new one would make the sinks take replayed batches as new ones; restore " +
                          metadata_path().string() + ", or use a new checkpoint location");
+}
+
+void checkpoint_dir::set_aside_torn_entries() const {
+  // A log entry is linked into place and then synced once: a power loss before that fsync
+  // returned can leave its name without its bytes. Only the newest entry of each log can be
+  // such an entry, and only one whose successor does not exist yet (each step waits for the
+  // previous one's fsync); it is set aside, as Spark's HDFSMetadataLog ignores a partial
+  // entry, and its batch runs again (offsets: planned again; commit: run again from
+  // offsets/N, its sources never having been told to release it). Anything else that does not
+  // verify (a complete trailer whose checksum differs, a torn entry with a successor) is
+  // corruption, refused as before when read.
+  const auto commits = list_log_entries(root_ / "commits");
+  const auto offsets = list_log_entries(root_ / "offsets");
+  auto set_aside = [&](const char* log, std::int64_t n) {
+    const auto from = root_ / log / std::to_string(n);
+    std::filesystem::rename(from, root_ / log / ("." + std::to_string(n) + ".torn"));
+  };
+  std::optional<std::int64_t> last_commit = commits.empty() ? std::nullopt : std::optional(commits.back());
+  if (last_commit && (offsets.empty() || offsets.back() == *last_commit) &&
+      checkpoint_file_is_torn(commits_path(*last_commit))) {
+    set_aside("commits", *last_commit);
+    last_commit = commits.size() > 1 ? std::optional(commits[commits.size() - 2]) : std::nullopt;
+  }
+  if (!offsets.empty() && (!last_commit || offsets.back() > *last_commit) && checkpoint_file_is_torn(offsets_path(offsets.back())))
+    set_aside("offsets", offsets.back());
 }
 
 void checkpoint_dir::check_logs_belong_to(const std::string& id) const {
@@ -423,7 +449,8 @@ void checkpoint_dir::write_offsets(const offset_log_entry& e) const {
   if (!e.conf.empty()) meta["conf"] = e.conf;
   std::string text = "v1\n" + boost::json::serialize(meta) + "\n";
   for (const auto& o : e.source_offsets) text += boost::json::serialize(o) + "\n";
-  write_checkpoint_file(offsets_path(e.batch_id), text, query_id_);
+  // One fsync (docs/checkpoints.md, "Files"): durable before the batch runs.
+  write_checkpoint_file(offsets_path(e.batch_id), text, query_id_, /*overwrite=*/false, file_sync::file);
 }
 
 offset_log_entry checkpoint_dir::read_offsets(std::int64_t n, std::size_t expected_sources) const {
@@ -455,9 +482,10 @@ void checkpoint_dir::write_commit(const commit_log_entry& e) const {
   boost::json::array ops;
   for (const auto& w : e.operator_watermarks_us) ops.push_back(w ? boost::json::value(*w) : boost::json::value(nullptr));
   boost::json::object meta{{"nextBatchWatermarkUs", e.next_batch_watermark_us}, {"operatorWatermarksUs", ops}};
-  // Synced like every log entry: sources release data in commit(end) after this returns, so a
-  // commit must not be lost once they have.
-  write_checkpoint_file(commits_path(e.batch_id), "v1\n" + boost::json::serialize(meta) + "\n", query_id_);
+  // Synced (one fsync): sources release data in commit(end) after this returns, so a commit
+  // must not be lost once they have.
+  write_checkpoint_file(commits_path(e.batch_id), "v1\n" + boost::json::serialize(meta) + "\n", query_id_,
+                        /*overwrite=*/false, file_sync::file);
 }
 
 commit_log_entry checkpoint_dir::read_commit(std::int64_t n) const {
