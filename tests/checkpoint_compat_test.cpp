@@ -157,3 +157,23 @@ TEST_CASE("checkpoint compatibility: an older checkpoint whose recorded layout d
                                               "changed from int to long"));
   fs::remove_all(dir);
 }
+
+TEST_CASE("checkpoint compatibility: an older checkpoint without a schema whose state files do not fit the layout is refused",
+          "[checkpoint][compat]") {
+  const auto dir = copy_fixture("avg_hll_before_column_aggregate");
+  // A delta with a byte more than the layout reads (a valid checksum: not a damaged file).
+  const auto delta = dir / "ck" / "state" / "0" / "1.delta";
+  auto f = sl::read_checkpoint_file(delta);
+  sl::write_checkpoint_file(delta, f.content + "x", f.query_id, /*overwrite=*/true);
+  std::string error;
+  try {
+    (void)resume(dir / "ck", avg_and_hll());
+  } catch (const std::exception& e) {
+    error = e.what();
+  }
+  CHECK_THAT(error, Catch::Matchers::Contains(delta.string() + ": corrupt at byte") &&
+                        Catch::Matchers::Contains("written by an earlier sluice that named the state's types") &&
+                        Catch::Matchers::Contains("struct<window.start:timestamp,page:string> -> struct<avg(value):struct<sum:"
+                                                  "double,count:long>,approx_count_distinct(user):hll>"));
+  fs::remove_all(dir);
+}

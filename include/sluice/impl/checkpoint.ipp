@@ -278,7 +278,9 @@ void checkpoint_dir::accept_legacy_state_names(boost::json::object& was, const b
     const std::size_t k = state_index++;
     auto* old_state = x->if_contains("state");
     const auto layout = detail::parse_layout(detail::field_or_null(*y, "state"));
-    if (!old_state || !old_state->is_string() || !detail::parse_layout(*old_state).is_null() || layout.is_null()) continue;
+    if (!old_state || !old_state->is_string() || !detail::parse_layout(*old_state).is_null() || layout.is_null() ||
+        detail::field_or_null(*x, "operator") != detail::field_or_null(*y, "operator"))
+      continue;  // (another operator here: reported as such)
     // Compiler type names: the state's layout is what the checkpoint recorded beside it
     // (state/<k>/_metadata/schema), or, before that file existed, what its state files hold.
     const auto schema = state_schema_path(k);
@@ -299,11 +301,16 @@ void checkpoint_dir::check_state_files_fit(std::size_t op, const boost::json::va
   // Only the keyed formats can be read without the operator's code; the others (joins,
   // transformWithState) are read, and checked, as their state loads.
   if (!(format == "keyed" || sessions)) return;
+  // The committed versions' files: a later one may be torn, and is rewritten by its re-run.
+  const auto committed = latest_commit();
   std::error_code ec;
   for (auto it = std::filesystem::directory_iterator(state_dir(op), ec); !ec && it != std::filesystem::directory_iterator();
        it.increment(ec)) {
     const auto ext = it->path().extension();
-    if (!it->is_regular_file() || (ext != ".delta" && ext != ".snapshot")) continue;
+    const auto stem = it->path().stem().string();
+    if (!it->is_regular_file() || (ext != ".delta" && ext != ".snapshot") || stem.empty() ||
+        stem.find_first_not_of("0123456789") != std::string::npos || !committed || std::stoll(stem) > *committed)
+      continue;
     const auto bytes = read_checkpoint_file(it->path(), query_id_);
     binary_reader in(bytes, it->path().string());
     try {
