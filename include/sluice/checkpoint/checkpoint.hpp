@@ -12,7 +12,8 @@
 //   state/<op>/<v>.delta, state/<op>/<v>.snapshot   state of stateful operator <op> after batch v
 //   state/<op>/_metadata/schema   the binary form of those files (codec/state_layout.hpp)
 // Every file is written atomically (checkpoint/file_io.hpp) and never overwritten, and ends
-// with a checksum and the query id (write_checkpoint_file).
+// with a checksum and the query id (write_checkpoint_file). A batch costs one fsync for its
+// offsets, one for its commit and one per state file (docs/checkpoints.md, "Files").
 #pragma once
 #include <boost/json.hpp>
 #include <cstdint>
@@ -93,6 +94,13 @@ class checkpoint_dir {
 
   SLUICE_COLD SLUICE_DECL void refuse_without_metadata() const;
   SLUICE_COLD SLUICE_DECL void check_logs_belong_to(const std::string& id) const;
+  // Renames a torn newest log entry (a power loss during its write) to .<N>.torn.
+  SLUICE_COLD SLUICE_DECL void set_aside_torn_entries() const;
+  // A stored description that names an operator's state types as the compiler did (before
+  // state was described by its binary layout) gets the query's layout in their place when the
+  // checkpoint's state has it: by its recorded schema, else by decoding its state files.
+  SLUICE_COLD SLUICE_DECL void accept_legacy_state_names(boost::json::object& was, const boost::json::object& now) const;
+  SLUICE_COLD SLUICE_DECL void check_state_files_fit(std::size_t op, const boost::json::value& layout) const;
 
   std::filesystem::path root_;
   std::string query_id_;

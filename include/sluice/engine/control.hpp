@@ -190,7 +190,8 @@ class stateful_control : public stored_state {
 
   // ---- checkpoints: the state after a batch, as a delta (what the batch changed) or a
   // snapshot (everything), in the binary form generated from the state types.
-  // Names the state's types; part of the checkpoint fingerprint.
+  // The state's binary layout as JSON text (codec/state_layout.hpp): part of the checkpoint
+  // fingerprint, and compared on restart.
   virtual std::string state_signature() const = 0;
   // write_delta / write_snapshot / load_snapshot / apply_delta: checkpoint/stored_state.hpp.
   // Restart: the watermark the last committed batch ran with (for no-data batch decisions).

@@ -1,6 +1,7 @@
 // Definitions of checkpoint/checkpoint.hpp's non-template functions (see impl/config.hpp).
 #pragma once
 #include "../checkpoint/checkpoint.hpp"
+#include "../codec/state_layout.hpp"
 
 namespace sluice {
 
@@ -52,8 +53,11 @@ std::string checkpoint_dir::open(const std::string& new_query_id, const boost::j
                            file.query_id + ": the file was edited");
   const auto* stored = o->if_contains("query");
   if (!stored || !stored->is_object()) throw checkpoint_error(path.string() + ": missing the query description");
-  if (stored->as_object() != query) {
-    auto changes = describe_query_changes(stored->as_object(), query);
+  query_id_ = id;  // the state files below are checked against it
+  boost::json::object was = stored->as_object();
+  accept_legacy_state_names(was, query);
+  if (was != query) {
+    auto changes = describe_query_changes(was, query);
     std::string list;
     for (const auto& c : changes) list += (list.empty() ? "" : "; ") + c;
     // As Spark refuses a state schema that does not match the existing state: what the
@@ -62,8 +66,8 @@ std::string checkpoint_dir::open(const std::string& new_query_id, const boost::j
                            ". Its offsets and state cannot be reused by this query: run the query as it was, or "
                            "use a new checkpoint location");
   }
+  set_aside_torn_entries();
   check_logs_belong_to(id);
-  query_id_ = id;
   return id;
 }
 
@@ -100,6 +104,31 @@ void checkpoint_dir::refuse_without_metadata() const {
                          "runs under is lost" + (id_hint.empty() ? std::string() : " (its files name query " + id_hint + ")") +
                          ", and a new one would make the sinks take replayed batches as new ones; restore " +
                          metadata_path().string() + ", or use a new checkpoint location");
+}
+
+void checkpoint_dir::set_aside_torn_entries() const {
+  // A log entry is linked into place and then synced once: a power loss before that fsync
+  // returned can leave its name without its bytes. Only the newest entry of each log can be
+  // such an entry, and only one whose successor does not exist yet (each step waits for the
+  // previous one's fsync); it is set aside, as Spark's HDFSMetadataLog ignores a partial
+  // entry, and its batch runs again (offsets: planned again; commit: run again from
+  // offsets/N, its sources never having been told to release it). Anything else that does not
+  // verify (a complete trailer whose checksum differs, a torn entry with a successor) is
+  // corruption, refused as before when read.
+  const auto commits = list_log_entries(root_ / "commits");
+  const auto offsets = list_log_entries(root_ / "offsets");
+  auto set_aside = [&](const char* log, std::int64_t n) {
+    const auto from = root_ / log / std::to_string(n);
+    std::filesystem::rename(from, root_ / log / ("." + std::to_string(n) + ".torn"));
+  };
+  std::optional<std::int64_t> last_commit = commits.empty() ? std::nullopt : std::optional(commits.back());
+  if (last_commit && (offsets.empty() || offsets.back() == *last_commit) &&
+      checkpoint_file_is_torn(commits_path(*last_commit))) {
+    set_aside("commits", *last_commit);
+    last_commit = commits.size() > 1 ? std::optional(commits[commits.size() - 2]) : std::nullopt;
+  }
+  if (!offsets.empty() && (!last_commit || offsets.back() > *last_commit) && checkpoint_file_is_torn(offsets_path(offsets.back())))
+    set_aside("offsets", offsets.back());
 }
 
 void checkpoint_dir::check_logs_belong_to(const std::string& id) const {
@@ -173,7 +202,140 @@ inline std::string render_operator(const boost::json::value& v) {
   if (kind == "aggregate") return "aggregate by " + render_list(o.if_contains("keys"), render_key);
   return kind;
 }
+// An operator's "state" in a description: its binary layout (codec/state_layout.hpp) as JSON
+// text; null for the compiler type names that versions before layouts recorded.
+inline boost::json::value parse_layout(const boost::json::value& state) {
+  if (!state.is_string() || !state.as_string().starts_with("{")) return nullptr;
+  boost::system::error_code ec;
+  auto v = boost::json::parse(state.as_string(), ec);
+  return ec ? boost::json::value(nullptr) : v;
+}
+// A layout type as one line: struct<sum:double,count:long>, array<string>, optional<long>...
+inline std::string render_layout(const boost::json::value& t) {
+  if (t.is_string()) return std::string(t.as_string());
+  const auto* o = t.if_object();
+  if (!o || o->size() != 1) return boost::json::serialize(t);
+  const auto& [kind, inner] = *o->begin();
+  if (kind == "struct" && inner.is_array()) {
+    std::string out = "struct<";
+    for (const auto& f : inner.as_array()) {
+      const auto* fo = f.if_object();
+      if (!fo || !fo->contains("name") || !fo->contains("type")) return boost::json::serialize(t);
+      out += (out.size() > 7 ? "," : "") + std::string(fo->at("name").as_string()) + ":" + render_layout(fo->at("type"));
+    }
+    return out + ">";
+  }
+  if ((kind == "tuple" || kind == "map") && inner.is_array()) {
+    std::string out = std::string(kind) + "<";
+    for (const auto& e : inner.as_array()) out += (out.size() > kind.size() + 1 ? "," : "") + render_layout(e);
+    return out + ">";
+  }
+  if (kind == "opaque") return "opaque(" + render_layout(inner) + ")";
+  return std::string(kind) + "<" + render_layout(inner) + ">";
+}
+// What differs between two layouts, naming the part (key, value, a field by its name).
+inline void diff_layouts(const std::string& at, const boost::json::value& a, const boost::json::value& b,
+                         std::vector<std::string>& out) {
+  if (a == b) return;
+  auto fields = [](const boost::json::value& v) -> const boost::json::array* {
+    const auto* o = v.if_object();
+    const auto* f = o && o->size() == 1 ? o->if_contains("struct") : nullptr;
+    return f ? f->if_array() : nullptr;
+  };
+  auto name_of = [](const boost::json::value& f) { return boost::json::serialize(field_or_null(f.as_object(), "name")); };
+  const auto *fa = fields(a), *fb = fields(b);
+  bool same_names = fa && fb && fa->size() == fb->size();
+  for (std::size_t i = 0; same_names && i < fa->size(); ++i)
+    same_names = (*fa)[i].is_object() && (*fb)[i].is_object() && name_of((*fa)[i]) == name_of((*fb)[i]);
+  if (same_names) {
+    for (std::size_t i = 0; i < fa->size(); ++i)
+      diff_layouts(at + (at.empty() ? "" : ".") + std::string(field_or_null((*fa)[i].as_object(), "name").as_string()),
+                   field_or_null((*fa)[i].as_object(), "type"), field_or_null((*fb)[i].as_object(), "type"), out);
+    return;
+  }
+  const auto *oa = a.if_object(), *ob = b.if_object();
+  if (at.empty() && oa && ob && oa->contains("format")) {  // the top level: format, key, value
+    for (const auto* side : {oa, ob})
+      for (const auto& [k, v] : *side)
+        if ((side == oa || !oa->contains(k)) && field_or_null(*oa, k) != field_or_null(*ob, k))
+          diff_layouts(std::string(k), field_or_null(*oa, k), field_or_null(*ob, k), out);
+    return;
+  }
+  out.push_back(at + " changed from " + (a.is_null() ? "(none)" : render_layout(a)) + " to " +
+                (b.is_null() ? "(none)" : render_layout(b)));
+}
 }  // namespace detail
+
+void checkpoint_dir::accept_legacy_state_names(boost::json::object& was, const boost::json::object& now) const {
+  auto* a = was.if_contains("operators");
+  const auto* b = now.if_contains("operators");
+  if (!a || !b || !a->is_array() || !b->is_array() || a->as_array().size() != b->as_array().size()) return;
+  std::size_t state_index = 0;  // state/<k> belongs to the k-th operator that is not a watermark
+  for (std::size_t i = 0; i < b->as_array().size(); ++i) {
+    auto* x = a->as_array()[i].if_object();
+    const auto* y = b->as_array()[i].if_object();
+    if (!x || !y || detail::field_or_null(*x, "operator") == "watermark") continue;
+    const std::size_t k = state_index++;
+    auto* old_state = x->if_contains("state");
+    const auto layout = detail::parse_layout(detail::field_or_null(*y, "state"));
+    if (!old_state || !old_state->is_string() || !detail::parse_layout(*old_state).is_null() || layout.is_null() ||
+        detail::field_or_null(*x, "operator") != detail::field_or_null(*y, "operator"))
+      continue;  // (another operator here: reported as such)
+    // Compiler type names: the state's layout is what the checkpoint recorded beside it
+    // (state/<k>/_metadata/schema), or, before that file existed, what its state files hold.
+    const auto schema = state_schema_path(k);
+    if (std::filesystem::exists(schema)) {
+      const auto recorded = parse_json(read_checkpoint_file(schema, query_id_), schema);
+      *old_state = recorded == layout ? detail::field_or_null(*y, "state") : boost::json::value(boost::json::serialize(recorded));
+    } else {
+      check_state_files_fit(k, layout);
+      *old_state = detail::field_or_null(*y, "state");
+    }
+  }
+}
+
+void checkpoint_dir::check_state_files_fit(std::size_t op, const boost::json::value& layout) const {
+  const auto* lo = layout.if_object();
+  const auto format = lo ? detail::field_or_null(*lo, "format") : boost::json::value();
+  const bool sessions = format == "sessions";
+  // Only the keyed formats can be read without the operator's code; the others (joins,
+  // transformWithState) are read, and checked, as their state loads.
+  if (!(format == "keyed" || sessions)) return;
+  // The committed versions' files: a later one may be torn, and is rewritten by its re-run.
+  const auto committed = latest_commit();
+  std::error_code ec;
+  for (auto it = std::filesystem::directory_iterator(state_dir(op), ec); !ec && it != std::filesystem::directory_iterator();
+       it.increment(ec)) {
+    const auto ext = it->path().extension();
+    const auto stem = it->path().stem().string();
+    if (!it->is_regular_file() || (ext != ".delta" && ext != ".snapshot") || stem.empty() ||
+        stem.find_first_not_of("0123456789") != std::string::npos || !committed || std::stoll(stem) > *committed)
+      continue;
+    const auto bytes = read_checkpoint_file(it->path(), query_id_);
+    binary_reader in(bytes, it->path().string());
+    try {
+      auto entries = [&] {
+        const auto n = in.read_size(1);
+        for (std::size_t i = 0; i < n; ++i) {
+          decode_binary(in, lo->at("key"));
+          const auto m = sessions ? in.read_size(1) : 1;
+          for (std::size_t j = 0; j < m; ++j) decode_binary(in, lo->at("value"));
+        }
+      };
+      entries();
+      if (ext == ".delta" && !sessions) {  // the removed keys
+        const auto n = in.read_size(1);
+        for (std::size_t i = 0; i < n; ++i) decode_binary(in, lo->at("key"));
+      }
+      if (!in.at_end()) in.fail("trailing bytes after the state");
+    } catch (const std::exception& e) {
+      throw checkpoint_error(std::string(e.what()) + ": written by an earlier sluice that named the state's types (" +
+                             "not its binary layout), and its bytes do not fit this query's state layout " +
+                             detail::render_layout(lo->at("key")) + " -> " + detail::render_layout(lo->at("value")) +
+                             ": run the query as it was, or use a new checkpoint location");
+    }
+  }
+}
 
 std::vector<std::string> describe_query_changes(const boost::json::object& was, const boost::json::object& now) {
   using namespace detail;
@@ -263,8 +425,17 @@ std::vector<std::string> describe_query_changes(const boost::json::object& was, 
         }
         if (differs(x, y, "layout"))
           changed("the state layout", render_field(x, "layout"), render_field(y, "layout"), where);
-        if (out.size() == before)  // only the state's types (as the compiler names them), or a field not known here
-          changed("the state's key or value types", render_field(x, "state"), render_field(y, "state"), where);
+        if (out.size() == before) {  // only the state's binary layout, or a field not known here
+          const auto la = parse_layout(field_or_null(x, "state"));
+          const auto lb = parse_layout(field_or_null(y, "state"));
+          if (!la.is_null() && !lb.is_null() && la != lb) {
+            std::vector<std::string> diffs;
+            diff_layouts("", la, lb, diffs);
+            for (const auto& d : diffs) out.push_back("the state layout changed" + where + ": " + d);
+          } else if (differs(x, y, "state")) {
+            changed("the state's key or value types", render_field(x, "state"), render_field(y, "state"), where);
+          }
+        }
       }
     }
   }
@@ -285,7 +456,8 @@ void checkpoint_dir::write_offsets(const offset_log_entry& e) const {
   if (!e.conf.empty()) meta["conf"] = e.conf;
   std::string text = "v1\n" + boost::json::serialize(meta) + "\n";
   for (const auto& o : e.source_offsets) text += boost::json::serialize(o) + "\n";
-  write_checkpoint_file(offsets_path(e.batch_id), text, query_id_);
+  // One fsync (docs/checkpoints.md, "Files"): durable before the batch runs.
+  write_checkpoint_file(offsets_path(e.batch_id), text, query_id_, /*overwrite=*/false, file_sync::file);
 }
 
 offset_log_entry checkpoint_dir::read_offsets(std::int64_t n, std::size_t expected_sources) const {
@@ -317,9 +489,10 @@ void checkpoint_dir::write_commit(const commit_log_entry& e) const {
   boost::json::array ops;
   for (const auto& w : e.operator_watermarks_us) ops.push_back(w ? boost::json::value(*w) : boost::json::value(nullptr));
   boost::json::object meta{{"nextBatchWatermarkUs", e.next_batch_watermark_us}, {"operatorWatermarksUs", ops}};
-  // Synced like every log entry: sources release data in commit(end) after this returns, so a
-  // commit must not be lost once they have.
-  write_checkpoint_file(commits_path(e.batch_id), "v1\n" + boost::json::serialize(meta) + "\n", query_id_);
+  // Synced (one fsync): sources release data in commit(end) after this returns, so a commit
+  // must not be lost once they have.
+  write_checkpoint_file(commits_path(e.batch_id), "v1\n" + boost::json::serialize(meta) + "\n", query_id_,
+                        /*overwrite=*/false, file_sync::file);
 }
 
 commit_log_entry checkpoint_dir::read_commit(std::int64_t n) const {

@@ -9,7 +9,12 @@
 namespace sluice {
 
 void write_file_atomically(const std::filesystem::path& target, std::string_view bytes, bool overwrite, bool durable) {
+  write_file_atomically(target, bytes, overwrite, durable ? file_sync::file_and_directory : file_sync::none);
+}
+
+void write_file_atomically(const std::filesystem::path& target, std::string_view bytes, bool overwrite, file_sync sync) {
   namespace fs = std::filesystem;
+  const bool durable = sync == file_sync::file_and_directory;
   const fs::path dir = target.parent_path().empty() ? fs::path(".") : target.parent_path();
   fs::create_directories(dir);
   const fs::path tmp = dir / ("." + target.filename().string() + "." + std::to_string(::getpid()) + ".tmp");
@@ -17,28 +22,38 @@ void write_file_atomically(const std::filesystem::path& target, std::string_view
   if (fd < 0) throw checkpoint_error("cannot create " + tmp.string() + ": " + std::strerror(errno));
   try {
     detail::write_all(fd, bytes, tmp);
-    if (durable && ::fsync(fd) != 0)
+    if (durable && detail::counted_fsync(fd) != 0)
       throw checkpoint_error("fsync of " + tmp.string() + " failed: " + std::strerror(errno));
   } catch (...) {
     ::close(fd);
     ::unlink(tmp.c_str());
     throw;
   }
-  ::close(fd);
+  // file_sync::file keeps the descriptor open to sync after the name is given.
+  if (sync != file_sync::file) ::close(fd);
+  auto fail = [&](const std::string& why) {
+    if (sync == file_sync::file) ::close(fd);
+    ::unlink(tmp.c_str());
+    throw checkpoint_error(why);
+  };
   if (overwrite) {
     if (::rename(tmp.c_str(), target.c_str()) != 0) {
       const int err = errno;
-      ::unlink(tmp.c_str());
-      throw checkpoint_error("cannot rename " + tmp.string() + " to " + target.string() + ": " + std::strerror(err));
+      fail("cannot rename " + tmp.string() + " to " + target.string() + ": " + std::strerror(err));
     }
   } else {
     if (::link(tmp.c_str(), target.c_str()) != 0) {
       const int err = errno;
-      ::unlink(tmp.c_str());
-      if (err == EEXIST) throw checkpoint_error(target.string() + " already exists; a log entry is never overwritten");
-      throw checkpoint_error("cannot create " + target.string() + ": " + std::strerror(err));
+      if (err == EEXIST) fail(target.string() + " already exists; a log entry is never overwritten");
+      fail("cannot create " + target.string() + ": " + std::strerror(err));
     }
     ::unlink(tmp.c_str());
+  }
+  if (sync == file_sync::file) {
+    const int rc = detail::counted_fsync(fd);
+    const int err = errno;
+    ::close(fd);
+    if (rc != 0) throw checkpoint_error("fsync of " + target.string() + " failed: " + std::strerror(err));
   }
   if (durable) detail::fsync_path(dir, true);
 }
@@ -105,7 +120,7 @@ std::uint32_t crc32c(std::string_view bytes, std::uint32_t crc) {
 }
 
 void write_checkpoint_file(const std::filesystem::path& target, std::string_view content, std::string_view query_id,
-                           bool overwrite) {
+                           bool overwrite, file_sync sync) {
   if (query_id.find_first_of(" \n") != std::string_view::npos)
     throw checkpoint_error(target.string() + ": a query id with a space or newline cannot be recorded");
   char crc[9];
@@ -113,7 +128,18 @@ void write_checkpoint_file(const std::filesystem::path& target, std::string_view
   std::string bytes;
   bytes.reserve(content.size() + checkpoint_trailer_tag.size() + 10 + query_id.size());
   bytes.append(content).append(checkpoint_trailer_tag).append(crc, 8).append(" ").append(query_id).append("\n");
-  write_file_atomically(target, bytes, overwrite);
+  write_file_atomically(target, bytes, overwrite, sync);
+}
+
+bool checkpoint_file_is_torn(const std::filesystem::path& p) {
+  const std::string bytes = read_whole_file(p);
+  // A power loss can leave a file's length without its data (zeros on ext4 and XFS).
+  if (bytes.empty() || bytes.back() == '\0') return true;
+  const auto at = bytes.rfind(checkpoint_trailer_tag);
+  if (at == std::string::npos) return true;
+  const std::string_view trailer = std::string_view(bytes).substr(at + checkpoint_trailer_tag.size());
+  return trailer.size() < 10 || trailer[8] != ' ' || trailer.back() != '\n' ||
+         trailer.substr(0, 8).find_first_not_of("0123456789abcdef") != std::string_view::npos;
 }
 
 checkpoint_file read_checkpoint_file(const std::filesystem::path& p) {

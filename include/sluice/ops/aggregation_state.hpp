@@ -745,9 +745,9 @@ struct aggregate_partition<In, std::tuple<Keys...>, std::tuple<Aggs...>> {
   // ---- checkpoints: the delta of a batch is the groups it updated (still present) and the
   // groups it evicted.
   std::string state_signature() const {
-    // The sliced layout keys groups by slice, not window: a checkpoint of one cannot restore
-    // the other.
-    return std::string(sliced_ ? "aggregate-sliced/1<" : "aggregate<") + typeid(key_type).name() + "," + typeid(state_type).name() + ">";
+    // The binary layout (the sliced one keys groups by slice start, not window start: a
+    // checkpoint of one cannot restore the other).
+    return boost::json::serialize(state_layout());
   }
   // The keys (window geometry included) and functions the state was built by: a checkpoint
   // made with others holds groups this stage would misread.

@@ -200,9 +200,7 @@ struct dedup_stage : stateful_control, described_stage {
 
   // ---- checkpoints: a batch's delta is the keys it added (with their expiry) and the keys it
   // evicted; keys never change otherwise.
-  std::string state_signature() const override {
-    return std::string(Within ? "dedupe-within-watermark<" : "dedupe<") + typeid(key_type).name() + ">";
-  }
+  std::string state_signature() const override { return boost::json::serialize(state_layout()); }
   void write_delta(binary_writer& out) const override {
     out.write_size(added_.size());
     for (const auto& [k, e] : added_) {

@@ -345,10 +345,7 @@ struct group_state_stage<State, In, std::tuple<Sels...>, Out, F, Traits> : state
 
   // ---- checkpoints: a key's state and timeout; the delta is the keys the batch wrote, then
   // those it removed.
-  std::string state_signature() const override {
-    return std::string("group_state/1<") + typeid(key_type).name() + "," + typeid(State).name() + "," +
-           std::string(to_string(timeout)) + ">";
-  }
+  std::string state_signature() const override { return boost::json::serialize(state_layout()); }
   void write_entry(binary_writer& out, const key_type& k, const entry& e) const {
     out.write(k);
     out.write(e.value);

@@ -333,9 +333,7 @@ struct session_aggregate_stage<In, std::tuple<Keys...>, std::tuple<Aggs...>> : s
 
   // ---- checkpoints: a batch's delta is the whole session list of every key it changed (an
   // empty list removes the key).
-  std::string state_signature() const override {
-    return std::string("session-window<") + typeid(key_type).name() + "," + typeid(state_type).name() + ">";
-  }
+  std::string state_signature() const override { return boost::json::serialize(state_layout()); }
   void write_sessions(binary_writer& out, const key_type& k, const std::vector<session>* v) const {
     out.write(k);
     out.write_size(v ? v->size() : 0);

@@ -58,6 +58,7 @@
 #include <vector>
 
 #include "../codec/binary.hpp"
+#include "../codec/state_layout.hpp"
 #include "../engine/control.hpp"
 #include "../graph/pipe.hpp"
 #include "../schema.hpp"
@@ -615,9 +616,9 @@ struct stream_join_node : stateful_control, described_stage {
                         {"lowerUs", cond.lower}, {"upperUs", cond.upper}};
     return o;
   }
-  std::string state_signature() const override {
-    return std::string("stream-join<") + typeid(LRow).name() + "," + typeid(RRow).name() + "," + typeid(K).name() +
-           ">";
+  std::string state_signature() const override {  // per side: a key and its rows
+    return boost::json::serialize(boost::json::object{{"format", "symmetricHashJoin"}, {"key", binary_layout<K>()},
+                                                      {"left", binary_layout<LRow>()}, {"right", binary_layout<RRow>()}});
   }
   // A delta: per side, each key the batch changed with all its rows now (or its removal).
   void write_delta(binary_writer& out) const override {

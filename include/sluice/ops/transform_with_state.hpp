@@ -132,7 +132,7 @@ class state_variable {
       : name(std::move(n)), ttl_ms_(ttl_ms), ctx_(std::move(c)) {}
   virtual ~state_variable() = default;
   const std::string name;
-  virtual std::string kind() const = 0;  // for the checkpoint's description
+  virtual boost::json::value kind() const = 0;  // its binary layout, for the checkpoint's description
   bool has_ttl() const { return ttl_ms_ > 0; }
   virtual bool has(const std::string& key) const = 0;
   virtual void write_key(const std::string& key, binary_writer& out) const = 0;
@@ -230,7 +230,7 @@ class value_storage final : public keyed_storage<ttl_value<T>> {
 
  public:
   using base::base;
-  std::string kind() const override { return std::string("value<") + typeid(T).name() + ">"; }
+  boost::json::value kind() const override { return boost::json::object{{"value", binary_layout<T>()}}; }
   std::optional<T> get() const {
     const auto it = m_.find(key());
     if (it == m_.end() || expired(it->second.expires_ms)) return std::nullopt;
@@ -257,7 +257,7 @@ class list_storage final : public keyed_storage<std::vector<ttl_value<T>>> {
 
  public:
   using base::base;
-  std::string kind() const override { return std::string("list<") + typeid(T).name() + ">"; }
+  boost::json::value kind() const override { return boost::json::object{{"list", binary_layout<T>()}}; }
   std::vector<T> get() const {
     std::vector<T> out;
     if (const auto it = m_.find(key()); it != m_.end())
@@ -297,7 +297,9 @@ class map_storage final : public keyed_storage<std::map<K, ttl_value<V>>> {
 
  public:
   using base::base;
-  std::string kind() const override { return std::string("map<") + typeid(K).name() + "," + typeid(V).name() + ">"; }
+  boost::json::value kind() const override {
+    return boost::json::object{{"map", boost::json::array{binary_layout<K>(), binary_layout<V>()}}};
+  }
   std::optional<V> get_value(const K& user_key) const {
     const auto it = m_.find(key());
     if (it == m_.end()) return std::nullopt;
@@ -639,8 +641,9 @@ struct transform_with_state_stage<P, In, std::tuple<Sels...>, Out, TM, OM, S> : 
                                           {"numValueStateWithTTLVars", 0}, {"numListStateWithTTLVars", 0},
                                           {"numMapStateWithTTLVars", 0}};
     for (const auto& v : handle.vars_) {
-      const std::string k = v->kind();
-      const std::string family = k.starts_with("value<") ? "Value" : k.starts_with("list<") ? "List" : "Map";
+      const auto k = v->kind();  // {"value"|"list"|"map": layout}
+      const auto& o = k.as_object();
+      const std::string family = o.contains("value") ? "Value" : o.contains("list") ? "List" : "Map";
       ++m["num" + family + (v->has_ttl() ? "StateWithTTLVars" : "StateVars")];
     }
     m["numRegisteredTimers"] = handle.registered_timers_;
@@ -666,10 +669,11 @@ struct transform_with_state_stage<P, In, std::tuple<Sels...>, Out, TM, OM, S> : 
 
   // ---- checkpoints: per key, every variable's values (or none) and its timers; a delta holds
   // the keys the batch handled or expired, a snapshot all keys.
-  std::string state_signature() const override {
-    std::string s = std::string("transform_with_state/1<") + typeid(key_type).name();
-    for (const auto& v : handle.vars_) s += "," + v->name + ":" + v->kind();
-    return s + ">";
+  std::string state_signature() const override {  // per key: each variable's value
+    boost::json::array vars;
+    for (const auto& v : handle.vars_) vars.push_back(boost::json::object{{"name", v->name}, {"type", v->kind()}});
+    return boost::json::serialize(
+        boost::json::object{{"format", "transformWithState"}, {"key", binary_layout<key_type>()}, {"variables", std::move(vars)}});
   }
   void write_key(binary_writer& out, const std::string& k) const {
     out.write(k);
