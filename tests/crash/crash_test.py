@@ -11,7 +11,7 @@ nothing may appear twice.
 
     crash_test.py --worker build/tests/sluice_crash_worker --mode append --work /tmp/crash-append
 
-The modes join, dedup, session and group_state run the worker's queries of those stateful
+The modes join, join_window, dedup, session, group_state and transform_with_state run the worker's queries of those stateful
 operators instead (their input, reference and comparison: stateful_modes.py).
 
 Exit status 0 when the sink equals the reference and every check passed; 1 otherwise (with the

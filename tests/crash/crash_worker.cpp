@@ -31,6 +31,7 @@
 #include <sluice/sluice.hpp>
 #include <sluice/files.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
@@ -40,6 +41,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace sl = sluice;
 using namespace std::chrono_literals;
@@ -83,6 +85,26 @@ struct KeyProgress {
 };
 BOOST_DESCRIBE_STRUCT(KeyProgress, (), (key, rows, n, total, closed))
 
+// The transform_with_state mode's value state and output.
+struct Tally {
+  std::int64_t n = 0;
+  std::int64_t total = 0;
+  std::int64_t latest_ms = 0;  // the key's latest event time
+};
+BOOST_DESCRIBE_STRUCT(Tally, (), (n, total, latest_ms))
+struct TallyRow {
+  std::string key;
+  std::string why;             // "rows", "limit" (cleared at 40 rows) or "timer" (cleared by it)
+  std::int64_t rows = 0;       // this batch's
+  std::int64_t n = 0;          // since the state began
+  std::int64_t total = 0;
+  std::int64_t ids = 0;        // the list state: its length and sum((position + 1) * id)
+  std::int64_t weighted = 0;
+  std::int64_t timer = 0;      // the timer that fired, or the one now registered (0: none)
+  std::int64_t watermark = 0;  // timer_values' watermark (ms)
+};
+BOOST_DESCRIBE_STRUCT(TallyRow, (), (key, why, rows, n, total, ids, weighted, timer, watermark))
+
 namespace {
 
 struct args {
@@ -94,7 +116,7 @@ struct args {
 int usage(const char* why) {
   std::cerr << "sluice_crash_worker: " << why << "\n"
             << "usage: sluice_crash_worker --input DIR --output DIR --checkpoint DIR --mode "
-               "append|update|join|join_window|dedup|session|group_state [--parallelism N] [--files-per-trigger N]\n";
+               "append|update|join|join_window|dedup|session|group_state|transform_with_state [--parallelism N] [--files-per-trigger N]\n";
   return 2;
 }
 
@@ -150,7 +172,8 @@ int run(const args& a) {
 
 // ---- the modes of the stateful operators beyond the aggregation
 bool stateful_mode(const std::string& mode) {
-  return mode == "join" || mode == "join_window" || mode == "dedup" || mode == "session" || mode == "group_state";
+  return mode == "join" || mode == "join_window" || mode == "dedup" || mode == "session" || mode == "group_state" ||
+         mode == "transform_with_state";
 }
 
 template <class Stream>
@@ -161,6 +184,58 @@ int run_to_file_sink(Stream&& stream, const args& a) {
   report(q);
   return 0;
 }
+
+// The transform_with_state mode's processor: the state lives until 40 rows or until the
+// watermark passes 5 s after the key's latest event (the timer moves with each batch's rows).
+struct TallyProcessor {
+  static constexpr std::int64_t close_at = 40, timeout_ms = 5000;
+  sl::value_state<Tally> tally;
+  sl::list_state<std::int64_t> ids;
+  sl::processor_handle* handle = nullptr;
+  void init(sl::processor_handle& h) {
+    tally = h.get_value_state<Tally>("tally");
+    ids = h.get_list_state<std::int64_t>("ids");
+    handle = &h;
+  }
+  TallyRow row(const std::string& key, const char* why, std::int64_t rows, const Tally& t, std::int64_t timer,
+               const sl::timer_values& tv) const {
+    const auto list = ids.get();
+    std::int64_t weighted = 0;
+    for (std::size_t i = 0; i < list.size(); ++i) weighted += static_cast<std::int64_t>(i + 1) * list[i];
+    return {key, why, rows, t.n, t.total, static_cast<std::int64_t>(list.size()), weighted, timer,
+            tv.get_current_watermark_ms()};
+  }
+  void clear() {
+    tally.clear();
+    ids.clear();
+    for (auto timer : handle->list_timers()) handle->delete_timer(timer);
+  }
+  std::vector<TallyRow> handle_input_rows(const std::string& key, std::span<const Event> rows,
+                                          const sl::timer_values& tv) {
+    Tally t = tally.get_option().value_or(Tally{});
+    for (const auto& e : rows) {
+      ++t.n;
+      t.total += e.value;
+      t.latest_ms = std::max(t.latest_ms, e.timestamp.micros / 1000);
+      ids.append_value(e.id);
+    }
+    for (auto timer : handle->list_timers()) handle->delete_timer(timer);
+    if (t.n >= close_at) {
+      auto out = row(key, "limit", static_cast<std::int64_t>(rows.size()), t, 0, tv);
+      clear();
+      return {out};
+    }
+    tally.update(t);
+    handle->register_timer(t.latest_ms + timeout_ms);
+    return {row(key, "rows", static_cast<std::int64_t>(rows.size()), t, t.latest_ms + timeout_ms, tv)};
+  }
+  std::vector<TallyRow> handle_expired_timer(const std::string& key, const sl::timer_values& tv,
+                                             const sl::expired_timer_info& info) {
+    auto out = row(key, "timer", 0, tally.get(), info.get_expiry_time_ms(), tv);
+    clear();
+    return {out};
+  }
+};
 
 int run_stateful_mode(const args& a) {
   const sl::files::json_lines_options one_file{.max_files_per_trigger = 1};
@@ -185,6 +260,12 @@ int run_stateful_mode(const args& a) {
     return run_to_file_sink(std::move(events) | sl::with_watermark(sl::col<"timestamp">, 10s) |
                                 sl::group_by(sl::session_window(sl::col<"timestamp">, 5s), sl::col<"key">) |
                                 sl::aggregate(sl::count().as<"n">(), sl::sum(sl::col<"value">).as<"total">()),
+                            a);
+  if (a.mode == "transform_with_state")
+    return run_to_file_sink(std::move(events) | sl::with_watermark(sl::col<"timestamp">, 10s) |
+                                sl::group_by_key(sl::col<"key">) |
+                                sl::transform_with_state(TallyProcessor{}, sl::time_mode::event_time,
+                                                         sl::output_mode::append),
                             a);
   auto running = [](const std::string& key, std::span<const Event> values, sl::group_state<Running>& state,
                     auto& emit) {
@@ -229,7 +310,7 @@ int main(int argc, char** argv) {
   }
   if (a.input.empty() || a.output.empty() || a.checkpoint.empty()) return usage("--input, --output and --checkpoint are required");
   if (a.mode != "append" && a.mode != "update" && !stateful_mode(a.mode))
-    return usage("--mode must be append, update, join, join_window, dedup, session or group_state");
+    return usage("--mode must be append, update, join, join_window, dedup, session, group_state or transform_with_state");
   try {
     if (stateful_mode(a.mode)) return run_stateful_mode(a);
     return run(a);

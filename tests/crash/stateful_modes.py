@@ -1,6 +1,7 @@
 """The crash test's modes for the stateful operators beyond the aggregation (crash_test.py
---mode join|dedup|session|group_state): their input, their reference computed from the input
-alone by Spark's rules, and the comparison with what the file sink committed.
+--mode join|join_window|dedup|session|group_state|transform_with_state): their input, their
+reference computed from the input alone by Spark's rules, and the comparison with what the file
+sink committed.
 
 Every mode reads one file per batch (the join: one file of each side, left-N.jsonl and
 right-N.jsonl) and writes to the file sink in append mode, as tests/crash/crash_worker.cpp's
@@ -20,10 +21,11 @@ US = 1_000_000
 DELAY = 10 * US          # with_watermark(..., 10s)
 GAP = 5 * US             # session_window(timestamp, 5s)
 JOIN_LOWER, JOIN_UPPER = -5 * US, 5 * US   # time_range(ltime, rtime, -5s, 5s)
-CLOSE_AT = 40            # group_state: the state is removed at 40 rows
+CLOSE_AT = 40            # group_state, transform_with_state: the state is removed at 40 rows
+TIMEOUT_MS = 5000        # transform_with_state: the timer 5 s after the key's latest event
 T0 = 1_704_067_200 * US  # 2024-01-01T00:00:00Z
 WINDOW = 10 * US         # join_window: window(ltime, 10s)
-MODES = ("join", "join_window", "dedup", "session", "group_state")
+MODES = ("join", "join_window", "dedup", "session", "group_state", "transform_with_state")
 
 
 class ModeFailure(Exception):
@@ -56,6 +58,12 @@ def _times(rng, mode, i, per_file, watermark, previous):
             late += [previous - GAP, previous - GAP + 1]  # a session ending exactly at the late watermark
         if mode.startswith("join"):  # a row exactly at its side's state watermark, and one above
             late += [watermark + JOIN_LOWER - 1, watermark + JOIN_LOWER]
+        if mode == "transform_with_state":
+            # Timers due in this very batch (on each side of the watermark), and no row at or
+            # below the late-row watermark: whether transformWithState drops those is not what
+            # this mode checks.
+            late += [watermark - TIMEOUT_MS * 1000 - 1000, watermark - TIMEOUT_MS * 1000]
+            late = [t for t in late if t > previous]
     if whole:
         late = [t - t % US for t in late]
     normal = max(1, per_file - len(late))
@@ -84,6 +92,7 @@ def generate(mode, input_dir, staging_dir, files, per_file, seed):
     joins = mode in ("join", "join_window")
     keys = (["a", "b", "c", "d"] if mode == "dedup" else ["k%02d" % n for n in range(24)] if joins
             else ["alpha", "beta", "gamma", "delta", "eps", "zeta"])
+    rare = ["r%d" % n for n in range(8)] if mode == "transform_with_state" else []  # keys whose timers fire
     side_names = ("left", "right") if joins else ("events",)
     sides = {s: [] for s in range(len(side_names))}
     next_id = 0
@@ -95,7 +104,8 @@ def generate(mode, input_dir, staging_dir, files, per_file, seed):
         for s, side in enumerate(side_names):
             events = []
             for t in _times(rng, mode, i, per_file, watermark, previous):
-                events.append({"id": next_id, "timestamp": t, "key": rng.choice(keys), "value": rng.randint(-100, 100)})
+                key = rng.choice(rare) if rare and rng.random() < 0.15 else rng.choice(keys)
+                events.append({"id": next_id, "timestamp": t, "key": key, "value": rng.randint(-100, 100)})
                 next_id += 1
             if joins and s == 1:  # right rows exactly on the range's bounds of left rows, and past them
                 for l in rng.sample(sides[0][i][2], 2):
@@ -213,6 +223,51 @@ def _ref_group_state(sides):
     return out, 0
 
 
+def _ref_transform_with_state(sides):
+    """Spark's transformWithState in event time with the worker's TallyProcessor: per batch the
+    keys with rows (their timer moved to 5 s after their latest event, or the state cleared at
+    40 rows), then every timer before the batch's eviction watermark (ms), in time order, each
+    clearing its key's state; a no-data batch after the last when a timer is then due."""
+    files = [ev for _, _, ev in sides[0]]
+    wms, final = _batch_watermarks(files)
+    state, out = {}, {}  # key -> [n, total, latest_ms, [ids], timer_ms]
+
+    def row(key, why, rows, st, timer, wm_ms):
+        ids = st[3]
+        return (key, why, rows, st[0], st[1], len(ids), sum((i + 1) * x for i, x in enumerate(ids)), timer, wm_ms)
+
+    def fire(batch, wm_ms):
+        rows = out.setdefault(batch, [])
+        for timer, key in sorted((st[4], key) for key, st in state.items()):
+            if timer < wm_ms:
+                rows.append(row(key, "timer", 0, state.pop(key), timer, wm_ms))
+
+    for k, events in enumerate(files):
+        wm_ms = wms[k][1] // 1000
+        rows = out.setdefault(k, [])
+        per_key = {}
+        for e in events:
+            per_key.setdefault(e["key"], []).append(e)
+        for key, values in per_key.items():
+            st = state.get(key, [0, 0, 0, [], None])
+            for v in values:
+                st[0] += 1
+                st[1] += v["value"]
+                st[2] = max(st[2], v["timestamp"] // 1000)
+                st[3].append(v["id"])
+            if st[0] >= CLOSE_AT:
+                state.pop(key, None)
+                rows.append(row(key, "limit", len(values), st, 0, wm_ms))
+            else:
+                st[4] = st[2] + TIMEOUT_MS
+                state[key] = st
+                rows.append(row(key, "rows", len(values), st, st[4], wm_ms))
+        fire(k, wm_ms)
+    if any(st[4] < final // 1000 for st in state.values()):
+        fire(len(files), final // 1000)
+    return out, 0
+
+
 def _ref_join(sides):
     """Spark's left outer stream-stream join with a time range (StreamingSymmetricHashJoinExec):
     per batch the left rows (joined with the right state, then kept), the right rows (joined with
@@ -302,7 +357,7 @@ def _ref_join_window(sides):
 def reference(mode, sides):
     """({batch: [row tuple]}, rows dropped as late) by Spark's rules."""
     return {"join": _ref_join, "join_window": _ref_join_window, "dedup": _ref_dedup, "session": _ref_session,
-            "group_state": _ref_group_state}[mode](sides)
+            "group_state": _ref_group_state, "transform_with_state": _ref_transform_with_state}[mode](sides)
 
 
 # ---------------------------------------------------------------- the sink's rows
@@ -317,6 +372,9 @@ def parse_row(mode):
                 return (_parse_ts(w["start"]), _parse_ts(w["end"]), obj["key"], obj["n"], obj["total"])
             if mode == "group_state":
                 return (obj["key"], obj["rows"], obj["n"], obj["total"], obj["closed"])
+            if mode == "transform_with_state":
+                return tuple(obj[f] for f in ("key", "why", "rows", "n", "total", "ids", "weighted", "timer",
+                                              "watermark"))
             if mode == "join_window":
                 w = obj["window"]
                 return (_parse_ts(w["start"]), _parse_ts(w["end"]), obj["key"], obj["n"])
