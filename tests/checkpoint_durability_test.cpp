@@ -138,13 +138,24 @@ TEST_CASE("checkpoint fsyncs: one for the offsets, one for the commit, one per s
     q.stop();
     CHECK(out.size() == 3);
   }
-  SECTION("one stateful operator") {
+  SECTION("one stateful operator, one state partition") {
     auto q = sl::start(counts(in, out), sl::output_mode::update,
-                       {.checkpoint = (dir / "ck").string(), .state_snapshot_interval = 3});
+                       {.checkpoint = (dir / "ck").string(), .state_snapshot_interval = 3, .shuffle_partitions = 1});
     CHECK(per_batch(q, {{"a", 1}}) == 4);  // its state's schema file, once
     CHECK(per_batch(q, {{"a", 1}}) == 3);
     CHECK(per_batch(q, {{"b", 1}}) == 4);  // version 2: a delta and a snapshot
     CHECK(per_batch(q, {{"b", 1}}) == 3);
+    q.stop();
+    CHECK(out.size() == 4);
+  }
+  SECTION("one stateful operator, the default state partitions") {
+    auto q = sl::start(counts(in, out), sl::output_mode::update,
+                       {.checkpoint = (dir / "ck").string(), .state_snapshot_interval = 3});
+    const auto p = static_cast<std::int64_t>(sl::default_shuffle_partitions);
+    CHECK(per_batch(q, {{"a", 1}}) == 2 + p + 1);  // a delta per partition, the schema once
+    CHECK(per_batch(q, {{"a", 1}}) == 2 + p);
+    CHECK(per_batch(q, {{"b", 1}}) == 2 + 2 * p);  // version 2: a delta and a snapshot each
+    CHECK(per_batch(q, {{"b", 1}}) == 2 + p);
     q.stop();
     CHECK(out.size() == 4);
   }
@@ -171,7 +182,7 @@ TEST_CASE("checkpoint recovery: a power loss at each step of the commit sequence
   SECTION("after the sink, while writing the state: a torn delta of the uncommitted batch is rewritten") {
     CHECK(run_with("state-torn", [](const fs::path& ck) {
             fs::remove(ck / "commits" / "2");
-            tear(ck / "state" / "0" / "2.delta", 7);
+            tear(ck / "state" / "0" / "0" / "2.delta", 7);
           }) == expected);
   }
   SECTION("while writing commits/2: torn, set aside, and batch 2 runs again from offsets/2") {
@@ -183,7 +194,7 @@ TEST_CASE("checkpoint recovery: a power loss at each step of the commit sequence
   SECTION("leftover temporaries of a write cut short are ignored") {
     CHECK(run_with("temporaries", [](const fs::path& ck) {
             std::ofstream(ck / "offsets" / ".3.12345.tmp") << "v1\n";
-            std::ofstream(ck / "state" / "0" / ".3.delta.12345.tmp") << "x";
+            std::ofstream(ck / "state" / "0" / "0" / ".3.delta.12345.tmp") << "x";
           }) == expected);
   }
 }
@@ -202,8 +213,8 @@ TEST_CASE("checkpoint recovery: damage no power loss can leave is refused, namin
     CHECK_THAT(error, Catch::Contains("offsets/2: "));
   }
   SECTION("a torn state file of a committed batch (synced before its commit was written)") {
-    (void)run_with("state-torn-committed", [](const fs::path& ck) { tear(ck / "state" / "0" / "1.delta", 7); }, &error);
-    CHECK_THAT(error, Catch::Contains("state/0/1.delta: no checksum trailer"));
+    (void)run_with("state-torn-committed", [](const fs::path& ck) { tear(ck / "state" / "0" / "0" / "1.delta", 7); }, &error);
+    CHECK_THAT(error, Catch::Contains("state/0/0/1.delta: no checksum trailer"));
   }
   SECTION("a flipped byte in the newest commit (a complete trailer: corruption, not a torn write)") {
     (void)run_with("commit-flipped", [](const fs::path& ck) {

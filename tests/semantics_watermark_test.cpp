@@ -559,7 +559,7 @@ TEST_CASE("watermark: the multiple-watermark policy is the checkpoint's, a new s
   const std::string& cp = c.cp;
   std::ifstream offsets(fs::path(cp) / "offsets" / "0");
   const std::string text{std::istreambuf_iterator<char>(offsets), {}};
-  CHECK(text.find(R"("conf":{"multiple_watermark_policy":"max"})") != std::string::npos);
+  CHECK(text.find(R"("conf":{"multiple_watermark_policy":"max")") != std::string::npos);
 
   REQUIRE_NOTHROW(st::test_stream(
       event_seconds(a, b), sl::output_mode::append,
