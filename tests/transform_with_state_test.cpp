@@ -171,6 +171,27 @@ TEST_CASE("transform_with_state: event-time timers fire by the eviction watermar
                                   st::assert_state_rows(1)));
 }
 
+TEST_CASE("transform_with_state: input rows at or before the watermark are dropped as late, in any time mode",
+          "[transform_with_state]") {
+  // Spark's TransformWithStateExec filters its input with the late-events watermark (the
+  // previous batch's) whenever the input carries one, and counts them in numRowsDroppedByWatermark.
+  auto in = sl::memory_stream<Event>();
+  auto q = in | sl::with_watermark(sl::col<"timestamp">, 0s) | sl::group_by_key(sl::col<"key">) |
+           sl::transform_with_state(RunningCount{}, sl::time_mode::none, sl::output_mode::update);
+  REQUIRE_NOTHROW(st::test_stream(std::move(q), sl::output_mode::update,
+                                  st::add_data(in, {ev(10s, "a")}),  // watermark -> 10 s
+                                  st::check_new_answer(KeyText{"a", "1"}),
+                                  st::add_data(in, {ev(20s, "c")}),  // late against batch 0's: 0 s; -> 20 s
+                                  st::check_new_answer(KeyText{"c", "1"}),
+                                  st::add_data(in, {ev(10s, "a"), ev(9s, "b"), ev(21s, "d")}),  // late: <= 10 s
+                                  st::check_new_answer(KeyText{"d", "1"}),
+                                  st::assert_num_rows_dropped_by_watermark(2),
+                                  st::stop_stream(), st::start_stream(),
+                                  st::add_data(in, {ev(20s, "a"), ev(22s, "a")}),  // late: <= 20 s, after the restart
+                                  st::check_new_answer(KeyText{"a", "2"}),
+                                  st::assert_dropped(3)));
+}
+
 namespace {
 struct Item {
   std::string key;

@@ -515,6 +515,9 @@ struct transform_with_state_stage<P, In, std::tuple<Sels...>, Out, TM, OM, S> : 
   std::vector<std::string> touched_;  // keys the batch handled or expired: its checkpoint delta
   std::int64_t last_watermark_ = std::numeric_limits<std::int64_t>::min();
   state_operator_metrics last_metrics{"transformWithStateExec"};
+  // The event-time column the upstream watermark is on (null: none, or not readable here).
+  std::int64_t (*event_time_)(const In&) = nullptr;
+  std::int64_t dropped_ = 0;  // this batch's late rows
 
   transform_with_state_stage(std::tuple<bound_selector<In, Sels>...> k, P p) : keys(std::move(k)), processor(std::move(p)) {}
 
@@ -543,6 +546,7 @@ struct transform_with_state_stage<P, In, std::tuple<Sels...>, Out, TM, OM, S> : 
     index_.clear();
     groups_.clear();
     touched_.clear();
+    dropped_ = 0;
     handle.registered_timers_ = handle.deleted_timers_ = 0;
   }
   // Spark calls close() when a task is done with the processor; sluice once per run, pairing
@@ -550,8 +554,14 @@ struct transform_with_state_stage<P, In, std::tuple<Sels...>, Out, TM, OM, S> : 
   void stop() override {
     if constexpr (requires { processor.close(); }) processor.close();
   }
+  // Spark drops input rows at or before the watermark (the previous batch's, as every stateful
+  // operator does) whatever the time mode, when the input carries one.
   template <class R>
-  void accept(batch_context&, R&& r) {
+  void accept(batch_context& ctx, R&& r) {
+    if (event_time_ != nullptr && ctx.has_watermark && event_time_(r) <= late_events_watermark(ctx, operator_index)) {
+      ++dropped_;
+      return;
+    }
     key_type k = std::apply([&](const auto&... s) { return key_type{s(r)...}; }, keys);
     auto [it, inserted] = index_.try_emplace(k, static_cast<std::uint32_t>(groups_.size()));
     if (inserted) groups_.emplace_back(std::move(k), std::vector<In>{});
@@ -629,6 +639,7 @@ struct transform_with_state_stage<P, In, std::tuple<Sels...>, Out, TM, OM, S> : 
     last_metrics.num_rows_total = total;
     last_metrics.num_rows_updated = updated;
     last_metrics.num_rows_removed = removed;
+    last_metrics.num_rows_dropped_by_watermark = dropped_;
     last_metrics.custom_metrics = custom_metrics(expired_timers, removed);
   }
 
@@ -801,6 +812,7 @@ auto pipe_into(key_grouped_node<Up, Sels...>&& g, transform_with_state_t<P, TM, 
                     return std::tuple<detail::bound_selector<In, Sels>...>(detail::bound_selector<In, Sels>(s)...);
                   }, g.keys),
                   std::move(d.processor));
+    stage.event_time_ = detail::event_time_reader<In, Up>();
     if constexpr (has_initial) {
       using key_type = typename stage_t::key_type;
       boost::unordered_flat_map<key_type, std::size_t, detail::key_hash> seen;
