@@ -63,9 +63,12 @@ TEST_CASE("kafka faults: offsets deleted before they were read (retention)", "[f
 
 TEST_CASE("kafka faults: the broker's own retention deletes offsets before they were read", "[faults]") {
   // Small segments and records two days old under an hour's retention: the broker (which looks
-  // every second) deletes every closed segment; the newest records (timestamped now) stay.
+  // every second) deletes every segment whose records all expired (the active one included), up
+  // to the one holding the newest records (timestamped now). Retention is set to an hour only
+  // once the first records were read: with it from the start, the broker could delete them
+  // before the first query read them.
   const auto topic = unique("real-retention");
-  create_topic(topic, 1, {{"segment.bytes", "1024"}, {"retention.ms", "3600000"}});
+  create_topic(topic, 1, {{"segment.bytes", "1024"}, {"retention.ms", "-1"}});
   const std::int64_t old_ms =
       std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count() -
       2 * 24 * 3600 * 1000LL;
@@ -83,6 +86,7 @@ TEST_CASE("kafka faults: the broker's own retention deletes offsets before they 
   REQUIRE(mem.rows().size() == 3);
   for (int i = 3; i < 20; ++i) produce_one(i, old_ms);  // unread, in segments retention deletes
   for (int i = 20; i < 25; ++i) produce_one(i, 0);      // now: kept
+  set_topic_config(topic, {{"segment.bytes", "1024"}, {"retention.ms", "3600000"}});
   handle h{make(RD_KAFKA_CONSUMER, {{"group.id", "retention-watch"}})};
   std::int64_t low = 0, high = 0;
   for (int i = 0; i < 300 && low <= 3; ++i) {

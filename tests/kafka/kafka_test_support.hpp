@@ -105,6 +105,24 @@ inline void create_topic(const std::string& topic, int partitions, const std::ma
   rd_kafka_NewTopic_destroy(nt);
 }
 
+// Replaces the topic's configuration (AlterConfigs, not incremental: give every key that
+// should differ from the broker's default).
+inline void set_topic_config(const std::string& topic, const std::map<std::string, std::string>& config) {
+  handle h{make(RD_KAFKA_PRODUCER)};
+  rd_kafka_ConfigResource_t* res = rd_kafka_ConfigResource_new(RD_KAFKA_RESOURCE_TOPIC, topic.c_str());
+  for (const auto& [k, v] : config) REQUIRE(rd_kafka_ConfigResource_set_config(res, k.c_str(), v.c_str()) == RD_KAFKA_RESP_ERR_NO_ERROR);
+  rd_kafka_queue_t* q = rd_kafka_queue_new(h.rk);
+  rd_kafka_AlterConfigs(h.rk, &res, 1, nullptr, q);
+  rd_kafka_event_t* ev = admin_wait(h.rk, q);
+  std::size_t n = 0;
+  const auto* out = rd_kafka_AlterConfigs_result_resources(rd_kafka_event_AlterConfigs_result(ev), &n);
+  REQUIRE(n == 1);
+  if (rd_kafka_ConfigResource_error(out[0])) FAIL(rd_kafka_ConfigResource_error_string(out[0]));
+  rd_kafka_event_destroy(ev);
+  rd_kafka_queue_destroy(q);
+  rd_kafka_ConfigResource_destroy(res);
+}
+
 inline void delete_topic(const std::string& topic) {
   handle h{make(RD_KAFKA_PRODUCER)};
   rd_kafka_DeleteTopic_t* dt = rd_kafka_DeleteTopic_new(topic.c_str());
