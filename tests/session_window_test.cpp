@@ -2,21 +2,19 @@
 // seconds as the suite's casts of longs): sessions of a key merge when they overlap or touch,
 // also across batches and when a new row bridges several; complete mode emits all sessions,
 // append mode each once when the watermark passes its end; late rows are dropped; a dynamic
-// gap (<= 0 leaves the row out); restarts from the checkpoint. Then a property test against a
-// sort-and-sweep reference on random out-of-order input, random batches and restarts.
+// gap (<= 0 leaves the row out); restarts from the checkpoint. The property test (a
+// sort-and-sweep reference, random out-of-order input, batches and restarts, both modes) is in
+// stateful_property_test.cpp.
 #include <catch2/catch.hpp>
 
 #include <filesystem>
-#include <map>
 #include <mutex>
 #include <random>
-#include <set>
 #include <sstream>
 #include <string>
 #include <vector>
 
 #include "semantics_support.hpp"
-#include "stateful_property_support.hpp"
 
 using namespace sem;
 
@@ -196,108 +194,4 @@ TEST_CASE("session window: sessions survive a restart from the checkpoint and me
   CHECK(run({line("b", 20)}).empty());  // a second session for "b", before the first
   CHECK(run({line("x", 100)}) == json({s("a", 40, 62, 3), s("b", 40, 50, 1), s("b", 20, 30, 1)}));  // watermark -> 70
   std::filesystem::remove_all(dir);
-}
-
-// ---- property: random out-of-order input, random batches, restarts
-
-namespace {
-// Spark's way: keep the rows of the open sessions, sort them by time and sweep, merging while
-// the next row's start <= the current end; evict sessions ending at or before the watermark.
-struct reference_sessions {
-  reference_watermark watermark;
-  bool dynamic;
-  std::map<std::string, std::vector<std::pair<std::int64_t, std::int64_t>>> rows;  // key -> (t, value)
-  std::vector<std::string> out;
-
-  std::int64_t gap(std::int64_t value) const { return dynamic ? (value % 4 - 1) * 1'000'000 : 3'000'000; }
-
-  void evict() {
-    for (auto& [k, rs] : rows) {
-      std::sort(rs.begin(), rs.end());
-      std::vector<std::pair<std::int64_t, std::int64_t>> keep, current;
-      std::int64_t start = 0, end = std::numeric_limits<std::int64_t>::min(), n = 0, sum = 0;
-      auto close = [&] {
-        if (n == 0) return;
-        if (end <= watermark.value) {
-          out.push_back(k + "|" + std::to_string(start) + "|" + std::to_string(end) + "|" + std::to_string(n) + "|" +
-                        std::to_string(sum));
-        } else {
-          keep.insert(keep.end(), current.begin(), current.end());
-        }
-        current.clear();
-        n = sum = 0;
-      };
-      for (const auto& [t, v] : rs) {
-        if (n > 0 && t > end) close();
-        if (n == 0) start = t, end = t + gap(v);
-        else end = std::max(end, t + gap(v));
-        ++n;
-        sum += v;
-        current.emplace_back(t, v);
-      }
-      close();
-      rs = std::move(keep);
-    }
-  }
-  void batch(const std::vector<Event>& in) {
-    watermark.batch(
-        in,
-        [&](const Event& e) {
-          if (gap(e.value) <= 0) return;
-          if (watermark.defined && e.timestamp.micros + gap(e.value) <= watermark.value) return;  // late
-          rows[e.key].emplace_back(e.timestamp.micros, e.value);
-        },
-        [&] { evict(); });
-  }
-};
-
-template <bool Dynamic>
-void session_property(unsigned seed) {
-  std::mt19937 rng(seed);
-  const std::int64_t delay = 4'000'000;
-  sl::memory_stream<Event> in;
-  batch_outputs outputs;
-  auto make = [&] {
-    auto window = [] {
-      if constexpr (Dynamic)
-        return sl::session_window(sl::col<"timestamp">,
-                                  [](const Event& e) { return std::chrono::seconds(e.value % 4 - 1); });
-      else return sl::session_window(sl::col<"timestamp">, 3s);
-    }();
-    auto q = in | sl::with_watermark(sl::col<"timestamp">, std::chrono::microseconds(delay)) |
-             sl::group_by(sl::col<"key">, window) | sl::aggregate(sl::count(), sl::sum(sl::col<"value">));
-    using R = typename decltype(q)::row_type;
-    return std::move(q) | outputs.sink<R>([](const R& r) {
-             return sl::get<"key">(r) + "|" + std::to_string(sl::get<"session_window">(r).start.micros) + "|" +
-                    std::to_string(sl::get<"session_window">(r).end.micros) + "|" + std::to_string(sl::get<"count">(r)) +
-                    "|" + std::to_string(sl::get<"sum(value)">(r));
-           });
-  };
-  reference_sessions ref{{delay}, Dynamic, {}, {}};
-  std::int64_t base = 10'000'000;
-  run_with_restarts(rng, "session-property", 30, 4, make, [&](int b) {
-    std::vector<Event> rows;
-    const int n = std::uniform_int_distribution<int>(0, 10)(rng);
-    for (int i = 0; i < n; ++i) {
-      const std::int64_t t = base + std::uniform_int_distribution<std::int64_t>(-8, 6)(rng) * 500'000;
-      rows.push_back({sl::timestamp{t}, std::string(1, static_cast<char>('a' + rng() % 3)),
-                      std::uniform_int_distribution<std::int64_t>(0, 9)(rng)});
-    }
-    base += std::uniform_int_distribution<std::int64_t>(0, 3)(rng) * 1'000'000;
-    if (b == 29) rows.push_back({sl::timestamp{base + 100'000'000}, "z", 2});  // closes every other session
-    in.add_data(rows);
-    ref.batch(rows);
-  });
-  INFO("seed " << seed);
-  CHECK(ref.out.size() > 5);
-  CHECK(outputs.all() == std::multiset<std::string>(ref.out.begin(), ref.out.end()));
-}
-}  // namespace
-
-TEST_CASE("session window: property, random out-of-order batches and restarts against a sort-and-sweep reference",
-          "[session][property]") {
-  for (unsigned seed = 1; seed <= 6; ++seed) {
-    session_property<false>(seed);
-    session_property<true>(seed);
-  }
 }

@@ -227,7 +227,7 @@ def _ref_transform_with_state(sides):
     """Spark's transformWithState in event time with the worker's TallyProcessor: per batch the
     keys with rows (their timer moved to 5 s after their latest event, or the state cleared at
     40 rows), then every timer before the batch's eviction watermark (ms), in time order, each
-    clearing its key's state; a no-data batch after the last when a timer is then due."""
+    clearing its key's state; a no-data batch after the last when the watermark moved."""
     files = [ev for _, _, ev in sides[0]]
     wms, final = _batch_watermarks(files)
     state, out = {}, {}  # key -> [n, total, latest_ms, [ids], timer_ms]
@@ -263,7 +263,7 @@ def _ref_transform_with_state(sides):
                 state[key] = st
                 rows.append(row(key, "rows", len(values), st, st[4], wm_ms))
         fire(k, wm_ms)
-    if any(st[4] < final // 1000 for st in state.values()):
+    if final > wms[-1][1]:  # the no-data batch: the watermark moved (Spark's shouldRunAnotherBatch)
         fire(len(files), final // 1000)
     return out, 0
 

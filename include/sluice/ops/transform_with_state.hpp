@@ -664,12 +664,13 @@ struct transform_with_state_stage<P, In, std::tuple<Sels...>, Out, TM, OM, S> : 
     return m;
   }
 
-  // Spark runs another batch in event-time mode when the watermark moves; sluice when it would
-  // fire a timer (the same output). In processing-time mode, when a timer would fire.
+  // Spark's TransformWithStateExec.shouldRunAnotherBatch: whenever the watermark moved (not only
+  // when a timer would fire: the next data batch drops rows at or before the watermark the
+  // batch before it ran with, so skipping the no-data batch would let rows through that Spark
+  // drops). In processing-time mode Spark runs one at every trigger; sluice when the watermark
+  // moved (the same late rows) or, below, when a timer would fire.
   bool needs_no_data_batch(output_mode_kind, std::int64_t new_watermark) const override {
-    if constexpr (TM == time_mode_kind::event_time)
-      return !handle.queue_.empty() && handle.queue_.begin()->first < floor_div(new_watermark, 1000);
-    else return false;
+    return last_watermark_ != std::numeric_limits<std::int64_t>::min() && new_watermark > last_watermark_;
   }
   bool needs_no_data_batch_at(timestamp batch_timestamp) const override {
     if constexpr (TM == time_mode_kind::processing_time)
