@@ -1,6 +1,7 @@
-// expect: sluice rule \[stream-join-append-only\]
-// A stream-stream join of window aggregations runs in append mode only (Spark: the join is
-// refused in update and complete mode; in append mode the aggregations emit closed windows).
+// expect: sluice rule \[chained-stateful-needs-append\]
+// A stream-stream join of window aggregations runs in append mode only: in update mode the
+// aggregations emit windows the join would take as late (Spark's correctness check; Spark
+// refuses the join itself in update mode too).
 #include "stream_join_support.hpp"
 
 int main() {

@@ -323,7 +323,10 @@ struct stream_join_stage_tag {
   static constexpr bool stateful_operator = true;
   template <class Q>
   static constexpr bool check_shape() {
-    static_assert(Q::mode == output_mode_kind::append,
+    // After an aggregation, in update or complete mode, the aggregation's rule names the mode
+    // (chained-stateful-needs-append): one error.
+    constexpr bool reported = any_stage<typename Q::before, is_aggregation> && Q::mode != output_mode_kind::append;
+    static_assert(Q::mode == output_mode_kind::append || reported,
                   "sluice rule [stream-join-append-only]: a stream-stream join needs output_mode::append (Spark: Join "
                   "between two streaming DataFrames/Datasets is not supported in Update/Complete output mode, only in "
                   "Append output mode)");
