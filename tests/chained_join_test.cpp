@@ -234,3 +234,161 @@ TEST_CASE("chained join: the join's output watermark for various intervals (Spar
                         sl::col<"timestamp2">);
   CHECK(keyed.output_watermark(7) == std::optional<std::int64_t>(7));
 }
+
+// ---- A stream-stream join after window aggregations (Spark 3.4+'s chained operators, with
+// Spark 4.0's SPARK-49829: a left row is kept until the batch's eviction). Each side's window
+// aggregation closes its windows in the same no-data batch; the window column carries the
+// watermark (compared by its end), so the join on it evicts both sides at window.end.
+namespace {
+auto window_counts_1(sl::memory_stream<V1>& in) {
+  return in | sl::with_watermark(sl::col<"eventTime1">, 0s) | sl::group_by(sl::window(sl::col<"eventTime1">, 5s)) |
+         sl::aggregate(sl::count().as<"n1">());
+}
+auto window_counts_2(sl::memory_stream<V2>& in) {
+  return in | sl::with_watermark(sl::col<"eventTime2">, 0s) | sl::group_by(sl::window(sl::col<"eventTime2">, 5s)) |
+         sl::aggregate(sl::count().as<"n2">());
+}
+template <class R, class N2>
+R window_pair(std::int64_t start_s, std::int64_t n1, N2 n2) {
+  return R{{st::win(std::chrono::seconds(start_s), std::chrono::seconds(start_s + 5))}, {n1}, {n2}};
+}
+// The inner join of the two window counts on the window, and the two batches its cases share.
+auto window_join(sl::memory_stream<V1>& in1, sl::memory_stream<V2>& in2) {
+  return window_counts_1(in1) | sl::join(window_counts_2(in2), sl::col<"window">);
+}
+using window_join_row =
+    decltype(window_join(std::declval<sl::memory_stream<V1>&>(), std::declval<sl::memory_stream<V2>&>()))::row_type;
+auto window_batch_1(sl::memory_stream<V1>& in1, sl::memory_stream<V2>& in2) {
+  return st::multi_add_data(st::add_data(in1, v1s(1, 4)), st::add_data(in2, v2s(1, 3)));
+}
+auto window_batch_2(sl::memory_stream<V1>& in1, sl::memory_stream<V2>& in2) {
+  return st::multi_add_data(st::add_data(in1, {v1(6)}), st::add_data(in2, {v2(7)}));
+}
+struct V3 {
+  std::int64_t value3 = 0;
+  sl::timestamp eventTime3;
+};
+BOOST_DESCRIBE_STRUCT(V3, (), (value3, eventTime3))
+V3 v3(std::int64_t s) { return {s, st::ts(std::chrono::seconds(s))}; }
+}  // namespace
+
+TEST_CASE("chained join: window agg per each side -> stream-stream join on the window, append mode",
+          "[chained][stream_join]") {
+  auto in1 = sl::memory_stream<V1>();
+  auto in2 = sl::memory_stream<V2>();
+  auto q = window_join(in1, in2);
+  using R = window_join_row;
+  REQUIRE_NOTHROW(st::test_stream(
+      std::move(q), sl::output_mode::append,
+      window_batch_1(in1, in2),
+      // Data batch W (0, 0): op1 [0, 5) 4, op2 [0, 5) 3. Watermark min(4, 3) = 3; the no-data
+      // batch W (0, 3) closes nothing.
+      st::check_new_answer(), assert_state_rows({1, 1, 0}),
+      window_batch_2(in1, in2),
+      // W (3, 3): [5, 10) 1 on each side. Watermark 6: W (3, 6) closes [0, 5) on both sides in
+      // the same batch; the join keeps the left window until its eviction, so the right one
+      // finds it. Both leave the join at window.end 5 <= 6.
+      st::check_new_answer(window_pair<R>(0, 4, 3)), assert_state_rows({1, 1, 0}),
+      st::multi_add_data(st::add_data(in1, {v1(11)}), st::add_data(in2, {v2(12)})),
+      // Watermark 11: [5, 10) closes on both sides.
+      st::check_new_answer(window_pair<R>(5, 1, 1)), assert_state_rows({1, 1, 0})));
+}
+
+TEST_CASE("chained join: window agg per each side -> left outer join on the window: an unmatched window with nulls",
+          "[chained][stream_join]") {
+  auto in1 = sl::memory_stream<V1>();
+  auto in2 = sl::memory_stream<V2>();
+  auto q = window_counts_1(in1) | sl::left_join(window_counts_2(in2), sl::col<"window">);
+  using R = decltype(q)::row_type;
+  REQUIRE_NOTHROW(st::test_stream(
+      std::move(q), sl::output_mode::append,
+      st::multi_add_data(st::add_data(in1, {v1(1), v1(2), v1(11)}), st::add_data(in2, {v2(6), v2(12)})),
+      // W (0, 0): op1 [0, 5) 2, [10, 15) 1; op2 [5, 10) 1, [10, 15) 1. Watermark 11: op1 closes
+      // [0, 5), op2 [5, 10); [0, 5) finds no right window and leaves the join at 5 <= 11 with
+      // nulls; the right [5, 10) is dropped (an inner side).
+      st::check_new_answer(window_pair<R>(0, 2, std::optional<std::int64_t>{})), assert_state_rows({1, 1, 0}),
+      st::multi_add_data(st::add_data(in1, {v1(16)}), st::add_data(in2, {v2(17)})),
+      // Watermark 16: [10, 15) closes on both sides and matches.
+      st::check_new_answer(window_pair<R>(10, 1, std::optional<std::int64_t>(1))), assert_state_rows({1, 1, 0})));
+}
+
+TEST_CASE("chained join: window agg per each side -> join -> a restart in between", "[chained][stream_join]") {
+  auto in1 = sl::memory_stream<V1>();
+  auto in2 = sl::memory_stream<V2>();
+  auto q = window_join(in1, in2);
+  using R = window_join_row;
+  REQUIRE_NOTHROW(st::test_stream(
+      std::move(q), sl::output_mode::append,
+      window_batch_1(in1, in2),
+      st::check_new_answer(),
+      st::stop_stream(), st::start_stream(),
+      window_batch_2(in1, in2),
+      st::check_new_answer(window_pair<R>(0, 4, 3)), assert_state_rows({1, 1, 0})));
+}
+
+TEST_CASE("chained join: stream-stream join -> stream-stream join with a third stream, append mode",
+          "[chained][stream_join]") {
+  auto in1 = sl::memory_stream<V1>();
+  auto in2 = sl::memory_stream<V2>();
+  auto in3 = sl::memory_stream<V3>();
+  auto first = (in1 | sl::with_watermark(sl::col<"eventTime1">, 0s)) |
+               sl::join(in2 | sl::with_watermark(sl::col<"eventTime2">, 0s), sl::col<"eventTime1">, sl::col<"eventTime2">);
+  // The first join's output carries the watermark on eventTime1 (its left side's): the second
+  // join is keyed on it and evicts both of its sides by it.
+  auto q = std::move(first) |
+           sl::join(in3 | sl::with_watermark(sl::col<"eventTime3">, 0s), sl::col<"eventTime1">, sl::col<"eventTime3">);
+  using R = decltype(q)::row_type;
+  auto row = [](std::int64_t s) {
+    const auto t = st::ts(std::chrono::seconds(s));
+    return R{{s}, {t}, {s}, {t}, {s}, {t}};
+  };
+  REQUIRE_NOTHROW(st::test_stream(
+      std::move(q), sl::output_mode::append,
+      st::multi_add_data(st::add_data(in1, v1s(1, 3)), st::add_data(in2, v2s(1, 3)), st::add_data(in3, {v3(2), v3(3)})),
+      // W (0, 0): op1 joins 1..3; op2 matches 2 and 3. Watermark 3: W (0, 3) evicts both joins.
+      st::check_new_answer(row(2), row(3)), assert_state_rows({0, 0}),
+      st::multi_add_data(st::add_data(in1, {v1(4), v1(5)}), st::add_data(in2, {v2(5)}),
+                         st::add_data(in3, {v3(2), v3(4), v3(5)})),
+      // W (3, 3): the third stream's 2 is late for op2 (2 <= 3) and dropped; its 4 finds no
+      // joined row; 5 matches (5, 5). Watermark 5 evicts everything.
+      st::check_new_answer(row(5)), assert_state_rows({0, 0})));
+}
+
+namespace {
+struct Ev {
+  std::string key;
+  sl::timestamp t;
+};
+BOOST_DESCRIBE_STRUCT(Ev, (), (key, t))
+struct Profile {
+  std::string profile_key;
+  sl::timestamp profile_time;
+};
+BOOST_DESCRIBE_STRUCT(Profile, (), (profile_key, profile_time))
+Ev ev(std::string k, std::int64_t s) { return {std::move(k), st::ts(std::chrono::seconds(s))}; }
+Profile profile(std::string k, std::int64_t s) { return {std::move(k), st::ts(std::chrono::seconds(s))}; }
+}  // namespace
+
+TEST_CASE("chained join: session window -> stream-stream join on the key, append mode", "[chained][stream_join]") {
+  auto events = sl::memory_stream<Ev>();
+  auto profiles = sl::memory_stream<Profile>();
+  auto sessions = events | sl::with_watermark(sl::col<"t">, 0s) |
+                  sl::group_by(sl::session_window(sl::col<"t">, 3s), sl::col<"key">) | sl::aggregate(sl::count());
+  auto q = std::move(sessions) | sl::join(profiles | sl::with_watermark(sl::col<"profile_time">, 0s), sl::col<"key">,
+                                          sl::col<"profile_key">);
+  using R = decltype(q)::row_type;
+  REQUIRE_NOTHROW(st::test_stream(
+      std::move(q), sl::output_mode::append,
+      st::multi_add_data(st::add_data(events, {ev("a", 1), ev("a", 2)}),
+                         st::add_data(profiles, {profile("a", 1), profile("z", 10)})),
+      // Watermark min(2, 10) = 2: the session a [1 s, 5 s) stays open.
+      st::check_new_answer(),
+      st::multi_add_data(st::add_data(events, {ev("b", 10)}), st::add_data(profiles, {profile("y", 11)})),
+      // Watermark 10: the session a closes (end 5 s <= 10 s) in the no-data batch; its end is above
+      // the late-rows watermark 2 s, so the join takes it and finds the profile a.
+      st::check_new_answer(R{{st::win(std::chrono::seconds(1), std::chrono::seconds(5))},
+                             {"a"},
+                             {2},
+                             {"a"},
+                             {st::ts(std::chrono::seconds(1))}})));
+}

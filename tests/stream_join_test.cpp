@@ -119,6 +119,30 @@ TEST_CASE("stream join: inner with a time range and watermarks evicts both sides
       st::assert_num_rows_dropped_by_watermark(2)));
 }
 
+TEST_CASE("stream join: a left row below the left state watermark on arrival stays until the batch's eviction "
+          "(Spark 4.0: SPARK-49829)",
+          "[stream_join]") {
+  // leftTime BETWEEN rightTime + 5 s AND rightTime + 10 s, watermarks of 0 s: left rows leave
+  // once leftTime <= W + 5 s - 1 us, so a left row within 5 s above the watermark is not late
+  // but already below the left state watermark. Spark 3.5 did not keep it, and a left outer
+  // join lost it; it is kept, leaves at the batch's eviction and comes out with nulls.
+  auto a = sl::memory_stream<L>();
+  auto b = sl::memory_stream<R>();
+  auto q = (a | sl::with_watermark(sl::col<"leftTime">, 0s)) |
+           sl::left_join(b | sl::with_watermark(sl::col<"rightTime">, 0s), sl::col<"leftKey">, sl::col<"rightKey">,
+                         sl::time_range(sl::col<"leftTime">, sl::col<"rightTime">, 5s, 10s));
+  using J = decltype(q)::row_type;
+  REQUIRE_NOTHROW(st::test_stream(
+      std::move(q), sl::output_mode::append,
+      // Watermark min(20, 30) = 20: the no-data batch evicts the left 20 (<= 24.999999) with nulls.
+      st::multi_add_data(st::add_data(a, {l(1, 20)}), st::add_data(b, {r(9, 30)})),
+      st::check_new_answer(j<J>(1, 20, {}, {})),
+      // W (20, 20): the left 22 is not late (> 20), below 24.999999, matches nothing, and comes
+      // out with nulls in the same batch.
+      st::multi_add_data(st::add_data(a, {l(2, 22)}), st::add_data(b, {r(9, 31)})),
+      st::check_new_answer(j<J>(2, 22, {}, {}))));
+}
+
 TEST_CASE("stream join: left outer emits the unmatched left rows once the watermark evicts them (Spark: left outer "
           "join with time range)",
           "[stream_join]") {

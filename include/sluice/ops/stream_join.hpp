@@ -32,14 +32,18 @@
 //     column <= watermark + bound - 1 us, the bound coming from the time range and the other
 //     side's watermarked column (left: lower, right: -upper);
 //   - else never (an inner join without a condition keeps its state forever).
-// A row already below its side's state watermark is not kept (and, unmatched, not emitted).
+// A right row already below its side's state watermark is not kept (and, unmatched, not
+// emitted); a left row is kept until the batch's eviction (Spark 4.0, SPARK-49829).
 // Null keys match nothing; the preserved side of an outer join keeps and emits them.
 //
 // Rules at the `|`: outer and semi joins need watermarks on both sides and either the
-// watermarked column as the key or a time range or same window of the two watermarked columns; stateful
-// operators before the join (but a deduplication) are not supported yet. At sl::start: append
-// mode only (Spark). Stateful operators after the join run with its output watermark
-// (output_watermark below; the engine propagates it).
+// watermarked column as the key or a time range or same window of the two watermarked columns.
+// At sl::start: append mode only (Spark), and the rules of chained stateful operators. A side
+// may come out of a stateful operator (Spark 3.4+): an aggregation or session window (its
+// window column carries the watermark, compared by its end: join two window aggregations on
+// sl::col<"window">) or another join; the join's input watermark is the lowest output watermark
+// of the operators before it, and the operators after it run with its own output watermark
+// (output_watermark below; the engine propagates both).
 #pragma once
 #include <boost/mp11.hpp>
 #include <boost/unordered/unordered_flat_map.hpp>
@@ -63,7 +67,7 @@
 #include "../graph/pipe.hpp"
 #include "../schema.hpp"
 #include "column.hpp"
-#include "dedup.hpp"  // detail::event_time_column
+#include "dedup.hpp"  // detail::event_time_column (the watermarked column of a side)
 #include "join.hpp"   // keys and output columns, shared with the stream-static join
 
 namespace sluice {
@@ -284,8 +288,32 @@ struct join_side_state {
   }
 };
 
+// A side's event-time column: a timestamp, or the window an aggregation or session window
+// before the join emits (Spark: the window struct carries the watermark, compared by its end).
 template <class In, class Node>
-using side_event_time = event_time_column<In, Node>;
+struct side_event_time {
+  static constexpr std::string_view name = event_time_column<In, Node>::name;
+  static constexpr std::size_t index = event_time_column<In, Node>::index;
+  static constexpr int kind = [] {  // 0: none, 1: a timestamp, 2: a window
+    if constexpr (index < column_count_v<In>) {
+      using T = typename boost::mp11::mp_at_c<columns_of<In>, index>::type;
+      return std::is_same_v<T, timestamp> ? 1 : std::is_same_v<T, time_window> ? 2 : 0;
+    } else {
+      return 0;
+    }
+  }();
+  static constexpr bool exists = kind != 0;
+  static std::int64_t micros(const In& r)
+    requires exists
+  {
+    const auto& v = get<boost::mp11::mp_at_c<columns_of<In>, index>::name>(r);
+    if constexpr (kind == 2) return v.end.micros;
+    else return v.micros;
+  }
+};
+// The time of an event-time key: a timestamp, or a window's end.
+inline std::int64_t key_micros(const timestamp& t) { return t.micros; }
+inline std::int64_t key_micros(const time_window& w) { return w.end.micros; }
 
 // ---------------------------------------------------------------- the node
 // The join in its query's list of stages (graph/stages.hpp): a stateful operator, and its
@@ -295,17 +323,19 @@ struct stream_join_stage_tag {
   static constexpr bool stateful_operator = true;
   template <class Q>
   static constexpr bool check_shape() {
-    static_assert(Q::mode == output_mode_kind::append,
+    // After an aggregation, in update or complete mode, the aggregation's rule names the mode
+    // (chained-stateful-needs-append): one error.
+    constexpr bool reported = any_stage<typename Q::before, is_aggregation> && Q::mode != output_mode_kind::append;
+    static_assert(Q::mode == output_mode_kind::append || reported,
                   "sluice rule [stream-join-append-only]: a stream-stream join needs output_mode::append (Spark: Join "
                   "between two streaming DataFrames/Datasets is not supported in Update/Complete output mode, only in "
                   "Append output mode)");
-    return true;
+    // After an aggregation or another join (Spark 3.4+'s chained operators): the rules of
+    // chained stateful operators, which the join's input watermark comes from.
+    if constexpr (Q::mode == output_mode_kind::append) return check_chained_stateful<Q>();
+    else return true;
   }
 };
-// What a stream-stream join may not follow yet: a stateful operator other than a deduplication.
-template <class S>
-struct refuses_stream_join_after
-    : std::bool_constant<is_stateful_operator<S>::value && !requires { requires S::deduplication; }> {};
 
 template <join_type JT, class L, class R, class LSel, class RSel, bool Using, class Cond>
 struct stream_join_node : stateful_control, described_stage {
@@ -328,7 +358,7 @@ struct stream_join_node : stateful_control, described_stage {
 
   // How each side's state leaves (Spark's getStateWatermarkPredicates).
   static constexpr bool key_watermarked =
-      std::is_same_v<K, timestamp> && ((lkey::named && ltime::exists && lkey::name == ltime::name) ||
+      (std::is_same_v<K, timestamp> || std::is_same_v<K, time_window>) && ((lkey::named && ltime::exists && lkey::name == ltime::name) ||
                                        (rkey::named && rtime::exists && rkey::name == rtime::name));
   // Equal windows of both watermarked columns: Spark's watermark in the join keys (the window).
   static constexpr bool window_keyed = !key_watermarked && cond_type::windowed && ltime::exists && rtime::exists &&
@@ -405,7 +435,7 @@ struct stream_join_node : stateful_control, described_stage {
   template <bool Left, class Row>
   std::int64_t leave_time(const std::optional<K>& k, const Row& r) const {
     if constexpr (key_watermarked) {
-      return k ? k->micros : never;  // a null key never leaves (Spark: null <= w is not true)
+      return k ? key_micros(*k) : never;  // a null key never leaves (Spark: null <= w is not true)
     } else if constexpr (window_keyed) {
       if constexpr (Left) return cond.window_end(ltime::micros(r));  // Spark: window.end <= watermark
       else return cond.window_end(rtime::micros(r));
@@ -555,7 +585,11 @@ struct stream_join_node : stateful_control, described_stage {
   template <bool Left, class Row>
   void keep(join_side_state<Row, K>& s, std::optional<K> k, Row row, bool matched, std::int64_t state_wm) {
     const std::int64_t t = leave_time<Left>(k, row);
-    if (t <= state_wm) return;  // would leave at once: Spark does not add it
+    // A right row that would leave at once is not added: the left rows of the batch have all
+    // been joined with it. A left row is, as Spark 4.0 (SPARK-49829): the batch's right rows
+    // are still to come, e.g. the windows a window aggregation before each side closes in the
+    // same batch; it leaves (and, unmatched, comes out with nulls) at the batch's eviction.
+    if (!Left && t <= state_wm) return;
     if (t < s.min_time) s.min_time = t;
     const auto it = s.rows.try_emplace(std::move(k)).first;
     s.mark(it->first, it->second);
@@ -699,12 +733,6 @@ struct stream_join_t {
                                                    "stream and a column of the right stream");
           static_assert(C::valid, "sluice::time_range / sl::same_window: both columns must be of type sl::timestamp");
         }
-        // rule: stream-stream join after a stateful operator (Spark 3.4's chained operators are not there yet)
-        constexpr bool after_stateless = !any_stage<typename LN::stages, detail::refuses_stream_join_after> &&
-                                         !any_stage<typename RN::stages, detail::refuses_stream_join_after>;
-        static_assert(after_stateless,
-                      "sluice rule [stream-join-after-stateful]: a stream-stream join after an aggregation, "
-                      "[flat_]map_groups_with_state or another stream-stream join is not supported yet; join first");
         if constexpr (same_keys && hashable_key_v<LV> && (JT == join_type::left_semi || std::is_void_v<dup>) &&
                       (!C::present || C::valid)) {
           using N = stream_join_node<JT, LN, RN, LSel, RSel, Using, Cond>;
@@ -723,7 +751,7 @@ struct stream_join_t {
                         "join between two streaming DataFrame/Datasets is not supported without a watermark in the "
                         "join keys, or a watermark on the nullable side and an appropriate range condition)");
           (void)both_watermarked;
-          if constexpr (ok && after_stateless)
+          if constexpr (ok)
             return N(std::forward<Up>(up), as_node(std::move(right)), std::move(lsel), std::move(rsel), std::move(cond));
           else
             return stand_in{{}};
