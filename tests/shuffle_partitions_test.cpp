@@ -116,7 +116,8 @@ std::vector<batch_result> run(Node node, const std::vector<std::vector<Reading>>
   sl::graph_controls controls;
   node.visit(controls);
   stage.late_rows = late;
-  if (cfg.buckets) stage.straight_below_groups = 0;
+  if constexpr (requires { stage.straight_below_groups; })
+    if (cfg.buckets) stage.straight_below_groups = 0;
   thread_tasks tasks(std::max<std::size_t>(1, cfg.threads));
   std::vector<batch_result> out;
   std::int64_t watermark = 0, previous = 0, max_ts = 0;
@@ -135,7 +136,10 @@ std::vector<batch_result> run(Node node, const std::vector<std::vector<Reading>>
     std::vector<std::vector<Reading>> parts(cfg.input_partitions);
     for (std::size_t i = 0; i < rows.size(); ++i) parts[i * cfg.input_partitions / rows.size()].push_back(rows[i]);
     auto one = [&](std::size_t p) {
-      auto local = stage.open_batch(ctx);
+      auto local = [&] {  // as the engine opens them (graph/node.hpp)
+        if constexpr (requires { stage.open_batch(ctx, p); }) return stage.open_batch(ctx, p);
+        else return stage.open_batch(ctx);
+      }();
       for (const auto& r : parts[p]) stage.accept(ctx, r, local);
       stage.close_batch(local);
     };
@@ -448,5 +452,210 @@ TEST_CASE("shuffle partitions: fixed by the checkpoint, a different value is ref
     q.stop();
     CHECK(sl::detail::state_partition_dirs(sl::checkpoint_dir(dir / "new", ""), 0).size() == sl::default_shuffle_partitions);
   }
+  fs::remove_all(dir);
+}
+
+// ---- deduplication: state per state partition, input partitions accepted at once
+
+namespace {
+// The same first occurrences (rows differ beyond their keys: the one kept shows which came
+// first), in the same order, metrics and late rows whatever the partitioning.
+template <class Node>
+void check_same_dedup(const Node& node) {
+  const auto batches = make_batches(6, 400, 37, 17);
+  std::vector<Reading> late_ref;
+  const auto ref = run(node, batches, sl::output_mode_kind::append, {1, 1, 0}, &late_ref);
+  std::size_t emitted = 0, duplicates = 0;
+  for (std::size_t b = 0; b < batches.size(); ++b) {
+    emitted += ref[b].rows.size();
+    duplicates += batches[b].size() - ref[b].rows.size();
+  }
+  REQUIRE(emitted > 0);
+  REQUIRE(duplicates > 0);
+  const std::vector<run_config> configs = {{4, 1, 0}, {4, 3, 0}, {7, 3, 3}, {2, 4, 2}, {1, 2, 2},
+                                           {1, 4, 4}, {16, 1, 2}, {3, 4, 4}, {300, 2, 2}};
+  for (const auto& cfg : configs) {
+    INFO("shuffle_partitions " << cfg.shuffle_partitions << ", input partitions " << cfg.input_partitions
+                               << ", threads " << cfg.threads);
+    std::vector<Reading> late;
+    const auto got = run(node, batches, sl::output_mode_kind::append, cfg, &late);
+    REQUIRE(got.size() == ref.size());
+    for (std::size_t b = 0; b < ref.size(); ++b) {
+      INFO("batch " << b);
+      CHECK(got[b].rows == ref[b].rows);
+      CHECK(got[b].total == ref[b].total);
+      CHECK(got[b].updated == ref[b].updated);
+      CHECK(got[b].removed == ref[b].removed);
+      CHECK(got[b].dropped == ref[b].dropped);
+    }
+    REQUIRE(late.size() == late_ref.size());
+    for (std::size_t i = 0; i < late.size(); ++i) CHECK(sl::to_json_string(late[i]) == sl::to_json_string(late_ref[i]));
+  }
+}
+}  // namespace
+
+TEST_CASE("shuffle partitions: deduplication keeps the same first occurrences however partitioned", "[shuffle][dedup]") {
+  sl::memory_stream<Reading> in;
+  SECTION("drop_duplicates, keys kept forever") {
+    check_same_dedup(in | sl::with_watermark(sl::col<"ts">, 5s) | sl::drop_duplicates(sl::col<"key">));
+  }
+  SECTION("drop_duplicates with the event time among the keys") {
+    check_same_dedup(in | sl::with_watermark(sl::col<"ts">, 5s) |
+                     sl::drop_duplicates(sl::col<"key">, sl::col<"ts">));
+  }
+  SECTION("drop_duplicates_within_watermark") {
+    check_same_dedup(in | sl::with_watermark(sl::col<"ts">, 5s) | sl::drop_duplicates_within_watermark(sl::col<"key">));
+  }
+  SECTION("without a watermark, the whole row") { check_same_dedup(in | sl::drop_duplicates()); }
+}
+
+TEST_CASE("shuffle partitions: each deduplication state partition's files restore it", "[shuffle][dedup][checkpoint]") {
+  const auto dir = fresh_dir("dedup-files");
+  const sl::checkpoint_dir ck(dir, "test-query");
+  sl::memory_stream<Reading> in;
+  auto make = [&] { return in | sl::with_watermark(sl::col<"ts">, 5s) | sl::drop_duplicates_within_watermark(sl::col<"key">); };
+  const auto batches = make_batches(5, 300, 23, 5);
+  // Uninterrupted, and with its state saved after each batch, restored into a new stage after
+  // batch 2 and run on: the same rows.
+  const auto ref = run(make(), batches, sl::output_mode_kind::append, {4, 2, 2});
+  auto node = make();
+  auto& stage = node.stage;
+  sl::graph_controls controls;
+  node.visit(controls);
+  auto restored = make();
+  sl::graph_controls rc;
+  restored.visit(rc);
+  thread_tasks tasks(2);
+  std::int64_t watermark = 0, previous = 0, max_ts = 0;
+  for (std::size_t b = 0; b <= batches.size(); ++b) {
+    const bool after = b > 2;
+    auto& st = after ? restored.stage : stage;
+    if (b == 3) {
+      sl::detail::load_state(ck, 0, 2, restored.stage);
+      CHECK(restored.stage.state_partitions() == 4);
+      CHECK_FALSE(restored.stage.full_snapshot_due);
+      for (std::size_t p = 0; p < 4; ++p) {
+        REQUIRE(restored.stage.parts_[p].seen.size() == stage.parts_[p].seen.size());
+        for (const auto& [k, e] : stage.parts_[p].seen) CHECK(restored.stage.parts_[p].seen.at(k) == e);
+      }
+      restored.stage.restore_last_batch_watermark(stage.last_watermark_);
+    }
+    sl::batch_context ctx;
+    ctx.batch_id = static_cast<std::int64_t>(b);
+    ctx.watermark = watermark;
+    ctx.has_watermark = true;
+    ctx.operator_watermarks = {{previous, watermark}};
+    ctx.mode = sl::output_mode_kind::append;
+    ctx.shuffle_partitions = 4;
+    ctx.tasks = &tasks;
+    st.begin_batch(ctx);
+    const std::vector<Reading> none;
+    const auto& rows = b < batches.size() ? batches[b] : none;
+    auto l0 = st.open_batch(ctx, 0);
+    auto l1 = st.open_batch(ctx, 1);
+    for (std::size_t i = 0; i < rows.size(); ++i) st.accept(ctx, rows[i], i < rows.size() / 2 ? l0 : l1);
+    st.close_batch(l1);
+    st.close_batch(l0);
+    std::vector<std::string> got;
+    auto down = [&](auto&& row) { got.push_back(sl::to_json_string(row)); };
+    st.finish(ctx, down);
+    CHECK(got == ref[b].rows);
+    if (!after) sl::detail::save_state(ck, 0, ctx.batch_id, st, /*snapshot_interval=*/2);
+    for (const auto& row : rows) max_ts = std::max(max_ts, row.ts.micros);
+    previous = watermark;
+    watermark = std::max(watermark, max_ts - 5'000'000);
+  }
+  for (std::size_t p = 0; p < 4; ++p) {
+    INFO("partition " << p);
+    CHECK(fs::exists(dir / "state" / "0" / std::to_string(p) / "2.delta"));
+    CHECK(fs::exists(dir / "state" / "0" / std::to_string(p) / "1.snapshot"));
+  }
+  CHECK_FALSE(fs::exists(dir / "state" / "0" / "2.delta"));
+  fs::remove_all(dir);
+}
+
+namespace {
+struct Visit {
+  std::int64_t id;
+  std::string page;
+  sl::timestamp ts;
+};
+BOOST_DESCRIBE_STRUCT(Visit, (), (id, page, ts))
+Visit visit(std::int64_t id, const char* page, int seconds) { return {id, page, sl::timestamp{seconds * 1'000'000LL}}; }
+auto visit_query(sl::memory_stream<Visit>& in, sl::memory_sink<Visit>& sink) {
+  return in | sl::with_watermark(sl::col<"ts">, 5s) | sl::drop_duplicates(sl::col<"id">) |
+         sl::drop_duplicates_within_watermark(sl::col<"page">) | sink;
+}
+std::vector<std::string> json_rows(const sl::memory_sink<Visit>& sink) {
+  std::vector<std::string> out;
+  for (const auto& r : sink.rows()) out.push_back(sl::to_json_string(r));
+  std::sort(out.begin(), out.end());
+  return out;
+}
+}  // namespace
+
+TEST_CASE("shuffle partitions: a deduplication checkpoint written before state partitions still restores",
+          "[shuffle][dedup][checkpoint]") {
+  // Written by sluice before deduplication had state partitions (commit 1042039) running
+  // visit_query in append mode, state_snapshot_interval 2, on the batches
+  //   {1 a 1s, 2 a 2s, 1 b 3s}, {3 a 4s, 4 c 12s}, {5 b 15s, 6 a 25s, 2 d 26s}, {7 c 26s, 8 d 27s}
+  // (each processed before the next was added): state/0 (ids, kept forever) and state/1
+  // (pages, within the watermark) with <v>.delta for batches 0..6, snapshots 1, 3, 5. After
+  // it ids 1..8 are kept, and pages a, c and d until 30 s, 31 s and 32 s; the watermark is 22 s.
+  const auto dir = fresh_dir("dedup-legacy");
+  const auto ck = dir / "ck";
+  fs::copy(fs::path(SLUICE_TESTS_SOURCE_DIR) / "data" / "checkpoint_dedup_before_partitions", ck,
+           fs::copy_options::recursive);
+  REQUIRE(fs::exists(ck / "state" / "1" / "6.delta"));
+  sl::memory_stream<Visit> in;
+  for (const auto& b : std::vector<std::vector<Visit>>{{visit(1, "a", 1), visit(2, "a", 2), visit(1, "b", 3)},
+                                                       {visit(3, "a", 4), visit(4, "c", 12)},
+                                                       {visit(5, "b", 15), visit(6, "a", 25), visit(2, "d", 26)},
+                                                       {visit(7, "c", 26), visit(8, "d", 27)}})
+    in.add_data(b);
+  const sl::query_options opts{.checkpoint = ck.string(), .min_batches_to_retain = 3, .state_snapshot_interval = 2,
+                               .parallelism = 2};
+  {
+    sl::memory_sink<Visit> sink;
+    auto q = sl::start(visit_query(in, sink), sl::output_mode::append, opts);
+    // id 8 is known; page a is within the watermark (until 30 s); e and f are new.
+    in.add_data({visit(8, "e", 28), visit(9, "a", 28), visit(10, "e", 29), visit(11, "f", 29)});
+    q.process_all_available();
+    q.stop();
+    CHECK(json_rows(sink) == std::vector<std::string>{R"({"id":10,"page":"e","ts":"1970-01-01T00:00:29.000Z"})",
+                                                      R"({"id":11,"page":"f","ts":"1970-01-01T00:00:29.000Z"})"});
+  }
+  // Its offset log fixed shuffle_partitions at the default, 8, which the query takes.
+  for (int op = 0; op < 2; ++op)
+    for (int p = 0; p < 8; ++p) CHECK(fs::exists(ck / "state" / std::to_string(op) / std::to_string(p) / "7.snapshot"));
+  CHECK(fs::exists(ck / "state" / "1" / "6.delta"));
+  {  // Restarted again: from the partitions now.
+    sl::memory_sink<Visit> sink;
+    auto q = sl::start(visit_query(in, sink), sl::output_mode::append, opts);
+    // ids 1 and 10 are known; at a watermark of 24 s, c and a are still kept (until 31 s and 30 s).
+    in.add_data({visit(1, "g", 30), visit(10, "h", 30), visit(12, "c", 29), visit(13, "a", 40)});
+    q.process_all_available();
+    CHECK(sink.rows().empty());
+    // The watermark is 35 s now: a, c, d, e and f have left.
+    in.add_data({visit(14, "c", 41), visit(15, "a", 41), visit(16, "b", 42)});
+    q.process_all_available();
+    q.stop();
+    CHECK(json_rows(sink) == std::vector<std::string>{R"({"id":14,"page":"c","ts":"1970-01-01T00:00:41.000Z"})",
+                                                      R"({"id":15,"page":"a","ts":"1970-01-01T00:00:41.000Z"})",
+                                                      R"({"id":16,"page":"b","ts":"1970-01-01T00:00:42.000Z"})"});
+  }
+  // Retention (3 batches) has passed batch 7: the files before partitions are gone.
+  CHECK_FALSE(fs::exists(ck / "state" / "1" / "6.delta"));
+  CHECK(sl::detail::state_versions(sl::checkpoint_dir(ck, ""), 1, "delta").empty());
+  // `sluice checkpoint state` reads the partitions: ids 1 to 16.
+  std::vector<boost::json::object> ids;
+  sl::read_checkpoint_state(ck, 0, std::nullopt, [&](boost::json::object o) { ids.push_back(std::move(o)); });
+  CHECK(ids.size() == 16);
+  std::vector<boost::json::object> pages;
+  sl::read_checkpoint_state(ck, 1, std::nullopt, [&](boost::json::object o) { pages.push_back(std::move(o)); });
+  CHECK(pages.size() == 3);  // a, c and b of the last batch
+  const auto d = sl::describe_checkpoint(ck);
+  for (int op = 0; op < 2; ++op)
+    CHECK(d.at("stateOperators").as_array()[op].as_object().at("partitions").as_array().size() == 8);
   fs::remove_all(dir);
 }

@@ -59,7 +59,9 @@ struct source_node;
 //    concurrently on different threads; each local is used by the one thread that opened it:
 //    accept(ctx, row, local) per row of its partition, then close_batch(local) on that thread
 //    (concurrently with other partitions' close_batch). Then finish(ctx, down) once, on the
-//    query thread, after every partition closed (it may use parallel_for itself).
+//    query thread, after every partition closed (it may use parallel_for itself). A stage
+//    with open_batch(ctx, i) is given the input partition's index i (its rows come after
+//    those of lower indexes, for a result that depends on order, as deduplication's does).
 // What finish emits flows on through the later stages on the query thread.
 template <class N>
 concept partitioned_node = requires(N& n, batch_context& ctx) {
@@ -215,7 +217,10 @@ struct stage_node {
     } else if constexpr (parallel_accept_v<Stage>) {
       static_assert(has_local, "sluice: a stage with parallel_accept needs open_batch(ctx) / close_batch(local)");
       parallel_for(ctx, n, [&](std::size_t i) {
-        auto local = stage.open_batch(ctx);
+        auto local = [&] {  // a stage whose result depends on the partitions' order is told theirs
+          if constexpr (requires { stage.open_batch(ctx, i); }) return stage.open_batch(ctx, i);
+          else return stage.open_batch(ctx);
+        }();
         auto into_state = [this, &ctx, &local](auto&& r) { stage.accept(ctx, std::forward<decltype(r)>(r), local); };
         sluice::run_partition(up, ctx, i, into_state);
         stage.close_batch(local);

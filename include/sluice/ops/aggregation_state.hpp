@@ -28,6 +28,7 @@
 #include "../codec/state_layout.hpp"
 #include "../detail/traits.hpp"
 #include "../engine/control.hpp"
+#include "state_partitions.hpp"
 #include "../graph/node.hpp"
 #include "aggregates.hpp"
 #include "column.hpp"
@@ -819,21 +820,6 @@ struct aggregate_partition<In, std::tuple<Keys...>, std::tuple<Aggs...>> {
       groups.insert_or_assign(std::move(k), std::move(g));
     }
   }
-};
-
-// A key's state partition, from its hash: not the high bits the group tables place a key by
-// (the groups of one partition would crowd a part of its table), nor the low byte they keep
-// as its tag. Stable: the state files of a checkpoint depend on it.
-inline std::size_t state_partition_of(std::uint64_t h, std::size_t n) {
-  return static_cast<std::size_t>((((h >> 8) & 0xffffffffULL) * n) >> 32);
-}
-
-// A mutex that lets its owner be copied (a copy gets its own).
-struct copyable_mutex {
-  std::mutex m;
-  copyable_mutex() = default;
-  copyable_mutex(const copyable_mutex&) {}
-  copyable_mutex& operator=(const copyable_mutex&) { return *this; }
 };
 
 template <class In, class KeyList, class AggList>

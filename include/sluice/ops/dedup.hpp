@@ -16,6 +16,8 @@
 #pragma once
 #include <boost/mp11.hpp>
 #include <boost/unordered/unordered_flat_map.hpp>
+#include <algorithm>
+#include <cstddef>
 #include <cstdint>
 #include <limits>
 #include <string>
@@ -31,8 +33,10 @@
 #include "../detail/hash.hpp"
 #include "../engine/control.hpp"
 #include "../graph/node.hpp"
+#include "../graph/protocol.hpp"
 #include "../schema.hpp"
 #include "column.hpp"
+#include "state_partitions.hpp"
 
 namespace sluice {
 
@@ -91,13 +95,106 @@ struct dedup_stage : stateful_control, described_stage {
   }
   static constexpr graph_props transform(graph_props p) { return p; }
 
-  // Key -> the event time at which it leaves the state (never, without eviction).
-  boost::unordered_flat_map<key_type, std::int64_t, key_hash> seen_;
-  std::vector<In> out_;  // the batch's first occurrences, in arrival order
-  std::vector<std::pair<key_type, std::int64_t>> added_;
-  std::vector<key_type> evicted_;
+  // One state partition's keys: key -> the event time at which it leaves the state (never,
+  // without eviction), and what the batch changed.
+  struct part {
+    boost::unordered_flat_map<key_type, std::int64_t, key_hash> seen;
+    std::vector<std::pair<key_type, std::int64_t>> added;
+    std::vector<key_type> evicted;
+    std::int64_t min_expiry = never;  // no key leaves before it: a lower watermark skips the scan
+
+    bool insert(key_type k, std::int64_t expiry) {
+      auto [it, inserted] = seen.try_emplace(std::move(k), expiry);
+      if (!inserted) return false;  // a duplicate
+      if (expiry < min_expiry) min_expiry = expiry;
+      added.emplace_back(it->first, expiry);
+      return true;
+    }
+    std::int64_t evict(std::int64_t wm) {
+      if (wm < min_expiry) return 0;
+      std::int64_t left = never;
+      const auto removed = boost::unordered::erase_if(seen, [&](const auto& kv) {
+        if (kv.second > wm) {
+          left = kv.second < left ? kv.second : left;
+          return false;
+        }
+        evicted.push_back(kv.first);
+        return true;
+      });
+      min_expiry = left;
+      return static_cast<std::int64_t>(removed);
+    }
+    void put(key_type k, std::int64_t expiry) {
+      if (expiry < min_expiry) min_expiry = expiry;
+      seen.insert_or_assign(std::move(k), expiry);
+    }
+    // ---- its checkpoint files: the keys the batch added (with their expiry) and evicted
+    void write_delta(binary_writer& out) const {
+      out.write_size(added.size());
+      for (const auto& [k, e] : added) {
+        out.write(k);
+        out.write(e);
+      }
+      out.write_size(evicted.size());
+      for (const auto& k : evicted) out.write(k);
+    }
+    void write_snapshot(binary_writer& out) const {
+      out.write_size(seen.size());
+      for (const auto& [k, e] : seen) {
+        out.write(k);
+        out.write(e);
+      }
+    }
+    void load_snapshot(binary_reader& in) {
+      seen.clear();
+      min_expiry = never;
+      read_upserts(in, [this](key_type k, std::int64_t e) { put(std::move(k), e); });
+    }
+    void apply_delta(binary_reader& in) {
+      read_upserts(in, [this](key_type k, std::int64_t e) { put(std::move(k), e); });
+      erase_keys<key_type>(in, seen);
+    }
+  };
+  template <class Put>
+  static void read_upserts(binary_reader& in, Put&& put) {
+    const auto n = in.read_size(1);
+    for (std::size_t i = 0; i < n; ++i) {
+      key_type k{};
+      std::int64_t e = never;
+      in.read(k);
+      in.read(e);
+      put(std::move(k), e);
+    }
+  }
+
+  // The state in batch_context::shuffle_partitions partitions by key hash (Spark's state per
+  // shuffle partition). Input partitions accepted at once on several threads (parallel_accept)
+  // each route their rows into buckets per state partition; finish() applies each state
+  // partition's buckets in a task, in input partition order and row order within one: the
+  // first occurrence of a key kept is the one a single thread keeps. The rows kept then go
+  // down in arrival order (each input partition remembers its rows' state partitions), as on
+  // one thread. Without workers, rows go straight to their partition in arrival order.
+  static constexpr bool parallel_accept = true;
+  std::vector<part> parts_ = std::vector<part>(1);
+  std::vector<In> out_;  // the rows taken straight: the batch's first occurrences, in arrival order
+  struct routed {
+    key_type key;
+    std::int64_t expiry;
+    In row;
+    bool kept = false;  // the first of its key: set by its state partition's task
+  };
+  struct local {
+    std::size_t index = 0;  // the input partition's
+    bool straight = true;
+    std::vector<std::vector<routed>> buckets;  // per state partition, in arrival order
+    std::vector<std::uint32_t> route;          // each row's state partition, in arrival order
+    std::vector<In> late;
+    std::int64_t dropped = 0;
+  };
+  copyable_mutex closed_mutex_;
+  std::vector<local> closed_;  // the input partitions closed in this batch
+
   std::int64_t delay_ = 0;  // within watermark: the upstream watermark's delay, in microseconds
-  std::int64_t min_expiry_ = never;  // no key leaves before it: a lower watermark skips the scan
   using late_row = In;  // sl::late_rows_to (ops/late_rows.hpp): where rows dropped as late go
   std::vector<In>* late_rows = nullptr;
   std::int64_t dropped_ = 0;
@@ -135,59 +232,104 @@ struct dedup_stage : stateful_control, described_stage {
       return key_type{get<C::name>(row)...};
     }(key_columns{}, r);
   }
+  std::size_t partition_of(const key_type& k) const {
+    return parts_.size() == 1 ? 0 : state_partition_of(key_hash{}(k), parts_.size());
+  }
+
+  // index: the input partition's (its rows come after those of lower ones).
+  local open_batch(const batch_context& ctx, std::size_t index = 0) {
+    local l;
+    l.index = index;
+    l.straight = ctx.tasks == nullptr;
+    if (!l.straight) l.buckets.resize(parts_.size());
+    return l;
+  }
 
   template <class R>
-  void accept(batch_context& ctx, R&& r) {
+  void accept(batch_context& ctx, R&& r, local& l) {
     std::int64_t expiry = never;
     if constexpr (event_time::exists) {
       const std::int64_t t = event_time::micros(r);
       if (ctx.has_watermark && t <= late_events_watermark(ctx, operator_index)) {
-        ++dropped_;
-        if (late_rows != nullptr) late_rows->emplace_back(std::forward<R>(r));
+        if (l.straight) {
+          ++dropped_;
+          if (late_rows != nullptr) late_rows->emplace_back(std::forward<R>(r));
+        } else {
+          ++l.dropped;
+          if (late_rows != nullptr) l.late.emplace_back(std::forward<R>(r));
+        }
         return;
       }
       if constexpr (Within) expiry = t + delay_;
       else if constexpr (event_time_in_key) expiry = t;
     }
-    auto [it, inserted] = seen_.try_emplace(key_of(r), expiry);
-    if (!inserted) return;  // a duplicate
-    if (expiry < min_expiry_) min_expiry_ = expiry;
-    added_.emplace_back(it->first, expiry);
-    out_.push_back(std::forward<R>(r));
+    key_type k = key_of(r);
+    const std::size_t p = partition_of(k);
+    if (l.straight) {
+      if (parts_[p].insert(std::move(k), expiry)) out_.emplace_back(std::forward<R>(r));
+    } else {
+      l.buckets[p].push_back(routed{std::move(k), expiry, In(std::forward<R>(r))});
+      l.route.push_back(static_cast<std::uint32_t>(p));
+    }
+  }
+
+  void close_batch(local& l) {
+    if (l.straight) return;
+    std::lock_guard lock(closed_mutex_.m);
+    closed_.push_back(std::move(l));
   }
 
   template <class Down>
   void finish(batch_context& ctx, Down& down) {
+    std::sort(closed_.begin(), closed_.end(), [](const local& a, const local& b) { return a.index < b.index; });
+    for (auto& l : closed_) {
+      if (late_rows != nullptr) late_rows->insert(late_rows->end(), l.late.begin(), l.late.end());
+      dropped_ += l.dropped;
+    }
+    const bool evict = evicts && ctx.has_watermark;
+    const std::int64_t wm = eviction_watermark(ctx, operator_index);
+    std::vector<std::int64_t> removed(parts_.size(), 0);
+    auto finish_part = [&](std::size_t p) {
+      for (auto& l : closed_)
+        for (auto& x : l.buckets[p]) x.kept = parts_[p].insert(std::move(x.key), x.expiry);
+      if (evict) removed[p] = parts_[p].evict(wm);
+    };
+    if (ctx.tasks == nullptr || parts_.size() == 1 || (closed_.empty() && !evict)) {
+      for (std::size_t p = 0; p < parts_.size(); ++p) finish_part(p);
+    } else {
+      parallel_for(ctx, parts_.size(), finish_part);
+    }
     for (auto& r : out_) down(std::move(r));
     out_.clear();
-    std::int64_t removed = 0;
-    if constexpr (evicts) {
-      const std::int64_t wm = eviction_watermark(ctx, operator_index);
-      if (ctx.has_watermark && wm >= min_expiry_) {
-        std::int64_t left = never;
-        removed = static_cast<std::int64_t>(boost::unordered::erase_if(seen_, [&](const auto& kv) {
-          if (kv.second > wm) {
-            left = kv.second < left ? kv.second : left;
-            return false;
-          }
-          evicted_.push_back(kv.first);
-          return true;
-        }));
-        min_expiry_ = left;
-      }
+    std::vector<std::size_t> next(parts_.size());
+    for (auto& l : closed_) {
+      std::fill(next.begin(), next.end(), 0);
+      for (const std::uint32_t p : l.route)
+        if (auto& x = l.buckets[p][next[p]++]; x.kept) down(std::move(x.row));
     }
-    last_watermark_ = eviction_watermark(ctx, operator_index);  // its own (after a join: lower)
-    last_metrics.num_rows_total = static_cast<std::int64_t>(seen_.size());
-    last_metrics.num_rows_updated = static_cast<std::int64_t>(added_.size());
-    last_metrics.num_rows_removed = removed;
+    closed_.clear();
+    last_watermark_ = wm;  // its own (after a join: lower)
+    last_metrics = state_operator_metrics{Within ? "dedupeWithinWatermark" : "dedupe"};
+    for (std::size_t p = 0; p < parts_.size(); ++p) {
+      last_metrics.num_rows_total += static_cast<std::int64_t>(parts_[p].seen.size());
+      last_metrics.num_rows_updated += static_cast<std::int64_t>(parts_[p].added.size());
+      last_metrics.num_rows_removed += removed[p];
+    }
     last_metrics.num_rows_dropped_by_watermark = std::exchange(dropped_, 0);
-    last_metrics.memory_used_bytes = static_cast<std::int64_t>(seen_.size() * (sizeof(key_type) + sizeof(std::int64_t)));
+    last_metrics.memory_used_bytes = last_metrics.num_rows_total * static_cast<std::int64_t>(sizeof(key_type) + sizeof(std::int64_t));
   }
 
-  void begin_batch(const batch_context&) override {
+  // A run of a batch starts: with the batch's number of state partitions (a graph driven by
+  // hand may change it; the engine keeps the checkpoint's), the keys moved to theirs.
+  void begin_batch(const batch_context& ctx) override {
+    const std::size_t n = std::max<std::size_t>(1, ctx.shuffle_partitions);
+    if (n != parts_.size()) repartition(n);
     out_.clear();
-    added_.clear();
-    evicted_.clear();
+    closed_.clear();
+    for (auto& p : parts_) {
+      p.added.clear();
+      p.evicted.clear();
+    }
     dropped_ = 0;
   }
 
@@ -199,47 +341,73 @@ struct dedup_stage : stateful_control, described_stage {
   state_operator_metrics metrics() const override { return last_metrics; }
 
   // ---- checkpoints: a batch's delta is the keys it added (with their expiry) and the keys it
-  // evicted; keys never change otherwise.
+  // evicted; keys never change otherwise. One delta and snapshot per state partition
+  // (state/<op>/<partition>/), each in the form the whole state had before partitions, which
+  // the whole-state calls still read and write (a checkpoint from before restores into them).
   std::string state_signature() const override { return boost::json::serialize(state_layout()); }
+  std::size_t state_partitions() const override { return parts_.size(); }
+  void reset_partitions(std::size_t n) override {
+    parts_.assign(n, part{});
+    closed_.clear();
+  }
+  void write_partition_delta(std::size_t p, binary_writer& out) const override { parts_[p].write_delta(out); }
+  void write_partition_snapshot(std::size_t p, binary_writer& out) const override { parts_[p].write_snapshot(out); }
+  void load_partition_snapshot(std::size_t p, binary_reader& in) override { parts_[p].load_snapshot(in); }
+  void apply_partition_delta(std::size_t p, binary_reader& in) override { parts_[p].apply_delta(in); }
+
   void write_delta(binary_writer& out) const override {
-    out.write_size(added_.size());
-    for (const auto& [k, e] : added_) {
-      out.write(k);
-      out.write(e);
+    std::size_t added = 0, evicted = 0;
+    for (const auto& p : parts_) {
+      added += p.added.size();
+      evicted += p.evicted.size();
     }
-    out.write_size(evicted_.size());
-    for (const auto& k : evicted_) out.write(k);
+    out.write_size(added);
+    for (const auto& p : parts_)
+      for (const auto& [k, e] : p.added) {
+        out.write(k);
+        out.write(e);
+      }
+    out.write_size(evicted);
+    for (const auto& p : parts_)
+      for (const auto& k : p.evicted) out.write(k);
   }
   void write_snapshot(binary_writer& out) const override {
-    out.write_size(seen_.size());
-    for (const auto& [k, e] : seen_) {
-      out.write(k);
-      out.write(e);
-    }
+    std::size_t n = 0;
+    for (const auto& p : parts_) n += p.seen.size();
+    out.write_size(n);
+    for (const auto& p : parts_)
+      for (const auto& [k, e] : p.seen) {
+        out.write(k);
+        out.write(e);
+      }
   }
   void load_snapshot(binary_reader& in) override {
-    seen_.clear();
-    min_expiry_ = never;
-    read_upserts(in);
+    reset_partitions(parts_.size());
+    read_upserts(in, [this](key_type k, std::int64_t e) { parts_[partition_of(k)].put(std::move(k), e); });
   }
   void apply_delta(binary_reader& in) override {
-    read_upserts(in);
-    erase_keys<key_type>(in, seen_);
+    read_upserts(in, [this](key_type k, std::int64_t e) { parts_[partition_of(k)].put(std::move(k), e); });
+    const auto n = in.read_size(1);
+    for (std::size_t i = 0; i < n; ++i) {
+      key_type k{};
+      in.read(k);
+      parts_[partition_of(k)].seen.erase(k);
+    }
   }
   void restore_last_batch_watermark(std::int64_t watermark) override { last_watermark_ = watermark; }
 
  private:
-  void read_upserts(binary_reader& in) {
-    const auto n = in.read_size(1);
-    seen_.reserve(seen_.size() + n);
-    for (std::size_t i = 0; i < n; ++i) {
-      key_type k{};
-      std::int64_t e = never;
-      in.read(k);
-      in.read(e);
-      if (e < min_expiry_) min_expiry_ = e;
-      seen_.insert_or_assign(std::move(k), e);
-    }
+  // The keys into n partitions; when there are some, the next checkpoint writes each
+  // partition's snapshot, as their files so far (if any) are of another layout.
+  void repartition(std::size_t n) {
+    std::vector<part> old = std::move(parts_);
+    parts_.assign(n, part{});
+    for (auto& p : old)
+      for (auto& [k, e] : p.seen) {
+        parts_[partition_of(k)].put(k, e);
+        full_snapshot_due = true;
+      }
+    closed_.clear();
   }
 };
 }  // namespace detail
