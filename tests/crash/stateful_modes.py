@@ -296,7 +296,9 @@ def _ref_join(sides):
 
     def side(rows_in, is_left, late, state_wm, out_rows):
         """One side's rows of a batch: late ones dropped, the others joined with the other side's
-        state and kept in their own unless already at or below its state watermark."""
+        state and kept in their own: a left row always (Spark 4, SPARK-49829: it is evicted at
+        the batch's end, with its outer row if unmatched), a right row unless already at or below
+        its state watermark."""
         own, other = (lstate, rstate) if is_left else (rstate, lstate)
         late_rows = 0
         for x in rows_in:
@@ -310,7 +312,7 @@ def _ref_join(sides):
                     matched = True
                     entry[1] = True
                     out_rows.append((l["id"], r["id"]))
-            if x["timestamp"] > state_wm:
+            if is_left or x["timestamp"] > state_wm:
                 own.append([x, matched])
         return late_rows
 
