@@ -46,9 +46,12 @@ class thread_tasks final : public sluice::task_runner {
     std::vector<std::thread> threads;
     for (std::size_t k = 0; k < std::min(workers_, n); ++k) threads.emplace_back(loop);
     for (auto& t : threads) t.join();
+    ran_ += n;
     if (first) std::rethrow_exception(first);
   }
   std::size_t workers() const override { return workers_; }
+  // Tasks handed to run_tasks so far.
+  std::size_t ran() const { return ran_; }
 
   // The distinct threads tasks ran on so far.
   std::size_t threads_used() {
@@ -58,6 +61,7 @@ class thread_tasks final : public sluice::task_runner {
 
  private:
   std::size_t workers_;
+  std::size_t ran_ = 0;
   std::mutex mutex_;
   std::set<std::thread::id> threads_;
 };

@@ -8,6 +8,8 @@
 #include <sluice/checkpoint/inspect.hpp>
 #include <sluice/sluice.hpp>
 
+#include "partition_support.hpp"
+
 #include <algorithm>
 #include <atomic>
 #include <exception>
@@ -30,38 +32,7 @@ struct Reading {
 };
 BOOST_DESCRIBE_STRUCT(Reading, (), (key, ts, value))
 
-// The engine's pool stands in: n threads take the tasks in turn.
-class thread_tasks final : public sl::task_runner {
- public:
-  explicit thread_tasks(std::size_t n) : n_(n) {}
-  void run_tasks(std::size_t n, void (*task)(void*, std::size_t), void* arg) override {
-    std::atomic<std::size_t> next{0};
-    std::mutex m;
-    std::exception_ptr first;
-    auto work = [&] {
-      for (std::size_t i; (i = next++) < n;) {
-        try {
-          task(arg, i);
-        } catch (...) {
-          std::lock_guard lock(m);
-          if (!first) first = std::current_exception();
-        }
-      }
-    };
-    std::vector<std::thread> threads;
-    for (std::size_t k = 1; k < n_; ++k) threads.emplace_back(work);
-    work();
-    for (auto& t : threads) t.join();
-    ran_ += n;
-    if (first) std::rethrow_exception(first);
-  }
-  std::size_t workers() const override { return n_; }
-  std::size_t ran() const { return ran_; }
-
- private:
-  std::size_t n_;
-  std::size_t ran_ = 0;
-};
+using sluice_test::thread_tasks;  // the engine's pool stands in
 
 fs::path fresh_dir(const std::string& name) {
   std::random_device rd;
