@@ -171,7 +171,9 @@ struct message {
 };
 
 inline void produce(const std::string& topic, const std::vector<message>& messages) {
-  handle h{make(RD_KAFKA_PRODUCER)};
+  // Idempotent: a retried request (a leader not yet settled on a new topic) must neither
+  // duplicate a record nor move it behind later ones, or offsets stop following the order here.
+  handle h{make(RD_KAFKA_PRODUCER, {{"enable.idempotence", "true"}})};
   for (const auto& m : messages) {
     rd_kafka_headers_t* hs = rd_kafka_headers_new(m.headers.size() + 1);
     for (const auto& [k, v] : m.headers) rd_kafka_header_add(hs, k.data(), -1, v.data(), static_cast<ssize_t>(v.size()));
