@@ -9,6 +9,7 @@
 #pragma once
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -47,11 +48,18 @@ struct state_chain {
 SLUICE_COLD SLUICE_DECL std::vector<state_chain> state_chains(const checkpoint_dir& dir, std::size_t op,
                                                               std::int64_t version);
 
+// Calls f(p) for every p in [0, n), perhaps at once on several threads (the engine passes its
+// workers: a state's partitions are written at once, each file with its own fsync); empty:
+// one after another.
+using for_each_partition = std::function<void(std::size_t n, const std::function<void(std::size_t)>& f)>;
+
 // Writes the state after batch `version` (and the state's schema file when it is missing:
 // checkpoints older than it get it on their next batch). A re-run of an uncommitted batch rewrites its files
-// (the commit log, not these files, says which versions count).
+// (the commit log, not these files, says which versions count). The partitions of a
+// partitioned state go through `each`: write_partition_delta / write_partition_snapshot of
+// different partitions may run at once.
 SLUICE_DECL void save_state(const checkpoint_dir& dir, std::size_t op, std::int64_t version, stored_state& st,
-                            std::int64_t snapshot_interval);
+                            std::int64_t snapshot_interval, const for_each_partition& each = {});
 
 // The operator's state back to version `version` (-1: empty): on restart and after a failure.
 SLUICE_COLD SLUICE_DECL void load_state(const checkpoint_dir& dir, std::size_t op, std::int64_t version,

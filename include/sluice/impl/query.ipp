@@ -459,8 +459,13 @@ bool query_core::run_one_batch(clock::time_point trigger_start) {
   const auto t_sink = clock::now();
   if (r.checkpoint) {
     crash_point("after_sink");
+    // A state's partitions are written at once on the workers (a file and an fsync each).
+    const for_each_partition on_workers = [&ctx](std::size_t n, const std::function<void(std::size_t)>& f) {
+      parallel_for(ctx, n, f);
+    };
     for (std::size_t i = 0; i < r.controls.stateful.size(); ++i)
-      save_state(*r.checkpoint, i, ctx.batch_id, *r.controls.stateful[i], options_.state_snapshot_interval);
+      save_state(*r.checkpoint, i, ctx.batch_id, *r.controls.stateful[i], options_.state_snapshot_interval,
+                 workers_ ? on_workers : for_each_partition{});
     crash_point("after_state");
   }
   std::vector<boost::json::value> start_offsets;

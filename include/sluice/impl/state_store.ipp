@@ -91,7 +91,7 @@ std::vector<state_chain> state_chains(const checkpoint_dir& dir, std::size_t op,
 }
 
 void save_state(const checkpoint_dir& dir, std::size_t op, std::int64_t version, stored_state& st,
-                std::int64_t snapshot_interval) {
+                std::int64_t snapshot_interval, const for_each_partition& each) {
   if (const auto schema = dir.state_schema_path(op); !std::filesystem::exists(schema)) {
     const auto layout = st.state_layout();
     if (!layout.empty()) {
@@ -112,7 +112,7 @@ void save_state(const checkpoint_dir& dir, std::size_t op, std::int64_t version,
     return;
   }
   const bool snapshot = snapshot_now || st.full_snapshot_due;
-  for (std::size_t p = 0; p < partitions; ++p) {
+  const auto write_partition = [&](std::size_t p) {
     const auto d = state_partition_dir(dir, op, p);
     const auto name = std::to_string(version);
     binary_writer delta;
@@ -123,6 +123,11 @@ void save_state(const checkpoint_dir& dir, std::size_t op, std::int64_t version,
       st.write_partition_snapshot(p, snap);
       write_checkpoint_file(d / (name + ".snapshot"), snap.buffer(), dir.query_id(), /*overwrite=*/true);
     }
+  };
+  if (each) {
+    each(partitions, write_partition);
+  } else {
+    for (std::size_t p = 0; p < partitions; ++p) write_partition(p);
   }
   st.full_snapshot_due = false;
 }
