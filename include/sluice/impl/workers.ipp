@@ -1,6 +1,7 @@
 // Definitions of engine/workers.hpp's functions (see impl/config.hpp).
 #pragma once
 #include <algorithm>
+#include <chrono>
 
 #include "../engine/workers.hpp"
 #include "../ops/current_time.hpp"
@@ -9,6 +10,23 @@ namespace sluice {
 
 namespace detail {
 inline thread_local bool running_pool_task = false;
+
+// How long a worker that ran out of tasks, or a caller waiting for the workers, spins before
+// it sleeps: longer than the gap between the jobs of one batch, far shorter than a batch.
+inline constexpr std::chrono::microseconds pool_spin{50};
+
+// Spins until done() or pool_spin passed; true when done.
+template <class Done>
+bool spin_until(Done done) {
+  const auto until = std::chrono::steady_clock::now() + pool_spin;
+  for (unsigned i = 0;; ++i) {
+    if (done()) return true;
+    if ((i & 63) == 63 && std::chrono::steady_clock::now() >= until) return false;
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#endif
+  }
+}
 }  // namespace detail
 
 worker_pool::worker_pool(std::size_t threads) {
@@ -50,19 +68,20 @@ void worker_pool::take_tasks(const job& j) {
 void worker_pool::work(std::uint64_t seen) {
   while (true) {
     job j;
+    detail::spin_until([&] { return generation_.load(std::memory_order_acquire) != seen; });
     {
       std::unique_lock lock(mutex_);
-      wake_.wait(lock, [&] { return stopping_ || generation_ != seen; });
+      wake_.wait(lock, [&] { return stopping_ || generation_.load(std::memory_order_relaxed) != seen; });
       if (stopping_) return;
-      seen = generation_;
+      seen = generation_.load(std::memory_order_relaxed);
       if (!open_) continue;  // woken late: the job's tasks have all ended
       j = job_;
-      ++busy_;
+      busy_.fetch_add(1, std::memory_order_relaxed);
     }
     take_tasks(j);
     {
       std::lock_guard lock(mutex_);
-      --busy_;
+      busy_.fetch_sub(1, std::memory_order_release);
     }
     done_.notify_all();
   }
@@ -82,17 +101,21 @@ void worker_pool::run_tasks(std::size_t n, void (*task)(void* arg, std::size_t i
     failed_.store(false, std::memory_order_relaxed);
     error_ = nullptr;
     open_ = true;
-    ++generation_;
+    generation_.fetch_add(1, std::memory_order_release);
   }
-  wake_.notify_all();
+  wake_.notify_all();  // no system call when every worker is still spinning
   take_tasks(j);
   std::exception_ptr error;
   {
     // A worker that wakes after the tasks ran out finds none left; wait for those inside.
     // Closed first: a worker that wakes after this takes no task of a job that has ended.
+    {
+      std::lock_guard lock(mutex_);
+      open_ = false;
+    }
+    detail::spin_until([&] { return busy_.load(std::memory_order_acquire) == 0; });
     std::unique_lock lock(mutex_);
-    open_ = false;
-    done_.wait(lock, [&] { return busy_ == 0; });
+    done_.wait(lock, [&] { return busy_.load(std::memory_order_relaxed) == 0; });
     error = error_;
     error_ = nullptr;
   }
