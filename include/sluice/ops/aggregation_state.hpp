@@ -1022,8 +1022,10 @@ struct aggregate_stage<In, std::tuple<Keys...>, std::tuple<Aggs...>> : stateful_
             part.insert(x.row, c, kv...);
           }, x.key);
         };
-        for (auto& e : closed_)
+        for (auto& e : closed_) {
           for (const routed& x : e.buckets[p]) apply(x);
+          e.buckets[p].clear();  // on this task's thread, not the query's after all tasks
+        }
         part.close_batch(c);
       }
       part.finish(ctx, out);
