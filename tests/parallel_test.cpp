@@ -15,6 +15,7 @@
 #include <atomic>
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -384,6 +385,110 @@ TEST_CASE("worker_pool: every task once, the first exception, nested loops in tu
   std::atomic<int> after{0};
   sl::parallel_for(ctx, 10, [&](std::size_t) { ++after; });
   CHECK(after.load() == 10);
+}
+
+TEST_CASE("worker_pool: the calling thread takes tasks, workers join jobs back to back and after sleeping",
+          "[parallel]") {
+  sl::worker_pool pool(2);
+  sl::batch_context ctx;
+  ctx.tasks = &pool;
+  // Two tasks that each wait for the other: they end only when the caller runs one and the
+  // worker the other, at once.
+  auto both_at_once = [&] {
+    std::atomic<int> arrived{0};
+    std::set<std::thread::id> threads;
+    std::mutex m;
+    sl::parallel_for(ctx, 2, [&](std::size_t) {
+      {
+        std::lock_guard lock(m);
+        threads.insert(std::this_thread::get_id());
+      }
+      ++arrived;
+      const auto deadline = std::chrono::steady_clock::now() + 10s;
+      while (arrived.load() < 2 && std::chrono::steady_clock::now() < deadline) std::this_thread::yield();
+    });
+    return arrived.load() == 2 && threads.size() == 2 && threads.contains(std::this_thread::get_id());
+  };
+  // Jobs back to back: the worker joins the next one while it still spins.
+  for (int round = 0; round < 200; ++round) REQUIRE(both_at_once());
+  // After a pause far longer than the spin: the worker sleeps and is woken.
+  for (int round = 0; round < 3; ++round) {
+    std::this_thread::sleep_for(20ms);
+    REQUIRE(both_at_once());
+  }
+}
+
+namespace parallel_test {
+// A state in 8 partitions whose files say which partition wrote them; writing one waits (a
+// little) for another to be under way, to see them written at once.
+struct partitioned_state final : sl::stored_state {
+  std::vector<std::int64_t> values = std::vector<std::int64_t>(8);
+  mutable std::atomic<int> writing{0}, most_at_once{0};
+  mutable std::mutex mutex;
+  mutable std::set<std::thread::id> threads;
+  std::size_t state_partitions() const override { return values.size(); }
+  void reset_partitions(std::size_t n) override { values.assign(n, -1); }
+  void write_partition_delta(std::size_t p, sl::binary_writer& out) const override {
+    {
+      std::lock_guard lock(mutex);
+      threads.insert(std::this_thread::get_id());
+    }
+    const int now = ++writing;
+    for (int seen = most_at_once.load(); now > seen && !most_at_once.compare_exchange_weak(seen, now);) {
+    }
+    const auto until = std::chrono::steady_clock::now() + 50ms;
+    while (most_at_once.load() < 2 && std::chrono::steady_clock::now() < until) std::this_thread::yield();
+    out.write(values[p]);
+    --writing;
+  }
+  void apply_partition_delta(std::size_t p, sl::binary_reader& in) override { in.read(values[p]); }
+  void load_partition_snapshot(std::size_t p, sl::binary_reader& in) override {
+    (void)in.read_size(1);  // the empty state's marker
+    values[p] = 0;
+  }
+  // Unused (partitioned).
+  void write_delta(sl::binary_writer&) const override {}
+  void write_snapshot(sl::binary_writer&) const override {}
+  void load_snapshot(sl::binary_reader&) override {}
+  void apply_delta(sl::binary_reader&) override {}
+};
+}  // namespace parallel_test
+
+TEST_CASE("parallel: a state's partitions are written at once on the workers, as one thread writes them",
+          "[parallel]") {
+  namespace fs = std::filesystem;
+  const auto root = fs::temp_directory_path() / ("sluice_parallel_test_state_" + std::to_string(::getpid()));
+  fs::remove_all(root);
+  const sl::checkpoint_dir in_turn(root / "in_turn", "q"), at_once(root / "at_once", "q");
+  sl::worker_pool pool(2);
+  sl::batch_context ctx;
+  ctx.tasks = &pool;
+  const sl::detail::for_each_partition on_workers = [&](std::size_t n, const std::function<void(std::size_t)>& f) {
+    sl::parallel_for(ctx, n, f);
+  };
+  parallel_test::partitioned_state st;
+  for (std::size_t p = 0; p < st.values.size(); ++p) st.values[p] = 100 + static_cast<std::int64_t>(p);
+  const auto fsyncs = sl::fsync_count();
+  sl::detail::save_state(in_turn, 0, 0, st, /*snapshot_interval=*/0);
+  const auto fsyncs_in_turn = sl::fsync_count() - fsyncs;
+  CHECK(fsyncs_in_turn >= st.values.size());  // one per file at least
+  CHECK(st.most_at_once.load() == 1);
+  CHECK(st.threads.size() == 1);
+  st.threads.clear();
+  sl::detail::save_state(at_once, 0, 0, st, /*snapshot_interval=*/0, on_workers);
+  CHECK(st.most_at_once.load() == 2);
+  CHECK(st.threads.size() == 2);
+  CHECK(sl::fsync_count() - fsyncs - fsyncs_in_turn == fsyncs_in_turn);
+  for (std::size_t p = 0; p < st.values.size(); ++p) {
+    INFO("partition " << p);
+    const auto name = fs::path(std::to_string(p)) / "0.delta";
+    CHECK(sl::read_whole_file(root / "at_once" / "state" / "0" / name) ==
+          sl::read_whole_file(root / "in_turn" / "state" / "0" / name));
+  }
+  parallel_test::partitioned_state restored;
+  sl::detail::load_state(at_once, 0, 0, restored);
+  CHECK(restored.values == st.values);
+  fs::remove_all(root);
 }
 
 namespace parallel_test {
