@@ -11,10 +11,10 @@
 // written once to a temporary directory. Counters: events/s (items_per_second, wall time),
 // events per CPU second of the whole process (cpu_events_per_s: the per-core rate, which
 // other load on the machine does not change), the process's CPU seconds and the query
-// thread's (query_thread_cpu_s: what the batch loop, the stateful finish, the sink and the
-// query thread's share of the partitions took; with 2 threads the wall time cannot go below
-// it, nor below half the process's CPU). docs/performance.md ("Parallel execution") has the
-// figures and their ratio.
+// thread's (query_thread_cpu_s, the whole run: the batch loop, the stateful finish, the sink,
+// the checkpoint and the query thread's share of the tasks; with 2 threads the wall time
+// cannot go below it, nor below half the process's CPU). docs/performance.md ("Parallel
+// execution") has the figures and their ratio.
 #include <benchmark/benchmark.h>
 
 #include <sluice/files.hpp>
@@ -29,6 +29,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <fstream>
+#include <memory>
 #include <span>
 #include <string>
 
@@ -65,8 +66,8 @@ double process_cpu_seconds() {
   return static_cast<double>(u.ru_utime.tv_sec + u.ru_stime.tv_sec) +
          static_cast<double>(u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6;
 }
-// The CPU time of the calling thread (the query's, in a foreach_batch function): a query's
-// thread is new, so this is all it did so far.
+// The CPU time of the calling thread (the query's, in a listener): a query's thread is new,
+// so this is all it did so far.
 double thread_cpu_seconds() {
   timespec t{};
   ::clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
@@ -74,13 +75,15 @@ double thread_cpu_seconds() {
 }
 std::atomic<double> query_thread_cpu{0};
 
-// The sink: records the query thread's CPU time after each batch.
+// Records the query thread's CPU time when the query ends (listeners are told on its thread),
+// after the last batch's state checkpoint and commit.
+struct query_thread_clock final : sl::query_listener {
+  void on_query_terminated(const sl::query_terminated_event&) override { query_thread_cpu = thread_cpu_seconds(); }
+};
+
 template <class Row>
 auto sink() {
-  return sl::foreach_batch([](std::span<const Row> rows, std::int64_t) {
-    benchmark::DoNotOptimize(rows.data());
-    query_thread_cpu = thread_cpu_seconds();
-  });
+  return sl::foreach_batch([](std::span<const Row> rows, std::int64_t) { benchmark::DoNotOptimize(rows.data()); });
 }
 
 auto source() {
@@ -121,7 +124,10 @@ void keyed_tumbling(benchmark::State& state) {
     using Row = decltype(agg)::row_type;
     return sl::start(std::move(agg) | sink<Row>(),
                      sl::output_mode::append,
-                     {.trigger = sl::trigger::available_now(), .progress_retention = 1000, .parallelism = parallelism});
+                     {.trigger = sl::trigger::available_now(),
+                      .progress_retention = 1000,
+                      .listeners = {std::make_shared<query_thread_clock>()},
+                      .parallelism = parallelism});
   });
 }
 BENCHMARK(keyed_tumbling)->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime();
@@ -137,6 +143,7 @@ void seed004(benchmark::State& state) {
                      {.trigger = sl::trigger::available_now(),
                       .checkpoint = ck.string(),
                       .progress_retention = 1000,
+                      .listeners = {std::make_shared<query_thread_clock>()},
                       .parallelism = parallelism});
   });
 }
