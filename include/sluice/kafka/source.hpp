@@ -810,6 +810,12 @@ class source {
     // behind the fetcher idles for most of that second. queued.max.messages.kbytes (64 MB)
     // still bounds the queue.
     props.try_emplace("queued.min.messages", "1000000");
+    // A consumer has one fetch in flight per broker: one that reached the end of its range waits
+    // on the broker up to fetch.wait.max.ms (librdkafka's 500) for more records, and a partition
+    // assigned meanwhile is fetched only after that. With 500, a batch read k partitions in turn
+    // on one consumer paid up to k x 0.5 s (6 partitions: 600,000 records took 3 s instead of
+    // 0.6 s, docs/performance.md); 50 costs an idle consumer 20 empty fetches a second.
+    props.try_emplace("fetch.wait.max.ms", "50");
     return detail::make_handle(RD_KAFKA_CONSUMER, detail::make_conf(props, "sluice::kafka::source"),
                                "sluice::kafka::source");
   }
