@@ -10,6 +10,11 @@
 //            rd_kafka_consume_batch_queue as the source reads) on the same topic and broker in
 //            the same run; each measured --repeat times in turn: the ratio of each repetition
 //            (against the per-record loop of that repetition), their median and spread.
+//  partitions  (--partitions N, N > 1) the same records spread over an N-partition topic, read
+//            with each query parallelism of --parallelism (default 1,2): sl::kafka::source ->
+//            foreach_batch, and -> decode_json -> group_by(key) -> count (update mode); wall
+//            records/s and CPU ns per record of each, and the ratio of each parallelism's wall
+//            rate to parallelism 1's in the same repetition.
 //  e2e       Kafka -> decode_json -> 1-second windows per key (update mode, 2 s watermark) ->
 //            exactly-once Kafka sink, with events produced at a fixed rate for --seconds; a
 //            read_committed consumer takes each output row's newest event (max of the produce
@@ -18,7 +23,7 @@
 //
 //   bench_kafka --broker-dir DIR [--records 1000000] [--repeat 3] [--rates 5000,20000,50000] [--seconds 10]
 //               [--trigger-ms 0] [--polling-delay-ms 10] [--source-fetch-wait-ms 0] [--at-least-once]
-//               (--records 0: no consume part)
+//               [--partitions 6 [--parallelism 1,2]]   (--records 0: no consume part)
 // Prints one JSON object with every figure.
 #include <sluice/kafka.hpp>
 #include <sluice/sluice.hpp>
@@ -84,12 +89,12 @@ std::string event_json(std::int64_t i, std::int64_t ts_us) {
   return sl::to_json_string(Event{i, sl::timestamp{ts_us}, "k" + std::to_string(i % 16), static_cast<double>(i % 100)});
 }
 
-void produce_records(const std::string& topic, std::int64_t n) {
+void produce_records(const std::string& topic, std::int64_t n, int partitions = 1) {
   rd_kafka_t* rk = client(RD_KAFKA_PRODUCER, {{"linger.ms", "20"}, {"batch.num.messages", "10000"}});
   const std::int64_t base = now_us();
   for (std::int64_t i = 0; i < n; ++i) {
     std::string v = event_json(i, base + i);
-    while (rd_kafka_producev(rk, RD_KAFKA_V_TOPIC(topic.c_str()), RD_KAFKA_V_PARTITION(0),
+    while (rd_kafka_producev(rk, RD_KAFKA_V_TOPIC(topic.c_str()), RD_KAFKA_V_PARTITION(static_cast<std::int32_t>(i % partitions)),
                              RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_VALUE(v.data(), v.size()),
                              RD_KAFKA_V_END) == RD_KAFKA_RESP_ERR__QUEUE_FULL)
       rd_kafka_poll(rk, 5);
@@ -178,6 +183,51 @@ double sluice_count(const std::string& topic, std::int64_t n) {
   const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   last_cpu_ns = (process_cpu_s() - cpu_at_start) * 1e9 / static_cast<double>(n);
   if (counted != n) throw std::runtime_error("sluice counted " + std::to_string(counted) + " records of " + std::to_string(n));
+  return static_cast<double>(n) / s;
+}
+
+void create_topic(const std::string& topic, int partitions) {
+  rd_kafka_t* rk = client(RD_KAFKA_PRODUCER, {});
+  char err[512];
+  rd_kafka_NewTopic_t* nt = rd_kafka_NewTopic_new(topic.c_str(), partitions, 1, err, sizeof err);
+  rd_kafka_queue_t* q = rd_kafka_queue_new(rk);
+  rd_kafka_CreateTopics(rk, &nt, 1, nullptr, q);
+  if (rd_kafka_event_t* ev = rd_kafka_queue_poll(q, 30000)) rd_kafka_event_destroy(ev);
+  rd_kafka_queue_destroy(q);
+  rd_kafka_NewTopic_destroy(nt);
+  rd_kafka_destroy(rk);
+  std::this_thread::sleep_for(1s);  // leaders settle
+}
+
+// The partitioned topic read with query parallelism p: every record gathered (foreach_batch),
+// or decoded and counted per key (the engine's partial aggregation per partition, then the
+// exchange into state partitions). One batch, trigger available-now.
+// --source-fetch-wait-ms applies here too (fetch.wait.max.ms of the reading consumers).
+int partitioned_fetch_wait_ms = 0;
+double partitioned_consume(const std::string& topic, std::int64_t n, std::size_t p, bool aggregate) {
+  std::int64_t seen = 0;
+  cpu_at_start = process_cpu_s();
+  const auto start = std::chrono::steady_clock::now();
+  sl::kafka::properties props{{"bootstrap.servers", bootstrap}};
+  if (partitioned_fetch_wait_ms > 0) props["fetch.wait.max.ms"] = std::to_string(partitioned_fetch_wait_ms);
+  auto source = sl::kafka::source({.subscribe = {topic}, .starting_offsets = "earliest", .kafka = props});
+  if (aggregate) {
+    auto q = sl::start(std::move(source) | sl::kafka::decode_json<Event>() | sl::group_by(sl::col<"key">) |
+                           sl::aggregate(sl::count().as<"n">()) | sl::foreach_batch([&](auto rows, std::int64_t) {
+                             for (const auto& r : rows) seen += static_cast<std::int64_t>(sl::get<"n">(r));
+                           }),
+                       sl::output_mode::update, {.trigger = sl::trigger::available_now(), .parallelism = p});
+    q.await_termination();
+  } else {
+    auto q = sl::start(std::move(source) | sl::foreach_batch([&](std::span<const sl::kafka::record> rows, std::int64_t) {
+                         seen += static_cast<std::int64_t>(rows.size());
+                       }),
+                       sl::output_mode::append, {.trigger = sl::trigger::available_now(), .parallelism = p});
+    q.await_termination();
+  }
+  const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  last_cpu_ns = (process_cpu_s() - cpu_at_start) * 1e9 / static_cast<double>(n);
+  if (seen != n) throw std::runtime_error("sluice read " + std::to_string(seen) + " records of " + std::to_string(n));
   return static_cast<double>(n) / s;
 }
 
@@ -309,6 +359,8 @@ int main(int argc, char** argv) {
   std::int64_t records = 1'000'000;
   int repeat = 3, seconds = 10;
   std::vector<double> rates{5000, 20000, 50000};
+  int partitions = 0;
+  std::vector<std::size_t> parallelisms{1, 2};
   for (int i = 1; i < argc; i += 2) {
     const std::string a = argv[i];
     if (a == "--at-least-once") {
@@ -325,7 +377,13 @@ int main(int argc, char** argv) {
     else if (a == "--seconds") seconds = std::stoi(v);
     else if (a == "--trigger-ms") trigger_ms = std::stoi(v);
     else if (a == "--polling-delay-ms") polling_delay_ms = std::stoi(v);
-    else if (a == "--source-fetch-wait-ms") source_fetch_wait_ms = std::stoi(v);
+    else if (a == "--source-fetch-wait-ms") source_fetch_wait_ms = partitioned_fetch_wait_ms = std::stoi(v);
+    else if (a == "--partitions") partitions = std::stoi(v);
+    else if (a == "--parallelism") {
+      parallelisms.clear();
+      std::stringstream ss(v);
+      for (std::string x; std::getline(ss, x, ',');) parallelisms.push_back(std::stoul(x));
+    }
     else if (a == "--rates") {
       rates.clear();
       std::stringstream ss(v);
@@ -338,6 +396,36 @@ int main(int argc, char** argv) {
   }
   try {
     const std::string topic = "bench-consume-" + std::to_string(now_us());
+    if (partitions > 1) {
+      // Only the partitioned part: each parallelism in turn, per repetition.
+      const std::string parted = topic + "-p" + std::to_string(partitions);
+      create_topic(parted, partitions);
+      produce_records(parted, records, partitions);
+      std::map<std::pair<int, std::size_t>, std::vector<double>> rate, cpu, ratio;  // (aggregate, p)
+      const std::string load_before = load_average();
+      for (int i = 0; i < repeat; ++i)
+        for (int aggregate = 0; aggregate < 2; ++aggregate)
+          for (const std::size_t p : parallelisms) {
+            rate[{aggregate, p}].push_back(partitioned_consume(parted, records, p, aggregate != 0));
+            cpu[{aggregate, p}].push_back(last_cpu_ns);
+            ratio[{aggregate, p}].push_back(rate[{aggregate, p}].back() / rate[{aggregate, parallelisms.front()}].back());
+            std::fprintf(stderr, "rep %d %s parallelism %zu: %.0f records/s, %.0f CPU ns/record\n", i,
+                         aggregate ? "count by key" : "foreach_batch", p, rate[{aggregate, p}].back(), cpu[{aggregate, p}].back());
+          }
+      std::printf("{\"partitioned\": {\"records\": %lld, \"partitions\": %d, \"repeat\": %d, \"load_average_before\": \"%s\", "
+                  "\"load_average_after\": \"%s\", \"runs\": [",
+                  static_cast<long long>(records), partitions, repeat, load_before.c_str(), load_average().c_str());
+      bool first = true;
+      for (const auto& [key, v] : rate) {
+        std::printf("%s\n  {\"reader\": \"%s\", \"parallelism\": %zu, \"best_records_per_s\": %.0f, \"ratio_to_first\": %s, "
+                    "\"cpu_ns_per_record\": %s}",
+                    first ? "" : ",", key.first ? "count_by_key" : "foreach_batch", key.second, best(v),
+                    spread(ratio[key]).c_str(), spread(cpu[key], 0).c_str());
+        first = false;
+      }
+      std::printf("]}}\n");
+      return 0;
+    }
     if (records > 0) produce_records(topic, records);
     // Each repetition runs every reader once, in turn; its ratios are against the per-record
     // loop of the same repetition (the machine's load moves between repetitions more than

@@ -14,11 +14,17 @@
 // topics matching the subscription, partitions added) are read from offset 0 (earliest), as
 // Spark does. Consumer-group commits are only for monitoring tools: they are never read.
 //
+// Workers (query_options::parallelism): the batch's topic partitions (ranges) are read at once,
+// each on a worker with a reading consumer of its own (a librdkafka handle with that one
+// partition assigned; one per worker at most, kept between batches, a range preferably read by
+// the consumer that ended the partition's last range there). Rows of each range come in offset
+// order; the sink gets the ranges in partition order, as with one thread.
+//
 // Instances (options.instance, docs/scaling.md): the process reads only the partitions
 // instances.hpp assigns to it, at every batch's planning, so its offsets (and checkpoint) name
 // only those; a checkpoint naming a partition of another instance is refused.
 //
-// Consumer group (options.consumer_group, docs/scaling.md): a third handle, the member, joins
+// Consumer group (options.consumer_group, docs/scaling.md): one more handle, the member, joins
 // the group (subscribe, cooperative-sticky) and never reads; its rebalance callback runs only
 // in the member's poll, called when a batch is planned (and once after a restart), so a
 // partition is released between batches, after the batch that read it committed. A batch reads
@@ -47,6 +53,7 @@
 #include <regex>
 #include <set>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -95,10 +102,12 @@ class source {
     s.latest_available.reset();
     s.reported_gone.clear();
     s.last_trigger = std::chrono::steady_clock::now();
-    if (!s.consumer) {
-      s.consumer = make_consumer(s.options);
-      s.queue.reset(rd_kafka_queue_get_consumer(s.consumer.get()));
-      s.known_topics.clear();
+    {
+      std::lock_guard readers_lock(s.readers_mutex);
+      if (s.readers.empty()) {
+        s.readers.push_back(std::make_unique<reader>(make_consumer(s.options)));
+        s.idle.push_back(s.readers.back().get());
+      }
     }
     if (!s.meta) s.meta = make_consumer(s.options);
     s.commit_group = s.options.commit_offsets_to_group && s.options.kafka.count("group.id") > 0;
@@ -162,11 +171,17 @@ class source {
     return std::min(n, max_planned_rows);
   }
 
+  // Partitions are read at once on the query's workers (graph/source.hpp), each read with a
+  // reading consumer of its own (reader_lease); nothing below holds the state's lock.
+  static constexpr bool parallel_read = true;
+
   template <class Emit>
   void read(const offset_range& r, Emit&& emit) {
-    std::lock_guard lock(state_->mutex);
     auto& s = *state_;
-    if (s.member && !s.batch_owned.count(r.tp)) return;  // another instance's now
+    {
+      std::lock_guard lock(s.mutex);
+      if (s.member && !s.batch_owned.count(r.tp)) return;  // another instance's now
+    }
     const std::string where = to_string(r.tp);
     std::int64_t from = r.from;
     // Offsets before the partition's start were deleted (retention, DeleteRecords).
@@ -181,8 +196,10 @@ class source {
     }
     const std::int64_t until = std::min(r.until, std::max(high, from));
     if (from >= until) return;
-    position_at(s, r.tp, from);
-    s.position = -1;  // unknown until the range is read (an error leaves it so)
+    const reader_lease lease(s, r.tp, from);
+    reader& rd = lease.get();
+    position_at(s, rd, r.tp, from);
+    rd.position = -1;  // unknown until the range is read (an error leaves it so)
     // poll_timeout bounds a wait without progress (Spark's per-poll pollTimeoutMs), not the
     // whole range: a long range may take longer than that to read.
     auto deadline = std::chrono::steady_clock::now() + s.options.poll_timeout;
@@ -196,7 +213,7 @@ class source {
     const shared_string topic(r.tp.topic);  // one per read, shared by its rows
     const rd_kafka_topic_t* own_topic = nullptr;
     while (next < until) {
-      detail::message_ptr m(taken.next(s.queue.get(), 100, static_cast<std::size_t>(until - next)));
+      detail::message_ptr m(taken.next(rd.queue.get(), 100, static_cast<std::size_t>(until - next)));
       if (!m) {
         const auto now = std::chrono::steady_clock::now();
         if (now > deadline)
@@ -205,7 +222,7 @@ class source {
                             std::to_string(s.options.poll_timeout.count()) + ")");
         // Nothing for a second: the partition's leader may have moved (its broker down).
         if (++idle_polls == 10) {
-          detail::refresh_metadata(s.consumer.get(), r.tp.topic, 5000);
+          detail::refresh_metadata(rd.consumer.get(), r.tp.topic, 5000);
           idle_polls = 0;
         }
         continue;
@@ -236,12 +253,13 @@ class source {
             break;
           }
           if (next >= until) break;
-          s.position = -1;
-          position_at(s, r.tp, next);
+          rd.position = -1;
+          position_at(s, rd, r.tp, next);
           continue;
         }
         if (m->err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART || m->err == RD_KAFKA_RESP_ERR__UNKNOWN_PARTITION ||
             m->err == RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC) {
+          rd.stuck = true;  // its partition vanished while assigned (reader::stuck)
           lost(s, r.tp, next, until, "are gone: the topic or partition was deleted");
           overshot = true;
           break;
@@ -257,13 +275,13 @@ class source {
       }
       next = m->offset + 1;
       if ((++count & 0x3ff) == 0) deadline = std::chrono::steady_clock::now() + s.options.poll_timeout;
-      emit(to_record(m.get(), topic, r.tp.partition, s.options.include_headers, s.arena));
+      emit(to_record(m.get(), topic, r.tp.partition, s.options.include_headers, rd.arena));
     }
     if (taken.left()) overshot = true;
     // The consumer now delivers `until` next, ready for the next batch; after an overshoot it
     // does not, and the next read assigns again.
-    s.position = overshot ? -1 : until;
-    s.metrics.records += count;
+    rd.position = overshot ? -1 : until;
+    s.records.fetch_add(count, std::memory_order_relaxed);
   }
 
   void commit(const offsets& end) {
@@ -306,12 +324,11 @@ class source {
       state_->owned.clear();
       state_->newly.clear();
     }
-    state_->assigned.reset();
-    state_->queue.reset();
-    if (state_->consumer) {
-      rd_kafka_assign(state_->consumer.get(), nullptr);
-      rd_kafka_consumer_close(state_->consumer.get());
-      state_->consumer.reset();
+    {
+      std::lock_guard readers_lock(state_->readers_mutex);
+      for (auto& rd : state_->readers) dispose(std::move(rd));
+      state_->idle.clear();
+      state_->readers.clear();
     }
     if (state_->meta) {
       rd_kafka_consumer_close(state_->meta.get());
@@ -320,8 +337,8 @@ class source {
   }
 
   source_metrics metrics() const {
-    std::lock_guard lock(state_->mutex);
-    return state_->metrics;
+    const auto& s = *state_;
+    return {s.records.load(), s.offsets_lost.load(), s.data_loss_events.load()};
   }
 
   // The source's `metrics` in query progress: Spark's KafkaMicroBatchStream.metrics (how far the
@@ -331,7 +348,7 @@ class source {
   std::map<std::string, std::string> progress_metrics() const {
     std::lock_guard lock(state_->mutex);
     const auto& s = *state_;
-    std::map<std::string, std::string> out{{"numOffsetsLost", std::to_string(s.metrics.offsets_lost)}};
+    std::map<std::string, std::string> out{{"numOffsetsLost", std::to_string(s.offsets_lost.load())}};
     if (!s.last_committed || !s.latest_available || s.latest_available->size() == 0) return out;
     std::int64_t lo = 0, hi = 0, sum = 0, n = 0;
     for (const auto& tp : s.latest_available->partitions()) {
@@ -361,24 +378,54 @@ class source {
     return out;
   }
 
+  // A reading consumer: a handle of its own with one partition assigned at a time (at the
+  // offset it delivers next, -1: unknown, assign again), used by one read at a time.
+  struct reader {
+    explicit reader(detail::handle_ptr h) : consumer(std::move(h)), queue(rd_kafka_queue_get_consumer(consumer.get())) {}
+    detail::handle_ptr consumer;
+    detail::queue_ptr queue;  // the consumer's queue, read in batches
+    std::optional<topic_partition> assigned;
+    std::int64_t position = -1;
+    std::set<std::string> known_topics;  // topics whose metadata the consumer has
+    byte_arena arena;  // the records' keys, values and headers (bytes.hpp)
+    // Its partition vanished from the cluster while assigned (the topic deleted). librdkafka
+    // before 2.6 then never finishes destroying the handle (a message of the partition's fetch
+    // queue keeps the partition alive: librdkafka #4724): it is let go on a thread of its own.
+    bool stuck = false;
+  };
+
+  // Closes and destroys a reader, on a detached thread when it is stuck (see reader::stuck).
+  static void dispose(std::unique_ptr<reader> rd) {
+    auto close = [](std::unique_ptr<reader> r) {
+      r->queue.reset();
+      rd_kafka_assign(r->consumer.get(), nullptr);
+      rd_kafka_consumer_close(r->consumer.get());
+      r.reset();
+    };
+    if (rd->stuck) std::thread(close, std::move(rd)).detach();
+    else close(std::move(rd));
+  }
+
   struct state {
     std::mutex mutex;
     source_options options;
-    detail::handle_ptr consumer;
-    detail::queue_ptr queue;  // the consumer's queue, read in batches
+    // The reading consumers: as many as reads ever ran at once (one per worker at most), each
+    // with a librdkafka handle of its own, so that reads on different workers share nothing
+    // but `meta` (thread-safe, as every librdkafka handle). A handle per reader rather than one
+    // handle's per-partition queues: librdkafka bounds its prefetch (queued.max.messages.kbytes)
+    // per partition queue, so a handle with every partition assigned would prefetch that much
+    // for each of them; readers bound it by the number of workers, as the one reader did before.
+    std::mutex readers_mutex;  // readers and idle (a reader taken is its read's alone)
+    std::vector<std::unique_ptr<reader>> readers;
+    std::vector<reader*> idle;
     // Metadata, offset look-ups and group commits on connections of their own: a broker
-    // answers a connection's requests in order, and the reading consumer's fetches long-poll.
+    // answers a connection's requests in order, and the reading consumers' fetches long-poll.
     detail::handle_ptr meta;
     bool commit_group = false;
     std::filesystem::path initial_file;
     std::optional<offsets> initial, available_now_end, last_committed;
     std::optional<offsets> latest_available;  // the latest offsets the last planned batch saw
     std::set<topic_partition> reported_gone;
-    // The partition assigned to the reading consumer, and the offset it delivers next
-    // (-1: unknown, assign again).
-    std::optional<topic_partition> assigned;
-    std::int64_t position = -1;
-    std::set<std::string> known_topics;  // topics whose metadata the reading consumer has
     // Consumer group (consumer_group): the member, the partitions it owns (newly: assigned,
     // their start not looked up yet), the start of each newly assigned partition (until the
     // batch that read from it commits; in group_file), and the batch being run.
@@ -389,8 +436,48 @@ class source {
     std::filesystem::path group_file;
     offsets batch_end;
     std::chrono::steady_clock::time_point last_trigger{};
-    source_metrics metrics;
-    byte_arena arena;  // the records' keys, values and headers (bytes.hpp)
+    // source_metrics, counted by reads on any worker.
+    std::atomic<std::int64_t> records{0}, offsets_lost{0}, data_loss_events{0};
+  };
+
+  // A reader taken for one read, given back when the read ends (also by an exception). Prefers
+  // an idle reader with the partition assigned at `from` (a range that goes on from the last
+  // batch's end reads on, with the records fetched ahead), then one with the partition
+  // assigned, then any; a new one when none is idle.
+  class reader_lease {
+   public:
+    reader_lease(state& s, const topic_partition& tp, std::int64_t from) : s_(s) {
+      {
+        std::lock_guard lock(s.readers_mutex);
+        int best = -1;
+        for (std::size_t i = 0; i < s.idle.size(); ++i) {
+          const reader& r = *s.idle[i];
+          const int score = r.assigned && *r.assigned == tp ? (r.position == from ? 2 : 1) : 0;
+          if (score > best) best = score, at_ = i;
+        }
+        if (best >= 0) {
+          rd_ = s.idle[at_];
+          s.idle.erase(s.idle.begin() + static_cast<std::ptrdiff_t>(at_));
+          return;
+        }
+      }
+      auto fresh = std::make_unique<reader>(make_consumer(s.options));  // outside the lock: it connects
+      std::lock_guard lock(s.readers_mutex);
+      rd_ = fresh.get();
+      s.readers.push_back(std::move(fresh));
+    }
+    reader_lease(const reader_lease&) = delete;
+    reader_lease& operator=(const reader_lease&) = delete;
+    ~reader_lease() {
+      std::lock_guard lock(s_.readers_mutex);
+      s_.idle.push_back(rd_);
+    }
+    reader& get() const { return *rd_; }
+
+   private:
+    state& s_;
+    reader* rd_ = nullptr;
+    std::size_t at_ = 0;
   };
 
   offsets initial_locked(state& s) const {
@@ -472,7 +559,7 @@ class source {
     auto& s = *static_cast<state*>(opaque);
     const bool cooperative = std::string(rd_kafka_rebalance_protocol(rk)) == "COOPERATIVE";
     if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
-      // The member never reads: from the end, paused. Batches read with the reading consumer.
+      // The member never reads: from the end, paused. Batches read with the reading consumers.
       for (int i = 0; i < parts->cnt; ++i) parts->elems[i].offset = RD_KAFKA_OFFSET_END;
       if (cooperative) {
         detail::error_ptr e(rd_kafka_incremental_assign(rk, parts));
@@ -587,35 +674,50 @@ class source {
     if (list->cnt > 0) rd_kafka_commit(s.member.get(), list.get(), 0);  // a rebalance in between: the next batch commits
   }
 
-  // A partition that is gone (its topic deleted) is unassigned.
-  static void forget(state& s, const topic_partition& tp) {
-    s.known_topics.erase(tp.topic);
-    if (!s.assigned || *s.assigned != tp) return;
-    rd_kafka_assign(s.consumer.get(), nullptr);
-    s.assigned.reset();
+  // A partition that is gone (its topic deleted, or another instance's) is unassigned. Between
+  // batches, on the query thread: no read is running.
+  static void forget(state& s, const topic_partition& tp, bool gone = false) {
+    std::lock_guard lock(s.readers_mutex);
+    for (auto& rd : s.readers) {
+      rd->known_topics.erase(tp.topic);
+      if (!rd->assigned || *rd->assigned != tp) continue;
+      rd_kafka_assign(rd->consumer.get(), nullptr);
+      rd->assigned.reset();
+      rd->stuck = rd->stuck || gone;
+    }
+    // A stuck reader is not used again: it goes now, and a new one is made when needed.
+    for (auto it = s.readers.begin(); it != s.readers.end();) {
+      if (!(*it)->stuck) {
+        ++it;
+        continue;
+      }
+      s.idle.erase(std::remove(s.idle.begin(), s.idle.end(), it->get()), s.idle.end());
+      dispose(std::move(*it));
+      it = s.readers.erase(it);
+    }
   }
 
   // Assigns tp alone at `from`, unless the consumer is there already: consecutive batches of a
   // one-partition range read on from where the last one stopped, with the records fetched
   // ahead, without the restart of a new assignment.
-  void position_at(state& s, const topic_partition& tp, std::int64_t from) const {
-    if (s.assigned && *s.assigned == tp && s.position == from) return;
+  void position_at(const state& s, reader& rd, const topic_partition& tp, std::int64_t from) const {
+    if (rd.assigned && *rd.assigned == tp && rd.position == from) return;
     // librdkafka (2.0) fetches a partition only once its consumer has the topic's metadata,
     // which it otherwise refreshes on a one-second timer: ask for it now.
-    if (!s.known_topics.count(tp.topic)) {
-      rd_kafka_topic_t* rkt = rd_kafka_topic_new(s.consumer.get(), tp.topic.c_str(), nullptr);
+    if (!rd.known_topics.count(tp.topic)) {
+      rd_kafka_topic_t* rkt = rd_kafka_topic_new(rd.consumer.get(), tp.topic.c_str(), nullptr);
       const rd_kafka_metadata_t* md = nullptr;
-      if (rkt && rd_kafka_metadata(s.consumer.get(), 0, rkt, &md, timeout_ms(s)) == RD_KAFKA_RESP_ERR_NO_ERROR) {
-        if (md->topic_cnt == 1 && md->topics[0].err == RD_KAFKA_RESP_ERR_NO_ERROR) s.known_topics.insert(tp.topic);
+      if (rkt && rd_kafka_metadata(rd.consumer.get(), 0, rkt, &md, timeout_ms(s)) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+        if (md->topic_cnt == 1 && md->topics[0].err == RD_KAFKA_RESP_ERR_NO_ERROR) rd.known_topics.insert(tp.topic);
         rd_kafka_metadata_destroy(md);
       }
       if (rkt) rd_kafka_topic_destroy(rkt);
     }
     auto list = detail::new_partition_list(1);
     rd_kafka_topic_partition_list_add(list.get(), tp.topic.c_str(), tp.partition)->offset = from;
-    detail::check(rd_kafka_assign(s.consumer.get(), list.get()), description() + ": cannot assign " + to_string(tp));
-    s.assigned = tp;
-    s.position = from;
+    detail::check(rd_kafka_assign(rd.consumer.get(), list.get()), description() + ": cannot assign " + to_string(tp));
+    rd.assigned = tp;
+    rd.position = from;
   }
 
   // A double as Java's Double.toString writes the usual values ("0.0", "2.5").
@@ -708,6 +810,12 @@ class source {
     // behind the fetcher idles for most of that second. queued.max.messages.kbytes (64 MB)
     // still bounds the queue.
     props.try_emplace("queued.min.messages", "1000000");
+    // A consumer has one fetch in flight per broker: one that reached the end of its range waits
+    // on the broker up to fetch.wait.max.ms (librdkafka's 500) for more records, and a partition
+    // assigned meanwhile is fetched only after that. With 500, a batch read k partitions in turn
+    // on one consumer paid up to k x 0.5 s (6 partitions: 600,000 records took 3 s instead of
+    // 0.6 s, docs/performance.md); 50 costs an idle consumer 20 empty fetches a second.
+    props.try_emplace("fetch.wait.max.ms", "50");
     return detail::make_handle(RD_KAFKA_CONSUMER, detail::make_conf(props, "sluice::kafka::source"),
                                "sluice::kafka::source");
   }
@@ -859,7 +967,7 @@ class source {
       if (s.group_start.count(tp)) continue;  // read from the group's offset, not from `start`
       if (!now) {
         out.set(tp, from);
-        forget(s, tp);
+        forget(s, tp, /*gone=*/true);
         if (!s.reported_gone.count(tp) && s.options.assign.empty()) {
           s.reported_gone.insert(tp);
           lost(s, tp, from, -1, "are gone: the partition no longer exists (its topic was deleted)");
@@ -952,8 +1060,8 @@ class source {
                                 "; some data may have been lost";
     if (s.options.fail_on_data_loss)
       throw kafka_error(message + ". Set fail_on_data_loss (failOnDataLoss) to false to go on without them.");
-    ++s.metrics.data_loss_events;
-    if (until > from) s.metrics.offsets_lost += until - from;
+    s.data_loss_events.fetch_add(1, std::memory_order_relaxed);
+    if (until > from) s.offsets_lost.fetch_add(until - from, std::memory_order_relaxed);
   }
 
   // The record's bytes are copied into `arena`'s blocks: the message is destroyed after this.

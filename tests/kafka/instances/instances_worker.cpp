@@ -8,9 +8,17 @@
 //
 // append mode, a checkpoint per instance, trigger available-now. Every event of a key is in
 // one partition (the key's index % partitions), so keys are partition-local and each instance
-// computes its keys' windows alone. Other commands:
+// computes its keys' windows alone.
+//
+// run-group (tests/kafka/instances/group_kill_test.py): the stateless query
+//
+//   kafka::source(input topic, consumer group --group, max 600 offsets per batch)
+//     | kafka::decode_json<Event> | kafka::sink(output topic, exactly once)
+//
+// every 100 ms, until the file --stop exists (then it stops the query and exits 0). Other commands:
 //   create-topic --bootstrap B --topic T --partitions N
-//   produce --bootstrap B --topic T --partitions N --from I --to J   events I..J-1, by key
+//   produce --bootstrap B --topic T --partitions N --from I --to J [--round-robin 1]
+//        events I..J-1, by key (or event i to partition i % N)
 //   seal --bootstrap B --topic T --partitions N --at I   one event per partition far after event
 //        I's time, so every instance's watermark closes every window of the events before it
 #include <sluice/kafka.hpp>
@@ -22,8 +30,10 @@
 
 #include <chrono>
 #include <cstdio>
+#include <filesystem>
 #include <map>
 #include <string>
+#include <thread>
 
 namespace sl = sluice;
 using namespace std::chrono_literals;
@@ -102,9 +112,30 @@ int main(int argc, char** argv) {
           p.send(a.at("topic"), part, Event{-1, sl::timestamp{t0 + at * 10000 + 3600LL * 1000000}, "seal", 0});
       } else {
         for (std::int64_t i = std::stoll(a.at("from")); i < std::stoll(a.at("to")); ++i)
-          p.send(a.at("topic"), static_cast<int>(i % 8) % partitions, Event{i, sl::timestamp{t0 + i * 10000}, keys[i % 8], i % 100});
+          p.send(a.at("topic"), a.count("round-robin") ? static_cast<int>(i % partitions) : static_cast<int>(i % 8) % partitions,
+                 Event{i, sl::timestamp{t0 + i * 10000}, keys[i % 8], i % 100});
       }
       return p.flush() ? 0 : 1;
+    }
+    if (command == "run-group") {
+      // A short session: a member killed is out of the group, its partitions moved, in seconds.
+      const sl::kafka::properties group{{"bootstrap.servers", bootstrap},
+                                        {"group.id", a.at("group")},
+                                        {"session.timeout.ms", "6000"},
+                                        {"heartbeat.interval.ms", "500"}};
+      auto q = sl::start(sl::kafka::source({.subscribe = {a.at("input")}, .starting_offsets = "earliest",
+                                            .max_offsets_per_trigger = 600, .kafka = group, .consumer_group = true}) |
+                             sl::kafka::decode_json<Event>() |
+                             sl::kafka::sink({.topic = a.at("output"), .guarantee = sl::kafka::delivery::exactly_once,
+                                              .kafka = {{"bootstrap.servers", bootstrap}}}),
+                         sl::output_mode::append,
+                         {.trigger = sl::trigger::processing_time(100ms), .checkpoint = a.at("checkpoint")});
+      const std::string stop = a.at("stop");
+      while (q.is_active() && !std::filesystem::exists(stop)) std::this_thread::sleep_for(100ms);
+      q.stop();
+      if (q.exception()) throw std::runtime_error(q.exception()->what());
+      std::printf("{\"batches\": %zu}\n", q.recent_progress().size());
+      return 0;
     }
     if (command != "run") return 2;
     const sl::kafka::instance_spec instance{std::stoi(a.at("index")), std::stoi(a.at("count"))};
