@@ -336,3 +336,37 @@ TEST_CASE("files blocks: skip counts and dead letters are those of the whole fil
   CHECK(slurp(s.root / "reversed" / "f.json.bad.reasons") == reasons);
   CHECK(src.metrics().files_read == 1);
 }
+
+TEST_CASE("files blocks: blocks of 1 MiB or more read on the query's thread are decoded on several threads",
+          "[files][blocks][parallel-decode]") {
+  scratch s("threads");
+  const auto file = s.write("f.json", make_lines(110'000, [](std::int64_t l) { return l % 4999 == 0; }));
+  const auto size = static_cast<std::int64_t>(fs::file_size(file));
+  REQUIRE(size > (std::int64_t{3} << 20));
+  const auto whole = read_batch(s.root / "in", {.on_bad_record = sl::files::dead_letter(s.root / "whole"),
+                                                .decode_threads = 1});
+  REQUIRE(whole.partitions == 1);
+  const std::int64_t block = size / 3 + 1;  // 3 blocks of over 1 MiB
+  const auto got = read_batch(s.root / "in", {.on_bad_record = sl::files::dead_letter(s.root / "blocks"),
+                                              .decode_threads = 2, .max_partition_bytes = block});
+  REQUIRE(got.partitions == 3);
+  CHECK(got.rows == whole.rows);
+  CHECK(got.metrics.bad_records_dead_lettered == whole.metrics.bad_records_dead_lettered);
+  CHECK(slurp(s.root / "blocks" / "f.json.bad.reasons") == slurp(s.root / "whole" / "f.json.bad.reasons"));
+  CHECK(slurp(s.root / "blocks" / "f.json.bad") == slurp(s.root / "whole" / "f.json.bad"));
+  // under fail, the first bad record of the last block, numbered from the file's start
+  auto src = sl::files::json_lines<Item>(s.root / "in", {.decode_threads = 2, .max_partition_bytes = block});
+  const auto end = src.latest_offset(src.initial_offset(), sl::read_limit::all_available());
+  const auto parts = src.partitions(src.initial_offset(), end);
+  REQUIRE(parts.size() == 3);
+  std::vector<Item> rows;
+  try {
+    src.read(parts[2], [&](Item&& r) { rows.push_back(std::move(r)); });
+    FAIL("no error");
+  } catch (const sl::files::bad_record_error& e) {
+    REQUIRE(!rows.empty());
+    CHECK(e.line() % 4999 == 0);
+    CHECK(e.line() > rows.front().id);
+    CHECK(e.line() - rows.back().id < 4999);  // the first bad record after the block's first rows
+  }
+}
