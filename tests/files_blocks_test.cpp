@@ -2,7 +2,8 @@
 // batch (json_lines_options::max_partition_bytes, min_partitions). Whatever the cuts, the
 // rows come out as one thread reading the files in turn reads them, bad records name the file
 // and the line counted from its start, skip counts and dead letters are exact, and the batch
-// takes (and commits) whole files.
+// takes (and commits) whole files. CSV files are cut only without multi_line, each block
+// given the file's header.
 #include <catch2/catch.hpp>
 
 #include <sluice/sluice.hpp>
@@ -151,14 +152,18 @@ TEST_CASE("files blocks: a large file is cut into blocks after the small files b
     if (names.empty() || names.back() != p.path.filename().string()) names.push_back(p.path.filename().string());
   CHECK(names.size() == 4);
 
-  // CSV records may hold newlines in quotes: never cut
+  // CSV records may hold newlines in quotes (multi_line, the default): never cut
   scratch c("csv");
   std::string csv;
   for (int i = 0; i < 2000; ++i) csv += std::to_string(i) + ",\"x\ny\"\n";
   c.write("big.csv", csv);
-  auto csv_src = sl::files::csv<Item>(c.root / "in");
+  auto csv_src = sl::files::csv<Item>(c.root / "in", {.max_partition_bytes = 4096});
   const auto ce = csv_src.latest_offset(csv_src.initial_offset(), sl::read_limit::all_available());
   CHECK(csv_src.partitions(csv_src.initial_offset(), ce).size() == 1);
+  // unless told records are lines (multi_line false)
+  auto lines_src = sl::files::csv<Item>(c.root / "in", {.multi_line = false, .max_partition_bytes = 4096});
+  const auto le = lines_src.latest_offset(lines_src.initial_offset(), sl::read_limit::all_available());
+  CHECK(lines_src.partitions(lines_src.initial_offset(), le).size() > 1);
 }
 
 TEST_CASE("files blocks: the block size follows Spark's maxSplitBytes, in a multiple of the parallelism", "[files][blocks]") {
@@ -369,4 +374,102 @@ TEST_CASE("files blocks: blocks of 1 MiB or more read on the query's thread are 
     CHECK(e.line() > rows.front().id);
     CHECK(e.line() - rows.back().id < 4999);  // the first bad record after the block's first rows
   }
+}
+
+namespace files_blocks_test {
+struct Person {
+  std::string name;
+  std::int64_t age = 0;
+  std::optional<std::string> note;
+};
+BOOST_DESCRIBE_STRUCT(Person, (), (name, age, note))
+bool operator==(const Person& a, const Person& b) {
+  return std::tie(a.name, a.age, a.note) == std::tie(b.name, b.age, b.note);
+}
+
+// Every row of the first batch of a CSV source over `dir`, its partitions read in turn.
+struct csv_read {
+  std::vector<Person> rows;
+  std::size_t partitions = 0;
+  sl::files::source_metrics metrics;
+};
+csv_read read_csv(const fs::path& dir, sl::files::csv_options o) {
+  auto src = sl::files::csv<Person>(dir, std::move(o));
+  const auto end = src.latest_offset(src.initial_offset(), sl::read_limit::all_available());
+  csv_read out;
+  const auto parts = src.partitions(src.initial_offset(), end);
+  out.partitions = parts.size();
+  for (const auto& p : parts) src.read(p, [&](Person&& r) { out.rows.push_back(std::move(r)); });
+  out.metrics = src.metrics();
+  return out;
+}
+}  // namespace files_blocks_test
+
+TEST_CASE("files blocks: CSV without multi_line is cut like JSON lines, each block given the file's header",
+          "[files][blocks][csv]") {
+  scratch s("csv");
+  // blank lines before the header; columns named in another order; quoted fields with
+  // delimiters and doubled quotes, multi-byte UTF-8, CRLF, a bad record; no final newline
+  std::string text = "\n\r\nage,note,name\r\n";
+  for (int i = 1; i <= 40; ++i) {
+    if (i == 23) text += "x,not a number,bad";
+    else if (i % 7 == 0) text += "";
+    else
+      text += std::to_string(i) + ",\"a, \"\"quoted\"\" caf\xC3\xA9 \xF0\x9F\x98\x80\"," + "name" + std::to_string(i);
+    if (i % 3 == 0) text += '\r';
+    if (i < 40) text += '\n';
+  }
+  s.write("p.csv", text);
+  const auto whole = read_csv(s.root / "in", {.on_bad_record = sl::files::bad_record::skip, .header = true});
+  REQUIRE(whole.partitions == 1);  // multi_line (the default): never cut
+  REQUIRE(whole.rows.size() == 34);
+  CHECK(whole.metrics.bad_records_skipped == 1);
+  const auto one_line =
+      read_csv(s.root / "in", {.on_bad_record = sl::files::bad_record::skip, .header = true, .multi_line = false});
+  CHECK(one_line.rows == whole.rows);
+  for (std::int64_t size = 3; size <= 200; ++size) {
+    INFO("max_partition_bytes " << size);
+    const auto got = read_csv(s.root / "in", {.on_bad_record = sl::files::bad_record::skip, .header = true,
+                                              .multi_line = false, .max_partition_bytes = size});
+    REQUIRE(got.partitions > 1);
+    CHECK(got.rows == whole.rows);
+    CHECK(got.metrics.bad_records_skipped == 1);
+    CHECK(got.metrics.files_read == 1);
+  }
+  // under fail, the bad record in a later block: its line from the file's start (3 header lines)
+  auto src = sl::files::csv<Person>(s.root / "in", {.header = true, .multi_line = false, .max_partition_bytes = 200});
+  const auto end = src.latest_offset(src.initial_offset(), sl::read_limit::all_available());
+  std::string error;
+  try {
+    for (const auto& p : src.partitions(src.initial_offset(), end)) src.read(p, [](Person&&) {});
+  } catch (const sl::files::bad_record_error& e) {
+    error = e.what();
+    CHECK(e.line() == 3 + 23);
+  }
+  CHECK(error.find("p.csv:26: ") != std::string::npos);
+}
+
+TEST_CASE("files blocks: CSV without multi_line: a newline in quotes ends the record; a bad header fails every block",
+          "[files][blocks][csv]") {
+  scratch s("csv-bad");
+  s.write("q.csv", "bob,30,\"two\nlines\"\nann,40,x\n");
+  const auto multi = read_csv(s.root / "in", {.on_bad_record = sl::files::bad_record::skip});
+  REQUIRE(multi.rows.size() == 2);  // the default reads the quoted newline
+  CHECK(multi.rows[0].note == "two\nlines");
+  const auto lines = read_csv(s.root / "in", {.on_bad_record = sl::files::bad_record::skip, .multi_line = false});
+  CHECK(lines.rows == std::vector<Person>{{"ann", 40, "x"}});
+  CHECK(lines.metrics.bad_records_skipped == 2);  // `bob,30,"two` and `lines"`
+
+  scratch h("csv-header");
+  std::string text = "name,name,age\n";
+  for (int i = 0; i < 50; ++i) text += "n" + std::to_string(i) + ",m," + std::to_string(i) + "\n";
+  h.write("h.csv", text);
+  const auto whole = read_csv(h.root / "in", {.on_bad_record = sl::files::bad_record::skip, .header = true});
+  REQUIRE(whole.rows.empty());
+  REQUIRE(whole.metrics.bad_records_skipped == 51);
+  const auto cut = read_csv(h.root / "in", {.on_bad_record = sl::files::bad_record::skip, .header = true,
+                                            .multi_line = false, .max_partition_bytes = 64});
+  REQUIRE(cut.partitions > 3);
+  CHECK(cut.rows.empty());
+  CHECK(cut.metrics.bad_records_skipped == 51);  // the header once, every record after it
 }

@@ -34,7 +34,9 @@
 // bytes. With workers they are read at once; rows come out in partition order (files, then
 // blocks), as one thread reading the files in turn; a bad record's line is counted from the
 // file's start. The batch still takes, logs and commits whole files (files/blocks.hpp).
-// CSV files are not cut: a quoted field may hold a newline. Nor are compressed names (.gz...).
+// CSV files are cut only with multi_line = false (by default a quoted field may hold a
+// newline, so a cut could fall inside a record), each block given the file's header. Names
+// with a compression suffix (.gz...) are never cut.
 //
 // Threads: a JSON-lines file (or block) of 1 MiB or more read on the query's thread is cut at
 // line boundaries and decoded on `decode_threads` threads (one per core by default); rows, bad

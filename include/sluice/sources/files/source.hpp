@@ -91,6 +91,13 @@ struct csv_options {
   bool header = false;   // true: each file's first line names its columns, matched to fields by name
   char delimiter = ',';
   char quote = '"';      // doubled inside a quoted field for a literal quote (RFC 4180)
+  // true: a quoted field may hold newlines, and files are read whole (a cut cannot tell
+  // whether it falls inside quotes). false (Spark's multiLine default): a record is one line,
+  // a newline inside quotes ends it (an unterminated quoted field: a bad record), and a
+  // large file is cut into blocks as json_lines_options says, with the same options.
+  bool multi_line = true;
+  std::int64_t max_partition_bytes = default_max_partition_bytes;
+  std::size_t min_partitions = 0;
   // The source log and warnings: see above json_lines_options.
   std::int64_t log_compact_interval = 10;
   duration log_cleanup_delay = std::chrono::minutes{10};
@@ -266,7 +273,7 @@ class file_source {
   // takes, and so the offsets and the source log, do not depend on the blocks.
   std::vector<partition> partitions(const offset& start, const offset& end) {
     auto parts = whole_files(start, end);
-    if constexpr (Format::records_are_lines) cut_into_blocks(parts);
+    cut_into_blocks(parts);
     return parts;
   }
 
@@ -289,7 +296,8 @@ class file_source {
   }
 
   // Spark's FilePartition.maxSplitBytes over the batch, the query's parallelism for
-  // min_partitions 0 (detail::blocks_for: equal blocks, a multiple of it).
+  // min_partitions 0 (detail::blocks_for: equal blocks, a multiple of it). Not for formats
+  // whose records may span lines (max_partition_bytes 0: CSV with multi_line).
   void cut_into_blocks(std::vector<partition>& parts) const {
     const auto& cfg = state_->cfg;
     if (cfg.max_partition_bytes <= 0 || parts.empty()) return;
@@ -354,6 +362,9 @@ class file_source {
     detail::record_reader reader(p.path, to - from, cfg.max_line_bytes, state_->format.scanner_dialect(),
                                  detail::decode_block_bytes(threads), from);
     auto parser = state_->format.template make_parser<T>();
+    if constexpr (requires { parser->wants_header(); }) {
+      if (from > 0 && parser->wants_header()) read_header(p.path, from, *parser);
+    }
     // Dead letters: a whole file's written as it is read; a block's held for the blocks before it.
     std::optional<detail::dead_letters> dlq;
     std::optional<detail::held_letters> held;
@@ -443,6 +454,26 @@ class file_source {
     m.dead_lettered.fetch_add(dead_lettered, std::memory_order_relaxed);
   }
 
+ private:
+  // A block after the first of a CSV file with a header: the parser takes the file's header
+  // from the lines before the block, as when the file is read whole (records before it that
+  // are too long are not headers; its errors are the first block's to report).
+  template <class Parser>
+  void read_header(const std::filesystem::path& path, std::int64_t before, Parser& parser) {
+    detail::record_reader head(path, before, state_->cfg.max_line_bytes, state_->format.scanner_dialect());
+    detail::record_reader::record r;
+    T ignored{};
+    std::string reason;
+    while (parser.wants_header() && head.next(r)) {
+      if (r.oversize) {
+        head.finish_oversize([](std::string_view) {});
+        continue;
+      }
+      parser.parse(r.bytes, r.line, ignored, reason);
+    }
+  }
+
+ public:
   // Files of committed batches are not read again: forget their lists (the log on disk,
   // and the set of taken files, stay).
   void commit(const offset& end) {
@@ -597,7 +628,9 @@ csv_source<T> csv(std::filesystem::path dir, csv_options options = {}) {
   if (options.delimiter == options.quote) throw std::invalid_argument("sluice::files::csv: delimiter and quote must differ");
   for (char c : {options.delimiter, options.quote})
     if (c == '\n' || c == '\r') throw std::invalid_argument("sluice::files::csv: delimiter and quote cannot be newlines");
-  return {detail::make_settings("csv", std::move(dir), options), {{options.delimiter, options.quote}, options.header}};
+  auto settings = detail::make_settings("csv", std::move(dir), options);
+  if (options.multi_line) settings.max_partition_bytes = 0;  // records may span lines: never cut
+  return {std::move(settings), {{options.delimiter, options.quote}, options.header, options.multi_line}};
 }
 
 }  // namespace sluice::files
