@@ -24,6 +24,7 @@
 #include <tuple>
 #include <vector>
 
+#include "files_test_support.hpp"
 #include "partition_support.hpp"
 
 namespace sl = sluice;
@@ -39,34 +40,11 @@ BOOST_DESCRIBE_STRUCT(Item, (), (id, name))
 
 bool operator==(const Item& a, const Item& b) { return std::tie(a.id, a.name) == std::tie(b.id, b.name); }
 
-struct scratch {
-  fs::path root;
-  explicit scratch(std::string_view tag) {
-    static std::atomic<int> counter{0};
-    std::random_device rd;
-    root = fs::temp_directory_path() / ("sluice-blocks-" + std::string(tag) + "-" + std::to_string(::getpid()) + "-" +
-                                        std::to_string(counter++) + "-" + std::to_string(rd()));
-    fs::create_directories(root / "in");
-  }
-  ~scratch() {
-    std::error_code ec;
-    fs::remove_all(root, ec);
-  }
-  scratch(const scratch&) = delete;
-  scratch& operator=(const scratch&) = delete;
-  fs::path write(const std::string& name, const std::string& bytes) const {
-    const auto p = root / "in" / name;
-    std::ofstream(p, std::ios::binary) << bytes;
-    return p;
-  }
+struct scratch : sluice_test::files_scratch {
+  explicit scratch(std::string_view tag) : files_scratch("sluice-blocks", tag) {}
 };
 
-std::string slurp(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
+using sluice_test::slurp;
 
 std::string item(std::int64_t id, std::string_view name) {
   return R"({"id": )" + std::to_string(id) + R"(, "name": ")" + std::string(name) + R"("})";
