@@ -71,8 +71,8 @@ struct json_lines_options {
   // A batch's partitions (Spark's maxPartitionBytes and minPartitionNum): each file is one,
   // and a file larger than the block size is cut at line boundaries into blocks, each one
   // (rows, errors and their order as when it is read whole). The block size is
-  // min(max_partition_bytes, max(4 MiB, the batch's bytes, 4 MiB more per file, over
-  // min_partitions)); min_partitions 0: the query's parallelism.
+  // min(max_partition_bytes, max(4 MiB, B / min_partitions)), B the batch's bytes plus 4 MiB
+  // per file; min_partitions 0: the query's parallelism.
   std::int64_t max_partition_bytes = default_max_partition_bytes;
   std::size_t min_partitions = 0;
   // The source log and warnings: see above json_lines_options.
@@ -268,8 +268,8 @@ class file_source {
     return {n};
   }
 
-  // One partition per file of file batches start+1 .. end, in order, a large JSON-lines file
-  // cut into blocks (json_lines_options::max_partition_bytes), in order. Which files a batch
+  // One partition per file of file batches start+1 .. end, in order, a large file cut into
+  // blocks (json_lines_options::max_partition_bytes; CSV without multi_line), in order. Which files a batch
   // takes, and so the offsets and the source log, do not depend on the blocks.
   std::vector<partition> partitions(const offset& start, const offset& end) {
     auto parts = whole_files(start, end);
@@ -326,7 +326,6 @@ class file_source {
   }
 
  public:
-
   // Reads one file, or one block of one; may run concurrently for different partitions.
   template <class Emit>
   void read(const partition& p, Emit&& emit) {
