@@ -7,8 +7,20 @@
 //   seed004         seed 004's Example 2: window(timestamp, 5 min), event_type -> count,
 //                   avg(value); update mode, with a checkpoint (as benchmarks/spark)
 //
+//   big_file        keyed_tumbling over one 100 MB file and 7 small ones (one batch): the
+//                   large file cut into blocks (json_lines_options::max_partition_bytes), the
+//                   batch's partitions; the second argument 0 keeps it whole (one partition, as
+//                   before blocks), for comparison
+//   big_file_partitions  the same batch's partitions (as planned for 2 workers) read one after
+//                   another on one thread through the source's own API, each timed on the
+//                   thread's CPU clock: the largest partition (read_largest_partition_s) is a
+//                   floor on the batch's wall time however many cores, and the partitions
+//                   claimed in order by 2 threads (read_on_2_threads_s) the time reading takes
+//                   on 2 free cores; load on the machine does not move these
+//
 // Input: 32 files of 25,000 seed-004 events (examples/common/event.hpp), about 100 MB,
-// written once to a temporary directory. Counters: events/s (items_per_second, wall time),
+// written once to a temporary directory; for big_file, the same 800,000 events in one file
+// beside 7 files of 3,125. Counters: events/s (items_per_second, wall time),
 // events per CPU second of the whole process (cpu_events_per_s: the per-core rate, which
 // other load on the machine does not change), the process's CPU seconds and the query
 // thread's (query_thread_cpu_s, the whole run: the batch loop, the stateful finish, the sink,
@@ -25,6 +37,7 @@
 #include <sys/resource.h>
 #include <time.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdint>
 #include <filesystem>
@@ -40,7 +53,9 @@ using namespace std::chrono_literals;
 namespace {
 constexpr std::int64_t kFiles = 32, kPerFile = 25'000;
 
-fs::path created_dir;  // removed at exit
+constexpr std::int64_t kSmallFiles = 7, kPerSmallFile = 3'125;
+
+fs::path created_dir, created_big_dir;  // removed at exit
 
 const fs::path& input_dir() {
   static const fs::path dir = [] {
@@ -54,6 +69,37 @@ const fs::path& input_dir() {
         text += '\n';
       }
       std::ofstream(d / ("batch_" + std::to_string(1000 + n) + ".json"), std::ios::binary) << text;
+    }
+    return d;
+  }();
+  return dir;
+}
+
+// One file of kFiles * kPerFile events (file batch_1000's events, then batch_1001's...) and
+// kSmallFiles small ones after it.
+const fs::path& big_input_dir() {
+  static const fs::path dir = [] {
+    const fs::path d = fs::temp_directory_path() / ("sluice-bench-parallel-big-" + sl::detail::random_uuid());
+    fs::create_directories(d);
+    created_big_dir = d;
+    {
+      std::ofstream out(d / "batch_0_big.json", std::ios::binary);
+      for (std::int64_t n = 0; n < kFiles; ++n) {
+        std::string text;
+        for (const auto& e : seed_events(n, kPerFile)) {
+          text += sl::to_json_string(e);
+          text += '\n';
+        }
+        out << text;
+      }
+    }
+    for (std::int64_t n = 0; n < kSmallFiles; ++n) {
+      std::string text;
+      for (const auto& e : seed_events(kFiles + n, kPerSmallFile)) {
+        text += sl::to_json_string(e);
+        text += '\n';
+      }
+      std::ofstream(d / ("batch_" + std::to_string(1 + n) + "_small.json"), std::ios::binary) << text;
     }
     return d;
   }();
@@ -92,9 +138,8 @@ auto source() {
 }
 
 template <class Make>
-void run_query(benchmark::State& state, Make make) {
+void run_query(benchmark::State& state, Make make, std::int64_t expected_rows = kFiles * kPerFile) {
   const auto parallelism = static_cast<std::size_t>(state.range(0));
-  (void)input_dir();  // written before the timing starts
   std::int64_t rows = 0;
   double cpu = 0, query_cpu = 0;
   for (auto _ : state) {
@@ -107,7 +152,7 @@ void run_query(benchmark::State& state, Make make) {
     for (const auto& p : q.recent_progress()) rows += p.num_input_rows;
     fs::remove_all(ck);
   }
-  if (rows != static_cast<std::int64_t>(state.iterations()) * kFiles * kPerFile)
+  if (rows != static_cast<std::int64_t>(state.iterations()) * expected_rows)
     state.SkipWithError("the query read fewer rows than the files hold");
   state.SetItemsProcessed(rows);
   const double n = static_cast<double>(state.iterations());
@@ -117,6 +162,7 @@ void run_query(benchmark::State& state, Make make) {
 }
 
 void keyed_tumbling(benchmark::State& state) {
+  (void)input_dir();  // written before the timing starts
   run_query(state, [](const fs::path&, std::size_t parallelism) {
     auto agg = source() | sl::with_watermark(sl::col<"timestamp">, 10min) |
                sl::group_by(sl::window(sl::col<"timestamp">, 5min), sl::col<"user_id">) |
@@ -133,6 +179,7 @@ void keyed_tumbling(benchmark::State& state) {
 BENCHMARK(keyed_tumbling)->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime();
 
 void seed004(benchmark::State& state) {
+  (void)input_dir();
   run_query(state, [](const fs::path& ck, std::size_t parallelism) {
     auto agg = source() | sl::with_watermark(sl::col<"timestamp">, 10min) |
                sl::group_by(sl::window(sl::col<"timestamp">, 5min), sl::col<"event_type">) |
@@ -149,11 +196,88 @@ void seed004(benchmark::State& state) {
 }
 BENCHMARK(seed004)->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime();
 
-// The input directory goes with the process.
+auto big_file_source(bool cut) {
+  return sl::files::json_lines<Event>(
+      big_input_dir().string(),
+      {.glob = "batch_*.json",
+       .max_files_per_trigger = 8,
+       .decode_threads = 1,
+       // not cut: no block limit, and a batch needs no more partitions than one
+       .max_partition_bytes = cut ? sl::files::default_max_partition_bytes : std::int64_t{1} << 40,
+       .min_partitions = cut ? std::size_t{0} : std::size_t{1}});
+}
+
+void big_file(benchmark::State& state) {
+  (void)big_input_dir();
+  const bool cut = state.range(1) != 0;
+  run_query(
+      state,
+      [cut](const fs::path&, std::size_t parallelism) {
+        auto agg = big_file_source(cut) | sl::with_watermark(sl::col<"timestamp">, 10min) |
+                   sl::group_by(sl::window(sl::col<"timestamp">, 5min), sl::col<"user_id">) |
+                   sl::aggregate(sl::count().as<"n">(), sl::avg(sl::col<"value">).as<"avg_value">());
+        using Row = decltype(agg)::row_type;
+        return sl::start(std::move(agg) | sink<Row>(), sl::output_mode::append,
+                         {.trigger = sl::trigger::available_now(), .progress_retention = 1000, .parallelism = parallelism});
+      },
+      kFiles * kPerFile + kSmallFiles * kPerSmallFile);
+}
+BENCHMARK(big_file)->Args({1, 0})->Args({1, 1})->Args({2, 0})->Args({2, 1})->Unit(benchmark::kMillisecond)->UseRealTime();
+
+// A batch context with 2 workers, for planning: its tasks run in turn on the caller.
+struct two_workers final : sl::task_runner {
+  void run_tasks(std::size_t n, void (*task)(void*, std::size_t), void* arg) override {
+    for (std::size_t i = 0; i < n; ++i) task(arg, i);
+  }
+  std::size_t workers() const override { return 2; }
+};
+
+void big_file_partitions(benchmark::State& state) {
+  (void)big_input_dir();
+  const bool cut = state.range(0) != 0;
+  two_workers tasks;
+  sl::batch_context ctx;
+  ctx.tasks = &tasks;
+  const sl::detail::batch_scope running(ctx);
+  double total = 0, largest = 0, two = 0;
+  std::size_t partitions = 0;
+  std::int64_t rows = 0;
+  for (auto _ : state) {
+    auto src = big_file_source(cut);
+    const auto start = src.initial_offset();
+    const auto end = src.latest_offset(start, sl::read_limit::all_available());
+    const auto parts = src.partitions(start, end);
+    partitions = parts.size();
+    double on[2] = {0, 0};  // each thread takes the next partition when it is free
+    for (const auto& p : parts) {
+      const double t0 = thread_cpu_seconds();
+      src.read(p, [&](Event&& e) {
+        benchmark::DoNotOptimize(e);
+        ++rows;
+      });
+      const double cost = thread_cpu_seconds() - t0;
+      total += cost;
+      largest = std::max(largest, cost);
+      on[on[0] <= on[1] ? 0 : 1] += cost;
+    }
+    two += std::max(on[0], on[1]);
+  }
+  if (rows != static_cast<std::int64_t>(state.iterations()) * (kFiles * kPerFile + kSmallFiles * kPerSmallFile))
+    state.SkipWithError("the partitions held fewer rows than the files");
+  const double n = static_cast<double>(state.iterations());
+  state.counters["partitions"] = static_cast<double>(partitions);
+  state.counters["read_cpu_s"] = total / n;
+  state.counters["read_largest_partition_s"] = largest;
+  state.counters["read_on_2_threads_s"] = two / n;
+}
+BENCHMARK(big_file_partitions)->Arg(0)->Arg(1)->Unit(benchmark::kMillisecond);
+
+// The input directories go with the process.
 struct cleanup {
   ~cleanup() {
     std::error_code ec;
     if (!created_dir.empty()) fs::remove_all(created_dir, ec);
+    if (!created_big_dir.empty()) fs::remove_all(created_big_dir, ec);
   }
 } at_exit;
 }  // namespace

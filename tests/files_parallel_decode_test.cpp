@@ -24,6 +24,8 @@
 #include <tuple>
 #include <vector>
 
+#include "files_test_support.hpp"
+
 namespace sl = sluice;
 namespace fs = std::filesystem;
 
@@ -40,27 +42,8 @@ bool operator==(const Item& a, const Item& b) {
   return std::tie(a.id, a.name, a.score) == std::tie(b.id, b.name, b.score);
 }
 
-struct scratch {
-  fs::path root;
-  explicit scratch(std::string_view tag) {
-    static std::atomic<int> counter{0};
-    std::random_device rd;
-    root = fs::temp_directory_path() / ("sluice-parallel-decode-" + std::string(tag) + "-" +
-                                        std::to_string(::getpid()) + "-" + std::to_string(counter++) + "-" +
-                                        std::to_string(rd()));
-    fs::create_directories(root / "in");
-  }
-  ~scratch() {
-    std::error_code ec;
-    fs::remove_all(root, ec);
-  }
-  scratch(const scratch&) = delete;
-  scratch& operator=(const scratch&) = delete;
-  fs::path write(const std::string& name, const std::string& bytes) const {
-    const auto p = root / "in" / name;
-    std::ofstream(p, std::ios::binary) << bytes;
-    return p;
-  }
+struct scratch : sluice_test::files_scratch {
+  explicit scratch(std::string_view tag) : files_scratch("sluice-parallel-decode", tag) {}
 };
 
 // A generated JSON-lines file and what is known about its lines.
@@ -128,12 +111,7 @@ source_read read_source(const fs::path& file, sl::files::json_lines_options opti
   return out;
 }
 
-std::string slurp(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
+using sluice_test::slurp;
 
 TEST_CASE("files parallel decode: split_at_lines cuts after newlines and loses nothing", "[files][parallel-decode]") {
   using sl::files::detail::split_at_lines;

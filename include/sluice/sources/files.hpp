@@ -27,9 +27,20 @@
 // record; an empty file has none. Lines longer than `max_line_bytes` and lines that are not
 // valid UTF-8 are bad records.
 //
-// Threads: a JSON-lines file of 1 MiB or more is cut at line boundaries and decoded on
-// `decode_threads` threads (one per core by default); rows, bad records and their order are
-// those of one thread (read_lines_in_parallel, files/parallel.hpp).
+// Partitions: each file of a batch is one of its partitions, and a JSON-lines file larger
+// than the block size (Spark's maxSplitBytes: min(max_partition_bytes, max(4 MiB, the batch's
+// bytes over min_partitions, the query's parallelism by default))) is cut into equal blocks,
+// their number a multiple of the parallelism, each a partition: the lines that start in its
+// bytes. With workers they are read at once; rows come out in partition order (files, then
+// blocks), as one thread reading the files in turn; a bad record's line is counted from the
+// file's start. The batch still takes, logs and commits whole files (files/blocks.hpp).
+// CSV files are cut only with multi_line = false (by default a quoted field may hold a
+// newline, so a cut could fall inside a record), each block given the file's header. Names
+// with a compression suffix (.gz...) are never cut.
+//
+// Threads: a JSON-lines file (or block) of 1 MiB or more read on the query's thread is cut at
+// line boundaries and decoded on `decode_threads` threads (one per core by default); rows, bad
+// records and their order are those of one thread (read_lines_in_parallel, files/parallel.hpp).
 //
 // Bad records: `fail` (the default) throws sl::files::bad_record_error, whose message is
 // `file:line: reason`; `skip` drops them and counts them (metrics()); `dead_letter(dir)`
@@ -39,7 +50,8 @@
 // again after a failure replaces its dead letters rather than adding to them.
 //
 // The pieces, in sources/files/: reader.hpp (a file as records), parse.hpp (records into
-// rows), parallel.hpp (a large file on several threads), listing.hpp (the directory),
+// rows), parallel.hpp (a large file on several threads), blocks.hpp (a large file as several
+// partitions), listing.hpp (the directory),
 // bad_records.hpp (the policies and dead letters), source_log.hpp (the checkpointed list of
 // file batches) and source.hpp (the source).
 #pragma once

@@ -113,6 +113,9 @@ class csv_parser {
  public:
   csv_parser(csvd::dialect d, bool header) : dialect_(d), header_(header) {}
 
+  // Whether the next non-empty record is the header.
+  bool wants_header() const { return header_ && !header_seen_; }
+
   parse_result parse(std::string_view rec, std::int64_t line, T& out, std::string& reason) {
     if (rec.empty() || rec == "\r") return parse_result::ignored;  // Spark skips empty lines
     const bool is_header = header_ && !header_seen_;
@@ -169,10 +172,16 @@ struct json_lines_format {
 
 struct csv_format {
   static constexpr std::string_view name = "csv";
-  static constexpr bool records_are_lines = false;  // a quoted field may hold newlines
+  // A quoted field may hold newlines (multi_line); without multi_line records are lines, but
+  // a piece of a file cut across threads would need the file's header: one thread per file.
+  static constexpr bool records_are_lines = false;
   csvd::dialect dialect;
   bool header = false;
-  std::optional<csvd::dialect> scanner_dialect() const { return dialect; }
+  bool multi_line = true;
+  // Without multi_line, any '\n' ends a record.
+  std::optional<csvd::dialect> scanner_dialect() const {
+    return multi_line ? std::optional<csvd::dialect>(dialect) : std::nullopt;
+  }
   template <class T>
   std::unique_ptr<csv_parser<T>> make_parser() const {
     return std::make_unique<csv_parser<T>>(dialect, header);

@@ -39,14 +39,21 @@ class record_reader {
   };
 
   // `block_bytes` > 0: the buffer holds that many bytes (for next_block), whatever max_record.
+  // `offset` > 0: reads the `size` bytes from there (a block of the file, which starts a line:
+  // lines are numbered from 1 within it, and no byte order mark is looked for).
   record_reader(const std::filesystem::path& path, std::int64_t size, std::size_t max_record,
-                std::optional<csvd::dialect> csv, std::size_t block_bytes = 0)
+                std::optional<csvd::dialect> csv, std::size_t block_bytes = 0, std::int64_t offset = 0)
       : path_(path), remaining_(size), max_(std::min(max_record, std::numeric_limits<std::size_t>::max() / 4)), csv_(csv) {
     fd_ = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
     if (fd_ < 0)
       throw std::runtime_error("sluice::files: cannot open " + path.string() + ": " + std::strerror(errno) +
                                " (files must stay in the directory until the query has read them)");
-    ::posix_fadvise(fd_, 0, 0, POSIX_FADV_SEQUENTIAL);
+    ::posix_fadvise(fd_, offset, size, POSIX_FADV_SEQUENTIAL);
+    if (offset > 0 && ::lseek(fd_, offset, SEEK_SET) != offset) {
+      const int err = errno;
+      ::close(fd_);
+      throw std::runtime_error("sluice::files: cannot seek in " + path.string() + ": " + std::strerror(err));
+    }
     constexpr std::size_t chunk = 1u << 20;
     if (block_bytes > 0) {
       cap_ = static_cast<std::size_t>(std::clamp<std::int64_t>(size + 1, 64, static_cast<std::int64_t>(block_bytes)));
@@ -56,7 +63,7 @@ class record_reader {
     }
     buf_ = std::make_unique_for_overwrite<char[]>(cap_);
     eof_ = remaining_ == 0;
-    bom_pending_ = true;
+    bom_pending_ = offset == 0;
   }
   ~record_reader() {
     if (fd_ >= 0) ::close(fd_);
@@ -116,6 +123,9 @@ class record_reader {
     return true;
   }
   void end_block(std::int64_t lines) { line_ += lines; }
+
+  // Lines read so far (a last line without a newline counted).
+  std::int64_t lines_read() const { return line_ - 1; }
 
   // After next() returned an unterminated oversize record: passes the rest of its bytes to
   // sink(std::string_view), up to its end. A no-op otherwise.

@@ -33,6 +33,7 @@
 #include "../../ops/current_time.hpp"
 #include "../slices.hpp"
 #include "bad_records.hpp"
+#include "blocks.hpp"
 #include "listing.hpp"
 #include "parallel.hpp"
 #include "parse.hpp"
@@ -67,6 +68,13 @@ struct json_lines_options {
   // Threads decoding one file of 1 MiB or more, cut at line boundaries (rows, errors and
   // their order are the same): 0 = one per core, at most 8; 1 = the calling thread only.
   std::size_t decode_threads = 0;
+  // A batch's partitions (Spark's maxPartitionBytes and minPartitionNum): each file is one,
+  // and a file larger than the block size is cut at line boundaries into blocks, each one
+  // (rows, errors and their order as when it is read whole). The block size is
+  // min(max_partition_bytes, max(4 MiB, B / min_partitions)), B the batch's bytes plus 4 MiB
+  // per file; min_partitions 0: the query's parallelism.
+  std::int64_t max_partition_bytes = default_max_partition_bytes;
+  std::size_t min_partitions = 0;
   // The source log and warnings: see above json_lines_options.
   std::int64_t log_compact_interval = 10;
   duration log_cleanup_delay = std::chrono::minutes{10};
@@ -83,6 +91,13 @@ struct csv_options {
   bool header = false;   // true: each file's first line names its columns, matched to fields by name
   char delimiter = ',';
   char quote = '"';      // doubled inside a quoted field for a literal quote (RFC 4180)
+  // true: a quoted field may hold newlines, and files are read whole (a cut cannot tell
+  // whether it falls inside quotes). false (Spark's multiLine default): a record is one line,
+  // a newline inside quotes ends it (an unterminated quoted field: a bad record), and a
+  // large file is cut into blocks as json_lines_options says, with the same options.
+  bool multi_line = true;
+  std::int64_t max_partition_bytes = default_max_partition_bytes;
+  std::size_t min_partitions = 0;
   // The source log and warnings: see above json_lines_options.
   std::int64_t log_compact_interval = 10;
   duration log_cleanup_delay = std::chrono::minutes{10};
@@ -96,12 +111,17 @@ struct offset {
 };
 BOOST_DESCRIBE_STRUCT(offset, (), (batch))
 
-// One file of a logged file batch.
+// One file of a logged file batch, or one block of a large one.
 struct partition {
   std::filesystem::path path;
   std::int64_t size = 0;   // bytes read: the size the file had when it was taken
   std::int64_t mtime = 0;  // microseconds since the epoch
   std::int64_t batch = 0;  // the file batch it belongs to
+  // A block: the lines that start in bytes [begin, end) of the file, block `block` of
+  // blocks->blocks(). Null: the whole file.
+  std::int64_t begin = 0, end = 0;
+  std::size_t block = 0;
+  std::shared_ptr<detail::file_blocks> blocks{};
 };
 
 // Counters since the source was created (a file read again after a failure counts again).
@@ -125,6 +145,8 @@ struct settings {
   bad_record_policy on_bad_record;
   std::size_t max_line_bytes = default_max_line_bytes;
   std::size_t decode_threads = 1;
+  std::int64_t max_partition_bytes = 0;  // 0: files are not cut (CSV)
+  std::size_t min_partitions = 0;
   std::int64_t log_compact_interval = 10;
   duration log_cleanup_delay{};
   warning_handler on_warning;
@@ -152,8 +174,16 @@ settings make_settings(std::string_view what, std::filesystem::path dir, const O
   }
   std::size_t decode_threads = 1;
   if constexpr (requires { o.decode_threads; }) decode_threads = o.decode_threads;
+  std::int64_t max_partition_bytes = 0;
+  std::size_t min_partitions = 0;
+  if constexpr (requires { o.max_partition_bytes; }) {
+    if (o.max_partition_bytes <= 0) fail("max_partition_bytes must be positive");
+    max_partition_bytes = o.max_partition_bytes;
+    min_partitions = o.min_partitions;
+  }
   return {std::move(dir), o.glob, o.max_files_per_trigger, o.latest_first, o.max_file_age, o.on_bad_record,
-          o.max_line_bytes, decode_threads, o.log_compact_interval, o.log_cleanup_delay, o.on_warning};
+          o.max_line_bytes, decode_threads, max_partition_bytes, min_partitions, o.log_compact_interval,
+          o.log_cleanup_delay, o.on_warning};
 }
 }  // namespace detail
 
@@ -238,8 +268,17 @@ class file_source {
     return {n};
   }
 
-  // One partition per file of file batches start+1 .. end.
+  // One partition per file of file batches start+1 .. end, in order, a large file cut into
+  // blocks (json_lines_options::max_partition_bytes; CSV without multi_line), in order. Which files a batch
+  // takes, and so the offsets and the source log, do not depend on the blocks.
   std::vector<partition> partitions(const offset& start, const offset& end) {
+    auto parts = whole_files(start, end);
+    cut_into_blocks(parts);
+    return parts;
+  }
+
+ private:
+  std::vector<partition> whole_files(const offset& start, const offset& end) {
     auto& s = *state_;
     std::lock_guard lock(s.mutex);
     std::vector<partition> parts;
@@ -256,12 +295,54 @@ class file_source {
     return parts;
   }
 
-  // Reads one file; may run concurrently for different partitions.
+  // Spark's FilePartition.maxSplitBytes over the batch, the query's parallelism for
+  // min_partitions 0 (detail::blocks_for: equal blocks, a multiple of it). Not for formats
+  // whose records may span lines (max_partition_bytes 0: CSV with multi_line).
+  void cut_into_blocks(std::vector<partition>& parts) const {
+    const auto& cfg = state_->cfg;
+    if (cfg.max_partition_bytes <= 0 || parts.empty()) return;
+    std::size_t parallelism = 1;
+    if (const batch_context* batch = sluice::detail::running_batch; batch != nullptr && batch->tasks != nullptr)
+      parallelism = std::max<std::size_t>(batch->tasks->workers(), 1);
+    std::int64_t total = 0;
+    for (const auto& p : parts) total += p.size + detail::open_cost_bytes;
+    const std::int64_t split =
+        detail::max_split_bytes(cfg.max_partition_bytes, total, cfg.min_partitions > 0 ? cfg.min_partitions : parallelism);
+    std::vector<partition> out;
+    out.reserve(parts.size());
+    for (auto& p : parts) {
+      const std::size_t n = detail::compressed_name(p.path) ? 1 : detail::blocks_for(p.size, split, parallelism);
+      if (n <= 1) {
+        out.push_back(std::move(p));
+        continue;
+      }
+      auto shared = std::make_shared<detail::file_blocks>(n);
+      const auto cut = [&](std::size_t k) {
+        return static_cast<std::int64_t>(static_cast<unsigned __int128>(p.size) * k / n);
+      };
+      for (std::size_t k = 0; k < n; ++k) out.push_back({p.path, p.size, p.mtime, p.batch, cut(k), cut(k + 1), k, shared});
+    }
+    parts = std::move(out);
+  }
+
+ public:
+  // Reads one file, or one block of one; may run concurrently for different partitions.
   template <class Emit>
   void read(const partition& p, Emit&& emit) {
     const auto& cfg = state_->cfg;
     const std::string display = p.path.string();
     const auto policy = cfg.on_bad_record.which();
+    // A block reads the lines that start in its bytes, numbered from 1 within it: its bad
+    // records are numbered from the file's start by counting the lines before the block (under
+    // fail), or by the blocks before it as they end (dead letters, detail::file_blocks).
+    std::int64_t from = 0, to = p.size;
+    std::optional<detail::raw_file> raw;
+    if (p.blocks) {
+      raw.emplace(p.path);
+      from = detail::line_start_at(*raw, p.begin, p.size);
+      to = std::max(from, detail::line_start_at(*raw, p.end, p.size));
+    }
+    auto line_in_file = [&](std::int64_t line) { return from > 0 ? line + detail::newlines_before(*raw, from) : line; };
     // A file read on a worker is one of the batch's partitions read at once: that worker decodes
     // it alone. A file read on the query's thread uses the query's workers when it has some
     // (their tasks, not threads of its own: graph/node.hpp), else decode_threads threads.
@@ -269,7 +350,7 @@ class file_source {
     task_runner* tasks = nullptr;
     if constexpr (Format::records_are_lines) {
       if (!worker_pool::in_task()) {
-        threads = detail::decode_threads_for(cfg.decode_threads, p.size);
+        threads = detail::decode_threads_for(cfg.decode_threads, to - from);
         const batch_context* batch = sluice::detail::running_batch;
         if (threads > 1 && batch != nullptr && batch->tasks != nullptr && batch->tasks->workers() > 1) {
           tasks = batch->tasks;
@@ -277,20 +358,34 @@ class file_source {
         }
       }
     }
-    detail::record_reader reader(p.path, p.size, cfg.max_line_bytes, state_->format.scanner_dialect(),
-                                 detail::decode_block_bytes(threads));
+    detail::record_reader reader(p.path, to - from, cfg.max_line_bytes, state_->format.scanner_dialect(),
+                                 detail::decode_block_bytes(threads), from);
     auto parser = state_->format.template make_parser<T>();
+    if constexpr (requires { parser->wants_header(); }) {
+      if (from > 0 && parser->wants_header()) read_header(p.path, from, *parser);
+    }
+    // Dead letters: a whole file's written as it is read; a block's held for the blocks before it.
     std::optional<detail::dead_letters> dlq;
-    if (policy == bad_record_policy::kind::dead_letter)
-      dlq.emplace(cfg.on_bad_record.target(), p.path.filename().string(), display);
+    std::optional<detail::held_letters> held;
+    if (policy == bad_record_policy::kind::dead_letter) {
+      if (p.blocks) held.emplace();
+      else dlq.emplace(cfg.on_bad_record.target(), p.path.filename().string(), display);
+    }
+    auto letter_bytes = [&](std::string_view bytes) {
+      if (dlq) dlq->bytes(bytes);
+      else if (held) held->bytes(bytes);
+    };
 
     std::int64_t rows = 0, skipped = 0;
     auto bad = [&](std::int64_t line, std::string reason, std::string_view bytes) {
       detail::shorten(reason);
-      if (policy == bad_record_policy::kind::fail) throw bad_record_error(display, line, std::move(reason));
+      if (policy == bad_record_policy::kind::fail) throw bad_record_error(display, line_in_file(line), std::move(reason));
       if (dlq) {
         dlq->bytes(bytes);
         dlq->end_record(line, reason);
+      } else if (held) {
+        held->bytes(bytes);
+        held->end_record(line, reason);
       } else {
         ++skipped;
       }
@@ -298,7 +393,8 @@ class file_source {
 
     const std::string limit = "max_line_bytes (" + std::to_string(cfg.max_line_bytes) + ")";
     auto oversize = [&](std::int64_t line, std::string_view bytes, std::size_t total) {
-      if (policy == bad_record_policy::kind::fail) throw bad_record_error(display, line, "line longer than " + limit);
+      if (policy == bad_record_policy::kind::fail)
+        throw bad_record_error(display, line_in_file(line), "line longer than " + limit);
       bad(line, "line of " + std::to_string(total) + " bytes is longer than " + limit, bytes);
     };
     std::string reason;
@@ -307,10 +403,10 @@ class file_source {
       if (r.oversize) {
         if (policy == bad_record_policy::kind::fail) oversize(r.line, {}, 0);
         std::size_t total = r.bytes.size();
-        if (dlq) dlq->bytes(r.bytes);
+        letter_bytes(r.bytes);
         reader.finish_oversize([&](std::string_view chunk) {
           total += chunk.size();
-          if (dlq) dlq->bytes(chunk);
+          letter_bytes(chunk);
         });
         oversize(r.line, {}, total);
         return;
@@ -343,13 +439,40 @@ class file_source {
       while (reader.next(r)) read_record(r);
     }
     if (dlq) dlq->commit();
+    const std::int64_t dead_lettered = dlq ? dlq->count() : held ? held->count() : 0;
+    bool file_read = true;  // a file cut into blocks has been read when its last block ends
+    if (p.blocks)
+      file_read = p.blocks->block_ended(p.block, reader.lines_read(), held ? &*held : nullptr,
+                                        [&](std::optional<detail::dead_letters>& out) {
+                                          out.emplace(cfg.on_bad_record.target(), p.path.filename().string(), display);
+                                        });
     auto& m = state_->metrics;
-    m.files_read.fetch_add(1, std::memory_order_relaxed);
+    if (file_read) m.files_read.fetch_add(1, std::memory_order_relaxed);
     m.rows.fetch_add(rows, std::memory_order_relaxed);
     m.skipped.fetch_add(skipped, std::memory_order_relaxed);
-    m.dead_lettered.fetch_add(dlq ? dlq->count() : 0, std::memory_order_relaxed);
+    m.dead_lettered.fetch_add(dead_lettered, std::memory_order_relaxed);
   }
 
+ private:
+  // A block after the first of a CSV file with a header: the parser takes the file's header
+  // from the lines before the block, as when the file is read whole (records before it that
+  // are too long are not headers; its errors are the first block's to report).
+  template <class Parser>
+  void read_header(const std::filesystem::path& path, std::int64_t before, Parser& parser) {
+    detail::record_reader head(path, before, state_->cfg.max_line_bytes, state_->format.scanner_dialect());
+    detail::record_reader::record r;
+    T ignored{};
+    std::string reason;
+    while (parser.wants_header() && head.next(r)) {
+      if (r.oversize) {
+        head.finish_oversize([](std::string_view) {});
+        continue;
+      }
+      parser.parse(r.bytes, r.line, ignored, reason);
+    }
+  }
+
+ public:
   // Files of committed batches are not read again: forget their lists (the log on disk,
   // and the set of taken files, stay).
   void commit(const offset& end) {
@@ -504,7 +627,9 @@ csv_source<T> csv(std::filesystem::path dir, csv_options options = {}) {
   if (options.delimiter == options.quote) throw std::invalid_argument("sluice::files::csv: delimiter and quote must differ");
   for (char c : {options.delimiter, options.quote})
     if (c == '\n' || c == '\r') throw std::invalid_argument("sluice::files::csv: delimiter and quote cannot be newlines");
-  return {detail::make_settings("csv", std::move(dir), options), {{options.delimiter, options.quote}, options.header}};
+  auto settings = detail::make_settings("csv", std::move(dir), options);
+  if (options.multi_line) settings.max_partition_bytes = 0;  // records may span lines: never cut
+  return {std::move(settings), {{options.delimiter, options.quote}, options.header, options.multi_line}};
 }
 
 }  // namespace sluice::files
