@@ -427,7 +427,7 @@ TEST_CASE("files blocks: CSV without multi_line is cut like JSON lines, each blo
   CHECK(error.find("p.csv:26: ") != std::string::npos);
 }
 
-TEST_CASE("files blocks: CSV without multi_line: a newline in quotes ends the record; a bad header fails every block",
+TEST_CASE("files blocks: CSV without multi_line: a newline in quotes ends the record, and a bad header fails every block",
           "[files][blocks][csv]") {
   scratch s("csv-bad");
   s.write("q.csv", "bob,30,\"two\nlines\"\nann,40,x\n");
