@@ -343,6 +343,9 @@ struct stream_join_node : stateful_control, described_stage {
   cond_type cond;
   using part = join_state_part<LRow, RRow, K>;
   std::vector<part> parts_ = std::vector<part>(1);  // the state partitions (stream_join_state.hpp)
+  std::vector<std::vector<row_type>> out_;          // with workers: each state partition's output
+  static constexpr std::int64_t max_parallel_fan_out = 4;
+  bool fan_out_high_ = false;  // the last batch with input emitted more rows per input row
   std::int64_t last_watermark_ = std::numeric_limits<std::int64_t>::min();
   state_operator_metrics last_metrics{"symmetricHashJoin"};
 
@@ -434,6 +437,11 @@ struct stream_join_node : stateful_control, described_stage {
   // partition then runs in a task as one thread would (its left rows in arrival order, then
   // its right rows, then its evictions), its output concatenated in partition order. Without
   // workers, rows go straight to their partition in arrival order.
+  //
+  // The output of the tasks is kept until all have run (the stages after the join run on the
+  // query thread), which costs a write and a read of every output row: more than the tasks
+  // save when a join emits many rows per input row. A batch after one that emitted more than
+  // max_parallel_fan_out rows per input row runs on the query thread too (the same rows).
   struct routed_input {  // one input partition's rows, per state partition, in arrival order
     std::vector<std::vector<std::pair<std::optional<K>, LRow>>> left;
     std::vector<std::vector<std::pair<std::optional<K>, RRow>>> right;
@@ -448,19 +456,25 @@ struct stream_join_node : stateful_control, described_stage {
     auto admit = [this, wm, late]<bool Left, class Row>(const Row& r, std::int64_t& dropped) {
       return admitted<Left>(r, wm, late, dropped);
     };
-    std::int64_t dropped = 0;
-    if (ctx.tasks == nullptr || ctx.tasks->workers() <= 1) {
+    std::int64_t dropped = 0, rows_in = 0, rows_out = 0;
+    if (ctx.tasks == nullptr || ctx.tasks->workers() <= 1 || fan_out_high_) {
+      auto counted = [&](auto&& r) {
+        ++rows_out;
+        down(std::forward<decltype(r)>(r));
+      };
       auto on_left = [&](auto&& in) {
+        ++rows_in;
         if (auto k = admit.template operator()<true, LRow>(in, dropped))
-          join_left(parts_[partition_of(*k)], std::move(*k), LRow(std::forward<decltype(in)>(in)), lwm, down);
+          join_left(parts_[partition_of(*k)], std::move(*k), LRow(std::forward<decltype(in)>(in)), lwm, counted);
       };
       left.run(ctx, on_left);
       auto on_right = [&](auto&& in) {
+        ++rows_in;
         if (auto k = admit.template operator()<false, RRow>(in, dropped))
-          join_right(parts_[partition_of(*k)], std::move(*k), RRow(std::forward<decltype(in)>(in)), rwm, down);
+          join_right(parts_[partition_of(*k)], std::move(*k), RRow(std::forward<decltype(in)>(in)), rwm, counted);
       };
       right.run(ctx, on_right);
-      for (auto& p : parts_) evict_part(p, lwm, rwm, down);
+      for (auto& p : parts_) evict_part(p, lwm, rwm, counted);
     } else {
       const std::size_t n = parts_.size();
       // Each side's input partitions at once (the right side's after the left's, as on one
@@ -487,8 +501,10 @@ struct stream_join_node : stateful_control, described_stage {
         sluice::run_partition(right, ctx, i, route);
       });
       sluice::close_partitions(right, ctx);
-      std::vector<std::vector<row_type>> out(n);
+      auto& out = out_;  // kept: its capacity, reused batch after batch, spares the page faults
+      out.resize(n);
       parallel_for(ctx, n, [&](std::size_t p) {
+        out[p].clear();
         auto emit = [&out, p](row_type&& r) { out[p].push_back(std::move(r)); };
         for (auto& in : lin)
           for (auto& [k, row] : in.left[p]) join_left(parts_[p], std::move(k), std::move(row), lwm, emit);
@@ -496,12 +512,23 @@ struct stream_join_node : stateful_control, described_stage {
           for (auto& [k, row] : in.right[p]) join_right(parts_[p], std::move(k), std::move(row), rwm, emit);
         evict_part(parts_[p], lwm, rwm, emit);
       });
-      for (const auto& in : lin) dropped += in.dropped;
-      for (const auto& in : rin) dropped += in.dropped;
-      for (auto& rows : out)
+      for (const auto& in : lin) {
+        dropped += in.dropped;
+        for (const auto& rows : in.left) rows_in += static_cast<std::int64_t>(rows.size());
+      }
+      for (const auto& in : rin) {
+        dropped += in.dropped;
+        for (const auto& rows : in.right) rows_in += static_cast<std::int64_t>(rows.size());
+      }
+      rows_in += dropped;
+      for (auto& rows : out) {
+        rows_out += static_cast<std::int64_t>(rows.size());
         for (auto& r : rows) down(std::move(r));
+        rows.clear();
+      }
     }
 
+    if (rows_in > 0) fan_out_high_ = rows_out > max_parallel_fan_out * rows_in;
     last_watermark_ = eviction_watermark(ctx, operator_index);  // its own (after a join: lower)
     last_metrics = state_operator_metrics{"symmetricHashJoin"};
     for (const auto& p : parts_) {
