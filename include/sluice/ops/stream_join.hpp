@@ -442,11 +442,30 @@ struct stream_join_node : stateful_control, described_stage {
   // query thread), which costs a write and a read of every output row: more than the tasks
   // save when a join emits many rows per input row. A batch after one that emitted more than
   // max_parallel_fan_out rows per input row runs on the query thread too (the same rows).
-  struct routed_input {  // one input partition's rows, per state partition, in arrival order
-    std::vector<std::vector<std::pair<std::optional<K>, LRow>>> left;
-    std::vector<std::vector<std::pair<std::optional<K>, RRow>>> right;
-    std::int64_t dropped = 0;
+  template <class Row>
+  struct routed_input {  // one input partition's rows of a side, per state partition, in arrival order
+    std::vector<std::vector<std::pair<std::optional<K>, Row>>> rows;
+    std::int64_t read = 0, dropped = 0;
   };
+  // A side's input partitions at once, each routing its rows (admitted: not late, a key) to
+  // their state partitions.
+  template <bool Left, class Node, class Admit>
+  auto route_inputs(Node& node, batch_context& ctx, Admit& admit) {
+    using Row = std::conditional_t<Left, LRow, RRow>;
+    std::vector<routed_input<Row>> in(sluice::open_partitions(node, ctx));
+    parallel_for(ctx, in.size(), [&](std::size_t i) {
+      auto& to = in[i].rows;
+      to.resize(parts_.size());
+      auto route = [&](auto&& r) {
+        ++in[i].read;
+        if (auto k = admit.template operator()<Left, Row>(r, in[i].dropped))
+          to[partition_of(*k)].emplace_back(std::move(*k), Row(std::forward<decltype(r)>(r)));
+      };
+      sluice::run_partition(node, ctx, i, route);
+    });
+    sluice::close_partitions(node, ctx);
+    return in;
+  }
 
   template <class Down>
   void run(batch_context& ctx, Down& down) {
@@ -479,48 +498,21 @@ struct stream_join_node : stateful_control, described_stage {
       const std::size_t n = parts_.size();
       // Each side's input partitions at once (the right side's after the left's, as on one
       // thread), each routing its rows; then each state partition in a task.
-      std::vector<routed_input> lin(sluice::open_partitions(left, ctx));
-      parallel_for(ctx, lin.size(), [&](std::size_t i) {
-        auto& to = lin[i].left;
-        to.resize(n);
-        auto route = [&](auto&& in) {
-          if (auto k = admit.template operator()<true, LRow>(in, lin[i].dropped))
-            to[partition_of(*k)].emplace_back(std::move(*k), LRow(std::forward<decltype(in)>(in)));
-        };
-        sluice::run_partition(left, ctx, i, route);
-      });
-      sluice::close_partitions(left, ctx);
-      std::vector<routed_input> rin(sluice::open_partitions(right, ctx));
-      parallel_for(ctx, rin.size(), [&](std::size_t i) {
-        auto& to = rin[i].right;
-        to.resize(n);
-        auto route = [&](auto&& in) {
-          if (auto k = admit.template operator()<false, RRow>(in, rin[i].dropped))
-            to[partition_of(*k)].emplace_back(std::move(*k), RRow(std::forward<decltype(in)>(in)));
-        };
-        sluice::run_partition(right, ctx, i, route);
-      });
-      sluice::close_partitions(right, ctx);
+      auto lin = route_inputs<true>(left, ctx, admit);
+      auto rin = route_inputs<false>(right, ctx, admit);
       auto& out = out_;  // kept: its capacity, reused batch after batch, spares the page faults
       out.resize(n);
       parallel_for(ctx, n, [&](std::size_t p) {
         out[p].clear();
         auto emit = [&out, p](row_type&& r) { out[p].push_back(std::move(r)); };
         for (auto& in : lin)
-          for (auto& [k, row] : in.left[p]) join_left(parts_[p], std::move(k), std::move(row), lwm, emit);
+          for (auto& [k, row] : in.rows[p]) join_left(parts_[p], std::move(k), std::move(row), lwm, emit);
         for (auto& in : rin)
-          for (auto& [k, row] : in.right[p]) join_right(parts_[p], std::move(k), std::move(row), rwm, emit);
+          for (auto& [k, row] : in.rows[p]) join_right(parts_[p], std::move(k), std::move(row), rwm, emit);
         evict_part(parts_[p], lwm, rwm, emit);
       });
-      for (const auto& in : lin) {
-        dropped += in.dropped;
-        for (const auto& rows : in.left) rows_in += static_cast<std::int64_t>(rows.size());
-      }
-      for (const auto& in : rin) {
-        dropped += in.dropped;
-        for (const auto& rows : in.right) rows_in += static_cast<std::int64_t>(rows.size());
-      }
-      rows_in += dropped;
+      for (const auto& in : lin) dropped += in.dropped, rows_in += in.read;
+      for (const auto& in : rin) dropped += in.dropped, rows_in += in.read;
       for (auto& rows : out) {
         rows_out += static_cast<std::int64_t>(rows.size());
         for (auto& r : rows) down(std::move(r));
