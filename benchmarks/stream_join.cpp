@@ -4,15 +4,19 @@
 // output row per match, then the row appended to its side's state; per batch, the rows below
 // each side's state watermark evicted. 2^18 rows per side in 16 batches, keys 1K and 100K;
 // the state stays bounded (about 10 s of rows per side). Items: input rows of both sides.
+// engine_partitions: the join's state in 8 state partitions, on one thread and on a pool of 2
+// workers (each state partition a task); its rates are per CPU second of the whole process.
 #include <benchmark/benchmark.h>
 
 #include <boost/unordered/unordered_flat_map.hpp>
 #include <algorithm>
 #include <cstdint>
 #include <limits>
+#include <optional>
 #include <random>
 #include <vector>
 
+#include <sluice/engine/workers.hpp>
 #include <sluice/sluice.hpp>
 
 #include "support/batches.hpp"
@@ -59,8 +63,12 @@ const inputs& input_for(std::int64_t keys) {
 }
 std::int64_t watermark_for(std::size_t b) { return bench::watermark_after(b, kPerBatch, kStep, kDelay); }
 
+// range(1): state partitions (1 before they existed), range(2): workers (0: none).
 void engine(benchmark::State& state) {
   const auto& in = input_for(state.range(0));
+  const auto partitions = static_cast<std::size_t>(state.range(1));
+  std::optional<sl::worker_pool> pool;
+  if (state.range(2) > 0) pool.emplace(static_cast<std::size_t>(state.range(2)));
   std::size_t out = 0, current = 0;
   for (auto _ : state) {
     auto node = (sl::source_node<bench::batch_source<Left>>{{&in.left, &current, kPerBatch}} |
@@ -71,7 +79,7 @@ void engine(benchmark::State& state) {
                          sl::time_range(sl::col<"lt">, sl::col<"rt">, -5s, 5s));
     sl::graph_controls controls;
     node.visit(controls);
-    bench::run_batches(node, controls, current, kBatches, watermark_for, out);
+    bench::run_batches(node, controls, current, kBatches, watermark_for, out, pool ? &*pool : nullptr, partitions);
     benchmark::DoNotOptimize(out);
   }
   state.counters["out_rows_per_iter"] = static_cast<double>(out) / static_cast<double>(state.iterations());
@@ -155,5 +163,13 @@ void hand_loop(benchmark::State& state) {
 }  // namespace
 
 BENCHMARK(hand_loop)->Arg(1000)->Arg(100000)->Unit(benchmark::kMillisecond);
-BENCHMARK(engine)->Arg(1000)->Arg(100000)->Unit(benchmark::kMillisecond);
+BENCHMARK(engine)->Args({1000, 1, 0})->Args({100000, 1, 0})->Unit(benchmark::kMillisecond);
+BENCHMARK(engine)
+    ->Name("engine_partitions")
+    ->Args({1000, 8, 0})
+    ->Args({100000, 8, 0})
+    ->Args({1000, 8, 2})
+    ->Args({100000, 8, 2})
+    ->MeasureProcessCPUTime()
+    ->Unit(benchmark::kMillisecond);
 BENCHMARK_MAIN();

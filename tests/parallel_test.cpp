@@ -304,6 +304,47 @@ TEST_CASE("parallel: a union reads the partitions of all its inputs", "[parallel
   check_family("union, stateless", plain, sl::output_mode::append, true);
 }
 
+namespace parallel_test {
+struct JL {
+  std::int64_t lk = 0;
+  sl::timestamp lt;
+  std::int64_t lv = 0;
+};
+BOOST_DESCRIBE_STRUCT(JL, (), (lk, lt, lv))
+struct JR {
+  std::int64_t rk = 0;
+  sl::timestamp rt;
+  std::int64_t rv = 0;
+};
+BOOST_DESCRIBE_STRUCT(JR, (), (rk, rt, rv))
+// The two sides of a stream-stream join from one source (even and odd values), each side's
+// input partitions read at once; joined on the key within 3 s, both sides watermarked.
+template <sl::join_type JT>
+auto stream_join(split_source src) {
+  auto left = src | sl::filter([](const Ev& e) { return e.v % 2 == 0; }) |
+              sl::map([](const Ev& e) { return JL{e.key, e.ts, e.v}; }) | sl::with_watermark(sl::col<"lt">, 5s);
+  auto right = std::move(src) | sl::filter([](const Ev& e) { return e.v % 2 != 0; }) |
+               sl::map([](const Ev& e) { return JR{e.key, e.ts, e.v}; }) | sl::with_watermark(sl::col<"rt">, 5s);
+  auto range = sl::time_range(sl::col<"lt">, sl::col<"rt">, -3s, 3s);
+  if constexpr (JT == sl::join_type::inner) return std::move(left) | sl::join(std::move(right), sl::col<"lk">, sl::col<"rk">, range);
+  else if constexpr (JT == sl::join_type::left_outer)
+    return std::move(left) | sl::left_join(std::move(right), sl::col<"lk">, sl::col<"rk">, range);
+  else if constexpr (JT == sl::join_type::right_outer)
+    return std::move(left) | sl::right_join(std::move(right), sl::col<"lk">, sl::col<"rk">, range);
+  else if constexpr (JT == sl::join_type::full_outer)
+    return std::move(left) | sl::full_join(std::move(right), sl::col<"lk">, sl::col<"rk">, range);
+  else return std::move(left) | sl::left_semi_join(std::move(right), sl::col<"lk">, sl::col<"rk">, range);
+}
+}  // namespace parallel_test
+
+TEST_CASE("parallel: stream-stream joins", "[parallel][stream_join]") {
+  check_family("join inner", stream_join<sl::join_type::inner>, sl::output_mode::append, false);
+  check_family("join left outer", stream_join<sl::join_type::left_outer>, sl::output_mode::append, false);
+  check_family("join right outer", stream_join<sl::join_type::right_outer>, sl::output_mode::append, false);
+  check_family("join full outer", stream_join<sl::join_type::full_outer>, sl::output_mode::append, false);
+  check_family("join left semi", stream_join<sl::join_type::left_semi>, sl::output_mode::append, false);
+}
+
 TEST_CASE("parallel: chained stateful operators", "[parallel]") {
   auto make = [](split_source src) {
     return std::move(src) | sl::with_watermark(sl::col<"ts">, 5s) | sl::drop_duplicates(sl::col<"key">, sl::col<"ts">) |

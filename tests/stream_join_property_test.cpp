@@ -1,6 +1,7 @@
-// Property test: stream-stream joins (inner, left outer, full outer, left semi) on a key and a
-// time range, over random out-of-order input in random batches with random restarts from the
-// checkpoint, equal a straightforward reference.
+// Property test: stream-stream joins (inner, left outer, right outer, full outer, left semi) on
+// a key and a time range, over random out-of-order input in random batches with random
+// restarts from the checkpoint, equal a straightforward reference; also with the join's state
+// in 1, 3 and 8 state partitions and 1, 2 and 4 workers (changed at each restart).
 //
 // The reference keeps every row that was not late and joins by brute force. A batch runs with
 // the watermark W of the batches before it: a row with event time <= W is late. Every pair of
@@ -67,6 +68,8 @@ auto plan(const sl::memory_stream<Ev>& in, sem::batch_outputs& out) {
     if constexpr (JT == sl::join_type::inner) return left | sl::join(right, sl::col<"lk">, sl::col<"rk">, range);
     else if constexpr (JT == sl::join_type::left_outer)
       return left | sl::left_join(right, sl::col<"lk">, sl::col<"rk">, range);
+    else if constexpr (JT == sl::join_type::right_outer)
+      return left | sl::right_join(right, sl::col<"lk">, sl::col<"rk">, range);
     else if constexpr (JT == sl::join_type::full_outer)
       return left | sl::full_join(right, sl::col<"lk">, sl::col<"rk">, range);
     else return left | sl::left_semi_join(right, sl::col<"lk">, sl::col<"rk">, range);
@@ -94,7 +97,7 @@ struct side_row {
 template <sl::join_type JT, class Row>
 struct reference {
   static constexpr bool left_preserved = JT == sl::join_type::left_outer || JT == sl::join_type::full_outer;
-  static constexpr bool right_preserved = JT == sl::join_type::full_outer;
+  static constexpr bool right_preserved = JT == sl::join_type::right_outer || JT == sl::join_type::full_outer;
   std::int64_t W = 0;
   std::optional<std::int64_t> wl, wr;
   std::vector<side_row> ls, rs;
@@ -167,12 +170,15 @@ struct reference {
   void restart() { wl = wr = std::nullopt; }
 };
 
+// shuffle_partitions and parallelism 0: the defaults; a parallelism: the first run's, and at
+// each restart one of 1, 2 and 4 at random.
 template <sl::join_type JT>
-void check(std::uint32_t seed) {
+void check(std::uint32_t seed, std::size_t shuffle_partitions = 0, std::size_t parallelism = 0) {
   std::mt19937 rng(seed);
   const auto dir = std::filesystem::temp_directory_path() /
                    ("sluice-join-property-" + std::to_string(seed) + "-" + sl::detail::random_uuid());
-  const sl::query_options opts{.checkpoint = (dir / "ck").string(), .state_snapshot_interval = 3};
+  sl::query_options opts{.checkpoint = (dir / "ck").string(), .state_snapshot_interval = 3,
+                         .parallelism = parallelism, .shuffle_partitions = shuffle_partitions};
   sl::memory_stream<Ev> in;
   sem::batch_outputs out;
   using Row = typename decltype(plan<JT>(in, out))::row_type;
@@ -181,7 +187,8 @@ void check(std::uint32_t seed) {
   q.emplace(sl::start(plan<JT>(in, out), sl::output_mode::append, opts));
   std::int64_t clock = 100, id = 0;
   for (int b = 0; b < 30; ++b) {
-    INFO("seed " << seed << ", batch " << b);
+    INFO("seed " << seed << ", batch " << b << ", shuffle_partitions " << shuffle_partitions << ", parallelism "
+                  << opts.parallelism);
     std::vector<Ev> rows(std::uniform_int_distribution<int>(1, 6)(rng));
     for (auto& e : rows) {
       clock += std::uniform_int_distribution<std::int64_t>(0, 2)(rng);
@@ -196,6 +203,7 @@ void check(std::uint32_t seed) {
     REQUIRE(out.all() == ref.out);
     if (rng() % 4 == 0) {
       q->stop();
+      if (parallelism != 0) opts.parallelism = std::size_t{1} << (rng() % 3);
       q.emplace(sl::start(plan<JT>(in, out), sl::output_mode::append, opts));
       ref.restart();
     }
@@ -210,7 +218,23 @@ TEST_CASE("property: stream-stream joins equal a brute-force reference across re
   for (std::uint32_t seed = 1; seed <= 4; ++seed) {
     check<sl::join_type::inner>(seed);
     check<sl::join_type::left_outer>(seed);
+    check<sl::join_type::right_outer>(seed);
     check<sl::join_type::full_outer>(seed);
     check<sl::join_type::left_semi>(seed);
+  }
+}
+
+TEST_CASE("property: stream-stream joins with their state in 1, 3 and 8 partitions on 1, 2 and 4 workers",
+          "[property][stream_join][parallel]") {
+  using namespace stream_join_property;
+  std::uint32_t seed = 100;
+  for (const std::size_t shuffle : {1, 3, 8}) {
+    // Each run starts on 1, 2 or 4 workers in turn and changes at its restarts.
+    const std::size_t first = std::size_t{1} << (seed % 3);
+    check<sl::join_type::inner>(++seed, shuffle, first);
+    check<sl::join_type::left_outer>(++seed, shuffle, first);
+    check<sl::join_type::right_outer>(++seed, shuffle, first);
+    check<sl::join_type::full_outer>(++seed, shuffle, first);
+    check<sl::join_type::left_semi>(++seed, shuffle, first);
   }
 }

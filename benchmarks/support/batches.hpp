@@ -57,10 +57,12 @@ inline std::int64_t watermark_after(std::size_t b, std::size_t per_batch, std::i
 }
 
 // Runs `batches` batches of a visited node (its sources serve batch `current`), batch b with
-// watermark(b), in append mode; `out` counts the rows it emits.
+// watermark(b), in append mode; `out` counts the rows it emits. With `tasks` (workers) and
+// `shuffle_partitions` state partitions, as the engine runs them.
 template <class Node, class Watermark>
 void run_batches(Node& node, sluice::graph_controls& controls, std::size_t& current, std::size_t batches,
-                 Watermark watermark, std::size_t& out) {
+                 Watermark watermark, std::size_t& out, sluice::task_runner* tasks = nullptr,
+                 std::size_t shuffle_partitions = 1) {
   for (current = 0; current < batches; ++current) {
     for (auto* s : controls.sources) s->plan_batch(sluice::read_limit::all_available());
     sluice::batch_context ctx;
@@ -68,6 +70,8 @@ void run_batches(Node& node, sluice::graph_controls& controls, std::size_t& curr
     ctx.mode = sluice::output_mode_kind::append;
     ctx.has_watermark = true;
     ctx.watermark = watermark(current);
+    ctx.tasks = tasks;
+    ctx.shuffle_partitions = shuffle_partitions;
     for (auto* st : controls.stateful) st->begin_batch(ctx);
     auto collect = [&out](auto&& r) { benchmark::DoNotOptimize(&r), ++out; };
     node.run(ctx, collect);

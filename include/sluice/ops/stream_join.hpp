@@ -50,7 +50,9 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
+#include <iterator>
 #include <limits>
 #include <optional>
 #include <stdexcept>
@@ -69,6 +71,7 @@
 #include "column.hpp"
 #include "dedup.hpp"  // detail::event_time_column (the watermarked column of a side)
 #include "join.hpp"   // keys and output columns, shared with the stream-static join
+#include "stream_join_state.hpp"
 
 namespace sluice {
 
@@ -219,75 +222,6 @@ constexpr bool has_column_name(std::string_view n) {
   return false;
 }
 
-// A stored row and whether it has ever matched (Spark's state format 2).
-template <class Row>
-struct join_entry {
-  Row row;
-  bool matched = false;
-};
-
-// A key's rows, in arrival order, and the batch run that last listed the key as changed.
-template <class Row>
-struct join_bucket {
-  std::vector<join_entry<Row>> entries;
-  std::uint64_t changed_in = 0;
-};
-
-// One side's state: key -> its rows. The keys a batch changed are listed once each (for the
-// delta) by marking their bucket, not with a set: one hash lookup per row, not two.
-template <class Row, class K>
-struct join_side_state {
-  boost::unordered_flat_map<std::optional<K>, join_bucket<Row>, join_key_hash> rows;
-  std::vector<std::optional<K>> changed;
-  std::uint64_t epoch = 1;
-  std::int64_t count = 0;
-  std::int64_t min_time = std::numeric_limits<std::int64_t>::max();  // no row leaves before it
-
-  void mark(const std::optional<K>& k, join_bucket<Row>& b) {
-    if (b.changed_in == epoch) return;
-    b.changed_in = epoch;
-    changed.push_back(k);
-  }
-  void new_batch() {
-    changed.clear();
-    ++epoch;
-  }
-  void write_key(binary_writer& out, const std::optional<K>& k) const {
-    out.write(k);
-    const auto it = rows.find(k);
-    out.write(it != rows.end());
-    if (it == rows.end()) return;
-    out.write_size(it->second.entries.size());
-    for (const auto& e : it->second.entries) {
-      out.write(e.row);
-      out.write(e.matched);
-    }
-  }
-  template <class Time>
-  void read_key(binary_reader& in, Time time_of) {
-    std::optional<K> k;
-    in.read(k);
-    bool present = false;
-    in.read(present);
-    auto it = rows.find(k);
-    if (it != rows.end()) count -= static_cast<std::int64_t>(it->second.entries.size());
-    if (!present) {
-      if (it != rows.end()) rows.erase(it);
-      return;
-    }
-    join_bucket<Row> b;
-    b.entries.resize(in.read_size(1));
-    for (auto& e : b.entries) {
-      in.read(e.row);
-      in.read(e.matched);
-      const std::int64_t t = time_of(k, e.row);
-      if (t < min_time) min_time = t;
-    }
-    count += static_cast<std::int64_t>(b.entries.size());
-    rows.insert_or_assign(std::move(k), std::move(b));
-  }
-};
-
 // A side's event-time column: a timestamp, or the window an aggregation or session window
 // before the join emits (Spark: the window struct carries the watermark, compared by its end).
 template <class In, class Node>
@@ -407,9 +341,11 @@ struct stream_join_node : stateful_control, described_stage {
   lkey lsel;
   rkey rsel;
   cond_type cond;
-  join_side_state<LRow, K> lstate;
-  join_side_state<RRow, K> rstate;
-  std::int64_t appended_ = 0, removed_ = 0, dropped_ = 0;
+  using part = join_state_part<LRow, RRow, K>;
+  std::vector<part> parts_ = std::vector<part>(1);  // the state partitions (stream_join_state.hpp)
+  std::vector<std::vector<row_type>> out_;          // with workers: each state partition's output
+  static constexpr std::int64_t max_parallel_fan_out = 4;
+  bool fan_out_high_ = false;  // the last batch with input emitted more rows per input row
   std::int64_t last_watermark_ = std::numeric_limits<std::int64_t>::min();
   state_operator_metrics last_metrics{"symmetricHashJoin"};
 
@@ -493,97 +429,194 @@ struct stream_join_node : stateful_control, described_stage {
   }
 
   // ---- one batch
+  // The state is in batch_context::shuffle_partitions partitions by the join key's hash
+  // (Spark's state per shuffle partition, both sides hashed by the join key). A key's rows of
+  // both sides are in one partition, and everything the join does for a row touches only its
+  // key's rows, so the partitions are independent: with workers, each side's input partitions
+  // are read at once, routing their rows by key into per-partition lists, and each state
+  // partition then runs in a task as one thread would (its left rows in arrival order, then
+  // its right rows, then its evictions), its output concatenated in partition order. Without
+  // workers, rows go straight to their partition in arrival order.
+  //
+  // The output of the tasks is kept until all have run (the stages after the join run on the
+  // query thread), which costs a write and a read of every output row: more than the tasks
+  // save when a join emits many rows per input row. A batch after one that emitted more than
+  // max_parallel_fan_out rows per input row runs on the query thread too (the same rows).
+  template <class Row>
+  struct routed_input {  // one input partition's rows of a side, per state partition, in arrival order
+    std::vector<std::vector<std::pair<std::optional<K>, Row>>> rows;
+    std::int64_t read = 0, dropped = 0;
+  };
+  // A side's input partitions at once, each routing its rows (admitted: not late, a key) to
+  // their state partitions.
+  template <bool Left, class Node, class Admit>
+  auto route_inputs(Node& node, batch_context& ctx, Admit& admit) {
+    using Row = std::conditional_t<Left, LRow, RRow>;
+    std::vector<routed_input<Row>> in(sluice::open_partitions(node, ctx));
+    parallel_for(ctx, in.size(), [&](std::size_t i) {
+      auto& to = in[i].rows;
+      to.resize(parts_.size());
+      auto route = [&](auto&& r) {
+        ++in[i].read;
+        if (auto k = admit.template operator()<Left, Row>(r, in[i].dropped))
+          to[partition_of(*k)].emplace_back(std::move(*k), Row(std::forward<decltype(r)>(r)));
+      };
+      sluice::run_partition(node, ctx, i, route);
+    });
+    sluice::close_partitions(node, ctx);
+    return in;
+  }
+
   template <class Down>
   void run(batch_context& ctx, Down& down) {
     const bool wm = ctx.has_watermark;
     const std::int64_t late = late_events_watermark(ctx, operator_index);
     const std::int64_t lwm = state_watermark<true>(ctx), rwm = state_watermark<false>(ctx);
-    auto on_left = [&](auto&& in) {
-      const LRow& r = in;
-      if constexpr (ltime::exists)
-        if (wm && ltime::micros(r) <= late) {
-          ++dropped_;
-          return;
-        }
-      auto k = key_of(lsel, r);
-      if (!k && !left_preserved) return;  // Spark filters null keys off a side that is not preserved
-      bool any = false;
-      if (k)
-        if (auto it = rstate.rows.find(k); it != rstate.rows.end())
-          for (auto& e : it->second.entries) {
-            if (!cond(r, e.row)) continue;
-            any = true;
-            if constexpr (semi) {
-              break;  // one left row per match, emitted below
-            } else {
-              // Only a preserved side reads its rows' matched flags (for its outer rows): an
-              // inner join leaves them, and the key out of the checkpoint's delta.
-              if constexpr (right_preserved)
-                if (!e.matched) {
-                  e.matched = true;
-                  rstate.mark(k, it->second);
-                }
-              down(make(&r, &e.row));
-            }
-          }
-      if constexpr (semi)
-        if (any) {
-          down(LRow(r));
-          return;  // a matched left row of a semi join is not kept
-        }
-      keep<true>(lstate, std::move(k), LRow(std::forward<decltype(in)>(in)), any, lwm);
+    auto admit = [this, wm, late]<bool Left, class Row>(const Row& r, std::int64_t& dropped) {
+      return admitted<Left>(r, wm, late, dropped);
     };
-    left.run(ctx, on_left);
-    auto on_right = [&](auto&& in) {
-      const RRow& r = in;
-      if constexpr (rtime::exists)
-        if (wm && rtime::micros(r) <= late) {
-          ++dropped_;
-          return;
-        }
-      auto k = key_of(rsel, r);
-      if (!k && !right_preserved) return;
-      bool any = false;
-      if (k)
-        if (auto it = lstate.rows.find(k); it != lstate.rows.end())
-          for (auto& e : it->second.entries) {
-            if constexpr (semi)
-              if (e.matched) continue;  // a left row is emitted once
-            if (!cond(e.row, r)) continue;
-            any = true;
-            if constexpr (left_preserved || semi)  // a semi join emits a left row once
+    std::int64_t dropped = 0, rows_in = 0, rows_out = 0;
+    if (ctx.tasks == nullptr || ctx.tasks->workers() <= 1 || fan_out_high_) {
+      auto counted = [&](auto&& r) {
+        ++rows_out;
+        down(std::forward<decltype(r)>(r));
+      };
+      auto on_left = [&](auto&& in) {
+        ++rows_in;
+        if (auto k = admit.template operator()<true, LRow>(in, dropped))
+          join_left(parts_[partition_of(*k)], std::move(*k), LRow(std::forward<decltype(in)>(in)), lwm, counted);
+      };
+      left.run(ctx, on_left);
+      auto on_right = [&](auto&& in) {
+        ++rows_in;
+        if (auto k = admit.template operator()<false, RRow>(in, dropped))
+          join_right(parts_[partition_of(*k)], std::move(*k), RRow(std::forward<decltype(in)>(in)), rwm, counted);
+      };
+      right.run(ctx, on_right);
+      for (auto& p : parts_) evict_part(p, lwm, rwm, counted);
+    } else {
+      const std::size_t n = parts_.size();
+      // Each side's input partitions at once (the right side's after the left's, as on one
+      // thread), each routing its rows; then each state partition in a task.
+      auto lin = route_inputs<true>(left, ctx, admit);
+      auto rin = route_inputs<false>(right, ctx, admit);
+      auto& out = out_;  // kept: its capacity, reused batch after batch, spares the page faults
+      out.resize(n);
+      parallel_for(ctx, n, [&](std::size_t p) {
+        out[p].clear();
+        auto emit = [&out, p](row_type&& r) { out[p].push_back(std::move(r)); };
+        for (auto& in : lin)
+          for (auto& [k, row] : in.rows[p]) join_left(parts_[p], std::move(k), std::move(row), lwm, emit);
+        for (auto& in : rin)
+          for (auto& [k, row] : in.rows[p]) join_right(parts_[p], std::move(k), std::move(row), rwm, emit);
+        evict_part(parts_[p], lwm, rwm, emit);
+      });
+      for (const auto& in : lin) dropped += in.dropped, rows_in += in.read;
+      for (const auto& in : rin) dropped += in.dropped, rows_in += in.read;
+      for (auto& rows : out) {
+        rows_out += static_cast<std::int64_t>(rows.size());
+        for (auto& r : rows) down(std::move(r));
+        rows.clear();
+      }
+    }
+
+    if (rows_in > 0) fan_out_high_ = rows_out > max_parallel_fan_out * rows_in;
+    last_watermark_ = eviction_watermark(ctx, operator_index);  // its own (after a join: lower)
+    last_metrics = state_operator_metrics{"symmetricHashJoin"};
+    for (const auto& p : parts_) {
+      last_metrics.num_rows_total += p.left.count + p.right.count;
+      last_metrics.num_rows_updated += p.appended;
+      last_metrics.num_rows_removed += p.removed;
+      last_metrics.memory_used_bytes += p.left.count * static_cast<std::int64_t>(sizeof(join_entry<LRow>)) +
+                                        p.right.count * static_cast<std::int64_t>(sizeof(join_entry<RRow>));
+    }
+    last_metrics.num_rows_dropped_by_watermark = dropped;
+  }
+
+  std::size_t partition_of(const std::optional<K>& k) const { return join_partition_of(k, parts_.size()); }
+
+  // A row of a side: late (dropped and counted), or its key; none too for a null key, which a
+  // side that is not preserved drops (Spark filters them).
+  template <bool Left, class Row>
+  std::optional<std::optional<K>> admitted(const Row& r, bool wm, std::int64_t late, std::int64_t& dropped) const {
+    using time = std::conditional_t<Left, ltime, rtime>;
+    if constexpr (time::exists)
+      if (wm && time::micros(r) <= late) {
+        ++dropped;
+        return std::nullopt;
+      }
+    std::optional<K> k;
+    if constexpr (Left) k = key_of(lsel, r);
+    else k = key_of(rsel, r);
+    if (!k && !(Left ? left_preserved : right_preserved)) return std::nullopt;
+    return k;
+  }
+
+  // A left row (not late, its key admitted): joined with the right rows of its key, then kept.
+  template <class Emit>
+  void join_left(part& p, std::optional<K> k, LRow r, std::int64_t lwm, Emit& down) {
+    bool any = false;
+    if (k)
+      if (auto it = p.right.rows.find(k); it != p.right.rows.end())
+        for (auto& e : it->second.entries) {
+          if (!cond(r, e.row)) continue;
+          any = true;
+          if constexpr (semi) {
+            break;  // one left row per match, emitted below
+          } else {
+            // Only a preserved side reads its rows' matched flags (for its outer rows): an
+            // inner join leaves them, and the key out of the checkpoint's delta.
+            if constexpr (right_preserved)
               if (!e.matched) {
                 e.matched = true;
-                lstate.mark(k, it->second);
+                p.right.mark(k, it->second);
               }
-            if constexpr (semi) down(LRow(e.row));
-            else down(make(&e.row, &r));
+            down(make(&r, &e.row));
           }
-      keep<false>(rstate, std::move(k), RRow(std::forward<decltype(in)>(in)), any, rwm);
-    };
-    right.run(ctx, on_right);
-
-    // Outer rows of the evicted, never matched rows; then the other evictions.
+        }
+    if constexpr (semi)
+      if (any) {
+        down(LRow(r));
+        return;  // a matched left row of a semi join is not kept
+      }
+    keep<true>(p, p.left, std::move(k), std::move(r), any, lwm);
+  }
+  // A right row: joined with the left rows of its key (this batch's included), then kept.
+  template <class Emit>
+  void join_right(part& p, std::optional<K> k, RRow r, std::int64_t rwm, Emit& down) {
+    bool any = false;
+    if (k)
+      if (auto it = p.left.rows.find(k); it != p.left.rows.end())
+        for (auto& e : it->second.entries) {
+          if constexpr (semi)
+            if (e.matched) continue;  // a left row is emitted once
+          if (!cond(e.row, r)) continue;
+          any = true;
+          if constexpr (left_preserved || semi)  // a semi join emits a left row once
+            if (!e.matched) {
+              e.matched = true;
+              p.left.mark(k, it->second);
+            }
+          if constexpr (semi) down(LRow(e.row));
+          else down(make(&e.row, &r));
+        }
+    keep<false>(p, p.right, std::move(k), std::move(r), any, rwm);
+  }
+  // A partition's outer rows of the evicted, never matched rows; then the other evictions.
+  template <class Emit>
+  void evict_part(part& p, std::int64_t lwm, std::int64_t rwm, Emit& down) {
     auto emit_left = [&](const LRow& l) {
       if constexpr (left_preserved) down(make(&l, nullptr));
     };
     auto emit_right = [&](const RRow& r) {
       if constexpr (right_preserved) down(make(nullptr, &r));
     };
-    if constexpr (left_evicts) evict<true>(lstate, lwm, emit_left);
-    if constexpr (right_evicts) evict<false>(rstate, rwm, emit_right);
-
-    last_watermark_ = eviction_watermark(ctx, operator_index);  // its own (after a join: lower)
-    last_metrics.num_rows_total = lstate.count + rstate.count;
-    last_metrics.num_rows_updated = std::exchange(appended_, 0);
-    last_metrics.num_rows_removed = std::exchange(removed_, 0);
-    last_metrics.num_rows_dropped_by_watermark = std::exchange(dropped_, 0);
-    last_metrics.memory_used_bytes = lstate.count * static_cast<std::int64_t>(sizeof(join_entry<LRow>)) +
-                                     rstate.count * static_cast<std::int64_t>(sizeof(join_entry<RRow>));
+    if constexpr (left_evicts) evict<true>(p, p.left, lwm, emit_left);
+    if constexpr (right_evicts) evict<false>(p, p.right, rwm, emit_right);
   }
 
   template <bool Left, class Row>
-  void keep(join_side_state<Row, K>& s, std::optional<K> k, Row row, bool matched, std::int64_t state_wm) {
+  void keep(part& p, join_side_state<Row, K>& s, std::optional<K> k, Row row, bool matched, std::int64_t state_wm) {
     const std::int64_t t = leave_time<Left>(k, row);
     // A right row that would leave at once is not added: the left rows of the batch have all
     // been joined with it. A left row is, as Spark 4.0 (SPARK-49829): the batch's right rows
@@ -595,11 +628,11 @@ struct stream_join_node : stateful_control, described_stage {
     s.mark(it->first, it->second);
     it->second.entries.push_back({std::move(row), matched});
     ++s.count;
-    ++appended_;
+    ++p.appended;
   }
 
   template <bool Left, class Row, class Emit>
-  void evict(join_side_state<Row, K>& s, std::int64_t state_wm, Emit& emit) {
+  void evict(part& p, join_side_state<Row, K>& s, std::int64_t state_wm, Emit& emit) {
     if (state_wm < s.min_time) return;  // nothing old enough: no scan
     std::int64_t left_min = never;
     boost::unordered::erase_if(s.rows, [&](auto& kv) {
@@ -618,17 +651,19 @@ struct stream_join_node : stateful_control, described_stage {
         s.mark(kv.first, kv.second);
         const auto n = static_cast<std::int64_t>(before - v.size());
         s.count -= n;
-        removed_ += n;
+        p.removed += n;
       }
       return v.empty();
     });
     s.min_time = left_min;
   }
 
-  void begin_batch(const batch_context&) override {
-    lstate.new_batch();
-    rstate.new_batch();
-    appended_ = removed_ = dropped_ = 0;
+  // A run of a batch starts: with the batch's number of state partitions (a graph driven by
+  // hand may change it; the engine keeps the checkpoint's), the keys moved to theirs.
+  void begin_batch(const batch_context& ctx) override {
+    const std::size_t n = std::max<std::size_t>(1, ctx.shuffle_partitions);
+    if (n != parts_.size() && repartition(parts_, n)) full_snapshot_due = true;
+    for (auto& p : parts_) p.new_batch();
   }
   // Spark's shouldRunAnotherBatch: some state leaves by the watermark, and it moved.
   bool needs_no_data_batch(output_mode_kind, std::int64_t new_watermark) const override {
@@ -654,33 +689,69 @@ struct stream_join_node : stateful_control, described_stage {
     return boost::json::serialize(boost::json::object{{"format", "symmetricHashJoin"}, {"key", binary_layout<K>()},
                                                       {"left", binary_layout<LRow>()}, {"right", binary_layout<RRow>()}});
   }
-  // A delta: per side, each key the batch changed with all its rows now (or its removal).
+
+  // ---- checkpoints: one delta and snapshot per state partition (state/<op>/<partition>/),
+  // each in the form the whole state had before partitions: per side, a count and the keys
+  // (a delta: each key the batch changed with all its rows now, or its removal). The
+  // whole-state calls still read and write that form (a checkpoint from before restores into
+  // the partitions, each key into its own).
+  std::size_t state_partitions() const override { return parts_.size(); }
+  void reset_partitions(std::size_t n) override { parts_.assign(n, part{}); }
+  void write_partition_delta(std::size_t p, binary_writer& out) const override { parts_[p].write_delta(out); }
+  void write_partition_snapshot(std::size_t p, binary_writer& out) const override { parts_[p].write_snapshot(out); }
+  void load_partition_snapshot(std::size_t p, binary_reader& in) override {
+    parts_[p] = part{};
+    read_side<true>(in, p);
+    if (!in.at_end()) read_side<false>(in, p);  // the engine's empty state is one count
+  }
+  void apply_partition_delta(std::size_t p, binary_reader& in) override {
+    read_side<true>(in, p);
+    read_side<false>(in, p);
+  }
+
   void write_delta(binary_writer& out) const override {
-    out.write_size(lstate.changed.size());
-    for (const auto& k : lstate.changed) lstate.write_key(out, k);
-    out.write_size(rstate.changed.size());
-    for (const auto& k : rstate.changed) rstate.write_key(out, k);
+    write_keys(out, [](const part& p) -> const auto& { return p.left; }, [](const auto& s) -> const auto& { return s.changed; });
+    write_keys(out, [](const part& p) -> const auto& { return p.right; }, [](const auto& s) -> const auto& { return s.changed; });
   }
   void write_snapshot(binary_writer& out) const override {
-    out.write_size(lstate.rows.size());
-    for (const auto& kv : lstate.rows) lstate.write_key(out, kv.first);
-    out.write_size(rstate.rows.size());
-    for (const auto& kv : rstate.rows) rstate.write_key(out, kv.first);
+    auto keys = [](const auto& s) {
+      std::vector<std::optional<K>> ks;
+      ks.reserve(s.rows.size());
+      for (const auto& kv : s.rows) ks.push_back(kv.first);
+      return ks;
+    };
+    write_keys(out, [](const part& p) -> const auto& { return p.left; }, keys);
+    write_keys(out, [](const part& p) -> const auto& { return p.right; }, keys);
   }
   void load_snapshot(binary_reader& in) override {
-    lstate = {};
-    rstate = {};
-    read_side<true>(in, lstate);
-    if (!in.at_end()) read_side<false>(in, rstate);  // the engine's empty state is one count
+    reset_partitions(parts_.size());
+    read_side<true>(in, std::nullopt);
+    if (!in.at_end()) read_side<false>(in, std::nullopt);
   }
   void apply_delta(binary_reader& in) override {
-    read_side<true>(in, lstate);
-    read_side<false>(in, rstate);
+    read_side<true>(in, std::nullopt);
+    read_side<false>(in, std::nullopt);
   }
-  template <bool Left, class Row>
-  void read_side(binary_reader& in, join_side_state<Row, K>& s) const {
-    for (std::size_t n = in.read_size(1); n > 0; --n)
-      s.read_key(in, [this](const auto& k, const Row& r) { return leave_time<Left>(k, r); });
+  // One side's keys, each into partition `only`, or (the whole state's files) into its own.
+  template <bool Left>
+  void read_side(binary_reader& in, std::optional<std::size_t> only) {
+    for (std::size_t n = in.read_size(1); n > 0; --n) {
+      std::optional<K> k;
+      in.read(k);
+      auto& p = parts_[only ? *only : partition_of(k)];
+      auto time_of = [this](const auto& key, const auto& r) { return leave_time<Left>(key, r); };
+      if constexpr (Left) p.left.read_rows(in, std::move(k), time_of);
+      else p.right.read_rows(in, std::move(k), time_of);
+    }
+  }
+  // One side's keys of all partitions as one list (the whole state's form).
+  template <class Side, class Keys>
+  void write_keys(binary_writer& out, Side side, Keys keys) const {
+    std::size_t n = 0;
+    for (const auto& p : parts_) n += std::size(keys(side(p)));
+    out.write_size(n);
+    for (const auto& p : parts_)
+      for (const auto& k : keys(side(p))) side(p).write_key(out, k);
   }
   void restore_last_batch_watermark(std::int64_t watermark) override { last_watermark_ = watermark; }
 };
