@@ -1,8 +1,8 @@
 // Keyed tumbling-window aggregation (count, sum, avg per window and key) through the engine's
 // aggregate stage, against a hand-written loop over boost::unordered_flat_map doing the same
 // work: window assignment, late check, group lookup, three aggregates. Keys: 1K, 100K, 1M,
-// and unkeyed (window only); engine_global: no group_by at all. engine_keyed_radix: the engine with its state in 8, 64 or 256
-// shuffle partitions (the radix exchange), one thread.
+// and unkeyed (window only); engine_global: no group_by at all. engine_keyed_radix: the engine
+// with its state in 8, 64 or 256 shuffle partitions (the radix exchange), one thread.
 //
 // The same keyed hand loop over other hash maps, to tell whether the engine's map (Boost's
 // unordered_flat_map) is the best baseline: hand_keyed_std (std::unordered_map),
