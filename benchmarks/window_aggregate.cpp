@@ -1,8 +1,8 @@
 // Keyed tumbling-window aggregation (count, sum, avg per window and key) through the engine's
 // aggregate stage, against a hand-written loop over boost::unordered_flat_map doing the same
 // work: window assignment, late check, group lookup, three aggregates. Keys: 1K, 100K, 1M,
-// and unkeyed (window only). engine_keyed_radix: the engine with its state in 8, 64 or 256
-// shuffle partitions (the radix exchange), one thread.
+// and unkeyed (window only); engine_global: no group_by at all. engine_keyed_radix: the engine
+// with its state in 8, 64 or 256 shuffle partitions (the radix exchange), one thread.
 //
 // The same keyed hand loop over other hash maps, to tell whether the engine's map (Boost's
 // unordered_flat_map) is the best baseline: hand_keyed_std (std::unordered_map),
@@ -213,11 +213,24 @@ void hand_keyed_boost_node(benchmark::State& state) {
 }
 void hand_keyed_probe(benchmark::State& state) { hand_keyed_over<probe_map>(state); }
 
+// range(0): the state partitions (1, or the default 8).
 void engine_unkeyed(benchmark::State& state) {
   static const auto in = make_input(1);
-  run_engine(state, sl::source_node<vector_source>{vector_source{&in}} | sl::with_watermark(sl::col<"ts">, 1min) |
-                        sl::group_by(sl::window(sl::col<"ts">, 1min)) |
-                        sl::aggregate(sl::count(), sl::sum(sl::col<"value">), sl::avg(sl::col<"value">)));
+  run_engine(state,
+             sl::source_node<vector_source>{vector_source{&in}} | sl::with_watermark(sl::col<"ts">, 1min) |
+                 sl::group_by(sl::window(sl::col<"ts">, 1min)) |
+                 sl::aggregate(sl::count(), sl::sum(sl::col<"value">), sl::avg(sl::col<"value">)),
+             static_cast<std::size_t>(state.range(0)));
+}
+
+// A global aggregation (no group_by: one group), in range(0) state partitions: Spark plans it
+// as one partition, so more must cost nothing.
+void engine_global(benchmark::State& state) {
+  static const auto in = make_input(1);
+  run_engine(state,
+             sl::source_node<vector_source>{vector_source{&in}} |
+                 sl::aggregate(sl::count(), sl::sum(sl::col<"value">), sl::avg(sl::col<"value">)),
+             static_cast<std::size_t>(state.range(0)));
 }
 
 // Unkeyed: the same loop keyed by the window start alone. RememberWindow: with the engine's
@@ -268,5 +281,6 @@ BENCHMARK(engine_keyed_radix)
     ->Unit(benchmark::kMillisecond);
 BENCHMARK(hand_unkeyed<false>)->Name("hand_unkeyed")->Unit(benchmark::kMillisecond);
 BENCHMARK(hand_unkeyed<true>)->Name("hand_unkeyed_cached")->Unit(benchmark::kMillisecond);
-BENCHMARK(engine_unkeyed)->Unit(benchmark::kMillisecond);
+BENCHMARK(engine_unkeyed)->ArgName("partitions")->Arg(1)->Arg(8)->Unit(benchmark::kMillisecond);
+BENCHMARK(engine_global)->ArgName("partitions")->Arg(1)->Arg(8)->Unit(benchmark::kMillisecond);
 BENCHMARK_MAIN();

@@ -148,16 +148,22 @@ TEST_CASE("checkpoint fsyncs: one for the offsets, one for the commit, one per s
     q.stop();
     CHECK(out.size() == 4);
   }
-  SECTION("one stateful operator, the default state partitions") {
+  SECTION("one stateful operator, the default state partitions: files only for those a batch changed") {
+    // (Each partition wrote a delta every batch before: 2 + 8, and 2 + 16 with the snapshots.)
     auto q = sl::start(counts(in, out), sl::output_mode::update,
                        {.checkpoint = (dir / "ck").string(), .state_snapshot_interval = 3});
-    const auto p = static_cast<std::int64_t>(sl::default_shuffle_partitions);
-    CHECK(per_batch(q, {{"a", 1}}) == 2 + p + 1);  // a delta per partition, the schema once
-    CHECK(per_batch(q, {{"a", 1}}) == 2 + p);
-    CHECK(per_batch(q, {{"b", 1}}) == 2 + 2 * p);  // version 2: a delta and a snapshot each
-    CHECK(per_batch(q, {{"b", 1}}) == 2 + p);
+    CHECK(per_batch(q, {{"a", 1}}) == 2 + 1 + 1);  // a's partition's delta, the schema once
+    CHECK(per_batch(q, {{"a", 1}}) == 2 + 1);
+    // Version 2: b's partition's delta, and a snapshot of each partition with deltas since its
+    // last (a's and b's; the 6 others are empty and have no files).
+    CHECK(per_batch(q, {{"b", 1}}) == 2 + 1 + 2);
+    CHECK(per_batch(q, {{"b", 1}}) == 2 + 1);
+    CHECK(per_batch(q, {{"b", 1}, {"a", 2}}) == 2 + 2);
+    // Version 5, without rows: the snapshots of the two partitions, which have deltas since.
+    CHECK(per_batch(q, {}) == 2 + 2);
+    CHECK(per_batch(q, {}) == 2);  // a batch that changes no group writes no state file
     q.stop();
-    CHECK(out.size() == 4);
+    CHECK(out.size() == 7);
   }
   fs::remove_all(dir);
 }

@@ -210,7 +210,9 @@ TEST_CASE("checkpoint: corrupt files and another query's checkpoint are refused"
     expect_refused(counts_query(in, log), opts, "no checksum trailer");
   }
   SECTION("a state file whose checksum matches but whose content is not a state names the byte") {
-    const auto snap = ck / "state" / "0" / "0" / "3.snapshot";  // state partition 0
+    fs::path snap;  // of a state partition that has one (a partition no batch changed has no files)
+    for (const auto& e : fs::directory_iterator(ck / "state" / "0"))
+      if (fs::exists(e.path() / "3.snapshot")) snap = e.path() / "3.snapshot";
     REQUIRE(fs::exists(snap));
     const auto id = sl::read_checkpoint_file(snap).query_id;
     sl::write_checkpoint_file(snap, "xyz", id, /*overwrite=*/true);
@@ -484,24 +486,38 @@ TEST_CASE("checkpoint: a flipped byte in any checkpoint file is refused, naming 
   };
   const auto ck = dir / "ck";
   const sl::query_options opts{.trigger = sl::trigger::available_now(), .checkpoint = ck.string(),
-                               .state_snapshot_interval = 2};
+                               .state_snapshot_interval = 3};
   {
     auto q = sl::start(plan(), sl::output_mode::update, opts);
     q.await_termination();
   }
   const auto last = sl::list_log_entries(ck / "commits").back();
   REQUIRE(last >= 3);
-  std::int64_t snapshot = -1;
-  for (auto v = last; v >= 0 && snapshot < 0; --v)
-    if (fs::exists(ck / "state" / "0" / "0" / (std::to_string(v) + ".snapshot"))) snapshot = v;
+  // A delta after its partition's newest snapshot (or in a partition without one) and a
+  // snapshot, both of which the restart reads (a partition has files only for the batches that
+  // changed it).
+  std::string partition, snapshot_partition;
+  std::int64_t snapshot = -1, delta = -1;
+  for (const auto& e : fs::directory_iterator(ck / "state" / "0")) {
+    const auto snaps = sl::detail::state_versions_in(e.path(), "snapshot");
+    const auto deltas = sl::detail::state_versions_in(e.path(), "delta");
+    if (!deltas.empty() && deltas.back() > (snaps.empty() ? -1 : snaps.back())) {
+      partition = e.path().filename().string();
+      delta = deltas.back();
+    }
+    if (!snaps.empty()) {
+      snapshot_partition = e.path().filename().string();
+      snapshot = snaps.back();
+    }
+  }
+  REQUIRE(!partition.empty());
   REQUIRE(snapshot >= 0);
-  REQUIRE(snapshot < last);  // so the restart reads a delta after it
   const std::vector<fs::path> files = {
       "metadata",
       fs::path("offsets") / std::to_string(last),
       fs::path("commits") / std::to_string(last),
-      fs::path("state") / "0" / "0" / (std::to_string(last) + ".delta"),
-      fs::path("state") / "0" / "0" / (std::to_string(snapshot) + ".snapshot"),
+      fs::path("state") / "0" / partition / (std::to_string(delta) + ".delta"),
+      fs::path("state") / "0" / snapshot_partition / (std::to_string(snapshot) + ".snapshot"),
       fs::path("sources") / "0" / "1",
   };
   for (const auto& f : files) {
@@ -528,7 +544,7 @@ TEST_CASE("checkpoint: a flipped byte in any checkpoint file is refused, naming 
     }
   }
   SECTION("a file without its trailer (truncated, or from a sluice before checksums)") {
-    const auto target = ck / "state" / "0" / "0" / (std::to_string(last) + ".delta");
+    const auto target = ck / "state" / "0" / partition / (std::to_string(delta) + ".delta");
     std::string bytes = read_text(target);
     bytes.resize(bytes.rfind(sl::checkpoint_trailer_tag));
     std::ofstream(target, std::ios::binary | std::ios::trunc) << bytes;

@@ -12,6 +12,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cctype>
 #include <exception>
 #include <filesystem>
 #include <mutex>
@@ -216,6 +217,45 @@ TEST_CASE("shuffle partitions: sliced sliding windows and keys without event tim
   }
 }
 
+TEST_CASE("shuffle partitions: a global aggregation keeps its one group in state partition 0", "[shuffle]") {
+  sl::memory_stream<Reading> in;
+  auto node = in | sl::aggregate(sl::count(), sl::sum(sl::col<"value">), sl::avg(sl::col<"value">));
+  SECTION("update") { check_same_results(node, sl::output_mode_kind::update); }
+  SECTION("complete") { check_same_results(node, sl::output_mode_kind::complete); }
+  SECTION("nothing hashed: partition 0 holds it, the others stay empty and write nothing") {
+    const auto batches = make_batches(3, 100, 5, 3);
+    for (const auto& cfg : {run_config{8, 3, 2}, run_config{8, 1, 0}, run_config{8, 2, 0, true}}) {
+      auto n = node;
+      sl::graph_controls controls;
+      n.visit(controls);
+      thread_tasks tasks(2);
+      for (std::int64_t b = 0; b < 3; ++b) {
+        sl::batch_context ctx;
+        ctx.batch_id = b;
+        ctx.mode = sl::output_mode_kind::update;
+        ctx.shuffle_partitions = cfg.shuffle_partitions;
+        ctx.tasks = cfg.threads > 0 ? &tasks : nullptr;
+        n.stage.begin_batch(ctx);
+        std::vector<decltype(n.stage.open_batch(ctx))> locals;
+        for (std::size_t i = 0; i < cfg.input_partitions; ++i) locals.push_back(n.stage.open_batch(ctx));
+        for (std::size_t i = 0; i < batches[static_cast<std::size_t>(b)].size(); ++i)
+          n.stage.accept(ctx, batches[static_cast<std::size_t>(b)][i], locals[i % locals.size()]);
+        for (auto& l : locals) n.stage.close_batch(l);
+        auto down = [](auto&&) {};
+        n.stage.finish(ctx, down);
+        REQUIRE(n.stage.parts_.size() == 8);
+        CHECK(n.stage.parts_[0].groups.size() == 1);
+        CHECK(std::get<0>(n.stage.parts_[0].groups.begin()->second.states) == 100 * (b + 1));
+        CHECK_FALSE(n.stage.partition_unchanged(0));
+        for (std::size_t p = 1; p < 8; ++p) {
+          CHECK(n.stage.parts_[p].groups.empty());
+          CHECK(n.stage.partition_unchanged(p));
+        }
+      }
+    }
+  }
+}
+
 TEST_CASE("shuffle partitions: first() and last() take their input partitions in order", "[shuffle]") {
   sl::memory_stream<Reading> in;
   auto ordered = in | sl::group_by(sl::col<"key">) | sl::aggregate(sl::first(sl::col<"value">));
@@ -384,6 +424,152 @@ TEST_CASE("shuffle partitions: a checkpoint written before state partitions stil
   fs::remove_all(dir);
 }
 
+namespace {
+struct Total {
+  std::int64_t count;
+  double total;
+};
+BOOST_DESCRIBE_STRUCT(Total, (), (count, total))
+auto global_query(sl::memory_stream<Reading>& in, sl::memory_sink<Total>& sink) {
+  return in | sl::aggregate(sl::count().as<"count">(), sl::sum(sl::col<"value">).as<"total">()) | sl::as<Total>() | sink;
+}
+// The batches tests/data/checkpoint_global_before_partition0 was written with: batch b has b + 1
+// rows, values 10 b + i.
+std::vector<Reading> global_batch(int b) {
+  std::vector<Reading> rows;
+  for (int i = 0; i <= b; ++i) rows.push_back({i, sl::timestamp{1'000'000LL * (b + 1)}, double(10 * b + i)});
+  return rows;
+}
+}  // namespace
+
+TEST_CASE("shuffle partitions: a global aggregation's checkpoint from when its group was placed by hash restores",
+          "[shuffle][checkpoint]") {
+  // Written by sluice before global aggregations kept their group in partition 0 (the parent
+  // of the commit that made them) running global_query in update mode, state_snapshot_interval
+  // 2, 8 state partitions, on global_batch(0..4): the one group (count 15, total 420) is in
+  // state/0/7/, the partition its empty key hashed to; snapshots 1 and 3.
+  const auto dir = fresh_dir("global-legacy");
+  const auto ck = dir / "ck";
+  fs::copy(fs::path(SLUICE_TESTS_SOURCE_DIR) / "data" / "checkpoint_global_before_partition0", ck,
+           fs::copy_options::recursive);
+  REQUIRE(fs::exists(ck / "state" / "0" / "7" / "4.delta"));
+  sl::memory_stream<Reading> in;
+  for (int b = 0; b < 5; ++b) in.add_data(global_batch(b));
+  const sl::query_options opts{.checkpoint = ck.string(), .min_batches_to_retain = 2, .state_snapshot_interval = 2};
+  auto check_run = [&](std::vector<Reading> rows, std::int64_t count, double total) {
+    sl::memory_sink<Total> sink;
+    auto q = sl::start(global_query(in, sink), sl::output_mode::update, opts);
+    in.add_data(std::move(rows));
+    q.process_all_available();
+    q.stop();
+    REQUIRE(sink.rows().size() == 1);
+    CHECK(sink.rows()[0].count == count);
+    CHECK(sink.rows()[0].total == total);
+  };
+  check_run({{1, sl::timestamp{9'000'000}, 1000.0}}, 16, 1420.0);
+  // Batch 5 moved the group to partition 0 and wrote a snapshot of every partition: 7's is
+  // empty now.
+  for (int p = 0; p < 8; ++p) CHECK(fs::exists(ck / "state" / "0" / std::to_string(p) / "5.snapshot"));
+  CHECK(fs::file_size(ck / "state" / "0" / "7" / "5.snapshot") < fs::file_size(ck / "state" / "0" / "0" / "5.snapshot"));
+  // From then on only partition 0 writes.
+  check_run({{2, sl::timestamp{10'000'000}, 5.0}, {3, sl::timestamp{10'000'000}, 5.0}}, 18, 1430.0);
+  CHECK(fs::exists(ck / "state" / "0" / "0" / "6.delta"));
+  for (int p = 1; p < 8; ++p) CHECK_FALSE(fs::exists(ck / "state" / "0" / std::to_string(p) / "6.delta"));
+  check_run({{4, sl::timestamp{11'000'000}, 1.0}}, 19, 1431.0);
+  check_run({{5, sl::timestamp{12'000'000}, 1.0}}, 20, 1432.0);
+  fs::remove_all(dir);
+}
+
+TEST_CASE("shuffle partitions: a batch writes deltas only for the partitions it changed", "[shuffle][checkpoint]") {
+  const auto dir = fresh_dir("gaps");
+  const auto ck = dir / "ck";
+  sl::memory_stream<Click> in;
+  // 8 state partitions, retention of 3 batches, a snapshot every 2: pages a and b land in
+  // partitions pa and pb, each batch touches one page.
+  const sl::query_options opts{.checkpoint = ck.string(), .min_batches_to_retain = 3, .state_snapshot_interval = 2};
+  std::vector<std::string> all;
+  auto batch = [&](std::vector<Click> rows) {
+    sl::memory_sink<click_counts> sink;
+    auto q = sl::start(click_query(in, sink), sl::output_mode::update, opts);
+    in.add_data(std::move(rows));
+    q.process_all_available();
+    q.stop();
+    for (auto& r : json_rows(sink)) all.push_back(r);
+  };
+  const sl::checkpoint_dir cd(ck, "");
+  auto last = [&] {  // the newest commit
+    std::int64_t n = -1;
+    for (const auto& e : fs::directory_iterator(ck / "commits"))
+      if (std::isdigit(static_cast<unsigned char>(e.path().filename().string()[0])))
+        n = std::max<std::int64_t>(n, std::stoll(e.path().filename().string()));
+    return n;
+  };
+  // The partitions with a delta of a version from `from` on (batches without data write none).
+  auto deltas_from = [&](std::int64_t from) {
+    std::vector<std::size_t> out;
+    for (std::size_t p = 0; p < 8; ++p)
+      for (std::int64_t v = from; v <= last(); ++v)
+        if (fs::exists(ck / "state" / "0" / std::to_string(p) / (std::to_string(v) + ".delta"))) {
+          out.push_back(p);
+          break;
+        }
+    return out;
+  };
+  batch({at("a", 1)});
+  const auto pa = deltas_from(0);
+  REQUIRE(pa.size() == 1);
+  auto from = last() + 1;
+  batch({at("b", 2)});
+  const auto pb = deltas_from(from);
+  REQUIRE(pb.size() == 1);
+  // Then 8 batches touch a only (b's partition writes nothing; a restart after each batch):
+  // every restore must see b's count through its base snapshot and no delta.
+  from = last() + 1;
+  for (int i = 0; i < 8; ++i) batch({at("a", 3 + i % 5)});
+  CHECK(deltas_from(from) == pa);
+  // b's partition: its one snapshot, after its first batch, is still its base (nothing changed
+  // since), kept by the purge, as no later snapshot replaced it.
+  const auto b_dir = ck / "state" / "0" / std::to_string(pb[0]);
+  if (pa != pb) {
+    CHECK(sl::detail::state_versions_in(b_dir, "snapshot").size() == 1);
+    // a's partition: the purge kept only what the retained versions need.
+    const auto a_dir = ck / "state" / "0" / std::to_string(pa[0]);
+    CHECK(sl::detail::state_versions_in(a_dir, "delta").size() <= 4);
+    CHECK(sl::detail::state_versions_in(a_dir, "snapshot").size() <= 3);
+  }
+  batch({at("b", 8)});
+  CHECK(std::count(all.begin(), all.end(),
+                   R"({"window":{"start":"1970-01-01T00:00:00.000Z","end":"1970-01-01T00:00:10.000Z"},"page":"a","count":9})") == 1);
+  CHECK(std::count(all.begin(), all.end(),
+                   R"({"window":{"start":"1970-01-01T00:00:00.000Z","end":"1970-01-01T00:00:10.000Z"},"page":"b","count":2})") == 1);
+  // The commit records each partition's base snapshot and deltas after it; the others have none.
+  auto files = sl::detail::recorded_state_files(cd, 0, last());
+  REQUIRE(files);
+  REQUIRE(files->size() == 8);
+  for (std::size_t p = 0; p < 8; ++p)
+    if (p != pa[0] && p != pb[0]) CHECK((*files)[p] == sl::state_partition_files{-1, 0});
+  // A delta of a committed version lost (not a partition that was unchanged): refused, naming
+  // the partition's directory. (Batches until b's partition has a delta after its snapshot.)
+  for (int i = 0; (*files)[pb[0]].deltas == 0; ++i) {
+    REQUIRE(i < 4);
+    batch({at("b", 9)});
+    files = sl::detail::recorded_state_files(cd, 0, last());
+  }
+  const auto b_deltas = sl::detail::state_versions_in(b_dir, "delta");
+  REQUIRE(b_deltas.back() > (*files)[pb[0]].snapshot);
+  fs::remove(b_dir / (std::to_string(b_deltas.back()) + ".delta"));
+  sl::memory_sink<click_counts> sink;
+  try {
+    auto q = sl::start(click_query(in, sink), sl::output_mode::update, opts);
+    q.process_all_available();
+    q.stop();
+    FAIL("started on a checkpoint missing a delta");
+  } catch (const std::exception& e) {
+    CHECK_THAT(e.what(), Catch::Contains(b_dir.string()) && Catch::Contains("a state file of a committed batch is missing"));
+  }
+  fs::remove_all(dir);
+}
+
 TEST_CASE("shuffle partitions: fixed by the checkpoint, a different value is refused at start", "[shuffle][checkpoint]") {
   const auto dir = fresh_dir("fixed");
   const auto ck = dir / "ck";
@@ -395,7 +581,8 @@ TEST_CASE("shuffle partitions: fixed by the checkpoint, a different value is ref
     q.process_all_available();
     q.stop();
   }
-  CHECK(sl::detail::state_partition_dirs(sl::checkpoint_dir(ck, ""), 0).size() == 5);
+  // (Partitions a batch leaves unchanged have no files: the commit records every partition.)
+  CHECK(sl::detail::recorded_state_files(sl::checkpoint_dir(ck, ""), 0, 0)->size() == 5);
   std::string error;
   try {
     sl::memory_sink<click_counts> sink;
@@ -421,7 +608,8 @@ TEST_CASE("shuffle partitions: fixed by the checkpoint, a different value is ref
     auto q = sl::start(click_query(in, sink), sl::output_mode::update, {.checkpoint = (dir / "new").string()});
     q.process_all_available();
     q.stop();
-    CHECK(sl::detail::state_partition_dirs(sl::checkpoint_dir(dir / "new", ""), 0).size() == sl::default_shuffle_partitions);
+    CHECK(sl::detail::recorded_state_files(sl::checkpoint_dir(dir / "new", ""), 0, 0)->size() ==
+          sl::default_shuffle_partitions);
   }
   fs::remove_all(dir);
 }

@@ -8,7 +8,9 @@
 //                       <end offset of source 1 as JSON> ...
 //   commits/N         written after the sink committed batch N:
 //                       v1
-//                       {"nextBatchWatermarkUs":..,"operatorWatermarksUs":[..]}
+//                       {"nextBatchWatermarkUs":..,"operatorWatermarksUs":[..],
+//                        "stateFiles":[per stateful operator: null (kept whole) or per state
+//                                      partition [base snapshot version, deltas after it]]}
 //   state/<op>/<v>.delta, state/<op>/<v>.snapshot   state of stateful operator <op> after batch v
 //   state/<op>/_metadata/schema   the binary form of those files (codec/state_layout.hpp)
 // Every file is written atomically (checkpoint/file_io.hpp) and never overwritten, and ends
@@ -26,6 +28,7 @@
 #include "../impl/config.hpp"
 #include "../time.hpp"
 #include "file_io.hpp"
+#include "stored_state.hpp"
 
 namespace sluice {
 
@@ -42,6 +45,9 @@ struct commit_log_entry {
   std::int64_t batch_id = 0;
   std::int64_t next_batch_watermark_us = 0;
   std::vector<std::optional<std::int64_t>> operator_watermarks_us;
+  // Per stateful operator, its state partitions' files after the batch (none: kept whole). Empty
+  // in entries written before it: every partition then has a delta for every version.
+  std::vector<std::optional<std::vector<state_partition_files>>> state_files;
 };
 
 class checkpoint_dir {

@@ -159,7 +159,13 @@ inline boost::json::object describe_checkpoint(const std::filesystem::path& root
                                   {"deltaVersions", range(deltas)},
                                   {"snapshotVersions", std::move(snaps)}});
     };
-    const auto parts = detail::state_partition_dirs(dir, i);
+    auto parts = detail::state_partition_dirs(dir, i);
+    // The last commit records every partition, also those no batch changed (without files).
+    if (!commits.empty())
+      if (const auto recorded = detail::recorded_state_files(dir, i, commits.back()); recorded && !recorded->empty()) {
+        parts.clear();
+        for (std::size_t p = 0; p < recorded->size(); ++p) parts.push_back(p);
+      }
     if (parts.empty()) {
       describe_dir(dir.state_dir(i), 0, true);
     } else {

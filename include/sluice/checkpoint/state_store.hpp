@@ -1,7 +1,8 @@
 // Versioned state of stateful operators in a checkpoint. A state kept in partitions by key
 // hash (stored_state::state_partitions, Spark's layout) has state/<op>/<partition>/<v>.delta
-// after every batch and state/<op>/<partition>/<v>.snapshot every `snapshot_interval`
-// versions; one kept whole has them in state/<op>/ itself (the layout of every state before
+// after every batch that changed the partition and state/<op>/<partition>/<v>.snapshot every
+// `snapshot_interval` versions (if it changed since its last one), the batch's commit entry
+// recording how many deltas follow each partition's snapshot; one kept whole has them in state/<op>/ itself (the layout of every state before
 // partitions, still read: such a state restores into partitions, which then start with a
 // snapshot each). Version V (the state after batch V) loads from the newest snapshot at or
 // before V plus the deltas after it, so batch V+1 can run again from exactly the state it
@@ -44,7 +45,14 @@ struct state_chain {
   std::optional<std::filesystem::path> snapshot;
   std::vector<std::filesystem::path> deltas;
 };
-// Throws naming the first missing delta.
+// The state files commits/<version> records for operator op (none: no such entry, an entry
+// from before the record, or a state kept whole).
+SLUICE_COLD SLUICE_DECL std::optional<std::vector<state_partition_files>> recorded_state_files(const checkpoint_dir& dir,
+                                                                                             std::size_t op,
+                                                                                             std::int64_t version);
+// With the commit's record, a partition's chain is its recorded base snapshot and the deltas
+// after it up to the version, which must be as many as recorded; without, every version after
+// the newest snapshot needs a delta. Throws naming the first missing file.
 SLUICE_COLD SLUICE_DECL std::vector<state_chain> state_chains(const checkpoint_dir& dir, std::size_t op,
                                                               std::int64_t version);
 
@@ -64,6 +72,10 @@ SLUICE_DECL void save_state(const checkpoint_dir& dir, std::size_t op, std::int6
 // The operator's state back to version `version` (-1: empty): on restart and after a failure.
 SLUICE_COLD SLUICE_DECL void load_state(const checkpoint_dir& dir, std::size_t op, std::int64_t version,
                                         stored_state& st);
+
+// What a partitioned state's files hold after save_state, for the batch's commit entry
+// (commit_log_entry::state_files); none for a state kept whole.
+SLUICE_DECL std::optional<std::vector<state_partition_files>> committed_state_files(const stored_state& st);
 
 // Drops state files no longer needed to rebuild any version >= keep_from.
 SLUICE_DECL void purge_state(const checkpoint_dir& dir, std::size_t op, std::int64_t keep_from);

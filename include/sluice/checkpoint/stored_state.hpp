@@ -4,11 +4,24 @@
 #pragma once
 #include <boost/json/object.hpp>
 #include <cstddef>
+#include <cstdint>
+#include <vector>
 
 namespace sluice {
 
 class binary_writer;
 class binary_reader;
+
+// What one state partition's files hold of a committed version: its base snapshot's version
+// (-1: none, the partition starts empty) and how many deltas follow it. A batch writes a delta
+// only for the partitions it changed, so versions without one are not all losses: the commit
+// entry records this per partition ("stateFiles", docs/checkpoints.md), and a restore that
+// finds another count refuses the checkpoint.
+struct state_partition_files {
+  std::int64_t snapshot = -1;
+  std::int64_t deltas = 0;
+  bool operator==(const state_partition_files&) const = default;
+};
 
 class stored_state {
  public:
@@ -45,6 +58,14 @@ class stored_state {
     (void)partition;
     apply_delta(in);
   }
+  // True when the batch changed nothing in the partition (its delta would be empty): the
+  // partition then writes no delta for it.
+  virtual bool partition_unchanged(std::size_t partition) const {
+    (void)partition;
+    return false;
+  }
+  // Per partition, its files after the last save or restore (kept by checkpoint/state_store).
+  std::vector<state_partition_files> partition_files;
   // Set when the partitions' files cannot rebuild the state (restored from the unpartitioned
   // layout, or spread over another number of partitions): the next save writes a snapshot of
   // every partition, and clears it.

@@ -489,6 +489,19 @@ void checkpoint_dir::write_commit(const commit_log_entry& e) const {
   boost::json::array ops;
   for (const auto& w : e.operator_watermarks_us) ops.push_back(w ? boost::json::value(*w) : boost::json::value(nullptr));
   boost::json::object meta{{"nextBatchWatermarkUs", e.next_batch_watermark_us}, {"operatorWatermarksUs", ops}};
+  if (!e.state_files.empty()) {
+    boost::json::array states;
+    for (const auto& st : e.state_files) {
+      if (!st) {
+        states.emplace_back(nullptr);
+        continue;
+      }
+      boost::json::array parts;
+      for (const auto& f : *st) parts.push_back(boost::json::array{f.snapshot, f.deltas});
+      states.push_back(std::move(parts));
+    }
+    meta["stateFiles"] = std::move(states);
+  }
   // Synced (one fsync): sources release data in commit(end) after this returns, so a commit
   // must not be lost once they have.
   write_checkpoint_file(commits_path(e.batch_id), "v1\n" + boost::json::serialize(meta) + "\n", query_id_,
@@ -510,6 +523,24 @@ commit_log_entry checkpoint_dir::read_commit(std::int64_t n) const {
     if (w.is_null()) e.operator_watermarks_us.emplace_back();
     else if (w.is_int64()) e.operator_watermarks_us.emplace_back(w.as_int64());
     else throw checkpoint_error(path.string() + ": operatorWatermarksUs holds a non-integer");
+  }
+  if (const auto* states = meta.as_object().if_contains("stateFiles")) {  // absent before it
+    auto bad = [&] { return checkpoint_error(path.string() + ": stateFiles is not a list of [snapshot, deltas] lists"); };
+    if (!states->is_array()) throw bad();
+    for (const auto& st : states->as_array()) {
+      if (st.is_null()) {
+        e.state_files.emplace_back();
+        continue;
+      }
+      if (!st.is_array()) throw bad();
+      std::vector<state_partition_files> parts;
+      for (const auto& f : st.as_array()) {
+        if (!f.is_array() || f.as_array().size() != 2 || !f.as_array()[0].is_int64() || !f.as_array()[1].is_int64())
+          throw bad();
+        parts.push_back({f.as_array()[0].as_int64(), f.as_array()[1].as_int64()});
+      }
+      e.state_files.emplace_back(std::move(parts));
+    }
   }
   return e;
 }

@@ -496,6 +496,7 @@ bool query_core::run_one_batch(clock::time_point trigger_start) {
     c.batch_id = ctx.batch_id;
     c.next_batch_watermark_us = r.watermark;
     c.operator_watermarks_us = r.operator_watermarks;
+    for (auto* st : r.controls.stateful) c.state_files.push_back(committed_state_files(*st));
     r.checkpoint->write_commit(c);
     crash_point("after_commit");
     const std::int64_t keep_from = ctx.batch_id - options_.min_batches_to_retain + 1;

@@ -51,7 +51,41 @@ std::vector<std::size_t> state_partition_dirs(const checkpoint_dir& dir, std::si
   return out;
 }
 
+std::optional<std::vector<state_partition_files>> recorded_state_files(const checkpoint_dir& dir, std::size_t op,
+                                                                             std::int64_t version) {
+  if (version < 0 || !std::filesystem::exists(dir.commits_path(version))) return std::nullopt;
+  auto entry = dir.read_commit(version);
+  if (op >= entry.state_files.size()) return std::nullopt;
+  return std::move(entry.state_files[op]);
+}
+
 std::vector<state_chain> state_chains(const checkpoint_dir& dir, std::size_t op, std::int64_t version) {
+  if (const auto recorded = recorded_state_files(dir, op, version)) {
+    // Partitions write deltas only for the batches that changed them: the commit says how many
+    // follow each base snapshot, and any other count is a lost (or stray) file.
+    std::vector<state_chain> out;
+    for (std::size_t p = 0; p < recorded->size(); ++p) {
+      const auto& f = (*recorded)[p];
+      const auto d = state_partition_dir(dir, op, p);
+      state_chain c{p, d, std::nullopt, {}};
+      if (f.snapshot >= 0) {
+        auto path = d / (std::to_string(f.snapshot) + ".snapshot");
+        if (!std::filesystem::exists(path))
+          throw checkpoint_error(path.string() + ": missing; commits/" + std::to_string(version) +
+                                 " records it as the base of state partition " + std::to_string(p));
+        c.snapshot = std::move(path);
+      }
+      for (auto v : state_versions_in(d, "delta"))
+        if (v > f.snapshot && v <= version) c.deltas.push_back(d / (std::to_string(v) + ".delta"));
+      if (static_cast<std::int64_t>(c.deltas.size()) != f.deltas)
+        throw checkpoint_error(d.string() + ": " + std::to_string(c.deltas.size()) + " deltas after " +
+                               (f.snapshot >= 0 ? "snapshot " + std::to_string(f.snapshot) : std::string("the start")) +
+                               " up to version " + std::to_string(version) + ", where commits/" + std::to_string(version) +
+                               " records " + std::to_string(f.deltas) + ": a state file of a committed batch is missing");
+      out.push_back(std::move(c));
+    }
+    return out;
+  }
   auto base_in = [&](const std::filesystem::path& d) {
     std::optional<std::int64_t> base;
     for (auto v : state_versions_in(d, "snapshot"))
@@ -111,17 +145,31 @@ void save_state(const checkpoint_dir& dir, std::size_t op, std::int64_t version,
     }
     return;
   }
-  const bool snapshot = snapshot_now || st.full_snapshot_due;
+  // A partition the batch did not change writes no delta (the commit records how many each
+  // has: state_partition_files), nor a snapshot while its files are one already. Partitions
+  // may be written at once (each touches only its own entry of `files`).
+  auto& files = st.partition_files;
+  if (files.size() != partitions) files.assign(partitions, {});
   const auto write_partition = [&](std::size_t p) {
     const auto d = state_partition_dir(dir, op, p);
     const auto name = std::to_string(version);
-    binary_writer delta;
-    st.write_partition_delta(p, delta);
-    write_checkpoint_file(d / (name + ".delta"), delta.buffer(), dir.query_id(), /*overwrite=*/true);
-    if (snapshot) {
+    const bool changed = st.full_snapshot_due || !st.partition_unchanged(p);
+    if (changed) {
+      binary_writer delta;
+      st.write_partition_delta(p, delta);
+      write_checkpoint_file(d / (name + ".delta"), delta.buffer(), dir.query_id(), /*overwrite=*/true);
+      ++files[p].deltas;
+    } else {
+      // A delta an earlier run of this uncommitted batch left (a re-run changes the same
+      // partitions, so there is none unless the batch ran otherwise): not counted, so gone.
+      std::error_code ec;
+      std::filesystem::remove(d / (name + ".delta"), ec);
+    }
+    if ((snapshot_now && files[p].deltas > 0) || st.full_snapshot_due) {
       binary_writer snap;
       st.write_partition_snapshot(p, snap);
       write_checkpoint_file(d / (name + ".snapshot"), snap.buffer(), dir.query_id(), /*overwrite=*/true);
+      files[p] = {version, 0};
     }
   };
   if (each) {
@@ -135,6 +183,8 @@ void save_state(const checkpoint_dir& dir, std::size_t op, std::int64_t version,
 void load_state(const checkpoint_dir& dir, std::size_t op, std::int64_t version, stored_state& st) {
   const auto chains = state_chains(dir, op, version);
   const bool whole = chains.size() == 1 && !chains.front().partition;
+  st.full_snapshot_due = false;
+  st.partition_files.clear();
   if (!whole) st.reset_partitions(chains.size());
   for (std::size_t i = 0; i < chains.size(); ++i) {
     const auto& c = chains[i];
@@ -163,9 +213,20 @@ void load_state(const checkpoint_dir& dir, std::size_t op, std::int64_t version,
       else st.apply_partition_delta(i, in);
       if (!in.at_end()) in.fail("trailing bytes after the delta");
     }
+    if (!whole) {
+      std::int64_t base = -1;
+      if (c.snapshot) base = std::stoll(c.snapshot->filename().string());
+      st.partition_files.push_back({base, static_cast<std::int64_t>(c.deltas.size())});
+    }
   }
-  // A partitioned state restored from the whole layout: its partitions have no files yet.
-  st.full_snapshot_due = whole && st.state_partitions() > 0;
+  // A partitioned state restored from the whole layout: its partitions have no files yet. (Set
+  // by the restore too when it moved groups to other partitions than the files had them in.)
+  if (whole && st.state_partitions() > 0) st.full_snapshot_due = true;
+}
+
+std::optional<std::vector<state_partition_files>> committed_state_files(const stored_state& st) {
+  if (st.state_partitions() == 0) return std::nullopt;
+  return st.partition_files;
 }
 
 // In one state directory: the files no version >= keep_from needs (those before the newest

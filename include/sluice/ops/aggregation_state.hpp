@@ -187,7 +187,7 @@ struct aggregate_partition<In, std::tuple<Keys...>, std::tuple<Aggs...>> {
 
   std::tuple<Keys...> keys;
   std::tuple<typename Aggs::bound_type...> aggs;
-  boost::unordered_flat_map<key_type, group_state, key_hash> groups;
+  boost::unordered_flat_map<key_type, group_state, prehashed_key_hash, prehashed_key_equal> groups;
   state_operator_metrics last_metrics{"stateStoreSave"};
   std::int64_t batch_ = -1;  // the batch under way (or last run)
   using late_row = In;  // sl::late_rows_to (ops/late_rows.hpp): where rows dropped as late go
@@ -331,6 +331,19 @@ struct aggregate_partition<In, std::tuple<Keys...>, std::tuple<Aggs...>> {
       counters.last_key = k;
     }
     auto [it, inserted] = groups.try_emplace(key_type{key_values...});
+    return group_found(counters, it, inserted);
+  }
+  // The same, the key's hash known (the stage's, for its state partition): hashed once a row.
+  template <class... Vs>
+  SLUICE_ALWAYS_INLINE group_state& group_for_hashed(batch_counters& counters, std::size_t hash, const Vs&... key_values) {
+    if constexpr (cache_last_group) return group_for(counters, key_values...);
+    key_type k{key_values...};
+    auto it = groups.find(prehashed<key_type>{k, hash});
+    if (it != groups.end()) [[likely]] return group_found(counters, it, false);
+    return group_found(counters, groups.try_emplace(std::move(k)).first, true);
+  }
+  template <class It>
+  SLUICE_ALWAYS_INLINE group_state& group_found(batch_counters& counters, It it, bool inserted) {
     group_state& g = it->second;
     if constexpr (cache_last_group) counters.last_group = &g;
     if constexpr (has_event_time_key) {
@@ -385,7 +398,7 @@ struct aggregate_partition<In, std::tuple<Keys...>, std::tuple<Aggs...>> {
       }
     }
     late = route<false>(r, counters, [&](const auto&... key_values) SLUICE_ALWAYS_INLINE {
-      insert(r, counters, key_values...);
+      insert(r, counters, 0, key_values...);
     });
     if (late && late_rows != nullptr) [[unlikely]] late_rows->push_back(r);
   }
@@ -435,13 +448,16 @@ struct aggregate_partition<In, std::tuple<Keys...>, std::tuple<Aggs...>> {
     else return false;
   }
 
-  // The row's update of one group it is not late for.
-  template <class R, class... Vs>
-  SLUICE_ALWAYS_INLINE void insert(const R& r, batch_counters& counters, const Vs&... key_values) {
-    group_state& g = group_for(counters, key_values...);
-    state_type* states = &g.states;
+  // The row's update of one group it is not late for (its key's hash known, or 0: not).
+  template <bool Hashed = false, class R, class... Vs>
+  SLUICE_ALWAYS_INLINE void insert(const R& r, batch_counters& counters, [[maybe_unused]] std::size_t hash,
+                                   const Vs&... key_values) {
+    group_state* g;
+    if constexpr (Hashed) g = &group_for_hashed(counters, hash, key_values...);
+    else g = &group_for(counters, key_values...);
+    state_type* states = &g->states;
     if constexpr (pre_aggregate_runs) states = &counters.run;
-    [&]<std::size_t... I>(std::index_sequence<I...>) {
+    [&]<std::size_t... I>(std::index_sequence<I...>) SLUICE_ALWAYS_INLINE {
       (std::get<I>(aggs).update(std::get<I>(*states), r), ...);
     }(std::index_sequence_for<Aggs...>{});
   }
@@ -761,6 +777,18 @@ struct aggregate_partition<In, std::tuple<Keys...>, std::tuple<Aggs...>> {
   boost::json::object state_layout() const {
     return keyed_layout(grouping_key_layout<Keys...>(sliced_ ? ".slice_start" : ".start"), aggregate_state_layout<Aggs...>());
   }
+  // Whether the delta would be empty: no group updated (and still there), none evicted.
+  bool unchanged() const {
+    if (!evicted_.empty()) return false;
+    if (touched_complete_) {
+      for (const key_type& k : touched_)
+        if (groups.contains(k)) return false;
+      return true;
+    }
+    for (const auto& [k, g] : groups)
+      if (g.updated_in_batch == batch_) return false;
+    return true;
+  }
   void write_delta(binary_writer& out) const {
     // The updated groups still there; the evicted ones follow as removals.
     std::size_t upserts = 0;
@@ -837,6 +865,11 @@ struct aggregate_stage;
 //
 // One state partition and no workers (a graph driven by hand, shuffle_partitions 1): rows go
 // straight into the one partition, as before partitions existed.
+//
+// Without keys (a global aggregation, sl::aggregate without group_by) the one group lives in
+// state partition 0, as Spark plans such an aggregation (AllTuples: one partition): nothing is
+// hashed or routed; each input partition aggregates its rows into a local state, merged into
+// the group when it closes (Spark's partial aggregation).
 template <class In, class... Keys, class... Aggs>
 struct aggregate_stage<In, std::tuple<Keys...>, std::tuple<Aggs...>> : stateful_control, described_stage {
   using partition = aggregate_partition<In, std::tuple<Keys...>, std::tuple<Aggs...>>;
@@ -846,6 +879,7 @@ struct aggregate_stage<In, std::tuple<Keys...>, std::tuple<Aggs...>> : stateful_
   using output_row = typename partition::output_row;
   static constexpr bool has_event_time_key = partition::has_event_time_key;
   static constexpr bool can_slice = partition::can_slice;
+  static constexpr bool global = sizeof...(Keys) == 0;
   static constexpr bool aggregation = true;  // graph/stages.hpp's is_aggregation
   template <class Q>
   static constexpr bool check_shape() {
@@ -881,15 +915,30 @@ struct aggregate_stage<In, std::tuple<Keys...>, std::tuple<Aggs...>> : stateful_
   // evict each other's half-written lines (measured: 64 partitions slower than 8).
   struct local {
     counters c;
-    bool direct = false;  // one state partition, one thread: rows go straight into it
     exchanged out;
     std::size_t stage = 1;
     std::vector<std::optional<routed>> staged;  // stage slots per state partition
     std::vector<std::uint8_t> filled;
     // One thread and a state that fits in cache: rows go straight to their partition's table
-    // (in the same order as through the buckets), with these counters per partition.
-    std::vector<counters> straight;
+    // (in the same order as through the buckets), all with the counters `c` (the batch's
+    // constants, the groups first updated, summed into partition 0's metrics; the window-only
+    // key's remembered group, whichever partition's table it is in).
+    bool straight = false;
+    // Grouped by a window alone (partition::cache_last_group): the previous row's window and
+    // its partition, as rows come in runs of one window.
+    std::int64_t last_window = 0;
+    std::size_t last_partition = std::numeric_limits<std::size_t>::max();
+    // global: the input partition's rows aggregated (any: it had some).
+    [[no_unique_address]] std::conditional_t<global, state_type, typename partition::no_run> partial{};
+    bool any = false;
   };
+  // Out of the per-row path that is inlined into the source's loop: through the buckets, a row
+  // costs a cache miss or more anyway, and the straight path is inlined better without it.
+  template <class R>
+  [[gnu::noinline]] void stage_row(local& l, std::size_t p, key_type&& k, const R& r) {
+    l.staged[p * l.stage + l.filled[p]].emplace(routed{std::move(k), In(r)});
+    if (++l.filled[p] == l.stage) flush_staged(l, p);
+  }
   void flush_staged(local& l, std::size_t p) {
     auto& bucket = l.out.buckets[p];
     auto* slot = l.staged.data() + p * l.stage;
@@ -914,7 +963,7 @@ struct aggregate_stage<In, std::tuple<Keys...>, std::tuple<Aggs...>> : stateful_
   std::size_t straight_below_groups = std::size_t{1} << 18;
 
   std::size_t partition_of(const key_type& k) const {
-    if (parts_.size() == 1) return 0;
+    if (global || parts_.size() == 1) return 0;
     if constexpr (can_slice) {  // a key's slices stay together: its windows combine them
       if (parts_.front().sliced_) return state_partition_of(key_hash{}(partition::track_key(k)), parts_.size());
     }
@@ -923,15 +972,19 @@ struct aggregate_stage<In, std::tuple<Keys...>, std::tuple<Aggs...>> : stateful_
 
   local open_batch(const batch_context& ctx) {
     local l;
-    l.direct = parts_.size() == 1 && ctx.tasks == nullptr;
+    if constexpr (global) {
+      l.c = parts_.front().open_batch(ctx);
+      return l;
+    }
     std::size_t groups = 0;
-    if (!l.direct && ctx.tasks == nullptr)
+    if (ctx.tasks == nullptr && parts_.size() > 1)
       for (const auto& p : parts_) groups += p.groups.size();
-    if (l.direct) {  // (one thread: a graph driven by hand may not have called begin_batch)
-      parts_.front().operator_index = operator_index;
-      parts_.front().late_rows = late_rows;
-    } else if (ctx.tasks == nullptr && groups < straight_below_groups) {
-      for (auto& p : parts_) l.straight.push_back(p.open_batch(ctx));
+    if (ctx.tasks == nullptr && (parts_.size() == 1 || groups < straight_below_groups)) {
+      for (auto& p : parts_) {  // (one thread: a graph driven by hand may not have called begin_batch)
+        p.operator_index = operator_index;
+        p.late_rows = late_rows;
+      }
+      l.straight = true;
     } else {
       {
         std::lock_guard lock(closed_mutex_.m);
@@ -951,26 +1004,45 @@ struct aggregate_stage<In, std::tuple<Keys...>, std::tuple<Aggs...>> : stateful_
   }
 
   template <class R>
-  SLUICE_ALWAYS_INLINE void accept(batch_context& ctx, const R& r, local& l) {
-    if (l.direct) [[likely]] {
-      parts_.front().accept(ctx, r, l.c);
+  SLUICE_ALWAYS_INLINE void accept(batch_context&, const R& r, local& l) {
+    if constexpr (global) {
+      const auto& aggs = parts_.front().aggs;
+      [&]<std::size_t... I>(std::index_sequence<I...>) SLUICE_ALWAYS_INLINE {
+        (std::get<I>(aggs).update(std::get<I>(l.partial), r), ...);
+      }(std::index_sequence_for<Aggs...>{});
+      l.any = true;
       return;
     }
     auto to_bucket = [&](const auto&... key_values) SLUICE_ALWAYS_INLINE {
       key_type k{key_values...};
-      const std::size_t p = partition_of(k);
-      if (!l.straight.empty()) {
+      std::size_t p, hash = 0;
+      if constexpr (partition::cache_last_group) {  // the previous row's window: its partition
+        const std::int64_t w = (static_cast<std::int64_t>(key_values), ...);
+        if (w != l.last_window || l.last_partition == std::numeric_limits<std::size_t>::max()) [[unlikely]] {
+          l.last_window = w;
+          l.last_partition = partition_of(k);
+        }
+        p = l.last_partition;
+      } else if constexpr (can_slice) {
+        p = partition_of(k);
+      } else {  // the hash that places the key places it in its partition's table too
+        hash = hash_key(k);
+        // (One partition: a constant, so that finding the table does not wait for the hash.)
+        p = parts_.size() == 1 ? 0 : state_partition_of(hash, parts_.size());
+      }
+      if (l.straight) {
         if constexpr (can_slice) {
           if (l.c.sliced) {
-            parts_[p].insert_slice(r, l.straight[p], key_values...);
+            parts_[p].insert_slice(r, l.c, key_values...);
             return;
           }
+          parts_[p].insert(r, l.c, 0, key_values...);
+        } else {
+          parts_[p].template insert<!partition::cache_last_group>(r, l.c, hash, key_values...);
         }
-        parts_[p].insert(r, l.straight[p], key_values...);
         return;
       }
-      l.staged[p * l.stage + l.filled[p]].emplace(routed{std::move(k), In(r)});
-      if (++l.filled[p] == l.stage) flush_staged(l, p);
+      stage_row(l, p, std::move(k), r);
     };
     bool late = false;
     if constexpr (can_slice) {
@@ -980,19 +1052,23 @@ struct aggregate_stage<In, std::tuple<Keys...>, std::tuple<Aggs...>> : stateful_
       late = parts_.front().template route<false>(r, l.c, to_bucket);
     }
     if (late && late_rows != nullptr) [[unlikely]] {
-      if (l.straight.empty()) l.out.late.push_back(r);
+      if (!l.straight) l.out.late.push_back(r);
       else late_rows->push_back(r);  // one thread
     }
   }
 
   void close_batch(local& l) {
-    if (l.direct) {
-      parts_.front().close_batch(l.c);
+    if constexpr (global) {  // the partial aggregate into the one group, in closing order
+      if (!l.any) return;
+      std::lock_guard lock(closed_mutex_.m);
+      partition& part = parts_.front();
+      auto& g = part.group_for(l.c);
+      typename partition::merge_ops{&part}.merge(g.states, l.partial);
+      part.close_batch(l.c);
       return;
     }
-    if (!l.straight.empty()) {
-      for (std::size_t p = 0; p < parts_.size(); ++p) parts_[p].close_batch(l.straight[p]);
-      parts_.front().dropped_ += l.c.dropped;
+    if (l.straight) {
+      parts_.front().close_batch(l.c);
       return;
     }
     for (std::size_t p = 0; p < l.filled.size(); ++p) flush_staged(l, p);
@@ -1019,7 +1095,7 @@ struct aggregate_stage<In, std::tuple<Keys...>, std::tuple<Aggs...>> : stateful_
                 return;
               }
             }
-            part.insert(x.row, c, kv...);
+            part.insert(x.row, c, 0, kv...);
           }, x.key);
         };
         for (auto& e : closed_) {
@@ -1091,9 +1167,16 @@ struct aggregate_stage<In, std::tuple<Keys...>, std::tuple<Aggs...>> : stateful_
     closed_.clear();
   }
   void write_partition_delta(std::size_t p, binary_writer& out) const override { parts_[p].write_delta(out); }
+  bool partition_unchanged(std::size_t p) const override { return parts_[p].unchanged(); }
   void write_partition_snapshot(std::size_t p, binary_writer& out) const override { parts_[p].write_snapshot(out); }
-  void load_partition_snapshot(std::size_t p, binary_reader& in) override { parts_[p].load_snapshot(in); }
-  void apply_partition_delta(std::size_t p, binary_reader& in) override { parts_[p].apply_delta(in); }
+  void load_partition_snapshot(std::size_t p, binary_reader& in) override {
+    if (global && p != 0) return moved_to_partition_zero(in, false);
+    parts_[p].load_snapshot(in);
+  }
+  void apply_partition_delta(std::size_t p, binary_reader& in) override {
+    if (global && p != 0) return moved_to_partition_zero(in, true);
+    parts_[p].apply_delta(in);
+  }
 
   void write_delta(binary_writer& out) const override {
     std::size_t upserts = 0, removals = 0;
@@ -1128,7 +1211,15 @@ struct aggregate_stage<In, std::tuple<Keys...>, std::tuple<Aggs...>> : stateful_
   void apply_delta(binary_reader& in) override { read_routed(in, true); }
 
  private:
-  void read_routed(binary_reader& in, bool removals) {
+  // Global: sluice before this layout put the one group in the partition its empty key hashed
+  // to. A group found in another partition's files moves to partition 0 (partitions restore in
+  // order: 0's snapshot first), and the next save writes a snapshot of every partition, so the
+  // old partition's files no longer hold it.
+  void moved_to_partition_zero(binary_reader& in, bool removals) {
+    if (read_routed(in, removals) != 0) full_snapshot_due = true;
+  }
+  // Returns the number of groups read (upserted or removed).
+  std::size_t read_routed(binary_reader& in, bool removals) {
     const auto n = in.read_size(1);
     for (std::size_t i = 0; i < n; ++i) {
       key_type k{};
@@ -1137,13 +1228,14 @@ struct aggregate_stage<In, std::tuple<Keys...>, std::tuple<Aggs...>> : stateful_
       in.read(s);
       parts_[partition_of(k)].put(k, s);
     }
-    if (!removals) return;
+    if (!removals) return n;
     const auto r = in.read_size(1);
     for (std::size_t i = 0; i < r; ++i) {
       key_type k{};
       in.read(k);
       parts_[partition_of(k)].erase(k);
     }
+    return n + r;
   }
   std::vector<partition> fresh_partitions(const partition& proto, std::size_t n) const {
     std::vector<partition> fresh;
