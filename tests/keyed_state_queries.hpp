@@ -81,7 +81,7 @@ struct TallyProcessor {
     values = h.get_list_state<std::int64_t>("values");
     handle = &h;
   }
-  std::vector<PageTally> handle_input_rows(const std::string& page, std::span<const Hit> rows, const sl::timer_values&) {
+  std::vector<PageTally> handle_input_rows(const std::string&, std::span<const Hit> rows, const sl::timer_values&) {
     Tally t = tally.get_option().value_or(Tally{});
     for (const auto& h : rows) {
       ++t.n;

@@ -155,7 +155,8 @@ std::string describe(const content& c) {
 // stopped after half the input and restarted from its checkpoint with that parallelism.
 template <class Make, class Mode>
 content run_query(const input& in, Make make, Mode mode, std::size_t parallelism, std::size_t restart_with,
-                  bool ordered, const std::filesystem::path& dir, int* most_at_once = nullptr) {
+                  bool ordered, const std::filesystem::path& dir, int* most_at_once = nullptr,
+                  std::size_t shuffle_partitions = 0) {
   split_source src;
   src.s->rows = in.rows;
   std::filesystem::remove_all(dir);
@@ -165,7 +166,8 @@ content run_query(const input& in, Make make, Mode mode, std::size_t parallelism
   const std::size_t half = restart_with ? in.ends.size() / 2 : in.ends.size();
   auto run = [&](std::size_t from, std::size_t to, std::size_t p) {
     auto q = sl::start(make(src) | sink, mode,
-                       {.checkpoint = (dir / "ck").string(), .progress_retention = 1'000'000, .parallelism = p});
+                       {.checkpoint = (dir / "ck").string(), .progress_retention = 1'000'000, .parallelism = p,
+                        .shuffle_partitions = shuffle_partitions});
     for (std::size_t b = from; b < to; ++b) make_available(src, q, in.ends[b]);
     q.stop();
     if (auto e = q.exception()) throw *e;
@@ -193,6 +195,27 @@ void check_family(const char* name, Make make, Mode mode, bool ordered, int seed
       const content got = run_query(in, make, mode, p, restart, ordered, dir);
       if (got != expected) FAIL("expected:\n" << describe(expected) << "got:\n" << describe(got));
     }
+  }
+}
+
+// A keyed stateful operator: every parallelism and number of state partitions (1, 3, 8), with
+// and without a restart, gives the content of the one-thread run with one state partition.
+template <class Make, class Mode>
+void check_keyed_family(const char* name, Make make, Mode mode, int seeds = 2) {
+  const auto dir = std::filesystem::temp_directory_path() / ("sluice_parallel_test_" + std::to_string(::getpid()));
+  for (int seed = 1; seed <= seeds; ++seed) {
+    const auto in = random_input(static_cast<std::uint64_t>(seed) * 7919 + std::hash<std::string>{}(name));
+    const content expected = run_query(in, make, mode, 1, 0, false, dir, nullptr, 1);
+    std::size_t rows = 0;
+    for (const auto& [id, r] : expected) rows += r.size();
+    CHECK(rows > 0);
+    for (const std::size_t shuffle : {1, 3, 8})
+      for (const auto& [p, restart] : {std::pair<std::size_t, std::size_t>{1, 0}, {2, 0}, {4, 0}, {2, 4}, {4, 1}}) {
+        INFO(name << ", mode " << sl::to_string(Mode::value) << ", seed " << seed << ", shuffle_partitions " << shuffle
+                  << ", parallelism " << p << (restart ? ", restarted with " + std::to_string(restart) : std::string()));
+        const content got = run_query(in, make, mode, p, restart, false, dir, nullptr, shuffle);
+        if (got != expected) FAIL("expected:\n" << describe(expected) << "got:\n" << describe(got));
+      }
   }
 }
 
@@ -249,6 +272,18 @@ TEST_CASE("parallel: session windows", "[parallel]") {
   };
   check_family("session", make, sl::output_mode::append, false);
   check_family("session", make, sl::output_mode::complete, false);
+}
+
+TEST_CASE("parallel: session windows, however many state partitions", "[parallel][shuffle]") {
+  // first() and last() see a session's rows in the order one thread gives.
+  auto make = [](split_source src) {
+    return std::move(src) | sl::with_watermark(sl::col<"ts">, 5s) |
+           sl::group_by(sl::col<"key">, sl::session_window(sl::col<"ts">, 3s)) |
+           sl::aggregate(sl::count().as<"n">(), sl::sum(sl::col<"v">).as<"total">(), sl::first(sl::col<"v">).as<"head">(),
+                         sl::last(sl::col<"v">).as<"tail">());
+  };
+  check_keyed_family("session", make, sl::output_mode::append);
+  check_keyed_family("session", make, sl::output_mode::complete);
 }
 
 TEST_CASE("parallel: deduplication", "[parallel]") {

@@ -1,10 +1,13 @@
 // What the partitioned stateful operators share: the state partition a key's hash belongs to
-// (fixed: a checkpoint's state files depend on it), and a mutex their per-batch lists are
-// filled under by the input partitions' threads.
+// (fixed: a checkpoint's state files depend on it), a mutex their per-batch lists are filled
+// under by the input partitions' threads, and those lists for operators that route rows.
 #pragma once
 #include <cstddef>
 #include <cstdint>
+#include <algorithm>
+#include <iterator>
 #include <mutex>
+#include <vector>
 
 namespace sluice::detail {
 
@@ -21,6 +24,55 @@ struct copyable_mutex {
   copyable_mutex() = default;
   copyable_mutex(const copyable_mutex&) {}
   copyable_mutex& operator=(const copyable_mutex&) { return *this; }
+};
+
+// A batch's rows, taken by input partitions at once (parallel_accept) and routed by key to
+// state partitions: each input partition fills a bucket per state partition in arrival order
+// and hands them in when it closes; finish() then gives each state partition its rows input
+// partition by input partition in their order, so a key sees its rows in the order one thread
+// gives. Late rows (Late) are kept per input partition and merged in that order too.
+template <class Item, class Late>
+struct routed_rows {
+  struct local {
+    std::size_t index = 0;  // the input partition's
+    bool straight = true;   // no workers: the stage applies rows itself, in arrival order
+    std::vector<std::vector<Item>> buckets;  // per state partition
+    std::vector<Late> late;
+    std::int64_t dropped = 0;
+  };
+  copyable_mutex mutex;
+  std::vector<local> closed;  // the input partitions closed in this batch
+
+  static local open(bool straight, std::size_t index, std::size_t partitions) {
+    local l;
+    l.index = index;
+    l.straight = straight;
+    if (!straight) l.buckets.resize(partitions);
+    return l;
+  }
+  void close(local& l) {
+    if (l.straight) return;
+    std::lock_guard lock(mutex.m);
+    closed.push_back(std::move(l));
+  }
+  // At finish, on the query thread: the closed input partitions in order, their late rows
+  // appended to `late_rows` (when set); returns how many rows they dropped as late.
+  std::int64_t order(std::vector<Late>* late_rows) {
+    std::sort(closed.begin(), closed.end(), [](const local& a, const local& b) { return a.index < b.index; });
+    std::int64_t dropped = 0;
+    for (auto& l : closed) {
+      if (late_rows != nullptr) late_rows->insert(late_rows->end(), std::make_move_iterator(l.late.begin()),
+                                                  std::make_move_iterator(l.late.end()));
+      dropped += l.dropped;
+    }
+    return dropped;
+  }
+  // State partition p's rows, in the order one thread gives.
+  template <class F>
+  void each(std::size_t p, F&& f) {
+    for (auto& l : closed)
+      for (auto& x : l.buckets[p]) f(x);
+  }
 };
 
 }  // namespace sluice::detail
