@@ -101,3 +101,26 @@ TEST_CASE("keyed state partitions: a session window checkpoint written before st
   CHECK(state[0].at("key").at("page") == "e");
   fs::remove_all(dir);
 }
+
+TEST_CASE("keyed state partitions: a group state checkpoint written before state partitions still restores",
+          "[shuffle][group_state][checkpoint]") {
+  // Written before partitions by group_state_query on legacy_batches, as the session one. After
+  // it the state holds a (4 rows, sum 14, timeout 28 s), c (1, 8, 29 s) and d (1, 9, 30 s); the
+  // watermark is 22 s.
+  const auto dir = fresh_dir("group-state");
+  sl::memory_stream<Hit> in;
+  const auto ck = copy_fixture(dir, "checkpoint_group_state_before_partitions", in);
+  // a@28 adds to a's restored tally (timeout 31 s); the watermark then passes 31 s: a and d time out.
+  CHECK(run_from<PageTally>(ck, in, group_state_query, {{hit("a", 28, 10), hit("c", 40, 11)}}) ==
+        std::vector<std::string>{R"({"page":"a","n":5,"total":24})", R"({"page":"d","n":1,"total":9})"});
+  check_rewritten(ck);
+  // Restarted again, from the partitions: c (2 rows, sum 19) gets a third and times out.
+  CHECK(run_from<PageTally>(ck, in, group_state_query, {{hit("c", 50, 12)}, {hit("e", 60, 13)}}) ==
+        std::vector<std::string>{R"({"page":"c","n":3,"total":31})"});
+  check_partitions_only(ck);
+  std::vector<boost::json::object> state;  // e's tally
+  sl::read_checkpoint_state(ck, 0, std::nullopt, [&](boost::json::object o) { state.push_back(std::move(o)); });
+  REQUIRE(state.size() == 1);
+  CHECK(state[0].at("key").at("page") == "e");
+  fs::remove_all(dir);
+}

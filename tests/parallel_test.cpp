@@ -327,6 +327,42 @@ TEST_CASE("parallel: arbitrary keyed state sees the rows in the order of one thr
   check_family("group state", make, sl::output_mode::update, false);
 }
 
+namespace parallel_test {
+// Emits a key's tally when the watermark passes 2 s after its latest row (an event-time timeout).
+std::vector<KeyTotal> tally_until_timeout(const std::int64_t& key, std::span<const Ev> values,
+                                          sl::group_state<Running>& state) {
+  if (state.has_timed_out()) {
+    const Running r = state.get();
+    state.remove();
+    return {{key, r.count, r.total, -1}};
+  }
+  Running r = state.get_option().value_or(Running{});
+  std::int64_t latest = 0;
+  for (const auto& e : values) {
+    ++r.count;
+    r.total = r.total * 3 + e.v;  // depends on the rows' order
+    latest = std::max(latest, e.ts.micros);
+  }
+  state.update(r);
+  state.set_timeout_timestamp(sl::timestamp{latest}, 2s);
+  return {};
+}
+}  // namespace parallel_test
+
+TEST_CASE("parallel: arbitrary keyed state, however many state partitions", "[parallel][shuffle]") {
+  auto make = [](split_source src) {
+    return std::move(src) | sl::group_by_key(sl::col<"key">) |
+           sl::flat_map_groups_with_state<Running>(running_total, sl::output_mode::update);
+  };
+  check_keyed_family("group state", make, sl::output_mode::update);
+  auto timed = [](split_source src) {
+    return std::move(src) | sl::with_watermark(sl::col<"ts">, 5s) | sl::group_by_key(sl::col<"key">) |
+           sl::flat_map_groups_with_state<Running>(tally_until_timeout, sl::output_mode::append,
+                                                   sl::group_state_timeout::event_time);
+  };
+  check_keyed_family("group state with timeouts", timed, sl::output_mode::append);
+}
+
 TEST_CASE("parallel: a union reads the partitions of all its inputs", "[parallel]") {
   auto make = [](split_source src) {
     auto doubled = src | sl::map([](const Ev& e) { return Ev{e.key + 10, e.ts, e.v}; });
