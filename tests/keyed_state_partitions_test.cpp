@@ -124,3 +124,22 @@ TEST_CASE("keyed state partitions: a group state checkpoint written before state
   CHECK(state[0].at("key").at("page") == "e");
   fs::remove_all(dir);
 }
+
+TEST_CASE("keyed state partitions: a transform_with_state checkpoint written before state partitions still restores",
+          "[shuffle][transform_with_state][checkpoint]") {
+  // Written before partitions by transform_with_state_query on legacy_batches. After it a has
+  // the values 1, 2, 4, 7 (timer 28 s), c 8 (29 s), d 9 (30 s); the watermark is 22 s.
+  const auto dir = fresh_dir("tws");
+  sl::memory_stream<Hit> in;
+  const auto ck = copy_fixture(dir, "checkpoint_transform_with_state_before_partitions", in);
+  // a@28 appends to a's restored list and moves its timer to 31 s; the watermark then passes
+  // 31 s: a's and d's timers fire (total * 1000 + the values weighted by their place).
+  CHECK(run_from<PageTally>(ck, in, transform_with_state_query, {{hit("a", 28, 10), hit("c", 40, 11)}}) ==
+        std::vector<std::string>{R"({"page":"a","n":5,"total":24095})", R"({"page":"d","n":1,"total":9009})"});
+  check_rewritten(ck);
+  // Restarted again, from the partitions: c (8, 11) gets 12 and its timer fires.
+  CHECK(run_from<PageTally>(ck, in, transform_with_state_query, {{hit("c", 50, 12)}, {hit("e", 60, 13)}}) ==
+        std::vector<std::string>{R"({"page":"c","n":3,"total":31066})"});
+  check_partitions_only(ck);
+  fs::remove_all(dir);
+}

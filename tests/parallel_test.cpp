@@ -363,6 +363,53 @@ TEST_CASE("parallel: arbitrary keyed state, however many state partitions", "[pa
   check_keyed_family("group state with timeouts", timed, sl::output_mode::append);
 }
 
+namespace parallel_test {
+// A running tally per key in a value state and the rows' values in a list state; an event-time
+// timer 2 s after the key's latest row emits the tally (the values weighted by their place:
+// their order shows) and clears the key.
+struct TallyProcessor {
+  sl::value_state<Running> tally;
+  sl::list_state<std::int64_t> values;
+  sl::processor_handle* handle = nullptr;
+  void init(sl::processor_handle& h) {
+    tally = h.get_value_state<Running>("tally");
+    values = h.get_list_state<std::int64_t>("values");
+    handle = &h;
+  }
+  std::vector<KeyTotal> handle_input_rows(const std::int64_t& key, std::span<const Ev> rows, const sl::timer_values&) {
+    Running r = tally.get_option().value_or(Running{});
+    std::int64_t latest = 0;
+    for (const auto& e : rows) {
+      ++r.count;
+      r.total += e.v;
+      latest = std::max(latest, e.ts.micros);
+      values.append_value(e.v);
+    }
+    tally.update(r);
+    for (auto t : handle->list_timers()) handle->delete_timer(t);
+    handle->register_timer(latest / 1000 + 2000);
+    return {{key, r.count, r.total, rows.front().v}};
+  }
+  std::vector<KeyTotal> handle_expired_timer(const std::int64_t& key, const sl::timer_values&,
+                                             const sl::expired_timer_info&) {
+    const Running r = tally.get();
+    std::int64_t weighted = 0, i = 0;
+    for (auto v : values.get()) weighted += ++i * v;
+    tally.clear();
+    values.clear();
+    return {{key, r.count, r.total, weighted}};
+  }
+};
+}  // namespace parallel_test
+
+TEST_CASE("parallel: transform_with_state, however many state partitions", "[parallel][shuffle]") {
+  auto make = [](split_source src) {
+    return std::move(src) | sl::with_watermark(sl::col<"ts">, 5s) | sl::group_by_key(sl::col<"key">) |
+           sl::transform_with_state(TallyProcessor{}, sl::time_mode::event_time, sl::output_mode::append);
+  };
+  check_keyed_family("transform_with_state", make, sl::output_mode::append);
+}
+
 TEST_CASE("parallel: a union reads the partitions of all its inputs", "[parallel]") {
   auto make = [](split_source src) {
     auto doubled = src | sl::map([](const Ev& e) { return Ev{e.key + 10, e.ts, e.v}; });
