@@ -165,9 +165,8 @@ struct group_state_stage<State, In, std::tuple<Sels...>, Out, F, Traits> : state
   std::tuple<bound_selector<In, Sels>...> keys;
   F f;
 
-  // Where a key first appeared in the batch: (input partition, row in it). The calls with
-  // rows emit in this order, as on one thread.
-  using rank_type = std::pair<std::size_t, std::size_t>;
+  // Where a key first appeared in the batch: the calls with rows emit in this order, as on one thread.
+  using rank_type = arrival_rank;
   // The state in batch_context::shuffle_partitions partitions by key hash (Spark's state per
   // shuffle partition): one partition's keys, and its part of the batch (its rows grouped by
   // key at finish, and what its calls emitted).
@@ -184,13 +183,7 @@ struct group_state_stage<State, In, std::tuple<Sels...>, Out, F, Traits> : state
     std::vector<std::uint32_t> row_group;
     std::vector<In> sorted;
     std::int64_t updated = 0;
-    std::vector<Out> out;
-    struct emitted {
-      rank_type rank;
-      std::size_t begin, end;  // in out
-    };
-    std::vector<emitted> emitted_groups;  // the calls with rows, in rank order
-    std::size_t timed_out_from = 0;       // out's rows from the timeout calls start here
+    ranked_output<Out> out;  // what the calls emitted
 
     void add(key_type k, In&& r, rank_type rank) {
       auto [it, inserted] = batch_index.try_emplace(std::move(k), static_cast<std::uint32_t>(batch_keys.size()));
@@ -211,8 +204,6 @@ struct group_state_stage<State, In, std::tuple<Sels...>, Out, F, Traits> : state
       touched.clear();
       updated = 0;
       out.clear();
-      emitted_groups.clear();
-      timed_out_from = 0;
     }
   };
   std::vector<part> parts_ = std::vector<part>(1);
@@ -222,15 +213,9 @@ struct group_state_stage<State, In, std::tuple<Sels...>, Out, F, Traits> : state
   // the order one thread gives. It may be called for keys of different state partitions at
   // once (Spark's tasks do the same). Without workers rows go straight to their partition.
   static constexpr bool parallel_accept = true;
-  struct routed {
-    key_type key;
-    In row;
-    rank_type rank;  // (its input partition, its place in it)
-  };
-  using batch_rows = routed_rows<routed, In>;
-  struct local : batch_rows::local {
-    std::size_t seq = 0;  // rows accepted so far
-  };
+  using batch_rows = ranked_rows<key_type, In, In>;
+  using routed = ranked_row<key_type, In>;
+  using local = typename batch_rows::local;
   batch_rows routed_;
 
   using late_row = In;  // sl::late_rows_to (ops/late_rows.hpp): where rows dropped as late go
@@ -290,9 +275,7 @@ struct group_state_stage<State, In, std::tuple<Sels...>, Out, F, Traits> : state
 
   // index: the input partition's (its rows come after those of lower ones).
   local open_batch(const batch_context& ctx, std::size_t index = 0) {
-    local l;
-    static_cast<typename batch_rows::local&>(l) = batch_rows::open(ctx.tasks == nullptr, index, parts_.size());
-    return l;
+    return batch_rows::open(ctx.tasks == nullptr, index, parts_.size());
   }
   void close_batch(local& l) { routed_.close(l); }
 
@@ -301,21 +284,14 @@ struct group_state_stage<State, In, std::tuple<Sels...>, Out, F, Traits> : state
     // Spark filters rows older than the watermark only under an event-time timeout.
     if constexpr (timeout == group_state_timeout_kind::event_time) {
       if (event_time_ != nullptr && ctx.has_watermark && event_time_(r) <= late_events_watermark(ctx, operator_index)) {
-        if (l.straight) {
-          ++dropped_;
-          if (late_rows != nullptr) late_rows->emplace_back(std::forward<R>(r));
-        } else {
-          ++l.dropped;
-          if (late_rows != nullptr) l.late.emplace_back(std::forward<R>(r));
-        }
+        batch_rows::drop_late(l, dropped_, late_rows, std::forward<R>(r));
         return;
       }
     }
     key_type k = key_of(r);
     const std::size_t p = partition_of(k);
-    const std::size_t seq = l.seq++;
-    if (l.straight) parts_[p].add(std::move(k), In(std::forward<R>(r)), {l.index, seq});
-    else l.buckets[p].push_back(routed{std::move(k), In(std::forward<R>(r)), {l.index, seq}});
+    if (l.straight) parts_[p].add(std::move(k), In(std::forward<R>(r)), l.next());
+    else l.buckets[p].push_back(routed{std::move(k), In(std::forward<R>(r)), l.next()});
   }
 
   template <class Emit>
@@ -376,14 +352,13 @@ struct group_state_stage<State, In, std::tuple<Sels...>, Out, F, Traits> : state
       for (std::size_t i = 0; i < pt.rows.size(); ++i) order[pos[pt.row_group[i]]++] = static_cast<std::uint32_t>(i);
       for (auto i : order) pt.sorted.push_back(std::move(pt.rows[i]));
     }
-    auto emit = [&pt](auto&& o) { pt.out.emplace_back(std::forward<decltype(o)>(o)); };
-    for (std::size_t g = 0; g < groups; ++g) {
-      const std::size_t begin = pt.out.size();
-      call(ctx, pt, pt.batch_keys[g], std::span<const In>(pt.sorted.data() + start[g], start[g + 1] - start[g]), false,
-           emit);
-      pt.emitted_groups.push_back({pt.batch_ranks[g], begin, pt.out.size()});
-    }
-    pt.timed_out_from = pt.out.size();
+    auto emit = [&pt](auto&& o) { pt.out.rows.emplace_back(std::forward<decltype(o)>(o)); };
+    for (std::size_t g = 0; g < groups; ++g)
+      pt.out.record(pt.batch_ranks[g], [&] {
+        call(ctx, pt, pt.batch_keys[g], std::span<const In>(pt.sorted.data() + start[g], start[g + 1] - start[g]),
+             false, emit);
+      });
+    pt.out.end_calls();
     // Then the keys whose timeout fired, without values (keys with rows were called above and
     // their timeouts reset).
     if constexpr (timeout != group_state_timeout_kind::none) {
@@ -416,18 +391,11 @@ struct group_state_stage<State, In, std::tuple<Sels...>, Out, F, Traits> : state
       parallel_for(ctx, parts_.size(), [&](std::size_t p) { finish_part(ctx, parts_[p], p); });
     }
     routed_.closed.clear();
-    std::vector<std::pair<typename part::emitted, part*>> calls;
-    for (auto& pt : parts_)
-      for (const auto& e : pt.emitted_groups) calls.emplace_back(e, &pt);
-    if (parts_.size() > 1)
-      std::sort(calls.begin(), calls.end(), [](const auto& a, const auto& b) { return a.first.rank < b.first.rank; });
-    for (auto& [e, pt] : calls)
-      for (std::size_t i = e.begin; i < e.end; ++i) down(std::move(pt->out[i]));
+    std::vector<ranked_output<Out>*> outs;
+    for (auto& pt : parts_) outs.push_back(&pt.out);
+    emit_ranked(outs, down);
     std::int64_t updated = 0, total = 0;
     for (auto& pt : parts_) {
-      for (std::size_t i = pt.timed_out_from; i < pt.out.size(); ++i) down(std::move(pt.out[i]));
-      pt.out.clear();
-      pt.emitted_groups.clear();
       updated += pt.updated;
       total += static_cast<std::int64_t>(pt.states.size());
     }

@@ -264,13 +264,7 @@ struct session_aggregate_stage<In, std::tuple<Keys...>, std::tuple<Aggs...>> : s
     if (gap <= 0) return;  // Spark leaves such rows out of the aggregation
     if constexpr (event_time) {
       if (ctx.has_watermark && sk.time(r) + gap <= late_events_watermark(ctx, operator_index)) {
-        if (l.straight) {
-          ++dropped_;
-          if (late_rows != nullptr) late_rows->emplace_back(std::forward<R>(r));
-        } else {
-          ++l.dropped;
-          if (late_rows != nullptr) l.late.emplace_back(std::forward<R>(r));
-        }
+        batch_rows::drop_late(l, dropped_, late_rows, std::forward<R>(r));
         return;
       }
     }

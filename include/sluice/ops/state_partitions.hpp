@@ -5,6 +5,8 @@
 #include <cstddef>
 #include <cstdint>
 #include <algorithm>
+#include <cstdint>
+#include <utility>
 #include <iterator>
 #include <mutex>
 #include <vector>
@@ -73,6 +75,86 @@ struct routed_rows {
     for (auto& l : closed)
       for (auto& x : l.buckets[p]) f(x);
   }
+  // A row dropped as late: counted (into `dropped`, the stage's, when l is straight), and kept
+  // when late_rows is set, in the order one thread gives.
+  template <class R>
+  static void drop_late(local& l, std::int64_t& dropped, std::vector<Late>* late_rows, R&& r) {
+    if (l.straight) {
+      ++dropped;
+      if (late_rows != nullptr) late_rows->emplace_back(std::forward<R>(r));
+    } else {
+      ++l.dropped;
+      if (late_rows != nullptr) l.late.emplace_back(std::forward<R>(r));
+    }
+  }
 };
+
+// Where a key first appeared in a batch: (input partition, row in it).
+using arrival_rank = std::pair<std::size_t, std::size_t>;
+
+// Rows routed with their key and rank, for the operators that call user code per key
+// (group state, transform_with_state): each input partition numbers its rows.
+template <class Key, class Row>
+struct ranked_row {
+  Key key;
+  Row row;
+  arrival_rank rank;
+};
+template <class Key, class Row, class Late>
+struct ranked_rows : routed_rows<ranked_row<Key, Row>, Late> {
+  using base = routed_rows<ranked_row<Key, Row>, Late>;
+  struct local : base::local {
+    std::size_t seq = 0;  // rows accepted so far
+    arrival_rank next() { return {this->index, seq++}; }
+  };
+  static local open(bool straight, std::size_t index, std::size_t partitions) {
+    local l;
+    static_cast<typename base::local&>(l) = base::open(straight, index, partitions);
+    return l;
+  }
+};
+
+// What one state partition's user calls emitted in a batch: the calls for keys with rows, each
+// with its key's rank, then the rest (timeouts, timers).
+template <class Out>
+struct ranked_output {
+  struct call {
+    arrival_rank rank;
+    std::size_t begin, end;  // in rows
+  };
+  std::vector<Out> rows;
+  std::vector<call> calls;
+  std::size_t rest_from = 0;
+
+  template <class F>
+  void record(arrival_rank rank, F&& f) {
+    const std::size_t begin = rows.size();
+    f();
+    calls.push_back({rank, begin, rows.size()});
+  }
+  void end_calls() { rest_from = rows.size(); }
+  void clear() {
+    rows.clear();
+    calls.clear();
+    rest_from = 0;
+  }
+};
+
+// Sends the partitions' output down: the calls in the order their keys first appeared in the
+// batch (as on one thread), then the rest partition by partition; empties them.
+template <class Out, class Down>
+void emit_ranked(const std::vector<ranked_output<Out>*>& outs, Down& down) {
+  std::vector<std::pair<typename ranked_output<Out>::call, ranked_output<Out>*>> calls;
+  for (auto* o : outs)
+    for (const auto& c : o->calls) calls.emplace_back(c, o);
+  if (outs.size() > 1)
+    std::sort(calls.begin(), calls.end(), [](const auto& a, const auto& b) { return a.first.rank < b.first.rank; });
+  for (auto& [c, o] : calls)
+    for (std::size_t i = c.begin; i < c.end; ++i) down(std::move(o->rows[i]));
+  for (auto* o : outs) {
+    for (std::size_t i = o->rest_from; i < o->rows.size(); ++i) down(std::move(o->rows[i]));
+    o->clear();
+  }
+}
 
 }  // namespace sluice::detail

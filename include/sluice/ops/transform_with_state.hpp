@@ -512,9 +512,8 @@ struct transform_with_state_stage<P, In, std::tuple<Sels...>, Out, TM, OM, S> : 
   P processor;  // the user's: each state partition runs a copy of it, init() with its own handle
   std::vector<std::pair<key_type, S>> initial_state;  // for batch 0
 
-  // Where a key first appeared in the batch: (input partition, row in it). The calls with
-  // rows emit in this order, as on one thread.
-  using rank_type = std::pair<std::size_t, std::size_t>;
+  // Where a key first appeared in the batch: handle_input_rows' rows go down in this order.
+  using rank_type = arrival_rank;
   // The state in batch_context::shuffle_partitions partitions by key hash (Spark's state per
   // shuffle partition), each with its own processor and handle (Spark: a processor per
   // partition), its part of the batch and what its handlers emitted.
@@ -526,13 +525,7 @@ struct transform_with_state_stage<P, In, std::tuple<Sels...>, Out, TM, OM, S> : 
     std::vector<rank_type> ranks;
     std::vector<std::string> touched;  // keys the batch handled or expired: its checkpoint delta
     std::int64_t updated = 0, expired_timers = 0, removed = 0;
-    std::vector<Out> out;
-    struct emitted {
-      rank_type rank;
-      std::size_t begin, end;  // in out
-    };
-    std::vector<emitted> emitted_groups;  // the handle_input_rows calls, in rank order
-    std::size_t timers_from = 0;          // out's rows from the timers start here
+    ranked_output<Out> out;  // what the handlers returned
 
     explicit part(const P& p) : processor(p) { processor.init(handle); }
     void add(key_type k, In&& r, rank_type rank) {
@@ -550,8 +543,6 @@ struct transform_with_state_stage<P, In, std::tuple<Sels...>, Out, TM, OM, S> : 
       touched.clear();
       updated = expired_timers = removed = 0;
       out.clear();
-      emitted_groups.clear();
-      timers_from = 0;
       handle.registered_timers_ = handle.deleted_timers_ = 0;
     }
     void clear_state() {
@@ -576,15 +567,9 @@ struct transform_with_state_stage<P, In, std::tuple<Sels...>, Out, TM, OM, S> : 
   // by input partition in their order, and runs its handlers in a task: a key's rows reach
   // handle_input_rows in the order one thread gives. Without workers rows go straight.
   static constexpr bool parallel_accept = true;
-  struct routed {
-    key_type key;
-    In row;
-    rank_type rank;  // (its input partition, its place in it)
-  };
-  using batch_rows = routed_rows<routed, In>;
-  struct local : batch_rows::local {
-    std::size_t seq = 0;  // rows accepted so far
-  };
+  using batch_rows = ranked_rows<key_type, In, In>;
+  using routed = ranked_row<key_type, In>;
+  using local = typename batch_rows::local;
   batch_rows routed_;
 
   std::int64_t last_watermark_ = std::numeric_limits<std::int64_t>::min();
@@ -645,9 +630,7 @@ struct transform_with_state_stage<P, In, std::tuple<Sels...>, Out, TM, OM, S> : 
 
   // index: the input partition's (its rows come after those of lower ones).
   local open_batch(const batch_context& ctx, std::size_t index = 0) {
-    local l;
-    static_cast<typename batch_rows::local&>(l) = batch_rows::open(ctx.tasks == nullptr, index, parts_.v.size());
-    return l;
+    return batch_rows::open(ctx.tasks == nullptr, index, parts_.v.size());
   }
   void close_batch(local& l) { routed_.close(l); }
 
@@ -656,20 +639,18 @@ struct transform_with_state_stage<P, In, std::tuple<Sels...>, Out, TM, OM, S> : 
   template <class R>
   void accept(batch_context& ctx, R&& r, local& l) {
     if (event_time_ != nullptr && ctx.has_watermark && event_time_(r) <= late_events_watermark(ctx, operator_index)) {
-      if (l.straight) ++dropped_;
-      else ++l.dropped;
+      batch_rows::drop_late(l, dropped_, nullptr, std::forward<R>(r));
       return;
     }
     key_type k = std::apply([&](const auto&... s) { return key_type{s(r)...}; }, keys);
     const std::size_t p = partition_of(k);
-    const std::size_t seq = l.seq++;
-    if (l.straight) parts_.v[p]->add(std::move(k), In(std::forward<R>(r)), {l.index, seq});
-    else l.buckets[p].push_back(routed{std::move(k), In(std::forward<R>(r)), {l.index, seq}});
+    if (l.straight) parts_.v[p]->add(std::move(k), In(std::forward<R>(r)), l.next());
+    else l.buckets[p].push_back(routed{std::move(k), In(std::forward<R>(r)), l.next()});
   }
 
   template <class Result>
   static void emit(Result&& out, part& pt) {
-    for (auto&& o : out) pt.out.push_back(Out(std::move(o)));
+    for (auto&& o : out) pt.out.rows.push_back(Out(std::move(o)));
   }
 
   // One state partition's part of the batch, on one thread: the initial state (batch 0), the
@@ -701,12 +682,10 @@ struct transform_with_state_stage<P, In, std::tuple<Sels...>, Out, TM, OM, S> : 
       auto& [k, rows] = pt.groups[g];
       pt.touched.push_back(encode(k));
       tc.key = &pt.touched.back();
-      const std::size_t begin = pt.out.size();
-      emit(pt.processor.handle_input_rows(user_key_of(k), std::span<const In>(rows), tv), pt);
-      pt.emitted_groups.push_back({pt.ranks[g], begin, pt.out.size()});
+      pt.out.record(pt.ranks[g], [&] { emit(pt.processor.handle_input_rows(user_key_of(k), std::span<const In>(rows), tv), pt); });
       ++pt.updated;
     }
-    pt.timers_from = pt.out.size();
+    pt.out.end_calls();
     // Timers that have expired (Spark: expiry < the batch's processing time, or < the eviction
     // watermark), taken before any fires: one a handler registers fires in a later batch.
     if constexpr (TM != time_mode_kind::none) {
@@ -752,17 +731,11 @@ struct transform_with_state_stage<P, In, std::tuple<Sels...>, Out, TM, OM, S> : 
       parallel_for(ctx, n, [&](std::size_t p) { finish_part(ctx, p, tv, batch_ms, watermark_ms); });
     }
     routed_.closed.clear();
-    std::vector<std::pair<typename part::emitted, part*>> calls;
-    for (auto& pt : parts_.v)
-      for (const auto& e : pt->emitted_groups) calls.emplace_back(e, pt.get());
-    if (n > 1) std::sort(calls.begin(), calls.end(), [](const auto& a, const auto& b) { return a.first.rank < b.first.rank; });
-    for (auto& [e, pt] : calls)
-      for (std::size_t i = e.begin; i < e.end; ++i) down(std::move(pt->out[i]));
+    std::vector<ranked_output<Out>*> outs;
+    for (auto& pt : parts_.v) outs.push_back(&pt->out);
+    emit_ranked(outs, down);
     std::int64_t updated = 0, removed = 0, expired_timers = 0, total = 0, registered = 0, deleted = 0;
     for (auto& pt : parts_.v) {
-      for (std::size_t i = pt->timers_from; i < pt->out.size(); ++i) down(std::move(pt->out[i]));
-      pt->out.clear();
-      pt->emitted_groups.clear();
       updated += pt->updated;
       removed += pt->removed;
       expired_timers += pt->expired_timers;
