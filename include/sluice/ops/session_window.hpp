@@ -262,22 +262,22 @@ struct session_aggregate_stage<In, std::tuple<Keys...>, std::tuple<Aggs...>> : s
     const auto& sk = std::get<session_key>(keys);
     const std::int64_t gap = sk.gap_of(r);
     if (gap <= 0) return;  // Spark leaves such rows out of the aggregation
+    const std::int64_t t = sk.time(r);
     if constexpr (event_time) {
-      if (ctx.has_watermark && sk.time(r) + gap <= late_events_watermark(ctx, operator_index)) {
+      if (ctx.has_watermark && t + gap <= late_events_watermark(ctx, operator_index)) {
         batch_rows::drop_late(l, dropped_, late_rows, std::forward<R>(r));
         return;
       }
     }
     key_type k = key_of(r);
     const std::size_t p = partition_of(k);
-    if (l.straight) add(parts_[p], std::move(k), r);
+    if (l.straight) add(parts_[p], std::move(k), r, t, t + gap);
     else l.buckets[p].push_back(routed{std::move(k), In(std::forward<R>(r))});
   }
 
-  // A row (not late, with a positive gap) into its key's sessions in partition pt.
-  void add(part& pt, key_type k, const In& r) const {
-    const auto& sk = std::get<session_key>(keys);
-    const std::int64_t t = sk.time(r), end = t + sk.gap_of(r);
+  // A row (not late, with a positive gap) into its key's sessions in partition pt: its session
+  // [t, end).
+  void add(part& pt, key_type k, const In& r, std::int64_t t, std::int64_t end) const {
     auto [it, inserted] = pt.groups.try_emplace(std::move(k));
     key_sessions& ks = it->second;
     note_changed(pt, it->first, ks);
@@ -322,7 +322,11 @@ struct session_aggregate_stage<In, std::tuple<Keys...>, std::tuple<Aggs...>> : s
   // in complete mode; in append mode the sessions the watermark closed, evicted).
   template <class Emit>
   void finish_part(part& pt, std::size_t p, bool complete, bool evict, std::int64_t wm, Emit&& emit) {
-    routed_.each(p, [&](routed& x) { add(pt, std::move(x.key), x.row); });
+    const auto& sk = std::get<session_key>(keys);
+    routed_.each(p, [&](routed& x) {
+      const std::int64_t t = sk.time(x.row);
+      add(pt, std::move(x.key), x.row, t, t + sk.gap_of(x.row));
+    });
     for (const key_type& k : pt.changed)
       for (const session& s : pt.groups.find(k)->second.sessions) pt.updated += s.updated_in == batch_;
     if (complete) {
