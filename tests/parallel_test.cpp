@@ -156,7 +156,8 @@ std::string describe(const content& c) {
 // stopped after half the input and restarted from its checkpoint with that parallelism.
 template <class Make, class Mode>
 content run_query(const input& in, Make make, Mode mode, std::size_t parallelism, std::size_t restart_with,
-                  bool ordered, const std::filesystem::path& dir, int* most_at_once = nullptr) {
+                  bool ordered, const std::filesystem::path& dir, int* most_at_once = nullptr,
+                  std::size_t shuffle_partitions = 0) {
   split_source src;
   src.s->rows = in.rows;
   std::filesystem::remove_all(dir);
@@ -166,7 +167,8 @@ content run_query(const input& in, Make make, Mode mode, std::size_t parallelism
   const std::size_t half = restart_with ? in.ends.size() / 2 : in.ends.size();
   auto run = [&](std::size_t from, std::size_t to, std::size_t p) {
     auto q = sl::start(make(src) | sink, mode,
-                       {.checkpoint = (dir / "ck").string(), .progress_retention = 1'000'000, .parallelism = p});
+                       {.checkpoint = (dir / "ck").string(), .progress_retention = 1'000'000, .parallelism = p,
+                        .shuffle_partitions = shuffle_partitions});
     for (std::size_t b = from; b < to; ++b) make_available(src, q, in.ends[b]);
     q.stop();
     if (auto e = q.exception()) throw *e;
@@ -194,6 +196,27 @@ void check_family(const char* name, Make make, Mode mode, bool ordered, int seed
       const content got = run_query(in, make, mode, p, restart, ordered, dir);
       if (got != expected) FAIL("expected:\n" << describe(expected) << "got:\n" << describe(got));
     }
+  }
+}
+
+// A keyed stateful operator: every parallelism and number of state partitions (1, 3, 8), with
+// and without a restart, gives the content of the one-thread run with one state partition.
+template <class Make, class Mode>
+void check_keyed_family(const char* name, Make make, Mode mode, int seeds = 2) {
+  const auto dir = std::filesystem::temp_directory_path() / ("sluice_parallel_test_" + std::to_string(::getpid()));
+  for (int seed = 1; seed <= seeds; ++seed) {
+    const auto in = random_input(static_cast<std::uint64_t>(seed) * 7919 + std::hash<std::string>{}(name));
+    const content expected = run_query(in, make, mode, 1, 0, false, dir, nullptr, 1);
+    std::size_t rows = 0;
+    for (const auto& [id, r] : expected) rows += r.size();
+    CHECK(rows > 0);
+    for (const std::size_t shuffle : {1, 3, 8})
+      for (const auto& [p, restart] : {std::pair<std::size_t, std::size_t>{1, 0}, {2, 0}, {4, 0}, {2, 4}, {4, 1}}) {
+        INFO(name << ", mode " << sl::to_string(Mode::value) << ", seed " << seed << ", shuffle_partitions " << shuffle
+                  << ", parallelism " << p << (restart ? ", restarted with " + std::to_string(restart) : std::string()));
+        const content got = run_query(in, make, mode, p, restart, false, dir, nullptr, shuffle);
+        if (got != expected) FAIL("expected:\n" << describe(expected) << "got:\n" << describe(got));
+      }
   }
 }
 
@@ -252,6 +275,18 @@ TEST_CASE("parallel: session windows", "[parallel]") {
   check_family("session", make, sl::output_mode::complete, false);
 }
 
+TEST_CASE("parallel: session windows, however many state partitions", "[parallel][shuffle]") {
+  // first() and last() see a session's rows in the order one thread gives.
+  auto make = [](split_source src) {
+    return std::move(src) | sl::with_watermark(sl::col<"ts">, 5s) |
+           sl::group_by(sl::col<"key">, sl::session_window(sl::col<"ts">, 3s)) |
+           sl::aggregate(sl::count().as<"n">(), sl::sum(sl::col<"v">).as<"total">(), sl::first(sl::col<"v">).as<"head">(),
+                         sl::last(sl::col<"v">).as<"tail">());
+  };
+  check_keyed_family("session", make, sl::output_mode::append);
+  check_keyed_family("session", make, sl::output_mode::complete);
+}
+
 TEST_CASE("parallel: deduplication", "[parallel]") {
   auto make = [](split_source src) {
     return std::move(src) | sl::with_watermark(sl::col<"ts">, 5s) | sl::drop_duplicates(sl::col<"key">, sl::col<"ts">);
@@ -291,6 +326,89 @@ TEST_CASE("parallel: arbitrary keyed state sees the rows in the order of one thr
            sl::flat_map_groups_with_state<Running>(running_total, sl::output_mode::update);
   };
   check_family("group state", make, sl::output_mode::update, false);
+}
+
+namespace parallel_test {
+// Emits a key's tally when the watermark passes 2 s after its latest row (an event-time timeout).
+std::vector<KeyTotal> tally_until_timeout(const std::int64_t& key, std::span<const Ev> values,
+                                          sl::group_state<Running>& state) {
+  if (state.has_timed_out()) {
+    const Running r = state.get();
+    state.remove();
+    return {{key, r.count, r.total, -1}};
+  }
+  Running r = state.get_option().value_or(Running{});
+  std::int64_t latest = 0;
+  for (const auto& e : values) {
+    ++r.count;
+    r.total = r.total * 3 + e.v;  // depends on the rows' order
+    latest = std::max(latest, e.ts.micros);
+  }
+  state.update(r);
+  state.set_timeout_timestamp(sl::timestamp{latest}, 2s);
+  return {};
+}
+}  // namespace parallel_test
+
+TEST_CASE("parallel: arbitrary keyed state, however many state partitions", "[parallel][shuffle]") {
+  auto make = [](split_source src) {
+    return std::move(src) | sl::group_by_key(sl::col<"key">) |
+           sl::flat_map_groups_with_state<Running>(running_total, sl::output_mode::update);
+  };
+  check_keyed_family("group state", make, sl::output_mode::update);
+  auto timed = [](split_source src) {
+    return std::move(src) | sl::with_watermark(sl::col<"ts">, 5s) | sl::group_by_key(sl::col<"key">) |
+           sl::flat_map_groups_with_state<Running>(tally_until_timeout, sl::output_mode::append,
+                                                   sl::group_state_timeout::event_time);
+  };
+  check_keyed_family("group state with timeouts", timed, sl::output_mode::append);
+}
+
+namespace parallel_test {
+// A running tally per key in a value state and the rows' values in a list state; an event-time
+// timer 2 s after the key's latest row emits the tally (the values weighted by their place:
+// their order shows) and clears the key.
+struct TallyProcessor {
+  sl::value_state<Running> tally;
+  sl::list_state<std::int64_t> values;
+  sl::processor_handle* handle = nullptr;
+  void init(sl::processor_handle& h) {
+    tally = h.get_value_state<Running>("tally");
+    values = h.get_list_state<std::int64_t>("values");
+    handle = &h;
+  }
+  std::vector<KeyTotal> handle_input_rows(const std::int64_t& key, std::span<const Ev> rows, const sl::timer_values&) {
+    Running r = tally.get_option().value_or(Running{});
+    std::int64_t latest = 0;
+    for (const auto& e : rows) {
+      ++r.count;
+      r.total += e.v;
+      latest = std::max(latest, e.ts.micros);
+      values.append_value(e.v);
+    }
+    tally.update(r);
+    for (auto t : handle->list_timers()) handle->delete_timer(t);
+    handle->register_timer(latest / 1000 + 2000);
+    return {{key, r.count, r.total, rows.front().v}};
+  }
+  std::vector<KeyTotal> handle_expired_timer(const std::int64_t& key, const sl::timer_values&,
+                                             const sl::expired_timer_info&) {
+    const Running r = tally.get();
+    std::int64_t weighted = 0, i = 0;
+    for (auto v : values.get()) weighted += ++i * v;
+    tally.clear();
+    values.clear();
+    return {{key, r.count, r.total, weighted}};
+  }
+};
+}  // namespace parallel_test
+
+TEST_CASE("parallel: transform_with_state, however many state partitions", "[parallel][shuffle]") {
+  auto make = [](split_source src) {
+    return std::move(src) | sl::with_watermark(sl::col<"ts">, 5s) | sl::group_by_key(sl::col<"key">) |
+           sl::transform_with_state(TallyProcessor{}, sl::time_mode::event_time, sl::output_mode::append);
+  };
+  check_keyed_family("transform_with_state", make, sl::output_mode::append);
 }
 
 TEST_CASE("parallel: a union reads the partitions of all its inputs", "[parallel]") {

@@ -369,9 +369,10 @@ TEST_CASE("transform_with_state: an initial state applies in the first batch onl
       st::add_data(in, keys({"a"})),
       st::check_new_answer(KeyText{"a", "1"}),
       st::assert_state_rows(1)));
-  // init() and close() pair up, once per run of the query (three runs).
-  CHECK(life->inits == 3);
-  CHECK(life->closes == 3);
+  // init() and close() pair up, once per state partition (a processor each) and run of the
+  // query (three runs, the default 8 state partitions).
+  CHECK(life->inits == 3 * 8);
+  CHECK(life->closes == 3 * 8);
 }
 
 TEST_CASE("transform_with_state: two initial states for one key are refused when the query is built",

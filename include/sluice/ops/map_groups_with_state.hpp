@@ -40,6 +40,7 @@
 #include "column.hpp"
 #include "flat_map.hpp"
 #include "group_state.hpp"
+#include "state_partitions.hpp"
 #include "watermark.hpp"
 
 namespace sluice {
@@ -163,21 +164,63 @@ struct group_state_stage<State, In, std::tuple<Sels...>, Out, F, Traits> : state
   bool watermark_present;
   std::tuple<bound_selector<In, Sels>...> keys;
   F f;
-  boost::unordered_flat_map<key_type, entry, key_hash> states_;
 
-  // The batch: its rows grouped by key at finish().
-  boost::unordered_flat_map<key_type, std::uint32_t, key_hash> batch_index_;
-  std::vector<key_type> batch_keys_;
-  std::vector<In> rows_;
-  std::vector<std::uint32_t> row_group_;
-  std::vector<In> sorted_;
-  std::vector<key_type> touched_;  // keys written or removed by the batch: its checkpoint delta
+  // Where a key first appeared in the batch: the calls with rows emit in this order, as on one thread.
+  using rank_type = arrival_rank;
+  // The state in batch_context::shuffle_partitions partitions by key hash (Spark's state per
+  // shuffle partition): one partition's keys, and its part of the batch (its rows grouped by
+  // key at finish, and what its calls emitted).
+  struct part {
+    boost::unordered_flat_map<key_type, entry, key_hash> states;
+    std::vector<key_type> touched;  // keys written or removed by the batch: its checkpoint delta
+    // A lower bound of the stored timeouts: an idle query asks needs_no_data_batch_at every few
+    // milliseconds, which must not scan every key.
+    std::int64_t min_timeout = std::numeric_limits<std::int64_t>::max();
+    boost::unordered_flat_map<key_type, std::uint32_t, key_hash> batch_index;
+    std::vector<key_type> batch_keys;
+    std::vector<rank_type> batch_ranks;  // per key of the batch
+    std::vector<In> rows;
+    std::vector<std::uint32_t> row_group;
+    std::vector<In> sorted;
+    std::int64_t updated = 0;
+    ranked_output<Out> out;  // what the calls emitted
+
+    void add(key_type k, In&& r, rank_type rank) {
+      auto [it, inserted] = batch_index.try_emplace(std::move(k), static_cast<std::uint32_t>(batch_keys.size()));
+      if (inserted) {
+        batch_keys.push_back(it->first);
+        batch_ranks.push_back(rank);
+      }
+      row_group.push_back(it->second);
+      rows.push_back(std::move(r));
+    }
+    void clear_batch() {
+      batch_index.clear();
+      batch_keys.clear();
+      batch_ranks.clear();
+      rows.clear();
+      row_group.clear();
+      sorted.clear();
+      touched.clear();
+      updated = 0;
+      out.clear();
+    }
+  };
+  std::vector<part> parts_ = std::vector<part>(1);
+  // Input partitions are taken at once (parallel_accept): each routes its rows to their state
+  // partition (routed_rows); finish groups each state partition's rows by key, input partition
+  // by input partition in their order, and calls f per key in a task: f sees a key's rows in
+  // the order one thread gives. It may be called for keys of different state partitions at
+  // once (Spark's tasks do the same). Without workers rows go straight to their partition.
+  static constexpr bool parallel_accept = true;
+  using batch_rows = ranked_rows<key_type, In, In>;
+  using routed = ranked_row<key_type, In>;
+  using local = typename batch_rows::local;
+  batch_rows routed_;
+
   using late_row = In;  // sl::late_rows_to (ops/late_rows.hpp): where rows dropped as late go
   std::vector<In>* late_rows = nullptr;
   std::int64_t dropped_ = 0;
-  // A lower bound of the stored timeouts: an idle query asks needs_no_data_batch_at every few
-  // milliseconds, which must not scan every key.
-  std::int64_t min_timeout_ = std::numeric_limits<std::int64_t>::max();
   std::int64_t last_watermark_ = std::numeric_limits<std::int64_t>::min();
   state_operator_metrics last_metrics{"flatMapGroupsWithState"};
 
@@ -214,67 +257,76 @@ struct group_state_stage<State, In, std::tuple<Sels...>, Out, F, Traits> : state
     if constexpr (sizeof...(Sels) == 1) return std::get<0>(k);
     else return k;
   }
+  std::size_t partition_of(const key_type& k) const {
+    return parts_.size() == 1 ? 0 : state_partition_of(key_hash{}(k), parts_.size());
+  }
 
   std::int64_t (*event_time_)(const In&) = nullptr;
 
-  void begin_batch(const batch_context&) override {
-    batch_index_.clear();
-    batch_keys_.clear();
-    rows_.clear();
-    row_group_.clear();
-    touched_.clear();
+  // A run of a batch starts: with the batch's number of state partitions (a graph driven by
+  // hand may change it; the engine keeps the checkpoint's), the keys moved to theirs.
+  void begin_batch(const batch_context& ctx) override {
+    const std::size_t n = std::max<std::size_t>(1, ctx.shuffle_partitions);
+    if (n != parts_.size()) repartition(n);
+    for (auto& pt : parts_) pt.clear_batch();
+    routed_.closed.clear();
     dropped_ = 0;
   }
 
+  // index: the input partition's (its rows come after those of lower ones).
+  local open_batch(const batch_context& ctx, std::size_t index = 0) {
+    return batch_rows::open(ctx.tasks == nullptr, index, parts_.size());
+  }
+  void close_batch(local& l) { routed_.close(l); }
+
   template <class R>
-  void accept(batch_context& ctx, R&& r) {
+  void accept(batch_context& ctx, R&& r, local& l) {
     // Spark filters rows older than the watermark only under an event-time timeout.
     if constexpr (timeout == group_state_timeout_kind::event_time) {
       if (event_time_ != nullptr && ctx.has_watermark && event_time_(r) <= late_events_watermark(ctx, operator_index)) {
-        ++dropped_;
-        if (late_rows != nullptr) late_rows->emplace_back(std::forward<R>(r));
+        batch_rows::drop_late(l, dropped_, late_rows, std::forward<R>(r));
         return;
       }
     }
-    auto [it, inserted] = batch_index_.try_emplace(key_of(r), static_cast<std::uint32_t>(batch_keys_.size()));
-    if (inserted) batch_keys_.push_back(it->first);
-    row_group_.push_back(it->second);
-    rows_.push_back(std::forward<R>(r));
+    key_type k = key_of(r);
+    const std::size_t p = partition_of(k);
+    if (l.straight) parts_[p].add(std::move(k), In(std::forward<R>(r)), l.next());
+    else l.buckets[p].push_back(routed{std::move(k), In(std::forward<R>(r)), l.next()});
   }
 
-  template <class Down>
-  void call(const batch_context& ctx, const key_type& k, std::span<const In> values, bool timed_out, Down& down,
-            std::int64_t& updated) {
-    auto found = states_.find(k);
-    const std::int64_t prior_timeout = found == states_.end() ? no_timeout_timestamp : found->second.timeout_us;
-    group_state<State> gs(found == states_.end() ? std::nullopt : found->second.value, timeout,
+  template <class Emit>
+  void call(const batch_context& ctx, part& pt, const key_type& k, std::span<const In> values, bool timed_out,
+            Emit& emit) {
+    auto found = pt.states.find(k);
+    const std::int64_t prior_timeout = found == pt.states.end() ? no_timeout_timestamp : found->second.timeout_us;
+    group_state<State> gs(found == pt.states.end() ? std::nullopt : found->second.value, timeout,
                           ctx.batch_timestamp.micros, watermark_present, eviction_watermark(ctx, operator_index), timed_out);
     const user_key& uk = user_key_of(k);
     if constexpr (Traits::is_map) {
-      down(std::invoke(f, uk, values, gs));
+      emit(std::invoke(f, uk, values, gs));
     } else if constexpr (Traits::callback) {
-      std::invoke(f, uk, values, gs, down);
+      std::invoke(f, uk, values, gs, emit);
     } else {
       auto&& produced = std::invoke(f, uk, values, gs);
       if constexpr (is_optional_v<std::remove_cvref_t<decltype(produced)>>) {
-        if (produced) down(std::move(*produced));
+        if (produced) emit(std::move(*produced));
       } else {
-        for (auto&& o : produced) down(std::forward<decltype(o)>(o));
+        for (auto&& o : produced) emit(std::forward<decltype(o)>(o));
       }
     }
     // Spark's InputProcessor: remove the state row when removed without a timeout; otherwise
     // write it when the value or the timeout changed.
     if (gs.removed_ && gs.timeout_us_ == no_timeout_timestamp) {
-      if (found != states_.end()) states_.erase(found);
-      touched_.push_back(k);
-      ++updated;  // Spark counts a removal among the updated rows (numUpdatedStateRows)
+      if (found != pt.states.end()) pt.states.erase(found);
+      pt.touched.push_back(k);
+      ++pt.updated;  // Spark counts a removal among the updated rows (numUpdatedStateRows)
     } else if (gs.updated_ || gs.removed_ || gs.timeout_us_ != prior_timeout) {
-      if (gs.timeout_us_ != no_timeout_timestamp && gs.timeout_us_ < min_timeout_) min_timeout_ = gs.timeout_us_;
+      if (gs.timeout_us_ != no_timeout_timestamp && gs.timeout_us_ < pt.min_timeout) pt.min_timeout = gs.timeout_us_;
       entry e{std::move(gs.value_), gs.timeout_us_};
-      if (found != states_.end()) found->second = std::move(e);
-      else states_.emplace(k, std::move(e));
-      touched_.push_back(k);
-      ++updated;
+      if (found != pt.states.end()) found->second = std::move(e);
+      else pt.states.emplace(k, std::move(e));
+      pt.touched.push_back(k);
+      ++pt.updated;
     }
   }
 
@@ -283,25 +335,30 @@ struct group_state_stage<State, In, std::tuple<Sels...>, Out, F, Traits> : state
     else return eviction_watermark(ctx, operator_index);
   }
 
-  template <class Down>
-  void finish(batch_context& ctx, Down& down) {
-    std::int64_t updated = 0;
+  // One state partition's part of the batch: its routed rows grouped by key, f called per key
+  // with them, then per key whose timeout fired; what f emits kept in pt.out.
+  void finish_part(batch_context& ctx, part& pt, std::size_t p) {
+    routed_.each(p, [&pt](routed& x) { pt.add(std::move(x.key), std::move(x.row), x.rank); });
     // Group the batch's rows by key (a counting sort: stable, so values keep arrival order).
-    const std::size_t groups = batch_keys_.size();
+    const std::size_t groups = pt.batch_keys.size();
     std::vector<std::uint32_t> start(groups + 1, 0);
-    for (auto g : row_group_) ++start[g + 1];
+    for (auto g : pt.row_group) ++start[g + 1];
     for (std::size_t g = 0; g < groups; ++g) start[g + 1] += start[g];
-    sorted_.clear();
-    sorted_.reserve(rows_.size());
-    if (!rows_.empty()) {
+    pt.sorted.clear();
+    pt.sorted.reserve(pt.rows.size());
+    if (!pt.rows.empty()) {
       std::vector<std::uint32_t> pos(start.begin(), start.end() - 1);
-      std::vector<std::uint32_t> order(rows_.size());
-      for (std::size_t i = 0; i < rows_.size(); ++i) order[pos[row_group_[i]]++] = static_cast<std::uint32_t>(i);
-      for (auto i : order) sorted_.push_back(std::move(rows_[i]));
+      std::vector<std::uint32_t> order(pt.rows.size());
+      for (std::size_t i = 0; i < pt.rows.size(); ++i) order[pos[pt.row_group[i]]++] = static_cast<std::uint32_t>(i);
+      for (auto i : order) pt.sorted.push_back(std::move(pt.rows[i]));
     }
+    auto emit = [&pt](auto&& o) { pt.out.rows.emplace_back(std::forward<decltype(o)>(o)); };
     for (std::size_t g = 0; g < groups; ++g)
-      call(ctx, batch_keys_[g], std::span<const In>(sorted_.data() + start[g], start[g + 1] - start[g]), false, down,
-           updated);
+      pt.out.record(pt.batch_ranks[g], [&] {
+        call(ctx, pt, pt.batch_keys[g], std::span<const In>(pt.sorted.data() + start[g], start[g + 1] - start[g]),
+             false, emit);
+      });
+    pt.out.end_calls();
     // Then the keys whose timeout fired, without values (keys with rows were called above and
     // their timeouts reset).
     if constexpr (timeout != group_state_timeout_kind::none) {
@@ -309,23 +366,45 @@ struct group_state_stage<State, In, std::tuple<Sels...>, Out, F, Traits> : state
         const std::int64_t threshold = timeout_threshold(ctx);
         std::vector<key_type> due;
         std::int64_t min_left = std::numeric_limits<std::int64_t>::max();
-        for (const auto& [k, e] : states_) {
+        for (const auto& [k, e] : pt.states) {
           if (e.timeout_us == no_timeout_timestamp) continue;
-          if (e.timeout_us < threshold && !batch_index_.contains(k)) due.push_back(k);
+          if (e.timeout_us < threshold && !pt.batch_index.contains(k)) due.push_back(k);
           else min_left = std::min(min_left, e.timeout_us);
         }
-        min_timeout_ = min_left;  // the calls below lower it for the timeouts they set
-        for (const auto& k : due) call(ctx, k, std::span<const In>(), true, down, updated);
+        pt.min_timeout = min_left;  // the calls below lower it for the timeouts they set
+        for (const auto& k : due) call(ctx, pt, k, std::span<const In>(), true, emit);
       }
     }
-    rows_.clear();
-    sorted_.clear();
+    pt.rows.clear();
+    pt.sorted.clear();
+  }
+
+  // Each state partition in a task (when there are workers). What the calls with rows emitted
+  // goes down in the order their keys first appeared in the batch, as on one thread; then what
+  // the timeouts emitted, partition by partition.
+  template <class Down>
+  void finish(batch_context& ctx, Down& down) {
+    dropped_ += routed_.order(late_rows);
+    if (ctx.tasks == nullptr || parts_.size() == 1) {
+      for (std::size_t p = 0; p < parts_.size(); ++p) finish_part(ctx, parts_[p], p);
+    } else {
+      parallel_for(ctx, parts_.size(), [&](std::size_t p) { finish_part(ctx, parts_[p], p); });
+    }
+    routed_.closed.clear();
+    std::vector<ranked_output<Out>*> outs;
+    for (auto& pt : parts_) outs.push_back(&pt.out);
+    emit_ranked(outs, down);
+    std::int64_t updated = 0, total = 0;
+    for (auto& pt : parts_) {
+      updated += pt.updated;
+      total += static_cast<std::int64_t>(pt.states.size());
+    }
     last_watermark_ = eviction_watermark(ctx, operator_index);
-    last_metrics.num_rows_total = static_cast<std::int64_t>(states_.size());
+    last_metrics.num_rows_total = total;
     last_metrics.num_rows_updated = updated;
     last_metrics.num_rows_removed = 0;  // Spark's operator reports removals as updates
     last_metrics.num_rows_dropped_by_watermark = dropped_;
-    last_metrics.memory_used_bytes = static_cast<std::int64_t>(states_.size() * (sizeof(key_type) + sizeof(entry)));
+    last_metrics.memory_used_bytes = total * static_cast<std::int64_t>(sizeof(key_type) + sizeof(entry));
   }
 
   // Spark's FlatMapGroupsWithStateExec.shouldRunAnotherBatch, for event-time timeouts: after a
@@ -338,46 +417,88 @@ struct group_state_stage<State, In, std::tuple<Sels...>, Out, F, Traits> : state
   // Processing-time timeouts: Spark runs a batch at every trigger; sluice only when a timeout
   // would fire at that batch's timestamp (the same output, without empty batches).
   bool needs_no_data_batch_at(timestamp batch_timestamp) const override {
-    if constexpr (timeout == group_state_timeout_kind::processing_time) return min_timeout_ < batch_timestamp.micros;
-    else return false;
+    if constexpr (timeout == group_state_timeout_kind::processing_time) {
+      for (const auto& pt : parts_)
+        if (pt.min_timeout < batch_timestamp.micros) return true;
+      return false;
+    } else {
+      return false;
+    }
   }
   state_operator_metrics metrics() const override { return last_metrics; }
 
   // ---- checkpoints: a key's state and timeout; the delta is the keys the batch wrote, then
-  // those it removed.
+  // those it removed. One delta and snapshot per state partition (state/<op>/<partition>/),
+  // each in the form the whole state had before partitions, which the whole-state calls still
+  // read and write (a checkpoint from before restores into them).
   std::string state_signature() const override { return boost::json::serialize(state_layout()); }
   void write_entry(binary_writer& out, const key_type& k, const entry& e) const {
     out.write(k);
     out.write(e.value);
     out.write(e.timeout_us);
   }
-  void write_delta(binary_writer& out) const override {
-    std::size_t upserts = 0;
-    for (const auto& k : touched_) upserts += states_.contains(k);
+  // parts: the partitions written, as one state.
+  void write_delta_of(binary_writer& out, std::span<const part> parts) const {
+    std::size_t upserts = 0, touched = 0;
+    for (const auto& pt : parts) {
+      touched += pt.touched.size();
+      for (const auto& k : pt.touched) upserts += pt.states.contains(k);
+    }
     out.write_size(upserts);
-    for (const auto& k : touched_)
-      if (auto it = states_.find(k); it != states_.end()) write_entry(out, k, it->second);
-    out.write_size(touched_.size() - upserts);
-    for (const auto& k : touched_)
-      if (!states_.contains(k)) out.write(k);
+    for (const auto& pt : parts)
+      for (const auto& k : pt.touched)
+        if (auto it = pt.states.find(k); it != pt.states.end()) write_entry(out, k, it->second);
+    out.write_size(touched - upserts);
+    for (const auto& pt : parts)
+      for (const auto& k : pt.touched)
+        if (!pt.states.contains(k)) out.write(k);
   }
-  void write_snapshot(binary_writer& out) const override {
-    out.write_size(states_.size());
-    for (const auto& [k, e] : states_) write_entry(out, k, e);
+  void write_snapshot_of(binary_writer& out, std::span<const part> parts) const {
+    std::size_t n = 0;
+    for (const auto& pt : parts) n += pt.states.size();
+    out.write_size(n);
+    for (const auto& pt : parts)
+      for (const auto& [k, e] : pt.states) write_entry(out, k, e);
   }
+  void write_delta(binary_writer& out) const override { write_delta_of(out, parts_); }
+  void write_snapshot(binary_writer& out) const override { write_snapshot_of(out, parts_); }
   void load_snapshot(binary_reader& in) override {
-    states_.clear();
-    min_timeout_ = std::numeric_limits<std::int64_t>::max();
-    read_upserts(in);
+    reset_partitions(parts_.size());
+    read_upserts(in, [this](const key_type& k) -> part& { return parts_[partition_of(k)]; });
   }
   void apply_delta(binary_reader& in) override {
-    read_upserts(in);
-    erase_keys<key_type>(in, states_);
+    read_upserts(in, [this](const key_type& k) -> part& { return parts_[partition_of(k)]; });
+    const auto n = in.read_size(1);
+    for (std::size_t i = 0; i < n; ++i) {
+      key_type k{};
+      in.read(k);
+      parts_[partition_of(k)].states.erase(k);
+    }
+  }
+  std::size_t state_partitions() const override { return parts_.size(); }
+  void reset_partitions(std::size_t n) override {
+    parts_.assign(n, part{});
+    routed_.closed.clear();
+  }
+  void write_partition_delta(std::size_t p, binary_writer& out) const override {
+    write_delta_of(out, std::span<const part>(&parts_[p], 1));
+  }
+  void write_partition_snapshot(std::size_t p, binary_writer& out) const override {
+    write_snapshot_of(out, std::span<const part>(&parts_[p], 1));
+  }
+  void load_partition_snapshot(std::size_t p, binary_reader& in) override {
+    parts_[p] = part{};
+    read_upserts(in, [&](const key_type&) -> part& { return parts_[p]; });
+  }
+  void apply_partition_delta(std::size_t p, binary_reader& in) override {
+    read_upserts(in, [&](const key_type&) -> part& { return parts_[p]; });
+    erase_keys<key_type>(in, parts_[p].states);
   }
   void restore_last_batch_watermark(std::int64_t watermark) override { last_watermark_ = watermark; }
 
  private:
-  void read_upserts(binary_reader& in) {
+  template <class PartFor>
+  void read_upserts(binary_reader& in, PartFor&& part_for) {
     const auto n = in.read_size(1);
     for (std::size_t i = 0; i < n; ++i) {
       key_type k{};
@@ -385,9 +506,24 @@ struct group_state_stage<State, In, std::tuple<Sels...>, Out, F, Traits> : state
       in.read(k);
       in.read(e.value);
       in.read(e.timeout_us);
-      if (e.timeout_us != no_timeout_timestamp) min_timeout_ = std::min(min_timeout_, e.timeout_us);
-      states_.insert_or_assign(std::move(k), std::move(e));
+      part& pt = part_for(k);
+      if (e.timeout_us != no_timeout_timestamp) pt.min_timeout = std::min(pt.min_timeout, e.timeout_us);
+      pt.states.insert_or_assign(std::move(k), std::move(e));
     }
+  }
+  // The keys into n partitions; when there are some, the next checkpoint writes each
+  // partition's snapshot, as their files so far (if any) are of another layout.
+  void repartition(std::size_t n) {
+    std::vector<part> old = std::move(parts_);
+    parts_.assign(n, part{});
+    for (auto& o : old)
+      for (auto& [k, e] : o.states) {
+        part& pt = parts_[partition_of(k)];
+        if (e.timeout_us != no_timeout_timestamp) pt.min_timeout = std::min(pt.min_timeout, e.timeout_us);
+        pt.states.emplace(k, std::move(e));
+        full_snapshot_due = true;
+      }
+    routed_.closed.clear();
   }
 };
 

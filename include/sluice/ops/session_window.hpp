@@ -36,6 +36,7 @@
 #include "../time.hpp"
 #include "aggregate.hpp"
 #include "column.hpp"
+#include "state_partitions.hpp"
 
 namespace sluice {
 
@@ -170,14 +171,35 @@ struct session_aggregate_stage<In, std::tuple<Keys...>, std::tuple<Aggs...>> : s
 
   std::tuple<Keys...> keys;
   std::tuple<typename Aggs::bound_type...> aggs;
-  boost::unordered_flat_map<key_type, key_sessions, key_hash> groups_;
-  std::vector<key_type> changed_;  // keys the batch changed, each once
+
+  // The state in batch_context::shuffle_partitions partitions by the other keys' hash (Spark's
+  // state per shuffle partition). One partition's keys, and what the batch did to them.
+  struct part {
+    boost::unordered_flat_map<key_type, key_sessions, key_hash> groups;
+    std::vector<key_type> changed;  // keys the batch changed, each once
+    std::int64_t sessions = 0;      // sessions in the partition
+    std::int64_t min_end = std::numeric_limits<std::int64_t>::max();  // no session ends before it
+    std::int64_t updated = 0, removed = 0;  // the batch's sessions updated and evicted
+    std::vector<output_row> out;            // what finish emits from it, when run in a task
+  };
+  std::vector<part> parts_ = std::vector<part>(1);
+  // Input partitions are taken at once (parallel_accept): each routes its rows to their state
+  // partition (routed_rows); finish gives each state partition its rows in input partition
+  // order, then row order, in a task: a key's rows merge in the order one thread gives (which
+  // first() / last() of a session see). Without workers rows go straight to their partition.
+  static constexpr bool parallel_accept = true;
+  struct routed {
+    key_type key;
+    In row;
+  };
+  using batch_rows = routed_rows<routed, In>;
+  using local = typename batch_rows::local;
+  batch_rows routed_;
+
   std::int64_t batch_ = -1;
-  std::int64_t sessions_ = 0;  // sessions in the state
   using late_row = In;  // sl::late_rows_to (ops/late_rows.hpp): where rows dropped as late go
   std::vector<In>* late_rows = nullptr;
   std::int64_t dropped_ = 0;
-  std::int64_t min_end_ = std::numeric_limits<std::int64_t>::max();  // no session ends before it
   std::int64_t last_watermark_ = std::numeric_limits<std::int64_t>::min();
   state_operator_metrics last_metrics{"sessionWindowStateStoreSaveExec"};
 
@@ -212,6 +234,9 @@ struct session_aggregate_stage<In, std::tuple<Keys...>, std::tuple<Aggs...>> : s
     }(std::index_sequence_for<Keys...>{});
     return k;
   }
+  std::size_t partition_of(const key_type& k) const {
+    return parts_.size() == 1 ? 0 : state_partition_of(key_hash{}(k), parts_.size());
+  }
 
   void merge_states(state_type& s, const state_type& o) const {
     [&]<std::size_t... I>(std::index_sequence<I...>) {
@@ -219,37 +244,50 @@ struct session_aggregate_stage<In, std::tuple<Keys...>, std::tuple<Aggs...>> : s
     }(std::index_sequence_for<Aggs...>{});
   }
 
-  void note_changed(const key_type& k, key_sessions& ks) {
+  void note_changed(part& pt, const key_type& k, key_sessions& ks) const {
     if (ks.changed_in != batch_) {
       ks.changed_in = batch_;
-      changed_.push_back(k);
+      pt.changed.push_back(k);
     }
   }
 
+  // index: the input partition's (its rows come after those of lower ones).
+  local open_batch(const batch_context& ctx, std::size_t index = 0) {
+    return batch_rows::open(ctx.tasks == nullptr, index, parts_.size());
+  }
+  void close_batch(local& l) { routed_.close(l); }
+
   template <class R>
-  void accept(batch_context& ctx, const R& r) {
+  void accept(batch_context& ctx, R&& r, local& l) {
     const auto& sk = std::get<session_key>(keys);
     const std::int64_t gap = sk.gap_of(r);
     if (gap <= 0) return;  // Spark leaves such rows out of the aggregation
-    const std::int64_t t = sk.time(r), end = t + gap;
+    const std::int64_t t = sk.time(r);
     if constexpr (event_time) {
-      if (ctx.has_watermark && end <= late_events_watermark(ctx, operator_index)) {
-        ++dropped_;
-        if (late_rows != nullptr) late_rows->push_back(r);
+      if (ctx.has_watermark && t + gap <= late_events_watermark(ctx, operator_index)) {
+        batch_rows::drop_late(l, dropped_, late_rows, std::forward<R>(r));
         return;
       }
     }
     key_type k = key_of(r);
-    auto [it, inserted] = groups_.try_emplace(std::move(k));
+    const std::size_t p = partition_of(k);
+    if (l.straight) add(parts_[p], std::move(k), r, t, t + gap);
+    else l.buckets[p].push_back(routed{std::move(k), In(std::forward<R>(r))});
+  }
+
+  // A row (not late, with a positive gap) into its key's sessions in partition pt: its session
+  // [t, end).
+  void add(part& pt, key_type k, const In& r, std::int64_t t, std::int64_t end) const {
+    auto [it, inserted] = pt.groups.try_emplace(std::move(k));
     key_sessions& ks = it->second;
-    note_changed(it->first, ks);
+    note_changed(pt, it->first, ks);
     auto& v = ks.sessions;
     // The first session ending at or after t is the first that can overlap or touch [t, end).
     auto first = std::lower_bound(v.begin(), v.end(), t, [](const session& s, std::int64_t x) { return s.end < x; });
     session* target;
     if (first == v.end() || first->start > end) {
       target = &*v.insert(first, session{t, end, state_type{}, batch_});
-      ++sessions_;
+      ++pt.sessions;
     } else {
       first->start = std::min(first->start, t);
       first->end = std::max(first->end, end);
@@ -258,12 +296,12 @@ struct session_aggregate_stage<In, std::tuple<Keys...>, std::tuple<Aggs...>> : s
         merge_states(first->states, last->states);
         first->end = std::max(first->end, last->end);
       }
-      sessions_ -= last - (first + 1);
+      pt.sessions -= last - (first + 1);
       target = &*first;
       v.erase(first + 1, last);
     }
     target->updated_in = batch_;
-    if (end < min_end_) min_end_ = end;
+    if (end < pt.min_end) pt.min_end = end;
     [&]<std::size_t... I>(std::index_sequence<I...>) {
       (std::get<I>(aggs).update(std::get<I>(target->states), r), ...);
     }(std::index_sequence_for<Aggs...>{});
@@ -280,47 +318,88 @@ struct session_aggregate_stage<In, std::tuple<Keys...>, std::tuple<Aggs...>> : s
     else return std::get<I>(keys).output(std::get<I>(k));
   }
 
-  template <class Down>
-  void finish(batch_context& ctx, Down& down) {
-    std::int64_t updated = 0;
-    for (const key_type& k : changed_)
-      for (const session& s : groups_.find(k)->second.sessions) updated += s.updated_in == batch_;
-    std::int64_t removed = 0;
-    if (ctx.mode == output_mode_kind::complete) {
-      for (const auto& [k, ks] : groups_)
-        for (const session& s : ks.sessions) down(make_row(k, s));
-    } else if (event_time && ctx.has_watermark && eviction_watermark(ctx, operator_index) >= min_end_) {
+  // One state partition's part of finish: its routed rows, then what it emits (every session
+  // in complete mode; in append mode the sessions the watermark closed, evicted).
+  template <class Emit>
+  void finish_part(part& pt, std::size_t p, bool complete, bool evict, std::int64_t wm, Emit&& emit) {
+    const auto& sk = std::get<session_key>(keys);
+    routed_.each(p, [&](routed& x) {
+      const std::int64_t t = sk.time(x.row);
+      add(pt, std::move(x.key), x.row, t, t + sk.gap_of(x.row));
+    });
+    for (const key_type& k : pt.changed)
+      for (const session& s : pt.groups.find(k)->second.sessions) pt.updated += s.updated_in == batch_;
+    if (complete) {
+      for (const auto& [k, ks] : pt.groups)
+        for (const session& s : ks.sessions) emit(make_row(k, s));
+    } else if (evict && wm >= pt.min_end) {
       // Append: sessions ending at or before the watermark are final: emit and evict them.
-      const std::int64_t wm = eviction_watermark(ctx, operator_index);
       std::int64_t left = std::numeric_limits<std::int64_t>::max();
-      boost::unordered::erase_if(groups_, [&](auto& kv) {
+      boost::unordered::erase_if(pt.groups, [&](auto& kv) {
         auto& v = kv.second.sessions;
         std::size_t n = 0;
-        while (n < v.size() && v[n].end <= wm) down(make_row(kv.first, v[n++]));
+        while (n < v.size() && v[n].end <= wm) emit(make_row(kv.first, v[n++]));
         if (n > 0) {
-          note_changed(kv.first, kv.second);
+          note_changed(pt, kv.first, kv.second);
           v.erase(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(n));
-          removed += static_cast<std::int64_t>(n);
+          pt.removed += static_cast<std::int64_t>(n);
         }
         if (!v.empty()) left = std::min(left, v.front().end);
         return v.empty();
       });
-      sessions_ -= removed;
-      min_end_ = left;
+      pt.sessions -= pt.removed;
+      pt.min_end = left;
     }
-    last_watermark_ = eviction_watermark(ctx, operator_index);  // its own (after a join: lower)
-    last_metrics.num_rows_total = sessions_;
-    last_metrics.num_rows_updated = updated;
-    last_metrics.num_rows_removed = removed;
-    last_metrics.num_rows_dropped_by_watermark = std::exchange(dropped_, 0);
-    last_metrics.memory_used_bytes =
-        static_cast<std::int64_t>(groups_.size() * (sizeof(key_type) + sizeof(key_sessions))) +
-        sessions_ * static_cast<std::int64_t>(sizeof(session));
   }
 
+  // Each state partition in a task (when there are workers), what it emits kept and sent down
+  // in partition order: the rows of one key in the order one thread gives, the order across
+  // keys (and partitions) may differ.
+  template <class Down>
+  void finish(batch_context& ctx, Down& down) {
+    dropped_ += routed_.order(late_rows);
+    const bool complete = ctx.mode == output_mode_kind::complete;
+    const bool evict = event_time && ctx.has_watermark;
+    const std::int64_t wm = eviction_watermark(ctx, operator_index);
+    if (ctx.tasks == nullptr || parts_.size() == 1) {
+      for (std::size_t p = 0; p < parts_.size(); ++p)
+        finish_part(parts_[p], p, complete, evict, wm, [&](output_row&& r) { down(std::move(r)); });
+    } else {
+      parallel_for(ctx, parts_.size(), [&](std::size_t p) {
+        finish_part(parts_[p], p, complete, evict, wm, [&](output_row&& r) { parts_[p].out.push_back(std::move(r)); });
+      });
+      for (auto& pt : parts_) {
+        for (auto& r : pt.out) down(std::move(r));
+        pt.out.clear();
+      }
+    }
+    routed_.closed.clear();
+    last_watermark_ = wm;  // its own (after a join: lower)
+    last_metrics = state_operator_metrics{"sessionWindowStateStoreSaveExec"};
+    std::size_t keys_held = 0;
+    for (const auto& pt : parts_) {
+      last_metrics.num_rows_total += pt.sessions;
+      last_metrics.num_rows_updated += pt.updated;
+      last_metrics.num_rows_removed += pt.removed;
+      keys_held += pt.groups.size();
+    }
+    last_metrics.num_rows_dropped_by_watermark = std::exchange(dropped_, 0);
+    last_metrics.memory_used_bytes = static_cast<std::int64_t>(keys_held * (sizeof(key_type) + sizeof(key_sessions))) +
+                                     last_metrics.num_rows_total * static_cast<std::int64_t>(sizeof(session));
+  }
+
+  // A run of a batch starts: with the batch's number of state partitions (a graph driven by
+  // hand may change it; the engine keeps the checkpoint's), the keys moved to theirs.
   void begin_batch(const batch_context& ctx) override {
     batch_ = ctx.batch_id;
-    changed_.clear();
+    const std::size_t n = std::max<std::size_t>(1, ctx.shuffle_partitions);
+    if (n != parts_.size()) repartition(n);
+    for (auto& pt : parts_) {
+      pt.changed.clear();
+      pt.updated = pt.removed = 0;
+      pt.out.clear();
+    }
+    routed_.closed.clear();
     dropped_ = 0;
   }
 
@@ -332,7 +411,9 @@ struct session_aggregate_stage<In, std::tuple<Keys...>, std::tuple<Aggs...>> : s
   state_operator_metrics metrics() const override { return last_metrics; }
 
   // ---- checkpoints: a batch's delta is the whole session list of every key it changed (an
-  // empty list removes the key).
+  // empty list removes the key). One delta and snapshot per state partition
+  // (state/<op>/<partition>/), each in the form the whole state had before partitions, which
+  // the whole-state calls still read and write (a checkpoint from before restores into them).
   std::string state_signature() const override { return boost::json::serialize(state_layout()); }
   void write_sessions(binary_writer& out, const key_type& k, const std::vector<session>* v) const {
     out.write(k);
@@ -344,49 +425,101 @@ struct session_aggregate_stage<In, std::tuple<Keys...>, std::tuple<Aggs...>> : s
         out.write(s.states);
       }
   }
-  void write_delta(binary_writer& out) const override {
-    out.write_size(changed_.size());
-    for (const key_type& k : changed_) {
-      const auto it = groups_.find(k);
-      write_sessions(out, k, it == groups_.end() ? nullptr : &it->second.sessions);
+  void write_changed(binary_writer& out, const part& pt) const {
+    for (const key_type& k : pt.changed) {
+      const auto it = pt.groups.find(k);
+      write_sessions(out, k, it == pt.groups.end() ? nullptr : &it->second.sessions);
     }
   }
+  void write_all(binary_writer& out, const part& pt) const {
+    for (const auto& [k, ks] : pt.groups) write_sessions(out, k, &ks.sessions);
+  }
+  std::size_t state_partitions() const override { return parts_.size(); }
+  void reset_partitions(std::size_t n) override {
+    parts_.assign(n, part{});
+    routed_.closed.clear();
+  }
+  void write_partition_delta(std::size_t p, binary_writer& out) const override {
+    out.write_size(parts_[p].changed.size());
+    write_changed(out, parts_[p]);
+  }
+  void write_partition_snapshot(std::size_t p, binary_writer& out) const override {
+    out.write_size(parts_[p].groups.size());
+    write_all(out, parts_[p]);
+  }
+  void load_partition_snapshot(std::size_t p, binary_reader& in) override {
+    parts_[p] = part{};
+    read_sessions(in, [&](const key_type&) -> part& { return parts_[p]; });
+  }
+  void apply_partition_delta(std::size_t p, binary_reader& in) override {
+    read_sessions(in, [&](const key_type&) -> part& { return parts_[p]; });
+  }
+
+  void write_delta(binary_writer& out) const override {
+    std::size_t n = 0;
+    for (const auto& pt : parts_) n += pt.changed.size();
+    out.write_size(n);
+    for (const auto& pt : parts_) write_changed(out, pt);
+  }
   void write_snapshot(binary_writer& out) const override {
-    out.write_size(groups_.size());
-    for (const auto& [k, ks] : groups_) write_sessions(out, k, &ks.sessions);
+    std::size_t n = 0;
+    for (const auto& pt : parts_) n += pt.groups.size();
+    out.write_size(n);
+    for (const auto& pt : parts_) write_all(out, pt);
   }
   void load_snapshot(binary_reader& in) override {
-    groups_.clear();
-    sessions_ = 0;
-    min_end_ = std::numeric_limits<std::int64_t>::max();
+    reset_partitions(parts_.size());
     apply_delta(in);
   }
   void apply_delta(binary_reader& in) override {
+    read_sessions(in, [&](const key_type& k) -> part& { return parts_[partition_of(k)]; });
+  }
+  void restore_last_batch_watermark(std::int64_t watermark) override { last_watermark_ = watermark; }
+
+ private:
+  // Reads keys' session lists (a delta's or a snapshot's) into the partition part_for(key) names.
+  template <class PartFor>
+  void read_sessions(binary_reader& in, PartFor&& part_for) {
     const auto n = in.read_size(1);
     for (std::size_t i = 0; i < n; ++i) {
       key_type k{};
       in.read(k);
       const auto m = in.read_size(16);
-      auto it = groups_.find(k);
-      if (it != groups_.end()) sessions_ -= static_cast<std::int64_t>(it->second.sessions.size());
+      part& pt = part_for(k);
+      auto it = pt.groups.find(k);
+      if (it != pt.groups.end()) pt.sessions -= static_cast<std::int64_t>(it->second.sessions.size());
       if (m == 0) {
-        if (it != groups_.end()) groups_.erase(it);
+        if (it != pt.groups.end()) pt.groups.erase(it);
         continue;
       }
-      if (it == groups_.end()) it = groups_.try_emplace(std::move(k)).first;
+      if (it == pt.groups.end()) it = pt.groups.try_emplace(std::move(k)).first;
       auto& v = it->second.sessions;
       v.assign(m, session{});
       for (auto& s : v) {
         in.read(s.start);
         in.read(s.end);
         in.read(s.states);
-        min_end_ = std::min(min_end_, s.end);
+        pt.min_end = std::min(pt.min_end, s.end);
       }
-      sessions_ += static_cast<std::int64_t>(m);
+      pt.sessions += static_cast<std::int64_t>(m);
     }
-    changed_.clear();
+    for (auto& pt : parts_) pt.changed.clear();
   }
-  void restore_last_batch_watermark(std::int64_t watermark) override { last_watermark_ = watermark; }
+  // The keys into n partitions; when there are some, the next checkpoint writes each
+  // partition's snapshot, as their files so far (if any) are of another layout.
+  void repartition(std::size_t n) {
+    std::vector<part> old = std::move(parts_);
+    parts_.assign(n, part{});
+    for (auto& o : old)
+      for (auto& [k, ks] : o.groups) {
+        part& pt = parts_[partition_of(k)];
+        pt.sessions += static_cast<std::int64_t>(ks.sessions.size());
+        if (!ks.sessions.empty()) pt.min_end = std::min(pt.min_end, ks.sessions.front().end);
+        pt.groups.emplace(k, std::move(ks));
+        full_snapshot_due = true;
+      }
+    routed_.closed.clear();
+  }
 };
 
 }  // namespace detail

@@ -4,7 +4,7 @@
 //   struct Counter {
 //     sl::value_state<Count> count;                            // typed state variables
 //     sl::list_state<Event> recent;
-//     void init(sl::processor_handle& h) {                     // once per query run
+//     void init(sl::processor_handle& h) {                     // per state partition and run
 //       count = h.get_value_state<Count>("count");
 //       recent = h.get_list_state<Event>("recent", sl::ttl(10min));
 //     }
@@ -13,7 +13,7 @@
 //     std::vector<Out> handle_expired_timer(const Key& key, const sl::timer_values& t,
 //                                           const sl::expired_timer_info& info); // timers only
 //     void handle_initial_state(const Key& key, const S& s, const sl::timer_values& t); // optional
-//     void close();                                            // optional: the run ends
+//     void close();                                            // optional: the run ends (each copy)
 //   };
 //
 // With an initial state (Spark's transformWithState(processor, timeMode, outputMode,
@@ -26,7 +26,10 @@
 // (codec/binary.hpp). The progress's customMetrics count the variables, timers and TTL removals
 // under Spark's names. A batch calls handle_input_rows for every key with rows (in the
 // order keys first appear), then handle_expired_timer for every timer that has expired (time
-// order), then removes the values whose TTL has passed.
+// order), then removes the values whose TTL has passed: each state partition (keys by hash,
+// query_options::shuffle_partitions) with its own copy of the processor (init() each, as
+// Spark's processor per partition), at once on the query's workers; the order is per state
+// partition, and the handlers' output goes down as one thread gives it for keys with rows.
 #pragma once
 #include <boost/unordered/unordered_flat_map.hpp>
 #include <chrono>
@@ -50,6 +53,7 @@
 #include "../graph/node.hpp"
 #include "flat_map.hpp"
 #include "map_groups_with_state.hpp"
+#include "state_partitions.hpp"
 
 namespace sluice {
 
@@ -505,14 +509,69 @@ struct transform_with_state_stage<P, In, std::tuple<Sels...>, Out, TM, OM, S> : 
   }
 
   std::tuple<bound_selector<In, Sels>...> keys;
-  P processor;
-  processor_handle handle{TM};
+  P processor;  // the user's: each state partition runs a copy of it, init() with its own handle
   std::vector<std::pair<key_type, S>> initial_state;  // for batch 0
 
-  // The batch's rows by key, keys in the order they first appear.
-  boost::unordered_flat_map<key_type, std::uint32_t, key_hash> index_;
-  std::vector<std::pair<key_type, std::vector<In>>> groups_;
-  std::vector<std::string> touched_;  // keys the batch handled or expired: its checkpoint delta
+  // Where a key first appeared in the batch: handle_input_rows' rows go down in this order.
+  using rank_type = arrival_rank;
+  // The state in batch_context::shuffle_partitions partitions by key hash (Spark's state per
+  // shuffle partition), each with its own processor and handle (Spark: a processor per
+  // partition), its part of the batch and what its handlers emitted.
+  struct part {
+    P processor;
+    processor_handle handle{TM};
+    boost::unordered_flat_map<key_type, std::uint32_t, key_hash> index;  // the batch's keys, in order
+    std::vector<std::pair<key_type, std::vector<In>>> groups;
+    std::vector<rank_type> ranks;
+    std::vector<std::string> touched;  // keys the batch handled or expired: its checkpoint delta
+    std::int64_t updated = 0, expired_timers = 0, removed = 0;
+    ranked_output<Out> out;  // what the handlers returned
+
+    explicit part(const P& p) : processor(p) { processor.init(handle); }
+    void add(key_type k, In&& r, rank_type rank) {
+      auto [it, inserted] = index.try_emplace(k, static_cast<std::uint32_t>(groups.size()));
+      if (inserted) {
+        groups.emplace_back(std::move(k), std::vector<In>{});
+        ranks.push_back(rank);
+      }
+      groups[it->second].second.push_back(std::move(r));
+    }
+    void clear_batch() {
+      index.clear();
+      groups.clear();
+      ranks.clear();
+      touched.clear();
+      updated = expired_timers = removed = 0;
+      out.clear();
+      handle.registered_timers_ = handle.deleted_timers_ = 0;
+    }
+    void clear_state() {
+      for (auto& v : handle.vars_) v->clear_all();
+      handle.timers_.clear();
+      handle.queue_.clear();
+    }
+  };
+  // The parts do not move (a processor may keep a pointer to its handle); a copy of the stage
+  // (a query restarted from the same plan) starts without any, as visit() makes them.
+  struct part_list {
+    std::vector<std::unique_ptr<part>> v;
+    part_list() = default;
+    part_list(const part_list&) {}
+    part_list(part_list&&) = default;
+    part_list& operator=(const part_list&) { return *this; }
+    part_list& operator=(part_list&&) = default;
+  };
+  part_list parts_;
+  // Input partitions are taken at once (parallel_accept): each routes its rows to their state
+  // partition (routed_rows); finish groups each state partition's rows by key, input partition
+  // by input partition in their order, and runs its handlers in a task: a key's rows reach
+  // handle_input_rows in the order one thread gives. Without workers rows go straight.
+  static constexpr bool parallel_accept = true;
+  using batch_rows = ranked_rows<key_type, In, In>;
+  using routed = ranked_row<key_type, In>;
+  using local = typename batch_rows::local;
+  batch_rows routed_;
+
   std::int64_t last_watermark_ = std::numeric_limits<std::int64_t>::min();
   state_operator_metrics last_metrics{"transformWithStateExec"};
   // The event-time column the upstream watermark is on (null: none, or not readable here).
@@ -521,13 +580,15 @@ struct transform_with_state_stage<P, In, std::tuple<Sels...>, Out, TM, OM, S> : 
 
   transform_with_state_stage(std::tuple<bound_selector<In, Sels>...> k, P p) : keys(std::move(k)), processor(std::move(p)) {}
 
-  // A run of the query (a new plan_runner) starts the processor afresh: init() gets new state
-  // variables, which the checkpoint then fills.
+  // A run of the query (a new plan_runner) starts the processors afresh: one state partition
+  // until the batch says how many (each init() with new state variables, which the checkpoint
+  // then fills).
   void visit(graph_controls& c) {
-    handle = processor_handle(TM);
-    processor.init(handle);
+    parts_.v.clear();
+    parts_.v.push_back(std::make_unique<part>(processor));
     c.add_stateful(this);
   }
+  const processor_handle& handle() const { return parts_.v.front()->handle; }  // its variables: every part's
   boost::json::object checkpoint_description() const override {
     return {{"operator", "transformWithState"}, {"timeMode", static_cast<int>(TM)}, {"state", state_signature()}};
   }
@@ -537,128 +598,176 @@ struct transform_with_state_stage<P, In, std::tuple<Sels...>, Out, TM, OM, S> : 
     w.write(k);
     return std::move(w.buffer());
   }
+  static key_type decode(const std::string& s) {
+    binary_reader in(s, "transform_with_state key");
+    key_type k{};
+    in.read(k);
+    return k;
+  }
   static const user_key& user_key_of(const key_type& k) {
     if constexpr (sizeof...(Sels) == 1) return std::get<0>(k);
     else return k;
   }
+  std::size_t partition_of(const key_type& k) const {
+    return parts_.v.size() == 1 ? 0 : state_partition_of(key_hash{}(k), parts_.v.size());
+  }
 
-  void begin_batch(const batch_context&) override {
-    index_.clear();
-    groups_.clear();
-    touched_.clear();
+  // A run of a batch starts: with the batch's number of state partitions (a graph driven by
+  // hand may change it; the engine keeps the checkpoint's), the keys moved to theirs.
+  void begin_batch(const batch_context& ctx) override {
+    const std::size_t n = std::max<std::size_t>(1, ctx.shuffle_partitions);
+    if (n != parts_.v.size()) repartition(n);
+    for (auto& pt : parts_.v) pt->clear_batch();
+    routed_.closed.clear();
     dropped_ = 0;
-    handle.registered_timers_ = handle.deleted_timers_ = 0;
   }
-  // Spark calls close() when a task is done with the processor; sluice once per run, pairing
-  // init().
+  // Spark calls close() when a task is done with the processor; sluice once per state
+  // partition and run, pairing init().
   void stop() override {
-    if constexpr (requires { processor.close(); }) processor.close();
+    if constexpr (requires { processor.close(); })
+      for (auto& pt : parts_.v) pt->processor.close();
   }
+
+  // index: the input partition's (its rows come after those of lower ones).
+  local open_batch(const batch_context& ctx, std::size_t index = 0) {
+    return batch_rows::open(ctx.tasks == nullptr, index, parts_.v.size());
+  }
+  void close_batch(local& l) { routed_.close(l); }
+
   // Spark drops input rows at or before the watermark (the previous batch's, as every stateful
   // operator does) whatever the time mode, when the input carries one.
   template <class R>
-  void accept(batch_context& ctx, R&& r) {
+  void accept(batch_context& ctx, R&& r, local& l) {
     if (event_time_ != nullptr && ctx.has_watermark && event_time_(r) <= late_events_watermark(ctx, operator_index)) {
-      ++dropped_;
+      batch_rows::drop_late(l, dropped_, nullptr, std::forward<R>(r));
       return;
     }
     key_type k = std::apply([&](const auto&... s) { return key_type{s(r)...}; }, keys);
-    auto [it, inserted] = index_.try_emplace(k, static_cast<std::uint32_t>(groups_.size()));
-    if (inserted) groups_.emplace_back(std::move(k), std::vector<In>{});
-    groups_[it->second].second.emplace_back(std::forward<R>(r));
+    const std::size_t p = partition_of(k);
+    if (l.straight) parts_.v[p]->add(std::move(k), In(std::forward<R>(r)), l.next());
+    else l.buckets[p].push_back(routed{std::move(k), In(std::forward<R>(r)), l.next()});
   }
 
-  template <class Down, class Result>
-  static void emit(Result&& out, Down& down) {
-    for (auto&& o : out) down(Out(std::move(o)));
+  template <class Result>
+  static void emit(Result&& out, part& pt) {
+    for (auto&& o : out) pt.out.rows.push_back(Out(std::move(o)));
   }
 
-  template <class Down>
-  void finish(batch_context& ctx, Down& down) {
-    auto& tc = *handle.ctx_;
-    const std::int64_t batch_ms = floor_div(ctx.batch_timestamp.micros, 1000);
-    const std::int64_t watermark_ms = floor_div(eviction_watermark(ctx, operator_index), 1000);
-    const timer_values tv(TM == time_mode_kind::processing_time ? batch_ms : -1,
-                          TM == time_mode_kind::event_time ? watermark_ms : -1);
+  // One state partition's part of the batch, on one thread: the initial state (batch 0), the
+  // handlers of its keys with rows, its expired timers, then TTL.
+  void finish_part(const batch_context& ctx, std::size_t p, const timer_values& tv, std::int64_t batch_ms,
+                   std::int64_t watermark_ms) {
+    part& pt = *parts_.v[p];
+    auto& tc = *pt.handle.ctx_;
     tc.batch_ms = batch_ms;
     struct clear_key {
       tws_context& c;
       ~clear_key() { c.key = nullptr; }
     } guard{tc};
-    std::int64_t updated = 0;
     // Spark: the initial state in batch 0 only, before the batch's input (its id, not the run:
     // a restart from a checkpoint that committed batch 0 does not apply it again).
     // (Without handle_initial_state, pipe_into's static_assert is the one error.)
     if constexpr (!std::is_same_v<S, no_initial_state> &&
-                  requires(const S& s) { processor.handle_initial_state(user_key_of(key_type{}), s, tv); })
+                  requires(const S& s) { pt.processor.handle_initial_state(user_key_of(key_type{}), s, tv); })
       if (ctx.batch_id == 0)
         for (const auto& [k, s] : initial_state) {
-          touched_.push_back(encode(k));
-          tc.key = &touched_.back();
-          processor.handle_initial_state(user_key_of(k), s, tv);
-          ++updated;
+          if (partition_of(k) != p) continue;
+          pt.touched.push_back(encode(k));
+          tc.key = &pt.touched.back();
+          pt.processor.handle_initial_state(user_key_of(k), s, tv);
+          ++pt.updated;
         }
-    for (auto& [k, rows] : groups_) {
-      touched_.push_back(encode(k));
-      tc.key = &touched_.back();
-      emit(processor.handle_input_rows(user_key_of(k), std::span<const In>(rows), tv), down);
-      ++updated;
+    routed_.each(p, [&pt](routed& x) { pt.add(std::move(x.key), std::move(x.row), x.rank); });
+    for (std::size_t g = 0; g < pt.groups.size(); ++g) {
+      auto& [k, rows] = pt.groups[g];
+      pt.touched.push_back(encode(k));
+      tc.key = &pt.touched.back();
+      pt.out.record(pt.ranks[g], [&] { emit(pt.processor.handle_input_rows(user_key_of(k), std::span<const In>(rows), tv), pt); });
+      ++pt.updated;
     }
+    pt.out.end_calls();
     // Timers that have expired (Spark: expiry < the batch's processing time, or < the eviction
     // watermark), taken before any fires: one a handler registers fires in a later batch.
-    std::int64_t expired_timers = 0;
     if constexpr (TM != time_mode_kind::none) {
+      auto& h = pt.handle;
       const std::int64_t threshold = TM == time_mode_kind::processing_time ? batch_ms : watermark_ms;
       std::vector<std::pair<std::int64_t, std::string>> due;
-      for (auto it = handle.queue_.begin(); it != handle.queue_.end() && it->first < threshold; ++it) due.push_back(*it);
+      for (auto it = h.queue_.begin(); it != h.queue_.end() && it->first < threshold; ++it) due.push_back(*it);
       for (auto& [t, kstr] : due) {
-        if (!handle.queue_.contains({t, kstr})) continue;  // deleted by an earlier handler
-        handle.queue_.erase({t, kstr});
-        if (auto ti = handle.timers_.find(kstr); ti != handle.timers_.end()) {
+        if (!h.queue_.contains({t, kstr})) continue;  // deleted by an earlier handler
+        h.queue_.erase({t, kstr});
+        if (auto ti = h.timers_.find(kstr); ti != h.timers_.end()) {
           ti->second.erase(t);
-          if (ti->second.empty()) handle.timers_.erase(ti);
+          if (ti->second.empty()) h.timers_.erase(ti);
         }
-        binary_reader in(kstr, "transform_with_state key");
-        key_type k{};
-        in.read(k);
-        touched_.push_back(kstr);
-        tc.key = &touched_.back();
-        ++expired_timers;  // Spark counts a fired timer as expired and as deleted
-        ++handle.deleted_timers_;
-        if constexpr (requires { processor.handle_expired_timer(user_key_of(k), tv, expired_timer_info{t}); })
-          emit(processor.handle_expired_timer(user_key_of(k), tv, expired_timer_info{t}), down);
-        ++updated;
+        const key_type k = decode(kstr);
+        pt.touched.push_back(kstr);
+        tc.key = &pt.touched.back();
+        ++pt.expired_timers;  // Spark counts a fired timer as expired and as deleted
+        ++h.deleted_timers_;
+        if constexpr (requires { pt.processor.handle_expired_timer(user_key_of(k), tv, expired_timer_info{t}); })
+          emit(pt.processor.handle_expired_timer(user_key_of(k), tv, expired_timer_info{t}), pt);
+        ++pt.updated;
       }
     }
     tc.key = nullptr;
-    std::int64_t removed = 0;
-    for (auto& v : handle.vars_) removed += v->expire(touched_);
+    for (auto& v : pt.handle.vars_) pt.removed += v->expire(pt.touched);
+  }
+
+  // Each state partition in a task (when there are workers). What handle_input_rows returned
+  // goes down in the order the keys first appeared in the batch, as on one thread; then what
+  // the timers returned, partition by partition (each in time order).
+  template <class Down>
+  void finish(batch_context& ctx, Down& down) {
+    dropped_ += routed_.order(nullptr);
+    const std::int64_t batch_ms = floor_div(ctx.batch_timestamp.micros, 1000);
+    const std::int64_t watermark_ms = floor_div(eviction_watermark(ctx, operator_index), 1000);
+    const timer_values tv(TM == time_mode_kind::processing_time ? batch_ms : -1,
+                          TM == time_mode_kind::event_time ? watermark_ms : -1);
+    const std::size_t n = parts_.v.size();
+    if (ctx.tasks == nullptr || n == 1) {
+      for (std::size_t p = 0; p < n; ++p) finish_part(ctx, p, tv, batch_ms, watermark_ms);
+    } else {
+      parallel_for(ctx, n, [&](std::size_t p) { finish_part(ctx, p, tv, batch_ms, watermark_ms); });
+    }
+    routed_.closed.clear();
+    std::vector<ranked_output<Out>*> outs;
+    for (auto& pt : parts_.v) outs.push_back(&pt->out);
+    emit_ranked(outs, down);
+    std::int64_t updated = 0, removed = 0, expired_timers = 0, total = 0, registered = 0, deleted = 0;
+    for (auto& pt : parts_.v) {
+      updated += pt->updated;
+      removed += pt->removed;
+      expired_timers += pt->expired_timers;
+      registered += pt->handle.registered_timers_;
+      deleted += pt->handle.deleted_timers_;
+      for (const auto& v : pt->handle.vars_) total += v->rows();
+    }
     last_watermark_ = eviction_watermark(ctx, operator_index);
-    std::int64_t total = 0;
-    for (const auto& v : handle.vars_) total += v->rows();
     last_metrics.num_rows_total = total;
     last_metrics.num_rows_updated = updated;
     last_metrics.num_rows_removed = removed;
     last_metrics.num_rows_dropped_by_watermark = dropped_;
-    last_metrics.custom_metrics = custom_metrics(expired_timers, removed);
+    last_metrics.custom_metrics = custom_metrics(expired_timers, removed, registered, deleted);
   }
 
   // Spark's TransformWithStateExec custom metrics. The variable counts are those init() made
-  // (Spark: per partition and batch, summed); numDeletedStateVars stays 0 (there is no
-  // deleteIfExists: the checkpoint's fingerprint names the variables).
-  std::map<std::string, std::int64_t> custom_metrics(std::int64_t expired_timers, std::int64_t ttl_removed) const {
+  // (Spark: per partition and batch, summed; here one processor's); numDeletedStateVars stays 0
+  // (there is no deleteIfExists: the checkpoint's fingerprint names the variables).
+  std::map<std::string, std::int64_t> custom_metrics(std::int64_t expired_timers, std::int64_t ttl_removed,
+                                                     std::int64_t registered, std::int64_t deleted) const {
     std::map<std::string, std::int64_t> m{{"numValueStateVars", 0},        {"numListStateVars", 0},
                                           {"numMapStateVars", 0},          {"numDeletedStateVars", 0},
                                           {"numValueStateWithTTLVars", 0}, {"numListStateWithTTLVars", 0},
                                           {"numMapStateWithTTLVars", 0}};
-    for (const auto& v : handle.vars_) {
+    for (const auto& v : handle().vars_) {
       const auto k = v->kind();  // {"value"|"list"|"map": layout}
       const auto& o = k.as_object();
       const std::string family = o.contains("value") ? "Value" : o.contains("list") ? "List" : "Map";
       ++m["num" + family + (v->has_ttl() ? "StateWithTTLVars" : "StateVars")];
     }
-    m["numRegisteredTimers"] = handle.registered_timers_;
-    m["numDeletedTimers"] = handle.deleted_timers_;
+    m["numRegisteredTimers"] = registered;
+    m["numDeletedTimers"] = deleted;
     m["numExpiredTimers"] = expired_timers;
     m["numValuesRemovedDueToTTLExpiry"] = ttl_removed;
     return m;
@@ -673,56 +782,93 @@ struct transform_with_state_stage<P, In, std::tuple<Sels...>, Out, TM, OM, S> : 
     return last_watermark_ != std::numeric_limits<std::int64_t>::min() && new_watermark > last_watermark_;
   }
   bool needs_no_data_batch_at(timestamp batch_timestamp) const override {
-    if constexpr (TM == time_mode_kind::processing_time)
-      return !handle.queue_.empty() && handle.queue_.begin()->first < floor_div(batch_timestamp.micros, 1000);
-    else return false;
+    if constexpr (TM == time_mode_kind::processing_time) {
+      for (const auto& pt : parts_.v)
+        if (!pt->handle.queue_.empty() && pt->handle.queue_.begin()->first < floor_div(batch_timestamp.micros, 1000))
+          return true;
+    }
+    return false;
   }
   state_operator_metrics metrics() const override { return last_metrics; }
 
   // ---- checkpoints: per key, every variable's values (or none) and its timers; a delta holds
-  // the keys the batch handled or expired, a snapshot all keys.
+  // the keys the batch handled or expired, a snapshot all keys. One delta and snapshot per
+  // state partition (state/<op>/<partition>/), each in the form the whole state had before
+  // partitions, which the whole-state calls still read and write (a checkpoint from before
+  // restores into them).
   std::string state_signature() const override {  // per key: each variable's value
     boost::json::array vars;
-    for (const auto& v : handle.vars_) vars.push_back(boost::json::object{{"name", v->name}, {"type", v->kind()}});
+    for (const auto& v : handle().vars_) vars.push_back(boost::json::object{{"name", v->name}, {"type", v->kind()}});
     return boost::json::serialize(
         boost::json::object{{"format", "transformWithState"}, {"key", binary_layout<key_type>()}, {"variables", std::move(vars)}});
   }
-  void write_key(binary_writer& out, const std::string& k) const {
+  static void write_key(binary_writer& out, const part& pt, const std::string& k) {
     out.write(k);
-    for (const auto& v : handle.vars_) {
+    for (const auto& v : pt.handle.vars_) {
       const bool present = v->has(k);
       out.write(present);
       if (present) v->write_key(k, out);
     }
     std::vector<std::int64_t> ts;
-    if (auto it = handle.timers_.find(k); it != handle.timers_.end()) ts.assign(it->second.begin(), it->second.end());
+    if (auto it = pt.handle.timers_.find(k); it != pt.handle.timers_.end()) ts.assign(it->second.begin(), it->second.end());
     out.write(ts);
   }
-  void write_keys(binary_writer& out, std::vector<std::string> ks) const {
+  // The keys of the given partitions (what of each to write: its touched keys, or all), in
+  // key order, each once.
+  template <class KeysOf>
+  void write_keys(binary_writer& out, std::size_t from, std::size_t to, KeysOf&& keys_of) const {
+    std::vector<std::pair<std::string, const part*>> ks;
+    for (std::size_t p = from; p < to; ++p) {
+      std::vector<std::string> mine;
+      keys_of(*parts_.v[p], mine);
+      for (auto& k : mine) ks.emplace_back(std::move(k), parts_.v[p].get());
+    }
     std::sort(ks.begin(), ks.end());
     ks.erase(std::unique(ks.begin(), ks.end()), ks.end());
     out.write_size(ks.size());
-    for (const auto& k : ks) write_key(out, k);
+    for (const auto& [k, pt] : ks) write_key(out, *pt, k);
   }
-  void write_delta(binary_writer& out) const override { write_keys(out, touched_); }
-  void write_snapshot(binary_writer& out) const override {
-    std::vector<std::string> ks;
-    for (const auto& v : handle.vars_) v->keys(ks);
-    for (const auto& [k, t] : handle.timers_) ks.push_back(k);
-    write_keys(out, std::move(ks));
+  static void touched_keys(const part& pt, std::vector<std::string>& out) { out = pt.touched; }
+  static void all_keys(const part& pt, std::vector<std::string>& out) {
+    for (const auto& v : pt.handle.vars_) v->keys(out);
+    for (const auto& [k, t] : pt.handle.timers_) out.push_back(k);
   }
+  void write_delta(binary_writer& out) const override { write_keys(out, 0, parts_.v.size(), touched_keys); }
+  void write_snapshot(binary_writer& out) const override { write_keys(out, 0, parts_.v.size(), all_keys); }
   void load_snapshot(binary_reader& in) override {
-    for (auto& v : handle.vars_) v->clear_all();
-    handle.timers_.clear();
-    handle.queue_.clear();
+    for (auto& pt : parts_.v) pt->clear_state();
     apply_delta(in);
   }
   void apply_delta(binary_reader& in) override {
+    read_keys(in, [this](const std::string& k) -> part& { return *parts_.v[partition_of(decode(k))]; });
+  }
+  std::size_t state_partitions() const override { return parts_.v.size(); }
+  void reset_partitions(std::size_t n) override {
+    resize(n);
+    for (auto& pt : parts_.v) pt->clear_state();
+    routed_.closed.clear();
+  }
+  void write_partition_delta(std::size_t p, binary_writer& out) const override { write_keys(out, p, p + 1, touched_keys); }
+  void write_partition_snapshot(std::size_t p, binary_writer& out) const override { write_keys(out, p, p + 1, all_keys); }
+  void load_partition_snapshot(std::size_t p, binary_reader& in) override {
+    parts_.v[p]->clear_state();
+    apply_partition_delta(p, in);
+  }
+  void apply_partition_delta(std::size_t p, binary_reader& in) override {
+    read_keys(in, [&](const std::string&) -> part& { return *parts_.v[p]; });
+  }
+  void restore_last_batch_watermark(std::int64_t watermark) override { last_watermark_ = watermark; }
+
+ private:
+  // Reads keys' values and timers (a delta's or a snapshot's) into the partition part_for(key) names.
+  template <class PartFor>
+  void read_keys(binary_reader& in, PartFor&& part_for) {
     const auto n = in.read_size(1);
     for (std::size_t i = 0; i < n; ++i) {
       std::string k;
       in.read(k);
-      for (auto& v : handle.vars_) {
+      auto& h = part_for(k).handle;
+      for (auto& v : h.vars_) {
         bool present = false;
         in.read(present);
         v->erase(k);
@@ -730,17 +876,35 @@ struct transform_with_state_stage<P, In, std::tuple<Sels...>, Out, TM, OM, S> : 
       }
       std::vector<std::int64_t> ts;
       in.read(ts);
-      if (auto it = handle.timers_.find(k); it != handle.timers_.end()) {
-        for (auto t : it->second) handle.queue_.erase({t, k});
-        handle.timers_.erase(it);
+      if (auto it = h.timers_.find(k); it != h.timers_.end()) {
+        for (auto t : it->second) h.queue_.erase({t, k});
+        h.timers_.erase(it);
       }
       for (auto t : ts) {
-        handle.timers_[k].insert(t);
-        handle.queue_.emplace(t, k);
+        h.timers_[k].insert(t);
+        h.queue_.emplace(t, k);
       }
     }
   }
-  void restore_last_batch_watermark(std::int64_t watermark) override { last_watermark_ = watermark; }
+  // n parts: new ones init() a copy of the processor; ones dropped are closed.
+  void resize(std::size_t n) {
+    while (parts_.v.size() < n) parts_.v.push_back(std::make_unique<part>(processor));
+    while (parts_.v.size() > n) {
+      if constexpr (requires { processor.close(); }) parts_.v.back()->processor.close();
+      parts_.v.pop_back();
+    }
+  }
+  // The keys into n partitions; when there are some, the next checkpoint writes each
+  // partition's snapshot, as their files so far (if any) are of another layout.
+  void repartition(std::size_t n) {
+    binary_writer all;
+    write_snapshot(all);
+    reset_partitions(n);
+    binary_reader in(all.buffer(), "transform_with_state state");
+    const auto keys_moved = binary_reader(all.buffer(), "transform_with_state state").read_size(1);
+    apply_delta(in);
+    if (keys_moved > 0) full_snapshot_due = true;
+  }
 };
 }  // namespace detail
 
