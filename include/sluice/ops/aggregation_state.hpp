@@ -892,7 +892,7 @@ struct aggregate_stage;
 // Without keys (a global aggregation, sl::aggregate without group_by) the one group lives in
 // state partition 0, as Spark plans such an aggregation (AllTuples: one partition): nothing is
 // hashed or routed; each input partition aggregates its rows into a local state, merged into
-// the group when it closes (Spark's partial aggregation).
+// the group by finish() in input partition order (Spark's partial aggregation).
 template <class In, class... Keys, class... Aggs>
 struct aggregate_stage<In, std::tuple<Keys...>, std::tuple<Aggs...>> : stateful_control, described_stage {
   using partition = aggregate_partition<In, std::tuple<Keys...>, std::tuple<Aggs...>>;
@@ -962,6 +962,7 @@ struct aggregate_stage<In, std::tuple<Keys...>, std::tuple<Aggs...>> : stateful_
     // global: the input partition's rows aggregated (any: it had some).
     [[no_unique_address]] std::conditional_t<global, state_type, typename partition::no_run> partial{};
     bool any = false;
+    std::size_t index = 0;  // the input partition's
     // On the workers: the partition's rows aggregated per group here (Spark's partial
     // aggregation), so that the exchange carries a state per group rather than every row;
     // stopped (pre_aggregate false) when the groups are nearly as many as the rows.
@@ -1006,6 +1007,7 @@ struct aggregate_stage<In, std::tuple<Keys...>, std::tuple<Aggs...>> : stateful_
   }
   copyable_mutex closed_mutex_;
   std::vector<exchanged> closed_;  // the input partitions closed in this batch
+  std::vector<std::pair<std::size_t, state_type>> global_partials_;  // global: (input partition, its aggregate)
   // Emptied buckets of earlier batches, kept with their capacity: a batch writes into memory
   // already mapped rather than growing new vectors (a page fault per 4 KiB of rows).
   std::vector<exchanged> spare_;
@@ -1031,6 +1033,7 @@ struct aggregate_stage<In, std::tuple<Keys...>, std::tuple<Aggs...>> : stateful_
 
   local open_batch(const batch_context& ctx, std::size_t index = 0) {
     local l;
+    l.index = index;
     if constexpr (global) {
       l.c = parts_.front().open_batch(ctx);
       return l;
@@ -1125,13 +1128,10 @@ struct aggregate_stage<In, std::tuple<Keys...>, std::tuple<Aggs...>> : stateful_
   }
 
   void close_batch(local& l) {
-    if constexpr (global) {  // the partial aggregate into the one group, in closing order
+    if constexpr (global) {  // the partial aggregate, merged into the one group by finish()
       if (!l.any) return;
       std::lock_guard lock(closed_mutex_.m);
-      partition& part = parts_.front();
-      auto& g = part.group_for(l.c);
-      typename partition::merge_ops{&part}.merge(g.states, l.partial);
-      part.close_batch(l.c);
+      global_partials_.emplace_back(l.index, std::move(l.partial));
       return;
     }
     if (l.straight) {
@@ -1152,6 +1152,17 @@ struct aggregate_stage<In, std::tuple<Keys...>, std::tuple<Aggs...>> : stateful_
     // late rows go out in the order one thread gives.
     std::stable_sort(closed_.begin(), closed_.end(),
                      [](const exchanged& a, const exchanged& b) { return a.index < b.index; });
+    if constexpr (global) {
+      if (!global_partials_.empty()) {
+        std::stable_sort(global_partials_.begin(), global_partials_.end(),
+                         [](const auto& a, const auto& b) { return a.first < b.first; });
+        partition& part = parts_.front();
+        counters c = part.open_batch(ctx);
+        for (const auto& [i, s] : global_partials_) typename partition::merge_ops{&part}.merge(part.group_for(c).states, s);
+        part.close_batch(c);
+        global_partials_.clear();
+      }
+    }
     exchanged_partials = exchanged_rows = 0;
     for (auto& e : closed_) {
       for (const auto& b : e.partials) exchanged_partials += b.size();
@@ -1219,6 +1230,7 @@ struct aggregate_stage<In, std::tuple<Keys...>, std::tuple<Aggs...>> : stateful_
     const std::size_t n = std::max<std::size_t>(1, ctx.shuffle_partitions);
     if (n != parts_.size()) repartition(n);
     closed_.clear();
+    global_partials_.clear();
     for (auto& p : parts_) {
       p.operator_index = operator_index;
       p.late_rows = late_rows;
