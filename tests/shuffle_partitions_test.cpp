@@ -14,7 +14,9 @@
 #include <atomic>
 #include <cctype>
 #include <exception>
+#include <cmath>
 #include <filesystem>
+#include <map>
 #include <mutex>
 #include <random>
 #include <string>
@@ -66,11 +68,16 @@ struct run_config {
   std::size_t input_partitions = 1;
   std::size_t threads = 0;  // 0: no task runner, everything on this thread
   bool buckets = false;     // on one thread too, through the buckets (as a large state goes)
+  // With workers: after how many group updates an input partition judges its pre-aggregation
+  // (0: the stage's default); a few, so that the partitions stop pre-aggregating part way.
+  std::size_t pre_aggregate_check_at = 0;
 };
 
 struct batch_result {
   std::vector<std::string> rows;  // in output order
   std::int64_t total = 0, updated = 0, removed = 0, dropped = 0;
+  std::size_t exchanged_partials = 0, exchanged_rows = 0;  // what the exchange carried
+  std::size_t late_rows = 0;                               // rows sent to late_rows in the batch
   std::vector<std::string> sorted() const {
     auto r = rows;
     std::sort(r.begin(), r.end());
@@ -90,6 +97,8 @@ std::vector<batch_result> run(Node node, const std::vector<std::vector<Reading>>
   stage.late_rows = late;
   if constexpr (requires { stage.straight_below_groups; })
     if (cfg.buckets) stage.straight_below_groups = 0;
+  if constexpr (requires { stage.pre_aggregate_check_at; })
+    if (cfg.pre_aggregate_check_at > 0) stage.pre_aggregate_check_at = cfg.pre_aggregate_check_at;
   thread_tasks tasks(std::max<std::size_t>(1, cfg.threads));
   std::vector<batch_result> out;
   std::int64_t watermark = 0, previous = 0, max_ts = 0;
@@ -124,7 +133,13 @@ std::vector<batch_result> run(Node node, const std::vector<std::vector<Reading>>
     }
     batch_result r;
     auto down = [&](auto&& row) { r.rows.push_back(sl::to_json_string(row)); };
+    const std::size_t late_before = late != nullptr ? late->size() : 0;
     stage.finish(ctx, down);
+    if (late != nullptr) r.late_rows = late->size() - late_before;
+    if constexpr (requires { stage.exchanged_partials; }) {
+      r.exchanged_partials = stage.exchanged_partials;
+      r.exchanged_rows = stage.exchanged_rows;
+    }
     const auto m = stage.metrics();
     r.total = m.num_rows_total;
     r.updated = m.num_rows_updated;
@@ -147,8 +162,13 @@ void check_same_results(const Node& node, sl::output_mode_kind mode) {
   std::size_t emitted = 0;
   for (const auto& b : ref) emitted += b.rows.size();
   REQUIRE(emitted > 0);
-  const std::vector<run_config> configs = {{4, 1, 0},       {4, 3, 0},       {7, 3, 3},      {2, 4, 2}, {1, 2, 2},
-                                           {16, 1, 2},      {4, 3, 0, true}, {5, 1, 0, true}, {300, 2, 0, true}};
+  // With workers, input partitions pre-aggregate their rows, and merging their partial
+  // aggregates adds a group's values in another order than one thread does: exact here, as
+  // the values are whole numbers (a double sum of them is exact in any order); averages of
+  // fractional values may differ in the last bits (docs/semantics.md).
+  const std::vector<run_config> configs = {{4, 1, 0},       {4, 3, 0},       {7, 3, 3},       {2, 4, 2},
+                                           {1, 2, 2},       {16, 1, 2},      {4, 3, 0, true}, {5, 1, 0, true},
+                                           {300, 2, 0, true}, {7, 3, 3, false, 20}, {4, 4, 2, false, 1}};
   for (const auto& cfg : configs) {
     INFO("shuffle_partitions " << cfg.shuffle_partitions << ", input partitions " << cfg.input_partitions
                                << ", threads " << cfg.threads);
@@ -162,6 +182,7 @@ void check_same_results(const Node& node, sl::output_mode_kind mode) {
       CHECK(got[b].updated == ref[b].updated);
       CHECK(got[b].removed == ref[b].removed);
       CHECK(got[b].dropped == ref[b].dropped);
+      CHECK(got[b].late_rows == ref[b].late_rows);
     }
     CHECK(late.size() == late_ref.size());
   }
@@ -189,6 +210,133 @@ TEST_CASE("shuffle partitions: a tumbling-window aggregation gives the same resu
   SECTION("append") { check_same_results(node, sl::output_mode_kind::append); }
   SECTION("update") { check_same_results(node, sl::output_mode_kind::update); }
   SECTION("complete") { check_same_results(node, sl::output_mode_kind::complete); }
+}
+
+TEST_CASE("shuffle partitions: with workers, input partitions exchange partial aggregates, not rows", "[shuffle]") {
+  sl::memory_stream<Reading> in;
+  const auto node = tumbling(in);
+  const auto batches = make_batches(6, 400, 5, 7);  // few groups a batch: a few windows of 5 keys
+  const auto ref = run(node, batches, sl::output_mode_kind::update, {4, 3, 0});
+  const auto par = run(node, batches, sl::output_mode_kind::update, {4, 3, 2});
+  const auto rows = run(node, batches, sl::output_mode_kind::update, {4, 3, 0, true});  // one thread, buckets
+  const auto dense = run(node, batches, sl::output_mode_kind::update, {4, 3, 2, false, 1});  // stops at once
+  std::size_t partials = 0;
+  for (std::size_t b = 0; b < batches.size(); ++b) {
+    INFO("batch " << b);
+    CHECK(par[b].sorted() == ref[b].sorted());
+    CHECK(par[b].updated == ref[b].updated);
+    CHECK(par[b].dropped == ref[b].dropped);
+    // At most one partial aggregate per group the batch updated and input partition; no rows.
+    CHECK(par[b].exchanged_rows == 0);
+    CHECK(par[b].exchanged_partials >= static_cast<std::size_t>(par[b].updated));
+    CHECK(par[b].exchanged_partials <= 3 * static_cast<std::size_t>(par[b].updated));
+    CHECK(par[b].exchanged_partials < batches[b].size() / 4);
+    partials += par[b].exchanged_partials;
+    // One thread through the buckets routes rows, and so does a partition that stopped
+    // pre-aggregating (after its first row, here): every row not late, in both.
+    CHECK(rows[b].exchanged_partials == 0);
+    CHECK(rows[b].exchanged_rows + static_cast<std::size_t>(rows[b].dropped) == batches[b].size());
+    CHECK(dense[b].exchanged_partials <= 3);
+    CHECK(dense[b].exchanged_rows + dense[b].exchanged_partials + static_cast<std::size_t>(dense[b].dropped) ==
+          batches[b].size());
+    CHECK(dense[b].sorted() == ref[b].sorted());
+  }
+  CHECK(partials > 0);
+}
+
+// Fractional values: merged partial aggregates add a group's values in another order than one
+// thread, so sums and averages of doubles are compared with a relative tolerance of 1e-12
+// against one thread (counts exactly); with the same partitioning they are the same bits
+// from run to run, the partials merged in input partition order whichever closed first.
+TEST_CASE("shuffle partitions: fractional sums with workers, within 1e-12 of one thread and the same run to run",
+          "[shuffle]") {
+  sl::memory_stream<Reading> in;
+  auto batches = make_batches(6, 400, 5, 13);
+  for (auto& b : batches)
+    for (auto& r : b) r.value = r.value * 0.1 + 0.01;
+  auto by_group = [](const std::vector<batch_result>& res) {
+    std::vector<std::map<std::string, boost::json::object>> out;
+    for (const auto& b : res) {
+      auto& m = out.emplace_back();
+      for (const auto& row : b.rows) {
+        auto o = boost::json::parse(row).as_object();
+        const std::string group = boost::json::serialize(o.contains("window") ? o["window"] : boost::json::value()) +
+                                  "/" + boost::json::serialize(o.contains("key") ? o["key"] : boost::json::value());
+        m[group] = std::move(o);
+      }
+    }
+    return out;
+  };
+  auto check = [&](const auto& node) {
+    const auto one = by_group(run(node, batches, sl::output_mode_kind::update, {1, 1, 0}));
+    const auto first = run(node, batches, sl::output_mode_kind::update, {4, 3, 2});
+    const auto par = by_group(first);
+    for (int again = 0; again < 3; ++again) {
+      const auto rerun = run(node, batches, sl::output_mode_kind::update, {4, 3, 2});
+      for (std::size_t b = 0; b < first.size(); ++b) CHECK(rerun[b].sorted() == first[b].sorted());
+    }
+    REQUIRE(par.size() == one.size());
+    std::size_t compared = 0;
+    for (std::size_t b = 0; b < one.size(); ++b) {
+      REQUIRE(par[b].size() == one[b].size());
+      for (const auto& [group, o] : one[b]) {
+        INFO("batch " << b << ", group " << group);
+        REQUIRE(par[b].contains(group));
+        const auto& p = par[b].at(group);
+        CHECK(p.at("count") == o.at("count"));
+        for (const char* f : {"sum(value)", "avg(value)"}) {
+          const double x = o.at(f).template to_number<double>(), y = p.at(f).template to_number<double>();
+          CHECK(std::abs(x - y) <= 1e-12 * std::max(std::abs(x), 1.0));
+          ++compared;
+        }
+      }
+    }
+    CHECK(compared > 0);
+  };
+  SECTION("keyed") { check(tumbling(in)); }
+  SECTION("global") { check(in | sl::aggregate(sl::count(), sl::sum(sl::col<"value">), sl::avg(sl::col<"value">))); }
+}
+
+// The input partitions close in any order on the workers: whichever closes first, their
+// partial aggregates merge in input partition order, to the same bits.
+TEST_CASE("shuffle partitions: partial aggregates merge in input partition order, whichever closes first",
+          "[shuffle]") {
+  sl::memory_stream<Reading> in;
+  auto batches = make_batches(3, 300, 3, 17);
+  for (auto& b : batches)
+    for (std::size_t i = 0; i < b.size(); ++i) b[i].value = b[i].value * 0.1 + 1e-7 * static_cast<double>(i);
+  auto drive = [&](auto node, bool reverse) {
+    sl::graph_controls controls;
+    node.visit(controls);
+    thread_tasks tasks(2);
+    std::vector<std::string> out;
+    for (std::int64_t b = 0; b < 3; ++b) {
+      sl::batch_context ctx;
+      ctx.batch_id = b;
+      ctx.mode = sl::output_mode_kind::update;
+      ctx.shuffle_partitions = 4;
+      ctx.tasks = &tasks;
+      node.stage.begin_batch(ctx);
+      const auto& rows = batches[static_cast<std::size_t>(b)];
+      std::vector<decltype(node.stage.open_batch(ctx, 0))> locals;
+      for (std::size_t i = 0; i < 3; ++i) locals.push_back(node.stage.open_batch(ctx, i));
+      for (std::size_t i = 0; i < rows.size(); ++i) node.stage.accept(ctx, rows[i], locals[i * 3 / rows.size()]);
+      for (std::size_t i = 0; i < 3; ++i) node.stage.close_batch(locals[reverse ? 2 - i : i]);
+      auto down = [&](auto&& row) { out.push_back(sl::to_json_string(row)); };
+      node.stage.finish(ctx, down);
+    }
+    std::sort(out.begin(), out.end());
+    return out;
+  };
+  auto check = [&](const auto& node) {
+    const auto forward = drive(node, false);
+    CHECK(forward.size() >= 3);  // a row a batch at least
+    CHECK(drive(node, true) == forward);
+  };
+  SECTION("keyed") {
+    check(in | sl::group_by(sl::col<"key">) | sl::aggregate(sl::sum(sl::col<"value">), sl::avg(sl::col<"value">)));
+  }
+  SECTION("global") { check(in | sl::aggregate(sl::sum(sl::col<"value">), sl::avg(sl::col<"value">))); }
 }
 
 TEST_CASE("shuffle partitions: sliced sliding windows and keys without event time, however partitioned",

@@ -465,6 +465,13 @@ struct aggregate_partition<In, std::tuple<Keys...>, std::tuple<Aggs...>> {
   // The row's update of one slice it is not late for (sliced sliding windows).
   template <class R, class... Vs>
   SLUICE_ALWAYS_INLINE void insert_slice(const R& r, batch_counters& counters, const Vs&... key_values) {
+    group_state& g = slice_for(counters, key_values...);
+    [&]<std::size_t... I>(std::index_sequence<I...>) {
+      (std::get<I>(aggs).update(std::get<I>(g.states), r), ...);
+    }(std::index_sequence_for<Aggs...>{});
+  }
+  template <class... Vs>
+  SLUICE_ALWAYS_INLINE group_state& slice_for(batch_counters& counters, const Vs&... key_values) {
     const bool straggler = std::get<window_key>(std::forward_as_tuple(key_values...)) < counters.watermark;
     auto [it, inserted] = groups.try_emplace(key_type{key_values...});
     if (inserted || straggler) [[unlikely]]
@@ -474,9 +481,24 @@ struct aggregate_partition<In, std::tuple<Keys...>, std::tuple<Aggs...>> {
       g.updated_in_batch = counters.batch_id;
       dirty_.push_back(it->first);
     }
-    [&]<std::size_t... I>(std::index_sequence<I...>) {
-      (std::get<I>(aggs).update(std::get<I>(g.states), r), ...);
-    }(std::index_sequence_for<Aggs...>{});
+    return g;
+  }
+
+  // An input partition's partial aggregate of one group (or slice), its rows' update of it:
+  // the group is touched, counted and tracked as by insert / insert_slice.
+  void merge_partial(batch_counters& counters, const key_type& k, const state_type& partial) {
+    std::apply([&](const auto&... key_values) {
+      if constexpr (can_slice) {
+        if (counters.sliced) {
+          merge_ops{this}.merge(slice_for(counters, key_values...).states, partial);
+          return;
+        }
+      }
+      group_state& g = group_for(counters, key_values...);
+      state_type* states = &g.states;
+      if constexpr (pre_aggregate_runs) states = &counters.run;
+      merge_ops{this}.merge(*states, partial);
+    }, k);
   }
 
   // A new slice joins its key's ordered list; a change to a slice already copied into the
@@ -855,13 +877,14 @@ struct aggregate_stage;
 
 // The keyed aggregation, Spark's way for a batch given in partitions (partial / final
 // HashAggregate with an exchange between them): each input partition (open_batch, accept,
-// close_batch, perhaps on its own thread) routes its rows by key hash into
-// batch_context::shuffle_partitions buckets, after the late-row check; finish() then runs one
-// task per state partition (parallel_for), which updates that partition's groups with its
-// rows, in the order the input partitions closed, and emits and evicts as aggregate_partition
-// does. Output: the state partitions' rows in partition order. Each state partition is small
-// enough against the whole that its groups stay in cache while its rows are applied: the
-// exchange is a radix partition of the batch.
+// close_batch, perhaps on its own thread), after the late-row check, on the workers
+// aggregates its rows per group into partial aggregates (local::pre_aggregate), else routes
+// them, by key hash into batch_context::shuffle_partitions buckets; finish() then runs one
+// task per state partition (parallel_for), which merges the partials and applies the rows
+// into that partition's groups, in input partition order, and emits and evicts as
+// aggregate_partition does. Output: the state partitions' rows in partition order. Each state
+// partition is small enough against the whole that its groups stay in cache while its rows
+// are applied: the exchange is a radix partition of the batch.
 //
 // One state partition and no workers (a graph driven by hand, shuffle_partitions 1): rows go
 // straight into the one partition, as before partitions existed.
@@ -869,7 +892,7 @@ struct aggregate_stage;
 // Without keys (a global aggregation, sl::aggregate without group_by) the one group lives in
 // state partition 0, as Spark plans such an aggregation (AllTuples: one partition): nothing is
 // hashed or routed; each input partition aggregates its rows into a local state, merged into
-// the group when it closes (Spark's partial aggregation).
+// the group by finish() in input partition order (Spark's partial aggregation).
 template <class In, class... Keys, class... Aggs>
 struct aggregate_stage<In, std::tuple<Keys...>, std::tuple<Aggs...>> : stateful_control, described_stage {
   using partition = aggregate_partition<In, std::tuple<Keys...>, std::tuple<Aggs...>>;
@@ -903,8 +926,16 @@ struct aggregate_stage<In, std::tuple<Keys...>, std::tuple<Aggs...>> : stateful_
     key_type key;
     In row;
   };
-  // What one input partition routed: its rows per state partition, in arrival order.
+  // A group's partial aggregate: an input partition's rows for it, aggregated on its thread.
+  struct partial_group {
+    key_type key;
+    state_type states;
+  };
+  // What one input partition routed: per state partition, its partial aggregates (of the
+  // rows before it stopped pre-aggregating), then its rows after (in arrival order).
   struct exchanged {
+    std::size_t index = 0;  // the input partition's: its rows follow those of lower indexes
+    std::vector<std::vector<partial_group>> partials;
     std::vector<std::vector<routed>> buckets;
     std::vector<In> late;
     std::int64_t dropped = 0;
@@ -931,7 +962,36 @@ struct aggregate_stage<In, std::tuple<Keys...>, std::tuple<Aggs...>> : stateful_
     // global: the input partition's rows aggregated (any: it had some).
     [[no_unique_address]] std::conditional_t<global, state_type, typename partition::no_run> partial{};
     bool any = false;
+    std::size_t index = 0;  // the input partition's
+    // On the workers: the partition's rows aggregated per group here (Spark's partial
+    // aggregation), so that the exchange carries a state per group rather than every row;
+    // stopped (pre_aggregate false) when the groups are nearly as many as the rows.
+    // The groups in the order the partition first updated them (then the state partitions
+    // take them in that order, as they would its rows: the same output order as one thread).
+    bool pre_aggregate = false;
+    std::size_t seen = 0;  // group updates into `table`
+    boost::unordered_flat_map<key_type, std::uint32_t, key_hash> table;  // index in `entries`
+    std::vector<partial_group> entries;
   };
+  // Pre-aggregation stops when, after this many group updates, the partition's table holds
+  // more groups than half of them: with about one row per group, a partial state per row
+  // costs more than the row it replaces (Spark's adaptive partial aggregation skip, Velox's
+  // abandonPartialAggregation). One check, at this count.
+  std::size_t pre_aggregate_check_at = 10'000;
+  // The last batch's exchange (tests): partial aggregates and rows it carried.
+  std::size_t exchanged_partials = 0, exchanged_rows = 0;
+  template <class R>
+  SLUICE_ALWAYS_INLINE void pre_aggregate_row(local& l, key_type&& k, const R& r) {
+    const auto [it, inserted] = l.table.try_emplace(k, static_cast<std::uint32_t>(l.entries.size()));
+    if (inserted) l.entries.push_back({std::move(k), state_type{}});
+    state_type& states = l.entries[it->second].states;
+    const auto& aggs = parts_.front().aggs;
+    [&]<std::size_t... I>(std::index_sequence<I...>) SLUICE_ALWAYS_INLINE {
+      (std::get<I>(aggs).update(std::get<I>(states), r), ...);
+    }(std::index_sequence_for<Aggs...>{});
+    if (++l.seen == pre_aggregate_check_at && l.table.size() * 2 > l.seen) [[unlikely]]
+      l.pre_aggregate = false;  // the rows after go as rows
+  }
   // Out of the per-row path that is inlined into the source's loop: through the buckets, a row
   // costs a cache miss or more anyway, and the straight path is inlined better without it.
   template <class R>
@@ -947,6 +1007,7 @@ struct aggregate_stage<In, std::tuple<Keys...>, std::tuple<Aggs...>> : stateful_
   }
   copyable_mutex closed_mutex_;
   std::vector<exchanged> closed_;  // the input partitions closed in this batch
+  std::vector<std::pair<std::size_t, state_type>> global_partials_;  // global: (input partition, its aggregate)
   // Emptied buckets of earlier batches, kept with their capacity: a batch writes into memory
   // already mapped rather than growing new vectors (a page fault per 4 KiB of rows).
   std::vector<exchanged> spare_;
@@ -970,8 +1031,9 @@ struct aggregate_stage<In, std::tuple<Keys...>, std::tuple<Aggs...>> : stateful_
     return state_partition_of(key_hash{}(k), parts_.size());
   }
 
-  local open_batch(const batch_context& ctx) {
+  local open_batch(const batch_context& ctx, std::size_t index = 0) {
     local l;
+    l.index = index;
     if constexpr (global) {
       l.c = parts_.front().open_batch(ctx);
       return l;
@@ -993,7 +1055,11 @@ struct aggregate_stage<In, std::tuple<Keys...>, std::tuple<Aggs...>> : stateful_
           spare_.pop_back();
         }
       }
+      l.out.index = index;
       l.out.buckets.resize(parts_.size());
+      l.out.partials.resize(parts_.size());
+      // On the workers; not for first() / last(), fed in order on the query thread.
+      l.pre_aggregate = ctx.tasks != nullptr && parallel_accept;
       // About 16 KiB of slots: they stay in the L1 cache beside the rows being read.
       l.stage = std::clamp<std::size_t>(16384 / (parts_.size() * sizeof(std::optional<routed>)), 2, 16);
       l.staged.resize(parts_.size() * l.stage);
@@ -1015,6 +1081,10 @@ struct aggregate_stage<In, std::tuple<Keys...>, std::tuple<Aggs...>> : stateful_
     }
     auto to_bucket = [&](const auto&... key_values) SLUICE_ALWAYS_INLINE {
       key_type k{key_values...};
+      if (l.pre_aggregate) {
+        pre_aggregate_row(l, std::move(k), r);
+        return;
+      }
       std::size_t p, hash = 0;
       if constexpr (partition::cache_last_group) {  // the previous row's window: its partition
         const std::int64_t w = (static_cast<std::int64_t>(key_values), ...);
@@ -1058,13 +1128,10 @@ struct aggregate_stage<In, std::tuple<Keys...>, std::tuple<Aggs...>> : stateful_
   }
 
   void close_batch(local& l) {
-    if constexpr (global) {  // the partial aggregate into the one group, in closing order
+    if constexpr (global) {  // the partial aggregate, merged into the one group by finish()
       if (!l.any) return;
       std::lock_guard lock(closed_mutex_.m);
-      partition& part = parts_.front();
-      auto& g = part.group_for(l.c);
-      typename partition::merge_ops{&part}.merge(g.states, l.partial);
-      part.close_batch(l.c);
+      global_partials_.emplace_back(l.index, std::move(l.partial));
       return;
     }
     if (l.straight) {
@@ -1072,6 +1139,7 @@ struct aggregate_stage<In, std::tuple<Keys...>, std::tuple<Aggs...>> : stateful_
       return;
     }
     for (std::size_t p = 0; p < l.filled.size(); ++p) flush_staged(l, p);
+    for (auto& e : l.entries) l.out.partials[partition_of(e.key)].push_back(std::move(e));
     l.out.dropped = l.c.dropped;
     std::lock_guard lock(closed_mutex_.m);
     closed_.push_back(std::move(l.out));
@@ -1079,7 +1147,26 @@ struct aggregate_stage<In, std::tuple<Keys...>, std::tuple<Aggs...>> : stateful_
 
   template <class Down>
   void finish(batch_context& ctx, Down& down) {
+    // In input partition order, whichever closed first: a group's partial aggregates merge in
+    // the same order run to run (floating-point sums add alike at a given partitioning), and
+    // late rows go out in the order one thread gives.
+    std::stable_sort(closed_.begin(), closed_.end(),
+                     [](const exchanged& a, const exchanged& b) { return a.index < b.index; });
+    if constexpr (global) {
+      if (!global_partials_.empty()) {
+        std::stable_sort(global_partials_.begin(), global_partials_.end(),
+                         [](const auto& a, const auto& b) { return a.first < b.first; });
+        partition& part = parts_.front();
+        counters c = part.open_batch(ctx);
+        for (const auto& [i, s] : global_partials_) typename partition::merge_ops{&part}.merge(part.group_for(c).states, s);
+        part.close_batch(c);
+        global_partials_.clear();
+      }
+    }
+    exchanged_partials = exchanged_rows = 0;
     for (auto& e : closed_) {
+      for (const auto& b : e.partials) exchanged_partials += b.size();
+      for (const auto& b : e.buckets) exchanged_rows += b.size();
       if (late_rows != nullptr) late_rows->insert(late_rows->end(), e.late.begin(), e.late.end());
       parts_.front().dropped_ += e.dropped;
     }
@@ -1099,8 +1186,10 @@ struct aggregate_stage<In, std::tuple<Keys...>, std::tuple<Aggs...>> : stateful_
           }, x.key);
         };
         for (auto& e : closed_) {
+          for (const partial_group& x : e.partials[p]) part.merge_partial(c, x.key, x.states);
           for (const routed& x : e.buckets[p]) apply(x);
-          e.buckets[p].clear();  // on this task's thread, not the query's after all tasks
+          e.partials[p].clear();  // on this task's thread, not the query's after all tasks
+          e.buckets[p].clear();
         }
         part.close_batch(c);
       }
@@ -1118,6 +1207,7 @@ struct aggregate_stage<In, std::tuple<Keys...>, std::tuple<Aggs...>> : stateful_
         for (auto& r : rows) down(std::move(r));
     }
     for (auto& e : closed_) {
+      for (auto& b : e.partials) b.clear();
       for (auto& b : e.buckets) b.clear();
       e.late.clear();
       e.dropped = 0;
@@ -1140,6 +1230,7 @@ struct aggregate_stage<In, std::tuple<Keys...>, std::tuple<Aggs...>> : stateful_
     const std::size_t n = std::max<std::size_t>(1, ctx.shuffle_partitions);
     if (n != parts_.size()) repartition(n);
     closed_.clear();
+    global_partials_.clear();
     for (auto& p : parts_) {
       p.operator_index = operator_index;
       p.late_rows = late_rows;
