@@ -183,16 +183,12 @@ struct dedup_stage : stateful_control, described_stage {
     In row;
     bool kept = false;  // the first of its key: set by its state partition's task
   };
-  struct local {
-    std::size_t index = 0;  // the input partition's
-    bool straight = true;
-    std::vector<std::vector<routed>> buckets;  // per state partition, in arrival order
-    std::vector<std::uint32_t> route;          // each row's state partition, in arrival order
-    std::vector<In> late;
-    std::int64_t dropped = 0;
+  struct routes {
+    std::vector<std::uint32_t> route;  // each row's state partition, in arrival order
   };
-  copyable_mutex closed_mutex_;
-  std::vector<local> closed_;  // the input partitions closed in this batch
+  using batch_rows = routed_rows<routed, In, routes>;
+  using local = typename batch_rows::local;
+  batch_rows rows_;  // the input partitions closed in this batch
 
   std::int64_t delay_ = 0;  // within watermark: the upstream watermark's delay, in microseconds
   using late_row = In;  // sl::late_rows_to (ops/late_rows.hpp): where rows dropped as late go
@@ -238,11 +234,7 @@ struct dedup_stage : stateful_control, described_stage {
 
   // index: the input partition's (its rows come after those of lower ones).
   local open_batch(const batch_context& ctx, std::size_t index = 0) {
-    local l;
-    l.index = index;
-    l.straight = ctx.tasks == nullptr;
-    if (!l.straight) l.buckets.resize(parts_.size());
-    return l;
+    return batch_rows::open(ctx.tasks == nullptr, index, parts_.size());
   }
 
   template <class R>
@@ -251,13 +243,7 @@ struct dedup_stage : stateful_control, described_stage {
     if constexpr (event_time::exists) {
       const std::int64_t t = event_time::micros(r);
       if (ctx.has_watermark && t <= late_events_watermark(ctx, operator_index)) {
-        if (l.straight) {
-          ++dropped_;
-          if (late_rows != nullptr) late_rows->emplace_back(std::forward<R>(r));
-        } else {
-          ++l.dropped;
-          if (late_rows != nullptr) l.late.emplace_back(std::forward<R>(r));
-        }
+        batch_rows::drop_late(l, dropped_, late_rows, std::forward<R>(r));
         return;
       }
       if constexpr (Within) expiry = t + delay_;
@@ -273,28 +259,19 @@ struct dedup_stage : stateful_control, described_stage {
     }
   }
 
-  void close_batch(local& l) {
-    if (l.straight) return;
-    std::lock_guard lock(closed_mutex_.m);
-    closed_.push_back(std::move(l));
-  }
+  void close_batch(local& l) { rows_.close(l); }
 
   template <class Down>
   void finish(batch_context& ctx, Down& down) {
-    std::sort(closed_.begin(), closed_.end(), [](const local& a, const local& b) { return a.index < b.index; });
-    for (auto& l : closed_) {
-      if (late_rows != nullptr) late_rows->insert(late_rows->end(), l.late.begin(), l.late.end());
-      dropped_ += l.dropped;
-    }
+    dropped_ += rows_.order(late_rows);
     const bool evict = evicts && ctx.has_watermark;
     const std::int64_t wm = eviction_watermark(ctx, operator_index);
     std::vector<std::int64_t> removed(parts_.size(), 0);
     auto finish_part = [&](std::size_t p) {
-      for (auto& l : closed_)
-        for (auto& x : l.buckets[p]) x.kept = parts_[p].insert(std::move(x.key), x.expiry);
+      rows_.each(p, [&](routed& x) { x.kept = parts_[p].insert(std::move(x.key), x.expiry); });
       if (evict) removed[p] = parts_[p].evict(wm);
     };
-    if (ctx.tasks == nullptr || parts_.size() == 1 || (closed_.empty() && !evict)) {
+    if (ctx.tasks == nullptr || parts_.size() == 1 || (rows_.closed.empty() && !evict)) {
       for (std::size_t p = 0; p < parts_.size(); ++p) finish_part(p);
     } else {
       parallel_for(ctx, parts_.size(), finish_part);
@@ -302,12 +279,12 @@ struct dedup_stage : stateful_control, described_stage {
     for (auto& r : out_) down(std::move(r));
     out_.clear();
     std::vector<std::size_t> next(parts_.size());
-    for (auto& l : closed_) {
+    for (auto& l : rows_.closed) {
       std::fill(next.begin(), next.end(), 0);
       for (const std::uint32_t p : l.route)
         if (auto& x = l.buckets[p][next[p]++]; x.kept) down(std::move(x.row));
     }
-    closed_.clear();
+    rows_.closed.clear();
     last_watermark_ = wm;  // its own (after a join: lower)
     last_metrics = state_operator_metrics{Within ? "dedupeWithinWatermark" : "dedupe"};
     for (std::size_t p = 0; p < parts_.size(); ++p) {
@@ -325,7 +302,7 @@ struct dedup_stage : stateful_control, described_stage {
     const std::size_t n = std::max<std::size_t>(1, ctx.shuffle_partitions);
     if (n != parts_.size()) repartition(n);
     out_.clear();
-    closed_.clear();
+    rows_.closed.clear();
     for (auto& p : parts_) {
       p.added.clear();
       p.evicted.clear();
@@ -348,7 +325,7 @@ struct dedup_stage : stateful_control, described_stage {
   std::size_t state_partitions() const override { return parts_.size(); }
   void reset_partitions(std::size_t n) override {
     parts_.assign(n, part{});
-    closed_.clear();
+    rows_.closed.clear();
   }
   void write_partition_delta(std::size_t p, binary_writer& out) const override { parts_[p].write_delta(out); }
   void write_partition_snapshot(std::size_t p, binary_writer& out) const override { parts_[p].write_snapshot(out); }
@@ -407,7 +384,7 @@ struct dedup_stage : stateful_control, described_stage {
         parts_[partition_of(k)].put(k, e);
         full_snapshot_due = true;
       }
-    closed_.clear();
+    rows_.closed.clear();
   }
 };
 }  // namespace detail

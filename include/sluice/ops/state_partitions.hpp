@@ -71,10 +71,12 @@ struct copyable_mutex {
 // state partitions: each input partition fills a bucket per state partition in arrival order
 // and hands them in when it closes; finish() then gives each state partition its rows input
 // partition by input partition in their order, so a key sees its rows in the order one thread
-// gives. Late rows (Late) are kept per input partition and merged in that order too.
-template <class Item, class Late>
+// gives. Late rows (Late) are kept per input partition and merged in that order too. Extra:
+// what else an input partition keeps until finish (a base of its local).
+struct no_extra {};
+template <class Item, class Late, class Extra = no_extra>
 struct routed_rows {
-  struct local {
+  struct local : Extra {
     std::size_t index = 0;  // the input partition's
     bool straight = true;   // no workers: the stage applies rows itself, in arrival order
     std::vector<std::vector<Item>> buckets;  // per state partition
