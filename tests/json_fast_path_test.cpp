@@ -204,6 +204,119 @@ TEST_CASE("json fast path reads common timestamp layouts as parse_timestamp does
   CHECK_FALSE(sl::detail::simd::parse_common_timestamp("1900-02-29T00:00:00.000000").has_value());
 }
 
+TEST_CASE("json fast path reads a timestamp of the minute it read before as parse_timestamp does") {
+  // The decoder keeps the last minute it accepted; what follows in the same minute reads only
+  // its seconds and fraction: damaged ones, second 60 and 61, and the other layouts must still
+  // agree with parse_timestamp.
+  std::mt19937_64 rng(5);
+  sl::detail::simd::timestamp_cache cache;
+  const char* minutes[] = {"2024-01-15T10:30", "2024-01-15 10:30", "2024-02-29T23:59", "2023-02-28T00:00"};
+  int hits = 0;
+  for (int i = 0; i < 20000; ++i) {
+    char buf[64];
+    const bool millis = rng() % 2 == 0;
+    std::snprintf(buf, sizeof buf, millis ? "%s:%02d.%03d" : "%s:%02d.%06d", minutes[(i / 100) % 4],
+                  static_cast<int>(rng() % 63), static_cast<int>(rng() % (millis ? 1000 : 1000000)));
+    std::string s(buf);
+    if (rng() % 3 == 0) s += 'Z';
+    if (rng() % 6 == 0) s[16 + rng() % (s.size() - 16)] = "9x:-. T"[rng() % 7];  // damage the seconds or fraction
+    if (rng() % 50 == 0) s[rng() % 16] = "9x:-. T"[rng() % 7];  // or the minute
+    INFO(s);
+    const bool warm = cache.valid && std::string_view(cache.minute, 16) == std::string_view(s).substr(0, 16);
+    const auto fast = sl::detail::simd::parse_common_timestamp(s, &cache);
+    const auto slow = sl::parse_timestamp(s);
+    REQUIRE(fast.has_value() == slow.has_value());
+    if (fast) REQUIRE(fast->micros == slow->micros);
+    hits += warm ? 1 : 0;
+  }
+  CHECK(hits > 10000);  // most of them read with the minute kept
+}
+
+namespace {
+// What a line decodes to alone: taken or not, and the row.
+struct taken_row {
+  bool taken = false;
+  FastRow row{};
+};
+
+taken_row alone(std::string_view line) {
+  sl::detail::simd::line_decoder<FastRow> decoder;
+  taken_row t;
+  t.taken = decoder.decode_line(line, t.row);
+  return t;
+}
+}  // namespace
+
+TEST_CASE("json fast path decodes the lines of a block each as it decodes alone") {
+  // Blocks of plain lines mixed with odd ones: objects cut over two lines, two objects on one
+  // line, scalars, blank lines, invalid UTF-8, an unterminated string, deep nesting. A document
+  // of the block's stream must be taken for a line only when it is that line's alone.
+  const std::string row1 = R"({"id":"a","ts":"2024-01-15T10:30:00.000001","n":1,"x":0.5,"flag":true,"xs":[]})";
+  const std::string row2 = R"({"xs":[1,2],"flag":false,"x":-2,"n":7,"ts":"2024-01-15T10:30:59.999999Z","id":"b","small":3})";
+  const std::vector<std::string> pool = {
+      row1, row2, plain, "  " + row1 + " \r", "", "   ", "\r", "42", "[1,2]", "\"s\"", row1 + " " + row2, row1 + row2,
+      row1 + " x", R"({"id":"c","ts":"2024-01-15T10:30:00.000001","n":1,)", R"("x":0.5,"flag":true,"xs":[]})",
+      R"({"id":"unterminated,"ts":"2024-01-15","n":1,"x":1,"flag":true,"xs":[]})", "{\"id\":\"\x80\",\"ts\":\"2024-01-15\"}",
+      R"({"id":"e","ts":"2024-01-15","n":1,"x":1,"flag":true,"xs":[],"deep":[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]})",
+      R"({"id":"d","ts":"2024-01-15T10:31:00.5Z","n":1,"x":1,"flag":true,"xs":[]})",  // not a common layout
+      R"({"id":"a","id":"b","ts":"2024-01-15","n":1,"x":1,"flag":true,"xs":[]})", "{", "}", "{}", "]",
+      R"({"id":"e","ts":"2024-01-15T10:30:61.000000","n":1,"x":1,"flag":true,"xs":[]})"};
+  std::mt19937_64 rng(17);
+  for (int round = 0; round < 60; ++round) {
+    // Mostly plain lines, and a few odd ones; some blocks larger than a window (256 KiB).
+    const std::size_t count = round % 10 == 0 ? 6000 : 1 + rng() % 60;
+    std::vector<std::string> lines;
+    for (std::size_t i = 0; i < count; ++i)
+      lines.push_back(rng() % 4 == 0 ? pool[rng() % pool.size()] : (rng() % 2 ? row1 : row2));
+    std::string text;
+    for (const auto& l : lines) text += l + "\n";
+    if (rng() % 2 == 0 && !text.empty()) text.pop_back();  // the last line without its newline
+    std::string buffer = text + std::string(64, 'x');     // readable bytes after the block
+    const std::string_view block(buffer.data(), text.size());
+    sl::detail::simd::line_decoder<FastRow> decoder;
+    decoder.begin_block(block);
+    std::size_t at = 0;
+    for (std::size_t i = 0; i < lines.size(); ++i) {
+      const std::string_view line = block.substr(at, lines[i].size());
+      at += lines[i].size() + 1;
+      if (rng() % 50 == 0) continue;  // a line the caller skips (too long, say)
+      INFO("round " << round << ", line " << i << ": " << lines[i]);
+      FastRow row{};
+      const bool taken = decoder.decode_line(line, row);
+      const auto expected = alone(line);
+      REQUIRE(taken == expected.taken);
+      if (taken) REQUIRE(row == expected.row);
+    }
+    decoder.end_block();
+  }
+  // Through the parser, with the Boost path behind: the same results and reasons.
+  std::string text;
+  for (int i = 0; i < 200; ++i) text += pool[static_cast<std::size_t>(i) % pool.size()] + "\n";
+  std::string buffer = text + std::string(64, ' ');
+  fsd::json_lines_parser<FastRow> parser;
+  parser.begin_block(std::string_view(buffer.data(), text.size()));
+  std::size_t at = 0;
+  int rows = 0;
+  for (int i = 0; i < 200; ++i) {
+    const auto& l = pool[static_cast<std::size_t>(i) % pool.size()];
+    const std::string_view line(buffer.data() + at, l.size());
+    at += l.size() + 1;
+    INFO("line " << i << ": " << l);
+    FastRow row{};
+    std::string reason;
+    const auto result = parser.parse(line, i + 1, row, reason);
+    const auto expected = decode_with<BoostRow>(line);
+    REQUIRE(static_cast<int>(result) == static_cast<int>(expected.result));
+    REQUIRE(reason == expected.reason);
+    if (result == fsd::parse_result::row) {
+      ++rows;
+      REQUIRE(BoostRow{row.id, row.ts, row.n, row.x, row.flag, row.small, row.xs, row.inner} == expected.row);
+    }
+  }
+  parser.end_block();
+  CHECK(rows > 0);
+}
+
 #else
 
 TEST_CASE("json fast path not built: simdjson was not found") {

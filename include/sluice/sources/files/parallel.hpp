@@ -81,13 +81,9 @@ inline void split_at_lines(std::string_view text, std::size_t n, std::vector<std
   if (begin < text.size()) out.push_back(text.substr(begin));
 }
 
-// Decodes the lines of `text`, the first being line `first_line`, as record_reader::next and
-// the single-threaded loop do: on_row(T&&) per row; on_bad(line, oversize, reason, bytes) per
-// bad record (oversize: longer than max_line_bytes, reason empty), which returns false to stop.
-// Returns the number of lines read.
 template <class T, class Parser, class OnRow, class OnBad>
-std::int64_t decode_lines(std::string_view text, std::int64_t first_line, Parser& parser, std::size_t max_line_bytes,
-                          OnRow&& on_row, OnBad&& on_bad, std::stop_token stop = {}) {
+std::int64_t decode_lines_in(std::string_view text, std::int64_t first_line, Parser& parser, std::size_t max_line_bytes,
+                             OnRow& on_row, OnBad& on_bad, std::stop_token stop) {
   const char* p = text.data();
   const char* const end = p + text.size();
   std::int64_t line = first_line;
@@ -112,6 +108,26 @@ std::int64_t decode_lines(std::string_view text, std::int64_t first_line, Parser
     }
   }
   return line - first_line;
+}
+
+// Decodes the lines of `text`, the first being line `first_line`, as record_reader::next and
+// the single-threaded loop do: on_row(T&&) per row; on_bad(line, oversize, reason, bytes) per
+// bad record (oversize: longer than max_line_bytes, reason empty), which returns false to stop.
+// Returns the number of lines read. `text` is in a record_reader's buffer (read_padding bytes
+// readable after it): a parser with begin_block(text) parses its lines together.
+template <class T, class Parser, class OnRow, class OnBad>
+std::int64_t decode_lines(std::string_view text, std::int64_t first_line, Parser& parser, std::size_t max_line_bytes,
+                          OnRow&& on_row, OnBad&& on_bad, std::stop_token stop = {}) {
+  if constexpr (requires { parser.begin_block(text); }) {
+    struct block_scope {  // ended also when on_bad throws
+      Parser& p;
+      ~block_scope() { p.end_block(); }
+    } scope{parser};
+    parser.begin_block(text);
+    return decode_lines_in<T>(text, first_line, parser, max_line_bytes, on_row, on_bad, stop);
+  } else {
+    return decode_lines_in<T>(text, first_line, parser, max_line_bytes, on_row, on_bad, stop);
+  }
 }
 
 // What a helper thread decoded from one chunk, lines counted from 0 within it.

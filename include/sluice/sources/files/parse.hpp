@@ -18,6 +18,7 @@
 #include "../../detail/utf8.hpp"
 #include "../../codec/json.hpp"
 #include "../../schema.hpp"
+#include "reader.hpp"
 #if defined(SLUICE_HAS_SIMDJSON) && SLUICE_HAS_SIMDJSON
 #include "../../codec/simdjson_decode.hpp"
 #endif
@@ -52,6 +53,21 @@ class json_lines_parser {
   json_lines_parser() : resource_(initial_, sizeof initial_) {}
   json_lines_parser(const json_lines_parser&) = delete;
   json_lines_parser& operator=(const json_lines_parser&) = delete;
+
+  // The records parsed until end_block() are lines of `block`, in order, and the buffer holds
+  // read_padding readable bytes after it (the file reader's does): simdjson parses them
+  // together (line_decoder::begin_block), each with the result it has alone.
+  void begin_block([[maybe_unused]] std::string_view block) {
+#if defined(SLUICE_HAS_SIMDJSON) && SLUICE_HAS_SIMDJSON
+    static_assert(read_padding >= sluice::detail::simd::block_padding);
+    if constexpr (fast_path) fast_.begin_block(block);
+#endif
+  }
+  void end_block() {
+#if defined(SLUICE_HAS_SIMDJSON) && SLUICE_HAS_SIMDJSON
+    if constexpr (fast_path) fast_.end_block();
+#endif
+  }
 
   parse_result parse(std::string_view rec, std::int64_t /*line*/, T& out, std::string& reason) {
 #if defined(SLUICE_HAS_SIMDJSON) && SLUICE_HAS_SIMDJSON

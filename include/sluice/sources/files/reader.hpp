@@ -23,6 +23,10 @@ namespace sluice::files {
 inline constexpr std::size_t default_max_line_bytes = 16u << 20;  // 16 MiB
 
 namespace detail {
+// Readable bytes after the reader's buffer, so after every record and block it returns:
+// simdjson reads up to 64 bytes past a document (json_lines_parser::begin_block).
+inline constexpr std::size_t read_padding = 64;
+
 namespace csvd = sluice::detail::csv;
 
 // Reads a file's first `size` bytes as records: lines, or CSV records (a newline inside a
@@ -61,7 +65,7 @@ class record_reader {
       cap_ = static_cast<std::size_t>(std::clamp<std::int64_t>(size + 1, 64, chunk));
       if (cap_ > max_ + 1) cap_ = std::max<std::size_t>(max_ + 1, 64);
     }
-    buf_ = std::make_unique_for_overwrite<char[]>(cap_);
+    buf_ = std::make_unique_for_overwrite<char[]>(cap_ + read_padding);
     eof_ = remaining_ == 0;
     bom_pending_ = offset == 0;
   }
@@ -173,7 +177,7 @@ class record_reader {
     }
     if (end_ == cap_) {  // one record fills the buffer: grow it, up to max_ + 1 bytes
       const std::size_t cap = std::min(cap_ * 2, max_ + 1);
-      auto bigger = std::make_unique_for_overwrite<char[]>(cap);
+      auto bigger = std::make_unique_for_overwrite<char[]>(cap + read_padding);
       std::memcpy(bigger.get(), buf_.get(), end_);
       buf_ = std::move(bigger);
       cap_ = cap;

@@ -434,6 +434,29 @@ class file_source {
               else bad(line, std::move(why), bytes);
             },
             detail::parallel_min_chunk_bytes, tasks);
+    } else if constexpr (Format::records_are_lines) {
+      // The buffer's whole lines at once (the parser decodes them together: begin_block), a line
+      // that alone fills it by record; rows and errors as record by record.
+      detail::record_reader::block b;
+      detail::record_reader::record r;
+      while (true) {
+        if (!reader.next_block(b)) {
+          if (!reader.next(r)) break;
+          read_record(r);
+          continue;
+        }
+        reader.end_block(detail::decode_lines<T>(
+            b.bytes, b.first_line, *parser, cfg.max_line_bytes,
+            [&](T&& r) {
+              ++rows;
+              emit(std::move(r));
+            },
+            [&](std::int64_t line, bool too_long, std::string&& why, std::string_view bytes) {
+              if (too_long) oversize(line, bytes, bytes.size());
+              else bad(line, std::move(why), bytes);
+              return true;
+            }));
+      }
     } else {
       detail::record_reader::record r;
       while (reader.next(r)) read_record(r);
