@@ -157,12 +157,20 @@ bool decode_record(dom::element e, T& out, decode_state& st) {
   constexpr std::size_t n = column_count_v<T>;
   constexpr auto& names = column_names_v<T>;
   std::bitset<n> seen;
+  // Whether field i is named `key`: a comparison of a known length, which the compiler inlines
+  // (a call to memcmp per key was 4% of decoding seed 004's rows).
+  auto named = [](std::size_t i, std::string_view key) SLUICE_ALWAYS_INLINE {
+    return boost::mp11::mp_with_index<n>(i, [&](auto index) SLUICE_ALWAYS_INLINE {
+      constexpr std::string_view name = names[decltype(index)::value];
+      return key.size() == name.size() && std::memcmp(key.data(), name.data(), name.size()) == 0;
+    });
+  };
   std::size_t expected = 0;  // writers keep their fields in one order, mostly T's: try the next one first
   for (dom::key_value_pair kv : obj) {
     std::size_t i = expected;
-    if (i >= n || names[i] != kv.key) {
+    if (i >= n || !named(i, kv.key)) {
       i = 0;
-      while (i < n && names[i] != kv.key) ++i;
+      while (i < n && !named(i, kv.key)) ++i;
     }
     if (i == n) continue;           // fields absent from T are ignored
     expected = i + 1;
