@@ -420,19 +420,21 @@ class file_source {
         case detail::parse_result::bad: bad(r.line, std::move(reason), r.bytes); break;
       }
     };
+    // Rows and bad lines of the block paths below (records_are_lines).
+    [[maybe_unused]] auto line_row = [&](T&& r) {
+      ++rows;
+      emit(std::move(r));
+    };
+    [[maybe_unused]] auto bad_line = [&](std::int64_t line, bool too_long, std::string&& why, std::string_view bytes) {
+      if (too_long) oversize(line, bytes, bytes.size());
+      else bad(line, std::move(why), bytes);
+      return true;
+    };
     if (threads > 1) {  // only for records_are_lines
       if constexpr (Format::records_are_lines)
         detail::read_lines_in_parallel<T>(
             reader, threads, cfg.max_line_bytes, policy == bad_record_policy::kind::fail, *parser,
-            [&] { return state_->format.template make_parser<T>(); }, read_record,
-            [&](T&& r) {
-              ++rows;
-              emit(std::move(r));
-            },
-            [&](std::int64_t line, bool too_long, std::string&& why, std::string_view bytes) {
-              if (too_long) oversize(line, bytes, bytes.size());
-              else bad(line, std::move(why), bytes);
-            },
+            [&] { return state_->format.template make_parser<T>(); }, read_record, line_row, bad_line,
             detail::parallel_min_chunk_bytes, tasks);
     } else if constexpr (Format::records_are_lines) {
       // The buffer's whole lines at once (the parser decodes them together: begin_block), a line
@@ -445,17 +447,7 @@ class file_source {
           read_record(r);
           continue;
         }
-        reader.end_block(detail::decode_lines<T>(
-            b.bytes, b.first_line, *parser, cfg.max_line_bytes,
-            [&](T&& r) {
-              ++rows;
-              emit(std::move(r));
-            },
-            [&](std::int64_t line, bool too_long, std::string&& why, std::string_view bytes) {
-              if (too_long) oversize(line, bytes, bytes.size());
-              else bad(line, std::move(why), bytes);
-              return true;
-            }));
+        reader.end_block(detail::decode_lines<T>(b.bytes, b.first_line, *parser, cfg.max_line_bytes, line_row, bad_line));
       }
     } else {
       detail::record_reader::record r;
