@@ -29,6 +29,14 @@ class kafka_error : public std::runtime_error {
   rd_kafka_resp_err_t code_;
 };
 
+// A consumer-group member's batch refused because the group had moved its partitions to another
+// member (docs/scaling.md, "Fencing"): the batch's transaction was aborted, nothing of it was
+// committed. Restarting the query (in the same process or a new one) runs it again correctly.
+class fenced_error : public kafka_error {
+ public:
+  using kafka_error::kafka_error;
+};
+
 // librdkafka properties, by name (what follows `kafka.` in Spark's options).
 using properties = std::map<std::string, std::string>;
 

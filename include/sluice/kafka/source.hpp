@@ -435,6 +435,14 @@ class source {
     std::map<topic_partition, std::int64_t> group_start;
     std::filesystem::path group_file;
     offsets batch_end;
+    std::string group_description, member_id;
+    // While the sink's transaction adds the batch's offsets (send_batch_offsets): its producer,
+    // whether a revocation sent them already (and the error), and why the batch is fenced.
+    rd_kafka_t* txn_producer = nullptr;
+    int txn_timeout = 0;
+    bool txn_sent = false;
+    detail::error_ptr txn_error;
+    std::string fenced;
     std::chrono::steady_clock::time_point last_trigger{};
     // source_metrics, counted by reads on any worker.
     std::atomic<std::int64_t> records{0}, offsets_lost{0}, data_loss_events{0};
@@ -530,28 +538,102 @@ class source {
       detail::check(rd_kafka_subscribe(s.member.get(), list.get()),
                     description() + ": cannot join consumer group " + o.kafka.at("group.id"));
     }
+    s.group_description = description() + ": consumer group " + s.options.kafka.at("group.id");
     std::weak_ptr<state> weak = state_;
     detail::txn_offsets_registry::instance().add(ctx.query_id, state_.get(), [weak](rd_kafka_t* producer, int timeout) {
       auto st = weak.lock();
       if (!st) return static_cast<rd_kafka_error_t*>(nullptr);
       std::lock_guard lock(st->mutex);
       if (!st->member || st->batch_owned.empty()) return static_cast<rd_kafka_error_t*>(nullptr);
-      auto list = detail::new_partition_list(static_cast<int>(st->batch_owned.size()));
-      for (const auto& tp : st->batch_owned)
-        if (const auto* off = st->batch_end.find(tp))
-          rd_kafka_topic_partition_list_add(list.get(), tp.topic.c_str(), tp.partition)->offset = group_end(*st, tp, *off);
-      if (list->cnt == 0) return static_cast<rd_kafka_error_t*>(nullptr);
-      // Without the member's generation: it moves with every rebalance of the group, also one
-      // that leaves this instance's partitions alone (and the member learns of it only in its
-      // poll, between batches). The partitions are this instance's until that poll revokes
-      // them -- unless the member was thrown out of the group meanwhile (a process stalled past
-      // session.timeout.ms or max.poll.interval.ms): not fenced here (docs/scaling.md).
-      rd_kafka_consumer_group_metadata_t* group =
-          rd_kafka_consumer_group_metadata_new(st->options.kafka.at("group.id").c_str());
-      rd_kafka_error_t* e = rd_kafka_send_offsets_to_transaction(producer, list.get(), group, timeout);
-      rd_kafka_consumer_group_metadata_destroy(group);
-      return e;
+      return send_batch_offsets(*st, producer, timeout);
     });
+  }
+
+  // ---------------------------------------------------------------- fencing (KIP-447)
+  // The exactly-once sink's transaction gets the batch's offsets with the member's real group
+  // metadata (generation, member id, group.instance.id), so the broker refuses them from a member
+  // the group has thrown out (stalled past session.timeout.ms or max.poll.interval.ms) while
+  // another member took its partitions: the transaction is aborted, nothing is written twice.
+  // The member learns of a new generation only in its poll, so it is polled first: a rebalance
+  // that leaves this instance's partitions alone then does not fail the batch. A cooperative
+  // revocation of a partition the batch read arrives in that poll; its offsets go into the
+  // transaction inside the callback, before the partition is released (the next owner's look-up
+  // of the group's offset then waits for this transaction), as Kafka Streams commits on revoke.
+  // Partitions lost (the member was out of the group) stop the query with a fenced_error.
+  static rd_kafka_error_t* send_batch_offsets(state& s, rd_kafka_t* producer, int timeout) {
+    s.txn_producer = producer, s.txn_timeout = timeout, s.txn_sent = false, s.txn_error.reset(), s.fenced.clear();
+    struct done {
+      state& s;
+      ~done() { s.txn_producer = nullptr; }
+    } reset{s};
+    poll_member(s, 0);
+    if (s.txn_sent) return s.txn_error.release();
+    if (!s.fenced.empty()) throw fenced_error(s.fenced, RD_KAFKA_RESP_ERR__ASSIGNMENT_LOST);
+    rd_kafka_error_t* e = send_offsets(s, producer, timeout);
+    const rd_kafka_resp_err_t code = e ? rd_kafka_error_code(e) : RD_KAFKA_RESP_ERR_NO_ERROR;
+    if (!detail::group_fencing_code(code)) return e;
+    // Refused: thrown out of the group (its heartbeat says so soon: the partitions are lost), or
+    // only a generation behind (the member's metadata changes once it has rejoined: retried).
+    const std::string before = metadata_bytes(s);
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(std::min(timeout, 10000));
+    while (s.fenced.empty() && !s.txn_sent && metadata_bytes(s) == before && std::chrono::steady_clock::now() < deadline)
+      poll_member(s, 100);
+    if (s.txn_sent) {
+      rd_kafka_error_destroy(e);
+      return s.txn_error.release();
+    }
+    if (s.fenced.empty()) return e;
+    const std::string why = rd_kafka_error_string(e);
+    rd_kafka_error_destroy(e);
+    throw fenced_error(s.fenced + " (the broker refused the batch's offsets: " + why + ")", code);
+  }
+
+  static rd_kafka_error_t* send_offsets(state& s, rd_kafka_t* producer, int timeout) {
+    auto list = detail::new_partition_list(static_cast<int>(s.batch_owned.size()));
+    for (const auto& tp : s.batch_owned)
+      if (const auto* off = s.batch_end.find(tp))
+        rd_kafka_topic_partition_list_add(list.get(), tp.topic.c_str(), tp.partition)->offset = group_end(s, tp, *off);
+    if (list->cnt == 0) return nullptr;
+    rd_kafka_consumer_group_metadata_t* group = rd_kafka_consumer_group_metadata(s.member.get());
+    rd_kafka_error_t* e = rd_kafka_send_offsets_to_transaction(producer, list.get(), group, timeout);
+    rd_kafka_consumer_group_metadata_destroy(group);
+    return e;
+  }
+
+  // The member's group metadata, serialized: compared only, to see that it has changed.
+  static std::string metadata_bytes(const state& s) {
+    rd_kafka_consumer_group_metadata_t* group = rd_kafka_consumer_group_metadata(s.member.get());
+    void* buf = nullptr;
+    std::size_t size = 0;
+    detail::error_ptr e(rd_kafka_consumer_group_metadata_write(group, &buf, &size));
+    rd_kafka_consumer_group_metadata_destroy(group);
+    std::string out = buf ? std::string(static_cast<const char*>(buf), size) : std::string();
+    if (buf) rd_kafka_mem_free(nullptr, buf);
+    return out;
+  }
+
+  // In the rebalance callback, before partitions are released: when the sink's transaction of
+  // a batch that read one of them is open, its offsets go in now, or (lost) the batch is fenced.
+  static void on_batch_revoked(state& s, rd_kafka_t* rk, const rd_kafka_topic_partition_list_t* parts) {
+    if (!s.txn_producer || s.txn_sent || !s.fenced.empty()) return;
+    std::string names;
+    for (int i = 0; i < parts->cnt; ++i)
+      if (s.batch_owned.count(topic_partition{parts->elems[i].topic, parts->elems[i].partition}))
+        names += (names.empty() ? "" : ", ") + std::string(parts->elems[i].topic) + "-" + std::to_string(parts->elems[i].partition);
+    if (names.empty()) return;
+    if (!rd_kafka_assignment_lost(rk)) {
+      s.txn_error.reset(send_offsets(s, s.txn_producer, s.txn_timeout));
+      s.txn_sent = true;
+      return;
+    }
+    const auto instance = s.options.kafka.find("group.instance.id");
+    s.fenced = s.group_description + ": member " + (s.member_id.empty() ? "?" : s.member_id) +
+               (instance != s.options.kafka.end() ? " (group.instance.id " + instance->second + ")" : "") +
+               " was fenced: it lost partitions " + names +
+               " of the batch in flight (it was out of the group: stalled past session.timeout.ms or "
+               "max.poll.interval.ms while another member took them); the batch's transaction was aborted and "
+               "none of it was committed. Restart the query: it runs the batch again with the partitions the "
+               "group assigns now";
   }
 
   // Runs in the member's poll (serve_group), with the state locked by the caller.
@@ -572,8 +654,13 @@ class source {
         if (s.owned.insert(tp).second) s.newly.insert(tp);
       }
       s.joined = true;
+      if (char* member = rd_kafka_memberid(rk)) {  // named in a fenced_error: the id is gone once it is lost
+        s.member_id = member;
+        rd_kafka_mem_free(rk, member);
+      }
       return;
     }
+    if (err == RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS) on_batch_revoked(s, rk, parts);
     if (err == RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS && cooperative) {
       detail::error_ptr e(rd_kafka_incremental_unassign(rk, parts));
       for (int i = 0; i < parts->cnt; ++i) {
@@ -594,14 +681,7 @@ class source {
     if (!s.member) return;
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms(s));
     for (;;) {
-      while (rd_kafka_message_t* m = rd_kafka_consumer_poll(s.member.get(), s.joined ? 0 : 100)) {
-        const auto err = m->err;
-        const std::string text = err ? rd_kafka_message_errstr(m) : "";
-        rd_kafka_message_destroy(m);
-        if (err == RD_KAFKA_RESP_ERR__FATAL)
-          throw kafka_error(description() + ": consumer group " + s.options.kafka.at("group.id") + ": " + text, err);
-        if (s.joined) continue;
-      }
+      poll_member(s, s.joined ? 0 : 100);
       if (s.joined) break;
       if (std::chrono::steady_clock::now() > deadline)
         throw kafka_error(description() + ": no partitions assigned by consumer group " + s.options.kafka.at("group.id") +
@@ -634,6 +714,17 @@ class source {
     }
     s.newly.clear();
     save_group_starts(s);
+  }
+
+  // Serves the member's callbacks (rebalances); the member never reads.
+  static void poll_member(state& s, int timeout) {
+    while (rd_kafka_message_t* m = rd_kafka_consumer_poll(s.member.get(), timeout)) {
+      const auto err = m->err;
+      const std::string text = err ? rd_kafka_message_errstr(m) : "";
+      rd_kafka_message_destroy(m);
+      if (err == RD_KAFKA_RESP_ERR__FATAL) throw kafka_error(s.group_description + ": " + text, err);
+      timeout = 0;
+    }
   }
 
   static void save_group_starts(const state& s) {
