@@ -630,8 +630,8 @@ class source {
     s.fenced = s.group_description + ": member " + (s.member_id.empty() ? "?" : s.member_id) +
                (instance != s.options.kafka.end() ? " (group.instance.id " + instance->second + ")" : "") +
                " was fenced: it lost partitions " + names +
-               " of the batch in flight (it was out of the group: stalled past session.timeout.ms or "
-               "max.poll.interval.ms while another member took them); the batch's transaction was aborted and "
+               " of the batch in flight (the group counts them lost: the member was out of the group, stalled past "
+               "session.timeout.ms or max.poll.interval.ms, or its heartbeat was refused in a rebalance); the batch's transaction was aborted and "
                "none of it was committed. Restart the query: it runs the batch again with the partitions the "
                "group assigns now";
   }
