@@ -17,6 +17,8 @@
 #include <utility>
 #include <vector>
 
+#include "../engine/control.hpp"
+
 namespace sluice::kafka {
 
 class kafka_error : public std::runtime_error {
@@ -30,9 +32,10 @@ class kafka_error : public std::runtime_error {
 };
 
 // A consumer-group member's batch refused because the group had moved its partitions to another
-// member (docs/scaling.md, "Fencing"): the batch's transaction was aborted, nothing of it was
-// committed. Restarting the query (in the same process or a new one) runs it again correctly.
-class fenced_error : public kafka_error {
+// member (docs/scaling.md, "Fenced"): the batch's transaction was aborted, nothing of it was
+// committed. The engine runs the batch again with the partitions the group assigns now
+// (retriable_batch_error); the query stops with it only when that keeps failing.
+class fenced_error : public kafka_error, public retriable_batch_error {
  public:
   using kafka_error::kafka_error;
 };

@@ -80,6 +80,7 @@ struct source_metrics {
   std::int64_t records = 0;       // records read (a batch read again counts again)
   std::int64_t offsets_lost = 0;  // offsets skipped as lost under fail_on_data_loss = false
   std::int64_t data_loss_events = 0;
+  std::int64_t batches_fenced = 0;  // consumer group: batches refused as fenced and run again
 };
 
 class source {
@@ -131,6 +132,16 @@ class source {
       if (s.options.min_offsets_per_trigger && delay_batch(s, from, latest)) return start;
       if (s.options.max_offsets_per_trigger) latest = rate_limit(from, latest, *s.options.max_offsets_per_trigger);
     }
+    // A partition given back to this member after a batch it did not read (its owner then was
+    // another member) starts at the group's offset, behind this checkpoint's: the batch must
+    // still end past the checkpoint's offset, or the engine sees no new data.
+    for (const auto& [tp, g] : s.group_start) {
+      const auto* at = start.find(tp);
+      const auto* end = latest.find(tp);
+      const auto* available = s.latest_available->find(tp);
+      if (at && end && available && g < *at && *end <= *at && *available > *at)
+        latest.set(tp, std::min(*available, *at + std::max<std::int64_t>(1, *end - g)));
+    }
     return latest;
   }
 
@@ -148,6 +159,14 @@ class source {
     if (s.member) {
       // The partitions this batch reads: owned now (after a restart, once the member joined;
       // a partition whose group offset is ahead of the checkpoint's is read from there).
+      // After a fenced batch (fenced_error), the run again waits (a while) for the group's
+      // assignment that follows the revocation (the member rejoins), as after a restart.
+      if (s.after_fence) {
+        const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(std::min(timeout_ms(s), 15000));
+        while (s.assigns <= s.revoked_at && std::chrono::steady_clock::now() < deadline) poll_member(s, 100);
+        serve_group(s);
+        s.after_fence = false;
+      }
       if (!s.joined) serve_group(s);
       s.batch_owned.clear();
       for (const auto& tp : s.owned)
@@ -338,17 +357,19 @@ class source {
 
   source_metrics metrics() const {
     const auto& s = *state_;
-    return {s.records.load(), s.offsets_lost.load(), s.data_loss_events.load()};
+    return {s.records.load(), s.offsets_lost.load(), s.data_loss_events.load(), s.batches_fenced.load()};
   }
 
   // The source's `metrics` in query progress: Spark's KafkaMicroBatchStream.metrics (how far the
   // batch's end offsets are behind the latest offsets seen when it was planned, once a batch was
   // planned from them) and numOffsetsLost, the offsets skipped under fail_on_data_loss = false
-  // (metrics().offsets_lost).
+  // (metrics().offsets_lost); in a consumer group numBatchesFenced, the batches refused as
+  // fenced and run again (metrics().batches_fenced).
   std::map<std::string, std::string> progress_metrics() const {
     std::lock_guard lock(state_->mutex);
     const auto& s = *state_;
     std::map<std::string, std::string> out{{"numOffsetsLost", std::to_string(s.offsets_lost.load())}};
+    if (s.options.consumer_group) out["numBatchesFenced"] = std::to_string(s.batches_fenced.load());
     if (!s.last_committed || !s.latest_available || s.latest_available->size() == 0) return out;
     std::int64_t lo = 0, hi = 0, sum = 0, n = 0;
     for (const auto& tp : s.latest_available->partitions()) {
@@ -443,9 +464,11 @@ class source {
     bool txn_sent = false;
     detail::error_ptr txn_error;
     std::string fenced;
+    bool after_fence = false;
+    std::int64_t assigns = 0, revoked_at = -1;  // assignments served; their count at the last revocation
     std::chrono::steady_clock::time_point last_trigger{};
     // source_metrics, counted by reads on any worker.
-    std::atomic<std::int64_t> records{0}, offsets_lost{0}, data_loss_events{0};
+    std::atomic<std::int64_t> records{0}, offsets_lost{0}, data_loss_events{0}, batches_fenced{0};
   };
 
   // A reader taken for one read, given back when the read ends (also by an exception). Prefers
@@ -568,7 +591,17 @@ class source {
     } reset{s};
     poll_member(s, 0);
     if (s.txn_sent) return s.txn_error.release();
-    if (!s.fenced.empty()) throw fenced_error(s.fenced, RD_KAFKA_RESP_ERR__ASSIGNMENT_LOST);
+    if (!s.fenced.empty()) throw fenced(s, "");
+    // A partition of the batch revoked earlier (an attempt before this one): its offsets were
+    // not sent in the callback, and it is another member's now. The batch is planned again.
+    std::string gone;
+    for (const auto& tp : s.batch_owned)
+      if (!s.owned.count(tp)) gone += (gone.empty() ? "" : ", ") + tp.topic + "-" + std::to_string(tp.partition);
+    if (!gone.empty()) {
+      s.fenced = s.group_description + ": partitions " + gone + " of the batch in flight were revoked before its " +
+                 "offsets went into its transaction; the batch's transaction was aborted and it runs again";
+      throw fenced(s, "");
+    }
     rd_kafka_error_t* e = send_offsets(s, producer, timeout);
     const rd_kafka_resp_err_t code = e ? rd_kafka_error_code(e) : RD_KAFKA_RESP_ERR_NO_ERROR;
     if (!detail::group_fencing_code(code)) return e;
@@ -585,7 +618,14 @@ class source {
     if (s.fenced.empty()) return e;
     const std::string why = rd_kafka_error_string(e);
     rd_kafka_error_destroy(e);
-    throw fenced_error(s.fenced + " (the broker refused the batch's offsets: " + why + ")", code);
+    throw fenced(s, " (the broker refused the batch's offsets: " + why + ")", code);
+  }
+
+  static fenced_error fenced(state& s, const std::string& more,
+                             rd_kafka_resp_err_t code = RD_KAFKA_RESP_ERR__ASSIGNMENT_LOST) {
+    s.after_fence = true;
+    s.batches_fenced.fetch_add(1, std::memory_order_relaxed);
+    return fenced_error(s.fenced + more, code);
   }
 
   static rd_kafka_error_t* send_offsets(state& s, rd_kafka_t* producer, int timeout) {
@@ -654,13 +694,17 @@ class source {
         if (s.owned.insert(tp).second) s.newly.insert(tp);
       }
       s.joined = true;
+      ++s.assigns;
       if (char* member = rd_kafka_memberid(rk)) {  // named in a fenced_error: the id is gone once it is lost
         s.member_id = member;
         rd_kafka_mem_free(rk, member);
       }
       return;
     }
-    if (err == RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS) on_batch_revoked(s, rk, parts);
+    if (err == RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS) {
+      s.revoked_at = s.assigns;
+      on_batch_revoked(s, rk, parts);
+    }
     if (err == RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS && cooperative) {
       detail::error_ptr e(rd_kafka_incremental_unassign(rk, parts));
       for (int i = 0; i < parts->cnt; ++i) {
@@ -750,9 +794,12 @@ class source {
   // After a batch committed: its owned partitions' offsets to the group (again, when the
   // exactly-once sink did it in its transaction), and the group starts it used are done.
   void commit_group_batch(state& s, const offsets& end) const {
+    // Only the partitions the batch read and still owns: one assigned since (by the member's
+    // poll before the sink's commit) has its start looked up at the next planning, and `end`
+    // holds an old offset of it.
     auto list = detail::new_partition_list(static_cast<int>(std::max<std::size_t>(1, s.owned.size())));
     for (const auto& tp : s.owned)
-      if (const auto* off = end.find(tp))
+      if (const auto* off = end.find(tp); off && s.batch_owned.count(tp))
         rd_kafka_topic_partition_list_add(list.get(), tp.topic.c_str(), tp.partition)->offset = group_end(s, tp, *off);
     // A group start is done once a committed batch ends at or after it.
     bool changed = false;
