@@ -186,7 +186,9 @@ void query_core::loop() {
         ran = run_one_batch(trigger_start);
         retries = 0;
       } catch (const retriable_batch_error&) {
-        if (++retries > retriable_batch_error::max_batch_retries) throw;
+        // Without a checkpoint a stateful query cannot reload its state: the error ends it.
+        const bool reloadable = runner_->checkpoint || runner_->controls.stateful.empty();
+        if (++retries > retriable_batch_error::max_batch_retries || !reloadable) throw;
         runner_->failed = true;  // the logged batch runs again, on reloaded state
         recover_after_failure();
         continue;

@@ -30,7 +30,9 @@
 // partition is released between batches, after the batch that read it committed. A batch reads
 // only the partitions owned when it was planned; a newly assigned partition starts at the
 // group's committed offset (kept in <checkpoint>/sources/<i>/group-starts until the batch that
-// used it commits); the exactly-once Kafka sink commits the batch's offsets in its transaction.
+// used it commits); the exactly-once Kafka sink commits the batch's offsets in its transaction,
+// with the member's generation (fenced: a member thrown out of the group has its batch aborted
+// and run again, fenced_error).
 //
 // Data loss (fail_on_data_loss). Offsets that are gone before they were read (retention,
 // deleted records, a topic deleted or re-created) stop the query with a kafka_error naming the
