@@ -5,9 +5,9 @@ wakes (SIGCONT) and tries to commit its batch.
 
 The query is group_kill_test.py's (instances_worker run-group: Kafka in a consumer group ->
 decode_json -> the exactly-once Kafka sink, which adds the batch's offsets to its transaction).
-Member 0 stops itself at the sink's crash point kafka_txn_offsets (its batch's records produced
+Member 0 starts alone and stops itself at the sink's crash point kafka_txn_offsets (its batch's records produced
 in the open transaction, its offsets not yet added) with SLUICE_CRASH_AT/SLUICE_CRASH_SIGNAL=STOP.
-Its session (6 s) ends; member 1 gets its partitions from the group's committed offsets, which
+Member 1 starts then; member 0's session (6 s) ends and member 1 gets its partitions from the group's committed offsets, which
 are before the stalled batch, and writes that range. Then member 0 is resumed: the broker must
 refuse its offsets (they carry its old generation and member id), its transaction must be
 aborted (sl::kafka::fenced_error) and the engine must run the batch again with the partitions the
@@ -93,8 +93,9 @@ def main():
         return got
 
     started = time.time()
-    # Member 0 stalls in its third batch's transaction.
-    members = [start(0, {"SLUICE_CRASH_AT": "kafka_txn_offsets:3", "SLUICE_CRASH_SIGNAL": "STOP"}), start(1)]
+    # Member 0 alone owns every partition and stalls in its third batch's transaction; member 1
+    # joins then, and gets the partitions once member 0's session has ended.
+    members = [start(0, {"SLUICE_CRASH_AT": "kafka_txn_offsets:3", "SLUICE_CRASH_SIGNAL": "STOP"})]
     half = args.records // 2
     produce(0, half)
     deadline = time.time() + 90
@@ -104,6 +105,7 @@ def main():
         time.sleep(0.2)
     stalled_at = time.time()
     log("member 0 stalled in a batch's transaction")
+    members.append(start(1))
     # Its session ends after 6 s; member 1 takes every partition and writes the stalled range.
     got = wait_output(half, 90)
     if sum(got.values()) < half:
