@@ -26,8 +26,9 @@
 //
 // Consumer group (options.consumer_group, docs/scaling.md): one more handle, the member, joins
 // the group (subscribe, cooperative-sticky) and never reads; its rebalance callback runs only
-// in the member's poll, called when a batch is planned (and once after a restart), so a
-// partition is released between batches, after the batch that read it committed. A batch reads
+// in the member's poll, called when a batch is planned (and once after a restart), and by the
+// exactly-once Kafka sink right before the batch's offsets go into its transaction (a partition
+// of the batch revoked then has its offsets sent first; one lost fences the batch). A batch reads
 // only the partitions owned when it was planned; a newly assigned partition starts at the
 // group's committed offset (kept in <checkpoint>/sources/<i>/group-starts until the batch that
 // used it commits); the exactly-once Kafka sink commits the batch's offsets in its transaction,
