@@ -237,7 +237,11 @@ TEST_CASE("kafka consumer group: partitions move between instances on rebalance,
   CHECK(await_output(output, 400) == ids_of({0, 1, 2, 3}, 0, 100));
   CHECK(src_a.metrics().records > a_before);
   a.stop();
-  CHECK(src_a.metrics().records + src_b.metrics().records == 400);  // no batch was read again
+  // No batch was read again, but one fenced in a rebalance (kafka::fenced_error: its offsets
+  // could not go into its transaction before its partitions were revoked), at most 4 records.
+  const auto fenced = src_a.metrics().batches_fenced + src_b.metrics().batches_fenced;
+  CHECK(src_a.metrics().records + src_b.metrics().records >= 400);
+  CHECK(src_a.metrics().records + src_b.metrics().records <= 400 + 4 * fenced);
   if (a.exception()) FAIL_CHECK(a.exception()->what());
   if (b.exception()) FAIL_CHECK(b.exception()->what());
 }

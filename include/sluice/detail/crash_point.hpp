@@ -2,7 +2,8 @@
 // process kills itself (SIGKILL, no clean-up) the n-th time it reaches <point>. Without the
 // variable a crash point costs one branch on a cached flag. Points: after_offsets (offsets/N
 // durable, batch not run), after_sink (sink took batch N, state not saved), after_state (state
-// saved, no commit), after_commit, and the sinks' own (e.g. files_sink_data_written).
+// saved, no commit), after_commit, and the sinks' own (e.g. files_sink_data_written). With
+// SLUICE_CRASH_SIGNAL=STOP the process stops itself instead (SIGSTOP: a stall, resumed by SIGCONT).
 #pragma once
 #include <signal.h>
 #include <unistd.h>
@@ -38,7 +39,9 @@ inline void crash_point(std::string_view point) {
   const auto& spec = crash_setting();
   if (spec.at <= 0 || spec.point != point) return;
   static std::atomic<long> reached{0};
-  if (++reached == spec.at) ::kill(::getpid(), SIGKILL);
+  if (++reached != spec.at) return;
+  const char* sig = std::getenv("SLUICE_CRASH_SIGNAL");
+  ::kill(::getpid(), sig && std::string_view(sig) == "STOP" ? SIGSTOP : SIGKILL);
 }
 
 }  // namespace sluice::detail

@@ -42,6 +42,16 @@ struct source_context {
   std::int64_t min_batches_to_retain = 100;
 };
 
+// A base (beside std::exception) of an error after which a batch can simply run again in the
+// same query, as Spark retries a failed task: nothing of the batch was committed anywhere, and
+// its sources read it again from where they are now (kafka::fenced_error: a consumer-group
+// member whose partitions the group moved while its batch was open). The engine reloads the
+// state and runs the logged batch again, at most max_batch_retries times in a row.
+struct retriable_batch_error {
+  static constexpr int max_batch_retries = 3;
+  virtual ~retriable_batch_error() = default;
+};
+
 // Thrown by a source whose blocking call (a wait, a network read) gave up because its stop
 // token (source_control::set_stop_token) was requested: the query ends as stopped, not failed.
 class source_interrupted : public std::runtime_error {

@@ -171,6 +171,7 @@ void query_core::loop() {
     runner_->start_sink({id(), name(), runner_->mode});
     if (options_.trigger.kind == trigger_kind::available_now)
       for (auto* s : runner_->controls.sources) s->prepare_available_now();
+    int retries = 0;  // of the current batch, after a retriable_batch_error
     while (true) {
       std::uint64_t drain_seen;
       {
@@ -180,7 +181,18 @@ void query_core::loop() {
       }
       const auto trigger_start = clock::now();
       failed_batch = runner_->next_batch_id;
-      const bool ran = run_one_batch(trigger_start);
+      bool ran = false;
+      try {
+        ran = run_one_batch(trigger_start);
+        retries = 0;
+      } catch (const retriable_batch_error&) {
+        // Without a checkpoint a stateful query cannot reload its state: the error ends it.
+        const bool reloadable = runner_->checkpoint || runner_->controls.stateful.empty();
+        if (++retries > retriable_batch_error::max_batch_retries || !reloadable) throw;
+        runner_->failed = true;  // the logged batch runs again, on reloaded state
+        recover_after_failure();
+        continue;
+      }
       if (!ran) {
         std::lock_guard lock(mutex_);
         drained_ = std::max(drained_, drain_seen);

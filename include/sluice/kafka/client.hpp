@@ -17,6 +17,8 @@
 #include <utility>
 #include <vector>
 
+#include "../engine/control.hpp"
+
 namespace sluice::kafka {
 
 class kafka_error : public std::runtime_error {
@@ -27,6 +29,15 @@ class kafka_error : public std::runtime_error {
 
  private:
   rd_kafka_resp_err_t code_;
+};
+
+// A consumer-group member's batch refused because the group had moved its partitions to another
+// member (docs/scaling.md, "Fenced"): the batch's transaction was aborted, nothing of it was
+// committed. The engine runs the batch again with the partitions the group assigns now
+// (retriable_batch_error); the query stops with it only when that keeps failing.
+class fenced_error : public kafka_error, public retriable_batch_error {
+ public:
+  using kafka_error::kafka_error;
 };
 
 // librdkafka properties, by name (what follows `kafka.` in Spark's options).

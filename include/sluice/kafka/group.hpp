@@ -3,7 +3,8 @@
 // them to the group inside the batch's transaction (Kafka Streams' exactly-once: the output and
 // the input offsets in one transaction). A partition that moves to another instance is read
 // there from the group's committed offset, which is then exactly where this instance's
-// committed output ends. The rebalance callback itself is in source.hpp, with the source's state.
+// committed output ends. The rebalance callback itself is in source.hpp, with the source's state,
+// and so is the fencing: the offsets carry the member's generation and member id (KIP-447).
 #pragma once
 #include <librdkafka/rdkafka.h>
 
@@ -13,6 +14,13 @@
 #include <string>
 
 namespace sluice::kafka::detail {
+
+// The broker's answers to offsets sent with a member's metadata that is not the group's current
+// one: a member thrown out (or replaced by the same group.instance.id), or a generation behind.
+inline bool group_fencing_code(rd_kafka_resp_err_t code) {
+  return code == RD_KAFKA_RESP_ERR_ILLEGAL_GENERATION || code == RD_KAFKA_RESP_ERR_UNKNOWN_MEMBER_ID ||
+         code == RD_KAFKA_RESP_ERR_FENCED_INSTANCE_ID || code == RD_KAFKA_RESP_ERR_REBALANCE_IN_PROGRESS;
+}
 
 // query id -> (source, a function adding its batch's offsets to the producer's transaction).
 using txn_offsets_fn = std::function<rd_kafka_error_t*(rd_kafka_t* producer, int timeout_ms)>;

@@ -47,9 +47,11 @@ struct source_options {
   instance_spec instance{};
   // Scale-out by Kafka's group protocol (docs/scaling.md): the instances sharing kafka.group.id
   // have the subscription's partitions assigned (cooperative-sticky) and rebalanced by Kafka.
-  // Revocations are served between batches only; a partition newly assigned is read from the
-  // group's committed offset (or, without one, starting_offsets); the exactly-once Kafka sink
-  // commits the batch's offsets to the group in its transaction. Needs subscribe or
+  // Revocations are served between batches (and, with the exactly-once Kafka sink, right before
+  // the batch's offsets go into its transaction); a partition newly assigned is read from the
+  // group's committed offset (or, without one, starting_offsets); that sink commits the batch's
+  // offsets to the group in its transaction with the member's generation (a fenced member's
+  // batch is aborted and run again: docs/scaling.md). Needs subscribe or
   // subscribe_pattern and kafka.group.id; not with instance.
   bool consumer_group = false;
 };

@@ -124,8 +124,9 @@ class bound_sink {
     auto& s = *s_;
     if (s.last_committed && batch_id <= *s.last_committed) return;  // already in Kafka
     const bool txn = s.options.guarantee == delivery::exactly_once;
-    // A consumer-group source's offsets go into the transaction (group.hpp); a rebalance of the
-    // group between planning and commit makes that step fail abortably: the batch is written again.
+    // A consumer-group source's offsets go into the transaction with its member's generation
+    // (group.hpp, source.hpp); a member a generation behind is refused: the transaction is
+    // aborted and the batch written again. A member fenced out of the group throws fenced_error.
     for (int attempt = 1;; ++attempt)
       if (write_batch(batch_id, rows, txn, attempt < 5)) break;
     s.last_committed = batch_id;
@@ -141,8 +142,9 @@ class bound_sink {
       s.delivery.failed = 0;
       for (const auto& row : rows) produce(row);
       if (txn) {
+        sluice::detail::crash_point("kafka_txn_offsets");  // fence tests stop the process here (a stall)
         if (detail::error_ptr e{detail::txn_offsets_registry::instance().send(s.query_id, rk, timeout_ms())}) {
-          if (may_retry && rd_kafka_error_txn_requires_abort(e.get())) {
+          if (may_retry && (rd_kafka_error_txn_requires_abort(e.get()) || detail::group_fencing_code(rd_kafka_error_code(e.get())))) {
             rd_kafka_flush(rk, timeout_ms());
             detail::error_ptr aborted(rd_kafka_abort_transaction(rk, timeout_ms()));
             std::this_thread::sleep_for(std::chrono::milliseconds(200));

@@ -26,11 +26,14 @@
 //
 // Consumer group (options.consumer_group, docs/scaling.md): one more handle, the member, joins
 // the group (subscribe, cooperative-sticky) and never reads; its rebalance callback runs only
-// in the member's poll, called when a batch is planned (and once after a restart), so a
-// partition is released between batches, after the batch that read it committed. A batch reads
+// in the member's poll, called when a batch is planned (and once after a restart), and by the
+// exactly-once Kafka sink right before the batch's offsets go into its transaction (a partition
+// of the batch revoked then has its offsets sent first; one lost fences the batch). A batch reads
 // only the partitions owned when it was planned; a newly assigned partition starts at the
 // group's committed offset (kept in <checkpoint>/sources/<i>/group-starts until the batch that
-// used it commits); the exactly-once Kafka sink commits the batch's offsets in its transaction.
+// used it commits); the exactly-once Kafka sink commits the batch's offsets in its transaction,
+// with the member's generation (fenced: a member thrown out of the group has its batch aborted
+// and run again, fenced_error).
 //
 // Data loss (fail_on_data_loss). Offsets that are gone before they were read (retention,
 // deleted records, a topic deleted or re-created) stop the query with a kafka_error naming the
@@ -80,6 +83,7 @@ struct source_metrics {
   std::int64_t records = 0;       // records read (a batch read again counts again)
   std::int64_t offsets_lost = 0;  // offsets skipped as lost under fail_on_data_loss = false
   std::int64_t data_loss_events = 0;
+  std::int64_t batches_fenced = 0;  // consumer group: batches refused as fenced and run again
 };
 
 class source {
@@ -131,6 +135,16 @@ class source {
       if (s.options.min_offsets_per_trigger && delay_batch(s, from, latest)) return start;
       if (s.options.max_offsets_per_trigger) latest = rate_limit(from, latest, *s.options.max_offsets_per_trigger);
     }
+    // A partition given back to this member after a batch it did not read (its owner then was
+    // another member) starts at the group's offset, behind this checkpoint's: the batch must
+    // still end past the checkpoint's offset, or the engine sees no new data.
+    for (const auto& [tp, g] : s.group_start) {
+      const auto* at = start.find(tp);
+      const auto* end = latest.find(tp);
+      const auto* available = s.latest_available->find(tp);
+      if (at && end && available && g < *at && *end <= *at && *available > *at)
+        latest.set(tp, std::min(*available, *at + std::max<std::int64_t>(1, *end - g)));
+    }
     return latest;
   }
 
@@ -148,6 +162,14 @@ class source {
     if (s.member) {
       // The partitions this batch reads: owned now (after a restart, once the member joined;
       // a partition whose group offset is ahead of the checkpoint's is read from there).
+      // After a fenced batch (fenced_error), the run again waits (a while) for the group's
+      // assignment that follows the revocation (the member rejoins), as after a restart.
+      if (s.after_fence) {
+        const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(std::min(timeout_ms(s), 15000));
+        while (s.assigns <= s.revoked_at && std::chrono::steady_clock::now() < deadline) poll_member(s, 100);
+        serve_group(s);
+        s.after_fence = false;
+      }
       if (!s.joined) serve_group(s);
       s.batch_owned.clear();
       for (const auto& tp : s.owned)
@@ -338,17 +360,19 @@ class source {
 
   source_metrics metrics() const {
     const auto& s = *state_;
-    return {s.records.load(), s.offsets_lost.load(), s.data_loss_events.load()};
+    return {s.records.load(), s.offsets_lost.load(), s.data_loss_events.load(), s.batches_fenced.load()};
   }
 
   // The source's `metrics` in query progress: Spark's KafkaMicroBatchStream.metrics (how far the
   // batch's end offsets are behind the latest offsets seen when it was planned, once a batch was
   // planned from them) and numOffsetsLost, the offsets skipped under fail_on_data_loss = false
-  // (metrics().offsets_lost).
+  // (metrics().offsets_lost); in a consumer group numBatchesFenced, the batches refused as
+  // fenced and run again (metrics().batches_fenced).
   std::map<std::string, std::string> progress_metrics() const {
     std::lock_guard lock(state_->mutex);
     const auto& s = *state_;
     std::map<std::string, std::string> out{{"numOffsetsLost", std::to_string(s.offsets_lost.load())}};
+    if (s.options.consumer_group) out["numBatchesFenced"] = std::to_string(s.batches_fenced.load());
     if (!s.last_committed || !s.latest_available || s.latest_available->size() == 0) return out;
     std::int64_t lo = 0, hi = 0, sum = 0, n = 0;
     for (const auto& tp : s.latest_available->partitions()) {
@@ -435,9 +459,19 @@ class source {
     std::map<topic_partition, std::int64_t> group_start;
     std::filesystem::path group_file;
     offsets batch_end;
+    std::string group_description, member_id;
+    // While the sink's transaction adds the batch's offsets (send_batch_offsets): its producer,
+    // whether a revocation sent them already (and the error), and why the batch is fenced.
+    rd_kafka_t* txn_producer = nullptr;
+    int txn_timeout = 0;
+    bool txn_sent = false;
+    detail::error_ptr txn_error;
+    std::string fenced;
+    bool after_fence = false;
+    std::int64_t assigns = 0, revoked_at = -1;  // assignments served; their count at the last revocation
     std::chrono::steady_clock::time_point last_trigger{};
     // source_metrics, counted by reads on any worker.
-    std::atomic<std::int64_t> records{0}, offsets_lost{0}, data_loss_events{0};
+    std::atomic<std::int64_t> records{0}, offsets_lost{0}, data_loss_events{0}, batches_fenced{0};
   };
 
   // A reader taken for one read, given back when the read ends (also by an exception). Prefers
@@ -530,28 +564,119 @@ class source {
       detail::check(rd_kafka_subscribe(s.member.get(), list.get()),
                     description() + ": cannot join consumer group " + o.kafka.at("group.id"));
     }
+    s.group_description = description() + ": consumer group " + s.options.kafka.at("group.id");
     std::weak_ptr<state> weak = state_;
     detail::txn_offsets_registry::instance().add(ctx.query_id, state_.get(), [weak](rd_kafka_t* producer, int timeout) {
       auto st = weak.lock();
       if (!st) return static_cast<rd_kafka_error_t*>(nullptr);
       std::lock_guard lock(st->mutex);
       if (!st->member || st->batch_owned.empty()) return static_cast<rd_kafka_error_t*>(nullptr);
-      auto list = detail::new_partition_list(static_cast<int>(st->batch_owned.size()));
-      for (const auto& tp : st->batch_owned)
-        if (const auto* off = st->batch_end.find(tp))
-          rd_kafka_topic_partition_list_add(list.get(), tp.topic.c_str(), tp.partition)->offset = group_end(*st, tp, *off);
-      if (list->cnt == 0) return static_cast<rd_kafka_error_t*>(nullptr);
-      // Without the member's generation: it moves with every rebalance of the group, also one
-      // that leaves this instance's partitions alone (and the member learns of it only in its
-      // poll, between batches). The partitions are this instance's until that poll revokes
-      // them -- unless the member was thrown out of the group meanwhile (a process stalled past
-      // session.timeout.ms or max.poll.interval.ms): not fenced here (docs/scaling.md).
-      rd_kafka_consumer_group_metadata_t* group =
-          rd_kafka_consumer_group_metadata_new(st->options.kafka.at("group.id").c_str());
-      rd_kafka_error_t* e = rd_kafka_send_offsets_to_transaction(producer, list.get(), group, timeout);
-      rd_kafka_consumer_group_metadata_destroy(group);
-      return e;
+      return send_batch_offsets(*st, producer, timeout);
     });
+  }
+
+  // ---------------------------------------------------------------- fencing (KIP-447)
+  // The exactly-once sink's transaction gets the batch's offsets with the member's real group
+  // metadata (generation, member id, group.instance.id), so the broker refuses them from a member
+  // the group has thrown out (stalled past session.timeout.ms or max.poll.interval.ms) while
+  // another member took its partitions: the transaction is aborted, nothing is written twice.
+  // The member learns of a new generation only in its poll, so it is polled first: a rebalance
+  // that leaves this instance's partitions alone then does not fail the batch. A cooperative
+  // revocation of a partition the batch read arrives in that poll; its offsets go into the
+  // transaction inside the callback, before the partition is released (the next owner's look-up
+  // of the group's offset then waits for this transaction), as Kafka Streams commits on revoke.
+  // Partitions lost (the member was out of the group) stop the query with a fenced_error.
+  static rd_kafka_error_t* send_batch_offsets(state& s, rd_kafka_t* producer, int timeout) {
+    s.txn_producer = producer, s.txn_timeout = timeout, s.txn_sent = false, s.txn_error.reset(), s.fenced.clear();
+    struct done {
+      state& s;
+      ~done() { s.txn_producer = nullptr; }
+    } reset{s};
+    poll_member(s, 0);
+    if (s.txn_sent) return s.txn_error.release();
+    if (!s.fenced.empty()) throw fenced(s, "");
+    // A partition of the batch revoked earlier (an attempt before this one): its offsets were
+    // not sent in the callback, and it is another member's now. The batch is planned again.
+    std::string gone;
+    for (const auto& tp : s.batch_owned)
+      if (!s.owned.count(tp)) gone += (gone.empty() ? "" : ", ") + tp.topic + "-" + std::to_string(tp.partition);
+    if (!gone.empty()) {
+      s.fenced = s.group_description + ": partitions " + gone + " of the batch in flight were revoked before its " +
+                 "offsets went into its transaction; the batch's transaction was aborted and it runs again";
+      throw fenced(s, "");
+    }
+    rd_kafka_error_t* e = send_offsets(s, producer, timeout);
+    const rd_kafka_resp_err_t code = e ? rd_kafka_error_code(e) : RD_KAFKA_RESP_ERR_NO_ERROR;
+    if (!detail::group_fencing_code(code)) return e;
+    // Refused: thrown out of the group (its heartbeat says so soon: the partitions are lost), or
+    // only a generation behind (the member's metadata changes once it has rejoined: retried).
+    const std::string before = metadata_bytes(s);
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(std::min(timeout, 10000));
+    while (s.fenced.empty() && !s.txn_sent && metadata_bytes(s) == before && std::chrono::steady_clock::now() < deadline)
+      poll_member(s, 100);
+    if (s.txn_sent) {
+      rd_kafka_error_destroy(e);
+      return s.txn_error.release();
+    }
+    if (s.fenced.empty()) return e;
+    const std::string why = rd_kafka_error_string(e);
+    rd_kafka_error_destroy(e);
+    throw fenced(s, " (the broker refused the batch's offsets: " + why + ")", code);
+  }
+
+  static fenced_error fenced(state& s, const std::string& more,
+                             rd_kafka_resp_err_t code = RD_KAFKA_RESP_ERR__ASSIGNMENT_LOST) {
+    s.after_fence = true;
+    s.batches_fenced.fetch_add(1, std::memory_order_relaxed);
+    return fenced_error(s.fenced + more, code);
+  }
+
+  static rd_kafka_error_t* send_offsets(state& s, rd_kafka_t* producer, int timeout) {
+    auto list = detail::new_partition_list(static_cast<int>(s.batch_owned.size()));
+    for (const auto& tp : s.batch_owned)
+      if (const auto* off = s.batch_end.find(tp))
+        rd_kafka_topic_partition_list_add(list.get(), tp.topic.c_str(), tp.partition)->offset = group_end(s, tp, *off);
+    if (list->cnt == 0) return nullptr;
+    rd_kafka_consumer_group_metadata_t* group = rd_kafka_consumer_group_metadata(s.member.get());
+    rd_kafka_error_t* e = rd_kafka_send_offsets_to_transaction(producer, list.get(), group, timeout);
+    rd_kafka_consumer_group_metadata_destroy(group);
+    return e;
+  }
+
+  // The member's group metadata, serialized: compared only, to see that it has changed.
+  static std::string metadata_bytes(const state& s) {
+    rd_kafka_consumer_group_metadata_t* group = rd_kafka_consumer_group_metadata(s.member.get());
+    void* buf = nullptr;
+    std::size_t size = 0;
+    detail::error_ptr e(rd_kafka_consumer_group_metadata_write(group, &buf, &size));
+    rd_kafka_consumer_group_metadata_destroy(group);
+    std::string out = buf ? std::string(static_cast<const char*>(buf), size) : std::string();
+    if (buf) rd_kafka_mem_free(nullptr, buf);
+    return out;
+  }
+
+  // In the rebalance callback, before partitions are released: when the sink's transaction of
+  // a batch that read one of them is open, its offsets go in now, or (lost) the batch is fenced.
+  static void on_batch_revoked(state& s, rd_kafka_t* rk, const rd_kafka_topic_partition_list_t* parts) {
+    if (!s.txn_producer || s.txn_sent || !s.fenced.empty()) return;
+    std::string names;
+    for (int i = 0; i < parts->cnt; ++i)
+      if (s.batch_owned.count(topic_partition{parts->elems[i].topic, parts->elems[i].partition}))
+        names += (names.empty() ? "" : ", ") + std::string(parts->elems[i].topic) + "-" + std::to_string(parts->elems[i].partition);
+    if (names.empty()) return;
+    if (!rd_kafka_assignment_lost(rk)) {
+      s.txn_error.reset(send_offsets(s, s.txn_producer, s.txn_timeout));
+      s.txn_sent = true;
+      return;
+    }
+    const auto instance = s.options.kafka.find("group.instance.id");
+    s.fenced = s.group_description + ": member " + (s.member_id.empty() ? "?" : s.member_id) +
+               (instance != s.options.kafka.end() ? " (group.instance.id " + instance->second + ")" : "") +
+               " was fenced: it lost partitions " + names +
+               " of the batch in flight (the group counts them lost: the member was out of the group, stalled past "
+               "session.timeout.ms or max.poll.interval.ms, or its heartbeat was refused in a rebalance); the batch's transaction was aborted and "
+               "none of it was committed. Restart the query: it runs the batch again with the partitions the "
+               "group assigns now";
   }
 
   // Runs in the member's poll (serve_group), with the state locked by the caller.
@@ -572,7 +697,16 @@ class source {
         if (s.owned.insert(tp).second) s.newly.insert(tp);
       }
       s.joined = true;
+      ++s.assigns;
+      if (char* member = rd_kafka_memberid(rk)) {  // named in a fenced_error: the id is gone once it is lost
+        s.member_id = member;
+        rd_kafka_mem_free(rk, member);
+      }
       return;
+    }
+    if (err == RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS) {
+      s.revoked_at = s.assigns;
+      on_batch_revoked(s, rk, parts);
     }
     if (err == RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS && cooperative) {
       detail::error_ptr e(rd_kafka_incremental_unassign(rk, parts));
@@ -594,14 +728,7 @@ class source {
     if (!s.member) return;
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms(s));
     for (;;) {
-      while (rd_kafka_message_t* m = rd_kafka_consumer_poll(s.member.get(), s.joined ? 0 : 100)) {
-        const auto err = m->err;
-        const std::string text = err ? rd_kafka_message_errstr(m) : "";
-        rd_kafka_message_destroy(m);
-        if (err == RD_KAFKA_RESP_ERR__FATAL)
-          throw kafka_error(description() + ": consumer group " + s.options.kafka.at("group.id") + ": " + text, err);
-        if (s.joined) continue;
-      }
+      poll_member(s, s.joined ? 0 : 100);
       if (s.joined) break;
       if (std::chrono::steady_clock::now() > deadline)
         throw kafka_error(description() + ": no partitions assigned by consumer group " + s.options.kafka.at("group.id") +
@@ -636,6 +763,17 @@ class source {
     save_group_starts(s);
   }
 
+  // Serves the member's callbacks (rebalances); the member never reads.
+  static void poll_member(state& s, int timeout) {
+    while (rd_kafka_message_t* m = rd_kafka_consumer_poll(s.member.get(), timeout)) {
+      const auto err = m->err;
+      const std::string text = err ? rd_kafka_message_errstr(m) : "";
+      rd_kafka_message_destroy(m);
+      if (err == RD_KAFKA_RESP_ERR__FATAL) throw kafka_error(s.group_description + ": " + text, err);
+      timeout = 0;
+    }
+  }
+
   static void save_group_starts(const state& s) {
     if (s.group_file.empty()) return;
     offsets o;
@@ -659,9 +797,12 @@ class source {
   // After a batch committed: its owned partitions' offsets to the group (again, when the
   // exactly-once sink did it in its transaction), and the group starts it used are done.
   void commit_group_batch(state& s, const offsets& end) const {
+    // Only the partitions the batch read and still owns: one assigned since (by the member's
+    // poll before the sink's commit) has its start looked up at the next planning, and `end`
+    // holds an old offset of it.
     auto list = detail::new_partition_list(static_cast<int>(std::max<std::size_t>(1, s.owned.size())));
     for (const auto& tp : s.owned)
-      if (const auto* off = end.find(tp))
+      if (const auto* off = end.find(tp); off && s.batch_owned.count(tp))
         rd_kafka_topic_partition_list_add(list.get(), tp.topic.c_str(), tp.partition)->offset = group_end(s, tp, *off);
     // A group start is done once a committed batch ends at or after it.
     bool changed = false;

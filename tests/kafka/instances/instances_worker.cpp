@@ -15,7 +15,8 @@
 //   kafka::source(input topic, consumer group --group, max 600 offsets per batch)
 //     | kafka::decode_json<Event> | kafka::sink(output topic, exactly once)
 //
-// every 100 ms, until the file --stop exists (then it stops the query and exits 0). Other commands:
+// every 100 ms, until the file --stop exists (then it stops the query and exits 0); it says on
+// stderr when its batches were fenced (numBatchesFenced). Other commands:
 //   create-topic --bootstrap B --topic T --partitions N
 //   produce --bootstrap B --topic T --partitions N --from I --to J [--round-robin 1]
 //        events I..J-1, by key (or event i to partition i % N)
@@ -131,10 +132,18 @@ int main(int argc, char** argv) {
                          sl::output_mode::append,
                          {.trigger = sl::trigger::processing_time(100ms), .checkpoint = a.at("checkpoint")});
       const std::string stop = a.at("stop");
-      while (q.is_active() && !std::filesystem::exists(stop)) std::this_thread::sleep_for(100ms);
+      std::string fenced = "0";  // batches refused as fenced and run again (group_fence_test.py)
+      while (q.is_active() && !std::filesystem::exists(stop)) {
+        if (const auto p = q.last_progress(); p && !p->sources.empty() && p->sources[0].metrics.count("numBatchesFenced"))
+          if (p->sources[0].metrics.at("numBatchesFenced") != fenced) {
+            fenced = p->sources[0].metrics.at("numBatchesFenced");
+            std::fprintf(stderr, "instances_worker: batches fenced: %s\n", fenced.c_str());
+          }
+        std::this_thread::sleep_for(100ms);
+      }
       q.stop();
       if (q.exception()) throw std::runtime_error(q.exception()->what());
-      std::printf("{\"batches\": %zu}\n", q.recent_progress().size());
+      std::printf("{\"batches\": %zu, \"fenced\": %s}\n", q.recent_progress().size(), fenced.c_str());
       return 0;
     }
     if (command != "run") return 2;
