@@ -392,3 +392,28 @@ TEST_CASE("chained join: session window -> stream-stream join on the key, append
                              {"a"},
                              {st::ts(std::chrono::seconds(1))}})));
 }
+
+TEST_CASE("chained join: deduplication on event time -> stream-stream join on the key, append mode", "[chained][stream_join]") {
+  auto events = sl::memory_stream<Ev>();
+  auto profiles = sl::memory_stream<Profile>();
+  auto firsts = events | sl::with_watermark(sl::col<"t">, 0s) | sl::drop_duplicates(sl::col<"key">, sl::col<"t">);
+  auto q = std::move(firsts) | sl::join(profiles | sl::with_watermark(sl::col<"profile_time">, 0s), sl::col<"key">,
+                                        sl::col<"profile_key">);
+  using R = decltype(q)::row_type;
+  auto row = [](std::string k, std::int64_t s, std::int64_t p) {
+    return R{{k}, {st::ts(std::chrono::seconds(s))}, {k}, {st::ts(std::chrono::seconds(p))}};
+  };
+  REQUIRE_NOTHROW(st::test_stream(
+      std::move(q), sl::output_mode::append,
+      st::multi_add_data(st::add_data(events, {ev("a", 1), ev("a", 1), ev("b", 2)}),
+                         st::add_data(profiles, {profile("a", 1)})),
+      // The deduplication passes (a, 1) once and (b, 2); the join finds the profile a.
+      st::check_new_answer(row("a", 1, 1)),
+      // Watermark min(2, 1) = 1: the no-data batch evicts the key (a, 1) from the deduplication.
+      // Then (a, 1) again is late for it (1 <= 1) and dropped, not passed on as a new key; (b, 2)
+      // is a duplicate; the profile b joins the (b, 2) the join kept (no range: kept for ever).
+      st::multi_add_data(st::add_data(events, {ev("a", 1), ev("b", 2)}), st::add_data(profiles, {profile("b", 3)})),
+      // Watermark 2: a no-data batch evicts (b, 2) from the deduplication; the join keeps its
+      // four rows.
+      st::check_new_answer(row("b", 2, 3)), st::assert_dropped(1), assert_state_rows({0, 4})));
+}

@@ -1,16 +1,6 @@
 // expect: sluice rule \[transform-with-state-event-time-needs-watermark\]
 // Event-time timers fire by the watermark: transform_with_state in time_mode::event_time needs one.
-#include <span>
-#include <vector>
-
-#include "event.hpp"
-
-struct Seen {
-  void init(sl::processor_handle&) {}
-  std::vector<Event> handle_input_rows(const std::string&, std::span<const Event> rows, const sl::timer_values&) {
-    return {rows.begin(), rows.end()};
-  }
-};
+#include "tws_support.hpp"
 
 int main() {
   sl::memory_stream<Event> events;

@@ -1,19 +1,11 @@
 // expect: with an initial state the processor needs handle_initial_state
 // An initial state is given to the processor's handle_initial_state (Spark's
 // StatefulProcessorWithInitialState): a processor without one is refused.
-#include <span>
 #include <string>
 #include <utility>
 #include <vector>
 
-#include "event.hpp"
-
-struct Seen {
-  void init(sl::processor_handle&) {}
-  std::vector<Event> handle_input_rows(const std::string&, std::span<const Event> rows, const sl::timer_values&) {
-    return {rows.begin(), rows.end()};
-  }
-};
+#include "tws_support.hpp"
 
 int main() {
   sl::memory_stream<Event> events;

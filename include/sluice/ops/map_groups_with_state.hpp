@@ -49,8 +49,10 @@ namespace detail {
 template <class In, class... Sels>
 struct group_key_of {
   using tuple_type = std::tuple<std::remove_cvref_t<typename bound_selector<In, Sels>::value_type>...>;
-  // What f receives: the value for one key column, the tuple for several.
-  using user_type = std::conditional_t<sizeof...(Sels) == 1, std::tuple_element_t<0, tuple_type>, tuple_type>;
+  // What f receives: the value for one key column, the tuple for several (no key: reported by
+  // group_by_key).
+  using user_type = typename std::conditional_t<sizeof...(Sels) == 1, std::tuple_element<0, tuple_type>,
+                                                std::type_identity<tuple_type>>::type;
 };
 
 // What a stage of this operator is, at compile time.
@@ -660,7 +662,8 @@ auto bind_groups_with_state(key_grouped_node<Up, Sels...>&& g, groups_with_state
 
 template <class Up, class... Sels, class State, class Out, class F, class Traits>
 auto pipe_into(key_grouped_node<Up, Sels...>&& g, groups_with_state_t<State, Out, F, Traits> d) {
-  return detail::bind_groups_with_state(std::move(g), std::move(d));
+  if constexpr (sizeof...(Sels) == 0) return std::move(g.up);  // group_by_key() reported it, adding none
+  else return detail::bind_groups_with_state(std::move(g), std::move(d));
 }
 
 namespace detail {

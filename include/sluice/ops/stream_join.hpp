@@ -802,7 +802,8 @@ struct stream_join_t {
         if constexpr (C::present) {
           static_assert(C::straight || C::flipped, "sluice::time_range / sl::same_window: name a column of the left "
                                                    "stream and a column of the right stream");
-          static_assert(C::valid, "sluice::time_range / sl::same_window: both columns must be of type sl::timestamp");
+          static_assert(C::valid || !(C::straight || C::flipped),
+                        "sluice::time_range / sl::same_window: both columns must be of type sl::timestamp");
         }
         if constexpr (same_keys && hashable_key_v<LV> && (JT == join_type::left_semi || std::is_void_v<dup>) &&
                       (!C::present || C::valid)) {

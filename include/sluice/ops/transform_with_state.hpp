@@ -933,14 +933,18 @@ template <class P, time_mode_kind TM, class ModeTag, std::ranges::input_range R>
   requires requires { { ModeTag::value } -> std::convertible_to<output_mode_kind>; }
 auto transform_with_state(P processor, time_mode_tag<TM> tm, ModeTag mode, R&& initial_state) {
   using pair_t = std::ranges::range_value_t<R>;
-  static_assert(requires { typename pair_t::first_type; typename pair_t::second_type; },
-                "sluice::transform_with_state: the initial state is a range of (key, state) pairs");
-  using K = std::remove_cv_t<typename pair_t::first_type>;
-  using S = std::remove_cv_t<typename pair_t::second_type>;
-  transform_with_state_t<P, TM, ModeTag::value, S, K> d{
-      std::move(transform_with_state(std::move(processor), tm, mode).processor), {}};
-  for (auto&& [k, s] : initial_state) d.initial_state.emplace_back(k, s);
-  return d;
+  constexpr bool pairs = requires { typename pair_t::first_type; typename pair_t::second_type; };
+  static_assert(pairs, "sluice::transform_with_state: the initial state is a range of (key, state) pairs");
+  if constexpr (!pairs) {
+    return transform_with_state(std::move(processor), tm, mode);  // after the error: without it, adding none
+  } else {
+    using K = std::remove_cv_t<typename pair_t::first_type>;
+    using S = std::remove_cv_t<typename pair_t::second_type>;
+    transform_with_state_t<P, TM, ModeTag::value, S, K> d{
+        std::move(transform_with_state(std::move(processor), tm, mode).processor), {}};
+    for (auto&& [k, s] : initial_state) d.initial_state.emplace_back(k, s);
+    return d;
+  }
 }
 
 namespace detail {
@@ -960,15 +964,22 @@ auto pipe_into(key_grouped_node<Up, Sels...>&& g, transform_with_state_t<P, TM, 
                 "sluice rule [transform-with-state-event-time-needs-watermark]: transform_with_state in "
                 "time_mode::event_time needs sl::with_watermark before it (event-time timers fire by the watermark)");
   constexpr bool has_initial = !std::is_same_v<S, no_initial_state>;
+  constexpr bool initial_ok = [] {
+    if constexpr (has_initial) return std::is_convertible_v<const K&, key>;
+    else return true;
+  }();
   if constexpr (has_initial) {
-    static_assert(std::is_convertible_v<const K&, key>,
+    static_assert(initial_ok,
                   "sluice::transform_with_state: the initial state's keys must convert to the grouping key's type");
-    static_assert(requires(P& p, const key& k, const S& s, const timer_values& t) { p.handle_initial_state(k, s, t); },
+    static_assert(!initial_ok ||
+                      requires(P& p, const key& k, const S& s, const timer_values& t) { p.handle_initial_state(k, s, t); },
                   "sluice::transform_with_state: with an initial state the processor needs "
                   "handle_initial_state(const Key&, const State&, const sl::timer_values&) (Spark's "
                   "StatefulProcessorWithInitialState)");
   }
-  if constexpr (detail::stateful_processor<P, key, In>) {
+  if constexpr (sizeof...(Sels) == 0 || !detail::stateful_processor<P, key, In> || !initial_ok) {
+    return std::move(g.up);  // after the error: the stream before group_by_key, adding none
+  } else {
     using R = std::remove_cvref_t<decltype(std::declval<P&>().handle_input_rows(
         std::declval<const key&>(), std::declval<std::span<const In>>(), std::declval<const timer_values&>()))>;
     using Out = std::remove_cvref_t<typename detail::produced_row<R>::type>;
