@@ -386,7 +386,7 @@ std::vector<std::vector<std::string>> checkpoint_state(const std::filesystem::pa
 }
 }  // namespace
 
-TEST_CASE("dedup: batches that leave state partitions unchanged write no delta for them; restarts read through the "
+TEST_CASE("dedup: batches that leave state partitions unchanged write no delta for them: restarts read through the "
           "gaps, and a lost delta is refused naming it",
           "[dedup][checkpoint]") {
   namespace fs = std::filesystem;
