@@ -8,6 +8,8 @@
 
 #include <sluice/sluice.hpp>
 
+#include "keyed_state_queries.hpp"
+
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -17,6 +19,7 @@
 
 namespace sl = sluice;
 namespace fs = std::filesystem;
+using namespace std::chrono_literals;
 
 namespace {
 struct Hit {
@@ -230,4 +233,111 @@ TEST_CASE("checkpoint recovery: damage no power loss can leave is refused, namin
     }, &error);
     CHECK_THAT(error, Catch::Contains("commits/2: checksum mismatch"));
   }
+}
+
+namespace {
+using keyed_state_queries::hit;
+using KHit = keyed_state_queries::Hit;
+
+// Two keys whose rows a keyed operator with the default state partitions keeps in different
+// partitions (a one-column key is a one-element tuple).
+std::pair<std::string, std::string> keys_in_two_partitions() {
+  auto partition = [](const std::string& k) {
+    return sl::detail::state_partition_of(sl::detail::key_hash{}(std::tuple<std::string>{k}), sl::default_shuffle_partitions);
+  };
+  for (const char* b : {"b", "c", "d", "e", "f", "g", "h"})
+    if (partition(b) != partition("a")) return {"a", b};
+  FAIL("no key outside a's partition");
+  return {};
+}
+
+struct RHit {  // the right side of the join
+  std::string rpage;
+  std::int64_t rv = 0;
+};
+BOOST_DESCRIBE_STRUCT(RHit, (), (rpage, rv))
+
+template <class Node>
+auto start_counted(Node&& node, const fs::path& ck, std::int64_t snapshot_interval) {
+  return sl::start(std::forward<Node>(node) | sl::foreach_batch([](auto, std::int64_t) {}), sl::output_mode::append,
+                   {.checkpoint = ck.string(), .state_snapshot_interval = snapshot_interval});
+}
+}  // namespace
+
+TEST_CASE("checkpoint fsyncs: every keyed stateful operator writes files only for the state partitions a batch changed",
+          "[checkpoint][fsync]") {
+  // Each of them wrote a delta per state partition (8) every batch before: 2 + 8 per batch.
+  const auto dir = fresh_dir("keyed");
+  const auto ck = dir / "ck";
+  sl::memory_stream<KHit> in;
+  // The fsyncs of the batches one add_data runs (a no-data batch the watermark asks for included).
+  auto per_batch = [&](auto& q, std::vector<KHit> rows) {
+    const auto before = sl::fsync_count();
+    in.add_data(std::move(rows));
+    q.process_all_available();
+    return sl::fsync_count() - before;
+  };
+  SECTION("drop_duplicates: a batch of new keys, one of duplicates only, snapshot batches") {
+    const auto [a, b] = keys_in_two_partitions();
+    auto q = start_counted(in | sl::drop_duplicates(sl::col<"page">), ck, 3);
+    CHECK(per_batch(q, {hit(a.c_str(), 1)}) == 2 + 1 + 1);  // a's partition's delta, the schema once
+    CHECK(per_batch(q, {hit(a.c_str(), 2), hit(a.c_str(), 3)}) == 2);  // duplicates: no key added
+    // Version 2: b's partition's delta, and a snapshot of each partition with deltas since its
+    // last (a's and b's; the 6 others have no files).
+    CHECK(per_batch(q, {hit(b.c_str(), 1)}) == 2 + 1 + 2);
+    CHECK(per_batch(q, {hit(b.c_str(), 2), hit(a.c_str(), 4)}) == 2);
+    CHECK(per_batch(q, {hit(a.c_str(), 5), hit("new", 5)}) == 2 + 1);
+    CHECK(per_batch(q, {}) == 2 + 1);  // version 5: the snapshot of the one partition changed since
+    CHECK(per_batch(q, {}) == 2);
+    q.stop();
+    CHECK(q.last_progress()->state_operators.at(0).num_rows_total == 3);
+  }
+  SECTION("drop_duplicates_within_watermark: a no-data batch that evicts writes the evicting partition's delta") {
+    auto q = start_counted(in | sl::with_watermark(sl::col<"ts">, 5s) | sl::drop_duplicates_within_watermark(sl::col<"page">),
+                           ck, 100);
+    CHECK(per_batch(q, {hit("a", 1)}) == 2 + 1 + 1);
+    CHECK(per_batch(q, {hit("a", 2)}) == 2);  // a duplicate
+    // b's delta; then the watermark is 15 s and a no-data batch evicts a (kept until 6 s).
+    CHECK(per_batch(q, {hit("b", 20)}) == (2 + 1) + (2 + 1));
+    CHECK(per_batch(q, {hit("a", 3)}) == 2);  // late: dropped
+    q.stop();
+  }
+  SECTION("session windows") {
+    auto q = start_counted(keyed_state_queries::session_query(in), ck, 100);
+    CHECK(per_batch(q, {hit("a", 1)}) == 2 + 1 + 1);
+    CHECK(per_batch(q, {hit("a", 2)}) == 2 + 1);  // the session grows
+    // A new session; the watermark is then 15 s: a no-data batch closes [1 s, 6 s).
+    CHECK(per_batch(q, {hit("a", 20)}) == (2 + 1) + (2 + 1));
+    CHECK(per_batch(q, {hit("a", 3)}) == 2);  // late: dropped
+    q.stop();
+  }
+  SECTION("group state") {
+    auto q = start_counted(keyed_state_queries::group_state_query(in), ck, 100);
+    CHECK(per_batch(q, {hit("a", 1)}) == 2 + 1 + 1);
+    CHECK(per_batch(q, {hit("a", 2)}) == 2 + 1);
+    // The watermark is then 15 s: a no-data batch times a out (3 s after 20 s: not yet), changing nothing.
+    CHECK(per_batch(q, {hit("a", 20)}) == (2 + 1) + 2);
+    CHECK(per_batch(q, {hit("a", 3)}) == 2);  // late: dropped
+    q.stop();
+  }
+  SECTION("transform_with_state") {
+    auto q = start_counted(keyed_state_queries::transform_with_state_query(in), ck, 100);
+    CHECK(per_batch(q, {hit("a", 1)}) == 2 + 1);  // (its state has no schema file)
+    CHECK(per_batch(q, {hit("a", 2)}) == 2 + 1);
+    // The watermark is then 15 s: a no-data batch, in which a's timer (23 s) does not fire.
+    CHECK(per_batch(q, {hit("a", 20)}) == (2 + 1) + 2);
+    CHECK(per_batch(q, {hit("a", 3)}) == 2);  // late: dropped
+    q.stop();
+  }
+  SECTION("stream-stream join") {
+    sl::memory_stream<RHit> right;
+    auto q = start_counted(in | sl::join(right, sl::col<"page">, sl::col<"rpage">), ck, 100);
+    CHECK(per_batch(q, {hit("a", 1)}) == 2 + 1);  // a's partition: its left rows (no schema file)
+    const auto before = sl::fsync_count();
+    right.add_data({{"a", 1}, {"a", 2}});
+    q.process_all_available();
+    CHECK(sl::fsync_count() - before == 2 + 1);  // the same partition: its right rows
+    q.stop();
+  }
+  fs::remove_all(dir);
 }

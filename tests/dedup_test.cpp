@@ -7,6 +7,8 @@
 // boundaries and restarts from the checkpoint.
 #include <catch2/catch.hpp>
 
+#include <sluice/checkpoint/inspect.hpp>
+
 #include <filesystem>
 #include <map>
 #include <mutex>
@@ -356,4 +358,127 @@ TEST_CASE("dedup: property, random out-of-order batches and restarts against a r
     dedup_property<false>(seed);
     dedup_property<true>(seed);
   }
+}
+
+namespace {
+struct PageVisit {
+  std::int64_t id = 0;
+  std::string page;
+  sl::timestamp ts;
+};
+BOOST_DESCRIBE_STRUCT(PageVisit, (), (id, page, ts))
+PageVisit page_visit(std::int64_t id, const char* page, std::int64_t s) { return {id, page, sl::timestamp{s * 1'000'000}}; }
+
+auto visits_query(sl::memory_stream<PageVisit>& in) {
+  return in | sl::with_watermark(sl::col<"ts">, 10s) | sl::drop_duplicates(sl::col<"id">) |
+         sl::drop_duplicates_within_watermark(sl::col<"page">);
+}
+
+// Each operator's state rows in the checkpoint's last version, as sorted JSON text.
+std::vector<std::vector<std::string>> checkpoint_state(const std::filesystem::path& ck) {
+  std::vector<std::vector<std::string>> out(2);
+  for (std::size_t op = 0; op < 2; ++op) {
+    sl::read_checkpoint_state(ck, op, std::nullopt,
+                              [&](boost::json::object o) { out[op].push_back(boost::json::serialize(o)); });
+    std::sort(out[op].begin(), out[op].end());
+  }
+  return out;
+}
+}  // namespace
+
+TEST_CASE("dedup: batches that leave state partitions unchanged write no delta for them: restarts read through the "
+          "gaps, and a lost delta is refused naming it",
+          "[dedup][checkpoint]") {
+  namespace fs = std::filesystem;
+  const auto dir = fs::temp_directory_path() / ("sluice-dedup-gaps-" + std::to_string(std::random_device{}()));
+  fs::remove_all(dir);
+  // Batch by batch (ids, then pages kept until their time + 10 s): the second leaves both
+  // states unchanged (a known id), the third and fourth change only the ids' (known pages); the
+  // fifth moves the watermark to 20 s, and a no-data batch (version 5) evicts pages a and b; the
+  // last changes nothing (a known id).
+  const std::vector<std::vector<PageVisit>> batches = {
+      {page_visit(1, "a", 1), page_visit(2, "b", 2)},
+      {page_visit(1, "c", 3)},
+      {page_visit(3, "a", 4)},
+      {page_visit(4, "b", 5), page_visit(5, "b", 6)},
+      {page_visit(6, "d", 30)},
+      {page_visit(7, "a", 25)},
+      {page_visit(7, "e", 26)}};
+  const std::vector<std::vector<std::int64_t>> expected = {{1, 2}, {}, {}, {}, {6}, {7}, {}};
+  auto ids = [](const sl::memory_sink<PageVisit>& sink) {
+    std::vector<std::int64_t> v;
+    for (const auto& r : sink.rows()) v.push_back(r.id);
+    std::sort(v.begin(), v.end());
+    return v;
+  };
+  const sl::query_options one_run{.checkpoint = (dir / "one-run").string(), .state_snapshot_interval = 3};
+  const sl::query_options restarts{.checkpoint = (dir / "restarts").string(), .state_snapshot_interval = 3,
+                                   .parallelism = 2};
+  {  // One run, and a restart before each batch (two workers): the same rows and the same state.
+    sl::memory_stream<PageVisit> in;
+    sl::memory_sink<PageVisit> sink;
+    auto q = sl::start(visits_query(in) | sink, sl::output_mode::append, one_run);
+    for (std::size_t b = 0; b < batches.size(); ++b) {
+      INFO("batch " << b);
+      sink.clear();
+      in.add_data(batches[b]);
+      q.process_all_available();
+      CHECK(ids(sink) == expected[b]);
+    }
+    q.stop();
+  }
+  sl::memory_stream<PageVisit> in;
+  for (std::size_t b = 0; b < batches.size(); ++b) {
+    INFO("batch " << b << " after a restart");
+    sl::memory_sink<PageVisit> sink;
+    auto q = sl::start(visits_query(in) | sink, sl::output_mode::append, restarts);
+    in.add_data(batches[b]);
+    q.process_all_available();
+    q.stop();
+    CHECK(ids(sink) == expected[b]);
+  }
+  const auto ck = dir / "restarts";
+  CHECK(checkpoint_state(ck) == checkpoint_state(dir / "one-run"));
+  CHECK(checkpoint_state(ck)[0].size() == 7);  // ids 1 to 7
+  CHECK(checkpoint_state(ck)[1].size() == 2);  // pages d and a
+  // Versions 1 and 7 changed nothing: no delta in any partition of either operator; the page
+  // deduplication has none for versions 2 and 3 either.
+  const sl::checkpoint_dir cd(ck, "");
+  auto deltas_of = [&](std::size_t op, std::int64_t v) {
+    int n = 0;
+    for (std::size_t p = 0; p < sl::default_shuffle_partitions; ++p)
+      n += fs::exists(ck / "state" / std::to_string(op) / std::to_string(p) / (std::to_string(v) + ".delta"));
+    return n;
+  };
+  for (std::size_t op = 0; op < 2; ++op) {
+    CHECK(deltas_of(op, 1) == 0);
+    CHECK(deltas_of(op, 7) == 0);
+  }
+  CHECK(deltas_of(0, 2) == 1);
+  CHECK(deltas_of(1, 2) == 0);
+  CHECK(deltas_of(1, 3) == 0);
+  CHECK(deltas_of(1, 5) > 0);  // the no-data batch's evictions
+  // The delta of batch 6 (id 7) lost: refused, naming it, not read as an unchanged partition.
+  const auto last = sl::list_log_entries(ck / "commits").back();
+  REQUIRE(last == 7);
+  const auto files = sl::detail::recorded_state_files(cd, 0, last);
+  REQUIRE(files);
+  fs::path lost;
+  for (std::size_t p = 0; p < files->size(); ++p)
+    if (fs::exists(ck / "state" / "0" / std::to_string(p) / "6.delta")) lost = ck / "state" / "0" / std::to_string(p) / "6.delta";
+  REQUIRE(!lost.empty());
+  fs::remove(lost);
+  std::string error;
+  try {
+    sl::memory_sink<PageVisit> sink;
+    auto q = sl::start(visits_query(in) | sink, sl::output_mode::append, restarts);
+    q.process_all_available();
+    q.stop();
+    if (auto e = q.exception()) throw *e;
+  } catch (const std::exception& e) {
+    error = e.what();
+  }
+  CHECK_THAT(error, Catch::Contains(lost.string() + ": missing, and commits/6 counts it") &&
+                        Catch::Contains("a state file of a committed batch is missing"));
+  fs::remove_all(dir);
 }

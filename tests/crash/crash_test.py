@@ -520,12 +520,12 @@ def main():
     try:
         if mode in stateful_modes.MODES:
             inputs, sides = stateful_modes.generate(mode, input_dir, os.path.join(work, "staging"), args.files,
-                                                    args.events_per_file, args.seed)
+                                                    args.events_per_file, args.seed, args.files_per_trigger)
             total_events = sum(len(ev) for _, _, ev in inputs)
-            ref_rows, ref_dropped = stateful_modes.reference(mode, sides)
+            ref_rows, ref_dropped = stateful_modes.reference(mode, sides, args.files_per_trigger)
             ref_batches = len(ref_rows)
-            log("crash %s: input %d files per source, %d sources, %d late rows dropped by the reference, %d output "
-                "rows; expecting %d batches" % (mode, len(inputs), len(sides), ref_dropped,
+            log("crash %s: input %d files per source (%d per batch), %d sources, %d late rows dropped by the reference, "
+                "%d output rows; expecting %d batches" % (mode, len(inputs), args.files_per_trigger, len(sides), ref_dropped,
                                                 sum(len(r) for r in ref_rows.values()), ref_batches))
         else:
             inputs = generate_input(input_dir, os.path.join(work, "staging"), args.files, args.events_per_file, args.seed)
@@ -613,7 +613,7 @@ def main():
         check_source_log(ck_dir, inputs, total_events, problems, args.files_per_trigger)
         check_offsets(watch, (len(inputs) + args.files_per_trigger - 1) // args.files_per_trigger, problems)
         if mode in stateful_modes.MODES:
-            stateful_modes.check_second_source(ck_dir, sides, source_log_batches, problems)
+            stateful_modes.check_second_source(ck_dir, sides, source_log_batches, problems, args.files_per_trigger)
             batches, orphans = read_append_output(out_dir, stateful_modes.parse_row(mode))
             stateful_modes.compare(mode, batches, ref_rows, problems)
             if orphans:

@@ -13,8 +13,9 @@
 //           idempotently (skipped when it exists) and atomically (temporary, fsync, rename):
 //           the exactly-once pattern for foreach_batch.
 // The stateful operators beyond the aggregation have modes of their own, each a query over the
-// same files into the file sink (append; run_stateful_mode below):
-//   join         left-*.jsonl and right-*.jsonl (one file of each per batch), both with a 10 s
+// same files into the file sink (append; run_stateful_mode below; --files-per-trigger files per
+// batch, of each side for the join):
+//   join         left-*.jsonl and right-*.jsonl, both with a 10 s
 //                watermark, left outer joined on key within 5 s of each other
 //   join_window  the same join | group_by(window(ltime, 10s), key) | aggregate(count() as n): an
 //                aggregation after the join, with the join's output watermark
@@ -22,7 +23,8 @@
 //   session      with_watermark(timestamp, 10s) | group_by(session_window(timestamp, 5s), key)
 //                | aggregate(count() as n, sum(value) as total)
 //   group_state  group_by_key(key) | flat_map_groups_with_state (a running count and sum per
-//                key, one row per key and batch, the state removed at 40 rows)
+//                key, one row per key and batch with its first row's id, the state removed at
+//                40 rows)
 // A failure prints the error on stderr and exits 1; bad arguments exit 2. With
 // SLUICE_CRASH_AT=<point>:<n> the process SIGKILLs itself at the n-th <point> (docs/checkpoints.md).
 // --parallelism N (default 1) is query_options::parallelism; --files-per-trigger N (default 1)
@@ -82,8 +84,9 @@ struct KeyProgress {
   std::int64_t n = 0;     // since the state began
   std::int64_t total = 0;
   bool closed = false;    // the state was removed
+  std::int64_t first = 0;  // the id of the key's first row in the batch (its rows' order)
 };
-BOOST_DESCRIBE_STRUCT(KeyProgress, (), (key, rows, n, total, closed))
+BOOST_DESCRIBE_STRUCT(KeyProgress, (), (key, rows, n, total, closed, first))
 
 // The transform_with_state mode's value state and output.
 struct Tally {
@@ -238,11 +241,11 @@ struct TallyProcessor {
 };
 
 int run_stateful_mode(const args& a) {
-  const sl::files::json_lines_options one_file{.max_files_per_trigger = 1};
+  const sl::files::json_lines_options per_batch{.max_files_per_trigger = a.files_per_trigger};
   if (a.mode == "join" || a.mode == "join_window") {
-    auto left = sl::files::json_lines<Left>(a.input, {.glob = "left-*", .max_files_per_trigger = 1}) |
+    auto left = sl::files::json_lines<Left>(a.input, {.glob = "left-*", .max_files_per_trigger = a.files_per_trigger}) |
                 sl::with_watermark(sl::col<"ltime">, 10s);
-    auto right = sl::files::json_lines<Right>(a.input, {.glob = "right-*", .max_files_per_trigger = 1}) |
+    auto right = sl::files::json_lines<Right>(a.input, {.glob = "right-*", .max_files_per_trigger = a.files_per_trigger}) |
                  sl::with_watermark(sl::col<"rtime">, 10s);
     auto joined = std::move(left) | sl::left_join(std::move(right), sl::col<"key">, sl::col<"rkey">,
                                                   sl::time_range(sl::col<"ltime">, sl::col<"rtime">, -5s, 5s));
@@ -251,7 +254,7 @@ int run_stateful_mode(const args& a) {
                                 sl::aggregate(sl::count().as<"n">()),
                             a);
   }
-  auto events = sl::files::json_lines<Event>(a.input, one_file);
+  auto events = sl::files::json_lines<Event>(a.input, per_batch);
   if (a.mode == "dedup")
     return run_to_file_sink(std::move(events) | sl::with_watermark(sl::col<"timestamp">, 10s) |
                                 sl::drop_duplicates(sl::col<"key">, sl::col<"timestamp">),
@@ -277,7 +280,7 @@ int run_stateful_mode(const args& a) {
     const bool closed = r.n >= 40;
     if (closed) state.remove();
     else state.update(r);
-    emit(KeyProgress{key, static_cast<std::int64_t>(values.size()), r.n, r.total, closed});
+    emit(KeyProgress{key, static_cast<std::int64_t>(values.size()), r.n, r.total, closed, values.front().id});
   };
   return run_to_file_sink(std::move(events) | sl::group_by_key(sl::col<"key">) |
                               sl::flat_map_groups_with_state<Running, KeyProgress>(running, sl::output_mode::append),

@@ -3,12 +3,22 @@
 reference computed from the input alone by Spark's rules, and the comparison with what the file
 sink committed.
 
-Every mode reads one file per batch (the join: one file of each side, left-N.jsonl and
-right-N.jsonl) and writes to the file sink in append mode, as tests/crash/crash_worker.cpp's
-run_stateful_mode. Batches run back to back (trigger available-now), then one no-data batch
-when the watermark moved and the operator asks for one. Batch k runs with the watermark
-max(event time of files < k) - 10 s (0 for batch 0) for eviction and the previous batch's for
-late rows (Spark 3.4+).
+Every mode reads F files per batch (crash_test.py --files-per-trigger, the source's
+max_files_per_trigger; the join: F files of each side, left-N.jsonl and right-N.jsonl) and
+writes to the file sink in append mode, as tests/crash/crash_worker.cpp's run_stateful_mode.
+Batches run back to back (trigger available-now), then one no-data batch when the watermark
+moved and the operator asks for one. Batch k runs with the watermark max(event time of
+batches < k) - 10 s (0 for batch 0) for eviction and the previous batch's for late rows (Spark
+3.4+).
+
+A batch of several files is several input partitions, read at once by the workers. Its rows
+are those of its files in the order the source lists them (modification time, then name: file
+index order here), each file's in its line order: the order a key's rows reach a stateful
+operator in sluice (each state partition takes its rows input partition by input partition,
+ops/state_partitions.hpp routed_rows), and so the order the first occurrence of a
+deduplication key and transform_with_state's list state follow. (Spark reads small files of a
+batch into partitions packed by size and gives no order across them; sluice's is that of one
+thread reading the files in turn.)
 """
 
 import datetime
@@ -82,9 +92,26 @@ def _write(input_dir, staging_dir, name, objs, mtime_ns):
     return os.path.getsize(os.path.join(input_dir, name))
 
 
-def generate(mode, input_dir, staging_dir, files, per_file, seed):
-    """Writes the mode's input files. Returns (inputs, sides): inputs as crash_test.py's
-    [(name, size, events)] of the first (or only) source, sides {source index: that list}."""
+def _split(rng, events, n):
+    """A batch's events over its n files: each event to a random file, keeping their order; no
+    file empty."""
+    if n == 1:
+        return [events]
+    files = [[] for _ in range(n)]
+    for e in events:
+        files[rng.randrange(n)].append(e)
+    for f in range(n):  # an empty file takes an event of the fullest (rows in order still)
+        if not files[f]:
+            big = max(range(n), key=lambda g: len(files[g]))
+            files[f].append(files[big].pop())
+    return files
+
+
+def generate(mode, input_dir, staging_dir, files, per_file, seed, per_batch=1):
+    """Writes the mode's input files: `files` per source, `per_batch` of them per batch (the
+    batch's events, `per_file` per file, spread over its files). Returns (inputs, sides): inputs
+    as crash_test.py's [(name, size, events)] of the first (or only) source, in the source's
+    order, sides {source index: that list}."""
     rng = random.Random(seed * 31 + MODES.index(mode))
     os.makedirs(input_dir, exist_ok=True)
     os.makedirs(staging_dir, exist_ok=True)
@@ -95,42 +122,54 @@ def generate(mode, input_dir, staging_dir, files, per_file, seed):
     rare = ["r%d" % n for n in range(8)] if mode == "transform_with_state" else []  # keys whose timers fire
     side_names = ("left", "right") if joins else ("events",)
     sides = {s: [] for s in range(len(side_names))}
+    batch_events = {s: [] for s in range(len(side_names))}  # per batch, its events in file order
     next_id = 0
     max_seen, watermark = [None] * len(side_names), 0
-    for i in range(files):
+    for i in range((files + per_batch - 1) // per_batch):
+        first = i * per_batch
+        n = min(per_batch, files - first)  # the batch's files
         previous = watermark  # the watermarks batch i runs with (the query's: the lowest input's)
         if None not in max_seen:
             watermark = max(watermark, min(m - DELAY for m in max_seen))
         for s, side in enumerate(side_names):
             events = []
-            for t in _times(rng, mode, i, per_file, watermark, previous):
+            for t in _times(rng, mode, i, per_file * n, watermark, previous):
                 key = rng.choice(rare) if rare and rng.random() < 0.15 else rng.choice(keys)
                 events.append({"id": next_id, "timestamp": t, "key": key, "value": rng.randint(-100, 100)})
                 next_id += 1
             if joins and s == 1:  # right rows exactly on the range's bounds of left rows, and past them
-                for l in rng.sample(sides[0][i][2], 2):
+                for l in rng.sample(batch_events[0][i], 2):
                     for t in (l["timestamp"] - JOIN_UPPER, l["timestamp"] - JOIN_LOWER, l["timestamp"] - JOIN_LOWER + 1):
                         events.append({"id": next_id, "timestamp": t, "key": l["key"], "value": 0})
                         next_id += 1
                 rng.shuffle(events)
-            if joins:
-                p = "l" if s == 0 else "r"
-                objs = [{p + "id": e["id"], p + "time": _ts_text(e["timestamp"]), ("key" if s == 0 else "rkey"): e["key"],
-                         p + "value": e["value"]} for e in events]
-            else:
-                objs = [{"id": e["id"], "timestamp": _ts_text(e["timestamp"]), "key": e["key"], "value": e["value"]}
-                        for e in events]
-            name = "%s-%06d.jsonl" % (side, i)
-            size = _write(input_dir, staging_dir, name, objs, mtime0 + i * 10**9)
-            sides[s].append((name, size, events))
+            batch_events[s].append([])
+            for j, file_events in enumerate(_split(rng, events, n)):
+                if joins:
+                    p = "l" if s == 0 else "r"
+                    objs = [{p + "id": e["id"], p + "time": _ts_text(e["timestamp"]),
+                             ("key" if s == 0 else "rkey"): e["key"], p + "value": e["value"]} for e in file_events]
+                else:
+                    objs = [{"id": e["id"], "timestamp": _ts_text(e["timestamp"]), "key": e["key"], "value": e["value"]}
+                            for e in file_events]
+                name = "%s-%06d.jsonl" % (side, first + j)
+                size = _write(input_dir, staging_dir, name, objs, mtime0 + (first + j) * 10**9)
+                sides[s].append((name, size, file_events))
+                batch_events[s][i] += file_events
         if mode != "group_state":
             for s in sides:
-                fmax = max(e["timestamp"] for e in sides[s][i][2])
+                fmax = max(e["timestamp"] for e in batch_events[s][i])
                 max_seen[s] = fmax if max_seen[s] is None else max(max_seen[s], fmax)
     return sides[0], sides
 
 
 # ---------------------------------------------------------------- the references
+def _batches(side, per_batch):
+    """A source's files [(name, size, events)] as its batches' events: files k*F .. k*F+F-1, in
+    the source's order, each file's in line order."""
+    return [[e for _, _, events in side[k:k + per_batch] for e in events] for k in range(0, len(side), per_batch)]
+
+
 def _batch_watermarks(*inputs):
     """[(late, eviction)] per data batch, and the watermark after the last one: the query's is
     the lowest of its inputs' (each max(event time) - 10 s), never decreasing."""
@@ -146,8 +185,8 @@ def _batch_watermarks(*inputs):
     return out, wm
 
 
-def _ref_dedup(sides):
-    files = [ev for _, _, ev in sides[0]]
+def _ref_dedup(sides, per_batch):
+    files = _batches(sides[0], per_batch)
     wms, final = _batch_watermarks(files)
     state, out, dropped = set(), {}, 0
     for k, events in enumerate(files):
@@ -167,8 +206,8 @@ def _ref_dedup(sides):
     return out, dropped
 
 
-def _ref_session(sides):
-    files = [ev for _, _, ev in sides[0]]
+def _ref_session(sides, per_batch):
+    files = _batches(sides[0], per_batch)
     wms, final = _batch_watermarks(files)
     open_ = {}  # key -> [[start, end, n, total]]
     out, dropped = {}, 0
@@ -202,8 +241,8 @@ def _ref_session(sides):
     return out, dropped
 
 
-def _ref_group_state(sides):
-    files = [ev for _, _, ev in sides[0]]
+def _ref_group_state(sides, per_batch):
+    files = _batches(sides[0], per_batch)
     state, out = {}, {}
     for k, events in enumerate(files):
         rows = out.setdefault(k, [])
@@ -219,16 +258,16 @@ def _ref_group_state(sides):
                 state.pop(key, None)
             else:
                 state[key] = (n, total)
-            rows.append((key, len(values), n, total, closed))
+            rows.append((key, len(values), n, total, closed, values[0]["id"]))
     return out, 0
 
 
-def _ref_transform_with_state(sides):
+def _ref_transform_with_state(sides, per_batch):
     """Spark's transformWithState in event time with the worker's TallyProcessor: per batch the
     keys with rows (their timer moved to 5 s after their latest event, or the state cleared at
     40 rows), then every timer before the batch's eviction watermark (ms), in time order, each
     clearing its key's state; a no-data batch after the last when the watermark moved."""
-    files = [ev for _, _, ev in sides[0]]
+    files = _batches(sides[0], per_batch)
     wms, final = _batch_watermarks(files)
     state, out = {}, {}  # key -> [n, total, latest_ms, [ids], timer_ms]
 
@@ -268,12 +307,12 @@ def _ref_transform_with_state(sides):
     return out, 0
 
 
-def _ref_join(sides):
+def _ref_join(sides, per_batch):
     """Spark's left outer stream-stream join with a time range (StreamingSymmetricHashJoinExec):
     per batch the left rows (joined with the right state, then kept), the right rows (joined with
     the left state, this batch's included), then the eviction with the outer rows."""
-    lfiles = [ev for _, _, ev in sides[0]]
-    rfiles = [ev for _, _, ev in sides[1]]
+    lfiles = _batches(sides[0], per_batch)
+    rfiles = _batches(sides[1], per_batch)
     wms, final = _batch_watermarks(lfiles, rfiles)
     lstate, rstate = [], []  # [event, matched]
     out, dropped = {}, 0
@@ -327,13 +366,13 @@ def _ref_join(sides):
     return out, dropped
 
 
-def _ref_join_window(sides):
+def _ref_join_window(sides, per_batch):
     """The join's rows counted by (window(ltime, 10 s), key), with the join's output watermark
     (Spark 3.5: the lowest of its input and state watermarks, W - 5 s - 1 us here), never below
     0, and 0 while the query's is 0: late rows against the previous batch's, eviction this one's."""
-    joined, dropped = _ref_join(sides)
+    joined, dropped = _ref_join(sides, per_batch)
     left = {e["id"]: e for _, _, events in sides[0] for e in events}
-    wms, final = _batch_watermarks([ev for _, _, ev in sides[0]], [ev for _, _, ev in sides[1]])
+    wms, final = _batch_watermarks(_batches(sides[0], per_batch), _batches(sides[1], per_batch))
     marks = [w for w, _ in wms] + [w for _, w in wms[-1:]] + ([final] if final > wms[-1][1] else [])
 
     def own(w):  # the aggregation's input watermark for a query watermark w
@@ -356,10 +395,10 @@ def _ref_join_window(sides):
     return out, dropped
 
 
-def reference(mode, sides):
-    """({batch: [row tuple]}, rows dropped as late) by Spark's rules."""
+def reference(mode, sides, per_batch=1):
+    """({batch: [row tuple]}, rows dropped as late) by Spark's rules, batches of per_batch files."""
     return {"join": _ref_join, "join_window": _ref_join_window, "dedup": _ref_dedup, "session": _ref_session,
-            "group_state": _ref_group_state, "transform_with_state": _ref_transform_with_state}[mode](sides)
+            "group_state": _ref_group_state, "transform_with_state": _ref_transform_with_state}[mode](sides, per_batch)
 
 
 # ---------------------------------------------------------------- the sink's rows
@@ -373,7 +412,7 @@ def parse_row(mode):
                 w = obj["session_window"]
                 return (_parse_ts(w["start"]), _parse_ts(w["end"]), obj["key"], obj["n"], obj["total"])
             if mode == "group_state":
-                return (obj["key"], obj["rows"], obj["n"], obj["total"], obj["closed"])
+                return (obj["key"], obj["rows"], obj["n"], obj["total"], obj["closed"], obj["first"])
             if mode == "transform_with_state":
                 return tuple(obj[f] for f in ("key", "why", "rows", "n", "total", "ids", "weighted", "timer",
                                               "watermark"))
@@ -403,14 +442,19 @@ def compare(mode, batches, ref, problems):
                             (mode, batch, len(have), len(want), missing[:5], extra[:5]))
 
 
-def check_second_source(ck_dir, sides, source_log_batches, problems):
-    """The join's right source (sources/1): file batch k took right-k, whole, once."""
+def check_second_source(ck_dir, sides, source_log_batches, problems, per_batch=1):
+    """The join's right source (sources/1): file batch k took right files k*F .. k*F+F-1, whole,
+    once."""
     if len(sides) < 2:
         return
     logged = source_log_batches(os.path.join(ck_dir, "sources", "1"))
-    if sorted(logged) != list(range(len(sides[1]))):
-        problems.append("sources/1: entries %d, expected 0..%d" % (len(logged), len(sides[1]) - 1))
-    for k, (name, size, _) in enumerate(sides[1]):
+    batches = (len(sides[1]) + per_batch - 1) // per_batch
+    if sorted(logged) != list(range(batches)):
+        problems.append("sources/1: entries %d, expected 0..%d" % (len(logged), batches - 1))
+    for k in range(batches):
         entries = logged.get(k, [])
-        if len(entries) != 1 or os.path.basename(entries[0]["path"]) != name or entries[0]["size"] != size:
-            problems.append("sources/1: entry %d is %s, expected only %s (%d bytes)" % (k, entries, name, size))
+        want = sides[1][k * per_batch:(k + 1) * per_batch]
+        if len(entries) != len(want) or any(os.path.basename(e["path"]) != name or e["size"] != size
+                                            for e, (name, size, _) in zip(entries, want)):
+            problems.append("sources/1: entry %d is %s, expected only %s" %
+                            (k, entries, ", ".join("%s (%d bytes)" % (name, size) for name, size, _ in want)))

@@ -59,6 +59,28 @@ std::optional<std::vector<state_partition_files>> recorded_state_files(const che
   return std::move(entry.state_files[op]);
 }
 
+// The newest version in (base, version] whose delta of partition p is missing although its
+// commit counts one more delta than the previous version's (or than the base, none); nullopt
+// when none is, or when a commit needed to tell is gone (purged) or has no record.
+inline std::optional<std::int64_t> lost_state_delta(const checkpoint_dir& dir, std::size_t op, std::size_t p,
+                                                    std::int64_t base, std::int64_t version) {
+  auto deltas_at = [&](std::int64_t v) -> std::optional<std::int64_t> {
+    if (v == base) return 0;
+    const auto r = recorded_state_files(dir, op, v);
+    if (!r || p >= r->size() || (*r)[p].snapshot != base) return std::nullopt;
+    return (*r)[p].deltas;
+  };
+  auto after = deltas_at(version);
+  for (std::int64_t v = version; v > base && after; --v) {
+    const auto before = deltas_at(v - 1);
+    if (before && *after == *before + 1 &&
+        !std::filesystem::exists(state_partition_dir(dir, op, p) / (std::to_string(v) + ".delta")))
+      return v;
+    after = before;
+  }
+  return std::nullopt;
+}
+
 std::vector<state_chain> state_chains(const checkpoint_dir& dir, std::size_t op, std::int64_t version) {
   if (const auto recorded = recorded_state_files(dir, op, version)) {
     // Partitions write deltas only for the batches that changed them: the commit says how many
@@ -77,11 +99,16 @@ std::vector<state_chain> state_chains(const checkpoint_dir& dir, std::size_t op,
       }
       for (auto v : state_versions_in(d, "delta"))
         if (v > f.snapshot && v <= version) c.deltas.push_back(d / (std::to_string(v) + ".delta"));
-      if (static_cast<std::int64_t>(c.deltas.size()) != f.deltas)
-        throw checkpoint_error(d.string() + ": " + std::to_string(c.deltas.size()) + " deltas after " +
+      if (static_cast<std::int64_t>(c.deltas.size()) != f.deltas) {
+        std::string lost;  // the missing delta, when the commits since the base tell which
+        if (const auto v = lost_state_delta(dir, op, p, f.snapshot, version))
+          lost = (d / (std::to_string(*v) + ".delta")).string() + ": missing, and commits/" + std::to_string(*v) +
+                 " counts it; ";
+        throw checkpoint_error(lost + d.string() + ": " + std::to_string(c.deltas.size()) + " deltas after " +
                                (f.snapshot >= 0 ? "snapshot " + std::to_string(f.snapshot) : std::string("the start")) +
                                " up to version " + std::to_string(version) + ", where commits/" + std::to_string(version) +
                                " records " + std::to_string(f.deltas) + ": a state file of a committed batch is missing");
+      }
       out.push_back(std::move(c));
     }
     return out;

@@ -321,6 +321,8 @@ struct dedup_stage : stateful_control, described_stage {
   // evicted; keys never change otherwise. One delta and snapshot per state partition
   // (state/<op>/<partition>/), each in the form the whole state had before partitions, which
   // the whole-state calls still read and write (a checkpoint from before restores into them).
+  // A partition the batch neither added to nor evicted from writes no delta (the commit records
+  // how many each has, docs/checkpoints.md).
   std::string state_signature() const override { return boost::json::serialize(state_layout()); }
   std::size_t state_partitions() const override { return parts_.size(); }
   void reset_partitions(std::size_t n) override {
@@ -328,6 +330,7 @@ struct dedup_stage : stateful_control, described_stage {
     rows_.closed.clear();
   }
   void write_partition_delta(std::size_t p, binary_writer& out) const override { parts_[p].write_delta(out); }
+  bool partition_unchanged(std::size_t p) const override { return parts_[p].added.empty() && parts_[p].evicted.empty(); }
   void write_partition_snapshot(std::size_t p, binary_writer& out) const override { parts_[p].write_snapshot(out); }
   void load_partition_snapshot(std::size_t p, binary_reader& in) override { parts_[p].load_snapshot(in); }
   void apply_partition_delta(std::size_t p, binary_reader& in) override { parts_[p].apply_delta(in); }

@@ -485,6 +485,8 @@ struct group_state_stage<State, In, std::tuple<Sels...>, Out, F, Traits> : state
   void write_partition_delta(std::size_t p, binary_writer& out) const override {
     write_delta_of(out, std::span<const part>(&parts_[p], 1));
   }
+  // A partition with no key written or removed writes no delta (the commit records how many each has).
+  bool partition_unchanged(std::size_t p) const override { return parts_[p].touched.empty(); }
   void write_partition_snapshot(std::size_t p, binary_writer& out) const override {
     write_snapshot_of(out, std::span<const part>(&parts_[p], 1));
   }

@@ -443,6 +443,8 @@ struct session_aggregate_stage<In, std::tuple<Keys...>, std::tuple<Aggs...>> : s
     out.write_size(parts_[p].changed.size());
     write_changed(out, parts_[p]);
   }
+  // A partition with no key changed writes no delta (the commit records how many each has).
+  bool partition_unchanged(std::size_t p) const override { return parts_[p].changed.empty(); }
   void write_partition_snapshot(std::size_t p, binary_writer& out) const override {
     out.write_size(parts_[p].groups.size());
     write_all(out, parts_[p]);

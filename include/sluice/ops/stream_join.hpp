@@ -698,6 +698,10 @@ struct stream_join_node : stateful_control, described_stage {
   std::size_t state_partitions() const override { return parts_.size(); }
   void reset_partitions(std::size_t n) override { parts_.assign(n, part{}); }
   void write_partition_delta(std::size_t p, binary_writer& out) const override { parts_[p].write_delta(out); }
+  // A partition with no key changed on either side writes no delta (the commit records how many each has).
+  bool partition_unchanged(std::size_t p) const override {
+    return parts_[p].left.changed.empty() && parts_[p].right.changed.empty();
+  }
   void write_partition_snapshot(std::size_t p, binary_writer& out) const override { parts_[p].write_snapshot(out); }
   void load_partition_snapshot(std::size_t p, binary_reader& in) override {
     parts_[p] = part{};

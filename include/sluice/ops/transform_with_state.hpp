@@ -849,6 +849,8 @@ struct transform_with_state_stage<P, In, std::tuple<Sels...>, Out, TM, OM, S> : 
     routed_.closed.clear();
   }
   void write_partition_delta(std::size_t p, binary_writer& out) const override { write_keys(out, p, p + 1, touched_keys); }
+  // A partition with no key handled or expired writes no delta (the commit records how many each has).
+  bool partition_unchanged(std::size_t p) const override { return parts_.v[p]->touched.empty(); }
   void write_partition_snapshot(std::size_t p, binary_writer& out) const override { write_keys(out, p, p + 1, all_keys); }
   void load_partition_snapshot(std::size_t p, binary_reader& in) override {
     parts_.v[p]->clear_state();
