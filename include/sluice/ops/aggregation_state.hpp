@@ -887,8 +887,10 @@ struct aggregate_stage;
 // partition is small enough against the whole that its groups stay in cache while its rows
 // are applied: the exchange is a radix partition of the batch.
 //
-// One state partition and no workers (a graph driven by hand, shuffle_partitions 1): rows go
-// straight into the one partition, as before partitions existed.
+// On one thread with a state that fits in a last-level cache (straight_below_groups), rows go
+// straight into their partition's table, as before partitions existed; with a larger state,
+// through the buckets, one partition or more, whose rows are then applied a bucket at a time
+// with their table entries prefetched ahead (apply_prefetched).
 //
 // Without keys (a global aggregation, sl::aggregate without group_by) the one group lives in
 // state partition 0, as Spark plans such an aggregation (AllTuples: one partition): nothing is
@@ -1066,7 +1068,8 @@ struct aggregate_stage<In, std::tuple<Keys...>, std::tuple<Aggs...>> : stateful_
 
   // On one thread, below this many groups (about 16 MiB of them: within a last-level cache)
   // rows go straight to their partition's table; above, through the buckets (the radix
-  // exchange), which then miss the cache less (docs/performance.md).
+  // exchange), which then miss the cache less, and whose rows are applied with their entries
+  // prefetched: one partition too (docs/performance.md).
   std::size_t straight_below_groups = std::size_t{1} << 18;
 
   std::size_t partition_of(const key_type& k) const {
@@ -1085,9 +1088,9 @@ struct aggregate_stage<In, std::tuple<Keys...>, std::tuple<Aggs...>> : stateful_
       return l;
     }
     std::size_t groups = 0;
-    if (ctx.tasks == nullptr && parts_.size() > 1)
+    if (ctx.tasks == nullptr)
       for (const auto& p : parts_) groups += p.groups.size();
-    if (ctx.tasks == nullptr && (parts_.size() == 1 || groups < straight_below_groups)) {
+    if (ctx.tasks == nullptr && groups < straight_below_groups) {
       for (auto& p : parts_) {  // (one thread: a graph driven by hand may not have called begin_batch)
         p.operator_index = operator_index;
         p.late_rows = late_rows;
