@@ -58,19 +58,28 @@ class flat_map_prefetcher {
   // first slot whose tag matches the hash, or the group's first entry when none does. Reads
   // the map's current arrays: an insertion since stage 1 may have moved them.
   void entry(std::size_t hash) const {
+    if (const auto* e = reinterpret_cast<const unsigned char*>(guess(hash))) {
+      __builtin_prefetch(e);  // both ends: an entry need not start a cache line
+      if constexpr (sizeof(value_type) > 1) __builtin_prefetch(e + sizeof(value_type) - 1);
+    }
+  }
+
+  // Where the key of this hash most likely is (or would go): the first slot of its home group
+  // whose tag matches, else the group's first slot; nullptr when the layout is unknown or the
+  // map has no entries allocated. Only read, never written through.
+  const value_type* guess(std::size_t hash) const {
     if constexpr (flat_map_layout_known) {
-      if (!on_) return;
+      if (!on_) return nullptr;
       const mirror l = layout();
-      if (l.elements == nullptr) return;
+      if (l.elements == nullptr) return nullptr;
       const std::size_t pos = hash >> l.index;
       using group_type = boost::unordered::detail::foa::group15;
       const auto* g = reinterpret_cast<const group_type*>(l.groups + pos * group_bytes);
       const int mask = g->match(hash);
       const std::size_t slot = mask != 0 ? static_cast<std::size_t>(__builtin_ctz(static_cast<unsigned>(mask))) : 0;
-      // Both ends: an entry need not start a cache line.
-      const auto* e = reinterpret_cast<const unsigned char*>(l.elements + pos * group_slots + slot);
-      __builtin_prefetch(e);
-      if constexpr (sizeof(value_type) > 1) __builtin_prefetch(e + sizeof(value_type) - 1);
+      return l.elements + pos * group_slots + slot;
+    } else {
+      return nullptr;
     }
   }
 
