@@ -1,7 +1,7 @@
 // Prefetching a boost::unordered_flat_map's entry for a hash some lookups ahead of the lookup
-// (group prefetching, as hash joins and aggregations do it: Chen et al., "Improving hash join
-// performance through prefetching"; DuckDB, Velox), so that many cache misses are in flight at
-// once instead of the few an out-of-order core finds by itself.
+// (group prefetching: Chen et al., "Improving hash join performance through prefetching"), so
+// that many cache misses are in flight at once instead of the few an out-of-order core finds
+// by itself.
 //
 // The map has no public call for where a hash's key would sit, so this reads its layout
 // (Boost 1.81's foa table: one table member holding the size, then the size index, the group
