@@ -6,6 +6,7 @@
 #include <catch2/catch.hpp>
 
 #include <sluice/checkpoint/inspect.hpp>
+#include <sluice/detail/flat_map_prefetch.hpp>
 #include <sluice/sluice.hpp>
 
 #include "partition_support.hpp"
@@ -71,6 +72,9 @@ struct run_config {
   // With workers: after how many group updates an input partition judges its pre-aggregation
   // (0: the stage's default); a few, so that the partitions stop pre-aggregating part way.
   std::size_t pre_aggregate_check_at = 0;
+  // Through the buckets, the rows applied with their table entries prefetched however small
+  // the partitions' tables are (as a large state's are).
+  bool prefetch = false;
 };
 
 struct batch_result {
@@ -99,6 +103,8 @@ std::vector<batch_result> run(Node node, const std::vector<std::vector<Reading>>
     if (cfg.buckets) stage.straight_below_groups = 0;
   if constexpr (requires { stage.pre_aggregate_check_at; })
     if (cfg.pre_aggregate_check_at > 0) stage.pre_aggregate_check_at = cfg.pre_aggregate_check_at;
+  if constexpr (requires { stage.prefetch_above_groups; })
+    if (cfg.prefetch) stage.prefetch_above_groups = 0;
   thread_tasks tasks(std::max<std::size_t>(1, cfg.threads));
   std::vector<batch_result> out;
   std::int64_t watermark = 0, previous = 0, max_ts = 0;
@@ -168,7 +174,8 @@ void check_same_results(const Node& node, sl::output_mode_kind mode) {
   // fractional values may differ in the last bits (docs/semantics.md).
   const std::vector<run_config> configs = {{4, 1, 0},       {4, 3, 0},       {7, 3, 3},       {2, 4, 2},
                                            {1, 2, 2},       {16, 1, 2},      {4, 3, 0, true}, {5, 1, 0, true},
-                                           {300, 2, 0, true}, {7, 3, 3, false, 20}, {4, 4, 2, false, 1}};
+                                           {300, 2, 0, true}, {7, 3, 3, false, 20}, {4, 4, 2, false, 1},
+                                           {1, 1, 0, true, 0, true}, {4, 3, 0, true, 0, true}, {5, 2, 0, true, 0, true}};
   for (const auto& cfg : configs) {
     INFO("shuffle_partitions " << cfg.shuffle_partitions << ", input partitions " << cfg.input_partitions
                                << ", threads " << cfg.threads);
@@ -191,9 +198,14 @@ void check_same_results(const Node& node, sl::output_mode_kind mode) {
   const auto seq = run(node, batches, mode, {5, 1, 0});
   const auto par = run(node, batches, mode, {5, 1, 2});
   const auto buckets = run(node, batches, mode, {5, 1, 0, true});
+  const auto prefetched = run(node, batches, mode, {5, 1, 0, true, 0, true});
+  const auto one = run(node, batches, mode, {1, 1, 0});
+  const auto one_prefetched = run(node, batches, mode, {1, 1, 0, true, 0, true});
   for (std::size_t b = 0; b < seq.size(); ++b) {
     CHECK(par[b].rows == seq[b].rows);
     CHECK(buckets[b].rows == seq[b].rows);
+    CHECK(prefetched[b].rows == seq[b].rows);
+    CHECK(one_prefetched[b].rows == one[b].rows);
   }
 }
 
@@ -202,6 +214,31 @@ auto tumbling(sl::memory_stream<Reading>& in) {
          sl::aggregate(sl::count(), sl::sum(sl::col<"value">), sl::avg(sl::col<"value">));
 }
 }  // namespace
+
+// The prefetcher reads Boost's table layout (detail/flat_map_prefetch.hpp): on the Boost it
+// knows, it must find where keys are, or the apply loop's prefetches all miss (silently).
+TEST_CASE("shuffle partitions: the group table's prefetcher finds the keys' entries", "[shuffle]") {
+  using key = std::tuple<std::int64_t, std::int64_t>;
+  using map = boost::unordered_flat_map<key, double, sl::detail::prehashed_key_hash, sl::detail::prehashed_key_equal>;
+  map m;
+  CHECK(sl::detail::flat_map_prefetcher<map>(m).enabled() == sl::detail::flat_map_layout_known);
+  CHECK(sl::detail::flat_map_prefetcher<map>(m).guess(12345) == nullptr);  // nothing allocated
+  for (std::int64_t i = 0; i < 20'000; ++i) m[{i / 7, i}] = static_cast<double>(i);  // rehashed on the way
+  const sl::detail::flat_map_prefetcher<map> p(m);
+  REQUIRE(p.enabled() == sl::detail::flat_map_layout_known);
+  if (sl::detail::flat_map_layout_known) {
+    std::size_t found = 0;
+    for (const auto& [k, v] : m)
+      if (p.guess(sl::detail::key_hash{}(k)) == &*m.find(k)) ++found;
+    CHECK(found > m.size() * 9 / 10);  // (a tag shared in the group, or an overflowed group: not the first guess)
+    m.clear();
+    m.rehash(0);
+    CHECK(p.guess(sl::detail::key_hash{}(key{1, 2})) == nullptr);
+  }
+  // A hash the map mixes again (not avalanching) does not tell where the key is: off.
+  boost::unordered_flat_map<int, int> plain;
+  CHECK(!sl::detail::flat_map_prefetcher<decltype(plain)>(plain).enabled());
+}
 
 TEST_CASE("shuffle partitions: a tumbling-window aggregation gives the same results however partitioned",
           "[shuffle]") {

@@ -23,6 +23,7 @@
 #include "../codec/binary.hpp"
 #include "../codec/spark_schema.hpp"
 #include "../detail/config.hpp"
+#include "../detail/flat_map_prefetch.hpp"
 #include "../detail/hash.hpp"
 #include "../detail/sliding_aggregator.hpp"
 #include "../codec/state_layout.hpp"
@@ -886,8 +887,10 @@ struct aggregate_stage;
 // partition is small enough against the whole that its groups stay in cache while its rows
 // are applied: the exchange is a radix partition of the batch.
 //
-// One state partition and no workers (a graph driven by hand, shuffle_partitions 1): rows go
-// straight into the one partition, as before partitions existed.
+// On one thread with a state that fits in a last-level cache (straight_below_groups), rows go
+// straight into their partition's table, as before partitions existed; with a larger state,
+// through the buckets, one partition or more, whose rows are then applied a bucket at a time
+// with their table entries prefetched ahead (apply_prefetched).
 //
 // Without keys (a global aggregation, sl::aggregate without group_by) the one group lives in
 // state partition 0, as Spark plans such an aggregation (AllTuples: one partition): nothing is
@@ -1018,9 +1021,55 @@ struct aggregate_stage<In, std::tuple<Keys...>, std::tuple<Aggs...>> : stateful_
 
   void visit(graph_controls& c) { c.add_stateful(this); }
 
+  // A bucket's rows into their partition's table with the table's entries prefetched ahead
+  // (detail/flat_map_prefetch.hpp): rows come through the buckets when the state is large,
+  // and with about one row per group per batch each row's group is a cache miss; looked up
+  // one after another, an out-of-order core keeps only a few of those in flight. Row i's
+  // metadata group is prefetched `prefetch_distance` rows before its lookup, its entry half
+  // that before (from the tags then in cache). Same rows, same order, same lookups as
+  // without: only the hash of each is kept for its lookup.
+  static constexpr std::size_t prefetch_distance = 64;
+  static constexpr bool prefetch_layout = flat_map_layout_known && !partition::cache_last_group;
+  bool prefetch_rows(const partition& part, const counters& c) const {
+    if constexpr (!prefetch_layout) return false;
+    else {
+      if constexpr (can_slice) {
+        if (c.sliced) return false;
+      }
+      return part.groups.size() >= prefetch_above_groups;
+    }
+  }
+  // Below this many groups (about 256 KiB of entries) the partition's table stays in the L2
+  // cache: no prefetching.
+  std::size_t prefetch_above_groups = std::size_t{1} << 12;
+  [[gnu::noinline]] void apply_prefetched(partition& part, counters& c, const std::vector<routed>& rows) {
+    if constexpr (prefetch_layout) {
+      constexpr std::size_t ahead = prefetch_distance, half = ahead / 2;
+      const flat_map_prefetcher pf(part.groups);
+      std::size_t hashes[ahead];  // row i's at i % ahead
+      const std::size_t n = rows.size();
+      const routed* data = rows.data();
+      for (std::size_t i = 0; i < n + ahead; ++i) {
+        if (i >= ahead) {  // row i - ahead: its lookup (its slot in `hashes` is then free for row i)
+          const routed& x = data[i - ahead];
+          const std::size_t h = hashes[i % ahead];
+          std::apply([&](const auto&... kv) SLUICE_ALWAYS_INLINE { part.template insert<true>(x.row, c, h, kv...); },
+                     x.key);
+        }
+        if (i >= half && i - half < n) pf.entry(hashes[(i - half) % ahead]);
+        if (i < n) {
+          const std::size_t h = hash_key(data[i].key);
+          hashes[i % ahead] = h;
+          pf.group(h);
+        }
+      }
+    }
+  }
+
   // On one thread, below this many groups (about 16 MiB of them: within a last-level cache)
   // rows go straight to their partition's table; above, through the buckets (the radix
-  // exchange), which then miss the cache less (docs/performance.md).
+  // exchange), which then miss the cache less, and whose rows are applied with their entries
+  // prefetched: one partition too (docs/performance.md).
   std::size_t straight_below_groups = std::size_t{1} << 18;
 
   std::size_t partition_of(const key_type& k) const {
@@ -1039,9 +1088,9 @@ struct aggregate_stage<In, std::tuple<Keys...>, std::tuple<Aggs...>> : stateful_
       return l;
     }
     std::size_t groups = 0;
-    if (ctx.tasks == nullptr && parts_.size() > 1)
+    if (ctx.tasks == nullptr)
       for (const auto& p : parts_) groups += p.groups.size();
-    if (ctx.tasks == nullptr && (parts_.size() == 1 || groups < straight_below_groups)) {
+    if (ctx.tasks == nullptr && groups < straight_below_groups) {
       for (auto& p : parts_) {  // (one thread: a graph driven by hand may not have called begin_batch)
         p.operator_index = operator_index;
         p.late_rows = late_rows;
@@ -1187,7 +1236,9 @@ struct aggregate_stage<In, std::tuple<Keys...>, std::tuple<Aggs...>> : stateful_
         };
         for (auto& e : closed_) {
           for (const partial_group& x : e.partials[p]) part.merge_partial(c, x.key, x.states);
-          for (const routed& x : e.buckets[p]) apply(x);
+          if (prefetch_rows(part, c)) apply_prefetched(part, c, e.buckets[p]);
+          else
+            for (const routed& x : e.buckets[p]) apply(x);
           e.partials[p].clear();  // on this task's thread, not the query's after all tasks
           e.buckets[p].clear();
         }
