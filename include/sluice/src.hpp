@@ -13,6 +13,7 @@
 #error "sluice/src.hpp is for separate compilation: define SLUICE_SEPARATE_COMPILATION for every translation unit of the program (or link the CMake target sluice::sluice)"
 #endif
 
+#include "impl/codec.ipp"
 #include "impl/file_io.ipp"
 #include "impl/checkpoint.ipp"
 #include "impl/state_store.ipp"

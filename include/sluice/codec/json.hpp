@@ -17,6 +17,7 @@
 
 #include "../detail/numbers.hpp"
 #include "../detail/traits.hpp"
+#include "../impl/config.hpp"
 #include "../schema.hpp"
 #include "../time.hpp"
 #include "error.hpp"
@@ -76,6 +77,23 @@ class json_path {
   std::size_t index_ = 0;
   bool is_index_ = false;
 };
+
+// The decoders' errors, out of line (impl/codec.ipp): a decoder generated for a type keeps
+// only the test and the call, not the message's string building, in every translation unit
+// that instantiates it.
+// "expected <what>, got <v's kind>".
+[[noreturn]] SLUICE_COLD SLUICE_DECL void throw_json_kind(const json_path& path, const char* what,
+                                                          const boost::json::value& v);
+// v is not an integer, or one out of range for the field's type.
+[[noreturn]] SLUICE_COLD SLUICE_DECL void throw_json_integer(const json_path& path, const boost::json::value& v);
+// v is not a number, or one out of range for a float (is_float) or a double.
+[[noreturn]] SLUICE_COLD SLUICE_DECL void throw_json_floating(const json_path& path, const boost::json::value& v,
+                                                              bool is_float);
+// A required field `name` is absent, or null (found).
+[[noreturn]] SLUICE_COLD SLUICE_DECL void throw_json_missing(const json_path& path, std::string_view name,
+                                                             bool found);
+// A string that is not an ISO-8601 timestamp.
+[[noreturn]] SLUICE_COLD SLUICE_DECL void throw_json_timestamp(const json_path& path, const boost::json::value& v);
 }  // namespace detail
 
 // A type with a JSON form of its own (a source offset whose checkpoint text must match
@@ -295,22 +313,14 @@ void integer_from_json(const boost::json::value& v, T& out, const json_path& pat
     const auto x = v.get_int64();
     if (x < static_cast<std::int64_t>(std::numeric_limits<T>::min()) ||
         (x > 0 && static_cast<std::uint64_t>(x) > static_cast<std::uint64_t>(std::numeric_limits<T>::max())))
-      throw schema_error(path, "integer " + std::to_string(x) + " out of range");
+      throw_json_integer(path, v);
     out = static_cast<T>(x);
   } else if (v.is_uint64()) {
     const auto x = v.get_uint64();
-    if (x > static_cast<std::uint64_t>(std::numeric_limits<T>::max()))
-      throw schema_error(path, "integer " + std::to_string(x) + " out of range");
+    if (x > static_cast<std::uint64_t>(std::numeric_limits<T>::max())) throw_json_integer(path, v);
     out = static_cast<T>(x);
-  } else if (v.is_double()) {
-    // Boost.JSON reads an integer literal beyond 64 bits as a double: out of range for any T.
-    const double d = v.get_double();
-    if (std::trunc(d) == d && std::abs(d) >= 0x1p63)
-      throw schema_error(path, "integer " + json_number_text(v) + " out of range");
-    throw schema_error(path, "expected an integer, got a number with a fraction or an exponent (" +
-                                 json_number_text(v) + ")");
   } else {
-    throw schema_error(path, std::string("expected an integer, got ") + json_kind_name(v));
+    throw_json_integer(path, v);  // Boost.JSON reads an integer literal beyond 64 bits as a double
   }
 }
 
@@ -327,16 +337,13 @@ void floating_from_json(const boost::json::value& v, T& out, const json_path& pa
     const auto& s = v.get_string();
     T x{};
     if (parse_floating(std::string_view(s.data(), s.size()), x) != number_text::ok || std::isfinite(x))
-      throw schema_error(path, "expected a number, got the string " + json_text(v) +
-                                   " (strings are read only as NaN, Infinity or -Infinity)");
+      throw_json_floating(path, v, std::is_same_v<T, float>);
     out = x;
     return;
   } else {
-    throw schema_error(path, std::string("expected a number, got ") + json_kind_name(v));
+    throw_json_floating(path, v, std::is_same_v<T, float>);
   }
-  if (!std::isfinite(d) || !narrow_floating(d, out))
-    throw schema_error(path, "number " + json_number_text(v) + " out of range for a " +
-                                 (std::is_same_v<T, float> ? "float" : "double"));
+  if (!std::isfinite(d) || !narrow_floating(d, out)) throw_json_floating(path, v, std::is_same_v<T, float>);
 }
 
 template <class T>
@@ -361,7 +368,7 @@ void from_json_into(const boost::json::value& v, T& out, const json_path& path) 
   if constexpr (std::is_same_v<T, boost::json::value>) {
     out = v;
   } else if constexpr (std::is_same_v<T, boost::json::object>) {  // passed through as it is
-    if (!v.is_object()) throw schema_error(path, std::string("expected an object, got ") + json_kind_name(v));
+    if (!v.is_object()) throw_json_kind(path, "an object", v);
     out = v.get_object();
   } else if constexpr (custom_json<T>) {
     try {
@@ -371,28 +378,28 @@ void from_json_into(const boost::json::value& v, T& out, const json_path& path) 
       throw schema_error(path, e.message());  // the type's own words, at its field
     }
   } else if constexpr (std::is_same_v<T, bool>) {
-    if (!v.is_bool()) throw schema_error(path, std::string("expected a boolean, got ") + json_kind_name(v));
+    if (!v.is_bool()) throw_json_kind(path, "a boolean", v);
     out = v.get_bool();
   } else if constexpr (std::is_arithmetic_v<T>) {
     number_from_json(v, out, path);
   } else if constexpr (std::is_same_v<T, std::string>) {
-    if (!v.is_string()) throw schema_error(path, std::string("expected a string, got ") + json_kind_name(v));
+    if (!v.is_string()) throw_json_kind(path, "a string", v);
     out.assign(v.get_string().data(), v.get_string().size());
   } else if constexpr (std::is_same_v<T, timestamp>) {
     if (v.is_string()) {
       auto t = parse_timestamp(v.get_string());
-      if (!t) throw schema_error(path, "'" + std::string(v.get_string()) + "' is not an ISO-8601 timestamp");
+      if (!t) throw_json_timestamp(path, v);
       out = *t;
     } else if (v.is_number()) {  // numbers are seconds since the epoch, as Spark casts them
       timestamp_from_json_number(v, out, path);
     } else {
-      throw schema_error(path, std::string("expected a timestamp, got ") + json_kind_name(v));
+      throw_json_kind(path, "a timestamp", v);
     }
   } else if constexpr (is_optional_v<T>) {
     if (v.is_null()) out.reset();
     else from_json_into(v, out.emplace(), path);
   } else if constexpr (is_vector_v<T>) {
-    if (!v.is_array()) throw schema_error(path, std::string("expected an array, got ") + json_kind_name(v));
+    if (!v.is_array()) throw_json_kind(path, "an array", v);
     const auto& arr = v.get_array();
     out.clear();
     out.resize(arr.size());
@@ -400,7 +407,7 @@ void from_json_into(const boost::json::value& v, T& out, const json_path& path) 
   } else if constexpr (is_string_map_v<T>) {
     // A null value is an absent key unless values are optional (Spark writes a null
     // configuration value of a Delta table as absent).
-    if (!v.is_object()) throw schema_error(path, std::string("expected an object, got ") + json_kind_name(v));
+    if (!v.is_object()) throw_json_kind(path, "an object", v);
     out.clear();
     for (const auto& [k, e] : v.get_object()) {
       if (e.is_null() && !is_optional_v<typename T::mapped_type>) continue;
@@ -408,7 +415,7 @@ void from_json_into(const boost::json::value& v, T& out, const json_path& path) 
       from_json_into(e, out[key], path.field(key));
     }
   } else if constexpr (record<T>) {
-    if (!v.is_object()) throw schema_error(path, std::string("expected an object, got ") + json_kind_name(v));
+    if (!v.is_object()) throw_json_kind(path, "an object", v);
     const auto& obj = v.get_object();
     boost::mp11::mp_for_each<columns_of<T>>([&](auto c) {
       using C = decltype(c);
@@ -420,7 +427,7 @@ void from_json_into(const boost::json::value& v, T& out, const json_path& path) 
         if constexpr (is_optional_v<F>) {
           value.reset();
         } else if constexpr (!listed_in(json_style_of<T>().defaulted, C::name.view())) {
-          throw schema_error(path.field(name), found ? "null for a required field" : "missing required field");
+          throw_json_missing(path, name, found != nullptr);
         }
       } else {
         from_json_into(*found, value, path.field(name));
@@ -442,3 +449,7 @@ T from_json(const boost::json::value& v) {
 }
 
 }  // namespace sluice
+
+#if SLUICE_HEADER_ONLY
+#include "../impl/codec.ipp"
+#endif

@@ -8,6 +8,7 @@
 #include <type_traits>
 
 #include "../detail/traits.hpp"
+#include "../impl/config.hpp"
 #include "../schema.hpp"
 #include "../time.hpp"
 
@@ -27,6 +28,14 @@ struct nullable_of<std::optional<T>> {
   static constexpr bool value = true;
   using type = T;
 };
+
+// The pieces of the schema's JSON, built out of line (impl/codec.ipp): a type's schema is then
+// one call per field, not an initializer list of JSON values per field in every translation
+// unit that needs it (each started query needs its row's and its offsets').
+SLUICE_DECL void add_struct_field(boost::json::array& fields, std::string_view name, boost::json::value type,
+                                  bool nullable);
+SLUICE_DECL boost::json::object struct_type(boost::json::array fields);
+SLUICE_DECL boost::json::value array_type(boost::json::value element_type, bool contains_null);
 }  // namespace detail
 
 template <record T>
@@ -35,12 +44,9 @@ boost::json::object spark_struct_type() {
   for_each_column<T>([&](auto c) {
     using C = decltype(c);
     using N = detail::nullable_of<typename C::type>;
-    fields.push_back(boost::json::object{{"name", C::name.view()},
-                                         {"type", spark_data_type<typename N::type>()},
-                                         {"nullable", N::value},
-                                         {"metadata", boost::json::object{}}});
+    detail::add_struct_field(fields, C::name.view(), spark_data_type<typename N::type>(), N::value);
   });
-  return {{"type", "struct"}, {"fields", std::move(fields)}};
+  return detail::struct_type(std::move(fields));
 }
 
 template <class T>
@@ -60,10 +66,13 @@ boost::json::value spark_data_type() {
   else if constexpr (detail::is_vector_v<T>) {
     using E = typename T::value_type;
     using N = detail::nullable_of<E>;
-    return boost::json::object{
-        {"type", "array"}, {"elementType", spark_data_type<typename N::type>()}, {"containsNull", N::value}};
+    return detail::array_type(spark_data_type<typename N::type>(), N::value);
   } else if constexpr (record<T>) return spark_struct_type<T>();
   else static_assert(detail::always_false_v<T>, "sluice: no Spark SQL type for this field type");
 }
 
 }  // namespace sluice
+
+#if SLUICE_HEADER_ONLY
+#include "../impl/codec.ipp"
+#endif

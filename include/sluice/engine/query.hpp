@@ -69,9 +69,14 @@ class runner_base {
   SLUICE_DECL runner_base();
   SLUICE_DECL virtual ~runner_base();
   virtual void start_sink(const sink_context& ctx) = 0;
-  virtual std::int64_t run_batch(batch_context& ctx) = 0;  // returns rows given to the sink
   virtual std::string sink_description() const = 0;
   virtual std::string row_signature() const = 0;
+
+  // Runs the graph and hands its rows to the sink; returns the rows given to the sink. Per
+  // batch, not per row, so not a template: it schedules the graph's partitions (graph/node.hpp,
+  // "partitioned execution") on the batch's workers through the per-plan virtuals below, and
+  // each plan instantiates its fused per-row loop once (run_partition), not once per schedule.
+  SLUICE_DECL std::int64_t run_batch(batch_context& ctx);
 
   // What a checkpoint must match (its metadata keeps it): the output mode, the row and offset
   // types, and each stateful and watermark stage in graph order with what its state depends
@@ -104,6 +109,24 @@ class runner_base {
   std::optional<watermark_policy> policy;
   // State partitions of each stateful operator: the checkpoint's, logged with every batch.
   std::optional<std::size_t> shuffle_partitions;
+
+ protected:
+  // The rows the sources plan for this batch (source_control::planned_rows), each capped at
+  // max_rows, and the sum too; none when a source cannot tell.
+  SLUICE_DECL std::optional<std::size_t> planned_source_rows(std::size_t max_rows) const;
+
+ private:
+  // The graph's partitions this batch (open_partitions of the graph's last node).
+  virtual std::size_t open_partitions(batch_context& ctx) = 0;
+  // Empties the first `buffers` row buffers; with one buffer and no stage between the sources
+  // and the sink, reserves it for the rows the sources plan.
+  virtual void prepare_buffers(std::size_t buffers) = 0;
+  // Runs partition i of the graph, appending its rows to row buffer `buffer`.
+  virtual void run_partition(batch_context& ctx, std::size_t i, std::size_t buffer) = 0;
+  virtual void close_partitions(batch_context& ctx) = 0;
+  // Gives the first `buffers` row buffers, in order, to the sink (deliver_batch); returns
+  // their rows.
+  virtual std::int64_t deliver(const batch_context& ctx, std::size_t buffers) = 0;
 };
 
 template <class Plan>
@@ -123,47 +146,6 @@ class plan_runner final : public runner_base {
     for (auto* e : controls.expectations) e->start(ctx);  // their dead-letter sinks
     for (auto* side : controls.side_sinks) side->start_side_sink(ctx.query_id, ctx.query_name);
   }
-  std::int64_t run_batch(batch_context& ctx) override {
-    out_.clear();
-    const batch_scope running(ctx);  // sl::current_timestamp() in the graph and the sink
-    auto collect = [this](auto&& r) { detail::append_row(out_, std::forward<decltype(r)>(r)); };
-    if (ctx.tasks == nullptr || ctx.tasks->workers() <= 1) {
-      reserve_planned_rows();
-      plan_.node.run(ctx, collect);
-    } else {
-      // The graph's partitions, each on a worker into a buffer of its own; the sink gets them
-      // in partition order (graph/node.hpp, "partitioned execution").
-      const std::size_t n = open_partitions(plan_.node, ctx);
-      if (n <= 1) {
-        reserve_planned_rows();
-        if (n == 1) run_partition(plan_.node, ctx, 0, collect);
-      } else {
-        if (parts_.size() < n) parts_.resize(n);
-        parallel_for(ctx, n, [&](std::size_t i) {
-          auto& rows = parts_[i];
-          rows.clear();
-          auto keep = [&rows](auto&& r) { detail::append_row(rows, std::forward<decltype(r)>(r)); };
-          run_partition(plan_.node, ctx, i, keep);
-        });
-      }
-      close_partitions(plan_.node, ctx);
-      if (n > 1) {
-        spans_.clear();
-        std::size_t rows = 0;
-        for (std::size_t i = 0; i < n; ++i) {
-          spans_.emplace_back(parts_[i].data(), parts_[i].size());
-          rows += parts_[i].size();
-        }
-        deliver_batch(plan_.sink, ctx, std::span<const std::span<const row_type>>(spans_.data(), spans_.size()),
-                      scratch_);
-        for (std::size_t i = 0; i < n; ++i) parts_[i].clear();
-        return static_cast<std::int64_t>(rows);
-      }
-    }
-    const std::span<const row_type> whole(out_.data(), out_.size());
-    deliver_batch(plan_.sink, ctx, std::span<const std::span<const row_type>>(&whole, 1), scratch_);
-    return static_cast<std::int64_t>(out_.size());
-  }
   std::string sink_description() const override { return plan_.sink.description(); }
   std::string row_signature() const override {
     if constexpr (record<row_type>) return boost::json::serialize(spark_struct_type<row_type>());
@@ -171,26 +153,43 @@ class plan_runner final : public runner_base {
   }
 
  private:
-  // With no stage between the sources and the sink, the batch's rows are the sources' rows:
-  // reserve for the count they plan (graph/source.hpp, planned_rows) rather than grow the
-  // buffer from empty, which dominated a large first batch. Capped: a hint may be far off.
-  void reserve_planned_rows() {
+  std::size_t open_partitions(batch_context& ctx) override { return sluice::open_partitions(plan_.node, ctx); }
+  void prepare_buffers(std::size_t n) override {
+    if (parts_.size() < n) parts_.resize(n);
+    for (std::size_t i = 0; i < n; ++i) parts_[i].clear();
+    // With no stage between the sources and the sink, the batch's rows are the sources' rows:
+    // reserve for the count they plan (graph/source.hpp, planned_rows) rather than grow the
+    // buffer from empty, which dominated a large first batch. Capped: a hint may be far off.
     if constexpr (boost::mp11::mp_empty<typename Plan::stages>::value) {
-      constexpr std::size_t max_rows = std::max<std::size_t>(1, (std::size_t{256} << 20) / sizeof(row_type));
-      std::size_t planned = 0;
-      for (auto* s : controls.sources) {
-        const auto n = s->planned_rows();
-        if (!n) return;  // a source that cannot tell: the buffer grows as before
-        planned += std::min(*n, max_rows);
+      if (n == 1) {
+        constexpr std::size_t max_rows = std::max<std::size_t>(1, (std::size_t{256} << 20) / sizeof(row_type));
+        if (const auto planned = planned_source_rows(max_rows)) parts_[0].reserve(*planned);
       }
-      out_.reserve(std::min(planned, max_rows));
     }
+  }
+  // The graph's one per-row loop: every source row through the fused stages into a buffer.
+  void run_partition(batch_context& ctx, std::size_t i, std::size_t buffer) override {
+    auto& rows = parts_[buffer];
+    auto keep = [&rows](auto&& r) { detail::append_row(rows, std::forward<decltype(r)>(r)); };
+    sluice::run_partition(plan_.node, ctx, i, keep);
+  }
+  void close_partitions(batch_context& ctx) override { sluice::close_partitions(plan_.node, ctx); }
+  std::int64_t deliver(const batch_context& ctx, std::size_t n) override {
+    spans_.resize(n);
+    std::size_t rows = 0;
+    for (std::size_t i = 0; i < n; ++i) {
+      spans_[i] = std::span<const row_type>(parts_[i].data(), parts_[i].size());
+      rows += parts_[i].size();
+    }
+    deliver_batch(plan_.sink, ctx, std::span<const std::span<const row_type>>(spans_.data(), n), scratch_);
+    return static_cast<std::int64_t>(rows);
   }
 
   Plan plan_;
-  std::vector<row_type> out_;  // reused: no allocation per batch once warm
+  // A batch's rows: one buffer on one thread, one per partition with workers. Reused: no
+  // allocation per batch once warm.
+  std::vector<std::vector<row_type>> parts_;
   std::vector<row_type> scratch_;  // partitions joined for a sink that takes one batch
-  std::vector<std::vector<row_type>> parts_;  // a batch's rows per partition, with workers
   std::vector<std::span<const row_type>> spans_;
 };
 

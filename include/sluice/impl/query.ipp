@@ -73,6 +73,33 @@ boost::json::object runner_base::checkpoint_description() const {
           {"operators", std::move(operators)}};
 }
 
+std::optional<std::size_t> runner_base::planned_source_rows(std::size_t max_rows) const {
+  std::size_t planned = 0;
+  for (auto* s : controls.sources) {
+    const auto n = s->planned_rows();
+    if (!n) return std::nullopt;  // a source that cannot tell: the buffer grows as before
+    planned += std::min(*n, max_rows);
+  }
+  return std::min(planned, max_rows);
+}
+
+std::int64_t runner_base::run_batch(batch_context& ctx) {
+  const batch_scope running(ctx);  // sl::current_timestamp() in the graph and the sink
+  const std::size_t n = open_partitions(ctx);
+  if (ctx.tasks == nullptr || ctx.tasks->workers() <= 1 || n <= 1) {
+    // On this thread, partition after partition into one buffer.
+    prepare_buffers(1);
+    for (std::size_t i = 0; i < n; ++i) run_partition(ctx, i, 0);
+    close_partitions(ctx);
+    return deliver(ctx, 1);
+  }
+  // Each partition on a worker into a buffer of its own; the sink gets them in partition order.
+  prepare_buffers(n);
+  parallel_for(ctx, n, [&](std::size_t i) { run_partition(ctx, i, i); });
+  close_partitions(ctx);
+  return deliver(ctx, n);
+}
+
 query_core::query_core(std::shared_ptr<runner_base> runner, query_options options)
     : runner_(std::move(runner)), options_(std::move(options)), run_id_(random_uuid()) {}
 
