@@ -19,15 +19,13 @@ Without fencing the stalled member's transaction commits and the batch's events 
 Exit status 0 when the output is the input exactly once and the stalled member was fenced.
 """
 
-import argparse
 import os
-import shutil
 import signal
 import subprocess
 import sys
 import time
 
-from group_kill_test import PARTITIONS, committed_ids, log
+from instances_support import PARTITIONS, arg_parser, committed_ids, create_topic, log, prepare
 
 
 def process_state(pid):
@@ -36,22 +34,13 @@ def process_state(pid):
 
 
 def main():
-    p = argparse.ArgumentParser()
-    p.add_argument("--worker", required=True)
-    p.add_argument("--broker-dir", required=True)
-    p.add_argument("--work", required=True)
-    p.add_argument("--records", type=int, default=6000)
-    args = p.parse_args()
-    bootstrap = open(os.path.join(args.broker_dir, "bootstrap")).read().strip()
-    shutil.rmtree(args.work, ignore_errors=True)
-    os.makedirs(args.work)
-    run_id = str(int(time.time() * 1000))
+    args = arg_parser(records=6000).parse_args()
+    bootstrap, run_id = prepare(args)
     topic, output, group = "group-fence-in-" + run_id, "group-fence-out-" + run_id, "group-fence-" + run_id
     stop = os.path.join(args.work, "stop")
     w = args.worker
-    for t in (topic, output):
-        subprocess.run([w, "create-topic", "--bootstrap", bootstrap, "--topic", t, "--partitions",
-                        str(PARTITIONS if t == topic else 1)], check=True, timeout=60)
+    create_topic(w, bootstrap, topic, PARTITIONS)
+    create_topic(w, bootstrap, output, 1)
     runs = {0: 0, 1: 0}
     logs = {}
 

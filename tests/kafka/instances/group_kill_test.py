@@ -15,54 +15,33 @@ output topic) must hold every input event exactly once.
 Exit status 0 when the output is the input exactly once; 1 otherwise.
 """
 
-import argparse
 import collections
-import json
 import os
 import random
-import shutil
 import signal
 import subprocess
 import sys
 import time
 
-PARTITIONS = 6
+from instances_support import PARTITIONS, arg_parser, committed_ids, create_topic, log, prepare
+
 MEMBERS = 3
 
 
-def log(msg):
-    print(msg, flush=True)
-
-
-def committed_ids(bootstrap, topic):
-    out = subprocess.run(["kcat", "-C", "-b", bootstrap, "-t", topic, "-e", "-q", "-X",
-                          "isolation.level=read_committed", "-f", "%s\\n"],
-                         check=True, capture_output=True, text=True, timeout=120).stdout
-    return collections.Counter(json.loads(line)["id"] for line in out.splitlines() if line.strip())
-
-
 def main():
-    p = argparse.ArgumentParser()
-    p.add_argument("--worker", required=True)
-    p.add_argument("--broker-dir", required=True)
-    p.add_argument("--work", required=True)
-    p.add_argument("--records", type=int, default=24_000)
+    p = arg_parser(records=24_000)
     p.add_argument("--chunks", type=int, default=12)
     p.add_argument("--kills", type=int, default=3)
     p.add_argument("--victim", type=int, default=1)
     p.add_argument("--seed", type=int, default=15)
     args = p.parse_args()
     rnd = random.Random(args.seed)
-    bootstrap = open(os.path.join(args.broker_dir, "bootstrap")).read().strip()
-    shutil.rmtree(args.work, ignore_errors=True)
-    os.makedirs(args.work)
-    run_id = str(int(time.time() * 1000))
+    bootstrap, run_id = prepare(args)
     topic, output, group = "group-kill-in-" + run_id, "group-kill-out-" + run_id, "group-kill-" + run_id
     stop = os.path.join(args.work, "stop")
     w = args.worker
-    for t in (topic, output):
-        subprocess.run([w, "create-topic", "--bootstrap", bootstrap, "--topic", t, "--partitions",
-                        str(PARTITIONS if t == topic else 1)], check=True, timeout=60)
+    create_topic(w, bootstrap, topic, PARTITIONS)
+    create_topic(w, bootstrap, output, 1)
 
     runs = collections.Counter()
     logs = {}

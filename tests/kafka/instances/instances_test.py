@@ -20,28 +20,22 @@ each window once: nothing lost, nothing twice.
 Exit status 0 when the outputs agree; 1 otherwise.
 """
 
-import argparse
 import collections
 import datetime
-import json
 import os
 import random
-import shutil
 import signal
 import subprocess
 import sys
 import time
 
+from instances_support import PARTITIONS, arg_parser, committed_records, create_topic, log, prepare
+
 US = 1_000_000
 T0 = 1_704_067_200 * US
 KEYS = ["alpha", "beta", "gamma", "delta", "eps", "zeta", "eta", "theta"]
 WINDOW = 10 * US
-PARTITIONS = 6
 INSTANCES = 3
-
-
-def log(msg):
-    print(msg, flush=True)
 
 
 def reference(records):
@@ -61,15 +55,8 @@ def parse_ts(text):
 
 
 def committed_rows(bootstrap, topic):
-    out = subprocess.run(["kcat", "-C", "-b", bootstrap, "-t", topic, "-e", "-q", "-X",
-                          "isolation.level=read_committed", "-f", "%s\\n"],
-                         check=True, capture_output=True, text=True, timeout=120).stdout
-    rows = collections.Counter()
-    for line in out.splitlines():
-        if line.strip():
-            r = json.loads(line)
-            rows[(parse_ts(r["window"]["start"]), r["key"], r["n"], r["total"])] += 1
-    return rows
+    return collections.Counter((parse_ts(r["window"]["start"]), r["key"], r["n"], r["total"])
+                               for r in committed_records(bootstrap, topic))
 
 
 def compare(name, got, expected):
@@ -86,25 +73,17 @@ def compare(name, got, expected):
 
 
 def main():
-    p = argparse.ArgumentParser()
-    p.add_argument("--worker", required=True)
-    p.add_argument("--broker-dir", required=True)
-    p.add_argument("--work", required=True)
-    p.add_argument("--records", type=int, default=30_000)
+    p = arg_parser(records=30_000)
     p.add_argument("--chunk", type=int, default=1500)
     p.add_argument("--kills", type=int, default=12)
     p.add_argument("--victim", type=int, default=1)
     p.add_argument("--seed", type=int, default=15)
     args = p.parse_args()
     rnd = random.Random(args.seed)
-    bootstrap = open(os.path.join(args.broker_dir, "bootstrap")).read().strip()
-    shutil.rmtree(args.work, ignore_errors=True)
-    os.makedirs(args.work)
-    run_id = str(int(time.time() * 1000))
+    bootstrap, run_id = prepare(args)
     topic, output, single = "inst-in-" + run_id, "inst-out-" + run_id, "inst-single-" + run_id
     w = args.worker
-    subprocess.run([w, "create-topic", "--bootstrap", bootstrap, "--topic", topic, "--partitions", str(PARTITIONS)],
-                   check=True, timeout=60)
+    create_topic(w, bootstrap, topic, PARTITIONS)
 
     def run_cmd(index, count, out, checkpoint):
         return [w, "run", "--bootstrap", bootstrap, "--input", topic, "--output", out, "--checkpoint",
